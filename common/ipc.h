@@ -1,0 +1,203 @@
+/*
+ * ipc.h - framed messages between bulkheadd and its workers, and between
+ * workers (descriptor sharing).
+ * Runs in: both. Channels are SOCK_SEQPACKET socketpairs: one datagram is one
+ * message = struct ipc_hdr + payload, with up to IPC_MAX_FDS descriptors
+ * attached through SCM_RIGHTS. Receive checks are strict and return errors;
+ * the caller decides what a bad message means (a worker dies, the parent
+ * kills the worker that sent it).
+ */
+#ifndef BH_IPC_H
+#define BH_IPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bulkhead.h"
+
+#define IPC_MAX_PAYLOAD 8192
+#define IPC_MAX_FDS     40 /* a full memory table (32 regions) + ring fds */
+
+struct ipc_hdr {
+	uint32_t ih_type;  /* enum ipc_type */
+	uint32_t ih_len;   /* payload bytes after the header */
+	uint32_t ih_nfds;  /* descriptors attached */
+	uint32_t ih_seq;   /* echoed in replies */
+};
+
+struct ipc_msg {
+	struct ipc_hdr im_hdr;
+	uint8_t im_data[IPC_MAX_PAYLOAD];
+	int im_fds[IPC_MAX_FDS];
+};
+
+/*
+ * Message types. P = parent, W = worker. Payload structs below; every
+ * message has exactly the listed payload size and descriptor count.
+ */
+enum ipc_type {
+	IPC_NONE = 0,
+	/* W -> P, first message: struct ipc_hello, 0 fds */
+	IPC_HELLO,
+	/* P -> W: struct ipc_config, fds: [share dir (O_PATH|O_DIRECTORY), node table memfd] */
+	IPC_CONFIG,
+	/* P -> W: struct ipc_mem_table (variable: header + n regions), n fds */
+	IPC_MEM_TABLE,
+	/* P -> W: struct ipc_ring_start, fds per its ir_fdmask (kick, call, err) */
+	IPC_RING_START,
+	/* P -> W: struct ipc_ring_fd (which = CALL or ERR), 0 or 1 fd */
+	IPC_RING_FD,
+	/* P -> W: struct ipc_ring_enable, 0 fds */
+	IPC_RING_ENABLE,
+	/* P -> W: no payload; worker stops the ring, drains, replies IPC_RING_STOPPED */
+	IPC_RING_STOP,
+	/* P -> W: struct ipc_peer, 1 fd: a channel to another worker */
+	IPC_PEER,
+	/* W -> P: struct ipc_ack (reply to MEM_TABLE, RING_START, RING_FD, RING_ENABLE, PEER) */
+	IPC_ACK,
+	/* W -> P: struct ipc_ring_stopped (reply to RING_STOP) */
+	IPC_RING_STOPPED,
+	/* W -> P: struct ipc_notice: the worker reports a problem (queue broken, ...) */
+	IPC_NOTICE,
+
+	/* Worker <-> worker (peer channels), see worker/peer.c */
+	IPC_PEER_GET_NODE_FD, /* struct ipc_peer_req, 0 fds */
+	IPC_PEER_GET_FH_FD,   /* struct ipc_peer_req, 0 fds */
+	IPC_PEER_FD,          /* struct ipc_peer_reply, 1 fd when pr_error == 0 */
+	IPC_PEER_RELEASE_NODE,/* struct ipc_peer_req, 0 fds, no reply */
+	IPC_PEER_RELEASE_FH,  /* struct ipc_peer_req, 0 fds, no reply */
+
+	IPC_TYPE_MAX
+};
+
+struct ipc_hello {
+	char ih_build_id[BH_BUILD_ID_MAX]; /* NUL-terminated */
+	uint32_t ih_pid;
+	uint32_t ih_pad;
+};
+
+enum ipc_backend { IPC_BE_PASSTHROUGH = 1 };
+enum ipc_sandbox { IPC_SBX_NONE = 0, IPC_SBX_CHROOT, IPC_SBX_NAMESPACE };
+enum ipc_cache { IPC_CACHE_NONE = 0, IPC_CACHE_AUTO, IPC_CACHE_ALWAYS };
+
+struct ipc_config {
+	char ic_build_id[BH_BUILD_ID_MAX];
+	uint32_t ic_queue;        /* virtqueue index = worker id; 0 = hiprio */
+	uint32_t ic_max_queues;   /* BH_MAX_QUEUES */
+	uint32_t ic_backend;      /* enum ipc_backend */
+	uint32_t ic_thread_pool;  /* 0 = run back-end calls inline */
+	uint32_t ic_log_level;    /* enum log_level */
+	uint32_t ic_use_syslog;
+	uint32_t ic_sandbox;      /* enum ipc_sandbox */
+	uint32_t ic_cache;        /* enum ipc_cache */
+	uint32_t ic_readonly;
+	uint32_t ic_flags;        /* reserved, 0 */
+	uint64_t ic_drain_timeout_ms; /* bounded wait at RING_STOP */
+};
+
+struct ipc_region {
+	uint64_t ir_gpa;
+	uint64_t ir_size;
+	uint64_t ir_uaddr;       /* front end's virtual address (for ring addresses) */
+	uint64_t ir_mmap_offset; /* offset of the region inside its fd */
+};
+
+struct ipc_mem_table {
+	uint32_t mt_nregions;    /* == ih_nfds, <= BH_MAX_MEM_REGIONS */
+	uint32_t mt_pad;
+	struct ipc_region mt_regions[];
+};
+
+#define IPC_RING_HAS_KICK 0x1
+#define IPC_RING_HAS_CALL 0x2
+#define IPC_RING_HAS_ERR  0x4
+#define IPC_RING_POLL     0x8 /* no kick fd: the front end asked us to poll (NOFD) */
+
+struct ipc_ring_start {
+	uint32_t rs_num;         /* queue size, power of two <= 32768 */
+	uint32_t rs_base;        /* next avail index (SET_VRING_BASE) */
+	uint64_t rs_desc;        /* front-end virtual addresses (SET_VRING_ADDR) */
+	uint64_t rs_avail;
+	uint64_t rs_used;
+	uint64_t rs_features;    /* negotiated virtio features */
+	uint32_t rs_fdmask;      /* IPC_RING_*; fds attached in order kick, call, err */
+	uint32_t rs_enabled;     /* 1 = process the ring now */
+};
+
+enum ipc_ring_fd_which { IPC_RING_FD_CALL = 1, IPC_RING_FD_ERR = 2 };
+
+struct ipc_ring_fd {
+	uint32_t rf_which;       /* enum ipc_ring_fd_which */
+	uint32_t rf_has_fd;      /* 0: stop signalling (NOFD) */
+};
+
+struct ipc_ring_enable {
+	uint32_t re_enabled;
+	uint32_t re_pad;
+};
+
+enum ipc_peer_role {
+	IPC_PEER_CLIENT = 1, /* we send requests on this fd to worker pe_id */
+	IPC_PEER_SERVER = 2, /* worker pe_id sends requests to us on this fd */
+};
+
+struct ipc_peer {
+	uint32_t pe_id;          /* the other worker's queue index */
+	uint32_t pe_role;        /* enum ipc_peer_role */
+};
+
+struct ipc_ack {
+	uint32_t ia_seq;         /* ih_seq of the request */
+	int32_t ia_error;        /* 0 or -errno */
+};
+
+struct ipc_ring_stopped {
+	uint32_t st_seq;
+	uint32_t st_last_avail;  /* next avail index, the GET_VRING_BASE answer */
+	uint32_t st_inflight_failed; /* requests completed with an error after the drain timeout */
+	uint32_t st_pad;
+};
+
+enum ipc_notice_kind { IPC_NOTICE_QUEUE_BROKEN = 1, IPC_NOTICE_BACKEND = 2 };
+
+struct ipc_notice {
+	uint32_t in_kind;
+	uint32_t in_pad;
+	char in_text[256];       /* NUL-terminated, for the parent's log */
+};
+
+struct ipc_peer_req {
+	uint64_t pq_id;          /* node id or file handle */
+	uint64_t pq_cookie;      /* echoed */
+};
+
+struct ipc_peer_reply {
+	uint64_t pr_cookie;
+	int32_t pr_error;        /* 0 or -errno */
+	uint32_t pr_pad;
+};
+
+/* Create a SOCK_SEQPACKET|SOCK_CLOEXEC socketpair. 0 or -errno. */
+int ipc_socketpair(int sv[2]);
+
+/* Send one message; fds are not closed. 0 or -errno (-EMSGSIZE if too big). */
+int ipc_send(int fd, uint32_t type, uint32_t seq, const void *data, size_t len,
+	     const int *fds, size_t nfds);
+
+/*
+ * Receive one message into *m (blocking unless the socket is non-blocking).
+ * Returns 0, -EPIPE on end of file, -EAGAIN, or -EBADMSG for a malformed
+ * message (truncated, oversized, header length or fd count not matching what
+ * arrived, unknown type); received fds are closed on error.
+ */
+int ipc_recv(int fd, struct ipc_msg *m);
+
+/* Check that m carries exactly len payload bytes and nfds fds: 0 or -EBADMSG. */
+int ipc_check(const struct ipc_msg *m, size_t len, size_t nfds);
+
+/* Close every fd still held in m (those set to -1 are skipped). */
+void ipc_close_fds(struct ipc_msg *m);
+
+const char *ipc_type_name(uint32_t type);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * log.c - logging for the parent and the workers.
+ * Runs in: both. Writes one line per call so concurrent processes sharing
+ * stderr do not interleave within a line.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char *log_ident = "bulkhead";
+static char log_tag[32];
+static enum log_level log_level = LOG_LVL_INFO;
+static int log_syslog;
+
+void log_init(const char *ident, enum log_level level, int use_syslog)
+{
+	log_ident = ident;
+	log_level = level;
+	log_syslog = use_syslog;
+	if (use_syslog)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void log_set_tag(const char *tag)
+{
+	snprintf(log_tag, sizeof(log_tag), "%s", tag ? tag : "");
+}
+
+enum log_level log_get_level(void)
+{
+	return log_level;
+}
+
+int log_parse_level(const char *s)
+{
+	static const char *names[] = {"error", "warn", "info", "debug"};
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void log_vwrite(enum log_level lvl, int errnum, const char *fmt, va_list ap)
+{
+	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+	char msg[1024];
+	int n;
+
+	if (lvl > log_level)
+		return;
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		return;
+	if (errnum && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(errnum));
+	if (log_syslog) {
+		if (log_tag[0])
+			syslog(prio[lvl], "%s: %s", log_tag, msg);
+		else
+			syslog(prio[lvl], "%s", msg);
+		return;
+	}
+	if (log_tag[0])
+		dprintf(STDERR_FILENO, "%s[%d] %s: %s\n", log_ident, (int)getpid(), log_tag, msg);
+	else
+		dprintf(STDERR_FILENO, "%s[%d]: %s\n", log_ident, (int)getpid(), msg);
+}
+
+#define LOG_FN(name, lvl, with_errno)                                                      \
+	void name(const char *fmt, ...)                                                    \
+	{                                                                                  \
+		int saved = errno;                                                         \
+		va_list ap;                                                                \
+		va_start(ap, fmt);                                                         \
+		log_vwrite(lvl, with_errno ? saved : 0, fmt, ap);                          \
+		va_end(ap);                                                                \
+		errno = saved;                                                             \
+	}
+
+LOG_FN(log_warn, LOG_LVL_WARN, 1)
+LOG_FN(log_warnx, LOG_LVL_WARN, 0)
+LOG_FN(log_info, LOG_LVL_INFO, 0)
+LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
+
+void fatal(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	log_vwrite(LOG_LVL_ERROR, saved, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void fatalx(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vwrite(LOG_LVL_ERROR, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,115 @@
+/*
+ * node_table.h - the device-wide table of FUSE nodes and file handles,
+ * shared by every worker of one front-end connection (design.md, "Inodes,
+ * open files and locks across queues").
+ * Runs in: the parent creates it (nt_create) and never reads it again; the
+ * workers map it and use it. It lives in a memfd, guarded by one
+ * process-shared robust mutex: a worker that dies holding the lock does not
+ * wedge the others (EOWNERDEAD -> the table is marked consistent again).
+ *
+ * Node ids: id = (generation << NT_SLOT_BITS) | slot. Slot 0 is invalid, the
+ * root is slot 1 with generation 0, so its id is 1 (FUSE_ROOT_ID). A freed
+ * slot is reused only with a higher generation, so an old id never aliases a
+ * new node. File handles use the same scheme in their own slot space.
+ * Every id that comes from the guest goes through nt_node_get/nt_fh_get,
+ * which check range, generation and state.
+ */
+#ifndef BH_NODE_TABLE_H
+#define BH_NODE_TABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define NT_SLOT_BITS 20
+#define NT_MAX_NODES (1u << NT_SLOT_BITS) /* slots, including 0 and the root */
+#define NT_MAX_FHS   (1u << 16)
+#define NT_ROOT_ID   1ull
+
+enum nt_state { NT_FREE = 0, NT_LIVE = 1, NT_DYING = 2 };
+
+struct nt_node {            /* a copy handed out to callers */
+	uint64_t n_id;
+	uint64_t n_nlookup;
+	uint64_t n_dev;         /* back-end identity: (dev, ino) for passthrough */
+	uint64_t n_ino;
+	uint32_t n_owner;       /* worker (queue index) that holds the descriptor */
+	uint32_t n_state;
+	uint32_t n_mode;        /* S_IFMT bits at lookup time */
+};
+
+struct nt_fh {
+	uint64_t f_id;
+	uint64_t f_node;        /* node id the handle was opened on */
+	uint32_t f_owner;       /* worker that holds the open file description */
+	uint32_t f_state;
+	uint32_t f_flags;       /* open flags */
+	uint32_t f_isdir;
+};
+
+struct nt_table;            /* opaque: the mapping */
+
+/* Parent: create the memfd, size it, initialise header, lock and root.
+ * Returns the memfd (caller passes it to workers) or -errno. */
+int nt_create(void);
+
+/* Worker: map a table created by nt_create. NULL with errno on failure
+ * (wrong size or magic). */
+struct nt_table *nt_map(int memfd);
+void nt_unmap(struct nt_table *t);
+
+/* Session epoch: bumped by nt_reset. Workers compare it to drop their
+ * private descriptor caches after a DESTROY or a second INIT elsewhere. */
+uint64_t nt_epoch(struct nt_table *t);
+
+/* Drop every node but the root and every file handle (DESTROY, re-INIT). */
+void nt_reset(struct nt_table *t);
+
+/* Shared FUSE session parameters, set by the worker that handled INIT. */
+struct nt_session {
+	uint32_t s_initialized;
+	uint32_t s_minor;
+	uint32_t s_max_pages;
+	uint32_t s_flags;
+};
+void nt_session_get(struct nt_table *t, struct nt_session *s);
+void nt_session_set(struct nt_table *t, const struct nt_session *s);
+
+/*
+ * Find the live node for (dev, ino) and add one lookup, or create it owned
+ * by 'owner' with nlookup 1. *created tells which; *out is a copy.
+ * 0, or -ENFILE when the table is full.
+ */
+int nt_node_ref(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t mode, uint32_t owner,
+		struct nt_node *out, bool *created);
+
+/* Copy out a live node: 0, or -ESTALE for an id that is out of range, of
+ * another generation, or not live. */
+int nt_node_get(struct nt_table *t, uint64_t id, struct nt_node *out);
+
+/*
+ * Subtract nlookup (clamped at 0). When the count reaches 0 the node leaves
+ * the (dev, ino) index at once (a new LOOKUP creates a fresh node) and turns
+ * DYING; *dead = true and *owner tells who must close the descriptor and
+ * call nt_node_free. The root ignores forgets. 0 or -ESTALE.
+ */
+int nt_node_forget(struct nt_table *t, uint64_t id, uint64_t nlookup, bool *dead,
+		   uint32_t *owner);
+
+/* Owner: release a DYING (or LIVE, on error paths) slot for reuse. */
+void nt_node_free(struct nt_table *t, uint64_t id);
+
+/* Allocate a file handle owned by 'owner'. 0 or -ENFILE. */
+int nt_fh_alloc(struct nt_table *t, uint64_t node, uint32_t owner, uint32_t flags, bool isdir,
+		struct nt_fh *out);
+/* Copy out a live handle: 0 or -EBADF. */
+int nt_fh_get(struct nt_table *t, uint64_t id, struct nt_fh *out);
+/* Mark released; the owner closes its descriptor. 0 or -EBADF. */
+int nt_fh_free(struct nt_table *t, uint64_t id);
+
+/* Slot index of an id (no checks) - for per-worker descriptor arrays. */
+static inline uint32_t nt_slot(uint64_t id)
+{
+	return (uint32_t)(id & (NT_MAX_NODES - 1));
+}
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * util.h - small helpers shared by the parent and the workers.
+ * Runs in: both.
+ */
+#ifndef BH_UTIL_H
+#define BH_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BH_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Loop over short writes / reads and EINTR. 0 or -errno (-EPIPE on EOF for read). */
+int bh_write_full(int fd, const void *buf, size_t len);
+int bh_read_full(int fd, void *buf, size_t len);
+
+int bh_set_nonblock(int fd, int on);
+int bh_set_cloexec(int fd, int on);
+
+/* Strict decimal parse of a whole string into [min, max]. 0 or -EINVAL/-ERANGE. */
+int bh_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t bh_now_ns(void);
+
+/* Write the 8-byte value 1 to an eventfd (ignores EAGAIN: already signalled). */
+void bh_eventfd_signal(int fd);
+/* Read and discard an eventfd's counter (non-blocking fd). */
+void bh_eventfd_drain(int fd);
+
+#endif
