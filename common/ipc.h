@@ -32,6 +32,35 @@ struct ipc_msg {
 };
 
 /*
+ * Conversation between the parent and one worker (seq numbers: the parent
+ * numbers its requests; replies echo them):
+ *
+ *   spawn: socketpair; fork; child dup2s its end to BH_WORKER_IPC_FD (3),
+ *          closes everything else, execveat(worker binary fd, AT_EMPTY_PATH).
+ *   W->P HELLO            parent checks the build id (mismatch: kill, log)
+ *   P->W CONFIG + fds     worker checks the build id too, maps the node
+ *                         table, opens nothing on the guest's behalf yet;
+ *                         replies ACK
+ *   P->W PEER + fd        two per other live worker (CLIENT and SERVER
+ *                         roles), also sent to the existing workers for the
+ *                         new one; each ACKed
+ *   P->W MEM_TABLE + fds  the whole current table, whenever it changes and
+ *                         before the first RING_START; ACK after mapping
+ *                         (and re-translating a running ring)
+ *   P->W RING_START + fds ring geometry and kick/call/err; ACK once the
+ *                         ring is validated (error: ACK with -errno)
+ *   P->W RING_ENABLE      ACK
+ *   P->W RING_FD          CALL or ERR replaced while running; ACK
+ *   P->W RING_STOP        stop watching kick, finish (or after
+ *                         ic_drain_timeout_ms fail with EIO) every popped
+ *                         request, stop touching the ring; RING_STOPPED
+ *   W->P NOTICE           any time: something the parent should log
+ *
+ * The worker survives RING_STOP (the FUSE session and its descriptors stay
+ * for pause/resume) and exits on EOF of the channel or when its parent dies
+ * (PR_SET_PDEATHSIG). Anything unexpected from the parent is fatal for the
+ * worker; anything unexpected from a worker makes the parent kill it.
+ *
  * Message types. P = parent, W = worker. Payload structs below; every
  * message has exactly the listed payload size and descriptor count.
  */
