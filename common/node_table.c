@@ -1,1 +1,582 @@
-/* placeholder: replaced by the node table */
+/*
+ * node_table.c - the device-wide table of FUSE nodes and file handles in a
+ * shared memfd (see node_table.h for the id scheme).
+ * Runs in: the parent creates and initialises it; the workers map it. Trust:
+ * ids come from the guest and are checked here (range, generation, state);
+ * the table itself is writable by every worker of the device, so every index
+ * read back from it (free lists, hash links, counters) is bounds-checked
+ * before use: a corrupted table may give wrong answers but never makes us
+ * touch memory outside the mapping.
+ *
+ * Layout (the memfd is sparse: pages are touched as slots come into use):
+ *   [header, one page][hash buckets][node entries][file handle entries]
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "node_table.h"
+
+#define NT_MAGIC       0x4e4f4445424b4844ull /* "BHKDEDON" */
+#define NT_VERSION     1
+#define NT_BUCKET_BITS 18
+#define NT_NBUCKETS    (1u << NT_BUCKET_BITS)
+#define NT_HDR_SIZE    4096
+#define NT_GEN_MAX     ((1ull << (64 - NT_SLOT_BITS)) - 1)
+#define NT_FIRST_SLOT  2 /* 0 is invalid, 1 is the root */
+
+struct nt_hdr {
+	uint64_t h_magic;
+	uint32_t h_version;
+	uint32_t h_nbuckets;
+	uint32_t h_max_nodes;
+	uint32_t h_max_fhs;
+	uint32_t h_node_size;
+	uint32_t h_fh_size;
+	uint64_t h_size;
+	uint64_t h_epoch; /* written under the lock, read atomically */
+	struct nt_session h_session;
+	uint32_t h_node_free; /* free-list head, 0 = empty */
+	uint32_t h_node_next; /* first slot never used (since the last reset) */
+	uint32_t h_fh_free;
+	uint32_t h_fh_next;
+	pthread_mutex_t h_lock;
+};
+
+struct nt_ent {
+	uint64_t e_nlookup;
+	uint64_t e_gen;
+	uint64_t e_dev;
+	uint64_t e_ino;
+	uint32_t e_mode;
+	uint32_t e_owner;
+	uint32_t e_state;
+	uint32_t e_link; /* hash chain when LIVE, free list when FREE */
+};
+
+struct nt_fhent {
+	uint64_t f_gen;
+	uint64_t f_node;
+	uint32_t f_owner;
+	uint32_t f_state;
+	uint32_t f_flags;
+	uint32_t f_isdir;
+	uint32_t f_link; /* free list */
+	uint32_t f_pad;
+};
+
+struct nt_table {
+	struct nt_hdr *t_hdr;
+	uint32_t *t_buckets;
+	struct nt_ent *t_nodes;
+	struct nt_fhent *t_fhs;
+	size_t t_size;
+};
+
+_Static_assert(sizeof(struct nt_hdr) <= NT_HDR_SIZE, "node table header too big");
+
+#define NT_BUCKETS_OFF NT_HDR_SIZE
+#define NT_NODES_OFF   (NT_BUCKETS_OFF + (size_t)NT_NBUCKETS * sizeof(uint32_t))
+#define NT_FHS_OFF     (NT_NODES_OFF + (size_t)NT_MAX_NODES * sizeof(struct nt_ent))
+#define NT_TOTAL_SIZE  (NT_FHS_OFF + (size_t)NT_MAX_FHS * sizeof(struct nt_fhent))
+
+static uint32_t nt_hash(uint64_t dev, uint64_t ino)
+{
+	uint64_t h = ino * 0x9e3779b97f4a7c15ull ^ (dev + 0x632be59bd9b4e019ull);
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return (uint32_t)(h & (NT_NBUCKETS - 1));
+}
+
+static void nt_lock(struct nt_table *t)
+{
+	int r = pthread_mutex_lock(&t->t_hdr->h_lock);
+
+	if (r == EOWNERDEAD) {
+		/* A worker died inside a critical section: every update keeps
+		 * indices in range, so the table is usable; carry on. */
+		pthread_mutex_consistent(&t->t_hdr->h_lock);
+		log_warnx("node table: previous lock holder died, lock recovered");
+	} else if (r != 0)
+		fatalx("node table: lock failed (%d)", r);
+}
+
+static void nt_unlock(struct nt_table *t)
+{
+	pthread_mutex_unlock(&t->t_hdr->h_lock);
+}
+
+static struct nt_table *nt_attach(void *base, size_t size)
+{
+	struct nt_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->t_hdr = base;
+	t->t_buckets = (uint32_t *)((char *)base + NT_BUCKETS_OFF);
+	t->t_nodes = (struct nt_ent *)((char *)base + NT_NODES_OFF);
+	t->t_fhs = (struct nt_fhent *)((char *)base + NT_FHS_OFF);
+	t->t_size = size;
+	return t;
+}
+
+int nt_create(void)
+{
+	pthread_mutexattr_t ma;
+	struct nt_hdr *h;
+	struct nt_ent *root;
+	void *base;
+	int fd, r;
+
+	fd = memfd_create("bulkhead-nodes", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)NT_TOTAL_SIZE) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	base = mmap(NULL, NT_TOTAL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	h = base;
+	h->h_version = NT_VERSION;
+	h->h_nbuckets = NT_NBUCKETS;
+	h->h_max_nodes = NT_MAX_NODES;
+	h->h_max_fhs = NT_MAX_FHS;
+	h->h_node_size = sizeof(struct nt_ent);
+	h->h_fh_size = sizeof(struct nt_fhent);
+	h->h_size = NT_TOTAL_SIZE;
+	h->h_epoch = 1;
+	h->h_node_next = NT_FIRST_SLOT;
+	h->h_fh_next = 1;
+
+	if ((r = pthread_mutexattr_init(&ma)) != 0 ||
+	    (r = pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED)) != 0 ||
+	    (r = pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST)) != 0 ||
+	    (r = pthread_mutex_init(&h->h_lock, &ma)) != 0) {
+		munmap(base, NT_TOTAL_SIZE);
+		close(fd);
+		return -r;
+	}
+	pthread_mutexattr_destroy(&ma);
+
+	root = (struct nt_ent *)((char *)base + NT_NODES_OFF) + NT_ROOT_ID;
+	root->e_nlookup = 1;
+	root->e_gen = 0;
+	root->e_mode = S_IFDIR;
+	root->e_state = NT_LIVE;
+	/* The magic goes last: a half-initialised table never maps. */
+	__atomic_store_n(&h->h_magic, NT_MAGIC, __ATOMIC_RELEASE);
+	munmap(base, NT_TOTAL_SIZE);
+	return fd;
+}
+
+struct nt_table *nt_map(int memfd)
+{
+	struct nt_table *t;
+	struct nt_hdr *h;
+	struct stat st;
+	void *base;
+
+	if (fstat(memfd, &st) < 0)
+		return NULL;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != NT_TOTAL_SIZE) {
+		errno = EINVAL;
+		return NULL;
+	}
+	base = mmap(NULL, NT_TOTAL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (base == MAP_FAILED)
+		return NULL;
+	h = base;
+	if (__atomic_load_n(&h->h_magic, __ATOMIC_ACQUIRE) != NT_MAGIC ||
+	    h->h_version != NT_VERSION || h->h_nbuckets != NT_NBUCKETS ||
+	    h->h_max_nodes != NT_MAX_NODES || h->h_max_fhs != NT_MAX_FHS ||
+	    h->h_node_size != sizeof(struct nt_ent) || h->h_fh_size != sizeof(struct nt_fhent) ||
+	    h->h_size != NT_TOTAL_SIZE) {
+		munmap(base, NT_TOTAL_SIZE);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!(t = nt_attach(base, NT_TOTAL_SIZE))) {
+		munmap(base, NT_TOTAL_SIZE);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return t;
+}
+
+void nt_unmap(struct nt_table *t)
+{
+	if (!t)
+		return;
+	munmap(t->t_hdr, t->t_size);
+	free(t);
+}
+
+uint64_t nt_epoch(struct nt_table *t)
+{
+	return __atomic_load_n(&t->t_hdr->h_epoch, __ATOMIC_ACQUIRE);
+}
+
+/* Clamp the shared counters: another worker may have scribbled on them. */
+static uint32_t nt_node_next(struct nt_table *t)
+{
+	uint32_t n = t->t_hdr->h_node_next;
+	return n > NT_MAX_NODES ? NT_MAX_NODES : n;
+}
+
+static uint32_t nt_fh_next(struct nt_table *t)
+{
+	uint32_t n = t->t_hdr->h_fh_next;
+	return n > NT_MAX_FHS ? NT_MAX_FHS : n;
+}
+
+void nt_reset(struct nt_table *t)
+{
+	struct nt_hdr *h = t->t_hdr;
+	uint32_t i, n;
+
+	nt_lock(t);
+	/* Only slots below the high-water mark were ever touched. Rewinding
+	 * the mark keeps each slot's generation, which grows on reuse. */
+	n = nt_node_next(t);
+	for (i = NT_FIRST_SLOT; i < n; i++) {
+		t->t_nodes[i].e_state = NT_FREE;
+		t->t_nodes[i].e_link = 0;
+		t->t_nodes[i].e_nlookup = 0;
+	}
+	n = nt_fh_next(t);
+	for (i = 1; i < n; i++) {
+		t->t_fhs[i].f_state = NT_FREE;
+		t->t_fhs[i].f_link = 0;
+	}
+	memset(t->t_buckets, 0, (size_t)NT_NBUCKETS * sizeof(uint32_t));
+	h->h_node_free = 0;
+	h->h_node_next = NT_FIRST_SLOT;
+	h->h_fh_free = 0;
+	h->h_fh_next = 1;
+	memset(&h->h_session, 0, sizeof(h->h_session));
+	t->t_nodes[NT_ROOT_ID].e_state = NT_LIVE;
+	t->t_nodes[NT_ROOT_ID].e_gen = 0;
+	__atomic_store_n(&h->h_epoch, h->h_epoch + 1, __ATOMIC_RELEASE);
+	nt_unlock(t);
+}
+
+void nt_session_get(struct nt_table *t, struct nt_session *s)
+{
+	nt_lock(t);
+	*s = t->t_hdr->h_session;
+	nt_unlock(t);
+}
+
+void nt_session_set(struct nt_table *t, const struct nt_session *s)
+{
+	nt_lock(t);
+	t->t_hdr->h_session = *s;
+	nt_unlock(t);
+}
+
+static void nt_node_copy(const struct nt_ent *e, uint32_t slot, struct nt_node *out)
+{
+	out->n_id = (e->e_gen << NT_SLOT_BITS) | slot;
+	out->n_nlookup = e->e_nlookup;
+	out->n_dev = e->e_dev;
+	out->n_ino = e->e_ino;
+	out->n_owner = e->e_owner;
+	out->n_state = e->e_state;
+	out->n_mode = e->e_mode;
+}
+
+/* Locked. The entry for a guest-supplied id, or NULL if it is not live. */
+static struct nt_ent *nt_node_lookup_id(struct nt_table *t, uint64_t id)
+{
+	uint32_t slot = nt_slot(id);
+	struct nt_ent *e;
+
+	if (slot == 0 || slot >= nt_node_next(t))
+		return NULL;
+	if (slot == NT_ROOT_ID && id != NT_ROOT_ID)
+		return NULL;
+	e = &t->t_nodes[slot];
+	if (e->e_state != NT_LIVE || e->e_gen != id >> NT_SLOT_BITS)
+		return NULL;
+	return e;
+}
+
+/* Locked. Unlink slot from its hash chain (if it is there). */
+static void nt_hash_remove(struct nt_table *t, uint32_t slot)
+{
+	struct nt_ent *e = &t->t_nodes[slot];
+	uint32_t *pp = &t->t_buckets[nt_hash(e->e_dev, e->e_ino)];
+	uint32_t n, next = nt_node_next(t);
+
+	for (n = 0; n < NT_MAX_NODES && *pp != 0; n++) {
+		if (*pp >= next)
+			break; /* corrupt link: give up rather than wander */
+		if (*pp == slot) {
+			*pp = e->e_link;
+			e->e_link = 0;
+			return;
+		}
+		pp = &t->t_nodes[*pp].e_link;
+	}
+}
+
+/* Locked. A fresh slot (generation already advanced) or 0 when full. */
+static uint32_t nt_node_alloc_slot(struct nt_table *t)
+{
+	struct nt_hdr *h = t->t_hdr;
+	uint32_t slot = h->h_node_free;
+	struct nt_ent *e;
+
+	if (slot >= NT_FIRST_SLOT && slot < nt_node_next(t) &&
+	    t->t_nodes[slot].e_state == NT_FREE) {
+		h->h_node_free = t->t_nodes[slot].e_link;
+	} else {
+		h->h_node_free = 0; /* empty, or corrupt: drop the list */
+		if (h->h_node_next < NT_FIRST_SLOT)
+			h->h_node_next = NT_FIRST_SLOT;
+		/* Retired slots (generation exhausted) are skipped. */
+		do {
+			if (h->h_node_next >= NT_MAX_NODES)
+				return 0;
+			slot = h->h_node_next++;
+		} while (t->t_nodes[slot].e_gen >= NT_GEN_MAX);
+	}
+	e = &t->t_nodes[slot];
+	e->e_gen++; /* a never-used slot starts at generation 1 */
+	e->e_link = 0;
+	return slot;
+}
+
+int nt_node_ref(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t mode, uint32_t owner,
+		struct nt_node *out, bool *created)
+{
+	uint32_t b = nt_hash(dev, ino), slot, next, n;
+	struct nt_ent *e;
+
+	nt_lock(t);
+	next = nt_node_next(t);
+	slot = t->t_buckets[b];
+	for (n = 0; slot != 0 && slot < next && n < NT_MAX_NODES; n++) {
+		e = &t->t_nodes[slot];
+		if (e->e_state == NT_LIVE && e->e_dev == dev && e->e_ino == ino) {
+			if (e->e_nlookup < UINT64_MAX)
+				e->e_nlookup++;
+			nt_node_copy(e, slot, out);
+			nt_unlock(t);
+			*created = false;
+			return 0;
+		}
+		slot = e->e_link;
+	}
+	slot = nt_node_alloc_slot(t);
+	if (slot == 0) {
+		nt_unlock(t);
+		return -ENFILE;
+	}
+	e = &t->t_nodes[slot];
+	e->e_nlookup = 1;
+	e->e_dev = dev;
+	e->e_ino = ino;
+	e->e_mode = mode;
+	e->e_owner = owner;
+	e->e_state = NT_LIVE;
+	e->e_link = t->t_buckets[b];
+	t->t_buckets[b] = slot;
+	nt_node_copy(e, slot, out);
+	nt_unlock(t);
+	*created = true;
+	return 0;
+}
+
+int nt_node_get(struct nt_table *t, uint64_t id, struct nt_node *out)
+{
+	struct nt_ent *e;
+
+	nt_lock(t);
+	e = nt_node_lookup_id(t, id);
+	if (e)
+		nt_node_copy(e, nt_slot(id), out);
+	nt_unlock(t);
+	return e ? 0 : -ESTALE;
+}
+
+int nt_node_forget(struct nt_table *t, uint64_t id, uint64_t nlookup, bool *dead, uint32_t *owner)
+{
+	struct nt_ent *e;
+
+	*dead = false;
+	nt_lock(t);
+	e = nt_node_lookup_id(t, id);
+	if (!e) {
+		nt_unlock(t);
+		return -ESTALE;
+	}
+	if (id == NT_ROOT_ID) {
+		nt_unlock(t);
+		return 0;
+	}
+	e->e_nlookup -= nlookup < e->e_nlookup ? nlookup : e->e_nlookup;
+	if (e->e_nlookup == 0) {
+		/* Out of the index now, so a new LOOKUP makes a new node even
+		 * before the owner gets round to closing the descriptor. */
+		nt_hash_remove(t, nt_slot(id));
+		e->e_state = NT_DYING;
+		*dead = true;
+		*owner = e->e_owner;
+	}
+	nt_unlock(t);
+	return 0;
+}
+
+void nt_node_free(struct nt_table *t, uint64_t id)
+{
+	uint32_t slot = nt_slot(id);
+	struct nt_ent *e;
+
+	if (slot < NT_FIRST_SLOT)
+		return; /* slot 0 is invalid, the root is never freed */
+	nt_lock(t);
+	if (slot >= nt_node_next(t)) {
+		nt_unlock(t);
+		return;
+	}
+	e = &t->t_nodes[slot];
+	if (e->e_state == NT_FREE || e->e_gen != id >> NT_SLOT_BITS) {
+		nt_unlock(t);
+		return;
+	}
+	if (e->e_state == NT_LIVE)
+		nt_hash_remove(t, slot);
+	e->e_state = NT_FREE;
+	e->e_nlookup = 0;
+	/* A slot whose generation is exhausted is retired, never reused. */
+	if (e->e_gen < NT_GEN_MAX) {
+		e->e_link = t->t_hdr->h_node_free;
+		t->t_hdr->h_node_free = slot;
+	}
+	nt_unlock(t);
+}
+
+static void nt_fh_copy(const struct nt_fhent *f, uint32_t slot, struct nt_fh *out)
+{
+	out->f_id = (f->f_gen << NT_SLOT_BITS) | slot;
+	out->f_node = f->f_node;
+	out->f_owner = f->f_owner;
+	out->f_state = f->f_state;
+	out->f_flags = f->f_flags;
+	out->f_isdir = f->f_isdir;
+}
+
+/* Locked. The entry for a guest-supplied handle, or NULL if it is not live. */
+static struct nt_fhent *nt_fh_lookup_id(struct nt_table *t, uint64_t id)
+{
+	uint32_t slot = nt_slot(id);
+	struct nt_fhent *f;
+
+	if (slot == 0 || slot >= nt_fh_next(t))
+		return NULL;
+	f = &t->t_fhs[slot];
+	if (f->f_state != NT_LIVE || f->f_gen != id >> NT_SLOT_BITS)
+		return NULL;
+	return f;
+}
+
+int nt_fh_alloc(struct nt_table *t, uint64_t node, uint32_t owner, uint32_t flags, bool isdir,
+		struct nt_fh *out)
+{
+	struct nt_hdr *h = t->t_hdr;
+	struct nt_fhent *f;
+	uint32_t slot;
+
+	nt_lock(t);
+	slot = h->h_fh_free;
+	if (slot >= 1 && slot < nt_fh_next(t) && t->t_fhs[slot].f_state == NT_FREE) {
+		h->h_fh_free = t->t_fhs[slot].f_link;
+	} else {
+		h->h_fh_free = 0;
+		if (h->h_fh_next < 1)
+			h->h_fh_next = 1;
+		do {
+			if (h->h_fh_next >= NT_MAX_FHS) {
+				nt_unlock(t);
+				return -ENFILE;
+			}
+			slot = h->h_fh_next++;
+		} while (t->t_fhs[slot].f_gen >= NT_GEN_MAX);
+	}
+	f = &t->t_fhs[slot];
+	f->f_gen++;
+	f->f_link = 0;
+	f->f_node = node;
+	f->f_owner = owner;
+	f->f_state = NT_LIVE;
+	f->f_flags = flags;
+	f->f_isdir = isdir;
+	nt_fh_copy(f, slot, out);
+	nt_unlock(t);
+	return 0;
+}
+
+int nt_fh_get(struct nt_table *t, uint64_t id, struct nt_fh *out)
+{
+	struct nt_fhent *f;
+
+	nt_lock(t);
+	f = nt_fh_lookup_id(t, id);
+	if (f)
+		nt_fh_copy(f, nt_slot(id), out);
+	nt_unlock(t);
+	return f ? 0 : -EBADF;
+}
+
+int nt_fh_free(struct nt_table *t, uint64_t id)
+{
+	struct nt_fhent *f;
+
+	nt_lock(t);
+	f = nt_fh_lookup_id(t, id);
+	if (!f) {
+		nt_unlock(t);
+		return -EBADF;
+	}
+	f->f_state = NT_FREE;
+	if (f->f_gen < NT_GEN_MAX) {
+		f->f_link = t->t_hdr->h_fh_free;
+		t->t_hdr->h_fh_free = nt_slot(id);
+	}
+	nt_unlock(t);
+	return 0;
+}
+
+#ifdef NT_TEST_HOOKS
+/* Tests only: hold the lock across a process death. */
+void nt_test_lock(struct nt_table *t);
+void nt_test_unlock(struct nt_table *t);
+
+void nt_test_lock(struct nt_table *t)
+{
+	nt_lock(t);
+}
+
+void nt_test_unlock(struct nt_table *t)
+{
+	nt_unlock(t);
+}
+#endif
