@@ -54,10 +54,12 @@ int vu_msg_recv(int fd, struct vu_msg *m)
 		for (size_t i = 0; i < k; i++) {
 			int f;
 			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(f));
-			if (m->nfds < VU_MAX_FDS)
+			if (m->nfds < VU_MAX_FDS) {
 				m->fds[m->nfds++] = f;
-			else
+			} else {
 				close(f);
+				err = -EBADMSG;
+			}
 		}
 	}
 	if (n == 0 && m->nfds == 0)
@@ -71,7 +73,8 @@ int vu_msg_recv(int fd, struct vu_msg *m)
 	}
 	if (!err && (m->hdr.flags & VU_VERSION_MASK) != VU_VERSION)
 		err = -EBADMSG;
-	if (!err && (m->hdr.flags & ~(VU_VERSION_MASK | VU_FLAG_REPLY | VU_FLAG_NEED_REPLY)))
+	/* Requests only: a REPLY here means the peer has lost track of the stream. */
+	if (!err && (m->hdr.flags & ~(VU_VERSION_MASK | VU_FLAG_NEED_REPLY)))
 		err = -EBADMSG;
 	if (!err && m->hdr.size > VU_MAX_PAYLOAD)
 		err = -EBADMSG;

@@ -1,4 +1,429 @@
-int main(void)
+/*
+ * bulkheadd.c - the privileged parent: command line, start-up, signals and
+ * the event loop.
+ * Runs in: the parent, with the privileges it was started with. It opens the
+ * share root and the worker binary once, obtains the listening socket, tells
+ * systemd it is ready, and leaves everything the guest controls to workers.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "bulkhead.h"
+#include "bulkheadd.h"
+#include "ipc.h"
+#include "log.h"
+#include "util.h"
+
+#define PARENT_DEFAULT_THREADS 4
+#define PARENT_MAX_THREADS     1024
+
+static const char parent_usage[] =
+    "usage: bulkheadd --shared-dir=DIR [--socket-path=PATH | --fd=N] [options]\n"
+    "\n"
+    "  --socket-path=PATH        create and listen on the UNIX socket PATH\n"
+    "  --fd=N                    listen on the inherited socket descriptor N\n"
+    "  --shared-dir=DIR          host directory to share\n"
+    "  -o OPT[,OPT...]           virtiofsd-style options: source=DIR,\n"
+    "                            cache=none|auto|always, sandbox=namespace|chroot|none\n"
+    "  --cache=none|auto|always  guest cache policy (default auto)\n"
+    "  --sandbox=namespace|chroot|none\n"
+    "                            how workers confine themselves (default namespace)\n"
+    "  --thread-pool-size=N      blocking calls per worker (default 4, 0 = inline)\n"
+    "  --readonly                refuse every change to the share\n"
+    "  --socket-group=GROUP      give the socket to GROUP, mode 0660\n"
+    "  --log-level=error|warn|info|debug\n"
+    "                            how much to log (default info)\n"
+    "  --syslog                  log to syslog instead of standard error\n"
+    "  --print-capabilities      print the vhost-user capabilities and exit\n"
+    "  --help                    print this help and exit\n"
+    "  --version                 print the version and build id and exit\n"
+    "\n"
+    "Without --socket-path and --fd, the socket passed by systemd (LISTEN_FDS) is used.\n";
+
+enum {
+	OPT_SOCKET_PATH = 256,
+	OPT_FD,
+	OPT_SHARED_DIR,
+	OPT_CACHE,
+	OPT_SANDBOX,
+	OPT_THREAD_POOL,
+	OPT_READONLY,
+	OPT_SOCKET_GROUP,
+	OPT_LOG_LEVEL,
+	OPT_SYSLOG,
+	OPT_PRINT_CAPS,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct option parent_options[] = {
+    {"socket-path", required_argument, NULL, OPT_SOCKET_PATH},
+    {"fd", required_argument, NULL, OPT_FD},
+    {"shared-dir", required_argument, NULL, OPT_SHARED_DIR},
+    {"cache", required_argument, NULL, OPT_CACHE},
+    {"sandbox", required_argument, NULL, OPT_SANDBOX},
+    {"thread-pool-size", required_argument, NULL, OPT_THREAD_POOL},
+    {"readonly", no_argument, NULL, OPT_READONLY},
+    {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"syslog", no_argument, NULL, OPT_SYSLOG},
+    {"print-capabilities", no_argument, NULL, OPT_PRINT_CAPS},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+static const char *const parent_cache_names[] = {"none", "auto", "always"};
+static const char *const parent_sandbox_names[] = {"none", "chroot", "namespace"};
+
+static int parent_lookup(const char *const *names, size_t n, const char *s)
 {
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], s) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int parent_set_cache(struct parent_conf *conf, const char *v)
+{
+	int c = parent_lookup(parent_cache_names, BH_ARRAY_SIZE(parent_cache_names), v);
+	if (c < 0) {
+		fprintf(stderr, "bulkheadd: invalid cache mode '%s' (none, auto or always)\n", v);
+		return -EINVAL;
+	}
+	conf->pc_cache = (uint32_t)c;
+	return 0;
+}
+
+static int parent_set_sandbox(struct parent_conf *conf, const char *v)
+{
+	int c = parent_lookup(parent_sandbox_names, BH_ARRAY_SIZE(parent_sandbox_names), v);
+	if (c < 0) {
+		fprintf(stderr,
+			"bulkheadd: invalid sandbox mode '%s' (namespace, chroot or none)\n", v);
+		return -EINVAL;
+	}
+	conf->pc_sandbox = (uint32_t)c;
+	return 0;
+}
+
+/* -o a=b,c=d: the virtiofsd spelling. The strings stay in argv. */
+static int parent_parse_o(struct parent_conf *conf, char *arg)
+{
+	char *save = NULL;
+
+	for (char *opt = strtok_r(arg, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(opt, '=');
+		if (val)
+			*val++ = '\0';
+		if (strcmp(opt, "source") == 0 && val && *val)
+			conf->pc_shared_dir = val;
+		else if (strcmp(opt, "cache") == 0 && val) {
+			if (parent_set_cache(conf, val) < 0)
+				return -EINVAL;
+		} else if (strcmp(opt, "sandbox") == 0 && val) {
+			if (parent_set_sandbox(conf, val) < 0)
+				return -EINVAL;
+		} else {
+			fprintf(stderr, "bulkheadd: unknown or incomplete -o option '%s'\n", opt);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* 0: run; 1: done, exit 0 (help, version, capabilities); -EINVAL: exit 1. */
+int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
+{
+	uint64_t v;
+	int c, lvl;
+
+	memset(conf, 0, sizeof(*conf));
+	conf->pc_fd = -1;
+	conf->pc_cache = IPC_CACHE_AUTO;
+	conf->pc_sandbox = IPC_SBX_NAMESPACE;
+	conf->pc_thread_pool = PARENT_DEFAULT_THREADS;
+	conf->pc_log_level = LOG_LVL_INFO;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:", parent_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_SOCKET_PATH:
+			conf->pc_socket_path = optarg;
+			break;
+		case OPT_FD:
+			if (bh_parse_u64(optarg, 0, INT_MAX, &v) < 0) {
+				fprintf(stderr, "bulkheadd: invalid --fd '%s'\n", optarg);
+				return -EINVAL;
+			}
+			conf->pc_fd = (int)v;
+			break;
+		case OPT_SHARED_DIR:
+			conf->pc_shared_dir = optarg;
+			break;
+		case 'o':
+			if (parent_parse_o(conf, optarg) < 0)
+				return -EINVAL;
+			break;
+		case OPT_CACHE:
+			if (parent_set_cache(conf, optarg) < 0)
+				return -EINVAL;
+			break;
+		case OPT_SANDBOX:
+			if (parent_set_sandbox(conf, optarg) < 0)
+				return -EINVAL;
+			break;
+		case OPT_THREAD_POOL:
+			if (bh_parse_u64(optarg, 0, PARENT_MAX_THREADS, &v) < 0) {
+				fprintf(stderr,
+					"bulkheadd: invalid --thread-pool-size '%s' (0-%d)\n",
+					optarg, PARENT_MAX_THREADS);
+				return -EINVAL;
+			}
+			conf->pc_thread_pool = (uint32_t)v;
+			break;
+		case OPT_READONLY:
+			conf->pc_readonly = 1;
+			break;
+		case OPT_SOCKET_GROUP:
+			conf->pc_socket_group = optarg;
+			break;
+		case OPT_LOG_LEVEL:
+			lvl = log_parse_level(optarg);
+			if (lvl < 0) {
+				fprintf(stderr,
+					"bulkheadd: invalid --log-level '%s' "
+					"(error, warn, info or debug)\n",
+					optarg);
+				return -EINVAL;
+			}
+			conf->pc_log_level = lvl;
+			break;
+		case OPT_SYSLOG:
+			conf->pc_syslog = 1;
+			break;
+		case OPT_PRINT_CAPS:
+			printf("{\"type\": \"fs\"}\n");
+			return 1;
+		case OPT_HELP:
+			fputs(parent_usage, stdout);
+			return 1;
+		case OPT_VERSION:
+			printf("bulkheadd %s (build %s)\n", PACKAGE_VERSION, bh_build_id);
+			return 1;
+		case ':':
+			fprintf(stderr, "bulkheadd: option '%s' needs a value\n", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			fprintf(stderr, "bulkheadd: unknown option '%s'\n", argv[optind - 1]);
+			fputs("Try 'bulkheadd --help'.\n", stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bulkheadd: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!conf->pc_shared_dir) {
+		fprintf(stderr, "bulkheadd: --shared-dir (or -o source=DIR) is required\n");
+		return -EINVAL;
+	}
+	if (conf->pc_socket_path && conf->pc_fd >= 0) {
+		fprintf(stderr, "bulkheadd: --socket-path and --fd exclude each other\n");
+		return -EINVAL;
+	}
+	if (conf->pc_socket_group && !conf->pc_socket_path) {
+		fprintf(stderr, "bulkheadd: --socket-group needs --socket-path\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Our own descriptors must never land on 0-2: a worker inherits those. */
+static void parent_fix_stdio(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0)
+			continue;
+		int n = open("/dev/null", O_RDWR);
+		if (n < 0)
+			exit(1);
+		if (n != fd) {
+			dup2(n, fd);
+			close(n);
+		}
+	}
+}
+
+/*
+ * The worker binary is found from the build, never from PATH or the
+ * environment: the installed one, or the one next to a build-tree parent.
+ */
+static int parent_open_worker(struct parent_env *env)
+{
+	char self[PATH_MAX];
+	const char *path = BH_WORKER_PATH;
+	struct stat st;
+	int fd;
+
+	if (realpath("/proc/self/exe", self) && strcmp(self, BH_BUILD_DIR "/daemon/bulkheadd") == 0)
+		path = BH_BUILD_DIR "/worker/bulkhead-worker";
+	fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0) {
+		log_warn("cannot open the worker binary %s", path);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+		log_warnx("the worker binary %s is not an executable file", path);
+		close(fd);
+		return -1;
+	}
+	snprintf(env->pe_exe_path, sizeof(env->pe_exe_path), "%s", path);
+	env->pe_exe_fd = fd;
+	return 0;
+}
+
+static int parent_open_share(struct parent_env *env, const char *dir)
+{
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOTDIR)
+			log_warnx("shared directory %s is not a directory", dir);
+		else
+			log_warn("cannot open the shared directory %s", dir);
+		return -1;
+	}
+	env->pe_root_fd = fd;
+	return 0;
+}
+
+/* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET. */
+static void parent_notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@'))
+		return;
+	len = strlen(path);
+	if (len >= sizeof(sa.sun_path)) {
+		log_warnx("NOTIFY_SOCKET is too long, not notifying systemd");
+		return;
+	}
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0'; /* abstract namespace */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("cannot notify systemd");
+		return;
+	}
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		log_warn("cannot notify systemd (%s)", state);
+	close(fd);
+}
+
+static void parent_sig_term(evutil_socket_t sig, short ev, void *arg)
+{
+	struct event_base *base = arg;
+
+	log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	event_base_loopbreak(base);
+}
+
+static void parent_sig_chld(evutil_socket_t sig, short ev, void *arg)
+{
+	workers_reap();
+}
+
+int main(int argc, char *argv[])
+{
+	static struct parent_conf conf;
+	static struct parent_env env;
+	struct event *ev_term, *ev_int, *ev_chld;
+	int created = 0, lfd, r;
+
+	parent_fix_stdio();
+	r = parent_parse_args(argc, argv, &conf);
+	if (r)
+		return r > 0 ? 0 : 1;
+	log_init("bulkheadd", (enum log_level)conf.pc_log_level, conf.pc_syslog);
+	/* Replies go out with MSG_NOSIGNAL; a write() on a dead peer must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+
+	env.pe_conf = &conf;
+	env.pe_root_fd = env.pe_exe_fd = -1;
+	if (parent_open_share(&env, conf.pc_shared_dir) < 0)
+		return 1;
+	if (parent_open_worker(&env) < 0)
+		return 1;
+
+	env.pe_base = event_base_new();
+	if (!env.pe_base) {
+		log_warnx("cannot create the event loop");
+		return 1;
+	}
+	lfd = listener_open(&conf, &created);
+	if (lfd < 0)
+		return 1;
+
+	ev_term = evsignal_new(env.pe_base, SIGTERM, parent_sig_term, env.pe_base);
+	ev_int = evsignal_new(env.pe_base, SIGINT, parent_sig_term, env.pe_base);
+	ev_chld = evsignal_new(env.pe_base, SIGCHLD, parent_sig_chld, NULL);
+	if (!ev_term || !ev_int || !ev_chld || evsignal_add(ev_term, NULL) < 0 ||
+	    evsignal_add(ev_int, NULL) < 0 || evsignal_add(ev_chld, NULL) < 0) {
+		log_warnx("cannot install signal handlers");
+		listener_unlink(created ? &conf : NULL);
+		return 1;
+	}
+
+	workers_init(&env);
+	vu_server_init(&env);
+	if (listener_start(env.pe_base, lfd) < 0) {
+		listener_unlink(created ? &conf : NULL);
+		return 1;
+	}
+
+	log_info("bulkheadd %s (build %s) serving %s: socket %s, cache %s, sandbox %s, "
+		 "thread pool %u%s, worker %s",
+		 PACKAGE_VERSION, bh_build_id, conf.pc_shared_dir,
+		 conf.pc_socket_path ? conf.pc_socket_path
+				     : (conf.pc_fd >= 0 ? "inherited (--fd)" : "systemd"),
+		 parent_cache_names[conf.pc_cache], parent_sandbox_names[conf.pc_sandbox],
+		 conf.pc_thread_pool, conf.pc_readonly ? ", read-only" : "", env.pe_exe_path);
+	parent_notify("READY=1");
+
+	if (event_base_dispatch(env.pe_base) < 0)
+		log_warnx("event loop failed");
+
+	parent_notify("STOPPING=1");
+	vu_server_end(NULL);
+	listener_stop();
+	listener_unlink(created ? &conf : NULL);
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_chld);
+	event_base_free(env.pe_base);
+	close(env.pe_root_fd);
+	close(env.pe_exe_fd);
+	log_info("stopped");
 	return 0;
 }

@@ -1,1 +1,595 @@
-/* placeholder */
+/*
+ * workers.c - spawning, feeding and supervising the per-queue workers
+ * (the conversation written down at the top of common/ipc.h).
+ * Runs in: the parent. Workers handle guest data and may be compromised, so
+ * everything they send is checked: a malformed or unexpected message gets the
+ * worker killed and its queue marked dead; the parent and the other queues
+ * carry on. Waits for replies are synchronous (poll with a timeout) because
+ * the front end must not hear back before the workers are done.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "bulkhead.h"
+#include "bulkheadd.h"
+#include "ipc.h"
+#include "log.h"
+#include "node_table.h"
+#include "util.h"
+
+enum wk_state { WK_NONE = 0, WK_LIVE, WK_DEAD };
+
+struct wk {
+	enum wk_state w_state;
+	pid_t w_pid; /* 0 once reaped */
+	int w_fd;    /* IPC channel, -1 when closed */
+	uint32_t w_seq;
+	struct event *w_ev; /* watches the channel between front-end messages */
+};
+
+static struct parent_env *wk_env;
+static struct wk wk_table[BH_MAX_QUEUES];
+static int wk_nt_fd = -1; /* node table of the current front end */
+
+static void wk_dispatch_worker(evutil_socket_t fd, short ev, void *arg);
+
+void workers_init(struct parent_env *env)
+{
+	wk_env = env;
+	for (uint32_t i = 0; i < BH_MAX_QUEUES; i++) {
+		wk_table[i].w_fd = -1;
+		wk_table[i].w_state = WK_NONE;
+	}
+}
+
+bool workers_live(uint32_t q)
+{
+	return q < BH_MAX_QUEUES && wk_table[q].w_state == WK_LIVE;
+}
+
+bool workers_dead(uint32_t q)
+{
+	return q < BH_MAX_QUEUES && wk_table[q].w_state == WK_DEAD;
+}
+
+static void wk_close_channel(struct wk *w)
+{
+	if (w->w_ev) {
+		event_free(w->w_ev);
+		w->w_ev = NULL;
+	}
+	if (w->w_fd >= 0) {
+		close(w->w_fd);
+		w->w_fd = -1;
+	}
+}
+
+/* The queue is dead for the rest of this connection; SIGCHLD reaps it. */
+static void wk_kill(uint32_t q)
+{
+	struct wk *w = &wk_table[q];
+
+	if (w->w_pid > 0)
+		kill(w->w_pid, SIGKILL);
+	wk_close_channel(w);
+	w->w_state = WK_DEAD;
+}
+
+static void wk_malformed(uint32_t q, const char *what)
+{
+	log_warnx("worker q%u sent a malformed message (%s), killing it", q, what);
+	wk_kill(q);
+}
+
+static void wk_log_notice(uint32_t q, const struct ipc_msg *m)
+{
+	struct ipc_notice n;
+
+	memcpy(&n, m->im_data, sizeof(n));
+	n.in_text[sizeof(n.in_text) - 1] = '\0';
+	for (char *p = n.in_text; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?'; /* no control characters from a worker in our log */
+	log_warnx("worker q%u: %s%s", q,
+		  n.in_kind == IPC_NOTICE_QUEUE_BROKEN ? "queue broken: " : "", n.in_text);
+}
+
+/*
+ * Receive one message from worker q, waiting up to timeout_ms. NOTICEs are
+ * logged and skipped. 0, or -errno after the worker was killed.
+ */
+static int wk_recv(uint32_t q, struct ipc_msg *m, int timeout_ms, const char *waiting_for)
+{
+	struct wk *w = &wk_table[q];
+	uint64_t deadline = bh_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	struct pollfd pfd = {.fd = w->w_fd, .events = POLLIN};
+	int r;
+
+	for (;;) {
+		uint64_t now = bh_now_ns();
+		int left = now >= deadline ? 0 : (int)((deadline - now) / 1000000ull);
+
+		r = poll(&pfd, 1, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			log_warnx("worker q%u did not send %s within %d ms, killing it", q,
+				  waiting_for, timeout_ms);
+			wk_kill(q);
+			return -ETIMEDOUT;
+		}
+		r = ipc_recv(w->w_fd, m);
+		if (r == -EAGAIN)
+			continue;
+		if (r == -EPIPE) {
+			log_warnx("worker q%u closed its channel while we waited for %s", q,
+				  waiting_for);
+			wk_kill(q);
+			return -EPIPE;
+		}
+		if (r == -EBADMSG) {
+			wk_malformed(q, "bad framing");
+			return -EBADMSG;
+		}
+		if (r < 0) {
+			log_warnx("worker q%u: receive failed: %s, killing it", q, strerror(-r));
+			wk_kill(q);
+			return r;
+		}
+		if (m->im_hdr.ih_type != IPC_NOTICE)
+			return 0;
+		if (ipc_check(m, sizeof(struct ipc_notice), 0) < 0) {
+			ipc_close_fds(m);
+			wk_malformed(q, "NOTICE of the wrong size");
+			return -EBADMSG;
+		}
+		wk_log_notice(q, m);
+	}
+}
+
+/* Send a request and wait for its ACK: the worker's 0 / -errno, or -errno of our own. */
+static int wk_request(uint32_t q, uint32_t type, const void *data, size_t len, const int *fds,
+		      size_t nfds)
+{
+	struct wk *w = &wk_table[q];
+	struct ipc_msg m;
+	struct ipc_ack ack;
+	uint32_t seq;
+	int r;
+
+	if (w->w_state != WK_LIVE)
+		return -EHOSTDOWN;
+	seq = ++w->w_seq;
+	r = ipc_send(w->w_fd, type, seq, data, len, fds, nfds);
+	if (r < 0) {
+		log_warnx("cannot send %s to worker q%u: %s, killing it", ipc_type_name(type), q,
+			  strerror(-r));
+		wk_kill(q);
+		return r;
+	}
+	r = wk_recv(q, &m, PARENT_ACK_TIMEOUT_MS, "an ACK");
+	if (r < 0)
+		return r;
+	if (m.im_hdr.ih_type != IPC_ACK || ipc_check(&m, sizeof(ack), 0) < 0) {
+		char what[80];
+		if (m.im_hdr.ih_type == IPC_ACK)
+			snprintf(what, sizeof(what), "ACK for %s with %u bytes and %u fds",
+				 ipc_type_name(type), m.im_hdr.ih_len, m.im_hdr.ih_nfds);
+		else
+			snprintf(what, sizeof(what), "%s instead of ACK for %s",
+				 ipc_type_name(m.im_hdr.ih_type), ipc_type_name(type));
+		ipc_close_fds(&m);
+		wk_malformed(q, what);
+		return -EBADMSG;
+	}
+	memcpy(&ack, m.im_data, sizeof(ack));
+	if (m.im_hdr.ih_seq != seq || ack.ia_seq != seq) {
+		wk_malformed(q, "ACK with the wrong sequence number");
+		return -EBADMSG;
+	}
+	if (ack.ia_error > 0 || ack.ia_error < -4095) {
+		wk_malformed(q, "ACK with an impossible error code");
+		return -EBADMSG;
+	}
+	if (ack.ia_error < 0)
+		log_warnx("worker q%u refused %s: %s", q, ipc_type_name(type),
+			  strerror(-ack.ia_error));
+	return ack.ia_error;
+}
+
+/* In the child: become the worker. Never returns. */
+static void __attribute__((noreturn)) wk_exec(int chan, pid_t parent)
+{
+	char *const argv[] = {"bulkhead-worker", NULL};
+	char *const envp[] = {NULL};
+	int exe = wk_env->pe_exe_fd;
+	sigset_t all;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(127);
+	/* Keep the binary's fd clear of the channel slot and of the range we close. */
+	if (exe <= BH_WORKER_IPC_FD) {
+		exe = fcntl(exe, F_DUPFD_CLOEXEC, BH_WORKER_IPC_FD + 1);
+		if (exe < 0)
+			_exit(127);
+	}
+	if (chan != BH_WORKER_IPC_FD) {
+		if (dup2(chan, BH_WORKER_IPC_FD) < 0) /* dup2 clears FD_CLOEXEC */
+			_exit(127);
+	} else if (bh_set_cloexec(chan, 0) < 0) {
+		_exit(127);
+	}
+	if (exe > BH_WORKER_IPC_FD + 1)
+		close_range(BH_WORKER_IPC_FD + 1, (unsigned)exe - 1, 0);
+	close_range((unsigned)exe + 1, ~0u, 0);
+
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+
+	execveat(exe, "", argv, envp, AT_EMPTY_PATH);
+	dprintf(STDERR_FILENO, "bulkheadd: cannot execute the worker %s: %s\n", wk_env->pe_exe_path,
+		strerror(errno));
+	_exit(127);
+}
+
+static int wk_fork(uint32_t q)
+{
+	struct wk *w = &wk_table[q];
+	pid_t parent = getpid(), pid;
+	int sv[2], r;
+
+	r = ipc_socketpair(sv);
+	if (r < 0) {
+		log_warnx("worker q%u: socketpair: %s", q, strerror(-r));
+		return r;
+	}
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		log_warn("worker q%u: fork", q);
+		close(sv[0]);
+		close(sv[1]);
+		return r;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		wk_exec(sv[1], parent);
+	}
+	close(sv[1]);
+	w->w_pid = pid;
+	w->w_fd = sv[0];
+	w->w_seq = 0;
+	w->w_state = WK_LIVE;
+	log_info("worker q%u started (pid %d)", q, (int)pid);
+	return 0;
+}
+
+static int wk_hello(uint32_t q)
+{
+	struct ipc_msg m;
+	struct ipc_hello h;
+	int r;
+
+	r = wk_recv(q, &m, PARENT_HELLO_TIMEOUT_MS, "HELLO");
+	if (r < 0)
+		return r;
+	if (m.im_hdr.ih_type != IPC_HELLO || ipc_check(&m, sizeof(h), 0) < 0) {
+		ipc_close_fds(&m);
+		wk_malformed(q, "expected HELLO");
+		return -EBADMSG;
+	}
+	memcpy(&h, m.im_data, sizeof(h));
+	if (!memchr(h.ih_build_id, '\0', sizeof(h.ih_build_id))) {
+		wk_malformed(q, "unterminated build id");
+		return -EBADMSG;
+	}
+	if (strcmp(h.ih_build_id, bh_build_id) != 0) {
+		for (char *p = h.ih_build_id; *p; p++)
+			if (*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		log_warnx("worker build id %s does not match parent %s", h.ih_build_id,
+			  bh_build_id);
+		wk_kill(q);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int wk_config(uint32_t q)
+{
+	const struct parent_conf *c = wk_env->pe_conf;
+	struct ipc_config cfg = {0};
+	int fds[2] = {wk_env->pe_root_fd, wk_nt_fd};
+
+	snprintf(cfg.ic_build_id, sizeof(cfg.ic_build_id), "%s", bh_build_id);
+	cfg.ic_queue = q;
+	cfg.ic_max_queues = BH_MAX_QUEUES;
+	cfg.ic_backend = IPC_BE_PASSTHROUGH;
+	cfg.ic_thread_pool = c->pc_thread_pool;
+	cfg.ic_log_level = (uint32_t)c->pc_log_level;
+	cfg.ic_use_syslog = (uint32_t)c->pc_syslog;
+	cfg.ic_sandbox = c->pc_sandbox;
+	cfg.ic_cache = c->pc_cache;
+	cfg.ic_readonly = c->pc_readonly;
+	cfg.ic_drain_timeout_ms = PARENT_DRAIN_TIMEOUT_MS;
+	return wk_request(q, IPC_CONFIG, &cfg, sizeof(cfg), fds, 2);
+}
+
+/* Give q and o one channel in each direction (worker/peer.h). */
+static int wk_peer_pair(uint32_t q, uint32_t o)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		struct ipc_peer to_q = {.pe_id = o,
+					.pe_role = dir ? IPC_PEER_SERVER : IPC_PEER_CLIENT};
+		struct ipc_peer to_o = {.pe_id = q,
+					.pe_role = dir ? IPC_PEER_CLIENT : IPC_PEER_SERVER};
+		int sv[2], r;
+
+		r = ipc_socketpair(sv);
+		if (r < 0)
+			return r;
+		r = wk_request(q, IPC_PEER, &to_q, sizeof(to_q), &sv[0], 1);
+		if (r == 0) {
+			r = wk_request(o, IPC_PEER, &to_o, sizeof(to_o), &sv[1], 1);
+			/* The new worker's side matters; an old one failing is its own loss. */
+			if (r < 0)
+				log_warnx("worker q%u did not take its channel to q%u", o, q);
+			r = workers_live(q) ? 0 : -EHOSTDOWN;
+		}
+		close(sv[0]);
+		close(sv[1]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int wk_send_mem_table(uint32_t q, const struct ipc_region *regions, const int *fds,
+			     uint32_t n)
+{
+	union {
+		struct ipc_mem_table t;
+		uint8_t raw[sizeof(struct ipc_mem_table) +
+			    BH_MAX_MEM_REGIONS * sizeof(struct ipc_region)];
+	} u;
+
+	if (n > BH_MAX_MEM_REGIONS)
+		return -EINVAL;
+	memset(&u, 0, sizeof(u));
+	u.t.mt_nregions = n;
+	memcpy(u.t.mt_regions, regions, n * sizeof(*regions));
+	return wk_request(q, IPC_MEM_TABLE, &u,
+			  sizeof(struct ipc_mem_table) + n * sizeof(struct ipc_region), fds, n);
+}
+
+/*
+ * Start the worker of queue q and bring it to the point where it can take a
+ * ring: HELLO, CONFIG, peer channels, memory table. 0 or -errno (the worker
+ * is then killed and the queue dead).
+ */
+int workers_spawn(uint32_t q, const struct ipc_region *regions, const int *fds, uint32_t n)
+{
+	struct wk *w = &wk_table[q];
+	int r;
+
+	if (w->w_state != WK_NONE)
+		return w->w_state == WK_LIVE ? 0 : -EHOSTDOWN;
+	if (wk_nt_fd < 0) {
+		wk_nt_fd = nt_create();
+		if (wk_nt_fd < 0) {
+			r = wk_nt_fd;
+			wk_nt_fd = -1;
+			log_warnx("cannot create the node table: %s", strerror(-r));
+			return r;
+		}
+	}
+	r = wk_fork(q);
+	if (r < 0)
+		return r;
+	if ((r = wk_hello(q)) < 0 || (r = wk_config(q)) < 0)
+		goto fail;
+	for (uint32_t o = 0; o < BH_MAX_QUEUES; o++) {
+		if (o == q || !workers_live(o))
+			continue;
+		if ((r = wk_peer_pair(q, o)) < 0)
+			goto fail;
+	}
+	if ((r = wk_send_mem_table(q, regions, fds, n)) < 0)
+		goto fail;
+	w->w_ev = event_new(wk_env->pe_base, w->w_fd, EV_READ | EV_PERSIST, wk_dispatch_worker,
+			    (void *)(uintptr_t)q);
+	if (!w->w_ev || event_add(w->w_ev, NULL) < 0) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	return 0;
+fail:
+	log_warnx("worker q%u failed to start: %s", q, strerror(-r));
+	if (w->w_state == WK_LIVE)
+		wk_kill(q);
+	return r;
+}
+
+int workers_mem_table(const struct ipc_region *regions, const int *fds, uint32_t n)
+{
+	int err = 0;
+
+	for (uint32_t q = 0; q < BH_MAX_QUEUES; q++)
+		if (workers_live(q) && wk_send_mem_table(q, regions, fds, n) < 0)
+			err = -EIO;
+	return err;
+}
+
+int workers_ring_start(uint32_t q, const struct ipc_ring_start *rs, const int *fds, size_t nfds)
+{
+	return wk_request(q, IPC_RING_START, rs, sizeof(*rs), fds, nfds);
+}
+
+int workers_ring_enable(uint32_t q, bool enabled)
+{
+	struct ipc_ring_enable re = {.re_enabled = enabled};
+
+	return wk_request(q, IPC_RING_ENABLE, &re, sizeof(re), NULL, 0);
+}
+
+int workers_ring_fd(uint32_t q, uint32_t which, int fd)
+{
+	struct ipc_ring_fd rf = {.rf_which = which, .rf_has_fd = fd >= 0};
+
+	return wk_request(q, IPC_RING_FD, &rf, sizeof(rf), &fd, fd >= 0 ? 1 : 0);
+}
+
+/* RING_STOP: the worker drains and answers with the next avail index. */
+int workers_ring_stop(uint32_t q, uint32_t *last_avail)
+{
+	struct wk *w = &wk_table[q];
+	struct ipc_ring_stopped st;
+	struct ipc_msg m;
+	uint32_t seq;
+	int r;
+
+	if (w->w_state != WK_LIVE)
+		return -EHOSTDOWN;
+	seq = ++w->w_seq;
+	r = ipc_send(w->w_fd, IPC_RING_STOP, seq, NULL, 0, NULL, 0);
+	if (r < 0) {
+		log_warnx("cannot send RING_STOP to worker q%u: %s, killing it", q, strerror(-r));
+		wk_kill(q);
+		return r;
+	}
+	r = wk_recv(q, &m, PARENT_STOP_TIMEOUT_MS, "RING_STOPPED");
+	if (r < 0)
+		return r;
+	if (m.im_hdr.ih_type != IPC_RING_STOPPED || ipc_check(&m, sizeof(st), 0) < 0) {
+		ipc_close_fds(&m);
+		wk_malformed(q, "expected RING_STOPPED");
+		return -EBADMSG;
+	}
+	memcpy(&st, m.im_data, sizeof(st));
+	if (m.im_hdr.ih_seq != seq || st.st_seq != seq) {
+		wk_malformed(q, "RING_STOPPED with the wrong sequence number");
+		return -EBADMSG;
+	}
+	if (st.st_last_avail > 0xffff) {
+		wk_malformed(q, "RING_STOPPED with an avail index beyond 16 bits");
+		return -EBADMSG;
+	}
+	if (st.st_inflight_failed)
+		log_warnx("worker q%u: %u requests failed with EIO after the drain timeout", q,
+			  st.st_inflight_failed);
+	*last_avail = st.st_last_avail;
+	return 0;
+}
+
+/* Between front-end messages: anything but a NOTICE is a protocol violation. */
+static void wk_dispatch_worker(evutil_socket_t fd, short ev, void *arg)
+{
+	uint32_t q = (uint32_t)(uintptr_t)arg;
+	struct ipc_msg m;
+	int r;
+
+	r = ipc_recv(fd, &m);
+	if (r == -EAGAIN)
+		return;
+	if (r == -EPIPE) {
+		log_warnx("worker q%u closed its channel", q);
+		wk_kill(q);
+		return;
+	}
+	if (r < 0) {
+		wk_malformed(q, r == -EBADMSG ? "bad framing" : strerror(-r));
+		return;
+	}
+	if (m.im_hdr.ih_type == IPC_NOTICE && ipc_check(&m, sizeof(struct ipc_notice), 0) == 0) {
+		wk_log_notice(q, &m);
+		return;
+	}
+	ipc_close_fds(&m);
+	wk_malformed(q, ipc_type_name(m.im_hdr.ih_type));
+}
+
+static void wk_log_exit(const char *who, pid_t pid, int status)
+{
+	if (WIFEXITED(status))
+		log_info("%s (pid %d) exited with status %d", who, (int)pid, WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		log_warnx("%s (pid %d) was killed by signal %d (%s)", who, (int)pid,
+			  WTERMSIG(status), strsignal(WTERMSIG(status)));
+}
+
+/* Reap every exited child (SIGCHLD) and say which queue it served. */
+void workers_reap(void)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		char who[32] = "unknown child";
+		for (uint32_t q = 0; q < BH_MAX_QUEUES; q++) {
+			struct wk *w = &wk_table[q];
+			if (w->w_pid != pid)
+				continue;
+			snprintf(who, sizeof(who), "worker q%u", q);
+			w->w_pid = 0;
+			if (w->w_state == WK_LIVE) {
+				wk_close_channel(w);
+				w->w_state = WK_DEAD;
+			}
+		}
+		wk_log_exit(who, pid, status);
+	}
+}
+
+/*
+ * End of a front-end connection: close every channel (workers exit on EOF),
+ * give them a short grace period, then SIGKILL and reap the rest. The node
+ * table goes with them.
+ */
+void workers_stop_all(void)
+{
+	uint64_t deadline = bh_now_ns() + PARENT_KILL_GRACE_MS * 1000000ull;
+	bool waiting;
+
+	for (uint32_t q = 0; q < BH_MAX_QUEUES; q++)
+		wk_close_channel(&wk_table[q]);
+	do {
+		workers_reap();
+		waiting = false;
+		for (uint32_t q = 0; q < BH_MAX_QUEUES; q++)
+			waiting |= wk_table[q].w_pid > 0;
+		if (waiting)
+			usleep(10000);
+	} while (waiting && bh_now_ns() < deadline);
+	for (uint32_t q = 0; q < BH_MAX_QUEUES; q++) {
+		struct wk *w = &wk_table[q];
+		int status;
+
+		if (w->w_pid > 0) {
+			log_warnx("worker q%u (pid %d) did not exit; killing it", q, (int)w->w_pid);
+			kill(w->w_pid, SIGKILL);
+			if (waitpid(w->w_pid, &status, 0) == w->w_pid)
+				wk_log_exit("worker", w->w_pid, status);
+		}
+		memset(w, 0, sizeof(*w));
+		w->w_fd = -1;
+		w->w_state = WK_NONE;
+	}
+	if (wk_nt_fd >= 0) {
+		close(wk_nt_fd);
+		wk_nt_fd = -1;
+	}
+}

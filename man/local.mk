@@ -1,0 +1,2 @@
+# man/: manual pages, installed with the programs they describe.
+dist_man_MANS += man/bulkheadd.8

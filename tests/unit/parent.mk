@@ -1,1 +1,13 @@
-# tests/unit: tests owned by the parent work
+# tests/unit: tests owned by the parent work (vhost-user codec, IPC framing)
+if HAVE_CRITERION
+check_PROGRAMS += tests/unit/test_vhost_user tests/unit/test_ipc
+TESTS += tests/unit/test_vhost_user tests/unit/test_ipc
+
+tests_unit_test_vhost_user_SOURCES = tests/unit/test_vhost_user.c
+tests_unit_test_vhost_user_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_vhost_user_LDADD = common/libcommon.a $(CRITERION_LIBS)
+
+tests_unit_test_ipc_SOURCES = tests/unit/test_ipc.c
+tests_unit_test_ipc_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_ipc_LDADD = common/libcommon.a $(CRITERION_LIBS)
+endif
