@@ -1,1 +1,33 @@
-# tests/integration
+# tests/integration: Criterion programs that drive the real bulkheadd (and its
+# workers) from the build tree through the test front end; test_peer checks
+# the front end itself against QEMU's virtiofsd. Each test starts its own
+# daemon on a socket in a private temporary directory.
+if HAVE_CRITERION
+HX_TESTS = tests/integration/test_peer tests/integration/test_vhost_user \
+	tests/integration/test_fuse_read tests/integration/test_hostile
+check_PROGRAMS += $(HX_TESTS)
+TESTS += $(HX_TESTS)
+
+tests_integration_test_peer_SOURCES = tests/integration/test_peer.c
+tests_integration_test_peer_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_peer_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_integration_test_peer_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+
+tests_integration_test_vhost_user_SOURCES = tests/integration/test_vhost_user.c \
+	tests/integration/itest.c tests/integration/itest.h
+tests_integration_test_vhost_user_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_vhost_user_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_integration_test_vhost_user_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+
+tests_integration_test_fuse_read_SOURCES = tests/integration/test_fuse_read.c \
+	tests/integration/itest.c tests/integration/itest.h
+tests_integration_test_fuse_read_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_fuse_read_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_integration_test_fuse_read_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+
+tests_integration_test_hostile_SOURCES = tests/integration/test_hostile.c \
+	tests/integration/itest.c tests/integration/itest.h
+tests_integration_test_hostile_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_hostile_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_integration_test_hostile_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+endif

@@ -1,0 +1,381 @@
+/*
+ * harness.c - start, stop and inspect real back ends for the integration
+ * tests and the bench. Runs in: test and bench programs only.
+ */
+#include "config.h"
+
+#define _XOPEN_SOURCE_EXTRA 1
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "util.h"
+
+#ifndef BH_BUILD_DIR
+#error "BH_BUILD_DIR must name the build tree"
+#endif
+
+int hx_mkdtemp(char *out, size_t len, const char *tag)
+{
+	const char *t = getenv("TMPDIR");
+	int n = snprintf(out, len, "%s/bh-%s-XXXXXX", t && *t ? t : "/tmp", tag);
+
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return mkdtemp(out) ? 0 : -errno;
+}
+
+static int hx_rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)f;
+	if (flag == FTW_DP)
+		rmdir(p);
+	else
+		unlink(p);
+	return 0;
+}
+
+void hx_rmtree(const char *path)
+{
+	if (path && *path)
+		nftw(path, hx_rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+void hx_big_content(unsigned char *buf, size_t len)
+{
+	uint32_t x = 0x12345678;
+
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		buf[i] = (unsigned char)(x >> 16);
+	}
+}
+
+static int hx_write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+	char p[PATH_MAX];
+	int fd, r;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	r = len ? bh_write_full(fd, data, len) : 0;
+	close(fd);
+	return r;
+}
+
+int hx_seed_share(const char *dir)
+{
+	char p[PATH_MAX], q[PATH_MAX];
+	unsigned char *big;
+	int r;
+	struct timespec ts[2] = {{1600000000, 123456789}, {1600000001, 987654321}};
+
+	if ((r = hx_write_file(dir, "small.txt", "hello bulkhead\n", 15)) ||
+	    (r = hx_write_file(dir, "empty", NULL, 0)) ||
+	    (r = hx_write_file(dir, "mode0640", "x", 1)))
+		return r;
+	big = malloc(HX_BIG_SIZE);
+	if (!big)
+		return -ENOMEM;
+	hx_big_content(big, HX_BIG_SIZE);
+	r = hx_write_file(dir, "big.bin", big, HX_BIG_SIZE);
+	free(big);
+	if (r)
+		return r;
+	snprintf(p, sizeof(p), "%s/mode0640", dir);
+	if (chmod(p, 0640) || chown(p, 1234, 5678) || utimensat(AT_FDCWD, p, ts, 0))
+		return -errno;
+	snprintf(p, sizeof(p), "%s/link_small", dir);
+	if (symlink("small.txt", p))
+		return -errno;
+	snprintf(p, sizeof(p), "%s/link_etc", dir);
+	if (symlink("/etc", p))
+		return -errno;
+	snprintf(p, sizeof(p), "%s/link_passwd", dir);
+	if (symlink("/etc/passwd", p))
+		return -errno;
+	snprintf(p, sizeof(p), "%s/dir", dir);
+	if (mkdir(p, 0755))
+		return -errno;
+	snprintf(q, sizeof(q), "%s/dir/sub", dir);
+	if (mkdir(q, 0755))
+		return -errno;
+	for (int i = 0; i < HX_DIR_FILES; i++) {
+		char name[32], content[32];
+		snprintf(name, sizeof(name), "f%03d", i);
+		snprintf(content, sizeof(content), "file %d\n", i);
+		if ((r = hx_write_file(p, name, content, strlen(content))))
+			return r;
+	}
+	return 0;
+}
+
+int hx_wait_path(const char *path, int timeout_ms)
+{
+	uint64_t deadline = bh_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	struct stat st;
+
+	while (stat(path, &st) < 0) {
+		if (bh_now_ns() > deadline)
+			return -ETIMEDOUT;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static int hx_spawn(struct hx_daemon *d, char *const argv[])
+{
+	pid_t pid;
+	int logfd;
+
+	logfd = open(d->hd_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (logfd < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(logfd);
+		return -errno;
+	}
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR);
+		dup2(nul, 0);
+		dup2(logfd, 1);
+		dup2(logfd, 2);
+		/* a fresh process group so a stray signal to ours cannot reach it */
+		setpgid(0, 0);
+		execv(argv[0], argv);
+		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(logfd);
+	d->hd_pid = pid;
+	d->hd_reaped = 0;
+	if (hx_wait_path(d->hd_sock, 10000) < 0) {
+		hx_stop(d, 1000);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+static int hx_prepare(struct hx_daemon *d, const char *share, const char *tag)
+{
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	d->hd_pid = -1;
+	if ((r = hx_mkdtemp(d->hd_dir, sizeof(d->hd_dir), tag)))
+		return r;
+	snprintf(d->hd_sock, sizeof(d->hd_sock), "%s/s", d->hd_dir);
+	snprintf(d->hd_log, sizeof(d->hd_log), "%s/stderr.log", d->hd_dir);
+	snprintf(d->hd_share, sizeof(d->hd_share), "%s", share);
+	return 0;
+}
+
+int hx_start_bulkheadd(struct hx_daemon *d, const char *share, const char *const *extra)
+{
+	char sockarg[PATH_MAX + 32], sharearg[PATH_MAX + 32];
+	char *argv[32];
+	int n = 0, r;
+
+	if ((r = hx_prepare(d, share, "bulkheadd")))
+		return r;
+	snprintf(sockarg, sizeof(sockarg), "--socket-path=%s", d->hd_sock);
+	snprintf(sharearg, sizeof(sharearg), "--shared-dir=%s", share);
+	argv[n++] = (char *)BH_BUILD_DIR "/daemon/bulkheadd";
+	argv[n++] = sockarg;
+	argv[n++] = sharearg;
+	argv[n++] = (char *)"--log-level=debug";
+	for (int i = 0; extra && extra[i] && n < 31; i++)
+		argv[n++] = (char *)extra[i];
+	argv[n] = NULL;
+	return hx_spawn(d, argv);
+}
+
+int hx_start_virtiofsd(struct hx_daemon *d, const char *share)
+{
+	char sockarg[PATH_MAX + 32], src[PATH_MAX + 32];
+	char *argv[16];
+	int n = 0, r;
+
+	if ((r = hx_prepare(d, share, "virtiofsd")))
+		return r;
+	snprintf(sockarg, sizeof(sockarg), "--socket-path=%s", d->hd_sock);
+	snprintf(src, sizeof(src), "source=%s", share);
+	argv[n++] = (char *)HX_VIRTIOFSD;
+	argv[n++] = sockarg;
+	argv[n++] = (char *)"-o";
+	argv[n++] = src;
+	argv[n++] = (char *)"-o";
+	argv[n++] = (char *)"cache=auto";
+	argv[n] = NULL;
+	return hx_spawn(d, argv);
+}
+
+static int hx_code(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return -EINVAL;
+}
+
+int hx_stop(struct hx_daemon *d, int timeout_ms)
+{
+	uint64_t deadline = bh_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	int st;
+
+	if (d->hd_pid <= 0)
+		return -ESRCH;
+	if (d->hd_reaped)
+		return hx_code(d->hd_status);
+	kill(d->hd_pid, SIGCONT); /* a test may have left it stopped */
+	kill(d->hd_pid, SIGTERM);
+	for (;;) {
+		pid_t w = waitpid(d->hd_pid, &st, WNOHANG);
+		if (w == d->hd_pid) {
+			d->hd_reaped = 1;
+			d->hd_status = st;
+			return hx_code(st);
+		}
+		if (w < 0)
+			return -errno;
+		if (bh_now_ns() > deadline) {
+			kill(d->hd_pid, SIGKILL);
+			waitpid(d->hd_pid, &st, 0);
+			d->hd_reaped = 1;
+			d->hd_status = st;
+			return -ETIMEDOUT;
+		}
+		usleep(10000);
+	}
+}
+
+void hx_cleanup(struct hx_daemon *d)
+{
+	if (d->hd_pid > 0 && !d->hd_reaped)
+		hx_stop(d, 2000);
+	if (d->hd_dir[0])
+		hx_rmtree(d->hd_dir);
+	d->hd_dir[0] = 0;
+}
+
+char hx_proc_state(pid_t pid)
+{
+	char p[64], buf[512], *rp;
+	FILE *f;
+	size_t n;
+
+	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+	f = fopen(p, "re");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
+int hx_alive(struct hx_daemon *d)
+{
+	char s;
+
+	if (d->hd_pid <= 0 || d->hd_reaped)
+		return 0;
+	s = hx_proc_state(d->hd_pid);
+	return s != 0 && s != 'Z' && s != 'X';
+}
+
+int hx_log_contains(struct hx_daemon *d, const char *s)
+{
+	FILE *f = fopen(d->hd_log, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && getline(&line, &cap, f) >= 0)
+		found = strstr(line, s) != NULL;
+	free(line);
+	fclose(f);
+	return found;
+}
+
+void hx_log_dump(struct hx_daemon *d)
+{
+	FILE *f = fopen(d->hd_log, "re");
+	char buf[4096];
+	size_t n;
+
+	if (!f)
+		return;
+	fprintf(stderr, "---- %s ----\n", d->hd_log);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, stderr);
+	fprintf(stderr, "---- end ----\n");
+	fclose(f);
+}
+
+int hx_children(pid_t pid, pid_t *out, int max)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	if (!dir)
+		return -errno;
+	while ((e = readdir(dir))) {
+		char p[300], buf[512], *rp;
+		int child, ppid;
+		char state;
+		FILE *f;
+		size_t k;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		child = atoi(e->d_name);
+		snprintf(p, sizeof(p), "/proc/%s/stat", e->d_name);
+		if (!(f = fopen(p, "re")))
+			continue;
+		k = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[k] = 0;
+		rp = strrchr(buf, ')');
+		if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
+			continue;
+		if (ppid != pid || state == 'Z' || state == 'X')
+			continue;
+		if (n < max && out)
+			out[n] = child;
+		n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+int hx_wait_children(pid_t pid, int n, int timeout_ms)
+{
+	uint64_t deadline = bh_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+	while (hx_children(pid, NULL, 0) != n) {
+		if (bh_now_ns() > deadline)
+			return -ETIMEDOUT;
+		usleep(20000);
+	}
+	return 0;
+}

@@ -1,0 +1,67 @@
+/*
+ * harness.h - start and stop real back ends for integration tests and the
+ * bench: the build tree's bulkheadd (with its workers) or QEMU's virtiofsd,
+ * each on a UNIX socket in a private temporary directory, stderr captured
+ * to a file. Runs in: test and bench programs only.
+ */
+#ifndef BH_HARNESS_H
+#define BH_HARNESS_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define HX_VIRTIOFSD "/usr/lib/qemu/virtiofsd"
+
+struct hx_daemon {
+	pid_t hd_pid;
+	char hd_dir[200]; /* private temp dir: socket + log */
+	char hd_sock[256];
+	char hd_log[256];
+	char hd_share[PATH_MAX];
+	int hd_status; /* wait status once reaped */
+	int hd_reaped;
+};
+
+/* A fresh directory under $TMPDIR (or /tmp). 0 or -errno. */
+int hx_mkdtemp(char *out, size_t len, const char *tag);
+/* Remove a tree (does not follow symlinks). */
+void hx_rmtree(const char *path);
+
+/* Fill dir with the seeded layout the tests check against:
+ *   small.txt, empty, big.bin (1 MiB + 1234 bytes), mode0640 (uid 1234,
+ *   gid 5678, mtime with nanoseconds), link_small -> small.txt,
+ *   link_etc -> /etc, link_passwd -> /etc/passwd,
+ *   dir/ holding HX_DIR_FILES files f000.. and a subdirectory sub/. */
+#define HX_DIR_FILES 60
+#define HX_BIG_SIZE  ((1u << 20) + 1234u)
+int hx_seed_share(const char *dir);
+/* Deterministic content of big.bin. */
+void hx_big_content(unsigned char *buf, size_t len);
+
+/* Start bulkheadd (extra arguments NULL-terminated, may be NULL) serving
+ * share and wait until its socket exists. 0 or -errno. */
+int hx_start_bulkheadd(struct hx_daemon *d, const char *share, const char *const *extra);
+int hx_start_virtiofsd(struct hx_daemon *d, const char *share);
+/* SIGTERM, wait up to timeout_ms (then SIGKILL). Returns the exit code
+ * (0..255), 128 + signal if killed by one, or -ETIMEDOUT. */
+int hx_stop(struct hx_daemon *d, int timeout_ms);
+/* Remove the private temp dir (socket, log). */
+void hx_cleanup(struct hx_daemon *d);
+/* Is the process still running (not reaped, not a zombie)? */
+int hx_alive(struct hx_daemon *d);
+/* 1 if the captured stderr contains s. */
+int hx_log_contains(struct hx_daemon *d, const char *s);
+/* Print the captured stderr to our stderr (for failing tests). */
+void hx_log_dump(struct hx_daemon *d);
+
+/* Children of pid (from /proc): count, pids in out[0..max). */
+int hx_children(pid_t pid, pid_t *out, int max);
+/* Wait until pid has exactly n children (timeout_ms): 0 or -ETIMEDOUT. */
+int hx_wait_children(pid_t pid, int n, int timeout_ms);
+/* State letter of a process from /proc/PID/stat ('R', 'S', 'Z', 'T', ...), 0 if gone. */
+char hx_proc_state(pid_t pid);
+/* Block until path exists or timeout: 0 or -ETIMEDOUT. */
+int hx_wait_path(const char *path, int timeout_ms);
+
+#endif

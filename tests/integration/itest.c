@@ -1,0 +1,85 @@
+/*
+ * itest.c - shared fixture for the bulkheadd integration tests.
+ * Runs in: integration test programs only.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "itest.h"
+
+struct hx_daemon it_d;
+char it_share[256];
+struct vufe *it_fe;
+
+static void it_setup_n(unsigned nqueues)
+{
+	struct vufe_opts o;
+
+	cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
+	cr_assert_eq(hx_seed_share(it_share), 0);
+	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, NULL), 0, "bulkheadd did not start");
+	vufe_opts_default(&o);
+	o.nqueues = nqueues;
+	it_fe = it_connect(&o);
+}
+
+void it_setup(void)
+{
+	it_setup_n(2);
+}
+
+void it_setup_q3(void)
+{
+	it_setup_n(3);
+}
+
+void it_stop_ok(void)
+{
+	int code;
+
+	vufe_free(it_fe);
+	it_fe = NULL;
+	code = hx_stop(&it_d, 5000);
+	if (code != 0)
+		hx_log_dump(&it_d);
+	cr_assert_eq(code, 0, "bulkheadd did not exit 0 on SIGTERM (status %d)", code);
+}
+
+void it_teardown(void)
+{
+	vufe_free(it_fe);
+	it_fe = NULL;
+	if (it_d.hd_pid > 0 && !it_d.hd_reaped && hx_stop(&it_d, 5000) != 0)
+		hx_log_dump(&it_d);
+	hx_cleanup(&it_d);
+	hx_rmtree(it_share);
+}
+
+struct vufe *it_connect(const struct vufe_opts *o)
+{
+	struct vufe *fe = vufe_new(o);
+
+	cr_assert(fe, "vufe_new failed");
+	cr_assert_eq(vufe_connect(fe, it_d.hd_sock, 5000), 0, "cannot connect to bulkheadd");
+	return fe;
+}
+
+int it_up_init(struct vufe *fe)
+{
+	struct fuse_init_out io;
+	int r = vufe_up(fe);
+
+	return r ? r : vufe_fuse_init(fe, 1, &io);
+}
+
+uint64_t it_lookup(struct vufe *fe, unsigned q, const char *name)
+{
+	struct fuse_entry_out e;
+
+	memset(&e, 0, sizeof(e));
+	if (vufe_fuse_lookup(fe, q, 1, name, &e) != 0)
+		return 0;
+	return e.nodeid;
+}

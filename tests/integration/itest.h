@@ -1,0 +1,46 @@
+/*
+ * itest.h - the fixture every bulkheadd integration test shares: a seeded
+ * share, the build tree's bulkheadd on a private socket, a connected test
+ * front end, and a strict teardown (SIGTERM must give exit status 0).
+ * Runs in: integration test programs only.
+ */
+#ifndef BH_ITEST_H
+#define BH_ITEST_H
+
+#include <limits.h>
+
+#include "harness.h"
+#include "vufe.h"
+
+extern struct hx_daemon it_d;
+extern char it_share[256];
+extern struct vufe *it_fe;
+
+/* Seed a share, start bulkheadd, connect a front end with default options. */
+void it_setup(void);
+/* Same with three queues (hiprio + two request queues). */
+void it_setup_q3(void);
+/* Free the front end, stop the daemon if still running, remove the files. */
+void it_teardown(void);
+/* Free the front end, SIGTERM the daemon and assert it exits 0 within 5 s. */
+void it_stop_ok(void);
+
+/* A Criterion test whose body is followed by it_stop_ok(): Criterion ignores
+ * assertions in .fini, so the daemon's exit status is checked in the test. */
+#define ITEST(suite, name)                                                                         \
+	static void suite##_##name##_body(void);                                                   \
+	Test(suite, name)                                                                          \
+	{                                                                                          \
+		suite##_##name##_body();                                                           \
+		it_stop_ok();                                                                      \
+	}                                                                                          \
+	static void suite##_##name##_body(void)
+
+/* Another front end connected to the same daemon. */
+struct vufe *it_connect(const struct vufe_opts *o);
+/* vufe_up then FUSE INIT on queue 1: 0 or the first error. */
+int it_up_init(struct vufe *fe);
+/* LOOKUP name under the root, returns the node id (0 on failure). */
+uint64_t it_lookup(struct vufe *fe, unsigned q, const char *name);
+
+#endif

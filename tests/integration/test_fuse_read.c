@@ -1,0 +1,457 @@
+/*
+ * test_fuse_read.c - the FUSE read side of bulkheadd against a seeded host
+ * directory: INIT, attributes equal to stat(2), READLINK, OPEN/READ content,
+ * directory listings, session rules (before INIT, DESTROY), FORGET, escape
+ * attempts through names and symlinks, and node ids shared across queues.
+ * Runs in: the test process; bulkheadd is a child.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "itest.h"
+#include "vhost_user.h"
+
+static void fuse_setup(void)
+{
+	it_setup();
+	cr_assert_eq(it_up_init(it_fe), 0, "INIT failed");
+}
+
+TestSuite(fuse, .init = fuse_setup, .fini = it_teardown, .timeout = 60);
+TestSuite(fuse_session, .init = it_setup, .fini = it_teardown, .timeout = 60);
+
+static void share_path(char *out, size_t len, const char *name)
+{
+	snprintf(out, len, "%s/%s", it_share, name);
+}
+
+static void expect_attr_eq_stat(const struct fuse_attr *a, const char *name)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	share_path(p, sizeof(p), name);
+	cr_assert_eq(lstat(p, &st), 0);
+	cr_expect_eq(a->ino, st.st_ino, "%s: ino", name);
+	cr_expect_eq(a->size, (uint64_t)st.st_size, "%s: size", name);
+	cr_expect_eq(a->mode, st.st_mode, "%s: mode %o vs %o", name, a->mode, st.st_mode);
+	cr_expect_eq(a->uid, st.st_uid, "%s: uid", name);
+	cr_expect_eq(a->gid, st.st_gid, "%s: gid", name);
+	cr_expect_eq(a->mtime, (uint64_t)st.st_mtim.tv_sec, "%s: mtime", name);
+	cr_expect_eq(a->mtimensec, (uint32_t)st.st_mtim.tv_nsec, "%s: mtime nsec", name);
+	cr_expect_eq(a->nlink, st.st_nlink, "%s: nlink", name);
+}
+
+ITEST(fuse, init_reply_is_7_with_offered_flags_and_max_pages_within_queue)
+{
+	struct fuse_init_out io;
+
+	/* a second INIT on the live session is a guest reboot: answered again */
+	cr_assert_eq(vufe_fuse_init(it_fe, 1, &io), 0);
+	cr_expect_eq(io.major, 7);
+	cr_expect_eq(io.flags & ~VUFE_GUEST_INIT_FLAGS, 0, "flags not offered: %#x", io.flags);
+	cr_expect_eq(io.flags & FUSE_WRITEBACK_CACHE, 0);
+	cr_expect_neq(io.flags & FUSE_MAX_PAGES, 0);
+	cr_expect_gt(io.max_pages, 0);
+	cr_expect_leq(io.max_pages, 128 - 4, "max_pages %u exceeds queue size - 4", io.max_pages);
+}
+
+ITEST(fuse, lookup_and_getattr_match_stat_of_host_files)
+{
+	static const char *names[] = {"small.txt",  "mode0640", "dir",
+				      "link_small", "empty",	"big.bin"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct fuse_entry_out e;
+		struct fuse_attr_out a;
+
+		cr_assert_eq(vufe_fuse_lookup(it_fe, 1, 1, names[i], &e), 0, "lookup %s", names[i]);
+		cr_assert_gt(e.nodeid, 1);
+		expect_attr_eq_stat(&e.attr, names[i]);
+		cr_assert_eq(vufe_fuse_getattr(it_fe, 1, e.nodeid, &a), 0);
+		expect_attr_eq_stat(&a.attr, names[i]);
+	}
+}
+
+ITEST(fuse, lookup_missing_name_fails_with_enoent)
+{
+	struct fuse_entry_out e;
+	int r = vufe_fuse_lookup(it_fe, 1, 1, "no-such-file", &e);
+
+	/* a negative entry (nodeid 0) is the other legal answer */
+	cr_expect(r == -ENOENT || (r == 0 && e.nodeid == 0), "got %d", r);
+}
+
+ITEST(fuse, readlink_returns_the_target)
+{
+	char buf[256];
+	uint32_t n;
+
+	cr_assert_eq(
+	    vufe_fuse_readlink(it_fe, 1, it_lookup(it_fe, 1, "link_small"), buf, sizeof(buf), &n),
+	    0);
+	cr_assert_eq(n, 9);
+	cr_expect_eq(memcmp(buf, "small.txt", 9), 0);
+	cr_assert_eq(
+	    vufe_fuse_readlink(it_fe, 1, it_lookup(it_fe, 1, "link_etc"), buf, sizeof(buf), &n), 0);
+	cr_assert_eq(n, 4);
+	cr_expect_eq(memcmp(buf, "/etc", 4), 0);
+}
+
+static uint64_t open_file(const char *name, uint64_t *nid)
+{
+	uint64_t fh;
+
+	*nid = it_lookup(it_fe, 1, name);
+	cr_assert_neq(*nid, 0, "lookup %s", name);
+	cr_assert_eq(vufe_fuse_open(it_fe, 1, *nid, O_RDONLY, &fh), 0, "open %s", name);
+	return fh;
+}
+
+ITEST(fuse, read_small_file_returns_its_content)
+{
+	uint64_t nid, fh = open_file("small.txt", &nid);
+	char buf[4096];
+	uint32_t n;
+
+	cr_assert_eq(vufe_fuse_read(it_fe, 1, nid, fh, 0, sizeof(buf), buf, &n, 0), 0);
+	cr_assert_eq(n, 15);
+	cr_expect_eq(memcmp(buf, "hello bulkhead\n", 15), 0);
+}
+
+ITEST(fuse, read_1mib_in_one_request_returns_file_content)
+{
+	uint64_t nid, fh = open_file("big.bin", &nid);
+	unsigned char *want = malloc(HX_BIG_SIZE), *got = malloc(1 << 20);
+	uint32_t n;
+
+	hx_big_content(want, HX_BIG_SIZE);
+	cr_assert_eq(vufe_fuse_read(it_fe, 1, nid, fh, 0, 1 << 20, got, &n, 0), 0);
+	cr_assert_eq(n, 1 << 20);
+	cr_expect_eq(memcmp(got, want, n), 0);
+	free(want);
+	free(got);
+}
+
+ITEST(fuse, read_split_into_4k_data_descriptors_returns_file_content)
+{
+	uint64_t nid, fh = open_file("big.bin", &nid);
+	unsigned char *want = malloc(HX_BIG_SIZE), *got = malloc(1 << 20);
+	uint32_t n, size = 124 * 4096; /* what a 128-entry queue lets Linux send */
+
+	hx_big_content(want, HX_BIG_SIZE);
+	cr_assert_eq(vufe_fuse_read(it_fe, 1, nid, fh, 8192, size, got, &n, VUFE_SPLIT_PAGES), 0);
+	cr_assert_eq(n, size);
+	cr_expect_eq(memcmp(got, want + 8192, n), 0);
+	/* unaligned offset and size across page descriptors */
+	cr_assert_eq(
+	    vufe_fuse_read(it_fe, 1, nid, fh, 12345, 3 * 4096 + 77, got, &n, VUFE_SPLIT_PAGES), 0);
+	cr_assert_eq(n, 3 * 4096 + 77);
+	cr_expect_eq(memcmp(got, want + 12345, n), 0);
+	free(want);
+	free(got);
+}
+
+ITEST(fuse, read_at_end_of_file_is_short)
+{
+	uint64_t nid, fh = open_file("big.bin", &nid);
+	unsigned char got[8192], want[100];
+	unsigned char *all = malloc(HX_BIG_SIZE);
+	uint32_t n;
+
+	hx_big_content(all, HX_BIG_SIZE);
+	memcpy(want, all + HX_BIG_SIZE - 100, 100);
+	free(all);
+	cr_assert_eq(vufe_fuse_read(it_fe, 1, nid, fh, HX_BIG_SIZE - 100, sizeof(got), got, &n, 0),
+		     0);
+	cr_assert_eq(n, 100);
+	cr_expect_eq(memcmp(got, want, 100), 0);
+	cr_assert_eq(vufe_fuse_read(it_fe, 1, nid, fh, HX_BIG_SIZE, sizeof(got), got, &n, 0), 0);
+	cr_expect_eq(n, 0);
+}
+
+ITEST(fuse, open_for_writing_fails_with_erofs)
+{
+	uint64_t nid = it_lookup(it_fe, 1, "small.txt"), fh;
+
+	cr_expect_eq(vufe_fuse_open(it_fe, 1, nid, O_WRONLY, &fh), -EROFS);
+	cr_expect_eq(vufe_fuse_open(it_fe, 1, nid, O_RDWR, &fh), -EROFS);
+}
+
+struct listing {
+	char names[128][64];
+	uint64_t ino[128];
+	unsigned type[128];
+	uint64_t nodeid[128];
+	struct fuse_attr attr[128];
+	int n;
+};
+
+/* Read a whole directory with small buffers, resuming at each last offset. */
+static void list_dir(uint32_t opcode, uint64_t nid, struct listing *l)
+{
+	uint64_t fh, off = 0;
+	uint8_t buf[600];
+	int calls = 0;
+
+	memset(l, 0, sizeof(*l));
+	cr_assert_eq(vufe_fuse_opendir(it_fe, 1, nid, &fh), 0);
+	for (;;) {
+		uint32_t n, pos = 0;
+		cr_assert_eq(
+		    vufe_fuse_readdir(it_fe, 1, opcode, nid, fh, off, sizeof(buf), buf, &n), 0);
+		calls++;
+		if (n == 0)
+			break;
+		while (pos < n) {
+			struct fuse_dirent de;
+			size_t hdr = opcode == FUSE_READDIRPLUS ? sizeof(struct fuse_entry_out) : 0;
+			size_t rec;
+
+			cr_assert_leq(pos + hdr + FUSE_NAME_OFFSET, n, "record header past reply");
+			memcpy(&de, buf + pos + hdr, FUSE_NAME_OFFSET);
+			rec = hdr + FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + de.namelen);
+			cr_assert_leq(pos + rec, n, "record split across the reply");
+			cr_assert_lt(de.namelen, 64);
+			cr_assert_lt(l->n, 128);
+			memcpy(l->names[l->n], buf + pos + hdr + FUSE_NAME_OFFSET, de.namelen);
+			l->ino[l->n] = de.ino;
+			l->type[l->n] = de.type;
+			if (hdr) {
+				struct fuse_entry_out e;
+				memcpy(&e, buf + pos, sizeof(e));
+				l->nodeid[l->n] = e.nodeid;
+				l->attr[l->n] = e.attr;
+			}
+			l->n++;
+			off = de.off;
+			pos += (uint32_t)rec;
+		}
+		cr_assert_lt(calls, 200, "listing does not end");
+	}
+	cr_expect_gt(calls, 3, "small buffers should need several calls");
+	cr_assert_eq(vufe_fuse_release(it_fe, 1, FUSE_RELEASEDIR, nid, fh), 0);
+}
+
+static void expect_listing_is_host_dir(struct listing *l, int plus)
+{
+	char p[PATH_MAX];
+	DIR *d;
+	struct dirent *e;
+	int host = 0;
+
+	for (int i = 0; i < l->n; i++)
+		for (int j = i + 1; j < l->n; j++)
+			cr_expect_str_neq(l->names[i], l->names[j], "duplicate %s", l->names[i]);
+	share_path(p, sizeof(p), "dir");
+	d = opendir(p);
+	cr_assert(d);
+	while ((e = readdir(d))) {
+		int found = -1;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		host++;
+		for (int i = 0; i < l->n; i++)
+			if (!strcmp(l->names[i], e->d_name))
+				found = i;
+		cr_expect_geq(found, 0, "%s missing from the listing", e->d_name);
+		if (found < 0)
+			continue;
+		cr_expect_eq(l->ino[found], e->d_ino, "%s: ino", e->d_name);
+		cr_expect_eq(l->type[found], e->d_type, "%s: type", e->d_name);
+		if (plus) {
+			char rel[300];
+			snprintf(rel, sizeof(rel), "dir/%s", e->d_name);
+			cr_expect_gt(l->nodeid[found], 1, "%s: no node id", e->d_name);
+			expect_attr_eq_stat(&l->attr[found], rel);
+		}
+	}
+	closedir(d);
+	for (int i = 0; i < l->n; i++)
+		if (strcmp(l->names[i], ".") && strcmp(l->names[i], ".."))
+			host--;
+	cr_expect_eq(host, 0, "listing has entries the host does not");
+}
+
+ITEST(fuse, readdir_lists_exactly_the_host_entries)
+{
+	static struct listing l;
+
+	list_dir(FUSE_READDIR, it_lookup(it_fe, 1, "dir"), &l);
+	cr_expect_eq(l.n >= HX_DIR_FILES + 1, 1);
+	expect_listing_is_host_dir(&l, 0);
+}
+
+ITEST(fuse, readdirplus_lists_exactly_the_host_entries_with_attributes)
+{
+	static struct listing l;
+
+	list_dir(FUSE_READDIRPLUS, it_lookup(it_fe, 1, "dir"), &l);
+	expect_listing_is_host_dir(&l, 1);
+}
+
+ITEST(fuse, statfs_reports_the_host_file_system)
+{
+	struct fuse_statfs_out s;
+	struct statvfs v;
+
+	cr_assert_eq(vufe_fuse_statfs(it_fe, 1, &s), 0);
+	cr_assert_eq(statvfs(it_share, &v), 0);
+	cr_expect_eq(s.st.blocks, v.f_blocks);
+	cr_expect_eq(s.st.bsize, v.f_bsize);
+	cr_expect_eq(s.st.namelen, v.f_namemax);
+}
+
+ITEST(fuse, release_releasedir_and_flush_succeed)
+{
+	uint64_t nid, fh = open_file("small.txt", &nid), dfh, dnid = it_lookup(it_fe, 1, "dir");
+
+	cr_expect_eq(vufe_fuse_flush(it_fe, 1, nid, fh), 0);
+	cr_expect_eq(vufe_fuse_release(it_fe, 1, FUSE_RELEASE, nid, fh), 0);
+	cr_assert_eq(vufe_fuse_opendir(it_fe, 1, dnid, &dfh), 0);
+	cr_expect_eq(vufe_fuse_release(it_fe, 1, FUSE_RELEASEDIR, dnid, dfh), 0);
+}
+
+ITEST(fuse, unimplemented_opcodes_get_enosys)
+{
+	struct fuse_bmap_in b = {0};
+	uint64_t pad = 0;
+
+	cr_expect_eq(vufe_fuse(it_fe, 1, FUSE_BMAP, 1, &b, sizeof(b), NULL, 0, NULL, 64, NULL, 0),
+		     -ENOSYS);
+	cr_expect_eq(vufe_fuse(it_fe, 1, 4000, 1, &pad, sizeof(pad), NULL, 0, NULL, 64, NULL, 0),
+		     -ENOSYS);
+}
+
+ITEST(fuse_session, requests_before_init_fail_with_eio)
+{
+	struct fuse_attr_out a;
+
+	cr_assert_eq(vufe_up(it_fe), 0);
+	cr_expect_eq(vufe_fuse_getattr(it_fe, 1, 1, &a), -EIO);
+	cr_expect_eq(it_lookup(it_fe, 1, "small.txt"), 0);
+}
+
+ITEST(fuse, destroy_ends_the_session_until_the_next_init)
+{
+	struct fuse_init_out io;
+	struct fuse_attr_out a;
+
+	cr_assert_eq(vufe_fuse_destroy(it_fe, 1), 0);
+	cr_expect_eq(vufe_fuse_getattr(it_fe, 1, 1, &a), -EIO);
+	cr_assert_eq(vufe_fuse_init(it_fe, 1, &io), 0);
+	cr_expect_eq(vufe_fuse_getattr(it_fe, 1, 1, &a), 0);
+}
+
+ITEST(fuse, forget_and_batch_forget_complete_with_no_reply)
+{
+	uint64_t a = it_lookup(it_fe, 1, "small.txt"), b = it_lookup(it_fe, 1, "empty");
+	struct fuse_forget_one f[2] = {{b, 1}, {a, 1}};
+
+	cr_assert_neq(a, 0);
+	cr_assert_neq(b, 0);
+	it_lookup(it_fe, 1, "small.txt");
+	/* vufe_fuse_forget is 0 only for a used entry of length 0 */
+	cr_expect_eq(vufe_fuse_forget(it_fe, 0, a, 1), 0);
+	cr_expect_eq(vufe_fuse_batch_forget(it_fe, 0, f, 2), 0);
+	cr_expect_eq(vufe_used_idx(it_fe, 0), 2);
+}
+
+/* ---- escape attempts ---- */
+
+ITEST(fuse, lookup_dotdot_at_root_stays_at_root)
+{
+	char p[PATH_MAX];
+	struct fuse_entry_out e;
+	struct stat st;
+	int r = vufe_fuse_lookup(it_fe, 1, 1, "..", &e);
+
+	share_path(p, sizeof(p), ".");
+	cr_assert_eq(stat(p, &st), 0);
+	if (r == 0)
+		cr_expect(e.nodeid == 1 || e.attr.ino == st.st_ino, "'..' left the share");
+	else
+		cr_expect(r < 0 && r >= -511, "no proper error (%d)", r);
+}
+
+ITEST(fuse, lookup_rejects_malformed_names)
+{
+	struct fuse_entry_out e;
+	char longname[257];
+	int r;
+
+	cr_expect_lt(vufe_fuse_lookup(it_fe, 1, 1, "dir/f000", &e), 0);
+	cr_expect_gt(vufe_fuse_lookup(it_fe, 1, 1, "dir/f000", &e), -512);
+	r = vufe_fuse_lookup(it_fe, 1, 1, "", &e);
+	cr_expect(r < 0 && r >= -511, "empty name: %d", r);
+	memset(longname, 'a', 256);
+	longname[256] = 0;
+	r = vufe_fuse_lookup(it_fe, 1, 1, longname, &e);
+	cr_expect(r < 0 && r >= -511, "256-byte name: %d", r);
+	/* no NUL inside the request */
+	r = vufe_fuse(it_fe, 1, FUSE_LOOKUP, 1, "small.txt", 9, NULL, 0, &e, sizeof(e), NULL, 0);
+	cr_expect(r < 0 && r >= -511, "unterminated name: %d", r);
+	/* the daemon still serves the session */
+	cr_expect_neq(it_lookup(it_fe, 1, "small.txt"), 0);
+}
+
+ITEST(fuse, symlink_to_etc_is_readable_but_not_traversable)
+{
+	uint64_t nid = it_lookup(it_fe, 1, "link_etc");
+	struct fuse_entry_out e;
+	int r;
+
+	cr_assert_neq(nid, 0);
+	memset(&e, 0, sizeof(e));
+	r = vufe_fuse_lookup(it_fe, 1, nid, "passwd", &e);
+	cr_expect(r < 0 && r >= -511, "lookup through a symlink to /etc answered %d", r);
+}
+
+ITEST(fuse, symlink_outside_cannot_be_opened)
+{
+	uint64_t nid = it_lookup(it_fe, 1, "link_passwd"), fh;
+	int r;
+
+	cr_assert_neq(nid, 0);
+	r = vufe_fuse_open(it_fe, 1, nid, O_RDONLY, &fh);
+	cr_expect(r < 0 && r >= -511, "OPEN of a symlink to /etc/passwd answered %d", r);
+}
+
+/* ---- node ids belong to the device, not to a queue ---- */
+
+TestSuite(xq, .init = it_setup_q3, .fini = it_teardown, .timeout = 60);
+
+ITEST(xq, lookup_open_read_and_forget_on_different_queues)
+{
+	struct fuse_attr_out a;
+	uint64_t nid, fh;
+	char buf[64];
+	uint32_t n;
+	int r;
+
+	cr_assert_eq(it_up_init(it_fe), 0);
+	nid = it_lookup(it_fe, 1, "small.txt");
+	cr_assert_neq(nid, 0);
+	cr_assert_eq(vufe_fuse_open(it_fe, 2, nid, O_RDONLY, &fh), 0);
+	cr_assert_eq(vufe_fuse_read(it_fe, 2, nid, fh, 0, sizeof(buf), buf, &n, 0), 0);
+	cr_assert_eq(n, 15);
+	cr_expect_eq(memcmp(buf, "hello bulkhead\n", 15), 0);
+	/* and back on queue 1 with the handle opened on queue 2 */
+	cr_assert_eq(vufe_fuse_read(it_fe, 1, nid, fh, 6, sizeof(buf), buf, &n, 0), 0);
+	cr_assert_eq(n, 9);
+	cr_assert_eq(vufe_fuse_release(it_fe, 2, FUSE_RELEASE, nid, fh), 0);
+	cr_assert_eq(vufe_fuse_forget(it_fe, 0, nid, 1), 0);
+	r = vufe_fuse_getattr(it_fe, 1, nid, &a);
+	cr_expect(r < 0 && r >= -511, "forgotten node still answers (%d)", r);
+	cr_expect_neq(it_lookup(it_fe, 2, "small.txt"), 0);
+}
