@@ -1,0 +1,125 @@
+/*
+ * backend.h - the interface between the FUSE dispatcher and a storage back
+ * end (passthrough directory now; memory and S3 later).
+ * Runs in: the worker (sandboxed).
+ *
+ * Shaped like nbdkit's plugin table: a back end fills a struct be_ops with
+ * one callback per operation. The dispatcher has already copied and checked
+ * every argument (ids are still the guest's: the back end resolves them
+ * through the node table / fdtable, which check range and generation).
+ *
+ * Asynchronous: a callback starts the operation and returns at once. It
+ * must finish the request exactly once, later or before returning, from any
+ * thread, by calling one be_reply_* helper. The helper writes the reply into
+ * the request's writable guest buffers and hands the request back to the
+ * worker's loop, which publishes it on the used ring. Blocking work belongs
+ * on the worker's thread pool (tp_submit, env->tp) or in an event-driven
+ * client on env->base (e.g. libcurl multi).
+ *
+ * A NULL callback makes the dispatcher answer -ENOSYS. FORGET, INIT and
+ * DESTROY are handled by the dispatcher (node table); a back end that keeps
+ * per-node state hooks session_reset.
+ *
+ * Lookup counting (protocol.md F.5): lookup and readdirplus add one lookup
+ * per node id they return (nt_node_ref does it), the dispatcher subtracts on
+ * FORGET.
+ */
+#ifndef BH_BACKEND_H
+#define BH_BACKEND_H
+
+#include <linux/fuse.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct fuse_req;
+struct nt_table;
+struct fdt;
+struct peer;
+struct tp;
+struct event_base;
+
+/* What a back end gets at start-up. Pointers stay valid until destroy. */
+struct be_env {
+	struct nt_table *nt;
+	struct fdt *fdt;
+	struct peer *peer;
+	struct tp *tp;
+	struct event_base *base;
+	uint32_t self;	/* this worker's id (queue index) */
+	int root_fd;	/* the share (O_PATH|O_DIRECTORY), owned by the worker */
+	int proc_fd;	/* /proc/self/fd, for reopening O_PATH descriptors */
+	uint32_t cache; /* enum ipc_cache */
+	bool readonly;
+};
+
+struct be_ops {
+	const char *name;
+	/* Start-up / shutdown, on the loop thread. init returns 0 or -errno. */
+	int (*init)(const struct be_env *env, void **ctx);
+	void (*destroy)(void *ctx);
+	/* The FUSE session was dropped (DESTROY or a new INIT); the node table
+	 * has already been reset. */
+	void (*session_reset)(void *ctx);
+
+	/* Reply: be_reply_entry (+1 lookup) or an error. */
+	void (*lookup)(void *ctx, struct fuse_req *r, uint64_t parent, const char *name);
+	/* fh valid only when has_fh. Reply: be_reply_attr. */
+	void (*getattr)(void *ctx, struct fuse_req *r, uint64_t node, bool has_fh, uint64_t fh);
+	/* Reply: be_reply_buf with the target (no NUL). */
+	void (*readlink)(void *ctx, struct fuse_req *r, uint64_t node);
+	/* flags: the guest's O_* flags. Reply: be_reply_open. */
+	void (*open)(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags);
+	/* size already clamped to what the guest can receive. Reply: be_reply_data
+	 * after filling be_req_data_iov, or be_reply_buf. */
+	void (*read)(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size);
+	void (*release)(void *ctx, struct fuse_req *r, uint64_t fh);
+	void (*flush)(void *ctx, struct fuse_req *r, uint64_t fh);
+	void (*opendir)(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags);
+	/* off = cookie (0 = start); size already clamped. Reply: be_reply_buf with
+	 * packed fuse_dirent / fuse_direntplus records (an empty reply = end). */
+	void (*readdir)(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size,
+			bool plus);
+	void (*releasedir)(void *ctx, struct fuse_req *r, uint64_t fh);
+	/* Reply: be_reply_statfs. */
+	void (*statfs)(void *ctx, struct fuse_req *r, uint64_t node);
+};
+
+extern const struct be_ops be_passthrough_ops;
+
+/* ---- request accessors (any thread, while the request is not finished) ---- */
+
+const struct fuse_in_header *be_req_header(const struct fuse_req *r);
+/* 128 bytes of per-request scratch for the back end (e.g. arguments for a
+ * pool job), aligned for pointers and u64. */
+#define BE_REQ_PRIV_SIZE 128
+void *be_req_priv(struct fuse_req *r);
+
+/*
+ * Zero-copy data reply (READ): the writable guest buffers after the
+ * out_header, at most size bytes, as iovecs in thread-local storage (valid
+ * until the calling thread's next call). Returns the bytes covered; the
+ * back end fills them (preadv) and then calls be_reply_data with what it
+ * wrote.
+ */
+size_t be_req_data_iov(struct fuse_req *r, size_t size, struct iovec **iov, unsigned *n);
+
+/* ---- finishing a request: exactly one of these per request ---- */
+
+/* err: 0 (empty success reply) or a negative errno. */
+void be_reply_err(struct fuse_req *r, int err);
+void be_reply_entry(struct fuse_req *r, const struct fuse_entry_out *e);
+void be_reply_attr(struct fuse_req *r, const struct fuse_attr_out *a);
+void be_reply_open(struct fuse_req *r, uint64_t fh, uint32_t open_flags);
+void be_reply_statfs(struct fuse_req *r, const struct fuse_kstatfs *st);
+/* An arbitrary payload (READLINK target, directory records, small READs). */
+void be_reply_buf(struct fuse_req *r, const void *buf, size_t len);
+/* len bytes were written through be_req_data_iov. */
+void be_reply_data(struct fuse_req *r, size_t len);
+
+/* Did the worker give up on this request (drain timeout at RING_STOP)?
+ * A long operation may check it to stop early; it must still reply. */
+bool be_req_abandoned(const struct fuse_req *r);
+
+#endif

@@ -1,1 +1,609 @@
-/* placeholder */
+/*
+ * backend_passthrough.c - the host-directory back end, read side: LOOKUP,
+ * GETATTR, READLINK, OPEN/READ/RELEASE, OPENDIR/READDIR(PLUS)/RELEASEDIR,
+ * FLUSH, STATFS. Writes answer -EROFS (OPEN for writing) or -ENOSYS (the
+ * dispatcher, for operations this table leaves NULL) until the write side
+ * exists.
+ * Runs in: the worker (sandboxed), blocking calls on the pool threads.
+ * Names and ids come from the guest, already copied and checked by the
+ * dispatcher (no '/', NUL-terminated, <= 255 bytes); ids are resolved
+ * through the node table / fdtable, which check range and generation. Every
+ * host access is relative to a directory descriptor, never follows a
+ * symlink (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW) and never goes above the share
+ * root ("..": root stays root).
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "fdtable.h"
+#include "ipc.h"
+#include "log.h"
+#include "node_table.h"
+#include "peer.h"
+#include "threadpool.h"
+
+struct pt {
+	struct be_env pt_env;
+	dev_t pt_root_dev; /* the share root's identity: its lookups give node 1 */
+	ino_t pt_root_ino;
+	uint64_t pt_valid;	/* entry/attr cache lifetime, seconds */
+	uint32_t pt_keep_cache; /* FOPEN_* for files */
+	uint32_t pt_dir_cache;	/* FOPEN_* for directories */
+};
+
+/* A pool job's arguments, kept in the request's back-end scratch. */
+struct pt_job {
+	struct pt *j_pt;
+	struct fuse_req *j_req;
+	const char *j_name; /* lives in the request until it is replied */
+	uint64_t j_id;	    /* node id or file handle */
+	uint64_t j_off;
+	uint32_t j_size;
+	uint32_t j_flags;
+	bool j_plus;
+	bool j_dir;
+};
+
+_Static_assert(sizeof(struct pt_job) <= BE_REQ_PRIV_SIZE, "pt_job too big");
+
+static void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args)
+{
+	struct pt_job *j = be_req_priv(r);
+
+	*j = *args;
+	j->j_pt = pt;
+	j->j_req = r;
+	tp_submit(pt->pt_env.tp, fn, r);
+}
+
+static struct pt_job *pt_job_of(void *arg)
+{
+	return be_req_priv(arg);
+}
+
+static void pt_fill_attr(struct fuse_attr *a, const struct stat *st)
+{
+	memset(a, 0, sizeof(*a));
+	a->ino = st->st_ino;
+	a->size = (uint64_t)st->st_size;
+	a->blocks = (uint64_t)st->st_blocks;
+	a->atime = (uint64_t)st->st_atim.tv_sec;
+	a->mtime = (uint64_t)st->st_mtim.tv_sec;
+	a->ctime = (uint64_t)st->st_ctim.tv_sec;
+	a->atimensec = (uint32_t)st->st_atim.tv_nsec;
+	a->mtimensec = (uint32_t)st->st_mtim.tv_nsec;
+	a->ctimensec = (uint32_t)st->st_ctim.tv_nsec;
+	a->mode = st->st_mode;
+	a->nlink = (uint32_t)st->st_nlink;
+	a->uid = st->st_uid;
+	a->gid = st->st_gid;
+	a->rdev = (uint32_t)st->st_rdev;
+	a->blksize = (uint32_t)st->st_blksize;
+}
+
+static void pt_fill_entry(const struct pt *pt, struct fuse_entry_out *e, uint64_t id,
+			  const struct stat *st)
+{
+	e->nodeid = id;
+	e->generation = id >> NT_SLOT_BITS;
+	e->entry_valid = e->attr_valid = pt->pt_valid;
+	e->entry_valid_nsec = e->attr_valid_nsec = 0;
+	pt_fill_attr(&e->attr, st);
+}
+
+static int pt_stat_fd(int fd, struct stat *st)
+{
+	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Resolve name in the directory dirfd (node parent) and take one lookup
+ * reference on the result. "." is the directory itself and ".." of the
+ * root is the root. The share root always answers as node 1 (not counted:
+ * the root is never forgotten).
+ */
+static int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name,
+			struct fuse_entry_out *e)
+{
+	const char *path = name;
+	struct nt_node n;
+	struct stat st;
+	bool created;
+	int fd, err;
+
+	if (strcmp(name, ".") == 0 || (parent == NT_ROOT_ID && strcmp(name, "..") == 0))
+		path = ".";
+	fd = openat(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if ((err = pt_stat_fd(fd, &st)) < 0)
+		goto fail;
+	if (st.st_dev == pt->pt_root_dev && st.st_ino == pt->pt_root_ino) {
+		close(fd);
+		pt_fill_entry(pt, e, NT_ROOT_ID, &st);
+		return 0;
+	}
+	err = nt_node_ref(pt->pt_env.nt, st.st_dev, st.st_ino, st.st_mode & S_IFMT, pt->pt_env.self,
+			  &n, &created);
+	if (err < 0)
+		goto fail;
+	if (created) {
+		err = fdt_node_install(pt->pt_env.fdt, n.n_id, fd);
+		if (err < 0) {
+			bool dead;
+			uint32_t owner;
+
+			if (nt_node_forget(pt->pt_env.nt, n.n_id, 1, &dead, &owner) == 0 && dead)
+				nt_node_free(pt->pt_env.nt, n.n_id);
+			goto fail;
+		}
+	} else {
+		fdt_node_offer(pt->pt_env.fdt, n.n_id, fd);
+	}
+	pt_fill_entry(pt, e, n.n_id, &st);
+	return 0;
+fail:
+	close(fd);
+	return err;
+}
+
+/* ---- jobs (pool threads) ---- */
+
+static void pt_do_lookup(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct fuse_entry_out e;
+	int fd, err;
+
+	if ((err = fdt_node_get(j->j_pt->pt_env.fdt, j->j_id, &fd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	err = pt_lookup_at(j->j_pt, fd, j->j_id, j->j_name, &e);
+	fdt_put(j->j_pt->pt_env.fdt, fd);
+	if (err < 0)
+		be_reply_err(arg, err);
+	else
+		be_reply_entry(arg, &e);
+}
+
+static void pt_do_getattr(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct fuse_attr_out a;
+	struct stat st;
+	int fd, err;
+
+	if ((err = fdt_node_get(j->j_pt->pt_env.fdt, j->j_id, &fd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	err = pt_stat_fd(fd, &st);
+	fdt_put(j->j_pt->pt_env.fdt, fd);
+	if (err < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	memset(&a, 0, sizeof(a));
+	a.attr_valid = j->j_pt->pt_valid;
+	pt_fill_attr(&a.attr, &st);
+	be_reply_attr(arg, &a);
+}
+
+static void pt_do_readlink(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	char buf[PATH_MAX];
+	ssize_t n;
+	int fd, err;
+
+	if ((err = fdt_node_get(j->j_pt->pt_env.fdt, j->j_id, &fd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	n = readlinkat(fd, "", buf, sizeof(buf));
+	err = n < 0 ? -errno : 0;
+	fdt_put(j->j_pt->pt_env.fdt, fd);
+	if (err < 0)
+		be_reply_err(arg, err);
+	else
+		be_reply_buf(arg, buf, (size_t)n);
+}
+
+/* OPEN and OPENDIR: reopen the node's O_PATH descriptor through
+ * /proc/self/fd (no path walk, so nothing can be swapped underneath). */
+static void pt_do_open(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct pt *pt = j->j_pt;
+	struct nt_node n;
+	struct nt_fh fh;
+	char path[16];
+	int pfd, fd, oflags, err;
+
+	if ((err = nt_node_get(pt->pt_env.nt, j->j_id, &n)) < 0)
+		goto out;
+	if (j->j_dir && !S_ISDIR(n.n_mode)) {
+		err = -ENOTDIR;
+		goto out;
+	}
+	if (!j->j_dir && !S_ISREG(n.n_mode)) {
+		err = S_ISDIR(n.n_mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	if (j->j_dir)
+		oflags = O_RDONLY | O_DIRECTORY;
+	else
+		oflags = O_RDONLY | O_NOCTTY | (int)(j->j_flags & O_NONBLOCK);
+	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &pfd)) < 0)
+		goto out;
+	snprintf(path, sizeof(path), "%d", pfd);
+	fd = openat(pt->pt_env.proc_fd, path, oflags | O_CLOEXEC);
+	err = fd < 0 ? -errno : 0;
+	fdt_put(pt->pt_env.fdt, pfd);
+	if (err < 0)
+		goto out;
+	err = nt_fh_alloc(pt->pt_env.nt, j->j_id, pt->pt_env.self, (uint32_t)oflags, j->j_dir, &fh);
+	if (err < 0) {
+		close(fd);
+		goto out;
+	}
+	if ((err = fdt_fh_install(pt->pt_env.fdt, fh.f_id, fd)) < 0) {
+		nt_fh_free(pt->pt_env.nt, fh.f_id);
+		close(fd);
+		goto out;
+	}
+	be_reply_open(arg, fh.f_id, j->j_dir ? pt->pt_dir_cache : pt->pt_keep_cache);
+	return;
+out:
+	be_reply_err(arg, err);
+}
+
+static void pt_do_read(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct iovec *iov;
+	unsigned n;
+	size_t want;
+	ssize_t got;
+	int fd, err;
+
+	if ((err = fdt_fh_get(j->j_pt->pt_env.fdt, j->j_id, &fd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	want = be_req_data_iov(arg, j->j_size, &iov, &n);
+	/* Straight into guest memory; a short count is EOF for the guest. */
+	do
+		got = want ? preadv(fd, iov, (int)n, (off_t)j->j_off) : 0;
+	while (got < 0 && errno == EINTR);
+	err = got < 0 ? -errno : 0;
+	fdt_put(j->j_pt->pt_env.fdt, fd);
+	if (err < 0)
+		be_reply_err(arg, err);
+	else
+		be_reply_data(arg, (size_t)got);
+}
+
+static void pt_do_release(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct pt *pt = j->j_pt;
+	struct nt_fh fh;
+	int err;
+
+	if ((err = nt_fh_get(pt->pt_env.nt, j->j_id, &fh)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	if (fh.f_owner == pt->pt_env.self) {
+		nt_fh_free(pt->pt_env.nt, j->j_id);
+		fdt_fh_drop(pt->pt_env.fdt, j->j_id);
+	} else {
+		fdt_fh_drop(pt->pt_env.fdt, j->j_id); /* our cached duplicate */
+		err = peer_release_fh(pt->pt_env.peer, fh.f_owner, j->j_id);
+		if (err < 0)
+			log_warnx("RELEASE %llu: owner q%u unreachable: %s",
+				  (unsigned long long)j->j_id, fh.f_owner, strerror(-err));
+	}
+	be_reply_err(arg, 0);
+}
+
+static void pt_do_statfs(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct fuse_kstatfs k;
+	struct statfs sf;
+	int fd, err;
+
+	if ((err = fdt_node_get(j->j_pt->pt_env.fdt, j->j_id, &fd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	err = fstatfs(fd, &sf) < 0 ? -errno : 0;
+	fdt_put(j->j_pt->pt_env.fdt, fd);
+	if (err < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	memset(&k, 0, sizeof(k));
+	k.blocks = sf.f_blocks;
+	k.bfree = sf.f_bfree;
+	k.bavail = sf.f_bavail;
+	k.files = sf.f_files;
+	k.ffree = sf.f_ffree;
+	k.bsize = (uint32_t)sf.f_bsize;
+	k.namelen = (uint32_t)sf.f_namelen;
+	k.frsize = (uint32_t)sf.f_frsize;
+	be_reply_statfs(arg, &k);
+}
+
+/* ---- directory listing ---- */
+
+struct pt_dirent64 { /* the kernel's linux_dirent64 */
+	uint64_t d_ino;
+	int64_t d_off;
+	uint16_t d_reclen;
+	uint8_t d_type;
+	char d_name[];
+};
+
+/*
+ * Append one record for host entry d to buf (used bytes so far, size the
+ * limit). Returns the new length, the old one when the entry is skipped (it
+ * vanished before READDIRPLUS could look it up), or PT_DIR_FULL when it does
+ * not fit (checked before any lookup is counted).
+ */
+#define PT_DIR_FULL SIZE_MAX
+static size_t pt_dir_add(struct pt *pt, int dirfd, uint64_t dirnode, bool plus,
+			 const struct pt_dirent64 *d, char *buf, size_t used, size_t size)
+{
+	size_t namelen = strlen(d->d_name);
+	size_t rec =
+	    FUSE_DIRENT_ALIGN((plus ? FUSE_NAME_OFFSET_DIRENTPLUS : FUSE_NAME_OFFSET) + namelen);
+	struct fuse_dirent *fd;
+	uint32_t type = d->d_type;
+	uint64_t ino = d->d_ino;
+
+	if (namelen > NAME_MAX)
+		return used;
+	if (used + rec > size)
+		return PT_DIR_FULL;
+	memset(buf + used, 0, rec); /* record padding is zero */
+	if (plus) {
+		struct fuse_direntplus *dp = (struct fuse_direntplus *)(buf + used);
+		bool dots = strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0;
+		struct stat st;
+
+		if (dots) {
+			/* No node id and no reference for the dots (the kernel skips them). */
+			const char *name = dirnode == NT_ROOT_ID ? "." : d->d_name;
+
+			if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				return used;
+			pt_fill_entry(pt, &dp->entry_out, 0, &st);
+			dp->entry_out.entry_valid = dp->entry_out.attr_valid = 0;
+		} else if (pt_lookup_at(pt, dirfd, dirnode, d->d_name, &dp->entry_out) < 0) {
+			return used;
+		}
+		type = (dp->entry_out.attr.mode & S_IFMT) >> 12;
+		ino = dp->entry_out.attr.ino;
+		fd = &dp->dirent;
+	} else {
+		fd = (struct fuse_dirent *)(buf + used);
+	}
+	fd->ino = ino;
+	fd->off = (uint64_t)d->d_off;
+	fd->namelen = (uint32_t)namelen;
+	fd->type = type;
+	memcpy(fd->name, d->d_name, namelen);
+	return used + rec;
+}
+
+static void pt_do_readdir(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct pt *pt = j->j_pt;
+	size_t size = j->j_size, used = 0, dsize;
+	char *buf = NULL, *dbuf = NULL;
+	bool full = false;
+	struct nt_fh fh;
+	int fd, err;
+
+	if ((err = nt_fh_get(pt->pt_env.nt, j->j_id, &fh)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	if (!fh.f_isdir) {
+		be_reply_err(arg, -ENOTDIR);
+		return;
+	}
+	if ((err = fdt_fh_get(pt->pt_env.fdt, j->j_id, &fd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	/* A plus record is ~6 times a host record: read less ahead. */
+	dsize = j->j_plus ? size / 4 : size;
+	if (dsize < 1024)
+		dsize = 1024;
+	buf = malloc(size ? size : 1);
+	dbuf = malloc(dsize);
+	if (!buf || !dbuf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* The cookie is the previous entry's d_off; 0 is the start. */
+	if (lseek(fd, (off_t)j->j_off, SEEK_SET) < 0) {
+		err = -errno;
+		goto out;
+	}
+	while (!full) {
+		ssize_t n = getdents64(fd, dbuf, dsize);
+		size_t pos;
+
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		for (pos = 0; pos < (size_t)n;) {
+			const struct pt_dirent64 *d = (const struct pt_dirent64 *)(dbuf + pos);
+			size_t next = pt_dir_add(pt, fd, fh.f_node, j->j_plus, d, buf, used, size);
+
+			if (next == PT_DIR_FULL) {
+				full = true;
+				break;
+			}
+			used = next;
+			pos += d->d_reclen;
+		}
+	}
+	if (used == 0 && full)
+		err = -EINVAL; /* not even one record fits the guest's buffer */
+out:
+	fdt_put(pt->pt_env.fdt, fd);
+	if (used > 0 || err == 0)
+		be_reply_buf(arg, buf, used);
+	else
+		be_reply_err(arg, err);
+	free(buf);
+	free(dbuf);
+}
+
+/* ---- be_ops entry points (loop thread) ---- */
+
+static void pt_lookup(void *ctx, struct fuse_req *r, uint64_t parent, const char *name)
+{
+	pt_submit(ctx, r, pt_do_lookup, &(struct pt_job){.j_id = parent, .j_name = name});
+}
+
+static void pt_getattr(void *ctx, struct fuse_req *r, uint64_t node, bool has_fh, uint64_t fh)
+{
+	/* The node's O_PATH descriptor answers for open files too. */
+	pt_submit(ctx, r, pt_do_getattr, &(struct pt_job){.j_id = node});
+}
+
+static void pt_readlink(void *ctx, struct fuse_req *r, uint64_t node)
+{
+	pt_submit(ctx, r, pt_do_readlink, &(struct pt_job){.j_id = node});
+}
+
+static void pt_open(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags)
+{
+	/* Read-only until the write side exists. */
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_CREAT))) {
+		be_reply_err(r, -EROFS);
+		return;
+	}
+	pt_submit(ctx, r, pt_do_open, &(struct pt_job){.j_id = node, .j_flags = flags});
+}
+
+static void pt_opendir(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags)
+{
+	pt_submit(ctx, r, pt_do_open,
+		  &(struct pt_job){.j_id = node, .j_flags = flags, .j_dir = true});
+}
+
+static void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size)
+{
+	if (off > (uint64_t)INT64_MAX) {
+		be_reply_err(r, -EINVAL);
+		return;
+	}
+	pt_submit(ctx, r, pt_do_read, &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size});
+}
+
+static void pt_release(void *ctx, struct fuse_req *r, uint64_t fh)
+{
+	pt_submit(ctx, r, pt_do_release, &(struct pt_job){.j_id = fh});
+}
+
+static void pt_flush(void *ctx, struct fuse_req *r, uint64_t fh)
+{
+	be_reply_err(r, 0); /* nothing buffered on a read-only share */
+}
+
+static void pt_readdir(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size,
+		       bool plus)
+{
+	if (off > (uint64_t)INT64_MAX) {
+		be_reply_err(r, -EINVAL);
+		return;
+	}
+	pt_submit(ctx, r, pt_do_readdir,
+		  &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size, .j_plus = plus});
+}
+
+static void pt_statfs(void *ctx, struct fuse_req *r, uint64_t node)
+{
+	pt_submit(ctx, r, pt_do_statfs, &(struct pt_job){.j_id = node});
+}
+
+static int pt_init(const struct be_env *env, void **ctx)
+{
+	struct stat st;
+	struct pt *pt;
+
+	if (fstat(env->root_fd, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (!(pt = calloc(1, sizeof(*pt))))
+		return -ENOMEM;
+	pt->pt_env = *env;
+	pt->pt_root_dev = st.st_dev;
+	pt->pt_root_ino = st.st_ino;
+	switch (env->cache) {
+	case IPC_CACHE_NONE:
+		pt->pt_valid = 0;
+		break;
+	case IPC_CACHE_ALWAYS:
+		pt->pt_valid = 86400;
+		pt->pt_keep_cache = FOPEN_KEEP_CACHE;
+		pt->pt_dir_cache = FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR;
+		break;
+	default:
+		pt->pt_valid = 1;
+		break;
+	}
+	*ctx = pt;
+	return 0;
+}
+
+static void pt_destroy(void *ctx)
+{
+	free(ctx);
+}
+
+const struct be_ops be_passthrough_ops = {
+    .name = "passthrough",
+    .init = pt_init,
+    .destroy = pt_destroy,
+    .lookup = pt_lookup,
+    .getattr = pt_getattr,
+    .readlink = pt_readlink,
+    .open = pt_open,
+    .read = pt_read,
+    .release = pt_release,
+    .flush = pt_flush,
+    .opendir = pt_opendir,
+    .readdir = pt_readdir,
+    .releasedir = pt_release,
+    .statfs = pt_statfs,
+};

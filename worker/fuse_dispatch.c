@@ -1,1 +1,425 @@
-/* placeholder */
+/*
+ * fuse_dispatch.c - the FUSE session of one worker: decode a popped
+ * request, answer what needs no back end (INIT, DESTROY, FORGET, protocol
+ * errors), hand the rest to the back end, and the reply helpers through
+ * which back ends finish requests.
+ * Runs in: the worker (sandboxed). fuse_dispatch runs on the loop thread;
+ * the be_reply_* helpers run on any thread and only touch the request's
+ * own writable buffers before handing it back to the loop.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include "backend.h"
+#include "fdtable.h"
+#include "fuse_dispatch.h"
+#include "log.h"
+#include "node_table.h"
+#include "peer.h"
+#include "threadpool.h"
+#include "worker.h"
+
+#define OUT_HDR sizeof(struct fuse_out_header)
+
+/* INIT flags we implement; everything else the kernel offers is declined. */
+#define FUSE_OUR_FLAGS                                                                             \
+	(FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_AUTO_INVAL_DATA | FUSE_DO_READDIRPLUS |          \
+	 FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES | FUSE_ASYNC_DIO)
+#define FUSE_MAX_PAGES_CAP  256
+#define FUSE_MAX_WRITE	    (1u << 20)
+#define FUSE_MAX_BACKGROUND 64
+#define FUSE_CONGESTION	    48
+
+/* The tp in use, for be_reply_* called from pool threads. */
+static struct tp *fuse_tp;
+
+/* ---- request accessors and reply helpers (backend.h) ---- */
+
+const struct fuse_in_header *be_req_header(const struct fuse_req *r)
+{
+	return &r->r_in.h;
+}
+
+void *be_req_priv(struct fuse_req *r)
+{
+	return &r->r_priv;
+}
+
+bool be_req_abandoned(const struct fuse_req *r)
+{
+	return __atomic_load_n(&r->r_state, __ATOMIC_ACQUIRE) == FR_ABANDONED;
+}
+
+size_t be_req_data_iov(struct fuse_req *r, size_t size, struct iovec **iov, unsigned *n)
+{
+	/* Thread-local: preadv takes at most IOV_MAX entries anyway. */
+	static __thread struct iovec tls_iov[IOV_MAX];
+	size_t covered = 0;
+	unsigned k;
+
+	k = vq_iov_slice(r->r_elem.wr, r->r_elem.nwr, OUT_HDR, size, tls_iov, IOV_MAX);
+	for (unsigned i = 0; i < k; i++)
+		covered += tls_iov[i].iov_len;
+	*iov = tls_iov;
+	*n = k;
+	return covered;
+}
+
+/* Take the right to write the reply; false if the loop gave up on it. */
+static bool fuse_req_claim(struct fuse_req *r)
+{
+	int expect = FR_PENDING;
+
+	return __atomic_compare_exchange_n(&r->r_state, &expect, FR_REPLYING, false,
+					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+static void fuse_req_finish(struct fuse_req *r)
+{
+	if (worker_on_loop())
+		worker_req_complete_local(r);
+	else
+		tp_complete(fuse_tp, worker_req_complete, r);
+}
+
+static void fuse_reply(struct fuse_req *r, int err, const void *buf, size_t len)
+{
+	if (fuse_req_claim(r)) {
+		if (fuse_reply_write(r->r_elem.wr, r->r_elem.nwr, r->r_elem.wr_len,
+				     r->r_in.h.unique, err, buf, len, &r->r_used) == -EMSGSIZE)
+			log_debug("unique %llu: reply of %zu bytes does not fit in %llu",
+				  (unsigned long long)r->r_in.h.unique, len,
+				  (unsigned long long)r->r_elem.wr_len);
+	}
+	fuse_req_finish(r);
+}
+
+void be_reply_err(struct fuse_req *r, int err)
+{
+	if (err > 0 || err < -4095)
+		err = -EIO; /* keep the guest's errno range sane whatever a back end does */
+	fuse_reply(r, err, NULL, 0);
+}
+
+void be_reply_entry(struct fuse_req *r, const struct fuse_entry_out *e)
+{
+	fuse_reply(r, 0, e, sizeof(*e));
+}
+
+void be_reply_attr(struct fuse_req *r, const struct fuse_attr_out *a)
+{
+	fuse_reply(r, 0, a, sizeof(*a));
+}
+
+void be_reply_open(struct fuse_req *r, uint64_t fh, uint32_t open_flags)
+{
+	struct fuse_open_out o = {.fh = fh, .open_flags = open_flags};
+
+	fuse_reply(r, 0, &o, sizeof(o));
+}
+
+void be_reply_statfs(struct fuse_req *r, const struct fuse_kstatfs *st)
+{
+	struct fuse_statfs_out o = {.st = *st};
+
+	fuse_reply(r, 0, &o, sizeof(o));
+}
+
+void be_reply_buf(struct fuse_req *r, const void *buf, size_t len)
+{
+	fuse_reply(r, 0, buf, len);
+}
+
+void be_reply_data(struct fuse_req *r, size_t len)
+{
+	if (fuse_req_claim(r))
+		(void)fuse_reply_header(r->r_elem.wr, r->r_elem.nwr, r->r_elem.wr_len,
+					r->r_in.h.unique, len, &r->r_used);
+	fuse_req_finish(r);
+}
+
+/* ---- session ---- */
+
+void fuse_sess_start(struct fuse_sess *s)
+{
+	fuse_tp = s->fs_tp;
+	s->fs_epoch = nt_epoch(s->fs_nt);
+	s->fs_initialized = false;
+	fuse_sess_sync(s);
+}
+
+void fuse_sess_sync(struct fuse_sess *s)
+{
+	uint64_t epoch = nt_epoch(s->fs_nt);
+	struct nt_session ss;
+
+	if (epoch != s->fs_epoch) {
+		/* DESTROY or a re-INIT on another queue: our descriptors are stale. */
+		log_debug("node table epoch %llu -> %llu: dropping descriptors",
+			  (unsigned long long)s->fs_epoch, (unsigned long long)epoch);
+		fdt_reset(s->fs_fdt);
+		if (s->fs_be->session_reset)
+			s->fs_be->session_reset(s->fs_be_ctx);
+		s->fs_epoch = epoch;
+		s->fs_initialized = false;
+	}
+	if (!s->fs_initialized) {
+		nt_session_get(s->fs_nt, &ss);
+		s->fs_initialized = ss.s_initialized != 0;
+	}
+}
+
+static void fuse_sess_drop(struct fuse_sess *s)
+{
+	struct nt_session ss = {0};
+
+	nt_reset(s->fs_nt);
+	nt_session_set(s->fs_nt, &ss);
+	fdt_reset(s->fs_fdt);
+	if (s->fs_be->session_reset)
+		s->fs_be->session_reset(s->fs_be_ctx);
+	s->fs_epoch = nt_epoch(s->fs_nt);
+	s->fs_initialized = false;
+}
+
+static void fuse_do_init(struct fuse_sess *s, struct fuse_req *r)
+{
+	const struct fuse_init_in *ii = &r->r_in.a.init;
+	struct fuse_init_out out;
+	struct nt_session ss;
+	uint32_t pages;
+
+	if (ii->major != FUSE_OUR_MAJOR) {
+		log_warnx("INIT: kernel protocol %u.%u, we speak %u.%u", ii->major, ii->minor,
+			  FUSE_OUR_MAJOR, FUSE_OUR_MINOR);
+		be_reply_err(r, -EPROTO);
+		return;
+	}
+	nt_session_get(s->fs_nt, &ss);
+	if (ss.s_initialized) {
+		/* The guest rebooted with the file system mounted. */
+		log_info("reinit");
+		fuse_sess_drop(s);
+	}
+
+	pages = s->fs_queue_size > 4 ? s->fs_queue_size - 4u : 1u;
+	if (pages > FUSE_MAX_PAGES_CAP)
+		pages = FUSE_MAX_PAGES_CAP;
+	memset(&out, 0, sizeof(out));
+	out.major = FUSE_OUR_MAJOR;
+	out.minor = ii->minor < FUSE_OUR_MINOR ? ii->minor : FUSE_OUR_MINOR;
+	out.max_readahead = ii->max_readahead;
+	out.flags = ii->flags & FUSE_OUR_FLAGS;
+	out.max_background = FUSE_MAX_BACKGROUND;
+	out.congestion_threshold = FUSE_CONGESTION;
+	out.max_write = FUSE_MAX_WRITE;
+	out.time_gran = 1;
+	out.max_pages = (uint16_t)pages;
+
+	ss.s_initialized = 1;
+	ss.s_minor = out.minor;
+	ss.s_max_pages = pages;
+	ss.s_flags = out.flags;
+	nt_session_set(s->fs_nt, &ss);
+	s->fs_epoch = nt_epoch(s->fs_nt);
+	s->fs_initialized = true;
+	log_info("session 7.%u, flags 0x%x, max_pages %u", out.minor, out.flags, pages);
+	fuse_reply(r, 0, &out, sizeof(out));
+}
+
+/* One node loses nlookup references; the last one closes its descriptor
+ * wherever it lives. */
+static void fuse_forget_node(struct fuse_sess *s, uint64_t id, uint64_t nlookup)
+{
+	uint32_t owner;
+	bool dead;
+	int err;
+
+	err = nt_node_forget(s->fs_nt, id, nlookup, &dead, &owner);
+	if (err < 0) {
+		log_debug("FORGET %llu: %s", (unsigned long long)id, strerror(-err));
+		return;
+	}
+	if (!dead)
+		return;
+	if (owner == s->fs_self) {
+		fdt_node_drop(s->fs_fdt, id);
+		nt_node_free(s->fs_nt, id);
+	} else {
+		fdt_node_drop(s->fs_fdt, id); /* our cached duplicate, if any */
+		err = peer_release_node(s->fs_peer, owner, id);
+		if (err < 0)
+			log_warnx("FORGET %llu: owner q%u unreachable: %s", (unsigned long long)id,
+				  owner, strerror(-err));
+	}
+}
+
+static void fuse_do_forget(struct fuse_sess *s, struct fuse_req *r)
+{
+	const struct fuse_in *in = &r->r_in;
+	struct fuse_forget_one one;
+
+	if (in->h.opcode == FUSE_FORGET) {
+		fuse_forget_node(s, in->h.nodeid, in->a.forget.nlookup);
+		return;
+	}
+	for (uint32_t i = 0; i < in->a.batch_forget.count; i++) {
+		fuse_decode_forget_one(r->r_elem.rd, r->r_elem.nrd, in, i, &one);
+		fuse_forget_node(s, one.nodeid, one.nlookup);
+	}
+}
+
+/* ---- dispatch ---- */
+
+void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
+{
+	const struct be_ops *be = s->fs_be;
+	struct vq_elem *e = &r->r_elem;
+	struct fuse_in *in = &r->r_in;
+	const struct fuse_op_info *oi;
+	uint64_t room;
+	uint32_t size;
+	int err;
+
+	r->r_used = 0;
+	err = fuse_decode(e->rd, e->nrd, e->rd_len, in);
+	oi = in->info;
+	if (oi && (oi->oi_flags & FUSE_OP_NOREPLY)) {
+		/* Nothing goes back, not even an error: complete with len 0. */
+		if (err < 0)
+			log_debug("%s: malformed (%s), dropped", oi->oi_name, strerror(-err));
+		else if (s->fs_initialized)
+			fuse_do_forget(s, r);
+		worker_req_complete_local(r);
+		return;
+	}
+	if (e->wr_len < OUT_HDR) {
+		/* A broken guest: it could not even receive an error. */
+		log_debug("opcode %u unique %llu: %llu writable bytes, no reply possible",
+			  in->h.opcode, (unsigned long long)in->h.unique,
+			  (unsigned long long)e->wr_len);
+		worker_req_complete_local(r);
+		return;
+	}
+	if (err < 0) {
+		log_debug("opcode %u unique %llu: malformed request: %s", in->h.opcode,
+			  (unsigned long long)in->h.unique, strerror(-err));
+		be_reply_err(r, err == -EPROTO ? -EIO : err);
+		return;
+	}
+	if (oi == NULL) {
+		log_debug("unknown opcode %u", in->h.opcode);
+		be_reply_err(r, -ENOSYS);
+		return;
+	}
+	room = e->wr_len - OUT_HDR;
+	if (room < oi->oi_replysz) {
+		log_debug("%s: %llu writable bytes, reply needs %u", oi->oi_name,
+			  (unsigned long long)e->wr_len, oi->oi_replysz);
+		be_reply_err(r, -EIO);
+		return;
+	}
+	if (in->h.opcode == FUSE_INIT) {
+		fuse_do_init(s, r);
+		return;
+	}
+	if (!s->fs_initialized) {
+		/* Another worker may have answered INIT since our last look. */
+		fuse_sess_sync(s);
+		if (!s->fs_initialized) {
+			be_reply_err(r, -EIO);
+			return;
+		}
+	}
+	log_debug("%s unique %llu node %llu", oi->oi_name, (unsigned long long)in->h.unique,
+		  (unsigned long long)in->h.nodeid);
+
+	switch (in->h.opcode) {
+	case FUSE_DESTROY:
+		fuse_sess_drop(s);
+		be_reply_err(r, 0);
+		return;
+	case FUSE_LOOKUP:
+		if (be->lookup) {
+			be->lookup(s->fs_be_ctx, r, in->h.nodeid, in->name);
+			return;
+		}
+		break;
+	case FUSE_GETATTR:
+		if (be->getattr) {
+			be->getattr(s->fs_be_ctx, r, in->h.nodeid,
+				    (in->a.getattr.getattr_flags & FUSE_GETATTR_FH) != 0,
+				    in->a.getattr.fh);
+			return;
+		}
+		break;
+	case FUSE_READLINK:
+		if (be->readlink) {
+			be->readlink(s->fs_be_ctx, r, in->h.nodeid);
+			return;
+		}
+		break;
+	case FUSE_OPEN:
+		if (be->open) {
+			be->open(s->fs_be_ctx, r, in->h.nodeid, in->a.open.flags);
+			return;
+		}
+		break;
+	case FUSE_OPENDIR:
+		if (be->opendir) {
+			be->opendir(s->fs_be_ctx, r, in->h.nodeid, in->a.open.flags);
+			return;
+		}
+		break;
+	case FUSE_READ:
+		if (be->read) {
+			size = in->a.read.size;
+			if (size > room)
+				size = (uint32_t)room;
+			be->read(s->fs_be_ctx, r, in->a.read.fh, in->a.read.offset, size);
+			return;
+		}
+		break;
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS:
+		if (be->readdir) {
+			size = in->a.read.size;
+			if (size > room)
+				size = (uint32_t)room;
+			be->readdir(s->fs_be_ctx, r, in->a.read.fh, in->a.read.offset, size,
+				    in->h.opcode == FUSE_READDIRPLUS);
+			return;
+		}
+		break;
+	case FUSE_RELEASE:
+		if (be->release) {
+			be->release(s->fs_be_ctx, r, in->a.release.fh);
+			return;
+		}
+		break;
+	case FUSE_RELEASEDIR:
+		if (be->releasedir) {
+			be->releasedir(s->fs_be_ctx, r, in->a.release.fh);
+			return;
+		}
+		break;
+	case FUSE_FLUSH:
+		if (be->flush) {
+			be->flush(s->fs_be_ctx, r, in->a.flush.fh);
+			return;
+		}
+		break;
+	case FUSE_STATFS:
+		if (be->statfs) {
+			be->statfs(s->fs_be_ctx, r, in->h.nodeid);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	be_reply_err(r, -ENOSYS);
+}

@@ -1,0 +1,169 @@
+/*
+ * fuse_dispatch.h - FUSE request decoding, session handling and dispatch to
+ * the back end.
+ * Runs in: the worker (sandboxed). The readable iovecs of a request are
+ * guest memory the guest can still change: the decoder copies the header,
+ * the fixed-size arguments and names into private memory (struct fuse_in)
+ * first and validates the copy; nothing after the decoder reads the
+ * request bytes again except bulk data (WRITE payload) used in place.
+ *
+ * The codec part (fuse_codec.c) is pure: functions on iovec streams, no
+ * state, unit-tested without the loop. The dispatch part (fuse_dispatch.c)
+ * owns the request objects, the session (INIT/DESTROY), FORGET and the
+ * reply helpers declared in backend.h.
+ */
+#ifndef BH_FUSE_DISPATCH_H
+#define BH_FUSE_DISPATCH_H
+
+#include <linux/fuse.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/uio.h>
+
+#include "virtqueue.h"
+
+#define FUSE_NAME_MAX 255 /* longest accepted name, without its NUL */
+
+/* What we answer INIT with (the header on this machine is 7.38). */
+#define FUSE_OUR_MAJOR 7
+#define FUSE_OUR_MINOR 38
+
+/* Per-opcode decoding rules (fuse_codec.c). */
+#define FUSE_OP_NOREPLY 0x1 /* FORGET, BATCH_FORGET: chain completed with len 0 */
+#define FUSE_OP_NAME	0x2 /* a NUL-terminated name follows the fixed arguments */
+
+struct fuse_op_info {
+	const char *oi_name;
+	uint16_t oi_argsz;   /* fixed argument bytes after the in_header */
+	uint16_t oi_replysz; /* fixed reply payload bytes (0: none or variable) */
+	uint32_t oi_flags;   /* FUSE_OP_* */
+};
+
+/* Rules for an opcode, or NULL when we do not know it at all. */
+const struct fuse_op_info *fuse_op_lookup(uint32_t opcode);
+
+/* A request after decoding: private copies only. */
+struct fuse_in {
+	struct fuse_in_header h;
+	union {
+		struct fuse_init_in init;
+		struct fuse_forget_in forget;
+		struct fuse_batch_forget_in batch_forget;
+		struct fuse_getattr_in getattr;
+		struct fuse_open_in open;
+		struct fuse_read_in read;
+		struct fuse_release_in release;
+		struct fuse_flush_in flush;
+		uint8_t raw[64];
+	} a;
+	const struct fuse_op_info *info; /* NULL: unknown opcode */
+	uint32_t var_off;		 /* stream offset of the bytes after the fixed arguments */
+	uint32_t var_len;		 /* those bytes, up to the extensions (total_extlen) */
+	uint16_t namelen;		 /* FUSE_OP_NAME: strlen(name) */
+	char name[FUSE_NAME_MAX + 1];
+};
+
+/*
+ * Decode the readable stream (rd_len bytes in n iovecs) into *in.
+ * 0 on success. Otherwise a negative errno to reply with:
+ *   -EPROTO  the stream is shorter than an in_header (in->h is zeroed: no
+ *            unique to echo, nothing is known about the request);
+ *   -EIO     in.len larger than the stream, smaller than header + fixed
+ *            arguments, extensions not fitting, batch-forget count
+ *            larger than the payload;
+ *   -EINVAL  name unterminated within in.len, empty, or holding '/';
+ *   -ENAMETOOLONG  name longer than FUSE_NAME_MAX.
+ * in->h is valid (copied) for every error but -EPROTO, so the caller can
+ * echo the unique and tell whether the opcode wants a reply.
+ */
+int fuse_decode(const struct iovec *rd, unsigned n, uint64_t rd_len, struct fuse_in *in);
+
+/*
+ * Copy and check a name at stream offset off with at most avail bytes
+ * available (request bytes, not the whole stream): 0 with buf holding the
+ * NUL-terminated name (buf has FUSE_NAME_MAX + 1 bytes) and *len its
+ * length, or -EINVAL / -ENAMETOOLONG as for fuse_decode. *consumed (if
+ * not NULL) is len + 1.
+ */
+int fuse_decode_name(const struct iovec *rd, unsigned n, size_t off, size_t avail, char *buf,
+		     uint16_t *len, size_t *consumed);
+
+/* Entry i of a decoded BATCH_FORGET (count already checked), copied. */
+void fuse_decode_forget_one(const struct iovec *rd, unsigned n, const struct fuse_in *in,
+			    uint32_t i, struct fuse_forget_one *out);
+
+/*
+ * Write a reply {out_header, payload} into the writable stream (wr_len
+ * bytes in n iovecs). error is 0 or a negative errno (then the payload is
+ * ignored). Returns 0 with *used = out.len when it fits. When it does not
+ * fit but an out_header does, writes an -EIO header, *used = 16 and returns
+ * -EMSGSIZE. When not even 16 bytes fit, writes nothing, *used = 0 and
+ * returns -ENOBUFS. Never writes past wr_len.
+ */
+int fuse_reply_write(const struct iovec *wr, unsigned n, uint64_t wr_len, uint64_t unique,
+		     int error, const void *payload, size_t len, uint32_t *used);
+
+/* Write only the out_header for a reply whose payload (dlen bytes) is
+ * already in the stream at offset 16 (zero-copy READ). Same results. */
+int fuse_reply_header(const struct iovec *wr, unsigned n, uint64_t wr_len, uint64_t unique,
+		      size_t dlen, uint32_t *used);
+
+/* ---- requests and dispatch (fuse_dispatch.c) ---- */
+
+struct worker_mem;
+
+enum fuse_req_state { FR_PENDING = 0, FR_REPLYING, FR_ABANDONED };
+
+struct fuse_req {
+	TAILQ_ENTRY(fuse_req) r_entry; /* worker's in-flight list (loop thread) */
+	struct vq_elem r_elem;
+	struct worker_mem *r_mem; /* the mapping r_elem points into, referenced */
+	uint32_t r_ring_gen;	  /* ring start this request was popped from */
+	uint32_t r_used;	  /* used-ring length once replied */
+	int r_state;		  /* enum fuse_req_state, atomic */
+	bool r_listed;		  /* on the in-flight list */
+	struct fuse_in r_in;
+	/* back-end private scratch (BE_REQ_PRIV_SIZE bytes), see backend.h */
+	union {
+		uint64_t u64[16];
+		void *ptr[16];
+	} r_priv;
+};
+
+TAILQ_HEAD(fuse_req_list, fuse_req);
+
+/* Per-worker FUSE state, set up once by the worker. */
+struct nt_table;
+struct fdt;
+struct peer;
+struct tp;
+struct be_ops;
+
+struct fuse_sess {
+	struct nt_table *fs_nt;
+	struct fdt *fs_fdt;
+	struct peer *fs_peer;
+	struct tp *fs_tp;
+	uint32_t fs_self;
+	uint16_t fs_queue_size; /* for max_pages */
+	const struct be_ops *fs_be;
+	void *fs_be_ctx;
+	uint64_t fs_epoch;   /* last node-table epoch seen */
+	bool fs_initialized; /* cached: some worker answered INIT this epoch */
+};
+
+/* Once, after filling *s: remember the pool for replies from its threads. */
+void fuse_sess_start(struct fuse_sess *s);
+
+/* Loop thread: check the node-table epoch before a batch of requests;
+ * a reset elsewhere (DESTROY, re-INIT) drops our cached descriptors. */
+void fuse_sess_sync(struct fuse_sess *s);
+
+/* Loop thread: decode and run one popped request. The request has been
+ * put on the in-flight list by the caller; it is finished (pushed or
+ * abandoned) through worker_req_complete exactly once. */
+void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r);
+
+#endif

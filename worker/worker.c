@@ -1,1 +1,681 @@
-int main(void) { return 0; }
+/*
+ * worker.c - bulkhead-worker: serves one virtqueue of one vhost-user-fs
+ * device. Start-up (HELLO, CONFIG, node table, pool, peers, descriptor
+ * table, back end), then a libevent loop: messages from the parent (memory
+ * table, ring start/stop/enable, call/err fds, peer channels) and kicks
+ * from the guest (pop, decode, dispatch; completions come back from the
+ * pool and go onto the used ring).
+ * Runs in: the worker (sandboxed). The parent is trusted but checked
+ * strictly: anything unexpected from it is fatal. Guest data is touched only
+ * through virtqueue.c (ring) and fuse_dispatch.c (requests).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "backend.h"
+#include "bulkhead.h"
+#include "fdtable.h"
+#include "fuse_dispatch.h"
+#include "ipc.h"
+#include "log.h"
+#include "node_table.h"
+#include "peer.h"
+#include "threadpool.h"
+#include "util.h"
+#include "worker.h"
+
+#define WORKER_FDT_CACHE 1024 /* borrowed descriptors kept per worker */
+#define WORKER_FREE_REQS 1024 /* recycled request objects kept */
+#define WORKER_POLL_USEC 1000 /* ring polling period without a kick fd */
+
+struct worker {
+	struct event_base *w_base;
+	struct event *w_ipc_ev;
+	struct ipc_config w_cfg;
+	uint32_t w_self;
+	struct nt_table *w_nt;
+	struct tp *w_tp;
+	struct peer *w_peer;
+	struct fdt *w_fdt;
+	int w_root_fd;
+	int w_proc_fd;
+	struct fuse_sess w_sess;
+	struct worker_mem *w_mem; /* current memory table, NULL before the first */
+
+	/* the ring (loop thread only) */
+	struct vq w_vq;
+	bool w_running; /* between RING_START and RING_STOP */
+	bool w_enabled;
+	bool w_broken;	/* corrupt ring: nothing touches it until RING_STOP */
+	bool w_in_kick; /* inside worker_ring_process: notify once at the end */
+	bool w_need_notify;
+	uint32_t w_ring_gen;
+	uint16_t w_stopped_avail; /* next avail index of the stopped ring */
+	int w_kick_fd;
+	int w_call_fd;
+	int w_err_fd;
+	struct event *w_kick_ev;
+
+	struct fuse_req_list w_inflight; /* popped, not yet on the used ring */
+	unsigned w_ninflight;
+	struct fuse_req_list w_free;
+	unsigned w_nfree;
+};
+
+static struct worker wk;
+static __thread bool worker_loop_thread;
+
+bool worker_on_loop(void)
+{
+	return worker_loop_thread;
+}
+
+/* ---- messages to the parent ---- */
+
+static void worker_send(uint32_t type, uint32_t seq, const void *data, size_t len)
+{
+	int err = ipc_send(BH_WORKER_IPC_FD, type, seq, data, len, NULL, 0);
+
+	if (err == -EPIPE || err == -ECONNRESET)
+		exit(0); /* the parent is gone; so are we */
+	if (err < 0)
+		fatalx("send %s to parent: %s", ipc_type_name(type), strerror(-err));
+}
+
+static void worker_ack(uint32_t seq, int error)
+{
+	struct ipc_ack a = {.ia_seq = seq, .ia_error = error};
+
+	worker_send(IPC_ACK, seq, &a, sizeof(a));
+}
+
+static void worker_notice(uint32_t kind, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void worker_notice(uint32_t kind, const char *fmt, ...)
+{
+	struct ipc_notice n;
+	va_list ap;
+
+	memset(&n, 0, sizeof(n));
+	n.in_kind = kind;
+	va_start(ap, fmt);
+	vsnprintf(n.in_text, sizeof(n.in_text), fmt, ap);
+	va_end(ap);
+	log_warnx("%s", n.in_text);
+	worker_send(IPC_NOTICE, 0, &n, sizeof(n));
+}
+
+/* ---- memory tables and request objects ---- */
+
+static void worker_mem_unref(struct worker_mem *m)
+{
+	if (m && --m->wm_refs == 0) {
+		vq_mem_unmap(&m->wm_mem);
+		free(m);
+	}
+}
+
+static struct fuse_req *worker_req_get(void)
+{
+	struct fuse_req *r = TAILQ_FIRST(&wk.w_free);
+
+	if (r) {
+		TAILQ_REMOVE(&wk.w_free, r, r_entry);
+		wk.w_nfree--;
+	} else if (!(r = malloc(sizeof(*r)))) {
+		return NULL;
+	}
+	r->r_state = FR_PENDING;
+	r->r_listed = false;
+	r->r_used = 0;
+	r->r_mem = NULL;
+	return r;
+}
+
+static void worker_req_put(struct fuse_req *r)
+{
+	vq_elem_release(&r->r_elem);
+	worker_mem_unref(r->r_mem);
+	r->r_mem = NULL;
+	if (wk.w_nfree < WORKER_FREE_REQS) {
+		TAILQ_INSERT_HEAD(&wk.w_free, r, r_entry);
+		wk.w_nfree++;
+	} else {
+		free(r);
+	}
+}
+
+static void worker_unlist(struct fuse_req *r)
+{
+	if (r->r_listed) {
+		TAILQ_REMOVE(&wk.w_inflight, r, r_entry);
+		r->r_listed = false;
+		wk.w_ninflight--;
+	}
+}
+
+static bool worker_ring_usable(void)
+{
+	return wk.w_running && !wk.w_broken;
+}
+
+static void worker_flush_notify(void)
+{
+	if (wk.w_need_notify && worker_ring_usable())
+		vq_notify(&wk.w_vq);
+	wk.w_need_notify = false;
+}
+
+void worker_req_complete(void *arg)
+{
+	struct fuse_req *r = arg;
+
+	/* An abandoned request was answered with EIO at RING_STOP already;
+	 * its late result is dropped. */
+	if (r->r_state != FR_ABANDONED) {
+		worker_unlist(r);
+		if (worker_ring_usable() && r->r_ring_gen == wk.w_ring_gen) {
+			vq_push(&wk.w_vq, r->r_elem.head, r->r_used);
+			wk.w_need_notify = true;
+		}
+	}
+	worker_req_put(r);
+}
+
+void worker_req_complete_local(struct fuse_req *r)
+{
+	worker_req_complete(r);
+	if (!wk.w_in_kick)
+		worker_flush_notify();
+}
+
+static void worker_batch_end(void *arg)
+{
+	worker_flush_notify();
+}
+
+/* ---- the ring ---- */
+
+static void worker_queue_broken(int err, const char *what)
+{
+	if (wk.w_broken)
+		return;
+	wk.w_broken = true;
+	if (wk.w_kick_ev)
+		event_del(wk.w_kick_ev);
+	/* Tell the front end (err eventfd) and the parent; keep serving IPC. */
+	bh_eventfd_signal(wk.w_err_fd);
+	worker_notice(IPC_NOTICE_QUEUE_BROKEN, "queue %u broken: %s: %s", wk.w_self, what,
+		      strerror(-err));
+}
+
+static void worker_ring_process(void)
+{
+	unsigned budget;
+	struct fuse_req *r;
+	int rc;
+
+	if (!worker_ring_usable() || !wk.w_enabled)
+		return;
+	fuse_sess_sync(&wk.w_sess);
+	/* Bounded so that parent messages are not starved by a busy guest. */
+	budget = 2u * wk.w_vq.num;
+	wk.w_in_kick = true;
+	for (;;) {
+		vq_disable_notify(&wk.w_vq);
+		while (budget > 0) {
+			if (!(r = worker_req_get())) {
+				log_warnx("out of memory for requests; retrying");
+				event_active(wk.w_kick_ev, EV_READ, 0);
+				goto out;
+			}
+			rc = vq_pop(&wk.w_vq, &wk.w_mem->wm_mem, &r->r_elem);
+			if (rc <= 0) {
+				/* r_elem is untouched: recycle without releasing it. */
+				TAILQ_INSERT_HEAD(&wk.w_free, r, r_entry);
+				wk.w_nfree++;
+				if (rc == 0)
+					break;
+				if (rc == -ENOMEM) {
+					log_warnx("out of memory for a chain; retrying");
+					event_active(wk.w_kick_ev, EV_READ, 0);
+					goto out;
+				}
+				worker_queue_broken(rc, "bad chain");
+				goto out;
+			}
+			r->r_mem = wk.w_mem;
+			wk.w_mem->wm_refs++;
+			r->r_ring_gen = wk.w_ring_gen;
+			TAILQ_INSERT_TAIL(&wk.w_inflight, r, r_entry);
+			r->r_listed = true;
+			wk.w_ninflight++;
+			fuse_dispatch(&wk.w_sess, r);
+			budget--;
+			if (!worker_ring_usable())
+				goto out;
+		}
+		if (budget == 0) {
+			/* Come back after the other events; kicks stay off meanwhile. */
+			event_active(wk.w_kick_ev, EV_READ, 0);
+			break;
+		}
+		if (!vq_enable_notify(&wk.w_vq))
+			break;
+	}
+out:
+	wk.w_in_kick = false;
+	worker_flush_notify();
+}
+
+static void worker_on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	if (fd >= 0)
+		bh_eventfd_drain(fd);
+	worker_ring_process();
+}
+
+static void worker_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void worker_ring_start(struct ipc_msg *m)
+{
+	struct ipc_ring_start rs;
+	unsigned want = 0, i = 0;
+	int kick = -1, call = -1, errfd = -1, err;
+
+	if (m->im_hdr.ih_len != sizeof(rs))
+		fatalx("%s: bad length %u", __func__, m->im_hdr.ih_len);
+	memcpy(&rs, m->im_data, sizeof(rs));
+	if (rs.rs_fdmask &
+	    ~(uint32_t)(IPC_RING_HAS_KICK | IPC_RING_HAS_CALL | IPC_RING_HAS_ERR | IPC_RING_POLL))
+		fatalx("%s: bad fd mask 0x%x", __func__, rs.rs_fdmask);
+	want = !!(rs.rs_fdmask & IPC_RING_HAS_KICK) + !!(rs.rs_fdmask & IPC_RING_HAS_CALL) +
+	       !!(rs.rs_fdmask & IPC_RING_HAS_ERR);
+	if (m->im_hdr.ih_nfds != want)
+		fatalx("%s: %u fds for mask 0x%x", __func__, m->im_hdr.ih_nfds, rs.rs_fdmask);
+	if (wk.w_running)
+		fatalx("%s: the ring is already running", __func__);
+	if (rs.rs_fdmask & IPC_RING_HAS_KICK)
+		kick = m->im_fds[i++];
+	if (rs.rs_fdmask & IPC_RING_HAS_CALL)
+		call = m->im_fds[i++];
+	if (rs.rs_fdmask & IPC_RING_HAS_ERR)
+		errfd = m->im_fds[i++];
+
+	if (wk.w_mem == NULL || rs.rs_num == 0 || rs.rs_num > BH_MAX_QUEUE_SIZE ||
+	    rs.rs_base > UINT16_MAX || (kick < 0 && !(rs.rs_fdmask & IPC_RING_POLL)))
+		err = -EINVAL;
+	else
+		err =
+		    vq_init(&wk.w_vq, &wk.w_mem->wm_mem, (uint16_t)rs.rs_num, (uint16_t)rs.rs_base,
+			    rs.rs_desc, rs.rs_avail, rs.rs_used, rs.rs_features);
+	if (err == 0 && kick >= 0 && (err = bh_set_nonblock(kick, 1)) < 0)
+		vq_fini(&wk.w_vq);
+	if (err == 0) {
+		if (kick >= 0)
+			wk.w_kick_ev =
+			    event_new(wk.w_base, kick, EV_READ | EV_PERSIST, worker_on_kick, NULL);
+		else
+			wk.w_kick_ev = event_new(wk.w_base, -1, EV_PERSIST, worker_on_kick, NULL);
+		if (wk.w_kick_ev == NULL) {
+			vq_fini(&wk.w_vq);
+			err = -ENOMEM;
+		}
+	}
+	if (err < 0) {
+		log_warnx("ring start (num %u, base %u): %s", rs.rs_num, rs.rs_base,
+			  strerror(-err));
+		ipc_close_fds(m);
+		worker_ack(m->im_hdr.ih_seq, err);
+		return;
+	}
+	if (kick >= 0) {
+		event_add(wk.w_kick_ev, NULL);
+	} else {
+		struct timeval tv = {0, WORKER_POLL_USEC};
+
+		event_add(wk.w_kick_ev, &tv);
+	}
+	wk.w_kick_fd = kick;
+	wk.w_call_fd = call;
+	wk.w_err_fd = errfd;
+	wk.w_vq.call_fd = call;
+	wk.w_vq.err_fd = errfd;
+	wk.w_running = true;
+	wk.w_broken = false;
+	wk.w_enabled = rs.rs_enabled != 0;
+	wk.w_ring_gen++;
+	wk.w_sess.fs_queue_size = (uint16_t)rs.rs_num;
+	log_debug("ring started: num %u base %u%s", rs.rs_num, rs.rs_base,
+		  wk.w_enabled ? ", enabled" : "");
+	worker_ack(m->im_hdr.ih_seq, 0);
+	/* QEMU's kick eventfd starts signalled, but requests may predate it. */
+	if (wk.w_enabled)
+		worker_ring_process();
+}
+
+/*
+ * RING_STOP: no new requests; wait (bounded) for the popped ones; answer
+ * the rest with EIO. A pool thread still working on an abandoned request
+ * may write its data into guest memory later: unavoidable without killing
+ * it, and the mapping it writes to stays valid (the request holds it).
+ */
+static void worker_ring_stop(uint32_t seq)
+{
+	struct ipc_ring_stopped st = {.st_seq = seq};
+	struct fuse_req *r, *next;
+	uint64_t deadline;
+
+	if (!wk.w_running) {
+		st.st_last_avail = wk.w_stopped_avail;
+		worker_send(IPC_RING_STOPPED, seq, &st, sizeof(st));
+		return;
+	}
+	if (wk.w_kick_ev) {
+		event_free(wk.w_kick_ev);
+		wk.w_kick_ev = NULL;
+	}
+	deadline = bh_now_ns() + wk.w_cfg.ic_drain_timeout_ms * 1000000ull;
+	while (wk.w_ninflight > 0) {
+		tp_run_completions(wk.w_tp);
+		if (wk.w_ninflight == 0 || bh_now_ns() >= deadline)
+			break;
+		poll(NULL, 0, 1);
+	}
+	for (r = TAILQ_FIRST(&wk.w_inflight); r; r = next) {
+		int expect = FR_PENDING;
+
+		next = TAILQ_NEXT(r, r_entry);
+		if (!__atomic_compare_exchange_n(&r->r_state, &expect, FR_ABANDONED, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			continue; /* its reply is being written right now */
+		worker_unlist(r);
+		(void)fuse_reply_write(r->r_elem.wr, r->r_elem.nwr, r->r_elem.wr_len,
+				       r->r_in.h.unique, -EIO, NULL, 0, &r->r_used);
+		if (worker_ring_usable()) {
+			vq_push(&wk.w_vq, r->r_elem.head, r->r_used);
+			wk.w_need_notify = true;
+		}
+		st.st_inflight_failed++;
+	}
+	/* Replies already claimed finish in moments: wait for them. */
+	while (wk.w_ninflight > 0) {
+		tp_run_completions(wk.w_tp);
+		if (wk.w_ninflight > 0)
+			poll(NULL, 0, 1);
+	}
+	worker_flush_notify();
+	if (st.st_inflight_failed)
+		log_warnx("ring stop: %u requests failed after %llu ms", st.st_inflight_failed,
+			  (unsigned long long)wk.w_cfg.ic_drain_timeout_ms);
+	st.st_last_avail = wk.w_vq.last_avail;
+	wk.w_stopped_avail = wk.w_vq.last_avail;
+	wk.w_running = false;
+	wk.w_broken = false;
+	vq_fini(&wk.w_vq);
+	worker_close_fd(&wk.w_kick_fd);
+	worker_close_fd(&wk.w_call_fd);
+	worker_close_fd(&wk.w_err_fd);
+	wk.w_vq.call_fd = wk.w_vq.err_fd = -1;
+	log_debug("ring stopped at %u", st.st_last_avail);
+	worker_send(IPC_RING_STOPPED, seq, &st, sizeof(st));
+}
+
+/* ---- parent messages ---- */
+
+static void worker_mem_table(struct ipc_msg *m)
+{
+	struct ipc_region regions[BH_MAX_MEM_REGIONS];
+	struct ipc_mem_table mt;
+	struct worker_mem *nm, *old;
+	int err;
+
+	if (m->im_hdr.ih_len < sizeof(mt))
+		fatalx("%s: bad length %u", __func__, m->im_hdr.ih_len);
+	memcpy(&mt, m->im_data, sizeof(mt));
+	if (mt.mt_nregions > BH_MAX_MEM_REGIONS ||
+	    m->im_hdr.ih_len != sizeof(mt) + mt.mt_nregions * sizeof(struct ipc_region) ||
+	    m->im_hdr.ih_nfds != mt.mt_nregions)
+		fatalx("%s: %u regions, length %u, %u fds", __func__, mt.mt_nregions,
+		       m->im_hdr.ih_len, m->im_hdr.ih_nfds);
+	memcpy(regions, m->im_data + sizeof(mt), mt.mt_nregions * sizeof(struct ipc_region));
+	if (!(nm = calloc(1, sizeof(*nm))))
+		fatal("%s: calloc", __func__);
+	err = vq_mem_map(&nm->wm_mem, regions, mt.mt_nregions, m->im_fds);
+	/* The mappings hold the memory; the descriptors are not needed. */
+	ipc_close_fds(m);
+	if (err < 0) {
+		log_warnx("memory table (%u regions): %s", mt.mt_nregions, strerror(-err));
+		free(nm);
+		worker_ack(m->im_hdr.ih_seq, err);
+		return;
+	}
+	nm->wm_refs = 1;
+	if (worker_ring_usable() && (err = vq_retranslate(&wk.w_vq, &nm->wm_mem)) < 0) {
+		/* The old table stays mapped for the requests that use it. */
+		worker_queue_broken(err, "ring outside the new memory table");
+	}
+	old = wk.w_mem;
+	wk.w_mem = nm;
+	worker_mem_unref(old);
+	log_debug("memory table: %u regions", mt.mt_nregions);
+	worker_ack(m->im_hdr.ih_seq, 0);
+}
+
+static void worker_ring_fd(struct ipc_msg *m)
+{
+	struct ipc_ring_fd rf;
+	int fd;
+
+	if (m->im_hdr.ih_len != sizeof(rf))
+		fatalx("%s: bad length %u", __func__, m->im_hdr.ih_len);
+	memcpy(&rf, m->im_data, sizeof(rf));
+	if (rf.rf_has_fd > 1 || m->im_hdr.ih_nfds != rf.rf_has_fd ||
+	    (rf.rf_which != IPC_RING_FD_CALL && rf.rf_which != IPC_RING_FD_ERR))
+		fatalx("%s: which %u, has_fd %u, %u fds", __func__, rf.rf_which, rf.rf_has_fd,
+		       m->im_hdr.ih_nfds);
+	fd = rf.rf_has_fd ? m->im_fds[0] : -1;
+	if (rf.rf_which == IPC_RING_FD_CALL) {
+		worker_close_fd(&wk.w_call_fd);
+		wk.w_call_fd = wk.w_vq.call_fd = fd;
+	} else {
+		worker_close_fd(&wk.w_err_fd);
+		wk.w_err_fd = wk.w_vq.err_fd = fd;
+	}
+	worker_ack(m->im_hdr.ih_seq, 0);
+}
+
+static void worker_dispatch_parent(evutil_socket_t fd, short what, void *arg)
+{
+	static struct ipc_msg m;
+	struct ipc_ring_enable re;
+	struct ipc_peer pe;
+	int err;
+
+	err = ipc_recv(fd, &m);
+	if (err == -EAGAIN)
+		return;
+	if (err == -EPIPE || err == -ECONNRESET) {
+		log_debug("parent closed the channel");
+		exit(0);
+	}
+	if (err < 0)
+		fatalx("receive from parent: %s", strerror(-err));
+
+	switch (m.im_hdr.ih_type) {
+	case IPC_MEM_TABLE:
+		worker_mem_table(&m);
+		break;
+	case IPC_RING_START:
+		worker_ring_start(&m);
+		break;
+	case IPC_RING_ENABLE:
+		if (ipc_check(&m, sizeof(re), 0) < 0)
+			fatalx("%s: bad RING_ENABLE", __func__);
+		memcpy(&re, m.im_data, sizeof(re));
+		wk.w_enabled = re.re_enabled != 0;
+		worker_ack(m.im_hdr.ih_seq, 0);
+		if (wk.w_enabled)
+			worker_ring_process();
+		break;
+	case IPC_RING_FD:
+		worker_ring_fd(&m);
+		break;
+	case IPC_PEER:
+		if (ipc_check(&m, sizeof(pe), 1) < 0)
+			fatalx("%s: bad PEER", __func__);
+		memcpy(&pe, m.im_data, sizeof(pe));
+		err = peer_add(wk.w_peer, pe.pe_id, pe.pe_role, m.im_fds[0]);
+		if (err < 0)
+			log_warnx("peer q%u (role %u): %s", pe.pe_id, pe.pe_role, strerror(-err));
+		worker_ack(m.im_hdr.ih_seq, err);
+		break;
+	case IPC_RING_STOP:
+		if (ipc_check(&m, 0, 0) < 0)
+			fatalx("%s: bad RING_STOP", __func__);
+		worker_ring_stop(m.im_hdr.ih_seq);
+		break;
+	default:
+		ipc_close_fds(&m);
+		fatalx("unexpected %s from parent", ipc_type_name(m.im_hdr.ih_type));
+	}
+}
+
+/* ---- start-up ---- */
+
+static void worker_configure(void)
+{
+	static struct ipc_msg m;
+	struct ipc_hello h;
+	struct ipc_config *c = &wk.w_cfg;
+	char tag[16];
+	int err;
+
+	memset(&h, 0, sizeof(h));
+	if (strlen(bh_build_id) >= sizeof(h.ih_build_id))
+		fatalx("build id too long");
+	strcpy(h.ih_build_id, bh_build_id);
+	h.ih_pid = (uint32_t)getpid();
+	worker_send(IPC_HELLO, 0, &h, sizeof(h));
+
+	err = ipc_recv(BH_WORKER_IPC_FD, &m);
+	if (err == -EPIPE)
+		exit(0);
+	if (err < 0)
+		fatalx("receive CONFIG: %s", strerror(-err));
+	if (m.im_hdr.ih_type != IPC_CONFIG || ipc_check(&m, sizeof(*c), 2) < 0)
+		fatalx("expected CONFIG with 2 fds, got %s (%u bytes, %u fds)",
+		       ipc_type_name(m.im_hdr.ih_type), m.im_hdr.ih_len, m.im_hdr.ih_nfds);
+	memcpy(c, m.im_data, sizeof(*c));
+	if (memchr(c->ic_build_id, '\0', sizeof(c->ic_build_id)) == NULL)
+		fatalx("CONFIG: unterminated build id");
+	if (strcmp(c->ic_build_id, bh_build_id) != 0)
+		fatalx("build id mismatch: parent %s, worker %s", c->ic_build_id, bh_build_id);
+	if (c->ic_queue >= BH_MAX_QUEUES || c->ic_backend != IPC_BE_PASSTHROUGH ||
+	    c->ic_log_level > LOG_LVL_DEBUG || c->ic_cache > IPC_CACHE_ALWAYS ||
+	    c->ic_thread_pool > 1024)
+		fatalx("CONFIG: queue %u, back end %u, log level %u, cache %u, pool %u",
+		       c->ic_queue, c->ic_backend, c->ic_log_level, c->ic_cache, c->ic_thread_pool);
+
+	log_init("bulkhead-worker", (enum log_level)c->ic_log_level, c->ic_use_syslog != 0);
+	snprintf(tag, sizeof(tag), "q%u", c->ic_queue);
+	log_set_tag(tag);
+	wk.w_self = c->ic_queue;
+	wk.w_root_fd = m.im_fds[0];
+	if (!(wk.w_nt = nt_map(m.im_fds[1])))
+		fatal("map the node table");
+	close(m.im_fds[1]);
+	worker_ack(m.im_hdr.ih_seq, 0);
+}
+
+int main(int argc, char *argv[])
+{
+	struct peer_provider prov = {
+	    .node_fd = fdt_provide_node_fd,
+	    .fh_fd = fdt_provide_fh_fd,
+	    .release_node = fdt_release_node,
+	    .release_fh = fdt_release_fh,
+	};
+	struct be_env env;
+	int err;
+
+	log_init("bulkhead-worker", LOG_LVL_INFO, 0);
+	worker_loop_thread = true;
+	signal(SIGPIPE, SIG_IGN);
+	/* Die with the parent; if it is already gone, do not start at all. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		fatal("prctl(PR_SET_PDEATHSIG)");
+	if (getppid() == 1)
+		exit(1);
+	TAILQ_INIT(&wk.w_inflight);
+	TAILQ_INIT(&wk.w_free);
+	wk.w_kick_fd = wk.w_call_fd = wk.w_err_fd = -1;
+	wk.w_vq.call_fd = wk.w_vq.err_fd = -1;
+
+	worker_configure();
+
+	/* Reopening O_PATH descriptors (OPEN) goes through /proc/self/fd, which
+	 * must stay reachable after the sandbox is entered. */
+	wk.w_proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (wk.w_proc_fd < 0)
+		fatal("open /proc/self/fd");
+	if (!(wk.w_base = event_base_new()))
+		fatalx("event_base_new failed");
+	if (!(wk.w_tp = tp_create(wk.w_cfg.ic_thread_pool, wk.w_base)))
+		fatal("thread pool of %u", wk.w_cfg.ic_thread_pool);
+	if (!(wk.w_fdt = fdt_create(wk.w_nt, wk.w_self, wk.w_root_fd, WORKER_FDT_CACHE)))
+		fatal("descriptor table");
+	prov.ctx = wk.w_fdt;
+	if (!(wk.w_peer = peer_create(wk.w_self, &prov)))
+		fatal("peer channels");
+	fdt_set_peer(wk.w_fdt, wk.w_peer);
+
+	memset(&env, 0, sizeof(env));
+	env.nt = wk.w_nt;
+	env.fdt = wk.w_fdt;
+	env.peer = wk.w_peer;
+	env.tp = wk.w_tp;
+	env.base = wk.w_base;
+	env.self = wk.w_self;
+	env.root_fd = wk.w_root_fd;
+	env.proc_fd = wk.w_proc_fd;
+	env.cache = wk.w_cfg.ic_cache;
+	env.readonly = wk.w_cfg.ic_readonly != 0;
+	wk.w_sess.fs_be = &be_passthrough_ops;
+	if ((err = wk.w_sess.fs_be->init(&env, &wk.w_sess.fs_be_ctx)) < 0)
+		fatalx("%s back end: %s", wk.w_sess.fs_be->name, strerror(-err));
+	wk.w_sess.fs_nt = wk.w_nt;
+	wk.w_sess.fs_fdt = wk.w_fdt;
+	wk.w_sess.fs_peer = wk.w_peer;
+	wk.w_sess.fs_tp = wk.w_tp;
+	wk.w_sess.fs_self = wk.w_self;
+	wk.w_sess.fs_queue_size = 128;
+	fuse_sess_start(&wk.w_sess);
+	tp_set_batch_end(wk.w_tp, worker_batch_end, NULL);
+
+	wk.w_ipc_ev = event_new(wk.w_base, BH_WORKER_IPC_FD, EV_READ | EV_PERSIST,
+				worker_dispatch_parent, NULL);
+	if (!wk.w_ipc_ev || event_add(wk.w_ipc_ev, NULL) < 0)
+		fatalx("cannot watch the parent channel");
+	log_debug("serving queue %u (%u threads, cache %u)", wk.w_self, wk.w_cfg.ic_thread_pool,
+		  wk.w_cfg.ic_cache);
+	event_base_dispatch(wk.w_base);
+	return 0;
+}

@@ -1,0 +1,550 @@
+/*
+ * test_fuse_decode.c - the FUSE codec (worker/fuse_codec.c): requests split
+ * across descriptors at every offset decode to the same values, malformed
+ * requests are refused with the documented errno, and the reply writer
+ * never writes past the writable space.
+ * Runs in: the test process only (no loop, no back end).
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuse_dispatch.h"
+
+#define IN_HDR sizeof(struct fuse_in_header)
+
+/* A request image: header + args + trailing bytes. */
+struct req {
+	uint8_t b[2048];
+	size_t len;
+};
+
+static void req_init(struct req *q, uint32_t opcode, uint64_t nodeid)
+{
+	struct fuse_in_header h = {
+	    .opcode = opcode,
+	    .unique = 0x1122334455667788ull,
+	    .nodeid = nodeid,
+	    .uid = 1000,
+	    .gid = 100,
+	    .pid = 4242,
+	};
+
+	memset(q, 0, sizeof(*q));
+	memcpy(q->b, &h, sizeof(h));
+	q->len = sizeof(h);
+}
+
+static void req_add(struct req *q, const void *p, size_t n)
+{
+	cr_assert_leq(q->len + n, sizeof(q->b));
+	memcpy(q->b + q->len, p, n);
+	q->len += n;
+}
+
+/* Set in.len to the bytes so far (or an explicit value). */
+static void req_seal(struct req *q, uint32_t len)
+{
+	memcpy(q->b, &len, sizeof(len));
+}
+
+static int decode_flat(const struct req *q, size_t rd_len, struct fuse_in *in)
+{
+	struct iovec iov = {(void *)q->b, rd_len};
+
+	return fuse_decode(&iov, 1, rd_len, in);
+}
+
+static void assert_same_decoding(const struct fuse_in *a, const struct fuse_in *b)
+{
+	cr_assert_eq(memcmp(&a->h, &b->h, sizeof(a->h)), 0, "in_header differs");
+	cr_assert_eq(memcmp(&a->a, &b->a, sizeof(a->a)), 0, "arguments differ");
+	cr_assert_eq(a->info, b->info);
+	cr_assert_eq(a->var_off, b->var_off);
+	cr_assert_eq(a->var_len, b->var_len);
+	cr_assert_eq(a->namelen, b->namelen);
+	cr_assert_str_eq(a->name, b->name);
+}
+
+/*
+ * Decode q split into two and three iovecs at every pair of offsets and
+ * compare with the single-iovec decoding (itself checked by the caller).
+ */
+static void check_every_split(const struct req *q)
+{
+	struct fuse_in ref, got;
+	struct iovec iov[3];
+	size_t n = q->len;
+
+	cr_assert_eq(decode_flat(q, n, &ref), 0);
+	for (size_t i = 0; i <= n; i++) {
+		iov[0] = (struct iovec){(void *)q->b, i};
+		iov[1] = (struct iovec){(void *)(q->b + i), n - i};
+		memset(&got, 0xa5, sizeof(got));
+		cr_assert_eq(fuse_decode(iov, 2, n, &got), 0, "split at %zu", i);
+		assert_same_decoding(&ref, &got);
+		for (size_t j = i; j <= n; j++) {
+			iov[1] = (struct iovec){(void *)(q->b + i), j - i};
+			iov[2] = (struct iovec){(void *)(q->b + j), n - j};
+			memset(&got, 0x5a, sizeof(got));
+			cr_assert_eq(fuse_decode(iov, 3, n, &got), 0, "split at %zu,%zu", i, j);
+			assert_same_decoding(&ref, &got);
+		}
+	}
+}
+
+Test(fuse_decode, in_header_fields_survive_every_split)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_GETATTR, 77);
+	struct fuse_getattr_in ga = {.getattr_flags = FUSE_GETATTR_FH, .fh = 0xabcdef};
+	req_add(&q, &ga, sizeof(ga));
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(in.h.len, IN_HDR + sizeof(ga));
+	cr_assert_eq(in.h.opcode, FUSE_GETATTR);
+	cr_assert_eq(in.h.unique, 0x1122334455667788ull);
+	cr_assert_eq(in.h.nodeid, 77);
+	cr_assert_eq(in.h.uid, 1000);
+	cr_assert_eq(in.h.gid, 100);
+	cr_assert_eq(in.h.pid, 4242);
+	cr_assert_eq(in.a.getattr.getattr_flags, FUSE_GETATTR_FH);
+	cr_assert_eq(in.a.getattr.fh, 0xabcdef);
+	check_every_split(&q);
+}
+
+Test(fuse_decode, init_in_survives_every_split)
+{
+	struct fuse_init_in ii = {
+	    .major = 7, .minor = 38, .max_readahead = 0x20000, .flags = 0x7bfffffb, .flags2 = 0xb};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_INIT, 0);
+	req_add(&q, &ii, sizeof(ii));
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(q.len, 104);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(in.a.init.major, 7);
+	cr_assert_eq(in.a.init.minor, 38);
+	cr_assert_eq(in.a.init.max_readahead, 0x20000);
+	cr_assert_eq(in.a.init.flags, 0x7bfffffb);
+	cr_assert_eq(in.a.init.flags2, 0xb);
+	check_every_split(&q);
+}
+
+Test(fuse_decode, short_init_from_old_kernel_is_zero_extended)
+{
+	struct fuse_init_in ii = {.major = 7, .minor = 31, .max_readahead = 4096, .flags = 1};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_INIT, 0);
+	req_add(&q, &ii, 16);
+	req_seal(&q, (uint32_t)q.len);
+	memset(q.b + q.len, 0xff, 64); /* bytes beyond in.len must not be read */
+	cr_assert_eq(decode_flat(&q, q.len + 64, &in), 0);
+	cr_assert_eq(in.a.init.minor, 31);
+	cr_assert_eq(in.a.init.flags, 1);
+	cr_assert_eq(in.a.init.flags2, 0);
+}
+
+Test(fuse_decode, read_in_survives_every_split)
+{
+	struct fuse_read_in ri = {.fh = 9,
+				  .offset = 1ull << 40,
+				  .size = 131072,
+				  .read_flags = 2,
+				  .lock_owner = 0x55,
+				  .flags = 0x8000};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_READ, 12);
+	req_add(&q, &ri, sizeof(ri));
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(in.a.read.fh, 9);
+	cr_assert_eq(in.a.read.offset, 1ull << 40);
+	cr_assert_eq(in.a.read.size, 131072);
+	cr_assert_eq(in.a.read.lock_owner, 0x55);
+	check_every_split(&q);
+}
+
+Test(fuse_decode, open_in_survives_every_split)
+{
+	struct fuse_open_in oi = {.flags = 0x8000, .open_flags = 1};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_OPEN, 5);
+	req_add(&q, &oi, sizeof(oi));
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(in.a.open.flags, 0x8000);
+	cr_assert_eq(in.a.open.open_flags, 1);
+	check_every_split(&q);
+}
+
+Test(fuse_decode, forget_in_survives_every_split)
+{
+	struct fuse_forget_in fi = {.nlookup = 0x100000003ull};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_FORGET, 0x300005);
+	req_add(&q, &fi, sizeof(fi));
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(in.a.forget.nlookup, 0x100000003ull);
+	cr_assert(in.info->oi_flags & FUSE_OP_NOREPLY);
+	check_every_split(&q);
+}
+
+Test(fuse_decode, batch_forget_entries_survive_every_split)
+{
+	struct fuse_batch_forget_in bf = {.count = 3};
+	struct fuse_forget_one one[3] = {{10, 1}, {0x200011, 7}, {1ull << 50, 2}};
+	struct fuse_forget_one got;
+	struct iovec iov[2];
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_BATCH_FORGET, 0);
+	req_add(&q, &bf, sizeof(bf));
+	req_add(&q, one, sizeof(one));
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(in.a.batch_forget.count, 3);
+	check_every_split(&q);
+	for (size_t i = 0; i <= q.len; i += 3) {
+		iov[0] = (struct iovec){q.b, i};
+		iov[1] = (struct iovec){q.b + i, q.len - i};
+		cr_assert_eq(fuse_decode(iov, 2, q.len, &in), 0);
+		for (uint32_t k = 0; k < 3; k++) {
+			fuse_decode_forget_one(iov, 2, &in, k, &got);
+			cr_assert_eq(got.nodeid, one[k].nodeid, "entry %u split %zu", k, i);
+			cr_assert_eq(got.nlookup, one[k].nlookup);
+		}
+	}
+}
+
+Test(fuse_decode, release_in_survives_every_split)
+{
+	struct fuse_release_in ri = {
+	    .fh = 0x10001, .flags = 2, .release_flags = 1, .lock_owner = 0xfeed};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_RELEASE, 3);
+	req_add(&q, &ri, sizeof(ri));
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(in.a.release.fh, 0x10001);
+	cr_assert_eq(in.a.release.release_flags, 1);
+	cr_assert_eq(in.a.release.lock_owner, 0xfeed);
+	check_every_split(&q);
+}
+
+Test(fuse_decode, name_survives_every_split)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_LOOKUP, 1);
+	req_add(&q, "hello.txt", 10);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_str_eq(in.name, "hello.txt");
+	cr_assert_eq(in.namelen, 9);
+	check_every_split(&q);
+}
+
+Test(fuse_decode, decoded_request_is_a_private_copy)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_LOOKUP, 1);
+	req_add(&q, "abc", 4);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	/* The guest rewrites the request after we looked: our copy stands. */
+	memset(q.b, '/', q.len);
+	cr_assert_str_eq(in.name, "abc");
+	cr_assert_eq(in.h.opcode, FUSE_LOOKUP);
+	cr_assert_eq(in.h.nodeid, 1);
+}
+
+Test(fuse_decode, rejects_len_larger_than_readable_bytes)
+{
+	struct fuse_read_in ri = {0};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_READ, 2);
+	req_add(&q, &ri, sizeof(ri));
+	req_seal(&q, (uint32_t)q.len + 1);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EIO);
+	/* The header is still known, so the error can be answered. */
+	cr_assert_eq(in.h.unique, 0x1122334455667788ull);
+	cr_assert_eq(in.h.opcode, FUSE_READ);
+}
+
+Test(fuse_decode, rejects_len_smaller_than_header_plus_arguments)
+{
+	struct fuse_read_in ri = {0};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_READ, 2);
+	req_add(&q, &ri, sizeof(ri));
+	req_seal(&q, (uint32_t)(IN_HDR + sizeof(ri) - 1));
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EIO);
+	req_seal(&q, (uint32_t)IN_HDR - 1);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EIO);
+}
+
+Test(fuse_decode, rejects_stream_shorter_than_in_header)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_GETATTR, 1);
+	req_seal(&q, (uint32_t)IN_HDR);
+	cr_assert_eq(decode_flat(&q, IN_HDR - 1, &in), -EPROTO);
+	cr_assert_eq(in.h.unique, 0);
+	cr_assert_null(in.info);
+}
+
+Test(fuse_decode, rejects_extensions_beyond_len)
+{
+	struct fuse_getattr_in ga = {0};
+	struct fuse_in in;
+	struct req q;
+	uint16_t ext = 1;
+
+	req_init(&q, FUSE_GETATTR, 1);
+	req_add(&q, &ga, sizeof(ga));
+	req_seal(&q, (uint32_t)q.len);
+	memcpy(q.b + offsetof(struct fuse_in_header, total_extlen), &ext, sizeof(ext));
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EIO);
+	/* With 8 more bytes the extension fits and the request is fine. */
+	req_add(&q, "\0\0\0\0\0\0\0\0", 8);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(in.var_len, 0);
+}
+
+Test(fuse_decode, rejects_unterminated_name)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_LOOKUP, 1);
+	req_add(&q, "abc", 3);
+	req_seal(&q, (uint32_t)q.len);
+	/* The NUL exists in the stream, but after in.len: it does not count. */
+	q.b[q.len] = '\0';
+	cr_assert_eq(decode_flat(&q, q.len + 1, &in), -EINVAL);
+}
+
+Test(fuse_decode, rejects_empty_name)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_LOOKUP, 1);
+	req_add(&q, "", 1);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EINVAL);
+}
+
+Test(fuse_decode, rejects_slash_in_name)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_LOOKUP, 1);
+	req_add(&q, "a/b", 4);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EINVAL);
+	req_init(&q, FUSE_LOOKUP, 1);
+	req_add(&q, "/", 2);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EINVAL);
+}
+
+Test(fuse_decode, rejects_256_byte_name_accepts_255)
+{
+	char name[257];
+	struct fuse_in in;
+	struct req q;
+
+	memset(name, 'x', sizeof(name));
+	name[256] = '\0';
+	req_init(&q, FUSE_LOOKUP, 1);
+	req_add(&q, name, 257);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -ENAMETOOLONG);
+
+	name[255] = '\0';
+	req_init(&q, FUSE_LOOKUP, 1);
+	req_add(&q, name, 256);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(in.namelen, 255);
+	cr_assert_eq(strlen(in.name), 255);
+}
+
+Test(fuse_decode, dot_names_are_left_to_the_operation)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_LOOKUP, 1);
+	req_add(&q, "..", 3);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_str_eq(in.name, "..");
+}
+
+Test(fuse_decode, rejects_batch_forget_count_exceeding_payload)
+{
+	struct fuse_batch_forget_in bf = {.count = 3};
+	struct fuse_forget_one one[2] = {{10, 1}, {11, 1}};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_BATCH_FORGET, 0);
+	req_add(&q, &bf, sizeof(bf));
+	req_add(&q, one, sizeof(one));
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EIO);
+
+	/* A count whose byte size overflows 32 bits is refused too. */
+	bf.count = 0x10000001u;
+	memcpy(q.b + IN_HDR, &bf, sizeof(bf));
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EIO);
+
+	bf.count = 2;
+	memcpy(q.b + IN_HDR, &bf, sizeof(bf));
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+}
+
+Test(fuse_decode, unknown_opcode_decodes_without_rules)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, 4000, 1);
+	req_add(&q, "junk", 4);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_null(in.info);
+	cr_assert_null(fuse_op_lookup(4000));
+	cr_assert_null(fuse_op_lookup(7)); /* a hole in the opcode numbering */
+	cr_assert_not_null(fuse_op_lookup(FUSE_TMPFILE));
+}
+
+/* ---- replies ---- */
+
+#define CANARY 0xcc
+
+Test(fuse_reply, reply_lands_intact_across_every_split)
+{
+	uint8_t payload[40], buf[16 + 40 + 8], expect[16 + 40];
+	struct fuse_out_header oh = {.len = 56, .error = 0, .unique = 42};
+	struct iovec iov[2];
+	uint32_t used;
+
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)i;
+	memcpy(expect, &oh, sizeof(oh));
+	memcpy(expect + 16, payload, sizeof(payload));
+	for (size_t i = 0; i <= 56; i++) {
+		memset(buf, CANARY, sizeof(buf));
+		iov[0] = (struct iovec){buf, i};
+		iov[1] = (struct iovec){buf + i, 56 - i};
+		cr_assert_eq(fuse_reply_write(iov, 2, 56, 42, 0, payload, sizeof(payload), &used),
+			     0);
+		cr_assert_eq(used, 56);
+		cr_assert_eq(memcmp(buf, expect, 56), 0, "split at %zu", i);
+		for (size_t k = 56; k < sizeof(buf); k++)
+			cr_assert_eq(buf[k], CANARY);
+	}
+}
+
+Test(fuse_reply, too_small_writable_space_gets_eio_and_nothing_past_it)
+{
+	uint8_t payload[128] = {1}, buf[256];
+	struct fuse_out_header oh;
+	struct iovec iov[2] = {{buf, 16}, {buf + 16, 100}};
+	uint32_t used;
+
+	memset(buf, CANARY, sizeof(buf));
+	cr_assert_eq(fuse_reply_write(iov, 2, 116, 7, 0, payload, sizeof(payload), &used),
+		     -EMSGSIZE);
+	cr_assert_eq(used, 16);
+	memcpy(&oh, buf, sizeof(oh));
+	cr_assert_eq(oh.len, 16);
+	cr_assert_eq(oh.error, -EIO);
+	cr_assert_eq(oh.unique, 7);
+	for (size_t k = 16; k < sizeof(buf); k++)
+		cr_assert_eq(buf[k], CANARY, "byte %zu written", k);
+}
+
+Test(fuse_reply, writable_space_below_out_header_writes_nothing)
+{
+	uint8_t buf[64];
+	struct iovec iov[2] = {{buf, 8}, {buf + 8, 7}};
+	uint32_t used = 99;
+
+	memset(buf, CANARY, sizeof(buf));
+	cr_assert_eq(fuse_reply_write(iov, 2, 15, 1, -ENOENT, NULL, 0, &used), -ENOBUFS);
+	cr_assert_eq(used, 0);
+	cr_assert_eq(fuse_reply_header(iov, 2, 15, 1, 0, &used), -ENOBUFS);
+	cr_assert_eq(used, 0);
+	for (size_t k = 0; k < sizeof(buf); k++)
+		cr_assert_eq(buf[k], CANARY);
+}
+
+Test(fuse_reply, error_reply_is_header_only)
+{
+	uint8_t buf[64], payload[8] = {9, 9, 9, 9, 9, 9, 9, 9};
+	struct iovec iov = {buf, sizeof(buf)};
+	struct fuse_out_header oh;
+	uint32_t used;
+
+	memset(buf, CANARY, sizeof(buf));
+	cr_assert_eq(fuse_reply_write(&iov, 1, sizeof(buf), 5, -ENOENT, payload, 8, &used), 0);
+	cr_assert_eq(used, 16);
+	memcpy(&oh, buf, sizeof(oh));
+	cr_assert_eq(oh.len, 16);
+	cr_assert_eq(oh.error, -ENOENT);
+	cr_assert_eq(buf[16], CANARY);
+}
+
+Test(fuse_reply, data_header_counts_exact_bytes_and_refuses_overflow)
+{
+	uint8_t buf[16 + 4096];
+	struct iovec iov[2] = {{buf, 16}, {buf + 16, 4096}};
+	struct fuse_out_header oh;
+	uint32_t used;
+
+	cr_assert_eq(fuse_reply_header(iov, 2, sizeof(buf), 3, 1000, &used), 0);
+	memcpy(&oh, buf, sizeof(oh));
+	cr_assert_eq(oh.len, 1016);
+	cr_assert_eq(used, 1016);
+	cr_assert_eq(fuse_reply_header(iov, 2, sizeof(buf), 3, 4097, &used), -EMSGSIZE);
+	memcpy(&oh, buf, sizeof(oh));
+	cr_assert_eq(oh.error, -EIO);
+	cr_assert_eq(used, 16);
+}

@@ -1,0 +1,674 @@
+/*
+ * test_fuse_passthrough.c - the dispatcher and the passthrough back end
+ * together, without a ring: requests are built in memory, run through
+ * fuse_dispatch with an inline pool, and the replies read back. Pins the
+ * session rules (INIT, DESTROY, order), lookup counting, and the read side
+ * against a real temporary directory.
+ * Runs in: the test process only. The worker_* hooks the dispatcher calls
+ * are replaced by doubles that record the completion.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "fdtable.h"
+#include "fuse_dispatch.h"
+#include "ipc.h"
+#include "node_table.h"
+#include "peer.h"
+#include "threadpool.h"
+#include "worker.h"
+
+/* ---- doubles for worker.c ---- */
+
+static int completions;
+static uint32_t last_used;
+
+bool worker_on_loop(void)
+{
+	return true;
+}
+
+void worker_req_complete(void *arg)
+{
+	struct fuse_req *r = arg;
+
+	last_used = r->r_used;
+	completions++;
+}
+
+void worker_req_complete_local(struct fuse_req *r)
+{
+	worker_req_complete(r);
+}
+
+/* ---- fixture ---- */
+
+static char dir[] = "/tmp/bh-fuse-test-XXXXXX";
+static struct fuse_sess sess;
+static struct nt_table *nt;
+static struct event_base *base;
+static const char hello[] = "hello, virtio-fs\n";
+
+static void put_file(const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+}
+
+static void setup(void)
+{
+	struct peer_provider prov = {
+	    .node_fd = fdt_provide_node_fd,
+	    .fh_fd = fdt_provide_fh_fd,
+	    .release_node = fdt_release_node,
+	    .release_fh = fdt_release_fh,
+	};
+	struct be_env env = {0};
+	char path[256];
+	int memfd;
+
+	cr_assert_not_null(mkdtemp(dir));
+	put_file("hello.txt", hello);
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	for (int i = 0; i < 40; i++) {
+		snprintf(path, sizeof(path), "sub/file-%02d-with-a-longish-name", i);
+		put_file(path, "x");
+	}
+	snprintf(path, sizeof(path), "%s/ln", dir);
+	cr_assert_eq(symlink("hello.txt", path), 0);
+
+	memfd = nt_create();
+	cr_assert_geq(memfd, 0);
+	cr_assert_not_null(nt = nt_map(memfd));
+	close(memfd);
+	base = event_base_new();
+	env.nt = nt;
+	env.self = 1;
+	env.root_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	env.proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(env.root_fd, 0);
+	env.tp = tp_create(0, base);
+	env.fdt = fdt_create(nt, 1, env.root_fd, 64);
+	prov.ctx = env.fdt;
+	env.peer = peer_create(1, &prov);
+	cr_assert(env.tp && env.fdt && env.peer);
+	fdt_set_peer(env.fdt, env.peer);
+	env.cache = IPC_CACHE_AUTO;
+	env.base = base;
+
+	memset(&sess, 0, sizeof(sess));
+	sess.fs_be = &be_passthrough_ops;
+	cr_assert_eq(sess.fs_be->init(&env, &sess.fs_be_ctx), 0);
+	sess.fs_nt = nt;
+	sess.fs_fdt = env.fdt;
+	sess.fs_peer = env.peer;
+	sess.fs_tp = env.tp;
+	sess.fs_self = 1;
+	sess.fs_queue_size = 128;
+	fuse_sess_start(&sess);
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+TestSuite(fuse_pt, .init = setup, .fini = teardown);
+
+/* ---- request helper ---- */
+
+struct reply {
+	struct fuse_out_header oh;
+	uint8_t data[65536];
+	uint32_t used;
+};
+
+/*
+ * Run one request: in_header + args (alen bytes) + optional name, with
+ * wr_len writable bytes. The reply lands in *rep (header and payload).
+ */
+static void run(uint32_t op, uint64_t node, const void *args, size_t alen, const char *name,
+		size_t wr_len, struct reply *rep)
+{
+	static uint8_t in[4096], out[sizeof(struct fuse_out_header) + 65536];
+	static uint64_t unique = 2;
+	struct fuse_in_header h = {.opcode = op, .nodeid = node, .unique = unique += 2};
+	struct iovec iov[2];
+	struct fuse_req *r = calloc(1, sizeof(*r));
+	size_t len = sizeof(h);
+
+	cr_assert_leq(wr_len, sizeof(out));
+	memcpy(in + len, args, alen);
+	len += alen;
+	if (name) {
+		memcpy(in + len, name, strlen(name) + 1);
+		len += strlen(name) + 1;
+	}
+	h.len = (uint32_t)len;
+	memcpy(in, &h, sizeof(h));
+	memset(out, 0xcc, sizeof(out));
+	iov[0] = (struct iovec){in, len};
+	iov[1] = (struct iovec){out, wr_len};
+	r->r_elem = (struct vq_elem){
+	    .nrd = 1, .nwr = 1, .rd_len = len, .wr_len = wr_len, .rd = iov, .wr = iov + 1};
+	completions = 0;
+	fuse_dispatch(&sess, r);
+	cr_assert_eq(completions, 1, "opcode %u completed %d times", op, completions);
+	memset(rep, 0, sizeof(*rep));
+	rep->used = last_used;
+	if (last_used >= sizeof(rep->oh)) {
+		memcpy(&rep->oh, out, sizeof(rep->oh));
+		cr_assert_eq(rep->oh.len, last_used, "out.len and used length agree");
+		cr_assert_eq(rep->oh.unique, h.unique);
+		memcpy(rep->data, out + sizeof(rep->oh), last_used - sizeof(rep->oh));
+	}
+	free(r);
+}
+
+#define WR_BIG (sizeof(struct fuse_out_header) + 4096)
+
+static void do_init(uint32_t minor, uint32_t flags, struct fuse_init_out *out)
+{
+	struct fuse_init_in ii = {
+	    .major = 7, .minor = minor, .max_readahead = 0x20000, .flags = flags};
+	struct reply rep;
+
+	run(FUSE_INIT, 0, &ii, sizeof(ii), NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, 0);
+	cr_assert_eq(rep.used, 16 + sizeof(*out));
+	if (out)
+		memcpy(out, rep.data, sizeof(*out));
+}
+
+static uint64_t do_lookup(uint64_t parent, const char *name, struct fuse_entry_out *e)
+{
+	struct reply rep;
+
+	run(FUSE_LOOKUP, parent, NULL, 0, name, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, 0, "lookup %s: %d", name, rep.oh.error);
+	memcpy(e, rep.data, sizeof(*e));
+	return e->nodeid;
+}
+
+static uint64_t do_open(uint32_t op, uint64_t node, uint32_t flags, int *err)
+{
+	struct fuse_open_in oi = {.flags = flags};
+	struct fuse_open_out oo;
+	struct reply rep;
+
+	run(op, node, &oi, sizeof(oi), NULL, WR_BIG, &rep);
+	*err = rep.oh.error;
+	memcpy(&oo, rep.data, sizeof(oo));
+	return oo.fh;
+}
+
+static uint64_t nlookup_of(uint64_t id)
+{
+	struct nt_node n;
+
+	cr_assert_eq(nt_node_get(nt, id, &n), 0);
+	return n.n_nlookup;
+}
+
+/* ---- session ---- */
+
+Test(fuse_pt, requests_before_init_get_eio)
+{
+	struct fuse_getattr_in ga = {0};
+	struct reply rep;
+
+	run(FUSE_GETATTR, 1, &ga, sizeof(ga), NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, -EIO);
+	cr_assert_eq(rep.used, 16);
+}
+
+Test(fuse_pt, init_accepts_only_implemented_flags)
+{
+	struct fuse_init_out o;
+	uint32_t offered = 0x7bfffffb;
+
+	do_init(38, offered, &o);
+	cr_assert_eq(o.major, 7);
+	cr_assert_eq(o.minor, 38);
+	cr_assert_eq(o.flags & ~offered, 0, "reply flags must be a subset");
+	cr_assert(o.flags & FUSE_ASYNC_READ);
+	cr_assert(o.flags & FUSE_DO_READDIRPLUS);
+	cr_assert(o.flags & FUSE_MAX_PAGES);
+	cr_assert_eq(o.flags & (FUSE_WRITEBACK_CACHE | FUSE_EXPORT_SUPPORT | FUSE_POSIX_LOCKS |
+				FUSE_FLOCK_LOCKS | FUSE_POSIX_ACL | FUSE_INIT_EXT |
+				FUSE_ATOMIC_O_TRUNC | FUSE_HANDLE_KILLPRIV_V2),
+		     0);
+	cr_assert_eq(o.max_pages, 124, "queue 128 - 4");
+	cr_assert_eq(o.max_write, 1u << 20);
+	cr_assert_eq(o.time_gran, 1);
+	cr_assert_eq(o.max_readahead, 0x20000);
+}
+
+Test(fuse_pt, init_minor_is_the_smaller_one)
+{
+	struct fuse_init_out o;
+
+	do_init(31, FUSE_ASYNC_READ, &o);
+	cr_assert_eq(o.minor, 31);
+	cr_assert_eq(o.flags, FUSE_ASYNC_READ);
+}
+
+Test(fuse_pt, init_with_another_major_is_refused)
+{
+	struct fuse_init_in ii = {.major = 8, .minor = 0};
+	struct reply rep;
+
+	run(FUSE_INIT, 0, &ii, sizeof(ii), NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, -EPROTO);
+	/* ... and the session stays closed. */
+	run(FUSE_STATFS, 1, NULL, 0, NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, -EIO);
+}
+
+Test(fuse_pt, second_init_drops_every_node)
+{
+	struct fuse_entry_out e;
+	struct nt_node n;
+	uint64_t id;
+
+	do_init(38, 0, NULL);
+	id = do_lookup(1, "hello.txt", &e);
+	do_init(38, 0, NULL);
+	cr_assert_eq(nt_node_get(nt, id, &n), -ESTALE);
+}
+
+Test(fuse_pt, destroy_drops_nodes_and_closes_the_session)
+{
+	struct fuse_entry_out e;
+	struct nt_node n;
+	struct reply rep;
+	uint64_t id;
+
+	do_init(38, 0, NULL);
+	id = do_lookup(1, "hello.txt", &e);
+	run(FUSE_DESTROY, 0, NULL, 0, NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, 0);
+	cr_assert_eq(rep.used, 16);
+	cr_assert_eq(nt_node_get(nt, id, &n), -ESTALE);
+	run(FUSE_STATFS, 1, NULL, 0, NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, -EIO);
+}
+
+Test(fuse_pt, unknown_and_unimplemented_opcodes_get_enosys)
+{
+	struct fuse_mkdir_in mi = {.mode = 0755};
+	struct reply rep;
+
+	do_init(38, 0, NULL);
+	run(4000, 1, NULL, 0, NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, -ENOSYS);
+	run(FUSE_MKDIR, 1, &mi, sizeof(mi), "d", WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, -ENOSYS);
+}
+
+Test(fuse_pt, no_writable_space_completes_with_length_zero)
+{
+	struct reply rep;
+
+	do_init(38, 0, NULL);
+	run(FUSE_STATFS, 1, NULL, 0, NULL, 15, &rep);
+	cr_assert_eq(rep.used, 0);
+}
+
+Test(fuse_pt, reply_larger_than_writable_space_gets_eio)
+{
+	struct fuse_getattr_in ga = {0};
+	struct reply rep;
+
+	do_init(38, 0, NULL);
+	run(FUSE_GETATTR, 1, &ga, sizeof(ga), NULL, 16 + 50, &rep);
+	cr_assert_eq(rep.oh.error, -EIO);
+	cr_assert_eq(rep.used, 16);
+}
+
+Test(fuse_pt, malformed_name_is_refused_before_the_back_end)
+{
+	struct reply rep;
+
+	do_init(38, 0, NULL);
+	run(FUSE_LOOKUP, 1, NULL, 0, "a/b", WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, -EINVAL);
+}
+
+/* ---- lookups and forgets ---- */
+
+Test(fuse_pt, lookup_returns_attributes_and_counts_one_reference)
+{
+	struct fuse_entry_out e, e2;
+	struct stat st;
+	char path[256];
+	uint64_t id;
+
+	do_init(38, 0, NULL);
+	id = do_lookup(1, "hello.txt", &e);
+	snprintf(path, sizeof(path), "%s/hello.txt", dir);
+	cr_assert_eq(lstat(path, &st), 0);
+	cr_assert_neq(id, 0);
+	cr_assert_neq(id, 1);
+	cr_assert_eq(e.generation, id >> NT_SLOT_BITS);
+	cr_assert_eq(e.attr.ino, st.st_ino);
+	cr_assert_eq(e.attr.size, sizeof(hello) - 1);
+	cr_assert_eq(e.attr.mode, st.st_mode);
+	cr_assert_eq(e.attr.mtimensec, (uint32_t)st.st_mtim.tv_nsec);
+	cr_assert_eq(e.entry_valid, 1, "cache=auto: 1 s");
+	cr_assert_eq(nlookup_of(id), 1);
+	cr_assert_eq(do_lookup(1, "hello.txt", &e2), id);
+	cr_assert_eq(nlookup_of(id), 2);
+}
+
+Test(fuse_pt, lookup_of_missing_name_gets_enoent)
+{
+	struct reply rep;
+
+	do_init(38, 0, NULL);
+	run(FUSE_LOOKUP, 1, NULL, 0, "nope", WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, -ENOENT);
+}
+
+Test(fuse_pt, dotdot_of_root_is_the_root)
+{
+	struct fuse_entry_out e;
+	uint64_t sub;
+
+	do_init(38, 0, NULL);
+	cr_assert_eq(do_lookup(1, "..", &e), 1);
+	cr_assert_eq(e.generation, 0);
+	cr_assert_eq(do_lookup(1, ".", &e), 1);
+	sub = do_lookup(1, "sub", &e);
+	cr_assert_eq(do_lookup(sub, "..", &e), 1);
+	cr_assert_eq(do_lookup(sub, ".", &e), sub);
+}
+
+Test(fuse_pt, lookup_does_not_follow_symlinks)
+{
+	struct fuse_entry_out e;
+	struct reply rep;
+	uint64_t id;
+
+	do_init(38, 0, NULL);
+	id = do_lookup(1, "ln", &e);
+	cr_assert(S_ISLNK(e.attr.mode));
+	run(FUSE_READLINK, id, NULL, 0, NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, 0);
+	cr_assert_eq(rep.used, 16 + strlen("hello.txt"));
+	cr_assert_eq(memcmp(rep.data, "hello.txt", 9), 0);
+}
+
+Test(fuse_pt, forget_to_zero_frees_the_node)
+{
+	struct fuse_forget_in fi = {.nlookup = 1};
+	struct fuse_entry_out e;
+	struct nt_node n;
+	struct reply rep;
+	uint64_t id;
+
+	do_init(38, 0, NULL);
+	id = do_lookup(1, "hello.txt", &e);
+	do_lookup(1, "hello.txt", &e);
+	run(FUSE_FORGET, id, &fi, sizeof(fi), NULL, 0, &rep);
+	cr_assert_eq(rep.used, 0);
+	cr_assert_eq(nlookup_of(id), 1);
+	run(FUSE_FORGET, id, &fi, sizeof(fi), NULL, 0, &rep);
+	cr_assert_eq(nt_node_get(nt, id, &n), -ESTALE);
+	/* A new lookup makes a new node id. */
+	cr_assert_neq(do_lookup(1, "hello.txt", &e), id);
+}
+
+Test(fuse_pt, batch_forget_releases_each_entry)
+{
+	struct {
+		struct fuse_batch_forget_in b;
+		struct fuse_forget_one one[2];
+	} bf = {{.count = 2}, {{0, 1}, {0, 1}}};
+	struct fuse_entry_out e;
+	struct nt_node n;
+	struct reply rep;
+
+	do_init(38, 0, NULL);
+	bf.one[0].nodeid = do_lookup(1, "hello.txt", &e);
+	bf.one[1].nodeid = do_lookup(1, "sub", &e);
+	run(FUSE_BATCH_FORGET, 0, &bf, sizeof(bf), NULL, 0, &rep);
+	cr_assert_eq(rep.used, 0);
+	cr_assert_eq(nt_node_get(nt, bf.one[0].nodeid, &n), -ESTALE);
+	cr_assert_eq(nt_node_get(nt, bf.one[1].nodeid, &n), -ESTALE);
+}
+
+/* ---- files ---- */
+
+Test(fuse_pt, getattr_of_root_uses_the_share)
+{
+	struct fuse_getattr_in ga = {0};
+	struct fuse_attr_out a;
+	struct reply rep;
+	struct stat st;
+
+	do_init(38, 0, NULL);
+	run(FUSE_GETATTR, 1, &ga, sizeof(ga), NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, 0);
+	memcpy(&a, rep.data, sizeof(a));
+	cr_assert_eq(stat(dir, &st), 0);
+	cr_assert_eq(a.attr.ino, st.st_ino);
+	cr_assert(S_ISDIR(a.attr.mode));
+}
+
+Test(fuse_pt, getattr_of_stale_node_gets_estale)
+{
+	struct fuse_getattr_in ga = {0};
+	struct reply rep;
+
+	do_init(38, 0, NULL);
+	run(FUSE_GETATTR, (5ull << NT_SLOT_BITS) | 7, &ga, sizeof(ga), NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, -ESTALE);
+}
+
+Test(fuse_pt, open_for_writing_is_refused_read_only)
+{
+	struct fuse_entry_out e;
+	uint64_t id;
+	int err;
+
+	do_init(38, 0, NULL);
+	id = do_lookup(1, "hello.txt", &e);
+	do_open(FUSE_OPEN, id, O_WRONLY, &err);
+	cr_assert_eq(err, -EROFS);
+	do_open(FUSE_OPEN, id, O_RDWR, &err);
+	cr_assert_eq(err, -EROFS);
+	do_open(FUSE_OPEN, id, O_RDONLY | O_TRUNC, &err);
+	cr_assert_eq(err, -EROFS);
+	do_open(FUSE_OPEN, 1, O_RDONLY, &err);
+	cr_assert_eq(err, -EISDIR);
+}
+
+Test(fuse_pt, read_returns_exactly_the_file_bytes)
+{
+	struct fuse_release_in rel = {0};
+	struct fuse_read_in ri = {0};
+	struct fuse_entry_out e;
+	struct reply rep;
+	uint64_t id, fh;
+	int err;
+
+	do_init(38, 0, NULL);
+	id = do_lookup(1, "hello.txt", &e);
+	fh = do_open(FUSE_OPEN, id, O_RDONLY, &err);
+	cr_assert_eq(err, 0);
+	ri.fh = fh;
+	ri.size = 4096;
+	run(FUSE_READ, id, &ri, sizeof(ri), NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, 0);
+	cr_assert_eq(rep.used, 16 + sizeof(hello) - 1, "out.len = 16 + bytes read");
+	cr_assert_eq(memcmp(rep.data, hello, sizeof(hello) - 1), 0);
+	/* Reading from the middle, with less room than asked for. */
+	ri.offset = 7;
+	run(FUSE_READ, id, &ri, sizeof(ri), NULL, 16 + 5, &rep);
+	cr_assert_eq(rep.used, 16 + 5);
+	cr_assert_eq(memcmp(rep.data, hello + 7, 5), 0);
+	/* Past the end: an empty reply. */
+	ri.offset = 4096;
+	run(FUSE_READ, id, &ri, sizeof(ri), NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, 0);
+	cr_assert_eq(rep.used, 16);
+
+	rel.fh = fh;
+	run(FUSE_RELEASE, id, &rel, sizeof(rel), NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, 0);
+	ri.offset = 0;
+	run(FUSE_READ, id, &ri, sizeof(ri), NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, -EBADF, "a released handle is gone");
+}
+
+Test(fuse_pt, statfs_reports_the_host_file_system)
+{
+	struct fuse_statfs_out so;
+	struct reply rep;
+
+	do_init(38, 0, NULL);
+	run(FUSE_STATFS, 1, NULL, 0, NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, 0);
+	cr_assert_eq(rep.used, 16 + sizeof(so));
+	memcpy(&so, rep.data, sizeof(so));
+	cr_assert_gt(so.st.bsize, 0);
+	cr_assert_gt(so.st.namelen, 0);
+}
+
+/* ---- directories ---- */
+
+/* List directory node with READDIR(PLUS) buffers of size bytes; returns the
+ * number of entries and checks record layout on the way. */
+static int list_dir(uint64_t node, bool plus, uint32_t size, char names[][64], uint64_t *ids)
+{
+	struct fuse_read_in ri = {.size = size};
+	struct reply rep;
+	int n = 0, err;
+
+	ri.fh = do_open(FUSE_OPENDIR, node, O_RDONLY, &err);
+	cr_assert_eq(err, 0);
+	for (int rounds = 0; rounds < 1000; rounds++) {
+		size_t pos = 0, len;
+
+		run(plus ? FUSE_READDIRPLUS : FUSE_READDIR, node, &ri, sizeof(ri), NULL, 16 + size,
+		    &rep);
+		cr_assert_eq(rep.oh.error, 0);
+		len = rep.used - 16;
+		if (len == 0)
+			return n;
+		while (pos < len) {
+			struct fuse_dirent *d;
+			size_t rec;
+
+			if (plus) {
+				struct fuse_direntplus *dp = (void *)(rep.data + pos);
+
+				d = &dp->dirent;
+				ids[n] = dp->entry_out.nodeid;
+				rec = FUSE_DIRENTPLUS_SIZE(dp);
+			} else {
+				d = (void *)(rep.data + pos);
+				rec = FUSE_DIRENT_SIZE(d);
+			}
+			cr_assert_leq(pos + rec, len, "record split at the size limit");
+			cr_assert_lt(n, 100, "too many entries");
+			cr_assert_leq(d->namelen, 63);
+			for (size_t k =
+				 (size_t)((uint8_t *)d->name - (rep.data + pos)) + d->namelen;
+			     k < rec; k++)
+				cr_assert_eq(rep.data[pos + k], 0, "padding is zero");
+			memcpy(names[n], d->name, d->namelen);
+			names[n][d->namelen] = '\0';
+			n++;
+			ri.offset = d->off;
+			pos += rec;
+		}
+	}
+	cr_assert_fail("directory never ended");
+	return -1;
+}
+
+static bool has_name(char names[][64], int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+Test(fuse_pt, readdir_resumes_from_cookies_and_lists_everything_once)
+{
+	static char names[100][64];
+	static uint64_t ids[100];
+	struct fuse_entry_out e;
+	char want[64];
+	uint64_t sub;
+	int n;
+
+	do_init(38, 0, NULL);
+	sub = do_lookup(1, "sub", &e);
+	/* 200 bytes hold 3 records: many requests, each resuming. */
+	n = list_dir(sub, false, 200, names, ids);
+	cr_assert_eq(n, 42, "40 files + . + ..");
+	for (int i = 0; i < 40; i++) {
+		snprintf(want, sizeof(want), "file-%02d-with-a-longish-name", i);
+		cr_assert(has_name(names, n, want), "%s missing", want);
+	}
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			cr_assert_str_neq(names[i], names[j], "listed twice");
+}
+
+Test(fuse_pt, readdirplus_counts_a_lookup_per_entry_but_not_dots)
+{
+	static char names[100][64];
+	static uint64_t ids[100];
+	int n;
+
+	do_init(38, 0, NULL);
+	n = list_dir(1, true, 4096, names, ids);
+	cr_assert_eq(n, 5, ". .. hello.txt sub ln");
+	for (int i = 0; i < n; i++) {
+		if (strcmp(names[i], ".") == 0 || strcmp(names[i], "..") == 0) {
+			cr_assert_eq(ids[i], 0);
+			continue;
+		}
+		cr_assert_neq(ids[i], 0);
+		cr_assert_eq(nlookup_of(ids[i]), 1, "%s", names[i]);
+	}
+}
+
+Test(fuse_pt, readdir_buffer_too_small_for_one_record_gets_einval)
+{
+	struct fuse_read_in ri = {.size = 100};
+	struct reply rep;
+	int err;
+
+	do_init(38, 0, NULL);
+	ri.fh = do_open(FUSE_OPENDIR, 1, O_RDONLY, &err);
+	cr_assert_eq(err, 0);
+	run(FUSE_READDIRPLUS, 1, &ri, sizeof(ri), NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, -EINVAL);
+}
