@@ -1,0 +1,34 @@
+#!/bin/sh
+# install-deps.sh: install everything needed to build bulkhead, run its tests
+# (unit, front-end, the QEMU guest test) and the demo on a fresh Debian 12
+# (bookworm) machine. Runs as root; safe to run again (apt-get skips what is
+# already installed). BH_SKIP_DEPS=1 skips it, e.g. on a prepared machine.
+set -eu
+
+if [ "${BH_SKIP_DEPS:-0}" = 1 ]; then
+	echo "install-deps: BH_SKIP_DEPS=1, not installing anything"
+	exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: must run as root (it calls apt-get)" >&2
+	exit 1
+fi
+
+# build: toolchain, autotools and the libraries configure requires
+# tests: Criterion; the guest test: QEMU (qemu-system-common ships
+# /usr/lib/qemu/virtiofsd, the peer we compare with), Debian's kernel and its
+# modules, a static busybox for the initramfs, cpio/kmod/xz/zstd to build it,
+# python3 for the test driver
+PACKAGES="
+	build-essential autoconf automake pkg-config
+	libevent-dev libseccomp-dev libcap-ng-dev libcurl4-openssl-dev
+	libcriterion-dev
+	qemu-system-x86 qemu-system-common
+	linux-image-amd64 busybox-static cpio kmod xz-utils zstd
+	python3
+"
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $PACKAGES
