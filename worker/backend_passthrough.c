@@ -24,8 +24,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 #include "backend.h"
 #include "fdtable.h"
@@ -59,14 +62,47 @@ struct pt_job {
 
 _Static_assert(sizeof(struct pt_job) <= BE_REQ_PRIV_SIZE, "pt_job too big");
 
-static void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args)
+static struct pt_job *pt_prepare(struct pt *pt, struct fuse_req *r, const struct pt_job *args)
 {
 	struct pt_job *j = be_req_priv(r);
 
 	*j = *args;
 	j->j_pt = pt;
 	j->j_req = r;
+	return j;
+}
+
+static void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args)
+{
+	pt_prepare(pt, r, args);
 	tp_submit(pt->pt_env.tp, fn, r);
+}
+
+/*
+ * The fast path. A few operations can be finished on the loop thread when
+ * the kernel promises not to block: the descriptor is already here (no
+ * round trip to its owner), the name is in the dentry cache
+ * (RESOLVE_CACHED), the data is in the page cache (RWF_NOWAIT). The body
+ * then replies at once and returns 0; PT_DEFER means "would block": the
+ * same body runs again, blocking, on the pool. This keeps small cached
+ * requests free of two thread hand-offs while a slow disk still never
+ * stalls the queue.
+ */
+#define PT_DEFER 1
+
+static void pt_fast(struct pt *pt, struct fuse_req *r, int (*body)(struct pt_job *, bool),
+		    tp_fn slow, const struct pt_job *args)
+{
+	struct pt_job *j = pt_prepare(pt, r, args);
+
+	if (body(j, true) == PT_DEFER)
+		tp_submit(pt->pt_env.tp, slow, r);
+}
+
+static int pt_node_fd(struct pt *pt, uint64_t id, bool nowait, int *fd)
+{
+	return nowait ? fdt_node_get_nowait(pt->pt_env.fdt, id, fd)
+		      : fdt_node_get(pt->pt_env.fdt, id, fd);
 }
 
 static struct pt_job *pt_job_of(void *arg)
@@ -118,7 +154,7 @@ static int pt_stat_fd(int fd, struct stat *st)
  * the root is never forgotten).
  */
 static int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name,
-			struct fuse_entry_out *e)
+			bool nowait, struct fuse_entry_out *e)
 {
 	const char *path = name;
 	struct nt_node n;
@@ -128,9 +164,19 @@ static int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *n
 
 	if (strcmp(name, ".") == 0 || (parent == NT_ROOT_ID && strcmp(name, "..") == 0))
 		path = ".";
-	fd = openat(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	if (nowait) {
+		struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+				       .resolve = RESOLVE_CACHED | RESOLVE_NO_MAGICLINKS};
+
+		fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+		if (fd < 0)
+			return errno == EAGAIN || errno == ENOSYS || errno == EINVAL ? -EWOULDBLOCK
+										 : -errno;
+	} else {
+		fd = openat(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+	}
 	if ((err = pt_stat_fd(fd, &st)) < 0)
 		goto fail;
 	if (st.st_dev == pt->pt_root_dev && st.st_ino == pt->pt_root_ino) {
@@ -164,45 +210,59 @@ fail:
 
 /* ---- jobs (pool threads) ---- */
 
-static void pt_do_lookup(void *arg)
+static int pt_lookup_body(struct pt_job *j, bool nowait)
 {
-	struct pt_job *j = pt_job_of(arg);
 	struct fuse_entry_out e;
 	int fd, err;
 
-	if ((err = fdt_node_get(j->j_pt->pt_env.fdt, j->j_id, &fd)) < 0) {
-		be_reply_err(arg, err);
-		return;
-	}
-	err = pt_lookup_at(j->j_pt, fd, j->j_id, j->j_name, &e);
+	if ((err = pt_node_fd(j->j_pt, j->j_id, nowait, &fd)) < 0)
+		goto out;
+	err = pt_lookup_at(j->j_pt, fd, j->j_id, j->j_name, nowait, &e);
 	fdt_put(j->j_pt->pt_env.fdt, fd);
+out:
+	if (err == -EWOULDBLOCK && nowait)
+		return PT_DEFER;
 	if (err < 0)
-		be_reply_err(arg, err);
+		be_reply_err(j->j_req, err);
 	else
-		be_reply_entry(arg, &e);
+		be_reply_entry(j->j_req, &e);
+	return 0;
 }
 
-static void pt_do_getattr(void *arg)
+static void pt_do_lookup(void *arg)
 {
-	struct pt_job *j = pt_job_of(arg);
+	pt_lookup_body(pt_job_of(arg), false);
+}
+
+/* fstat of a descriptor we hold needs no I/O on a local file system. */
+static int pt_getattr_body(struct pt_job *j, bool nowait)
+{
 	struct fuse_attr_out a;
 	struct stat st;
 	int fd, err;
 
-	if ((err = fdt_node_get(j->j_pt->pt_env.fdt, j->j_id, &fd)) < 0) {
-		be_reply_err(arg, err);
-		return;
+	if ((err = pt_node_fd(j->j_pt, j->j_id, nowait, &fd)) < 0) {
+		if (err == -EWOULDBLOCK && nowait)
+			return PT_DEFER;
+		be_reply_err(j->j_req, err);
+		return 0;
 	}
 	err = pt_stat_fd(fd, &st);
 	fdt_put(j->j_pt->pt_env.fdt, fd);
 	if (err < 0) {
-		be_reply_err(arg, err);
-		return;
+		be_reply_err(j->j_req, err);
+		return 0;
 	}
 	memset(&a, 0, sizeof(a));
 	a.attr_valid = j->j_pt->pt_valid;
 	pt_fill_attr(&a.attr, &st);
-	be_reply_attr(arg, &a);
+	be_reply_attr(j->j_req, &a);
+	return 0;
+}
+
+static void pt_do_getattr(void *arg)
+{
+	pt_getattr_body(pt_job_of(arg), false);
 }
 
 static void pt_do_readlink(void *arg)
@@ -274,30 +334,46 @@ out:
 	be_reply_err(arg, err);
 }
 
-static void pt_do_read(void *arg)
+/*
+ * Straight into guest memory; a short count is EOF for the guest. On the
+ * fast path RWF_NOWAIT reads only what the page cache holds: anything short
+ * of the full size (a partly cached range, or the end of the file) is read
+ * again, blocking, on the pool, so the guest never mistakes it for EOF.
+ */
+static int pt_read_body(struct pt_job *j, bool nowait)
 {
-	struct pt_job *j = pt_job_of(arg);
+	struct fdt *fdt = j->j_pt->pt_env.fdt;
 	struct iovec *iov;
 	unsigned n;
 	size_t want;
 	ssize_t got;
 	int fd, err;
 
-	if ((err = fdt_fh_get(j->j_pt->pt_env.fdt, j->j_id, &fd)) < 0) {
-		be_reply_err(arg, err);
-		return;
+	err = nowait ? fdt_fh_get_nowait(fdt, j->j_id, &fd) : fdt_fh_get(fdt, j->j_id, &fd);
+	if (err < 0) {
+		if (err == -EWOULDBLOCK && nowait)
+			return PT_DEFER;
+		be_reply_err(j->j_req, err);
+		return 0;
 	}
-	want = be_req_data_iov(arg, j->j_size, &iov, &n);
-	/* Straight into guest memory; a short count is EOF for the guest. */
+	want = be_req_data_iov(j->j_req, j->j_size, &iov, &n);
 	do
-		got = want ? preadv(fd, iov, (int)n, (off_t)j->j_off) : 0;
+		got = want ? preadv2(fd, iov, (int)n, (off_t)j->j_off, nowait ? RWF_NOWAIT : 0) : 0;
 	while (got < 0 && errno == EINTR);
 	err = got < 0 ? -errno : 0;
-	fdt_put(j->j_pt->pt_env.fdt, fd);
+	fdt_put(fdt, fd);
+	if (nowait && (err < 0 || (size_t)got < want))
+		return PT_DEFER;
 	if (err < 0)
-		be_reply_err(arg, err);
+		be_reply_err(j->j_req, err);
 	else
-		be_reply_data(arg, (size_t)got);
+		be_reply_data(j->j_req, (size_t)got);
+	return 0;
+}
+
+static void pt_do_read(void *arg)
+{
+	pt_read_body(pt_job_of(arg), false);
 }
 
 static void pt_do_release(void *arg)
@@ -398,7 +474,7 @@ static size_t pt_dir_add(struct pt *pt, int dirfd, uint64_t dirnode, bool plus,
 				return used;
 			pt_fill_entry(pt, &dp->entry_out, 0, &st);
 			dp->entry_out.entry_valid = dp->entry_out.attr_valid = 0;
-		} else if (pt_lookup_at(pt, dirfd, dirnode, d->d_name, &dp->entry_out) < 0) {
+		} else if (pt_lookup_at(pt, dirfd, dirnode, d->d_name, false, &dp->entry_out) < 0) {
 			return used;
 		}
 		type = (dp->entry_out.attr.mode & S_IFMT) >> 12;
@@ -490,13 +566,14 @@ out:
 
 static void pt_lookup(void *ctx, struct fuse_req *r, uint64_t parent, const char *name)
 {
-	pt_submit(ctx, r, pt_do_lookup, &(struct pt_job){.j_id = parent, .j_name = name});
+	pt_fast(ctx, r, pt_lookup_body, pt_do_lookup,
+		&(struct pt_job){.j_id = parent, .j_name = name});
 }
 
 static void pt_getattr(void *ctx, struct fuse_req *r, uint64_t node, bool has_fh, uint64_t fh)
 {
 	/* The node's O_PATH descriptor answers for open files too. */
-	pt_submit(ctx, r, pt_do_getattr, &(struct pt_job){.j_id = node});
+	pt_fast(ctx, r, pt_getattr_body, pt_do_getattr, &(struct pt_job){.j_id = node});
 }
 
 static void pt_readlink(void *ctx, struct fuse_req *r, uint64_t node)
@@ -526,7 +603,8 @@ static void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, ui
 		be_reply_err(r, -EINVAL);
 		return;
 	}
-	pt_submit(ctx, r, pt_do_read, &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size});
+	pt_fast(ctx, r, pt_read_body, pt_do_read,
+		&(struct pt_job){.j_id = fh, .j_off = off, .j_size = size});
 }
 
 static void pt_release(void *ctx, struct fuse_req *r, uint64_t fh)

@@ -348,7 +348,7 @@ static int fdt_ref(struct fdt *t, int fd)
 	return 0;
 }
 
-static int fdt_get(struct fdt *t, uint64_t id, bool fh, uint32_t owner, int *out)
+static int fdt_get(struct fdt *t, uint64_t id, bool fh, uint32_t owner, bool nowait, int *out)
 {
 	struct fdt_closer c = {.c_n = 0};
 	uint32_t h = fdt_handle(id, fh);
@@ -383,6 +383,8 @@ static int fdt_get(struct fdt *t, uint64_t id, bool fh, uint32_t owner, int *out
 	}
 	if (!p)
 		return -EIO;
+	if (nowait)
+		return -EWOULDBLOCK; /* only the owner has it: a blocking round trip */
 	fd = fh ? peer_get_fh_fd(p, owner, id) : peer_get_node_fd(p, owner, id);
 	if (fd < 0) {
 		log_debug("%s %#llx: owner q%u cannot provide it (%d)", fh ? "handle" : "node",
@@ -424,7 +426,7 @@ static int fdt_get(struct fdt *t, uint64_t id, bool fh, uint32_t owner, int *out
 	return 0;
 }
 
-int fdt_node_get(struct fdt *t, uint64_t nodeid, int *fd)
+static int fdt_node_lookup(struct fdt *t, uint64_t nodeid, bool nowait, int *fd)
 {
 	struct nt_node n;
 	int r;
@@ -440,17 +442,37 @@ int fdt_node_get(struct fdt *t, uint64_t nodeid, int *fd)
 	}
 	if (nt_node_get(t->t_nt, nodeid, &n) < 0)
 		return -ESTALE;
-	return fdt_get(t, nodeid, false, n.n_owner, fd);
+	return fdt_get(t, nodeid, false, n.n_owner, nowait, fd);
 }
 
-int fdt_fh_get(struct fdt *t, uint64_t fh, int *fd)
+static int fdt_fh_lookup(struct fdt *t, uint64_t fh, bool nowait, int *fd)
 {
 	struct nt_fh f;
 
 	fdt_sync(t);
 	if (nt_fh_get(t->t_nt, fh, &f) < 0)
 		return -EBADF;
-	return fdt_get(t, fh, true, f.f_owner, fd);
+	return fdt_get(t, fh, true, f.f_owner, nowait, fd);
+}
+
+int fdt_node_get(struct fdt *t, uint64_t nodeid, int *fd)
+{
+	return fdt_node_lookup(t, nodeid, false, fd);
+}
+
+int fdt_fh_get(struct fdt *t, uint64_t fh, int *fd)
+{
+	return fdt_fh_lookup(t, fh, false, fd);
+}
+
+int fdt_node_get_nowait(struct fdt *t, uint64_t nodeid, int *fd)
+{
+	return fdt_node_lookup(t, nodeid, true, fd);
+}
+
+int fdt_fh_get_nowait(struct fdt *t, uint64_t fh, int *fd)
+{
+	return fdt_fh_lookup(t, fh, true, fd);
 }
 
 void fdt_put(struct fdt *t, int fd)

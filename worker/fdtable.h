@@ -38,6 +38,10 @@ void fdt_node_offer(struct fdt *t, uint64_t nodeid, int fd);
 int fdt_node_get(struct fdt *t, uint64_t nodeid, int *fd);
 int fdt_fh_get(struct fdt *t, uint64_t fh, int *fd);
 void fdt_put(struct fdt *t, int fd);
+/* The same without asking another worker: -EWOULDBLOCK when only the owner
+ * has the descriptor (the caller then retries on the pool). */
+int fdt_node_get_nowait(struct fdt *t, uint64_t nodeid, int *fd);
+int fdt_fh_get_nowait(struct fdt *t, uint64_t fh, int *fd);
 
 /* Close and forget this worker's descriptor for a node / handle (owned or
  * cached). Owned slots are returned to the node table (nt_node_free / done by
