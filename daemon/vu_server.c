@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -636,8 +637,23 @@ void vu_server_init(struct parent_env *env)
 	vs_env = env;
 }
 
+/*
+ * A front end that hung up may still be queued behind a new connection in
+ * the same loop iteration (a VMM restarting quickly): its end of file is
+ * final, so finish it first instead of refusing the newcomer.
+ */
 bool vu_server_busy(void)
 {
+	struct pollfd p;
+
+	if (!vs_active)
+		return false;
+	p = (struct pollfd){.fd = vs.s_fd, .events = POLLRDHUP};
+	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+		log_info("front end closed the connection");
+		vs_end();
+		log_info("waiting for the next front end");
+	}
 	return vs_active;
 }
 
