@@ -90,6 +90,9 @@ static void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct 
  */
 #define PT_DEFER 1
 
+/* Reads up to this size are tried on the loop thread (see pt_read). */
+#define PT_INLINE_READ_MAX (128u << 10)
+
 static void pt_fast(struct pt *pt, struct fuse_req *r, int (*body)(struct pt_job *, bool),
 		    tp_fn slow, const struct pt_job *args)
 {
@@ -603,8 +606,13 @@ static void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, ui
 		be_reply_err(r, -EINVAL);
 		return;
 	}
-	pt_fast(ctx, r, pt_read_body, pt_do_read,
-		&(struct pt_job){.j_id = fh, .j_off = off, .j_size = size});
+	/* Large reads are copy-bound: on the pool, several run on several cores. */
+	if (size > PT_INLINE_READ_MAX)
+		pt_submit(ctx, r, pt_do_read,
+			  &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size});
+	else
+		pt_fast(ctx, r, pt_read_body, pt_do_read,
+			&(struct pt_job){.j_id = fh, .j_off = off, .j_size = size});
 }
 
 static void pt_release(void *ctx, struct fuse_req *r, uint64_t fh)

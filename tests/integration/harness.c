@@ -197,7 +197,7 @@ int hx_start_bulkheadd(struct hx_daemon *d, const char *share, const char *const
 	argv[n++] = (char *)BH_BUILD_DIR "/daemon/bulkheadd";
 	argv[n++] = sockarg;
 	argv[n++] = sharearg;
-	argv[n++] = (char *)"--log-level=debug";
+	argv[n++] = (char *)"--log-level=debug"; /* extra may override: the last one wins */
 	for (int i = 0; extra && extra[i] && n < 31; i++)
 		argv[n++] = (char *)extra[i];
 	argv[n] = NULL;
