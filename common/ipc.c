@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "util.h"
 
 int ipc_socketpair(int sv[2])
 {
@@ -26,32 +27,14 @@ int ipc_send(int fd, uint32_t type, uint32_t seq, const void *data, size_t len,
 {
 	struct ipc_hdr h = {.ih_type = type, .ih_len = (uint32_t)len,
 			    .ih_nfds = (uint32_t)nfds, .ih_seq = seq};
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * IPC_MAX_FDS)];
-		struct cmsghdr align;
-	} u;
 	struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)data, len}};
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
 	ssize_t n;
 
 	if (len > IPC_MAX_PAYLOAD || nfds > IPC_MAX_FDS)
 		return -EMSGSIZE;
-	if (nfds) {
-		struct cmsghdr *c;
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	do
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	n = bh_sendmsg_fds(fd, iov, len ? 2 : 1, fds, nfds);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	if ((size_t)n != sizeof(h) + len)
 		return -EIO; /* cannot happen on SOCK_SEQPACKET */
 	return 0;
@@ -77,10 +60,9 @@ int ipc_recv(int fd, struct ipc_msg *m)
 			       {m->im_data, sizeof(m->im_data)}};
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2,
 			    .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-	struct cmsghdr *c;
-	size_t nfds = 0;
+	size_t nfds;
 	ssize_t n;
-	int bad = 0;
+	bool bad = false;
 
 	do
 		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
@@ -91,39 +73,20 @@ int ipc_recv(int fd, struct ipc_msg *m)
 		return -EPIPE;
 
 	/* Collect every descriptor that arrived, whatever else is wrong. */
-	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		size_t k;
-		int *p;
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
-			bad = 1;
-			continue;
-		}
-		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		p = (int *)CMSG_DATA(c);
-		for (size_t i = 0; i < k; i++) {
-			int f;
-			memcpy(&f, p + i, sizeof(f));
-			if (nfds < IPC_MAX_FDS)
-				m->im_fds[nfds++] = f;
-			else {
-				close(f);
-				bad = 1;
-			}
-		}
-	}
+	nfds = bh_cmsg_take_fds(&mh, m->im_fds, IPC_MAX_FDS, &bad);
 	for (size_t i = nfds; i < IPC_MAX_FDS; i++)
 		m->im_fds[i] = -1;
 
 	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
-		bad = 1;
+		bad = true;
 	else if ((size_t)n < sizeof(m->im_hdr))
-		bad = 1;
+		bad = true;
 	else if (m->im_hdr.ih_len != (size_t)n - sizeof(m->im_hdr))
-		bad = 1;
+		bad = true;
 	else if (m->im_hdr.ih_nfds != nfds)
-		bad = 1;
+		bad = true;
 	else if (m->im_hdr.ih_type == IPC_NONE || m->im_hdr.ih_type >= IPC_TYPE_MAX)
-		bad = 1;
+		bad = true;
 	if (bad) {
 		m->im_hdr.ih_nfds = (uint32_t)nfds;
 		ipc_close_fds(m);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,4 +111,62 @@ void bh_eventfd_drain(int fd)
 	do
 		n = read(fd, &v, sizeof(v));
 	while (n < 0 && errno == EINTR);
+}
+
+ssize_t bh_sendmsg_fds(int sock, const struct iovec *iov, int iovcnt, const int *fds,
+		       size_t nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * BH_MAX_MSG_FDS)];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+	ssize_t n;
+
+	if (nfds > BH_MAX_MSG_FDS)
+		return -EMSGSIZE;
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+size_t bh_cmsg_take_fds(struct msghdr *mh, int *fds, size_t max, bool *bad)
+{
+	struct cmsghdr *c;
+	size_t n = 0;
+
+	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		size_t k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+			*bad = true;
+			continue;
+		}
+		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(f));
+			if (n < max) {
+				fds[n++] = f;
+			} else {
+				close(f);
+				*bad = true;
+			}
+		}
+	}
+	return n;
 }

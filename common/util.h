@@ -7,7 +7,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #define BH_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -20,6 +23,19 @@ int bh_set_cloexec(int fd, int on);
 
 /* Strict decimal parse of a whole string into [min, max]. 0 or -EINVAL/-ERANGE. */
 int bh_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Descriptors one message may carry through bh_sendmsg_fds. */
+#define BH_MAX_MSG_FDS 64
+
+/* sendmsg of iov with nfds descriptors attached (SCM_RIGHTS), MSG_NOSIGNAL,
+ * retried on EINTR. Bytes sent, or -errno (-EMSGSIZE for too many fds). */
+ssize_t bh_sendmsg_fds(int sock, const struct iovec *iov, int iovcnt, const int *fds,
+		       size_t nfds);
+
+/* Take the SCM_RIGHTS descriptors a recvmsg delivered: up to max go to
+ * fds[], the rest are closed. *bad is set when a foreign control message or
+ * more than max descriptors arrived. Returns how many were stored. */
+size_t bh_cmsg_take_fds(struct msghdr *mh, int *fds, size_t max, bool *bad);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t bh_now_ns(void);

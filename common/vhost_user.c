@@ -33,7 +33,6 @@ int vu_msg_recv(int fd, struct vu_msg *m)
 	struct iovec iov = {&m->hdr, VU_HDR_SIZE};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
 			    .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-	struct cmsghdr *c;
 	ssize_t n;
 	int err = 0;
 
@@ -44,23 +43,12 @@ int vu_msg_recv(int fd, struct vu_msg *m)
 	if (n < 0)
 		return -errno;
 
-	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		size_t k;
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+	{
+		bool bad = false;
+
+		m->nfds = bh_cmsg_take_fds(&mh, m->fds, VU_MAX_FDS, &bad);
+		if (bad)
 			err = -EBADMSG;
-			continue;
-		}
-		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int f;
-			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(f));
-			if (m->nfds < VU_MAX_FDS) {
-				m->fds[m->nfds++] = f;
-			} else {
-				close(f);
-				err = -EBADMSG;
-			}
-		}
 	}
 	if (n == 0 && m->nfds == 0)
 		return -EPIPE;
@@ -186,33 +174,15 @@ static int vu_send(int fd, uint32_t request, uint32_t flags, const void *payload
 		   const int *fds, size_t nfds)
 {
 	struct vu_hdr h = {request, flags, size};
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
-		struct cmsghdr align;
-	} u;
 	struct iovec iov[2] = {{&h, VU_HDR_SIZE}, {(void *)payload, size}};
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = size ? 2 : 1};
 	size_t total = VU_HDR_SIZE + size, done;
 	ssize_t n;
 
 	if (size > VU_MAX_PAYLOAD || nfds > VU_MAX_FDS)
 		return -EMSGSIZE;
-	if (nfds) {
-		struct cmsghdr *c;
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	do
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	n = bh_sendmsg_fds(fd, iov, size ? 2 : 1, fds, nfds);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	done = (size_t)n;
 	if (done < total) {
 		/* finish a short write without the descriptors (already sent) */

@@ -370,30 +370,14 @@ int vufe_request(struct vufe *fe, uint32_t req, uint32_t flags, const void *payl
 
 int vufe_send_raw(struct vufe *fe, const void *buf, size_t len, const int *fds, size_t nfds)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
-		struct cmsghdr align;
-	} u;
 	struct iovec iov = {(void *)buf, len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
 	if (nfds > VU_MAX_FDS)
 		return -EINVAL;
-	if (nfds) {
-		struct cmsghdr *c;
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	n = sendmsg(fe->fe_sock, &mh, MSG_NOSIGNAL);
+	n = bh_sendmsg_fds(fe->fe_sock, &iov, 1, fds, nfds);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	return (size_t)n == len ? 0 : -EIO;
 }
 
