@@ -35,12 +35,16 @@ struct ipc_msg {
  * Conversation between the parent and one worker (seq numbers: the parent
  * numbers its requests; replies echo them):
  *
- *   spawn: socketpair; fork; child dup2s its end to BH_WORKER_IPC_FD (3),
+ *   spawn: socketpair; fork (or clone into new namespaces); child dup2s its end to BH_WORKER_IPC_FD (3),
  *          closes everything else, execveat(worker binary fd, AT_EMPTY_PATH).
  *   W->P HELLO            parent checks the build id (mismatch: kill, log)
  *   P->W CONFIG + fds     worker checks the build id too, maps the node
  *                         table, opens nothing on the guest's behalf yet;
  *                         replies ACK
+ *   P->W SANDBOX [+ fd]   the worker confines itself (namespaces, root,
+ *                         capabilities, no_new_privs, limits, seccomp);
+ *                         with --seccomp=log it first sends
+ *                         SECCOMP_LISTENER + fd; ACK (or NOTICE and exit)
  *   P->W PEER + fd        two per other live worker (CLIENT and SERVER
  *                         roles), also sent to the existing workers for the
  *                         new one; each ACKed
@@ -96,6 +100,15 @@ enum ipc_type {
 	IPC_PEER_RELEASE_NODE,/* struct ipc_peer_req, 0 fds, no reply */
 	IPC_PEER_RELEASE_FH,  /* struct ipc_peer_req, 0 fds, no reply */
 
+	/* P -> W right after CONFIG's ACK: struct ipc_sandbox_cfg, 1 fd (a sealed
+	 * memfd holding the compiled seccomp program) or 0 with IPC_SECCOMP_NONE.
+	 * The worker confines itself (worker/sandbox.c) and ACKs; a step that
+	 * fails is reported with IPC_NOTICE_SANDBOX and the worker exits. */
+	IPC_SANDBOX,
+	/* W -> P, --seccomp=log only, before the SANDBOX ACK: no payload, 1 fd:
+	 * the filter's user-notification listener (daemon/seccomp_notify.c) */
+	IPC_SECCOMP_LISTENER,
+
 	IPC_TYPE_MAX
 };
 
@@ -120,7 +133,7 @@ struct ipc_config {
 	uint32_t ic_sandbox;      /* enum ipc_sandbox */
 	uint32_t ic_cache;        /* enum ipc_cache */
 	uint32_t ic_readonly;
-	uint32_t ic_flags;        /* reserved, 0 */
+	uint32_t ic_flags;        /* IPC_CFG_* */
 	uint64_t ic_drain_timeout_ms; /* bounded wait at RING_STOP */
 };
 
@@ -151,6 +164,19 @@ struct ipc_ring_start {
 	uint64_t rs_features;    /* negotiated virtio features */
 	uint32_t rs_fdmask;      /* IPC_RING_*; fds attached in order kick, call, err */
 	uint32_t rs_enabled;     /* 1 = process the ring now */
+};
+
+/* ic_flags. TEST_FORBIDDEN is honoured only by a --enable-test-hooks build:
+ * the worker makes a forbidden system call once its sandbox is in place. */
+#define IPC_CFG_TEST_FORBIDDEN 0x1
+/* --writeback: the guest caches writes (FUSE_WRITEBACK_CACHE). */
+#define IPC_CFG_WRITEBACK 0x2
+
+enum ipc_seccomp { IPC_SECCOMP_NONE = 0, IPC_SECCOMP_KILL, IPC_SECCOMP_TRAP, IPC_SECCOMP_LOG };
+
+struct ipc_sandbox_cfg {
+	uint32_t sb_seccomp;     /* enum ipc_seccomp */
+	uint32_t sb_ninsns;      /* BPF instructions in the memfd, 0 with NONE */
 };
 
 enum ipc_ring_fd_which { IPC_RING_FD_CALL = 1, IPC_RING_FD_ERR = 2 };
@@ -187,11 +213,16 @@ struct ipc_ring_stopped {
 	uint32_t st_pad;
 };
 
-enum ipc_notice_kind { IPC_NOTICE_QUEUE_BROKEN = 1, IPC_NOTICE_BACKEND = 2 };
+enum ipc_notice_kind {
+	IPC_NOTICE_QUEUE_BROKEN = 1,
+	IPC_NOTICE_BACKEND = 2,
+	IPC_NOTICE_SANDBOX = 3,	/* a sandbox step failed; the worker exits */
+	IPC_NOTICE_SECCOMP = 4,	/* SIGSYS reporter: in_pad = syscall number, no text */
+};
 
 struct ipc_notice {
 	uint32_t in_kind;
-	uint32_t in_pad;
+	uint32_t in_pad;         /* IPC_NOTICE_SECCOMP: the syscall number, else 0 */
 	char in_text[256];       /* NUL-terminated, for the parent's log */
 };
 

@@ -26,6 +26,7 @@
 #include "bulkheadd.h"
 #include "ipc.h"
 #include "log.h"
+#include "policy.h"
 #include "util.h"
 
 #define PARENT_DEFAULT_THREADS 4
@@ -38,10 +39,32 @@ static const char parent_usage[] =
     "  --fd=N                    listen on the inherited socket descriptor N\n"
     "  --shared-dir=DIR          host directory to share\n"
     "  -o OPT[,OPT...]           virtiofsd-style options: source=DIR,\n"
-    "                            cache=none|auto|always, sandbox=namespace|chroot|none\n"
-    "  --cache=none|auto|always  guest cache policy (default auto)\n"
+    "                            cache=never|auto|always, writeback, sandbox=namespace|chroot|none,\n"
+    "                            seccomp=kill|trap|log|none\n"
+    "  --cache=never|auto|always guest cache policy (default auto; none = never)\n"
+    "  --writeback               let the guest cache writes (FUSE writeback cache)\n"
     "  --sandbox=namespace|chroot|none\n"
-    "                            how workers confine themselves (default namespace)\n"
+    "                            how workers confine themselves (default namespace;\n"
+    "                            none only for debugging)\n"
+    "  --seccomp=kill|trap|log|none\n"
+    "                            what a worker's forbidden system call does: it is\n"
+    "                            named in the log, then the worker dies by SIGKILL\n"
+    "                            (kill, default) or SIGSYS (trap); log lets it through\n"
+    "                            and prints a policy line once per system call\n"
+    "  --policy-dir=DIR          seccomp policy files (DIR/<arch> if it exists;\n"
+    "                            default " BH_POLICY_DIR "/<arch>)\n"
+    "  --check-policy            validate the policy files, print the rule counts\n"
+    "                            per worker kind, and exit (1 on an error)\n"
+    "  --uid-map=:NS_UID:HOST_UID:COUNT:\n"
+    "  --gid-map=:NS_GID:HOST_GID:COUNT:\n"
+    "                            run each worker in a user namespace with this map\n"
+    "                            (repeatable as root; unprivileged: one line mapping\n"
+    "                            our own id with count 1, default :0:OUR_ID:1:)\n"
+    "  --translate-uid=map:GUEST:HOST:COUNT\n"
+    "  --translate-gid=map:GUEST:HOST:COUNT\n"
+    "                            virtiofsd's form, folded into the namespace map\n"
+    "                            (HOST is an id of --uid-map/--gid-map's namespace);\n"
+    "                            only map: is supported\n"
     "  --thread-pool-size=N      blocking calls per worker (default 4, 0 = inline)\n"
     "  --readonly                refuse every change to the share\n"
     "  --socket-group=GROUP      give the socket to GROUP, mode 0660\n"
@@ -62,12 +85,21 @@ enum {
 	OPT_SANDBOX,
 	OPT_THREAD_POOL,
 	OPT_READONLY,
+	OPT_WRITEBACK,
 	OPT_SOCKET_GROUP,
 	OPT_LOG_LEVEL,
 	OPT_SYSLOG,
 	OPT_PRINT_CAPS,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_SECCOMP,
+	OPT_POLICY_DIR,
+	OPT_CHECK_POLICY,
+	OPT_TEST_FORBIDDEN,
+	OPT_UID_MAP,
+	OPT_GID_MAP,
+	OPT_TRANSLATE_UID,
+	OPT_TRANSLATE_GID,
 };
 
 static const struct option parent_options[] = {
@@ -78,17 +110,30 @@ static const struct option parent_options[] = {
     {"sandbox", required_argument, NULL, OPT_SANDBOX},
     {"thread-pool-size", required_argument, NULL, OPT_THREAD_POOL},
     {"readonly", no_argument, NULL, OPT_READONLY},
+    {"writeback", no_argument, NULL, OPT_WRITEBACK},
     {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
     {"print-capabilities", no_argument, NULL, OPT_PRINT_CAPS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"seccomp", required_argument, NULL, OPT_SECCOMP},
+    {"policy-dir", required_argument, NULL, OPT_POLICY_DIR},
+    {"check-policy", no_argument, NULL, OPT_CHECK_POLICY},
+    {"uid-map", required_argument, NULL, OPT_UID_MAP},
+    {"gid-map", required_argument, NULL, OPT_GID_MAP},
+    {"translate-uid", required_argument, NULL, OPT_TRANSLATE_UID},
+    {"translate-gid", required_argument, NULL, OPT_TRANSLATE_GID},
+#ifdef BH_TEST_HOOKS
+    /* Not in --help: the first worker makes a forbidden call (tests only). */
+    {"test-forbidden-syscall", no_argument, NULL, OPT_TEST_FORBIDDEN},
+#endif
     {NULL, 0, NULL, 0},
 };
 
 static const char *const parent_cache_names[] = {"none", "auto", "always"};
 static const char *const parent_sandbox_names[] = {"none", "chroot", "namespace"};
+static const char *const parent_seccomp_names[] = {"none", "kill", "trap", "log"};
 
 static int parent_lookup(const char *const *names, size_t n, const char *s)
 {
@@ -100,9 +145,12 @@ static int parent_lookup(const char *const *names, size_t n, const char *s)
 
 static int parent_set_cache(struct parent_conf *conf, const char *v)
 {
-	int c = parent_lookup(parent_cache_names, BH_ARRAY_SIZE(parent_cache_names), v);
+	/* "never" is virtiofsd's spelling of "none" */
+	int c = strcmp(v, "never") == 0
+		    ? IPC_CACHE_NONE
+		    : parent_lookup(parent_cache_names, BH_ARRAY_SIZE(parent_cache_names), v);
 	if (c < 0) {
-		fprintf(stderr, "bulkheadd: invalid cache mode '%s' (none, auto or always)\n", v);
+		fprintf(stderr, "bulkheadd: invalid cache mode '%s' (never, auto or always)\n", v);
 		return -EINVAL;
 	}
 	conf->pc_cache = (uint32_t)c;
@@ -121,6 +169,18 @@ static int parent_set_sandbox(struct parent_conf *conf, const char *v)
 	return 0;
 }
 
+static int parent_set_seccomp(struct parent_conf *conf, const char *v)
+{
+	int c = parent_lookup(parent_seccomp_names, BH_ARRAY_SIZE(parent_seccomp_names), v);
+	if (c < 0) {
+		fprintf(stderr, "bulkheadd: invalid seccomp mode '%s' (kill, trap, log or none)\n",
+			v);
+		return -EINVAL;
+	}
+	conf->pc_seccomp = (uint32_t)c;
+	return 0;
+}
+
 /* -o a=b,c=d: the virtiofsd spelling. The strings stay in argv. */
 static int parent_parse_o(struct parent_conf *conf, char *arg)
 {
@@ -135,8 +195,13 @@ static int parent_parse_o(struct parent_conf *conf, char *arg)
 		else if (strcmp(opt, "cache") == 0 && val) {
 			if (parent_set_cache(conf, val) < 0)
 				return -EINVAL;
+		} else if (strcmp(opt, "writeback") == 0 && !val) {
+			conf->pc_writeback = 1;
 		} else if (strcmp(opt, "sandbox") == 0 && val) {
 			if (parent_set_sandbox(conf, val) < 0)
+				return -EINVAL;
+		} else if (strcmp(opt, "seccomp") == 0 && val) {
+			if (parent_set_seccomp(conf, val) < 0)
 				return -EINVAL;
 		} else {
 			fprintf(stderr, "bulkheadd: unknown or incomplete -o option '%s'\n", opt);
@@ -156,6 +221,7 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 	conf->pc_fd = -1;
 	conf->pc_cache = IPC_CACHE_AUTO;
 	conf->pc_sandbox = IPC_SBX_NAMESPACE;
+	conf->pc_seccomp = IPC_SECCOMP_KILL;
 	conf->pc_thread_pool = PARENT_DEFAULT_THREADS;
 	conf->pc_log_level = LOG_LVL_INFO;
 
@@ -200,6 +266,9 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 		case OPT_READONLY:
 			conf->pc_readonly = 1;
 			break;
+		case OPT_WRITEBACK:
+			conf->pc_writeback = 1;
+			break;
 		case OPT_SOCKET_GROUP:
 			conf->pc_socket_group = optarg;
 			break;
@@ -226,6 +295,35 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 		case OPT_VERSION:
 			printf("bulkheadd %s (build %s)\n", PACKAGE_VERSION, bh_build_id);
 			return 1;
+		case OPT_SECCOMP:
+			if (parent_set_seccomp(conf, optarg) < 0)
+				return -EINVAL;
+			break;
+		case OPT_POLICY_DIR:
+			conf->pc_policy_dir = optarg;
+			break;
+		case OPT_CHECK_POLICY:
+			conf->pc_check_policy = 1;
+			break;
+		case OPT_TEST_FORBIDDEN:
+			conf->pc_test_forbidden = 1;
+			break;
+		case OPT_UID_MAP:
+			if (uns_parse_idmap("--uid-map", optarg, &conf->pc_uid_map) < 0)
+				return -EINVAL;
+			break;
+		case OPT_GID_MAP:
+			if (uns_parse_idmap("--gid-map", optarg, &conf->pc_gid_map) < 0)
+				return -EINVAL;
+			break;
+		case OPT_TRANSLATE_UID:
+			if (uns_parse_translate("--translate-uid", optarg, &conf->pc_tr_uid) < 0)
+				return -EINVAL;
+			break;
+		case OPT_TRANSLATE_GID:
+			if (uns_parse_translate("--translate-gid", optarg, &conf->pc_tr_gid) < 0)
+				return -EINVAL;
+			break;
 		case ':':
 			fprintf(stderr, "bulkheadd: option '%s' needs a value\n", argv[optind - 1]);
 			return -EINVAL;
@@ -239,6 +337,8 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 		fprintf(stderr, "bulkheadd: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
+	if (conf->pc_check_policy)
+		return 0;
 	if (!conf->pc_shared_dir) {
 		fprintf(stderr, "bulkheadd: --shared-dir (or -o source=DIR) is required\n");
 		return -EINVAL;
@@ -270,18 +370,26 @@ static void parent_fix_stdio(void)
 	}
 }
 
+/* A parent run from its build tree uses that tree's worker and policies. */
+static int parent_from_build_tree(void)
+{
+	char self[PATH_MAX];
+
+	return realpath("/proc/self/exe", self) &&
+	       strcmp(self, BH_BUILD_DIR "/daemon/bulkheadd") == 0;
+}
+
 /*
  * The worker binary is found from the build, never from PATH or the
  * environment: the installed one, or the one next to a build-tree parent.
  */
 static int parent_open_worker(struct parent_env *env)
 {
-	char self[PATH_MAX];
 	const char *path = BH_WORKER_PATH;
 	struct stat st;
 	int fd;
 
-	if (realpath("/proc/self/exe", self) && strcmp(self, BH_BUILD_DIR "/daemon/bulkheadd") == 0)
+	if (env->pe_from_build_tree)
 		path = BH_BUILD_DIR "/worker/bulkhead-worker";
 	fd = open(path, O_PATH | O_CLOEXEC);
 	if (fd < 0) {
@@ -365,16 +473,36 @@ int main(int argc, char *argv[])
 	r = parent_parse_args(argc, argv, &conf);
 	if (r)
 		return r > 0 ? 0 : 1;
+	env.pe_from_build_tree = parent_from_build_tree();
+	if (conf.pc_check_policy) {
+		char dir[4096];
+
+		if (priv_policy_dir(&conf, env.pe_from_build_tree, dir, sizeof(dir)) < 0) {
+			fprintf(stderr, "bulkheadd: policy directory name too long\n");
+			return 1;
+		}
+		return pol_check_dir(dir, stdout) < 0 ? 1 : 0;
+	}
 	log_init("bulkheadd", (enum log_level)conf.pc_log_level, conf.pc_syslog);
 	/* Replies go out with MSG_NOSIGNAL; a write() on a dead peer must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 
 	env.pe_conf = &conf;
-	env.pe_root_fd = env.pe_exe_fd = -1;
+	env.pe_root_fd = env.pe_exe_fd = env.pe_cwd_fd = -1;
+	/* How we run (root or not, user namespaces) is settled before anything exists. */
+	if (uns_plan(&env) < 0)
+		return 1;
+	/* Policies first: a broken file stops start-up before anything exists. */
+	if (priv_compile(&env) < 0)
+		return 1;
 	if (parent_open_share(&env, conf.pc_shared_dir) < 0)
 		return 1;
 	if (parent_open_worker(&env) < 0)
 		return 1;
+	if ((env.pe_cwd_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		log_warn("cannot open the working directory");
+		return 1;
+	}
 
 	env.pe_base = event_base_new();
 	if (!env.pe_base) {
@@ -396,19 +524,34 @@ int main(int argc, char *argv[])
 	}
 
 	workers_init(&env);
+	seclog_init(&env);
 	vu_server_init(&env);
+	if (priv_drop(&env) < 0) {
+		listener_unlink(created ? &conf : NULL);
+		return 1;
+	}
+	if (conf.pc_sandbox == IPC_SBX_NONE)
+		log_warnx("WARNING: --sandbox=none: workers are NOT confined; a compromised "
+			  "guest can reach everything this daemon can. Use it only to debug.");
+	if (conf.pc_seccomp == IPC_SECCOMP_NONE)
+		log_warnx("WARNING: --seccomp=none: no system call filter for the daemon or "
+			  "its workers");
+	else if (conf.pc_seccomp == IPC_SECCOMP_LOG)
+		log_warnx("--seccomp=log: calls outside %s are let through and logged; "
+			  "a tuning mode, not for production",
+			  env.pe_worker_policy);
 	if (listener_start(env.pe_base, lfd) < 0) {
 		listener_unlink(created ? &conf : NULL);
 		return 1;
 	}
 
 	log_info("bulkheadd %s (build %s) serving %s: socket %s, cache %s, sandbox %s, "
-		 "thread pool %u%s, worker %s",
+		 "seccomp %s, thread pool %u%s, worker %s",
 		 PACKAGE_VERSION, bh_build_id, conf.pc_shared_dir,
 		 conf.pc_socket_path ? conf.pc_socket_path
 				     : (conf.pc_fd >= 0 ? "inherited (--fd)" : "systemd"),
 		 parent_cache_names[conf.pc_cache], parent_sandbox_names[conf.pc_sandbox],
-		 conf.pc_thread_pool, conf.pc_readonly ? ", read-only" : "", env.pe_exe_path);
+		 parent_seccomp_names[conf.pc_seccomp], conf.pc_thread_pool, conf.pc_readonly ? ", read-only" : "", env.pe_exe_path);
 	parent_notify("READY=1");
 
 	if (event_base_dispatch(env.pe_base) < 0)
@@ -424,6 +567,11 @@ int main(int argc, char *argv[])
 	event_base_free(env.pe_base);
 	close(env.pe_root_fd);
 	close(env.pe_exe_fd);
+	close(env.pe_cwd_fd);
+	if (env.pe_prog_fd >= 0)
+		close(env.pe_prog_fd);
+	pol_free(env.pe_worker_set);
+	pol_free(env.pe_parent_set);
 	log_info("stopped");
 	return 0;
 }

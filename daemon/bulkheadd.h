@@ -16,6 +16,24 @@
 
 struct event_base;
 
+/*
+ * An id map in the kernel's uid_map form: ns id, host id, count per line.
+ * From --uid-map/--gid-map (ns = what the worker's user namespace sees),
+ * --translate-uid/--translate-gid (ns = the guest's id) or the default.
+ */
+#define UNS_MAX_LINES 8
+struct uns_line {
+	uint32_t ul_ns;
+	uint32_t ul_host;
+	uint32_t ul_count;
+};
+struct uns_map {
+	struct uns_line um_lines[UNS_MAX_LINES];
+	unsigned um_n;
+	const char *um_opt; /* the option that set it, for messages */
+	const char *um_arg; /* its first value as given */
+};
+
 /* What the command line asked for; filled once by parent_parse_args. */
 struct parent_conf {
 	const char *pc_shared_dir;
@@ -26,9 +44,20 @@ struct parent_conf {
 	uint32_t pc_sandbox; /* enum ipc_sandbox */
 	uint32_t pc_thread_pool;
 	uint32_t pc_readonly;
+	uint32_t pc_writeback; /* --writeback: IPC_CFG_WRITEBACK */
 	int pc_log_level; /* enum log_level */
 	int pc_syslog;
+	uint32_t pc_seccomp;	   /* enum ipc_seccomp */
+	const char *pc_policy_dir; /* --policy-dir, NULL: the default */
+	int pc_check_policy;	   /* --check-policy: validate and exit */
+	int pc_test_forbidden;	   /* hidden, test hooks only: first worker misbehaves */
+	struct uns_map pc_uid_map; /* --uid-map, empty: the default */
+	struct uns_map pc_gid_map;
+	struct uns_map pc_tr_uid; /* --translate-uid map:..., empty: none */
+	struct uns_map pc_tr_gid;
 };
+
+struct pol_set;
 
 /* Descriptors opened once at start-up and shared by every connection. */
 struct parent_env {
@@ -37,6 +66,25 @@ struct parent_env {
 	int pe_root_fd; /* share root, O_PATH|O_DIRECTORY */
 	int pe_exe_fd;	/* worker binary, O_PATH */
 	char pe_exe_path[4096];
+	int pe_from_build_tree; /* run from the build tree: its worker and policies */
+	int pe_cwd_fd;		/* our working directory, lent to namespace clones */
+
+	/* Seccomp (privdrop.c): compiled once at start-up. */
+	char pe_policy_dir[4096];
+	char pe_worker_policy[4200]; /* the file an operator edits for a worker */
+	struct pol_set *pe_worker_set;
+	struct pol_set *pe_parent_set;
+	void *pe_parent_filter;	/* scmp_filter_ctx until loaded */
+	int pe_prog_fd;		/* sealed memfd: the worker's BPF program, -1 for none */
+	uint32_t pe_prog_ninsns;
+
+	/* User namespaces (userns.c): fixed at start-up. */
+	int pe_unpriv;		/* not root: no capabilities to drop or lend */
+	int pe_userns;		/* clone workers with CLONE_NEWUSER */
+	struct uns_map pe_uid_map; /* what is written to a worker's uid_map */
+	struct uns_map pe_gid_map;
+	uint32_t pe_ns_uid;	/* the ids a worker takes inside its namespace */
+	uint32_t pe_ns_gid;
 };
 
 /* Timeouts of the synchronous conversation with a worker. */
@@ -64,6 +112,36 @@ bool vu_server_busy(void);
 int vu_server_start(int fd);
 /* Drop the current front end (if any): stop workers, close everything. */
 void vu_server_end(const char *why);
+
+/* privdrop.c */
+int priv_policy_dir(const struct parent_conf *conf, int from_build_tree, char *buf, size_t len);
+int priv_compile(struct parent_env *env);
+int priv_drop(struct parent_env *env);
+/* Which policy file forbids syscall nr for a worker, for the log. */
+const char *priv_policy_for(const struct parent_env *env, int nr);
+
+/* seccomp_notify.c (--seccomp=log) */
+void seclog_init(struct parent_env *env);
+/* Watch worker q's listener (takes fd): 0 or -errno. */
+int seclog_watch(uint32_t q, int fd);
+void seclog_forget(uint32_t q);
+/* Listener fds for a synchronous wait: fills fds/qs, returns the count. */
+int seclog_fds(int *fds, uint32_t *qs, int max);
+/* Answer one pending notification of worker q (its fd polled readable). */
+void seclog_service(uint32_t q);
+
+/* userns.c */
+/* Parse one --uid-map/--gid-map (:NS:HOST:COUNT:) or --translate-uid/-gid
+ * (map:GUEST:HOST:COUNT) value into m; the error on stderr. 0 or -EINVAL. */
+int uns_parse_idmap(const char *opt, const char *arg, struct uns_map *m);
+int uns_parse_translate(const char *opt, const char *arg, struct uns_map *m);
+/* Decide the privilege mode and the workers' maps; log them. 0 or -EINVAL. */
+int uns_plan(struct parent_env *env);
+/* Parent, after cloning pid into a new user namespace: setgroups, maps. */
+int uns_write_maps(const struct parent_env *env, pid_t pid);
+/* Child, right after the clone: wait on syncfd for the maps, take the
+ * namespace ids, keep what the worker needs across exec. 0 or -errno. */
+int uns_child_enter(const struct parent_env *env, int syncfd);
 
 /* workers.c */
 void workers_init(struct parent_env *env);

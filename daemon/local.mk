@@ -4,6 +4,9 @@ daemon_bulkheadd_SOURCES = \
 	daemon/bulkheadd.c daemon/bulkheadd.h \
 	daemon/listener.c \
 	daemon/vu_server.c \
-	daemon/workers.c
+	daemon/workers.c \
+	daemon/privdrop.c \
+	daemon/seccomp_notify.c \
+	daemon/userns.c
 daemon_bulkheadd_LDADD = common/libcommon.a $(LIBEVENT_LIBS) $(LIBSECCOMP_LIBS) $(LIBCAPNG_LIBS)
 daemon_bulkheadd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBSECCOMP_CFLAGS) $(LIBCAPNG_CFLAGS)

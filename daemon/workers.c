@@ -12,15 +12,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <seccomp.h>
 
 #include "bulkhead.h"
 #include "bulkheadd.h"
@@ -42,6 +45,7 @@ struct wk {
 static struct parent_env *wk_env;
 static struct wk wk_table[BH_MAX_QUEUES];
 static int wk_nt_fd = -1; /* node table of the current front end */
+static bool wk_test_hook_used; /* --test-forbidden-syscall: first worker only */
 
 static void wk_dispatch_worker(evutil_socket_t fd, short ev, void *arg);
 
@@ -84,6 +88,7 @@ static void wk_kill(uint32_t q)
 	if (w->w_pid > 0)
 		kill(w->w_pid, SIGKILL);
 	wk_close_channel(w);
+	seclog_forget(q);
 	w->w_state = WK_DEAD;
 }
 
@@ -93,17 +98,42 @@ static void wk_malformed(uint32_t q, const char *what)
 	wk_kill(q);
 }
 
-static void wk_log_notice(uint32_t q, const struct ipc_msg *m)
+/*
+ * Log a worker's NOTICE. A forbidden system call (from the worker's SIGSYS
+ * reporter) gets the worker killed: 1 then, else 0.
+ */
+static int wk_log_notice(uint32_t q, const struct ipc_msg *m)
 {
 	struct ipc_notice n;
+	char *name;
 
 	memcpy(&n, m->im_data, sizeof(n));
 	n.in_text[sizeof(n.in_text) - 1] = '\0';
 	for (char *p = n.in_text; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			*p = '?'; /* no control characters from a worker in our log */
-	log_warnx("worker q%u: %s%s", q,
-		  n.in_kind == IPC_NOTICE_QUEUE_BROKEN ? "queue broken: " : "", n.in_text);
+	switch (n.in_kind) {
+	case IPC_NOTICE_SECCOMP:
+		name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, (int)n.in_pad);
+		log_warnx("worker q%u (pid %d) made a forbidden system call: %s (%u); "
+			  "allow it in %s if it is legitimate",
+			  q, (int)wk_table[q].w_pid, name ? name : "unknown", n.in_pad,
+			  priv_policy_for(wk_env, (int)n.in_pad));
+		free(name);
+		/* kill: ours to do (a PID namespace's init cannot SIGKILL itself);
+		 * trap: it dies by SIGSYS on its own, and we reap it. */
+		if (wk_env->pe_conf->pc_seccomp == IPC_SECCOMP_TRAP)
+			return 0;
+		wk_kill(q);
+		return 1;
+	case IPC_NOTICE_SANDBOX:
+		log_warnx("worker q%u refused to serve: %s", q, n.in_text);
+		return 0;
+	default:
+		log_warnx("worker q%u: %s%s", q,
+			  n.in_kind == IPC_NOTICE_QUEUE_BROKEN ? "queue broken: " : "", n.in_text);
+		return 0;
+	}
 }
 
 /*
@@ -114,14 +144,25 @@ static int wk_recv(uint32_t q, struct ipc_msg *m, int timeout_ms, const char *wa
 {
 	struct wk *w = &wk_table[q];
 	uint64_t deadline = bh_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	struct pollfd pfd = {.fd = w->w_fd, .events = POLLIN};
-	int r;
+	struct pollfd pfd[1 + BH_MAX_QUEUES];
+	int lfd[BH_MAX_QUEUES];
+	uint32_t lq[BH_MAX_QUEUES];
+	int r, nl;
 
 	for (;;) {
 		uint64_t now = bh_now_ns();
 		int left = now >= deadline ? 0 : (int)((deadline - now) / 1000000ull);
 
-		r = poll(&pfd, 1, left);
+		/* --seccomp=log: a worker (this one, or a peer it waits for) may be
+		 * blocked on a notification only we can answer. */
+		nl = seclog_fds(lfd, lq, BH_MAX_QUEUES);
+		pfd[0].fd = w->w_fd;
+		pfd[0].events = POLLIN;
+		for (int i = 0; i < nl; i++) {
+			pfd[1 + i].fd = lfd[i];
+			pfd[1 + i].events = POLLIN;
+		}
+		r = poll(pfd, (nfds_t)(1 + nl), left);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -130,6 +171,11 @@ static int wk_recv(uint32_t q, struct ipc_msg *m, int timeout_ms, const char *wa
 			wk_kill(q);
 			return -ETIMEDOUT;
 		}
+		for (int i = 0; i < nl; i++)
+			if (pfd[1 + i].revents)
+				seclog_service(lq[i]);
+		if (!pfd[0].revents)
+			continue;
 		r = ipc_recv(w->w_fd, m);
 		if (r == -EAGAIN)
 			continue;
@@ -155,30 +201,37 @@ static int wk_recv(uint32_t q, struct ipc_msg *m, int timeout_ms, const char *wa
 			wk_malformed(q, "NOTICE of the wrong size");
 			return -EBADMSG;
 		}
-		wk_log_notice(q, m);
+		if (wk_log_notice(q, m))
+			return -ECONNABORTED;
 	}
 }
 
-/* Send a request and wait for its ACK: the worker's 0 / -errno, or -errno of our own. */
-static int wk_request(uint32_t q, uint32_t type, const void *data, size_t len, const int *fds,
-		      size_t nfds)
+/* Send a request; its sequence number in *seq. 0 or -errno (the worker is killed). */
+static int wk_send(uint32_t q, uint32_t type, const void *data, size_t len, const int *fds,
+		   size_t nfds, uint32_t *seq)
 {
 	struct wk *w = &wk_table[q];
-	struct ipc_msg m;
-	struct ipc_ack ack;
-	uint32_t seq;
 	int r;
 
 	if (w->w_state != WK_LIVE)
 		return -EHOSTDOWN;
-	seq = ++w->w_seq;
-	r = ipc_send(w->w_fd, type, seq, data, len, fds, nfds);
+	*seq = ++w->w_seq;
+	r = ipc_send(w->w_fd, type, *seq, data, len, fds, nfds);
 	if (r < 0) {
 		log_warnx("cannot send %s to worker q%u: %s, killing it", ipc_type_name(type), q,
 			  strerror(-r));
 		wk_kill(q);
-		return r;
 	}
+	return r;
+}
+
+/* Wait for the ACK of request seq: the worker's 0 / -errno, or -errno of our own. */
+static int wk_wait_ack(uint32_t q, uint32_t type, uint32_t seq)
+{
+	struct ipc_msg m;
+	struct ipc_ack ack;
+	int r;
+
 	r = wk_recv(q, &m, PARENT_ACK_TIMEOUT_MS, "an ACK");
 	if (r < 0)
 		return r;
@@ -209,15 +262,34 @@ static int wk_request(uint32_t q, uint32_t type, const void *data, size_t len, c
 	return ack.ia_error;
 }
 
+/* Send a request and wait for its ACK. */
+static int wk_request(uint32_t q, uint32_t type, const void *data, size_t len, const int *fds,
+		      size_t nfds)
+{
+	uint32_t seq;
+	int r = wk_send(q, type, data, len, fds, nfds, &seq);
+
+	return r < 0 ? r : wk_wait_ack(q, type, seq);
+}
+
 /* In the child: become the worker. Never returns. */
-static void __attribute__((noreturn)) wk_exec(int chan, pid_t parent)
+static void __attribute__((noreturn)) wk_exec(int chan, pid_t parent, bool new_pidns, int syncfd)
 {
 	char *const argv[] = {"bulkhead-worker", NULL};
 	char *const envp[] = {NULL};
-	int exe = wk_env->pe_exe_fd;
+	int exe = wk_env->pe_exe_fd, r;
 	sigset_t all;
 
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+	/* A new user namespace: nothing runs before the parent wrote our maps.
+	 * Before PDEATHSIG, which a change of ids clears. */
+	if (syncfd >= 0 && (r = uns_child_enter(wk_env, syncfd)) < 0) {
+		dprintf(STDERR_FILENO, "bulkheadd: worker: entering its user namespace: %s\n",
+			strerror(-r));
+		_exit(127);
+	}
+	/* In a new PID namespace our parent has no pid we could see (getppid
+	 * is 0); if it died already, the worker's first send fails and it exits. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || (!new_pidns && getppid() != parent))
 		_exit(127);
 	/* Keep the binary's fd clear of the channel slot and of the range we close. */
 	if (exe <= BH_WORKER_IPC_FD) {
@@ -246,30 +318,102 @@ static void __attribute__((noreturn)) wk_exec(int chan, pid_t parent)
 	_exit(127);
 }
 
+/*
+ * fork, or with --sandbox=namespace a fork-like clone into new mount, PID,
+ * IPC, UTS and network namespaces (passthrough needs no network), and a
+ * user namespace when we are unprivileged or maps were asked for. Around
+ * the clone our working directory is the share: the kernel translates it
+ * into the child's copy of the mount tree, which is how the worker finds
+ * the share there (a descriptor would still name our tree, which mount
+ * calls in the child's namespace refuse).
+ */
+static pid_t wk_clone(bool ns)
+{
+	unsigned long flags = SIGCHLD;
+	pid_t pid;
+	int err;
+
+	if (!ns)
+		return fork();
+	flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
+	if (wk_env->pe_userns)
+		flags |= CLONE_NEWUSER;
+	if (fchdir(wk_env->pe_root_fd) < 0)
+		return -1;
+	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+	if (pid != 0) {
+		err = errno;
+		if (fchdir(wk_env->pe_cwd_fd) < 0)
+			fatal("cannot return to the working directory");
+		errno = err;
+	}
+	return pid;
+}
+
 static int wk_fork(uint32_t q)
 {
 	struct wk *w = &wk_table[q];
+	bool ns = wk_env->pe_conf->pc_sandbox == IPC_SBX_NAMESPACE;
 	pid_t parent = getpid(), pid;
-	int sv[2], r;
+	int sv[2], sync[2] = {-1, -1}, r;
 
 	r = ipc_socketpair(sv);
 	if (r < 0) {
 		log_warnx("worker q%u: socketpair: %s", q, strerror(-r));
 		return r;
 	}
-	pid = fork();
-	if (pid < 0) {
+	/* The child waits on sync[0] until its user namespace has maps. */
+	if (ns && wk_env->pe_userns && pipe2(sync, O_CLOEXEC) < 0) {
 		r = -errno;
-		log_warn("worker q%u: fork", q);
+		log_warn("worker q%u: pipe", q);
 		close(sv[0]);
 		close(sv[1]);
 		return r;
 	}
+	pid = wk_clone(ns);
+	if (pid < 0) {
+		r = -errno;
+		if (ns && wk_env->pe_userns)
+			log_warn("worker q%u: clone into new user and other namespaces (are "
+				 "user namespaces enabled? see user.max_user_namespaces)",
+				 q);
+		else if (ns)
+			log_warn("worker q%u: clone into new namespaces (without the rights, "
+				 "try --sandbox=chroot)",
+				 q);
+		else
+			log_warn("worker q%u: fork", q);
+		close(sv[0]);
+		close(sv[1]);
+		if (sync[0] >= 0) {
+			close(sync[0]);
+			close(sync[1]);
+		}
+		return r;
+	}
 	if (pid == 0) {
 		close(sv[0]);
-		wk_exec(sv[1], parent);
+		if (sync[1] >= 0)
+			close(sync[1]);
+		wk_exec(sv[1], parent, ns, sync[0]);
 	}
 	close(sv[1]);
+	if (sync[0] >= 0) {
+		close(sync[0]);
+		r = uns_write_maps(wk_env, pid);
+		/* No byte (EOF) tells the child to give up. */
+		if (r == 0 && write(sync[1], "", 1) != 1)
+			r = -errno;
+		close(sync[1]);
+		if (r < 0) {
+			log_warnx("worker q%u: cannot give it its user namespace maps: %s", q,
+				  strerror(-r));
+			kill(pid, SIGKILL);
+			close(sv[0]);
+			/* SIGCHLD reaps it (an unknown child by then). */
+			return r;
+		}
+	}
 	w->w_pid = pid;
 	w->w_fd = sv[0];
 	w->w_seq = 0;
@@ -325,8 +469,47 @@ static int wk_config(uint32_t q)
 	cfg.ic_sandbox = c->pc_sandbox;
 	cfg.ic_cache = c->pc_cache;
 	cfg.ic_readonly = c->pc_readonly;
+	if (c->pc_writeback)
+		cfg.ic_flags |= IPC_CFG_WRITEBACK;
 	cfg.ic_drain_timeout_ms = PARENT_DRAIN_TIMEOUT_MS;
+	if (c->pc_test_forbidden && !wk_test_hook_used) {
+		cfg.ic_flags |= IPC_CFG_TEST_FORBIDDEN;
+		wk_test_hook_used = true;
+	}
 	return wk_request(q, IPC_CONFIG, &cfg, sizeof(cfg), fds, 2);
+}
+
+/* SANDBOX: the worker confines itself; with --seccomp=log it hands us its
+ * filter's listener before the ACK. */
+static int wk_sandbox(uint32_t q)
+{
+	const struct parent_conf *c = wk_env->pe_conf;
+	struct ipc_sandbox_cfg sb = {.sb_seccomp = c->pc_seccomp};
+	struct ipc_msg m;
+	size_t nfds = 0;
+	uint32_t seq;
+	int r;
+
+	if (c->pc_seccomp != IPC_SECCOMP_NONE) {
+		sb.sb_ninsns = wk_env->pe_prog_ninsns;
+		nfds = 1;
+	}
+	if ((r = wk_send(q, IPC_SANDBOX, &sb, sizeof(sb), &wk_env->pe_prog_fd, nfds, &seq)) < 0)
+		return r;
+	if (c->pc_seccomp == IPC_SECCOMP_LOG) {
+		if ((r = wk_recv(q, &m, PARENT_ACK_TIMEOUT_MS, "its seccomp listener")) < 0)
+			return r;
+		if (m.im_hdr.ih_type != IPC_SECCOMP_LISTENER || ipc_check(&m, 0, 1) < 0) {
+			ipc_close_fds(&m);
+			wk_malformed(q, "expected SECCOMP_LISTENER");
+			return -EBADMSG;
+		}
+		if ((r = seclog_watch(q, m.im_fds[0])) < 0) {
+			wk_kill(q);
+			return r;
+		}
+	}
+	return wk_wait_ack(q, IPC_SANDBOX, seq);
 }
 
 /* Give q and o one channel in each direction (worker/peer.h). */
@@ -400,7 +583,7 @@ int workers_spawn(uint32_t q, const struct ipc_region *regions, const int *fds, 
 	r = wk_fork(q);
 	if (r < 0)
 		return r;
-	if ((r = wk_hello(q)) < 0 || (r = wk_config(q)) < 0)
+	if ((r = wk_hello(q)) < 0 || (r = wk_config(q)) < 0 || (r = wk_sandbox(q)) < 0)
 		goto fail;
 	for (uint32_t o = 0; o < BH_MAX_QUEUES; o++) {
 		if (o == q || !workers_live(o))
@@ -515,7 +698,7 @@ static void wk_dispatch_worker(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	if (m.im_hdr.ih_type == IPC_NOTICE && ipc_check(&m, sizeof(struct ipc_notice), 0) == 0) {
-		wk_log_notice(q, &m);
+		(void)wk_log_notice(q, &m);
 		return;
 	}
 	ipc_close_fds(&m);
@@ -545,6 +728,7 @@ void workers_reap(void)
 				continue;
 			snprintf(who, sizeof(who), "worker q%u", q);
 			w->w_pid = 0;
+			seclog_forget(q);
 			if (w->w_state == WK_LIVE) {
 				wk_close_channel(w);
 				w->w_state = WK_DEAD;
@@ -587,6 +771,7 @@ void workers_stop_all(void)
 		memset(w, 0, sizeof(*w));
 		w->w_fd = -1;
 		w->w_state = WK_NONE;
+		seclog_forget(q);
 	}
 	if (wk_nt_fd >= 0) {
 		close(wk_nt_fd);

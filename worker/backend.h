@@ -52,6 +52,7 @@ struct be_env {
 	int proc_fd;	/* /proc/self/fd, for reopening O_PATH descriptors */
 	uint32_t cache; /* enum ipc_cache */
 	bool readonly;
+	bool writeback; /* the guest caches writes (FUSE_WRITEBACK_CACHE) */
 };
 
 struct be_ops {
@@ -84,6 +85,43 @@ struct be_ops {
 	void (*releasedir)(void *ctx, struct fuse_req *r, uint64_t fh);
 	/* Reply: be_reply_statfs. */
 	void (*statfs)(void *ctx, struct fuse_req *r, uint64_t node);
+
+	/* ---- write side. The caller's uid/gid are in be_req_header(r). ---- */
+	/* INIT: extra FUSE_* flags this back end wants (e.g. WRITEBACK_CACHE). */
+	uint32_t (*init_flags)(void *ctx);
+	/* in: the request's copy (valid until the reply). Reply: be_reply_attr. */
+	void (*setattr)(void *ctx, struct fuse_req *r, uint64_t node,
+			const struct fuse_setattr_in *in);
+	/* size == the data bytes after write_in (checked): be_req_write_iov
+	 * gives them in place. Reply: be_reply_write. */
+	void (*write)(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size,
+		      uint32_t write_flags);
+	/* FSYNC and FSYNCDIR. */
+	void (*fsync)(void *ctx, struct fuse_req *r, uint64_t fh, bool datasync);
+	/* CREATE (name) and TMPFILE (name NULL). Reply: be_reply_create (+1 lookup). */
+	void (*create)(void *ctx, struct fuse_req *r, uint64_t parent, const char *name,
+		       const struct fuse_create_in *in);
+	/* MKNOD (S_IFMT in mode), MKDIR (mode without S_IFMT: S_IFDIR is implied)
+	 * and SYMLINK (target != NULL). Reply: be_reply_entry (+1 lookup). */
+	void (*mknod)(void *ctx, struct fuse_req *r, uint64_t parent, const char *name,
+		      uint32_t mode, uint32_t rdev, const char *target);
+	/* Reply: be_reply_entry (+1 lookup). */
+	void (*link)(void *ctx, struct fuse_req *r, uint64_t node, uint64_t newparent,
+		     const char *name);
+	/* UNLINK and RMDIR (dir). */
+	void (*unlink)(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, bool dir);
+	/* flags: RENAME_* (0 for RENAME). */
+	void (*rename)(void *ctx, struct fuse_req *r, uint64_t olddir, const char *oldname,
+		       uint64_t newdir, const char *newname, uint32_t flags);
+	void (*access)(void *ctx, struct fuse_req *r, uint64_t node, uint32_t mask);
+	void (*fallocate)(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint64_t len,
+			  uint32_t mode);
+	/* Reply: be_reply_lseek. */
+	void (*lseek)(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t whence);
+	/* Reply: be_reply_write with the bytes copied. */
+	void (*copy_file_range)(void *ctx, struct fuse_req *r,
+				const struct fuse_copy_file_range_in *in);
+	void (*syncfs)(void *ctx, struct fuse_req *r);
 };
 
 extern const struct be_ops be_passthrough_ops;
@@ -91,6 +129,9 @@ extern const struct be_ops be_passthrough_ops;
 /* ---- request accessors (any thread, while the request is not finished) ---- */
 
 const struct fuse_in_header *be_req_header(const struct fuse_req *r);
+/* The request's decoded fixed arguments (struct fuse_*_in of its opcode),
+ * a private copy valid until the reply. */
+const void *be_req_args(const struct fuse_req *r);
 /* 128 bytes of per-request scratch for the back end (e.g. arguments for a
  * pool job), aligned for pointers and u64. */
 #define BE_REQ_PRIV_SIZE 128
@@ -105,6 +146,13 @@ void *be_req_priv(struct fuse_req *r);
  */
 size_t be_req_data_iov(struct fuse_req *r, size_t size, struct iovec **iov, unsigned *n);
 
+/*
+ * WRITE: the data bytes (already checked: in.len == 80 + size) as iovecs
+ * pointing into guest memory, in thread-local storage like
+ * be_req_data_iov. Returns the bytes covered (== size for a decoded WRITE).
+ */
+size_t be_req_write_iov(struct fuse_req *r, size_t size, struct iovec **iov, unsigned *n);
+
 /* ---- finishing a request: exactly one of these per request ---- */
 
 /* err: 0 (empty success reply) or a negative errno. */
@@ -115,6 +163,12 @@ void be_reply_open(struct fuse_req *r, uint64_t fh, uint32_t open_flags);
 void be_reply_statfs(struct fuse_req *r, const struct fuse_kstatfs *st);
 /* An arbitrary payload (READLINK target, directory records, small READs). */
 void be_reply_buf(struct fuse_req *r, const void *buf, size_t len);
+/* CREATE / TMPFILE: entry and open reply together. */
+void be_reply_create(struct fuse_req *r, const struct fuse_entry_out *e, uint64_t fh,
+		     uint32_t open_flags);
+/* WRITE / COPY_FILE_RANGE: bytes written. */
+void be_reply_write(struct fuse_req *r, uint32_t size);
+void be_reply_lseek(struct fuse_req *r, uint64_t off);
 /* len bytes were written through be_req_data_iov. */
 void be_reply_data(struct fuse_req *r, size_t len);
 

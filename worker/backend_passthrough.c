@@ -1,9 +1,8 @@
 /*
  * backend_passthrough.c - the host-directory back end, read side: LOOKUP,
  * GETATTR, READLINK, OPEN/READ/RELEASE, OPENDIR/READDIR(PLUS)/RELEASEDIR,
- * FLUSH, STATFS. Writes answer -EROFS (OPEN for writing) or -ENOSYS (the
- * dispatcher, for operations this table leaves NULL) until the write side
- * exists.
+ * FLUSH, STATFS, and the ops table (the write side is passthrough_write.c).
+ * OPEN for writing lives here too: it is the same reopen, as the caller.
  * Runs in: the worker (sandboxed), blocking calls on the pool threads.
  * Names and ids come from the guest, already copied and checked by the
  * dispatcher (no '/', NUL-terminated, <= 255 bytes); ids are resolved
@@ -35,32 +34,9 @@
 #include "ipc.h"
 #include "log.h"
 #include "node_table.h"
+#include "passthrough.h"
 #include "peer.h"
 #include "threadpool.h"
-
-struct pt {
-	struct be_env pt_env;
-	dev_t pt_root_dev; /* the share root's identity: its lookups give node 1 */
-	ino_t pt_root_ino;
-	uint64_t pt_valid;	/* entry/attr cache lifetime, seconds */
-	uint32_t pt_keep_cache; /* FOPEN_* for files */
-	uint32_t pt_dir_cache;	/* FOPEN_* for directories */
-};
-
-/* A pool job's arguments, kept in the request's back-end scratch. */
-struct pt_job {
-	struct pt *j_pt;
-	struct fuse_req *j_req;
-	const char *j_name; /* lives in the request until it is replied */
-	uint64_t j_id;	    /* node id or file handle */
-	uint64_t j_off;
-	uint32_t j_size;
-	uint32_t j_flags;
-	bool j_plus;
-	bool j_dir;
-};
-
-_Static_assert(sizeof(struct pt_job) <= BE_REQ_PRIV_SIZE, "pt_job too big");
 
 static struct pt_job *pt_prepare(struct pt *pt, struct fuse_req *r, const struct pt_job *args)
 {
@@ -72,7 +48,7 @@ static struct pt_job *pt_prepare(struct pt *pt, struct fuse_req *r, const struct
 	return j;
 }
 
-static void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args)
+void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args)
 {
 	pt_prepare(pt, r, args);
 	tp_submit(pt->pt_env.tp, fn, r);
@@ -108,12 +84,12 @@ static int pt_node_fd(struct pt *pt, uint64_t id, bool nowait, int *fd)
 		      : fdt_node_get(pt->pt_env.fdt, id, fd);
 }
 
-static struct pt_job *pt_job_of(void *arg)
+struct pt_job *pt_job_of(void *arg)
 {
 	return be_req_priv(arg);
 }
 
-static void pt_fill_attr(struct fuse_attr *a, const struct stat *st)
+void pt_fill_attr(struct fuse_attr *a, const struct stat *st)
 {
 	memset(a, 0, sizeof(*a));
 	a->ino = st->st_ino;
@@ -133,8 +109,8 @@ static void pt_fill_attr(struct fuse_attr *a, const struct stat *st)
 	a->blksize = (uint32_t)st->st_blksize;
 }
 
-static void pt_fill_entry(const struct pt *pt, struct fuse_entry_out *e, uint64_t id,
-			  const struct stat *st)
+void pt_fill_entry(const struct pt *pt, struct fuse_entry_out *e, uint64_t id,
+		   const struct stat *st)
 {
 	e->nodeid = id;
 	e->generation = id >> NT_SLOT_BITS;
@@ -143,7 +119,7 @@ static void pt_fill_entry(const struct pt *pt, struct fuse_entry_out *e, uint64_
 	pt_fill_attr(&e->attr, st);
 }
 
-static int pt_stat_fd(int fd, struct stat *st)
+int pt_stat_fd(int fd, struct stat *st)
 {
 	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
@@ -156,30 +132,35 @@ static int pt_stat_fd(int fd, struct stat *st)
  * root is the root. The share root always answers as node 1 (not counted:
  * the root is never forgotten).
  */
-static int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name,
-			bool nowait, struct fuse_entry_out *e)
+void pt_proc_name(char *buf, size_t len, int fd)
 {
-	const char *path = name;
+	snprintf(buf, len, "%d", fd);
+}
+
+uint32_t pt_file_open_flags(const struct pt *pt)
+{
+	return pt->pt_keep_cache;
+}
+
+void pt_node_unref(struct pt *pt, uint64_t id)
+{
+	uint32_t owner;
+	bool dead;
+
+	if (nt_node_forget(pt->pt_env.nt, id, 1, &dead, &owner) < 0 || !dead)
+		return;
+	/* Only a node this request created can die here, and we own it. */
+	fdt_node_drop(pt->pt_env.fdt, id);
+	nt_node_free(pt->pt_env.nt, id);
+}
+
+int pt_node_entry(struct pt *pt, int fd, struct fuse_entry_out *e)
+{
 	struct nt_node n;
 	struct stat st;
 	bool created;
-	int fd, err;
+	int err;
 
-	if (strcmp(name, ".") == 0 || (parent == NT_ROOT_ID && strcmp(name, "..") == 0))
-		path = ".";
-	if (nowait) {
-		struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
-				       .resolve = RESOLVE_CACHED | RESOLVE_NO_MAGICLINKS};
-
-		fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-		if (fd < 0)
-			return errno == EAGAIN || errno == ENOSYS || errno == EINVAL ? -EWOULDBLOCK
-										 : -errno;
-	} else {
-		fd = openat(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-	}
 	if ((err = pt_stat_fd(fd, &st)) < 0)
 		goto fail;
 	if (st.st_dev == pt->pt_root_dev && st.st_ino == pt->pt_root_ino) {
@@ -209,6 +190,30 @@ static int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *n
 fail:
 	close(fd);
 	return err;
+}
+
+static int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name,
+			bool nowait, struct fuse_entry_out *e)
+{
+	const char *path = name;
+	int fd;
+
+	if (strcmp(name, ".") == 0 || (parent == NT_ROOT_ID && strcmp(name, "..") == 0))
+		path = ".";
+	if (nowait) {
+		struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+				       .resolve = RESOLVE_CACHED | RESOLVE_NO_MAGICLINKS};
+
+		fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+		if (fd < 0)
+			return errno == EAGAIN || errno == ENOSYS || errno == EINVAL ? -EWOULDBLOCK
+										 : -errno;
+	} else {
+		fd = openat(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+	}
+	return pt_node_entry(pt, fd, e);
 }
 
 /* ---- jobs (pool threads) ---- */
@@ -288,8 +293,14 @@ static void pt_do_readlink(void *arg)
 		be_reply_buf(arg, buf, (size_t)n);
 }
 
-/* OPEN and OPENDIR: reopen the node's O_PATH descriptor through
- * /proc/self/fd (no path walk, so nothing can be swapped underneath). */
+/*
+ * OPEN and OPENDIR: reopen the node's O_PATH descriptor through
+ * /proc/self/fd (no path walk, so nothing can be swapped underneath), as
+ * the caller so the host checks its permissions. With --writeback the guest
+ * reads to fill partial pages and does appends itself: O_WRONLY becomes
+ * O_RDWR and O_APPEND goes.
+ */
+#define PT_OPEN_PASS (O_ACCMODE | O_APPEND | O_TRUNC | O_NONBLOCK | O_SYNC | O_DSYNC)
 static void pt_do_open(void *arg)
 {
 	struct pt_job *j = pt_job_of(arg);
@@ -297,7 +308,7 @@ static void pt_do_open(void *arg)
 	struct nt_node n;
 	struct nt_fh fh;
 	char path[16];
-	int pfd, fd, oflags, err;
+	int pfd, fd = -1, oflags, err;
 
 	if ((err = nt_node_get(pt->pt_env.nt, j->j_id, &n)) < 0)
 		goto out;
@@ -306,21 +317,33 @@ static void pt_do_open(void *arg)
 		goto out;
 	}
 	if (!j->j_dir && !S_ISREG(n.n_mode)) {
-		err = S_ISDIR(n.n_mode) ? -EISDIR : -EINVAL;
+		/* O_NOFOLLOW semantics for symlinks: the guest resolves them itself */
+		err = S_ISDIR(n.n_mode) ? -EISDIR : S_ISLNK(n.n_mode) ? -ELOOP : -EINVAL;
 		goto out;
 	}
-	if (j->j_dir)
+	if (j->j_dir) {
 		oflags = O_RDONLY | O_DIRECTORY;
-	else
-		oflags = O_RDONLY | O_NOCTTY | (int)(j->j_flags & O_NONBLOCK);
+	} else {
+		oflags = O_NOCTTY | (int)(j->j_flags & PT_OPEN_PASS);
+		if (pt->pt_env.writeback) {
+			if ((oflags & O_ACCMODE) == O_WRONLY)
+				oflags = (oflags & ~O_ACCMODE) | O_RDWR;
+			oflags &= ~O_APPEND;
+		}
+	}
 	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &pfd)) < 0)
 		goto out;
-	snprintf(path, sizeof(path), "%d", pfd);
-	fd = openat(pt->pt_env.proc_fd, path, oflags | O_CLOEXEC);
-	err = fd < 0 ? -errno : 0;
+	pt_proc_name(path, sizeof(path), pfd);
+	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
+		fd = openat(pt->pt_env.proc_fd, path, oflags | O_CLOEXEC);
+		err = fd < 0 ? -errno : 0;
+		pt_creds_leave(pt);
+	}
 	fdt_put(pt->pt_env.fdt, pfd);
 	if (err < 0)
 		goto out;
+	if ((oflags & O_TRUNC) && (j->j_size & FUSE_OPEN_KILL_SUIDGID))
+		pt_kill_suidgid(fd);
 	err = nt_fh_alloc(pt->pt_env.nt, j->j_id, pt->pt_env.self, (uint32_t)oflags, j->j_dir, &fh);
 	if (err < 0) {
 		close(fd);
@@ -331,7 +354,7 @@ static void pt_do_open(void *arg)
 		close(fd);
 		goto out;
 	}
-	be_reply_open(arg, fh.f_id, j->j_dir ? pt->pt_dir_cache : pt->pt_keep_cache);
+	be_reply_open(arg, fh.f_id, j->j_dir ? pt->pt_dir_cache : pt_file_open_flags(pt));
 	return;
 out:
 	be_reply_err(arg, err);
@@ -586,12 +609,17 @@ static void pt_readlink(void *ctx, struct fuse_req *r, uint64_t node)
 
 static void pt_open(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags)
 {
-	/* Read-only until the write side exists. */
-	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_CREAT))) {
+	const struct fuse_open_in *oi = be_req_args(r);
+	struct pt *pt = ctx;
+
+	if (pt->pt_env.readonly &&
+	    ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_CREAT)))) {
 		be_reply_err(r, -EROFS);
 		return;
 	}
-	pt_submit(ctx, r, pt_do_open, &(struct pt_job){.j_id = node, .j_flags = flags});
+	/* j_size carries open_flags (FUSE_OPEN_KILL_SUIDGID) */
+	pt_submit(ctx, r, pt_do_open,
+		  &(struct pt_job){.j_id = node, .j_flags = flags, .j_size = oi->open_flags});
 }
 
 static void pt_opendir(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags)
@@ -622,7 +650,7 @@ static void pt_release(void *ctx, struct fuse_req *r, uint64_t fh)
 
 static void pt_flush(void *ctx, struct fuse_req *r, uint64_t fh)
 {
-	be_reply_err(r, 0); /* nothing buffered on a read-only share */
+	be_reply_err(r, 0); /* writes go straight to the host: nothing buffered here */
 }
 
 static void pt_readdir(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size,
@@ -655,9 +683,14 @@ static int pt_init(const struct be_env *env, void **ctx)
 	pt->pt_env = *env;
 	pt->pt_root_dev = st.st_dev;
 	pt->pt_root_ino = st.st_ino;
+	pt->pt_setcreds = geteuid() == 0;
+	/* The guest applied its umask already (no FUSE_DONT_MASK): ours must not
+	 * take more bits off what it asks for. */
+	umask(0);
 	switch (env->cache) {
 	case IPC_CACHE_NONE:
 		pt->pt_valid = 0;
+		pt->pt_keep_cache = FOPEN_DIRECT_IO;
 		break;
 	case IPC_CACHE_ALWAYS:
 		pt->pt_valid = 86400;
@@ -692,4 +725,18 @@ const struct be_ops be_passthrough_ops = {
     .readdir = pt_readdir,
     .releasedir = pt_release,
     .statfs = pt_statfs,
+    .init_flags = pt_init_flags,
+    .setattr = pt_setattr,
+    .write = pt_write,
+    .fsync = pt_fsync,
+    .create = pt_create,
+    .mknod = pt_mknod,
+    .link = pt_link,
+    .unlink = pt_unlink,
+    .rename = pt_rename,
+    .access = pt_access,
+    .fallocate = pt_fallocate,
+    .lseek = pt_lseek,
+    .copy_file_range = pt_copy_file_range,
+    .syncfs = pt_syncfs,
 };

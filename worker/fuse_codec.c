@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "fuse_dispatch.h"
@@ -29,16 +30,18 @@ static const struct fuse_op_info fuse_ops[] = {
     [FUSE_GETATTR] = {"GETATTR", sizeof(struct fuse_getattr_in), sizeof(struct fuse_attr_out), 0},
     [FUSE_SETATTR] = {"SETATTR", sizeof(struct fuse_setattr_in), sizeof(struct fuse_attr_out), 0},
     [FUSE_READLINK] = {"READLINK", 0, 0, 0},
-    [FUSE_SYMLINK] = {"SYMLINK", 0, sizeof(struct fuse_entry_out), FUSE_OP_NAME},
+    [FUSE_SYMLINK] = {"SYMLINK", 0, sizeof(struct fuse_entry_out),
+		      FUSE_OP_NAME | FUSE_OP_TARGET | FUSE_OP_NODOTS},
     [FUSE_MKNOD] = {"MKNOD", sizeof(struct fuse_mknod_in), sizeof(struct fuse_entry_out),
-		    FUSE_OP_NAME},
+		    FUSE_OP_NAME | FUSE_OP_NODOTS},
     [FUSE_MKDIR] = {"MKDIR", sizeof(struct fuse_mkdir_in), sizeof(struct fuse_entry_out),
-		    FUSE_OP_NAME},
+		    FUSE_OP_NAME | FUSE_OP_NODOTS},
     [FUSE_UNLINK] = {"UNLINK", 0, 0, FUSE_OP_NAME},
     [FUSE_RMDIR] = {"RMDIR", 0, 0, FUSE_OP_NAME},
-    [FUSE_RENAME] = {"RENAME", sizeof(struct fuse_rename_in), 0, FUSE_OP_NAME},
+    [FUSE_RENAME] = {"RENAME", sizeof(struct fuse_rename_in), 0,
+		     FUSE_OP_NAME | FUSE_OP_NAME2 | FUSE_OP_NODOTS},
     [FUSE_LINK] = {"LINK", sizeof(struct fuse_link_in), sizeof(struct fuse_entry_out),
-		   FUSE_OP_NAME},
+		   FUSE_OP_NAME | FUSE_OP_NODOTS},
     [FUSE_OPEN] = {"OPEN", sizeof(struct fuse_open_in), sizeof(struct fuse_open_out), 0},
     [FUSE_READ] = {"READ", sizeof(struct fuse_read_in), 0, 0},
     [FUSE_WRITE] = {"WRITE", sizeof(struct fuse_write_in), sizeof(struct fuse_write_out), 0},
@@ -61,7 +64,8 @@ static const struct fuse_op_info fuse_ops[] = {
     [FUSE_SETLKW] = {"SETLKW", sizeof(struct fuse_lk_in), 0, 0},
     [FUSE_ACCESS] = {"ACCESS", sizeof(struct fuse_access_in), 0, 0},
     [FUSE_CREATE] = {"CREATE", sizeof(struct fuse_create_in),
-		     sizeof(struct fuse_entry_out) + sizeof(struct fuse_open_out), FUSE_OP_NAME},
+		     sizeof(struct fuse_entry_out) + sizeof(struct fuse_open_out),
+		     FUSE_OP_NAME | FUSE_OP_NODOTS},
     [FUSE_INTERRUPT] = {"INTERRUPT", sizeof(struct fuse_interrupt_in), 0, 0},
     [FUSE_BMAP] = {"BMAP", sizeof(struct fuse_bmap_in), sizeof(struct fuse_bmap_out), 0},
     [FUSE_DESTROY] = {"DESTROY", 0, 0, 0},
@@ -70,7 +74,8 @@ static const struct fuse_op_info fuse_ops[] = {
     [FUSE_BATCH_FORGET] = {"BATCH_FORGET", sizeof(struct fuse_batch_forget_in), 0, FUSE_OP_NOREPLY},
     [FUSE_FALLOCATE] = {"FALLOCATE", sizeof(struct fuse_fallocate_in), 0, 0},
     [FUSE_READDIRPLUS] = {"READDIRPLUS", sizeof(struct fuse_read_in), 0, 0},
-    [FUSE_RENAME2] = {"RENAME2", sizeof(struct fuse_rename2_in), 0, FUSE_OP_NAME},
+    [FUSE_RENAME2] = {"RENAME2", sizeof(struct fuse_rename2_in), 0,
+		      FUSE_OP_NAME | FUSE_OP_NAME2 | FUSE_OP_NODOTS},
     [FUSE_LSEEK] = {"LSEEK", sizeof(struct fuse_lseek_in), sizeof(struct fuse_lseek_out), 0},
     [FUSE_COPY_FILE_RANGE] = {"COPY_FILE_RANGE", sizeof(struct fuse_copy_file_range_in),
 			      sizeof(struct fuse_write_out), 0},
@@ -108,6 +113,39 @@ int fuse_decode_name(const struct iovec *rd, unsigned n, size_t off, size_t avai
 	return 0;
 }
 
+static bool fuse_is_dots(const char *name)
+{
+	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+}
+
+/* The second string of RENAME (a name) or SYMLINK (a target, which may
+ * hold '/'), avail bytes left in the request. */
+static int fuse_decode_second(const struct iovec *rd, unsigned n, size_t off, size_t avail,
+			      bool target, struct fuse_in *in)
+{
+	size_t want, got;
+	char *nul;
+	int err;
+
+	if (!target) {
+		err = fuse_decode_name(rd, n, off, avail, in->name2, &in->namelen2, NULL);
+		if (err == 0 && fuse_is_dots(in->name2))
+			err = -EINVAL;
+		if (err < 0)
+			in->name2[0] = '\0';
+		return err;
+	}
+	want = avail < sizeof(in->name2) ? avail : sizeof(in->name2);
+	got = vq_iov_read(rd, n, off, in->name2, want);
+	nul = memchr(in->name2, '\0', got);
+	if (nul == NULL || nul == in->name2) {
+		in->name2[0] = '\0';
+		return nul == NULL && got == sizeof(in->name2) ? -ENAMETOOLONG : -EINVAL;
+	}
+	in->namelen2 = (uint16_t)(nul - in->name2);
+	return 0;
+}
+
 int fuse_decode(const struct iovec *rd, unsigned n, uint64_t rd_len, struct fuse_in *in)
 {
 	const struct fuse_op_info *oi;
@@ -116,8 +154,8 @@ int fuse_decode(const struct iovec *rd, unsigned n, uint64_t rd_len, struct fuse
 
 	in->info = NULL;
 	in->var_off = in->var_len = 0;
-	in->namelen = 0;
-	in->name[0] = '\0';
+	in->namelen = in->namelen2 = 0;
+	in->name[0] = in->name2[0] = '\0';
 	if (rd_len < IN_HDR || vq_iov_read(rd, n, 0, &in->h, sizeof(in->h)) != sizeof(in->h)) {
 		memset(&in->h, 0, sizeof(in->h));
 		return -EPROTO;
@@ -144,11 +182,22 @@ int fuse_decode(const struct iovec *rd, unsigned n, uint64_t rd_len, struct fuse
 		return 0;
 
 	if (oi->oi_flags & FUSE_OP_NAME) {
-		int err =
-		    fuse_decode_name(rd, n, in->var_off, in->var_len, in->name, &in->namelen, NULL);
+		size_t used;
+		int err = fuse_decode_name(rd, n, in->var_off, in->var_len, in->name,
+					   &in->namelen, &used);
 		if (err < 0)
 			return err;
+		if ((oi->oi_flags & FUSE_OP_NODOTS) && fuse_is_dots(in->name))
+			return -EINVAL;
+		if (oi->oi_flags & (FUSE_OP_NAME2 | FUSE_OP_TARGET)) {
+			err = fuse_decode_second(rd, n, in->var_off + used, in->var_len - used,
+						 (oi->oi_flags & FUSE_OP_TARGET) != 0, in);
+			if (err < 0)
+				return err;
+		}
 	}
+	if (in->h.opcode == FUSE_WRITE && in->a.write.size != in->var_len)
+		return -EINVAL; /* in.len must be exactly 80 + size */
 	if (in->h.opcode == FUSE_BATCH_FORGET &&
 	    (uint64_t)in->a.batch_forget.count * sizeof(struct fuse_forget_one) > in->var_len)
 		return -EIO;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "backend.h"
 #include "fdtable.h"
@@ -27,7 +28,8 @@
 /* INIT flags we implement; everything else the kernel offers is declined. */
 #define FUSE_OUR_FLAGS                                                                             \
 	(FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_AUTO_INVAL_DATA | FUSE_DO_READDIRPLUS |          \
-	 FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES | FUSE_ASYNC_DIO)
+	 FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES | FUSE_ASYNC_DIO |         \
+	 FUSE_ATOMIC_O_TRUNC | FUSE_HANDLE_KILLPRIV_V2)
 #define FUSE_MAX_PAGES_CAP  256
 #define FUSE_MAX_WRITE	    (1u << 20)
 #define FUSE_MAX_BACKGROUND 64
@@ -41,6 +43,11 @@ static struct tp *fuse_tp;
 const struct fuse_in_header *be_req_header(const struct fuse_req *r)
 {
 	return &r->r_in.h;
+}
+
+const void *be_req_args(const struct fuse_req *r)
+{
+	return &r->r_in.a;
 }
 
 void *be_req_priv(struct fuse_req *r)
@@ -61,6 +68,21 @@ size_t be_req_data_iov(struct fuse_req *r, size_t size, struct iovec **iov, unsi
 	unsigned k;
 
 	k = vq_iov_slice(r->r_elem.wr, r->r_elem.nwr, OUT_HDR, size, tls_iov, IOV_MAX);
+	for (unsigned i = 0; i < k; i++)
+		covered += tls_iov[i].iov_len;
+	*iov = tls_iov;
+	*n = k;
+	return covered;
+}
+
+size_t be_req_write_iov(struct fuse_req *r, size_t size, struct iovec **iov, unsigned *n)
+{
+	static __thread struct iovec tls_iov[IOV_MAX];
+	size_t covered = 0;
+	unsigned k;
+
+	/* var_off is 80 for WRITE: the data follows write_in. */
+	k = vq_iov_slice(r->r_elem.rd, r->r_elem.nrd, r->r_in.var_off, size, tls_iov, IOV_MAX);
 	for (unsigned i = 0; i < k; i++)
 		covered += tls_iov[i].iov_len;
 	*iov = tls_iov;
@@ -124,6 +146,33 @@ void be_reply_open(struct fuse_req *r, uint64_t fh, uint32_t open_flags)
 void be_reply_statfs(struct fuse_req *r, const struct fuse_kstatfs *st)
 {
 	struct fuse_statfs_out o = {.st = *st};
+
+	fuse_reply(r, 0, &o, sizeof(o));
+}
+
+void be_reply_create(struct fuse_req *r, const struct fuse_entry_out *e, uint64_t fh,
+		     uint32_t open_flags)
+{
+	struct {
+		struct fuse_entry_out e;
+		struct fuse_open_out o;
+	} out = {.e = *e, .o = {.fh = fh, .open_flags = open_flags}};
+
+	_Static_assert(sizeof(out) == sizeof(struct fuse_entry_out) + sizeof(struct fuse_open_out),
+		       "create reply is packed");
+	fuse_reply(r, 0, &out, sizeof(out));
+}
+
+void be_reply_write(struct fuse_req *r, uint32_t size)
+{
+	struct fuse_write_out o = {.size = size};
+
+	fuse_reply(r, 0, &o, sizeof(o));
+}
+
+void be_reply_lseek(struct fuse_req *r, uint64_t off)
+{
+	struct fuse_lseek_out o = {.offset = off};
 
 	fuse_reply(r, 0, &o, sizeof(o));
 }
@@ -212,7 +261,9 @@ static void fuse_do_init(struct fuse_sess *s, struct fuse_req *r)
 	out.major = FUSE_OUR_MAJOR;
 	out.minor = ii->minor < FUSE_OUR_MINOR ? ii->minor : FUSE_OUR_MINOR;
 	out.max_readahead = ii->max_readahead;
-	out.flags = ii->flags & FUSE_OUR_FLAGS;
+	out.flags = ii->flags & (FUSE_OUR_FLAGS | (s->fs_be->init_flags
+							   ? s->fs_be->init_flags(s->fs_be_ctx)
+							   : 0));
 	out.max_background = FUSE_MAX_BACKGROUND;
 	out.congestion_threshold = FUSE_CONGESTION;
 	out.max_write = FUSE_MAX_WRITE;
@@ -273,6 +324,105 @@ static void fuse_do_forget(struct fuse_sess *s, struct fuse_req *r)
 }
 
 /* ---- dispatch ---- */
+
+/* The write side: true when the request was handed to the back end. Locks,
+ * xattrs, IOCTL and POLL stay ENOSYS here (IOCTL/POLL deliberately). */
+static bool fuse_dispatch_write(struct fuse_sess *s, struct fuse_req *r)
+{
+	const struct be_ops *be = s->fs_be;
+	struct fuse_in *in = &r->r_in;
+	void *ctx = s->fs_be_ctx;
+	uint64_t node = in->h.nodeid;
+
+	switch (in->h.opcode) {
+	case FUSE_SETATTR:
+		if (!be->setattr)
+			return false;
+		be->setattr(ctx, r, node, &in->a.setattr);
+		return true;
+	case FUSE_WRITE:
+		if (!be->write)
+			return false;
+		be->write(ctx, r, in->a.write.fh, in->a.write.offset, in->a.write.size,
+			  in->a.write.write_flags);
+		return true;
+	case FUSE_FSYNC:
+	case FUSE_FSYNCDIR:
+		if (!be->fsync)
+			return false;
+		be->fsync(ctx, r, in->a.fsync.fh, (in->a.fsync.fsync_flags & 1) != 0);
+		return true;
+	case FUSE_CREATE:
+	case FUSE_TMPFILE:
+		if (!be->create)
+			return false;
+		be->create(ctx, r, node, in->h.opcode == FUSE_CREATE ? in->name : NULL,
+			   &in->a.create);
+		return true;
+	case FUSE_MKNOD:
+		if (!be->mknod)
+			return false;
+		be->mknod(ctx, r, node, in->name, in->a.mknod.mode, in->a.mknod.rdev, NULL);
+		return true;
+	case FUSE_MKDIR:
+		if (!be->mknod)
+			return false;
+		be->mknod(ctx, r, node, in->name, S_IFDIR | (in->a.mkdir.mode & 07777), 0, NULL);
+		return true;
+	case FUSE_SYMLINK:
+		if (!be->mknod)
+			return false;
+		be->mknod(ctx, r, node, in->name, S_IFLNK | 0777, 0, in->name2);
+		return true;
+	case FUSE_LINK:
+		if (!be->link)
+			return false;
+		be->link(ctx, r, in->a.link.oldnodeid, node, in->name);
+		return true;
+	case FUSE_UNLINK:
+	case FUSE_RMDIR:
+		if (!be->unlink)
+			return false;
+		be->unlink(ctx, r, node, in->name, in->h.opcode == FUSE_RMDIR);
+		return true;
+	case FUSE_RENAME:
+	case FUSE_RENAME2:
+		if (!be->rename)
+			return false;
+		/* rename_in is the head of rename2_in: newdir sits at offset 0 in both */
+		be->rename(ctx, r, node, in->name, in->a.rename.newdir, in->name2,
+			   in->h.opcode == FUSE_RENAME2 ? in->a.rename2.flags : 0);
+		return true;
+	case FUSE_ACCESS:
+		if (!be->access)
+			return false;
+		be->access(ctx, r, node, in->a.access.mask);
+		return true;
+	case FUSE_FALLOCATE:
+		if (!be->fallocate)
+			return false;
+		be->fallocate(ctx, r, in->a.fallocate.fh, in->a.fallocate.offset,
+			      in->a.fallocate.length, in->a.fallocate.mode);
+		return true;
+	case FUSE_LSEEK:
+		if (!be->lseek)
+			return false;
+		be->lseek(ctx, r, in->a.lseek.fh, in->a.lseek.offset, in->a.lseek.whence);
+		return true;
+	case FUSE_COPY_FILE_RANGE:
+		if (!be->copy_file_range)
+			return false;
+		be->copy_file_range(ctx, r, &in->a.copy);
+		return true;
+	case FUSE_SYNCFS:
+		if (!be->syncfs)
+			return false;
+		be->syncfs(ctx, r);
+		return true;
+	default:
+		return false;
+	}
+}
 
 void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 {
@@ -419,6 +569,8 @@ void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 		}
 		break;
 	default:
+		if (fuse_dispatch_write(s, r))
+			return;
 		break;
 	}
 	be_reply_err(r, -ENOSYS);

@@ -18,6 +18,7 @@
 #include <linux/fuse.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/uio.h>
@@ -33,6 +34,9 @@
 /* Per-opcode decoding rules (fuse_codec.c). */
 #define FUSE_OP_NOREPLY 0x1 /* FORGET, BATCH_FORGET: chain completed with len 0 */
 #define FUSE_OP_NAME	0x2 /* a NUL-terminated name follows the fixed arguments */
+#define FUSE_OP_NAME2	0x4 /* a second name follows the first (RENAME): in->name2 */
+#define FUSE_OP_TARGET	0x8 /* a symlink target follows the name (SYMLINK): in->name2 */
+#define FUSE_OP_NODOTS	0x10 /* "." and ".." are refused (-EINVAL): names that are created */
 
 struct fuse_op_info {
 	const char *oi_name;
@@ -56,13 +60,30 @@ struct fuse_in {
 		struct fuse_read_in read;
 		struct fuse_release_in release;
 		struct fuse_flush_in flush;
-		uint8_t raw[64];
+		struct fuse_setattr_in setattr;
+		struct fuse_mknod_in mknod;
+		struct fuse_mkdir_in mkdir;
+		struct fuse_rename_in rename;
+		struct fuse_rename2_in rename2;
+		struct fuse_link_in link;
+		struct fuse_write_in write;
+		struct fuse_fsync_in fsync;
+		struct fuse_access_in access;
+		struct fuse_create_in create;
+		struct fuse_fallocate_in fallocate;
+		struct fuse_lseek_in lseek;
+		struct fuse_copy_file_range_in copy;
+		uint8_t raw[88];
 	} a;
 	const struct fuse_op_info *info; /* NULL: unknown opcode */
 	uint32_t var_off;		 /* stream offset of the bytes after the fixed arguments */
 	uint32_t var_len;		 /* those bytes, up to the extensions (total_extlen) */
 	uint16_t namelen;		 /* FUSE_OP_NAME: strlen(name) */
 	char name[FUSE_NAME_MAX + 1];
+	/* FUSE_OP_NAME2: the new name (checked like name); FUSE_OP_TARGET: the
+	 * symlink target (non-empty, may hold '/', shorter than PATH_MAX). */
+	uint16_t namelen2;
+	char name2[PATH_MAX];
 };
 
 /*
@@ -74,7 +95,10 @@ struct fuse_in {
  *            arguments, extensions not fitting, batch-forget count
  *            larger than the payload;
  *   -EINVAL  name unterminated within in.len, empty, or holding '/';
- *   -ENAMETOOLONG  name longer than FUSE_NAME_MAX.
+ *   -ENAMETOOLONG  name longer than FUSE_NAME_MAX (a symlink target: PATH_MAX - 1);
+ *   -EINVAL  also: "." or ".." for an opcode that creates the name
+ *            (FUSE_OP_NODOTS), WRITE whose size is not exactly the bytes
+ *            after write_in (in.len != 80 + size).
  * in->h is valid (copied) for every error but -EPROTO, so the caller can
  * echo the unique and tell whether the opcode wants a reply.
  */

@@ -5,9 +5,11 @@ worker_bulkhead_worker_SOURCES = \
 	worker/guest_mem.c worker/virtqueue.c worker/virtqueue.h \
 	worker/fuse_codec.c worker/fuse_dispatch.c worker/fuse_dispatch.h \
 	worker/backend.h worker/backend_passthrough.c \
+	worker/passthrough.h worker/passthrough_write.c \
 	worker/threadpool.c worker/threadpool.h \
 	worker/peer.c worker/peer.h \
-	worker/fdtable.c worker/fdtable.h
+	worker/fdtable.c worker/fdtable.h \
+	worker/sandbox.c worker/sandbox.h
 worker_bulkhead_worker_LDADD = common/libcommon.a $(LIBEVENT_LIBS) $(LIBEVENT_PTHREADS_LIBS) \
 	$(LIBSECCOMP_LIBS) $(LIBCAPNG_LIBS)
 worker_bulkhead_worker_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBSECCOMP_CFLAGS) $(LIBCAPNG_CFLAGS)

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "node_table.h"
 #include "peer.h"
+#include "sandbox.h"
 #include "threadpool.h"
 #include "util.h"
 #include "worker.h"
@@ -590,9 +591,10 @@ static void worker_configure(void)
 		fatalx("build id mismatch: parent %s, worker %s", c->ic_build_id, bh_build_id);
 	if (c->ic_queue >= BH_MAX_QUEUES || c->ic_backend != IPC_BE_PASSTHROUGH ||
 	    c->ic_log_level > LOG_LVL_DEBUG || c->ic_cache > IPC_CACHE_ALWAYS ||
-	    c->ic_thread_pool > 1024)
-		fatalx("CONFIG: queue %u, back end %u, log level %u, cache %u, pool %u",
-		       c->ic_queue, c->ic_backend, c->ic_log_level, c->ic_cache, c->ic_thread_pool);
+	    c->ic_thread_pool > 1024 || (c->ic_flags & ~(uint32_t)(IPC_CFG_TEST_FORBIDDEN | IPC_CFG_WRITEBACK)))
+		fatalx("CONFIG: queue %u, back end %u, log level %u, cache %u, pool %u, flags %#x",
+		       c->ic_queue, c->ic_backend, c->ic_log_level, c->ic_cache, c->ic_thread_pool,
+		       c->ic_flags);
 
 	log_init("bulkhead-worker", (enum log_level)c->ic_log_level, c->ic_use_syslog != 0);
 	snprintf(tag, sizeof(tag), "q%u", c->ic_queue);
@@ -602,6 +604,68 @@ static void worker_configure(void)
 	if (!(wk.w_nt = nt_map(m.im_fds[1])))
 		fatal("map the node table");
 	close(m.im_fds[1]);
+	worker_ack(m.im_hdr.ih_seq, 0);
+}
+
+/*
+ * SANDBOX: confine ourselves before the first memory table. A step that
+ * fails is reported to the parent, and we refuse to serve.
+ */
+static void worker_sandbox(void)
+{
+	static struct ipc_msg m;
+	struct ipc_sandbox_cfg sb;
+	struct sbx_conf sc;
+	char why[200];
+	int err, root, listener;
+
+	err = ipc_recv(BH_WORKER_IPC_FD, &m);
+	if (err == -EPIPE)
+		exit(0);
+	if (err < 0)
+		fatalx("receive SANDBOX: %s", strerror(-err));
+	if (m.im_hdr.ih_type != IPC_SANDBOX || m.im_hdr.ih_len != sizeof(sb))
+		fatalx("expected SANDBOX, got %s (%u bytes)", ipc_type_name(m.im_hdr.ih_type),
+		       m.im_hdr.ih_len);
+	memcpy(&sb, m.im_data, sizeof(sb));
+	if (sb.sb_seccomp > IPC_SECCOMP_LOG || wk.w_cfg.ic_sandbox > IPC_SBX_NAMESPACE ||
+	    m.im_hdr.ih_nfds != (sb.sb_seccomp != IPC_SECCOMP_NONE ? 1u : 0u))
+		fatalx("SANDBOX: seccomp %u, sandbox %u, %u fds", sb.sb_seccomp,
+		       wk.w_cfg.ic_sandbox, m.im_hdr.ih_nfds);
+
+	/* Reopening O_PATH descriptors (OPEN) goes through /proc/self/fd, which
+	 * is out of reach once the root is switched: open it now. */
+	wk.w_proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (wk.w_proc_fd < 0) {
+		worker_notice(IPC_NOTICE_SANDBOX, "open /proc/self/fd: %s", strerror(errno));
+		exit(1);
+	}
+	sc.sc_mode = wk.w_cfg.ic_sandbox;
+	sc.sc_seccomp = sb.sb_seccomp;
+	sc.sc_root_fd = wk.w_root_fd;
+	sc.sc_prog_fd = m.im_hdr.ih_nfds ? m.im_fds[0] : -1;
+	sc.sc_ninsns = sb.sb_ninsns;
+	sc.sc_ipc_fd = BH_WORKER_IPC_FD;
+	err = sbx_enter(&sc, &root, &listener, why, sizeof(why));
+	ipc_close_fds(&m);
+	if (err < 0) {
+		worker_notice(IPC_NOTICE_SANDBOX, "%s", why);
+		exit(1);
+	}
+	wk.w_root_fd = root;
+	if (listener >= 0) {
+		err = ipc_send(BH_WORKER_IPC_FD, IPC_SECCOMP_LISTENER, m.im_hdr.ih_seq, NULL, 0,
+			       &listener, 1);
+		/* Only the parent may answer our filter's notifications. */
+		close(listener);
+		if (err < 0)
+			fatalx("send the seccomp listener: %s", strerror(-err));
+	}
+#ifdef BH_TEST_HOOKS
+	if (wk.w_cfg.ic_flags & IPC_CFG_TEST_FORBIDDEN)
+		sbx_test_forbidden_call();
+#endif
+	log_debug("sandbox in place (mode %u, seccomp %u)", sc.sc_mode, sc.sc_seccomp);
 	worker_ack(m.im_hdr.ih_seq, 0);
 }
 
@@ -619,23 +683,19 @@ int main(int argc, char *argv[])
 	log_init("bulkhead-worker", LOG_LVL_INFO, 0);
 	worker_loop_thread = true;
 	signal(SIGPIPE, SIG_IGN);
-	/* Die with the parent; if it is already gone, do not start at all. */
+	/* Die with the parent. If it is gone already, the first send fails
+	 * (EPIPE) and we exit: getppid() means nothing to a PID namespace's
+	 * init, which is what a worker is with --sandbox=namespace. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		fatal("prctl(PR_SET_PDEATHSIG)");
-	if (getppid() == 1)
-		exit(1);
 	TAILQ_INIT(&wk.w_inflight);
 	TAILQ_INIT(&wk.w_free);
 	wk.w_kick_fd = wk.w_call_fd = wk.w_err_fd = -1;
 	wk.w_vq.call_fd = wk.w_vq.err_fd = -1;
 
 	worker_configure();
+	worker_sandbox();
 
-	/* Reopening O_PATH descriptors (OPEN) goes through /proc/self/fd, which
-	 * must stay reachable after the sandbox is entered. */
-	wk.w_proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (wk.w_proc_fd < 0)
-		fatal("open /proc/self/fd");
 	if (!(wk.w_base = event_base_new()))
 		fatalx("event_base_new failed");
 	if (!(wk.w_tp = tp_create(wk.w_cfg.ic_thread_pool, wk.w_base)))
@@ -658,6 +718,7 @@ int main(int argc, char *argv[])
 	env.proc_fd = wk.w_proc_fd;
 	env.cache = wk.w_cfg.ic_cache;
 	env.readonly = wk.w_cfg.ic_readonly != 0;
+	env.writeback = (wk.w_cfg.ic_flags & IPC_CFG_WRITEBACK) != 0;
 	wk.w_sess.fs_be = &be_passthrough_ops;
 	if ((err = wk.w_sess.fs_be->init(&env, &wk.w_sess.fs_be_ctx)) < 0)
 		fatalx("%s back end: %s", wk.w_sess.fs_be->name, strerror(-err));

@@ -230,6 +230,13 @@ int vufe_fuse_flush(struct vufe *fe, unsigned q, uint64_t nodeid, uint64_t fh);
 int vufe_fuse_statfs(struct vufe *fe, unsigned q, struct fuse_statfs_out *out);
 int vufe_fuse_destroy(struct vufe *fe, unsigned q);
 
+/* uid/gid put in the in_header of every later request (default 0/0). */
+void vufe_fuse_set_creds(uint32_t uid, uint32_t gid);
+/* WRITE laid out as Linux does (in_header, write_in, then each 4 KiB of
+ * data in its own readable descriptor); *written = fuse_write_out.size. */
+int vufe_fuse_write(struct vufe *fe, unsigned q, uint64_t nodeid, uint64_t fh, uint64_t off,
+		    const void *data, uint32_t size, uint32_t write_flags, uint32_t *written);
+
 /* The INIT flags a Linux 6.1 guest offers (protocol.md §F.3). */
 #define VUFE_GUEST_INIT_FLAGS  0x7bfffffbu
 #define VUFE_GUEST_INIT_FLAGS2 0xbu

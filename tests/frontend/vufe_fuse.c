@@ -54,6 +54,15 @@ void vufe_call_free(struct vufe *fe, struct vufe_call *c)
 	free(c);
 }
 
+/* The caller every request claims to come from (vufe_fuse_set_creds). */
+static uint32_t vufe_uid, vufe_gid;
+
+void vufe_fuse_set_creds(uint32_t uid, uint32_t gid)
+{
+	vufe_uid = uid;
+	vufe_gid = gid;
+}
+
 int vufe_call_prep(struct vufe *fe, struct vufe_call *c, uint32_t opcode, uint64_t nodeid,
 		   const void *a1, size_t l1, const void *a2, size_t l2, size_t out_len)
 {
@@ -68,8 +77,8 @@ int vufe_call_prep(struct vufe *fe, struct vufe_call *c, uint32_t opcode, uint64
 	h.opcode = opcode;
 	h.unique = fe->fe_unique;
 	h.nodeid = nodeid;
-	h.uid = 0;
-	h.gid = 0;
+	h.uid = vufe_uid;
+	h.gid = vufe_gid;
 	h.pid = 4242;
 	memcpy(c->c_in, &h, hl);
 	if (l1)
@@ -343,4 +352,54 @@ int vufe_fuse_statfs(struct vufe *fe, unsigned q, struct fuse_statfs_out *out)
 int vufe_fuse_destroy(struct vufe *fe, unsigned q)
 {
 	return vufe_fixed(fe, q, FUSE_DESTROY, 0, NULL, 0, NULL, 0, NULL, 0);
+}
+
+int vufe_fuse_write(struct vufe *fe, unsigned q, uint64_t nodeid, uint64_t fh, uint64_t off,
+		    const void *data, uint32_t size, uint32_t write_flags, uint32_t *written)
+{
+	static __thread struct vufe_sg sg[VUFE_MAX_SG];
+	struct fuse_write_in in = {
+	    .fh = fh, .offset = off, .size = size, .write_flags = write_flags};
+	struct fuse_write_out out;
+	const size_t hl = sizeof(struct fuse_in_header);
+	struct vufe_call *c = vufe_call_new(fe, sizeof(in) + size, sizeof(out));
+	size_t pos, n = 0;
+	int r, head;
+
+	if (!c)
+		return VUFE_ENOREPLY;
+	r = vufe_call_prep(fe, c, FUSE_WRITE, nodeid, &in, sizeof(in), data, size,
+			   sizeof(struct fuse_out_header) + sizeof(out));
+	if (r) {
+		vufe_call_free(fe, c);
+		return VUFE_ENOREPLY;
+	}
+	/* Like Linux: in_header, write_in, then one readable descriptor per page. */
+	sg[n++] = (struct vufe_sg){c->c_in_gpa, (uint32_t)hl, 0};
+	sg[n++] = (struct vufe_sg){c->c_in_gpa + hl, sizeof(in), 0};
+	for (pos = 0; pos < size && n < VUFE_MAX_SG - 2; pos += VUFE_PAGE) {
+		uint32_t piece = size - pos > VUFE_PAGE ? VUFE_PAGE : (uint32_t)(size - pos);
+		sg[n++] = (struct vufe_sg){c->c_in_gpa + hl + sizeof(in) + pos, piece, 0};
+	}
+	sg[n++] = (struct vufe_sg){c->c_out_gpa, sizeof(struct fuse_out_header), 1};
+	sg[n++] = (struct vufe_sg){c->c_out_gpa + VUFE_PAGE, sizeof(out), 1};
+	head = vufe_submit(fe, q, sg, (unsigned)n, VUFE_AUTO, c, 1);
+	if (head < 0) {
+		vufe_call_free(fe, c);
+		return VUFE_ENOREPLY;
+	}
+	c->c_queue = q;
+	c->c_head = head;
+	c->c_done = 0;
+	if (vufe_call_wait(fe, c, VUFE_TIMEOUT_MS))
+		return VUFE_ENOREPLY; /* still in flight: its buffers are leaked on purpose */
+	r = vufe_call_result(c);
+	if (r == 0 && vufe_call_data_len(c) != sizeof(out))
+		r = VUFE_EPROTO;
+	if (r == 0 && written) {
+		memcpy(&out, vufe_call_data(c), sizeof(out));
+		*written = out.size;
+	}
+	vufe_call_free(fe, c);
+	return r;
 }

@@ -4,7 +4,8 @@
 # daemon on a socket in a private temporary directory.
 if HAVE_CRITERION
 HX_TESTS = tests/integration/test_peer tests/integration/test_vhost_user \
-	tests/integration/test_fuse_read tests/integration/test_hostile
+	tests/integration/test_fuse_read tests/integration/test_hostile \
+	tests/integration/test_sandbox tests/integration/test_unpriv
 check_PROGRAMS += $(HX_TESTS)
 TESTS += $(HX_TESTS)
 
@@ -30,4 +31,30 @@ tests_integration_test_hostile_SOURCES = tests/integration/test_hostile.c \
 tests_integration_test_hostile_CPPFLAGS = $(VUFE_CPPFLAGS)
 tests_integration_test_hostile_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_integration_test_hostile_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+
+# Reads live workers' filters with ptrace and compiles the policy files
+# itself; the hook tests inside are built only with --enable-test-hooks.
+tests_integration_test_sandbox_SOURCES = tests/integration/test_sandbox.c \
+	tests/integration/itest.c tests/integration/itest.h
+tests_integration_test_sandbox_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_sandbox_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBSECCOMP_CFLAGS)
+tests_integration_test_sandbox_LDADD = $(VUFE_LIBS) $(LIBSECCOMP_LIBS) $(CRITERION_LIBS)
+
+# Runs bulkheadd as a dedicated unprivileged user (created if absent).
+tests_integration_test_unpriv_SOURCES = tests/integration/test_unpriv.c \
+	tests/integration/itest.c tests/integration/itest.h
+tests_integration_test_unpriv_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_unpriv_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_integration_test_unpriv_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+endif
+
+# The write side (owned by the write-path work).
+if HAVE_CRITERION
+check_PROGRAMS += tests/integration/test_fuse_write
+TESTS += tests/integration/test_fuse_write
+tests_integration_test_fuse_write_SOURCES = tests/integration/test_fuse_write.c \
+	tests/integration/itest.c tests/integration/itest.h
+tests_integration_test_fuse_write_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_fuse_write_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_integration_test_fuse_write_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
 endif

@@ -180,13 +180,7 @@ ITEST(fuse, read_at_end_of_file_is_short)
 	cr_expect_eq(n, 0);
 }
 
-ITEST(fuse, open_for_writing_fails_with_erofs)
-{
-	uint64_t nid = it_lookup(it_fe, 1, "small.txt"), fh;
-
-	cr_expect_eq(vufe_fuse_open(it_fe, 1, nid, O_WRONLY, &fh), -EROFS);
-	cr_expect_eq(vufe_fuse_open(it_fe, 1, nid, O_RDWR, &fh), -EROFS);
-}
+/* Opening for writing: test_fuse_write.c (EROFS only with --readonly). */
 
 struct listing {
 	char names[128][64];

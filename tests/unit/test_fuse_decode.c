@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <linux/fs.h>
 
 #include "fuse_dispatch.h"
 
@@ -69,6 +71,8 @@ static void assert_same_decoding(const struct fuse_in *a, const struct fuse_in *
 	cr_assert_eq(a->var_len, b->var_len);
 	cr_assert_eq(a->namelen, b->namelen);
 	cr_assert_str_eq(a->name, b->name);
+	cr_assert_eq(a->namelen2, b->namelen2);
+	cr_assert_str_eq(a->name2, b->name2);
 }
 
 /*
@@ -547,4 +551,229 @@ Test(fuse_reply, data_header_counts_exact_bytes_and_refuses_overflow)
 	memcpy(&oh, buf, sizeof(oh));
 	cr_assert_eq(oh.error, -EIO);
 	cr_assert_eq(used, 16);
+}
+
+/* ---- the write side's structures ---- */
+
+Test(fuse_decode, setattr_in_survives_every_split)
+{
+	struct fuse_setattr_in sa = {.valid = FATTR_MODE | FATTR_SIZE | FATTR_MTIME,
+				     .fh = 7,
+				     .size = 0x123456789ull,
+				     .mtime = 1700000000,
+				     .mtimensec = 999,
+				     .mode = 0100644,
+				     .uid = 5,
+				     .gid = 6};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_SETATTR, 9);
+	req_add(&q, &sa, sizeof(sa));
+	req_seal(&q, (uint32_t)q.len);
+	check_every_split(&q);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(memcmp(&in.a.setattr, &sa, sizeof(sa)), 0);
+}
+
+Test(fuse_decode, create_in_and_name_survive_every_split)
+{
+	struct fuse_create_in ci = {.flags = 0101, .mode = 0100600, .umask = 022, .open_flags = 1};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_CREATE, 1);
+	req_add(&q, &ci, sizeof(ci));
+	req_add(&q, "newfile", 8);
+	req_seal(&q, (uint32_t)q.len);
+	check_every_split(&q);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(memcmp(&in.a.create, &ci, sizeof(ci)), 0);
+	cr_assert_str_eq(in.name, "newfile");
+}
+
+Test(fuse_decode, rename2_names_survive_every_split)
+{
+	struct fuse_rename2_in ri = {.newdir = 44, .flags = RENAME_EXCHANGE};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_RENAME2, 3);
+	req_add(&q, &ri, sizeof(ri));
+	req_add(&q, "old", 4);
+	req_add(&q, "newer", 6);
+	req_seal(&q, (uint32_t)q.len);
+	check_every_split(&q);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(in.a.rename2.newdir, 44);
+	cr_assert_eq(in.a.rename2.flags, RENAME_EXCHANGE);
+	cr_assert_str_eq(in.name, "old");
+	cr_assert_str_eq(in.name2, "newer");
+	cr_assert_eq(in.namelen2, 5);
+}
+
+Test(fuse_decode, symlink_target_may_hold_slashes_and_survives_every_split)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_SYMLINK, 1);
+	req_add(&q, "sl", 3);
+	req_add(&q, "../a/b", 7);
+	req_seal(&q, (uint32_t)q.len);
+	check_every_split(&q);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_str_eq(in.name, "sl");
+	cr_assert_str_eq(in.name2, "../a/b");
+}
+
+Test(fuse_decode, mknod_link_fallocate_lseek_copy_survive_every_split)
+{
+	struct fuse_mknod_in mi = {.mode = 010644, .rdev = 0x0801, .umask = 2};
+	struct fuse_link_in li = {.oldnodeid = 0x77};
+	struct fuse_fallocate_in fi = {.fh = 3, .offset = 4096, .length = 1 << 20, .mode = 3};
+	struct fuse_lseek_in si = {.fh = 3, .offset = 11, .whence = SEEK_DATA};
+	struct fuse_copy_file_range_in ci = {
+	    .fh_in = 1, .off_in = 2, .nodeid_out = 3, .fh_out = 4, .off_out = 5, .len = 6};
+	struct fuse_write_in wi = {.fh = 9, .offset = 100, .size = 5, .write_flags = 4};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_MKNOD, 1);
+	req_add(&q, &mi, sizeof(mi));
+	req_add(&q, "dev", 4);
+	req_seal(&q, (uint32_t)q.len);
+	check_every_split(&q);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(in.a.mknod.rdev, 0x0801);
+
+	req_init(&q, FUSE_LINK, 1);
+	req_add(&q, &li, sizeof(li));
+	req_add(&q, "hard", 5);
+	req_seal(&q, (uint32_t)q.len);
+	check_every_split(&q);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(in.a.link.oldnodeid, 0x77);
+
+	req_init(&q, FUSE_FALLOCATE, 2);
+	req_add(&q, &fi, sizeof(fi));
+	req_seal(&q, (uint32_t)q.len);
+	check_every_split(&q);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(memcmp(&in.a.fallocate, &fi, sizeof(fi)), 0);
+
+	req_init(&q, FUSE_LSEEK, 2);
+	req_add(&q, &si, sizeof(si));
+	req_seal(&q, (uint32_t)q.len);
+	check_every_split(&q);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(memcmp(&in.a.lseek, &si, sizeof(si)), 0);
+
+	req_init(&q, FUSE_COPY_FILE_RANGE, 2);
+	req_add(&q, &ci, sizeof(ci));
+	req_seal(&q, (uint32_t)q.len);
+	check_every_split(&q);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(memcmp(&in.a.copy, &ci, sizeof(ci)), 0);
+
+	req_init(&q, FUSE_WRITE, 2);
+	req_add(&q, &wi, sizeof(wi));
+	req_add(&q, "hello", 5);
+	req_seal(&q, (uint32_t)q.len);
+	check_every_split(&q);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(memcmp(&in.a.write, &wi, sizeof(wi)), 0);
+	cr_assert_eq(in.var_off, 80);
+	cr_assert_eq(in.var_len, 5);
+}
+
+Test(fuse_decode, write_len_must_be_80_plus_size)
+{
+	struct fuse_write_in wi = {.size = 6};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_WRITE, 2);
+	req_add(&q, &wi, sizeof(wi));
+	req_add(&q, "hello", 5);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EINVAL, "size 6, 5 bytes follow");
+	wi.size = 4;
+	memcpy(q.b + IN_HDR, &wi, sizeof(wi));
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EINVAL, "size 4, 5 bytes follow");
+	wi.size = 5;
+	memcpy(q.b + IN_HDR, &wi, sizeof(wi));
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	/* size within in.len but beyond the readable bytes */
+	cr_assert_eq(decode_flat(&q, q.len - 1, &in), -EIO);
+}
+
+Test(fuse_decode, created_names_refuse_dots_and_second_names_are_checked)
+{
+	struct fuse_mkdir_in mi = {.mode = 0755};
+	struct fuse_rename_in ri = {.newdir = 1};
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_MKDIR, 1);
+	req_add(&q, &mi, sizeof(mi));
+	req_add(&q, "..", 3);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EINVAL);
+
+	req_init(&q, FUSE_RENAME, 1);
+	req_add(&q, &ri, sizeof(ri));
+	req_add(&q, "a", 2);
+	req_add(&q, ".", 2);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EINVAL, "new name '.'");
+
+	req_init(&q, FUSE_RENAME, 1);
+	req_add(&q, &ri, sizeof(ri));
+	req_add(&q, "a", 2);
+	req_add(&q, "b/c", 4);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EINVAL, "slash in the new name");
+
+	req_init(&q, FUSE_RENAME, 1);
+	req_add(&q, &ri, sizeof(ri));
+	req_add(&q, "a", 2);
+	req_add(&q, "bcd", 3); /* no NUL within in.len */
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EINVAL, "unterminated new name");
+
+	req_init(&q, FUSE_SYMLINK, 1);
+	req_add(&q, "sl", 3);
+	req_add(&q, "", 1);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EINVAL, "empty target");
+}
+
+Test(fuse_decode, symlink_target_longer_than_path_max_is_refused)
+{
+	static char target[PATH_MAX + 1];
+	struct fuse_in in;
+	struct req q;
+
+	memset(target, 't', PATH_MAX);
+	req_init(&q, FUSE_SYMLINK, 1);
+	req_add(&q, "sl", 3);
+	/* the image holds 2048 bytes: build a large one on the heap */
+	struct {
+		uint8_t b[IN_HDR + 3 + PATH_MAX + 1];
+	} *big = calloc(1, sizeof(*big));
+	memcpy(big->b, q.b, q.len);
+	memcpy(big->b + q.len, target, PATH_MAX + 1);
+	uint32_t len = (uint32_t)sizeof(big->b);
+	memcpy(big->b, &len, sizeof(len));
+	struct iovec iov = {big->b, len};
+	cr_assert_eq(fuse_decode(&iov, 1, len, &in), -ENAMETOOLONG);
+	/* PATH_MAX - 1 bytes and its NUL fit */
+	big->b[IN_HDR + 3 + PATH_MAX - 1] = '\0';
+	len = (uint32_t)(IN_HDR + 3 + PATH_MAX);
+	memcpy(big->b, &len, sizeof(len));
+	iov.iov_len = len;
+	cr_assert_eq(fuse_decode(&iov, 1, len, &in), 0);
+	cr_assert_eq(in.namelen2, PATH_MAX - 1);
+	free(big);
 }

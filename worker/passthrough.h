@@ -1,0 +1,98 @@
+/*
+ * passthrough.h - what the two halves of the passthrough back end share:
+ * the context, the pool job, and helpers for node references and
+ * credentials. backend_passthrough.c holds the read side and the ops table,
+ * passthrough_write.c the operations that change the share.
+ * Runs in: the worker (sandboxed). Not an interface for other back ends.
+ */
+#ifndef BH_PASSTHROUGH_H
+#define BH_PASSTHROUGH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "backend.h"
+#include "threadpool.h"
+
+struct pt {
+	struct be_env pt_env;
+	dev_t pt_root_dev; /* the share root's identity: its lookups give node 1 */
+	ino_t pt_root_ino;
+	uint64_t pt_valid;	/* entry/attr cache lifetime, seconds */
+	uint32_t pt_keep_cache; /* FOPEN_* for files */
+	uint32_t pt_dir_cache;	/* FOPEN_* for directories */
+	bool pt_setcreds;	/* running as root: act as the guest's caller */
+};
+
+/* A pool job's arguments, kept in the request's back-end scratch. Strings
+ * and argument structs live in the request until it is replied. */
+struct pt_job {
+	struct pt *j_pt;
+	struct fuse_req *j_req;
+	const char *j_name;
+	const char *j_name2; /* RENAME's new name, SYMLINK's target */
+	const void *j_arg;   /* SETATTR, CREATE, COPY_FILE_RANGE arguments */
+	uint64_t j_id;	     /* node id or file handle */
+	uint64_t j_id2;	     /* second node (RENAME's new directory, LINK's target) */
+	uint64_t j_off;
+	uint64_t j_len;
+	uint32_t j_size;
+	uint32_t j_flags;
+	uint32_t j_mode;
+	uint32_t j_rdev;
+	bool j_plus;
+	bool j_dir;
+};
+
+_Static_assert(sizeof(struct pt_job) <= BE_REQ_PRIV_SIZE, "pt_job too big");
+
+/* backend_passthrough.c */
+void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args);
+struct pt_job *pt_job_of(void *arg);
+void pt_fill_attr(struct fuse_attr *a, const struct stat *st);
+void pt_fill_entry(const struct pt *pt, struct fuse_entry_out *e, uint64_t id,
+		   const struct stat *st);
+int pt_stat_fd(int fd, struct stat *st);
+/* Take one lookup reference on the node behind fd (O_PATH, consumed in
+ * every case) and fill *e. */
+int pt_node_entry(struct pt *pt, int fd, struct fuse_entry_out *e);
+/* Give back a reference pt_node_entry took (a later step failed). */
+void pt_node_unref(struct pt *pt, uint64_t id);
+/* "N" for descriptor fd, relative to env.proc_fd. */
+void pt_proc_name(char *buf, size_t len, int fd);
+/* FOPEN_* flags for a regular file under the cache mode. */
+uint32_t pt_file_open_flags(const struct pt *pt);
+
+/* passthrough_write.c */
+/* Act as the request's caller on this thread (raw setresuid/setresgid:
+ * per thread, unlike glibc's wrappers): 0 or -errno. pt_creds_leave
+ * returns to the worker's own ids; both are no-ops unless pt_setcreds. */
+int pt_creds_enter(const struct pt *pt, struct fuse_req *r);
+void pt_creds_leave(const struct pt *pt);
+/* Clear setuid, and setgid when group-executable, on an open descriptor
+ * (HANDLE_KILLPRIV_V2: the guest asks for it). */
+void pt_kill_suidgid(int fd);
+
+void pt_setattr(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_setattr_in *in);
+void pt_write(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size,
+	      uint32_t write_flags);
+void pt_fsync(void *ctx, struct fuse_req *r, uint64_t fh, bool datasync);
+void pt_create(void *ctx, struct fuse_req *r, uint64_t parent, const char *name,
+	       const struct fuse_create_in *in);
+void pt_mknod(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, uint32_t mode,
+	      uint32_t rdev, const char *target);
+void pt_link(void *ctx, struct fuse_req *r, uint64_t node, uint64_t newparent, const char *name);
+void pt_unlink(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, bool dir);
+void pt_rename(void *ctx, struct fuse_req *r, uint64_t olddir, const char *oldname,
+	       uint64_t newdir, const char *newname, uint32_t flags);
+void pt_access(void *ctx, struct fuse_req *r, uint64_t node, uint32_t mask);
+void pt_fallocate(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint64_t len,
+		  uint32_t mode);
+void pt_lseek(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t whence);
+void pt_copy_file_range(void *ctx, struct fuse_req *r, const struct fuse_copy_file_range_in *in);
+void pt_syncfs(void *ctx, struct fuse_req *r);
+uint32_t pt_init_flags(void *ctx);
+
+#endif

@@ -1,0 +1,704 @@
+/*
+ * passthrough_write.c - the passthrough back end's operations that change
+ * the share: SETATTR, WRITE, FSYNC(DIR), CREATE/TMPFILE, MKNOD/MKDIR/
+ * SYMLINK, LINK, UNLINK/RMDIR, RENAME(2), ACCESS, FALLOCATE, LSEEK,
+ * COPY_FILE_RANGE, SYNCFS; and acting as the guest's caller.
+ * Runs in: the worker (sandboxed), every host call on a pool thread. Names,
+ * modes and ids come from the guest, already copied and checked by the
+ * dispatcher (no '/', no "." or ".." for names that are created); ids are
+ * resolved through the node table / fdtable. Objects are created, opened
+ * and removed with the caller's uid/gid on that one thread (raw
+ * setresuid/setresgid), so the host checks its permissions and owns what it
+ * makes; nothing is ever re-resolved by name once we hold a descriptor, so
+ * unlinked-but-open files keep working.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "fdtable.h"
+#include "log.h"
+#include "node_table.h"
+#include "passthrough.h"
+
+/* Did this thread take the caller's identity? (pt_creds_leave undoes it.) */
+static __thread bool pt_switched;
+
+int pt_creds_enter(const struct pt *pt, struct fuse_req *r)
+{
+	const struct fuse_in_header *h = be_req_header(r);
+
+	if (!pt->pt_setcreds || (h->uid == 0 && h->gid == 0))
+		return 0;
+	/* gid first: changing it needs CAP_SETGID, which euid != 0 drops */
+	if (syscall(SYS_setresgid, -1, h->gid, -1) < 0)
+		return -errno;
+	if (syscall(SYS_setresuid, -1, h->uid, -1) < 0) {
+		int err = -errno;
+
+		if (syscall(SYS_setresgid, -1, 0, -1) < 0)
+			fatal("restore egid");
+		return err;
+	}
+	pt_switched = true;
+	return 0;
+}
+
+void pt_creds_leave(const struct pt *pt)
+{
+	if (!pt_switched)
+		return;
+	/* euid 0 again restores the effective capabilities, then the gid */
+	if (syscall(SYS_setresuid, -1, 0, -1) < 0 || syscall(SYS_setresgid, -1, 0, -1) < 0)
+		fatal("restore the worker's credentials");
+	pt_switched = false;
+	(void)pt;
+}
+
+void pt_kill_suidgid(int fd)
+{
+	struct stat st;
+	mode_t m;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	m = st.st_mode & ~S_ISUID;
+	if (st.st_mode & S_IXGRP)
+		m &= ~S_ISGID; /* setgid without group-exec is mandatory locking: kept */
+	if (m != st.st_mode && fchmod(fd, m & 07777) < 0)
+		log_debug("clear setuid/setgid: %s", strerror(errno));
+}
+
+uint32_t pt_init_flags(void *ctx)
+{
+	struct pt *pt = ctx;
+
+	return pt->pt_env.writeback ? FUSE_WRITEBACK_CACHE : 0;
+}
+
+/* Refuse a change on a read-only share: true when the request was answered. */
+static bool pt_refuse_ro(struct pt *pt, struct fuse_req *r)
+{
+	if (!pt->pt_env.readonly)
+		return false;
+	be_reply_err(r, -EROFS);
+	return true;
+}
+
+static void pt_reply_attr_fd(struct pt *pt, struct fuse_req *r, int fd)
+{
+	struct fuse_attr_out a;
+	struct stat st;
+	int err;
+
+	if ((err = pt_stat_fd(fd, &st)) < 0) {
+		be_reply_err(r, err);
+		return;
+	}
+	memset(&a, 0, sizeof(a));
+	a.attr_valid = pt->pt_valid;
+	pt_fill_attr(&a.attr, &st);
+	be_reply_attr(r, &a);
+}
+
+/* ---- SETATTR ---- */
+
+static int pt_setattr_times(int nfd, int ffd, int proc_fd, const char *pname,
+			    const struct fuse_setattr_in *in)
+{
+	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
+	uint32_t v = in->valid;
+
+	if (v & FATTR_ATIME_NOW)
+		ts[0].tv_nsec = UTIME_NOW;
+	else if (v & FATTR_ATIME)
+		ts[0] = (struct timespec){(time_t)in->atime, in->atimensec};
+	if (v & FATTR_MTIME_NOW)
+		ts[1].tv_nsec = UTIME_NOW;
+	else if (v & FATTR_MTIME)
+		ts[1] = (struct timespec){(time_t)in->mtime, in->mtimensec};
+	if (ffd >= 0)
+		return futimens(ffd, ts) < 0 ? -errno : 0;
+	(void)nfd;
+	/* An O_PATH descriptor takes no futimens: through its /proc link. */
+	return utimensat(proc_fd, pname, ts, 0) < 0 ? -errno : 0;
+}
+
+static int pt_setattr_size(int ffd, int proc_fd, const char *pname, uint64_t size)
+{
+	int fd, err;
+
+	if (size > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	if (ffd >= 0 && ftruncate(ffd, (off_t)size) == 0)
+		return 0;
+	/* No handle, or one opened read-only: a write-only open of the node. */
+	fd = openat(proc_fd, pname, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	err = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+static void pt_do_setattr(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct pt *pt = j->j_pt;
+	const struct fuse_setattr_in *in = j->j_arg;
+	uint32_t v = in->valid;
+	int nfd, ffd = -1, pfd = pt->pt_env.proc_fd, err;
+	char pname[16];
+
+	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &nfd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	if ((v & FATTR_FH) && (err = fdt_fh_get(pt->pt_env.fdt, in->fh, &ffd)) < 0)
+		goto out;
+	pt_proc_name(pname, sizeof(pname), nfd);
+	if ((v & FATTR_MODE) && (ffd >= 0 ? fchmod(ffd, in->mode & 07777)
+					  : fchmodat(pfd, pname, in->mode & 07777, 0)) < 0) {
+		err = -errno;
+		goto out;
+	}
+	if ((v & (FATTR_UID | FATTR_GID)) &&
+	    fchownat(nfd, "", (v & FATTR_UID) ? in->uid : (uid_t)-1,
+		     (v & FATTR_GID) ? in->gid : (gid_t)-1, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		err = -errno;
+		goto out;
+	}
+	if ((v & FATTR_SIZE) && (err = pt_setattr_size(ffd, pfd, pname, in->size)) < 0)
+		goto out;
+	if ((v & (FATTR_ATIME | FATTR_MTIME | FATTR_ATIME_NOW | FATTR_MTIME_NOW)) &&
+	    (err = pt_setattr_times(nfd, ffd, pfd, pname, in)) < 0)
+		goto out;
+	/* With MODE the guest already computed the bits; ctime follows the host. */
+	if ((v & FATTR_KILL_SUIDGID) && !(v & FATTR_MODE)) {
+		struct stat st;
+
+		if (pt_stat_fd(nfd, &st) == 0 && S_ISREG(st.st_mode)) {
+			mode_t m = st.st_mode & ~S_ISUID;
+
+			if (st.st_mode & S_IXGRP)
+				m &= ~S_ISGID;
+			if (m != st.st_mode && fchmodat(pfd, pname, m & 07777, 0) < 0)
+				log_debug("SETATTR: clear setuid/setgid: %s", strerror(errno));
+		}
+	}
+	err = 0;
+out:
+	if (err == 0)
+		pt_reply_attr_fd(pt, arg, nfd);
+	else
+		be_reply_err(arg, err);
+	if (ffd >= 0)
+		fdt_put(pt->pt_env.fdt, ffd);
+	fdt_put(pt->pt_env.fdt, nfd);
+}
+
+void pt_setattr(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_setattr_in *in)
+{
+	if (pt_refuse_ro(ctx, r))
+		return;
+	pt_submit(ctx, r, pt_do_setattr, &(struct pt_job){.j_id = node, .j_arg = in});
+}
+
+/* ---- WRITE, FSYNC ---- */
+
+/* Straight from guest memory: no bounce buffer. */
+static void pt_do_write(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct fdt *fdt = j->j_pt->pt_env.fdt;
+	struct iovec *iov;
+	unsigned n;
+	size_t want;
+	ssize_t got;
+	int fd, err;
+
+	if ((err = fdt_fh_get(fdt, j->j_id, &fd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	want = be_req_write_iov(arg, j->j_size, &iov, &n);
+	do
+		got = want ? pwritev(fd, iov, (int)n, (off_t)j->j_off) : 0;
+	while (got < 0 && errno == EINTR);
+	err = got < 0 ? -errno : 0;
+	if (got > 0 && (j->j_flags & FUSE_WRITE_KILL_SUIDGID))
+		pt_kill_suidgid(fd);
+	fdt_put(fdt, fd);
+	if (err < 0)
+		be_reply_err(arg, err);
+	else
+		be_reply_write(arg, (uint32_t)got);
+}
+
+void pt_write(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size,
+	      uint32_t write_flags)
+{
+	if (pt_refuse_ro(ctx, r))
+		return;
+	if (off > (uint64_t)INT64_MAX - size) {
+		be_reply_err(r, -EFBIG);
+		return;
+	}
+	pt_submit(ctx, r, pt_do_write,
+		  &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size, .j_flags = write_flags});
+}
+
+static void pt_do_fsync(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct fdt *fdt = j->j_pt->pt_env.fdt;
+	int fd, err;
+
+	if ((err = fdt_fh_get(fdt, j->j_id, &fd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	err = (j->j_flags ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
+	fdt_put(fdt, fd);
+	be_reply_err(arg, err);
+}
+
+void pt_fsync(void *ctx, struct fuse_req *r, uint64_t fh, bool datasync)
+{
+	pt_submit(ctx, r, pt_do_fsync, &(struct pt_job){.j_id = fh, .j_flags = datasync});
+}
+
+/* ---- CREATE, TMPFILE ---- */
+
+#define PT_CREATE_PASS (O_ACCMODE | O_APPEND | O_TRUNC | O_EXCL | O_NONBLOCK | O_SYNC | O_DSYNC)
+
+static void pt_do_create(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct pt *pt = j->j_pt;
+	const struct fuse_create_in *ci = j->j_arg;
+	struct fuse_entry_out e;
+	struct nt_fh fh;
+	char pname[16];
+	int dfd, fd = -1, pfd, oflags, err;
+
+	oflags = (int)(ci->flags & PT_CREATE_PASS) | O_NOCTTY | O_CLOEXEC;
+	if (pt->pt_env.writeback) {
+		if ((oflags & O_ACCMODE) == O_WRONLY)
+			oflags = (oflags & ~O_ACCMODE) | O_RDWR;
+		oflags &= ~O_APPEND;
+	}
+	oflags |= j->j_name ? O_CREAT | O_NOFOLLOW : O_TMPFILE;
+	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &dfd)) < 0)
+		goto fail;
+	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
+		fd = openat(dfd, j->j_name ? j->j_name : ".", oflags, ci->mode & 07777);
+		err = fd < 0 ? -errno : 0;
+		pt_creds_leave(pt);
+	}
+	fdt_put(pt->pt_env.fdt, dfd);
+	if (err < 0)
+		goto fail;
+	if ((oflags & O_TRUNC) && (ci->open_flags & FUSE_OPEN_KILL_SUIDGID))
+		pt_kill_suidgid(fd);
+	/* The node's O_PATH descriptor from the open file, not from the name. */
+	pt_proc_name(pname, sizeof(pname), fd);
+	pfd = openat(pt->pt_env.proc_fd, pname, O_PATH | O_CLOEXEC);
+	if (pfd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if ((err = pt_node_entry(pt, pfd, &e)) < 0)
+		goto fail;
+	err = nt_fh_alloc(pt->pt_env.nt, e.nodeid, pt->pt_env.self, (uint32_t)oflags, false, &fh);
+	if (err < 0)
+		goto unref;
+	if ((err = fdt_fh_install(pt->pt_env.fdt, fh.f_id, fd)) < 0) {
+		nt_fh_free(pt->pt_env.nt, fh.f_id);
+		goto unref;
+	}
+	be_reply_create(arg, &e, fh.f_id, pt_file_open_flags(pt));
+	return;
+unref:
+	pt_node_unref(pt, e.nodeid);
+fail:
+	if (fd >= 0)
+		close(fd);
+	be_reply_err(arg, err);
+}
+
+void pt_create(void *ctx, struct fuse_req *r, uint64_t parent, const char *name,
+	       const struct fuse_create_in *in)
+{
+	if (pt_refuse_ro(ctx, r))
+		return;
+	if (!name && (in->flags & O_ACCMODE) == O_RDONLY) {
+		be_reply_err(r, -EINVAL); /* as open(2) says for O_TMPFILE */
+		return;
+	}
+	pt_submit(ctx, r, pt_do_create, &(struct pt_job){.j_id = parent, .j_name = name, .j_arg = in});
+}
+
+/* ---- MKNOD, MKDIR, SYMLINK, LINK ---- */
+
+/* After a name was made in dfd: its node, with one lookup reference. */
+static int pt_entry_of_name(struct pt *pt, int dfd, const char *name, struct fuse_entry_out *e)
+{
+	int fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	return fd < 0 ? -errno : pt_node_entry(pt, fd, e);
+}
+
+static void pt_do_mknod(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct pt *pt = j->j_pt;
+	struct fuse_entry_out e;
+	mode_t mode = j->j_mode;
+	int dfd, rc, err;
+
+	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &dfd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
+		if (S_ISDIR(mode))
+			rc = mkdirat(dfd, j->j_name, mode & 07777);
+		else if (S_ISLNK(mode))
+			rc = symlinkat(j->j_name2, dfd, j->j_name);
+		else
+			rc = mknodat(dfd, j->j_name, mode, (dev_t)j->j_rdev);
+		err = rc < 0 ? -errno : 0;
+		pt_creds_leave(pt);
+	}
+	if (err == 0)
+		err = pt_entry_of_name(pt, dfd, j->j_name, &e);
+	fdt_put(pt->pt_env.fdt, dfd);
+	if (err < 0)
+		be_reply_err(arg, err);
+	else
+		be_reply_entry(arg, &e);
+}
+
+void pt_mknod(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, uint32_t mode,
+	      uint32_t rdev, const char *target)
+{
+	if (pt_refuse_ro(ctx, r))
+		return;
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFDIR:
+	case S_IFLNK:
+	case S_IFIFO:
+	case S_IFSOCK:
+	case S_IFCHR:
+	case S_IFBLK:
+		break;
+	default:
+		be_reply_err(r, -EINVAL);
+		return;
+	}
+	if (S_ISLNK(mode) != (target != NULL)) {
+		be_reply_err(r, -EINVAL);
+		return;
+	}
+	pt_submit(ctx, r, pt_do_mknod,
+		  &(struct pt_job){.j_id = parent,
+				   .j_name = name,
+				   .j_name2 = target,
+				   .j_mode = mode,
+				   .j_rdev = rdev});
+}
+
+/*
+ * A new name for a node we hold: linkat through its /proc/self/fd link with
+ * AT_SYMLINK_FOLLOW (AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH). This
+ * also links O_TMPFILE files into place.
+ */
+static void pt_do_link(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct pt *pt = j->j_pt;
+	struct fuse_entry_out e;
+	char pname[16];
+	int ofd, dfd, err;
+
+	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &ofd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id2, &dfd)) < 0) {
+		fdt_put(pt->pt_env.fdt, ofd);
+		be_reply_err(arg, err);
+		return;
+	}
+	pt_proc_name(pname, sizeof(pname), ofd);
+	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
+		err = linkat(pt->pt_env.proc_fd, pname, dfd, j->j_name, AT_SYMLINK_FOLLOW) < 0
+			  ? -errno
+			  : 0;
+		pt_creds_leave(pt);
+	}
+	if (err == 0)
+		err = pt_entry_of_name(pt, dfd, j->j_name, &e);
+	fdt_put(pt->pt_env.fdt, dfd);
+	fdt_put(pt->pt_env.fdt, ofd);
+	if (err < 0)
+		be_reply_err(arg, err);
+	else
+		be_reply_entry(arg, &e);
+}
+
+void pt_link(void *ctx, struct fuse_req *r, uint64_t node, uint64_t newparent, const char *name)
+{
+	if (pt_refuse_ro(ctx, r))
+		return;
+	pt_submit(ctx, r, pt_do_link,
+		  &(struct pt_job){.j_id = node, .j_id2 = newparent, .j_name = name});
+}
+
+/* ---- UNLINK, RMDIR, RENAME ---- */
+
+static void pt_do_unlink(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct pt *pt = j->j_pt;
+	int dfd, err;
+
+	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &dfd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
+		err = unlinkat(dfd, j->j_name, j->j_dir ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
+		pt_creds_leave(pt);
+	}
+	fdt_put(pt->pt_env.fdt, dfd);
+	be_reply_err(arg, err);
+}
+
+void pt_unlink(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, bool dir)
+{
+	if (pt_refuse_ro(ctx, r))
+		return;
+	pt_submit(ctx, r, pt_do_unlink, &(struct pt_job){.j_id = parent, .j_name = name, .j_dir = dir});
+}
+
+static void pt_do_rename(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct pt *pt = j->j_pt;
+	int ofd, nfd, err;
+
+	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &ofd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id2, &nfd)) < 0) {
+		fdt_put(pt->pt_env.fdt, ofd);
+		be_reply_err(arg, err);
+		return;
+	}
+	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
+		err = renameat2(ofd, j->j_name, nfd, j->j_name2, j->j_flags) < 0 ? -errno : 0;
+		pt_creds_leave(pt);
+	}
+	fdt_put(pt->pt_env.fdt, nfd);
+	fdt_put(pt->pt_env.fdt, ofd);
+	be_reply_err(arg, err);
+}
+
+void pt_rename(void *ctx, struct fuse_req *r, uint64_t olddir, const char *oldname,
+	       uint64_t newdir, const char *newname, uint32_t flags)
+{
+	if (pt_refuse_ro(ctx, r))
+		return;
+	if (flags & ~(uint32_t)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) {
+		be_reply_err(r, -EINVAL);
+		return;
+	}
+	pt_submit(ctx, r, pt_do_rename,
+		  &(struct pt_job){.j_id = olddir,
+				   .j_name = oldname,
+				   .j_id2 = newdir,
+				   .j_name2 = newname,
+				   .j_flags = flags});
+}
+
+/* ---- ACCESS ---- */
+
+static void pt_do_access(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct pt *pt = j->j_pt;
+	int fd, err;
+
+	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &fd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
+		err = faccessat(fd, "", (int)j->j_mode, AT_EMPTY_PATH | AT_EACCESS) < 0 ? -errno
+											: 0;
+		pt_creds_leave(pt);
+	}
+	fdt_put(pt->pt_env.fdt, fd);
+	be_reply_err(arg, err);
+}
+
+void pt_access(void *ctx, struct fuse_req *r, uint64_t node, uint32_t mask)
+{
+	struct pt *pt = ctx;
+
+	if (mask & ~(uint32_t)(R_OK | W_OK | X_OK)) {
+		be_reply_err(r, -EINVAL);
+		return;
+	}
+	if ((mask & W_OK) && pt_refuse_ro(pt, r))
+		return;
+	pt_submit(ctx, r, pt_do_access, &(struct pt_job){.j_id = node, .j_mode = mask});
+}
+
+/* ---- FALLOCATE, LSEEK, COPY_FILE_RANGE, SYNCFS ---- */
+
+#define PT_FALLOC_MODES                                                                            \
+	(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE |                       \
+	 FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE)
+
+static void pt_do_fallocate(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct fdt *fdt = j->j_pt->pt_env.fdt;
+	int fd, err;
+
+	if ((err = fdt_fh_get(fdt, j->j_id, &fd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	err = fallocate(fd, (int)j->j_mode, (off_t)j->j_off, (off_t)j->j_len) < 0 ? -errno : 0;
+	fdt_put(fdt, fd);
+	be_reply_err(arg, err);
+}
+
+void pt_fallocate(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint64_t len,
+		  uint32_t mode)
+{
+	if (pt_refuse_ro(ctx, r))
+		return;
+	if (mode & ~(uint32_t)PT_FALLOC_MODES) {
+		be_reply_err(r, -EOPNOTSUPP);
+		return;
+	}
+	if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX) {
+		be_reply_err(r, -EINVAL);
+		return;
+	}
+	pt_submit(ctx, r, pt_do_fallocate,
+		  &(struct pt_job){.j_id = fh, .j_off = off, .j_len = len, .j_mode = mode});
+}
+
+static void pt_do_lseek(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct fdt *fdt = j->j_pt->pt_env.fdt;
+	off_t res;
+	int fd, err;
+
+	if ((err = fdt_fh_get(fdt, j->j_id, &fd)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	/* Moves the shared file position, which no FUSE operation uses. */
+	res = lseek(fd, (off_t)j->j_off, (int)j->j_flags);
+	err = res < 0 ? -errno : 0;
+	fdt_put(fdt, fd);
+	if (err < 0)
+		be_reply_err(arg, err);
+	else
+		be_reply_lseek(arg, (uint64_t)res);
+}
+
+void pt_lseek(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t whence)
+{
+	if (whence > SEEK_HOLE || off > (uint64_t)INT64_MAX) {
+		be_reply_err(r, -EINVAL);
+		return;
+	}
+	pt_submit(ctx, r, pt_do_lseek, &(struct pt_job){.j_id = fh, .j_off = off, .j_flags = whence});
+}
+
+/* The reply counts bytes in 32 bits. */
+#define PT_COPY_MAX 0x7ffff000u
+
+static void pt_do_copy(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	struct fdt *fdt = j->j_pt->pt_env.fdt;
+	const struct fuse_copy_file_range_in *in = j->j_arg;
+	loff_t off_in = (loff_t)in->off_in, off_out = (loff_t)in->off_out;
+	size_t len = in->len < PT_COPY_MAX ? (size_t)in->len : PT_COPY_MAX;
+	ssize_t got;
+	int fin, fout, err;
+
+	/* Either handle may belong to another queue's worker: fetched if so. */
+	if ((err = fdt_fh_get(fdt, in->fh_in, &fin)) < 0) {
+		be_reply_err(arg, err);
+		return;
+	}
+	if ((err = fdt_fh_get(fdt, in->fh_out, &fout)) < 0) {
+		fdt_put(fdt, fin);
+		be_reply_err(arg, err);
+		return;
+	}
+	got = copy_file_range(fin, &off_in, fout, &off_out, len, 0);
+	err = got < 0 ? -errno : 0;
+	fdt_put(fdt, fout);
+	fdt_put(fdt, fin);
+	if (err < 0)
+		be_reply_err(arg, err);
+	else
+		be_reply_write(arg, (uint32_t)got);
+}
+
+void pt_copy_file_range(void *ctx, struct fuse_req *r, const struct fuse_copy_file_range_in *in)
+{
+	if (pt_refuse_ro(ctx, r))
+		return;
+	if (in->flags != 0 || in->off_in > (uint64_t)INT64_MAX ||
+	    in->off_out > (uint64_t)INT64_MAX) {
+		be_reply_err(r, -EINVAL);
+		return;
+	}
+	pt_submit(ctx, r, pt_do_copy, &(struct pt_job){.j_arg = in});
+}
+
+static void pt_do_syncfs(void *arg)
+{
+	struct pt_job *j = pt_job_of(arg);
+	int fd, err;
+
+	/* syncfs wants an open file, not the O_PATH root */
+	fd = openat(j->j_pt->pt_env.root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		be_reply_err(arg, -errno);
+		return;
+	}
+	err = syncfs(fd) < 0 ? -errno : 0;
+	close(fd);
+	be_reply_err(arg, err);
+}
+
+void pt_syncfs(void *ctx, struct fuse_req *r)
+{
+	pt_submit(ctx, r, pt_do_syncfs, &(struct pt_job){0});
+}

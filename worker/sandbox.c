@@ -1,0 +1,328 @@
+/*
+ * sandbox.c - the worker confines itself, in design.md's order: root
+ * switched into the share (pivot_root in the namespaces the parent cloned
+ * us into, or chroot), capabilities cut to the back end's set with the
+ * bounding and ambient sets cleared, no_new_privs, resource limits, a
+ * SIGSYS reporter, and last the seccomp filter the parent compiled.
+ * Runs in: the worker, after CONFIG and before the first memory table, so
+ * nothing the guest controls has been read yet. Single-threaded here:
+ * capabilities and filters are per thread, and every later thread inherits
+ * them.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cap-ng.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "sandbox.h"
+
+/* Read by the SIGSYS handler; set before the handler is installed. */
+static int sbx_report_fd = -1;
+static uint32_t sbx_seccomp_mode;
+
+static int sbx_fail(char *why, size_t len, const char *step, int err)
+{
+	snprintf(why, len, "%s: %s", step, strerror(err));
+	return -err;
+}
+
+static int sbx_same_inode(int a, int b)
+{
+	struct stat sa, sb;
+
+	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
+		return -errno;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino ? 0 : -EXDEV;
+}
+
+/* The compiled program, read before the root switch (the memfd needs no path). */
+static int sbx_read_prog(int fd, uint32_t n, struct sock_filter **out)
+{
+	struct sock_filter *p;
+	size_t len = (size_t)n * sizeof(*p), done = 0;
+	struct stat st;
+	ssize_t r;
+
+	if (n == 0 || n > BPF_MAXINSNS)
+		return -EINVAL;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size != len)
+		return -EINVAL;
+	if (!(p = malloc(len)))
+		return -ENOMEM;
+	while (done < len) {
+		r = pread(fd, (char *)p + done, len - done, (off_t)done);
+		if (r <= 0) {
+			free(p);
+			return r < 0 ? -errno : -EIO;
+		}
+		done += (size_t)r;
+	}
+	*out = p;
+	return 0;
+}
+
+/*
+ * --sandbox=namespace. The share fd from CONFIG belongs to the parent's mount
+ * namespace, which mount calls refuse; the parent therefore cloned us with
+ * the share as working directory, which the kernel translated into our
+ * copy of the mount tree. Bind it onto itself (pivot_root wants a mount
+ * point), make it the root, and detach everything else.
+ */
+static int sbx_pivot(int share_fd, char *why, size_t len)
+{
+	int cwd, tree, r;
+
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return sbx_fail(why, len, "make mounts private", errno);
+	if ((cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return sbx_fail(why, len, "open the working directory", errno);
+	r = sbx_same_inode(cwd, share_fd);
+	close(cwd);
+	if (r < 0)
+		return sbx_fail(why, len, "working directory is not the share", -r);
+	tree = open_tree(AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0)
+		return sbx_fail(why, len, "bind the share (open_tree)", errno);
+	if (move_mount(tree, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		r = sbx_fail(why, len, "bind the share (move_mount)", errno);
+		goto out;
+	}
+	/* tree now names the root of the attached bind mount. */
+	if (fchdir(tree) < 0) {
+		r = sbx_fail(why, len, "enter the bind mount", errno);
+		goto out;
+	}
+	/* pivot_root(".", "."): the old root ends up stacked on ".", then goes. */
+	if (syscall(SYS_pivot_root, ".", ".") < 0) {
+		r = sbx_fail(why, len, "pivot_root", errno);
+		goto out;
+	}
+	if (umount2(".", MNT_DETACH) < 0) {
+		r = sbx_fail(why, len, "detach the old root", errno);
+		goto out;
+	}
+	if (chdir("/") < 0) {
+		r = sbx_fail(why, len, "chdir /", errno);
+		goto out;
+	}
+	r = 0;
+out:
+	close(tree);
+	return r;
+}
+
+/* --sandbox=chroot: for containers that grant no namespaces. */
+static int sbx_chroot(int share_fd, char *why, size_t len)
+{
+	if (fchdir(share_fd) < 0)
+		return sbx_fail(why, len, "enter the share", errno);
+	if (chroot(".") < 0)
+		return sbx_fail(why, len, "chroot", errno);
+	if (chdir("/") < 0)
+		return sbx_fail(why, len, "chdir /", errno);
+	return 0;
+}
+
+/*
+ * Root keeps the passthrough set (ownership, modes, device nodes and file
+ * capabilities on the guest's behalf), and so does the root of a user
+ * namespace (or a worker the parent lent them as ambient capabilities):
+ * there the kernel honours them only on inodes whose owner and group are
+ * mapped, so with an unprivileged parent's single-id map they reach the
+ * user's own files and nothing else. A worker without them keeps nothing.
+ * The bounding set goes too, so not even an exec could bring a capability
+ * back; without CAP_SETPCAP only the sets we can change are cleared, and
+ * no_new_privs covers the rest.
+ */
+static int sbx_caps(char *why, size_t len)
+{
+	static const unsigned keep[] = {SBX_PASSTHROUGH_CAPS};
+	capng_select_t sel = CAPNG_SELECT_CAPS | CAPNG_SELECT_AMBIENT;
+	int held[sizeof(keep) / sizeof(keep[0])], n = 0, r;
+
+	capng_get_caps_process();
+	if (capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP))
+		sel |= CAPNG_SELECT_BOUNDS;
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (capng_have_capability(CAPNG_PERMITTED, keep[i]))
+			held[n++] = (int)keep[i];
+	capng_clear(CAPNG_SELECT_ALL);
+	for (int i = 0; i < n; i++)
+		if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, (unsigned)held[i]))
+			return sbx_fail(why, len, "capabilities (libcap-ng update)", EINVAL);
+	if ((r = capng_apply(sel)) < 0)
+		return sbx_fail(why, len, "capabilities (libcap-ng apply)", errno ? errno : EPERM);
+	return 0;
+}
+
+/*
+ * No core files: a worker maps guest memory. More descriptors: the
+ * descriptor cache and the guest's open files live here (up to the hard
+ * limit, which only a privileged parent could raise; failing to raise is
+ * fine). RLIMIT_NPROC is not set: it counts every process of the real uid
+ * (root) on the host. RLIMIT_FSIZE is not set: the guest may legitimately
+ * write files of any size the host file system takes.
+ */
+static int sbx_limits(char *why, size_t len)
+{
+	struct rlimit rl = {0, 0};
+
+	if (setrlimit(RLIMIT_CORE, &rl) < 0)
+		return sbx_fail(why, len, "RLIMIT_CORE", errno);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_debug("cannot raise RLIMIT_NOFILE to %llu: %s",
+				  (unsigned long long)rl.rlim_max, strerror(errno));
+	}
+	return 0;
+}
+
+/*
+ * SIGSYS under a TRAP action: tell the parent which call it was (a raw
+ * sendmsg, async-signal-safe), then die. A PID namespace's init cannot
+ * signal itself to death, so: with --seccomp=kill the parent SIGKILLs us on
+ * the notice (we wait up to a second for it); otherwise, or if it does not,
+ * the call is made again with SIGSYS blocked (we are in its handler), and
+ * the kernel then forces SIGSYS with the default action, which ends even
+ * an init. Same arguments, same filter verdict.
+ */
+static void sbx_on_sigsys(int sig, siginfo_t *si, void *ctx)
+{
+	struct ipc_notice n;
+	long a[6] = {0};
+
+	memset(&n, 0, sizeof(n));
+	n.in_kind = IPC_NOTICE_SECCOMP;
+	n.in_pad = (uint32_t)si->si_syscall;
+	(void)ipc_send(sbx_report_fd, IPC_NOTICE, 0, &n, sizeof(n), NULL, 0);
+	if (sbx_seccomp_mode == IPC_SECCOMP_KILL) {
+		struct timespec ts = {1, 0};
+
+		(void)ppoll(NULL, 0, &ts, NULL);
+	}
+#if defined(__x86_64__)
+	{
+		const ucontext_t *uc = ctx;
+
+		a[0] = (long)uc->uc_mcontext.gregs[REG_RDI];
+		a[1] = (long)uc->uc_mcontext.gregs[REG_RSI];
+		a[2] = (long)uc->uc_mcontext.gregs[REG_RDX];
+		a[3] = (long)uc->uc_mcontext.gregs[REG_R10];
+		a[4] = (long)uc->uc_mcontext.gregs[REG_R8];
+		a[5] = (long)uc->uc_mcontext.gregs[REG_R9];
+	}
+#endif
+	(void)syscall(si->si_syscall, a[0], a[1], a[2], a[3], a[4], a[5]);
+	_exit(128 + SIGSYS);
+}
+
+static int sbx_seccomp(const struct sbx_conf *sc, struct sock_filter *prog, int *listener,
+		       char *why, size_t len)
+{
+	struct sock_fprog fp = {.len = (unsigned short)sc->sc_ninsns, .filter = prog};
+	unsigned flags = 0;
+	struct sigaction sa;
+	long r;
+
+	sbx_report_fd = sc->sc_ipc_fd;
+	sbx_seccomp_mode = sc->sc_seccomp;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sbx_on_sigsys;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) < 0)
+		return sbx_fail(why, len, "SIGSYS handler", errno);
+	if (sc->sc_seccomp == IPC_SECCOMP_LOG)
+		flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+	r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fp);
+	if (r < 0)
+		return sbx_fail(why, len, "load the seccomp filter", errno);
+	*listener = sc->sc_seccomp == IPC_SECCOMP_LOG ? (int)r : -1;
+	return 0;
+}
+
+int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *listener, char *why, size_t whylen)
+{
+	struct sock_filter *prog = NULL;
+	int r, nroot = -1;
+
+	*listener = -1;
+	*root_fd = -1;
+	if (sc->sc_seccomp != IPC_SECCOMP_NONE &&
+	    (r = sbx_read_prog(sc->sc_prog_fd, sc->sc_ninsns, &prog)) < 0)
+		return sbx_fail(why, whylen, "read the seccomp program", -r);
+
+	if (sc->sc_mode == IPC_SBX_NAMESPACE)
+		r = sbx_pivot(sc->sc_root_fd, why, whylen);
+	else if (sc->sc_mode == IPC_SBX_CHROOT)
+		r = sbx_chroot(sc->sc_root_fd, why, whylen);
+	else
+		r = 0;
+	if (r < 0)
+		goto out;
+	if (sc->sc_mode != IPC_SBX_NONE) {
+		/* The share as our root names it: ".." from it stays inside,
+		 * unlike from a descriptor of the parent's mount tree. */
+		if ((nroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+			r = sbx_fail(why, whylen, "open the new root", errno);
+			goto out;
+		}
+		if ((r = sbx_same_inode(nroot, sc->sc_root_fd)) < 0) {
+			r = sbx_fail(why, whylen, "the new root is not the share", -r);
+			goto out;
+		}
+	}
+	if ((r = sbx_caps(why, whylen)) < 0)
+		goto out;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		r = sbx_fail(why, whylen, "no_new_privs", errno);
+		goto out;
+	}
+	if ((r = sbx_limits(why, whylen)) < 0)
+		goto out;
+	if (sc->sc_seccomp != IPC_SECCOMP_NONE &&
+	    (r = sbx_seccomp(sc, prog, listener, why, whylen)) < 0)
+		goto out;
+	r = 0;
+	if (nroot >= 0) {
+		close(sc->sc_root_fd);
+		*root_fd = nroot;
+		nroot = -1;
+	} else {
+		*root_fd = sc->sc_root_fd;
+	}
+out:
+	if (nroot >= 0)
+		close(nroot);
+	free(prog);
+	return r;
+}
+
+#ifdef BH_TEST_HOOKS
+void sbx_test_forbidden_call(void)
+{
+	/* Named in no worker policy; harmless if a log-mode filter lets it run. */
+	(void)syscall(SYS_umount2, "/bulkhead-test-hook-missing", 0);
+}
+#endif

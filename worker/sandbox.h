@@ -1,0 +1,46 @@
+/*
+ * sandbox.h - how a worker confines itself before it touches guest data.
+ * Runs in: the worker, between CONFIG and the first memory table, while it
+ * is still single-threaded (capabilities and the seccomp filter are
+ * per-thread; everything created later inherits them).
+ */
+#ifndef BH_SANDBOX_H
+#define BH_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sbx_conf {
+	uint32_t sc_mode;    /* enum ipc_sandbox */
+	uint32_t sc_seccomp; /* enum ipc_seccomp */
+	int sc_root_fd;	     /* the share, from CONFIG (the parent's mount namespace) */
+	int sc_prog_fd;	     /* sealed memfd with the BPF program, -1 without seccomp */
+	uint32_t sc_ninsns;  /* instructions in it */
+	int sc_ipc_fd;	     /* where the SIGSYS reporter sends its notice */
+};
+
+/*
+ * The capabilities a passthrough worker keeps when it runs as root (the
+ * parent keeps them too, since it cannot give what it does not hold).
+ * Never CAP_DAC_READ_SEARCH: open_by_handle_at would reach any inode.
+ */
+#define SBX_PASSTHROUGH_CAPS                                                                       \
+	CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_SETGID, CAP_SETUID, CAP_MKNOD,    \
+	    CAP_SETFCAP
+
+/*
+ * Every step, in the order of design.md: root switch (pivot_root into the
+ * share, or chroot), capabilities, no_new_privs, resource limits, SIGSYS
+ * reporter, seccomp filter. On success *root_fd is the share as seen from
+ * inside (use it instead of sc_root_fd, which is closed) and *listener the
+ * --seccomp=log notification fd (else -1). On failure -errno and the failed
+ * step with its reason in why; the caller refuses to serve.
+ */
+int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *listener, char *why, size_t whylen);
+
+#ifdef BH_TEST_HOOKS
+/* The --enable-test-hooks forbidden call (a harmless umount2 of a missing path). */
+void sbx_test_forbidden_call(void);
+#endif
+
+#endif
