@@ -75,7 +75,7 @@ step autoreconf autoreconf -fi || { failed=$((failed + 1)); build_ok=0; }
 if [ $build_ok = 1 ]; then
 	mkdir -p "$builddir"
 	cd "$builddir" || exit 1
-	step configure "$top/configure" -q || { failed=$((failed + 1)); build_ok=0; }
+	step configure "$top/configure" -q --enable-test-hooks || { failed=$((failed + 1)); build_ok=0; }
 fi
 if [ $build_ok = 1 ]; then
 	step build make -j2 || { failed=$((failed + 1)); build_ok=0; }
