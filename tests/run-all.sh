@@ -2,7 +2,8 @@
 # run-all.sh: the whole bulkhead test suite from a fresh clone on Debian 12, as
 # root: dependencies, autoreconf, configure, build, `make check` (unit and
 # front-end integration tests), `make check-guest` (a real Linux guest under
-# QEMU) and `make distcheck`. Prints how long each part took and ends with
+# QEMU), `make check-guest-workloads` (git, sqlite3, fio, tar and system-call
+# checks in a guest) and `make distcheck`. Prints how long each part took and ends with
 # one line "N passed, N failed" counting test cases: every Criterion test
 # case, every other test program, the guest test and distcheck as one each.
 # Exits non-zero if anything failed (the summary is printed regardless).
@@ -97,6 +98,22 @@ if [ $build_ok = 1 ]; then
 		if step check-guest make check-guest; then
 			passed=$((passed + 1))
 		else
+			failed=$((failed + 1))
+		fi
+	fi
+	if [ "${BH_SKIP_GUEST:-0}" != 1 ]; then
+		# Real programs in a guest whose root is the host's / over 9p; each
+		# workload check counts as one case.
+		wl_log=$builddir/tests/guest/workloads.out
+		mkdir -p "$(dirname "$wl_log")"
+		step check-guest-workloads bash -c 'make check-guest-workloads 2>&1 | tee "$1"; exit ${PIPESTATUS[0]}' _ "$wl_log"
+		rc=$?
+		wl=$(grep -a '^workloads: .* checks, ' "$wl_log" | tail -n1)
+		if [ -n "$wl" ]; then
+			passed=$((passed + $(sed -n 's/.* \([0-9]*\) passed,.*/\1/p' <<<"$wl")))
+			failed=$((failed + $(sed -n 's/.* \([0-9]*\) failed,.*/\1/p' <<<"$wl")))
+		fi
+		if [ $rc -ne 0 ] && ! grep -q ' [1-9][0-9]* failed,' <<<"$wl"; then
 			failed=$((failed + 1))
 		fi
 	fi
