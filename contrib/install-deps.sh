@@ -18,7 +18,8 @@ fi
 # tests: Criterion; the guest test: QEMU (qemu-system-common ships
 # /usr/lib/qemu/virtiofsd, the peer we compare with), Debian's kernel and its
 # modules, a static busybox for the initramfs, cpio/kmod/xz/zstd to build it,
-# python3 for the test driver
+# python3 for the test driver; the workloads guest test runs the host's own
+# git, sqlite3, fio, tar, diff (diffutils) and setpriv (util-linux) in the guest
 PACKAGES="
 	build-essential autoconf automake pkg-config
 	libevent-dev libseccomp-dev libcap-ng-dev libcurl4-openssl-dev
@@ -26,6 +27,7 @@ PACKAGES="
 	qemu-system-x86 qemu-system-common
 	linux-image-amd64 busybox-static cpio kmod xz-utils zstd
 	python3
+	git sqlite3 fio tar diffutils util-linux
 "
 
 export DEBIAN_FRONTEND=noninteractive

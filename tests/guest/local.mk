@@ -2,15 +2,26 @@
 # Not part of TESTS: it needs root and takes about two minutes, so CI runs it
 # once through `make check-guest` (tests/run-all.sh), never under distcheck.
 # BH_GUEST_DAEMON=virtiofsd runs the same test against QEMU's virtiofsd.
+# check-guest-workloads: git, sqlite3, fio, tar and python3 system-call checks
+# in a guest whose root is the host's / over 9p (about 10 minutes, needs root
+# and the packages contrib/install-deps.sh installs); same BH_GUEST_DAEMON.
 GUEST_TEST_FILES = \
 	tests/guest/run-guest-test.py \
 	tests/guest/mkinitramfs.sh \
 	tests/guest/init.sh \
 	tests/guest/guest-check.sh \
-	tests/guest/listing.sh
+	tests/guest/listing.sh \
+	tests/guest/workloads.py \
+	tests/guest/workloads-guest.sh \
+	tests/guest/wl_checks.py \
+	tests/guest/hostroot.sh
 EXTRA_DIST += $(GUEST_TEST_FILES) \
 	contrib/install-deps.sh contrib/demo.sh tests/run-all.sh .ci/run
 
 .PHONY: check-guest
 check-guest: daemon/bulkheadd worker/bulkhead-worker
 	BH_BUILDDIR='$(abs_top_builddir)' python3 '$(abs_top_srcdir)/tests/guest/run-guest-test.py'
+
+.PHONY: check-guest-workloads
+check-guest-workloads: daemon/bulkheadd worker/bulkhead-worker
+	BH_BUILDDIR='$(abs_top_builddir)' python3 '$(abs_top_srcdir)/tests/guest/workloads.py'

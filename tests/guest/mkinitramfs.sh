@@ -7,13 +7,14 @@
 # results out) modules of the chosen kernel, the generic /init from
 # tests/guest/init.sh and one payload script installed as /bh-run.
 #
-# usage: mkinitramfs.sh -o OUT.cpio.gz -p PAYLOAD [-f SRC:DST]... [-k KVER]
+# usage: mkinitramfs.sh -o OUT.cpio.gz -p PAYLOAD [-f SRC:DST]... [-m MODULE]... [-k KVER]
 #        mkinitramfs.sh --print-kernel   (prints "VMLINUZ KVER" and exits)
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 
 # Modules in load order; dependencies found by modinfo are loaded first.
+# -m appends more (the workloads guest adds 9p for its host-root).
 BH_MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
 fuse virtiofs virtio_blk"
 
@@ -50,6 +51,7 @@ while [ $# -gt 0 ]; do
 	-p) payload=$2; shift 2 ;;
 	-k) kver=$2; shift 2 ;;
 	-f) files="$files $2"; shift 2 ;;
+	-m) BH_MODULES="$BH_MODULES $2"; shift 2 ;;
 	*) die "unknown argument: $1" ;;
 	esac
 done
@@ -92,14 +94,16 @@ done
 added=" "
 add_module() {
 	case $added in *" $1 "*) return 0 ;; esac
-	fn=$(modinfo -k "$kver" -F filename "$1" 2>/dev/null) ||
+	modinfo -k "$kver" -F filename "$1" >/dev/null 2>&1 ||
 		die "module $1 not found for kernel $kver"
-	case $fn in
-	"(builtin)" | "") added="$added$1 "; return 0 ;;
-	esac
 	for dep in $(modinfo -k "$kver" -F depends "$1" | tr ',' ' '); do
 		add_module "$dep"
 	done
+	# Only now: sh has no locals, so the recursion above overwrites fn.
+	fn=$(modinfo -k "$kver" -F filename "$1")
+	case $fn in
+	"(builtin)" | "") added="$added$1 "; return 0 ;;
+	esac
 	dst="$root/lib/bh-modules/$1.ko"
 	case $fn in
 	*.ko) cp "$fn" "$dst" ;;

@@ -1,0 +1,415 @@
+#!/usr/bin/python3
+"""workloads.py: real programs on the share, in a real Linux guest.
+
+Host-side test driver, runs as root. It serves an almost empty directory with
+the daemon under test (bulkheadd from the build tree, or QEMU's virtiofsd as
+the reference peer), boots Debian's kernel under QEMU (TCG) with the host's /
+as the guest's read-only root over 9p (hostroot.sh), so the host's own git,
+sqlite3, fio, tar and python3 run in the guest on the virtio-fs share, driven
+by workloads-guest.sh. Each workload is one check reported on its own; after
+the guest has powered off the host verifies what it can from its side (owners,
+contents, git fsck, sqlite integrity, fio's verify, diff -r against the same
+generated tree). A second boot with num-request-queues=2 checks start and stop.
+
+Known gaps of a peer (an operation it does not implement) are listed in
+KNOWN_GAPS: such a check reports GAP, and the run still fails for anything
+else. The exit status is non-zero if any check fails.
+
+Environment: BH_GUEST_DAEMON=bulkheadd|virtiofsd|"CMD {socket} {dir}",
+BH_BUILDDIR, BH_GUEST_WORKDIR, BH_GUEST_TIMEOUT (seconds for the whole run).
+"""
+
+import argparse
+import hashlib
+import importlib.util
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # keep the source tree clean
+import wl_checks  # noqa: E402  (after the path is set)
+
+_spec = importlib.util.spec_from_file_location("guesttest", os.path.join(HERE, "run-guest-test.py"))
+gt = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gt)
+
+TAG = "testfs"
+MEM = "2G"
+# Seconds the host waits for one check: the guest limits each command to
+# 600 s, but a FUSE request the device never answers cannot be killed in a 6.1
+# guest (mount, umount, locks), so the quick checks get a short leash.
+CHECK_LIMIT = 120
+SLOW_CHECKS = {"tar": 660, "git": 660, "fio": 660, "sqlite-delete": 300, "sqlite-wal": 300}
+BOOT_LIMIT = 180
+TREE_SEED = 4242           # as in workloads-guest.sh
+MAIN_CHECKS = ["mount", "nonroot", "mmap", "seek", "renameat2", "tmpfile", "sqlite-delete",
+               "sqlite-wal", "tar", "git", "fio", "posix-locks", "flock", "posix-lock-host",
+               "flock-host", "umount"]
+MQ_CHECKS = ["mq-start-stop"]
+
+# Operations a peer lacks: check -> (what the guest reports then, why);
+# "host" means the guest passes but the host cannot see the effect.
+KNOWN_GAPS = {
+    "virtiofsd": {
+        "tmpfile": ("unsupported", "QEMU 7.2 virtiofsd answers FUSE_TMPFILE with ENOSYS, "
+                    "so O_TMPFILE fails with EOPNOTSUPP"),
+        "posix-lock-host": ("host", "virtiofsd runs without -o posix_lock by default, so the "
+                            "guest kernel keeps POSIX locks to itself: the host sees none"),
+        "flock-host": ("host", "virtiofsd runs without -o flock by default, so the guest "
+                       "kernel keeps flock locks to itself: the host sees none"),
+        "mq-start-stop": ("skipped", "QEMU 7.2 virtiofsd serves one request queue: with "
+                          "num-request-queues=2 it panics (libvhost-user: Invalid queue "
+                          "index: 2) and the guest's mount would hang, so the boot is skipped"),
+    },
+}
+
+
+def log(msg):
+    print("workloads: " + msg, flush=True)
+
+
+class Check:
+    def __init__(self, name):
+        self.name = name
+        self.guest = "not run"
+        self.secs = None
+        self.detail = ""
+        self.host = None       # None: nothing to check on the host
+        self.host_ok = True
+        self.verdict = None
+
+
+class Workloads:
+    def __init__(self, args):
+        self.args = args
+        self.work = args.workdir
+        self.deadline = time.monotonic() + args.timeout
+        self.checks = {n: Check(n) for n in MAIN_CHECKS + MQ_CHECKS}
+        self.daemon = None
+        self.qemu = None
+        self.gaps = KNOWN_GAPS.get(args.daemon, {})
+
+    # ---------------------------------------------------------------- setup
+    def setup(self):
+        if os.path.exists(self.work):
+            subprocess.run(["rm", "-rf", self.work], check=True)
+        os.makedirs(self.work)
+        self.shared = os.path.join(self.work, "share")
+        self.sock = os.path.join(self.work, "vhost.sock")
+        self.initrd = os.path.join(self.work, "initrd.cpio.gz")
+        script = os.path.join(HERE, "workloads-guest.sh")
+        if any(c in script for c in " ,\"'"):
+            raise gt.TestFailure("the source path %s cannot go on a kernel command line" % script)
+        self.script = script
+
+        os.makedirs(self.shared)
+        os.chmod(self.shared, 0o755)
+        users = os.path.join(self.shared, "users")
+        os.mkdir(users)
+        os.chmod(users, 0o1777)
+        with open(os.path.join(users, "rootfile"), "w") as f:
+            f.write("root's\n")
+        secret = os.path.join(self.shared, "secret")
+        with open(secret, "w") as f:
+            f.write("secret\n")
+        os.chmod(secret, 0o600)
+
+        kernel = subprocess.run([os.path.join(HERE, "mkinitramfs.sh"), "--print-kernel"],
+                                stdout=subprocess.PIPE, check=True, text=True).stdout.split()
+        self.kernel = kernel[0]
+        subprocess.run([os.path.join(HERE, "mkinitramfs.sh"), "-o", self.initrd, "-k", kernel[1],
+                        "-p", os.path.join(HERE, "hostroot.sh"),
+                        "-m", "9pnet_virtio", "-m", "9p"], check=True)
+        log("kernel %s, initramfs %s, share %s" % (self.kernel, self.initrd, self.shared))
+
+    def start_daemon(self, boot):
+        cmd = gt.daemon_command(self.args.daemon, self.args.builddir, self.sock, self.shared)
+        if not shutil.which(cmd[0]):
+            raise gt.TestFailure("daemon %s not found or not executable (build it first)" % cmd[0])
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        self.daemon_log = os.path.join(self.work, "daemon-%s.log" % boot)
+        log("daemon: " + " ".join(shlex.quote(c) for c in cmd))
+        with open(self.daemon_log, "wb") as logf:
+            self.daemon = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                           stderr=subprocess.STDOUT)
+        end = time.monotonic() + 15
+        while not os.path.exists(self.sock):
+            if self.daemon.poll() is not None:
+                raise gt.TestFailure("daemon exited with status %d before listening:\n%s"
+                                     % (self.daemon.returncode, gt.tail(self.daemon_log)))
+            if time.monotonic() > end:
+                raise gt.TestFailure("daemon did not create %s within 15s" % self.sock)
+            time.sleep(0.05)
+
+    def start_qemu(self, boot, queues):
+        fs = "vhost-user-fs-pci,chardev=char0,tag=%s,queue-size=1024" % TAG
+        if queues > 1:
+            fs += ",num-request-queues=%d" % queues
+        cmd = ["qemu-system-x86_64", "-accel", "tcg", "-smp", "1", "-m", MEM,
+               "-object", "memory-backend-memfd,id=mem,size=%s,share=on" % MEM,
+               "-numa", "node,memdev=mem",
+               "-chardev", "socket,id=char0,path=" + self.sock,
+               "-device", fs,
+               "-fsdev", "local,id=root,path=/,security_model=passthrough,readonly=on,multidevs=remap",
+               "-device", "virtio-9p-pci,fsdev=root,mount_tag=hostroot",
+               "-kernel", self.kernel, "-initrd", self.initrd,
+               "-append", "console=ttyS0 quiet panic=-1 bh.script=%s bh.args=%s"
+               % (self.script, boot),
+               "-nographic", "-no-user-config", "-nodefaults",
+               "-serial", "stdio", "-monitor", "none"]
+        log("qemu: " + " ".join(shlex.quote(c) for c in cmd))
+        self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        self.console = gt.Console(self.qemu, os.path.join(self.work, "console-%s.log" % boot))
+
+    # -------------------------------------------------------------- console
+    def next_line(self, end, waiting_for):
+        while True:
+            left = min(end, self.deadline) - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out waiting for %s" % waiting_for)
+            try:
+                line = self.console.lines.get(timeout=left)
+            except gt.queue.Empty:
+                continue
+            if line is None:
+                return None
+            if line.strip():
+                print("guest| " + line, flush=True)
+            return line
+
+    def host_lock(self, words):
+        """The guest holds (or has just released) a lock: look from the host."""
+        kind, state = words[1], words[2]
+        name = "posix-lock-host" if kind == "posix" else "flock-host"
+        c = self.checks[name]
+        seen = wl_checks.host_lock_conflict(os.path.join(self.shared, "locks", "hold-" + kind))
+        if state == "held":
+            # A POSIX lock must stop host fcntl locks; a flock may be kept as
+            # a host flock or an OFD lock, so either conflict counts.
+            ok = "fcntl" in seen if kind == "posix" else bool(seen)
+            c.host = "while held, host sees conflicts: %s" % (",".join(seen) or "none")
+        else:
+            ok = not seen
+            c.host += "; after release: %s" % (",".join(seen) or "none")
+        c.host_ok = c.host_ok and ok
+        self.console.send("BH-GO")
+
+    def run_boot(self, boot, queues, names):
+        self.start_daemon(boot)
+        self.start_qemu(boot, queues)
+        t = time.monotonic()
+        current = None
+        end = time.monotonic() + BOOT_LIMIT
+        try:
+            while True:
+                line = self.next_line(end, "the guest (%s)" % (current or "boot"))
+                if line is None:
+                    break
+                at = line.find("BH-")
+                if at < 0:
+                    continue
+                words = line[at:].split()
+                if words[0] == "BH-READY":
+                    log("%s: guest ready after %.1fs" % (boot, time.monotonic() - t))
+                elif words[0] == "BH-START" and len(words) > 1:
+                    current = words[1]
+                    end = time.monotonic() + SLOW_CHECKS.get(current, CHECK_LIMIT)
+                elif words[0] == "BH-CHECK" and len(words) >= 4 and words[1] in self.checks:
+                    c = self.checks[words[1]]
+                    c.guest, c.secs, c.detail = words[2], words[3], " ".join(words[4:])
+                    current = None
+                    end = time.monotonic() + CHECK_LIMIT
+                elif words[0] == "BH-HOLD" and len(words) >= 3:
+                    self.host_lock(words)
+                elif words[0] == "BH-END":
+                    end = time.monotonic() + 60
+                elif words[0] == "BH-DONE":
+                    break
+        except TimeoutError as e:
+            log("%s: %s; stopping this boot" % (boot, e))
+            if current:
+                self.checks[current].guest = "fail"
+                self.checks[current].detail = "no result within %ds (hung?)" % (
+                    SLOW_CHECKS.get(current, CHECK_LIMIT))
+        try:
+            self.qemu.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        gt.stop(self.qemu, "qemu")
+        gt.stop(self.daemon, "daemon")
+        log("%s: %.0fs in the guest" % (boot, time.monotonic() - t))
+        for n in names:
+            if self.checks[n].guest == "not run":
+                self.checks[n].detail = "the guest never reported it"
+
+    # ------------------------------------------------------ host-side checks
+    def host_check(self, c):
+        s = self.shared
+        f = getattr(self, "host_" + c.name.replace("-", "_"), None)
+        if f is None or c.guest != "ok":
+            return
+        try:
+            c.host = f(s, c) or "ok"
+        except (wl_checks.CheckFailed, subprocess.CalledProcessError, OSError, ValueError) as e:
+            c.host, c.host_ok = "FAIL: %s" % e, False
+
+    def host_nonroot(self, s, c):
+        wl_checks.expect_nonroot(s)
+        return "owners 1000:1000, secret untouched"
+
+    def host_mmap(self, s, c):
+        wl_checks.expect_mmap(os.path.join(s, "mmap"))
+        return "content matches"
+
+    def host_renameat2(self, s, c):
+        wl_checks.expect_renameat2(os.path.join(s, "renameat2"))
+        return "final names and contents match"
+
+    def host_tmpfile(self, s, c):
+        wl_checks.expect_tmpfile(os.path.join(s, "tmpfile"))
+        return "linked file matches, nothing left over"
+
+    def _sqlite(self, s, mode):
+        db = os.path.join(s, "sqlite", mode + ".db")
+        out = subprocess.run(["sqlite3", "-batch", db, "PRAGMA integrity_check; "
+                              "SELECT count(*) FROM t;"], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, check=True).stdout.split()
+        wl_checks.want(out == ["ok", "9000"], "host sqlite3 says %s" % out)
+        return "integrity ok, 9000 rows"
+
+    def host_sqlite_delete(self, s, c):
+        return self._sqlite(s, "delete")
+
+    def host_sqlite_wal(self, s, c):
+        return self._sqlite(s, "wal")
+
+    def host_tar(self, s, c):
+        ref = os.path.join(self.work, "tar-ref")
+        subprocess.run(["/usr/bin/python3", os.path.join(HERE, "wl_checks.py"), "gentree", ref,
+                        "5000", str(TREE_SEED)], check=True)
+        r = subprocess.run(["diff", "-r", ref, os.path.join(s, "tar", "x")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wl_checks.want(r.returncode == 0, "diff -r with the host's tree: %s" % r.stdout[:300])
+        n = subprocess.run(["tar", "-tf", os.path.join(s, "tar", "src.tar")],
+                           stdout=subprocess.PIPE, check=True).stdout.count(b"\n")
+        return "diff -r clean, archive holds %d entries" % n
+
+    def host_git(self, s, c):
+        g = os.path.join(s, "git")
+
+        def git(*a):
+            return subprocess.run(["git", "-C", g] + list(a), stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, check=True).stdout
+        git("fsck", "--full", "--strict")
+        head = git("rev-parse", "HEAD").strip()
+        wl_checks.want("head=" + head in c.detail, "host HEAD %s, guest said %s" % (head, c.detail))
+        n = len(git("ls-files").splitlines())
+        wl_checks.want(n >= 2000, "%d files in HEAD" % n)
+        return "fsck ok, HEAD matches, %d files" % n
+
+    def host_fio(self, s, c):
+        args = ["fio", "--name=bh", "--filename=" + os.path.join(s, "fio", "data"), "--size=64M",
+                "--bs=64k", "--rw=randwrite", "--ioengine=psync", "--verify=crc32c",
+                "--verify_fatal=1", "--randrepeat=1", "--verify_only"]
+        r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wl_checks.want(r.returncode == 0, "fio --verify_only on the host: %s" % r.stdout[-300:])
+        return "fio --verify_only on the host passes"
+
+    def host_mq_start_stop(self, s, c):
+        with open(os.path.join(s, "mq.bin"), "rb") as f:
+            md5 = hashlib.md5(f.read()).hexdigest()
+        wl_checks.want("md5=" + md5 in c.detail, "host md5 %s, guest said %s" % (md5, c.detail))
+        return "8 MiB file matches"
+
+    # --------------------------------------------------------------- verdict
+    def verdicts(self):
+        failed = 0
+        for c in self.checks.values():
+            self.host_check(c)
+            gap = self.gaps.get(c.name)
+            if c.guest == "ok" and c.host_ok:
+                c.verdict = "PASS"
+            elif gap and (c.guest == gap[0] or gap[0] == "host" and c.guest == "ok"):
+                c.verdict = "GAP"
+            else:
+                c.verdict = "FAIL"
+                failed += 1
+        return failed
+
+    def report(self):
+        print("workloads: results against %s" % self.args.daemon)
+        for c in self.checks.values():
+            line = "  %-16s %-4s guest=%s%s" % (c.name, c.verdict, c.guest,
+                                                 " %ss" % c.secs if c.secs else "")
+            if c.detail:
+                line += " [%s]" % c.detail
+            if c.host:
+                line += " host: %s" % c.host
+            if c.verdict == "GAP":
+                line += " (known gap: %s)" % self.gaps[c.name][1]
+            print(line, flush=True)
+
+    def cleanup(self):
+        gt.stop(self.qemu, "qemu")
+        gt.stop(self.daemon, "daemon")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--daemon", default=os.environ.get("BH_GUEST_DAEMON", "bulkheadd"),
+                    help="bulkheadd, virtiofsd, or a command with {socket} and {dir}")
+    ap.add_argument("--builddir", default=os.environ.get("BH_BUILDDIR", os.getcwd()))
+    ap.add_argument("--workdir", default=os.environ.get("BH_GUEST_WORKDIR"))
+    ap.add_argument("--timeout", type=int, default=int(os.environ.get("BH_GUEST_TIMEOUT", "1500")))
+    ap.add_argument("--no-mq", action="store_true", help="skip the num-request-queues=2 boot")
+    args = ap.parse_args()
+    if args.workdir is None:
+        args.workdir = os.path.join(args.builddir, "tests", "guest", "wl-work")
+    args.workdir = os.path.abspath(args.workdir)
+    if os.geteuid() != 0:
+        print("workloads: FAIL: must run as root", file=sys.stderr)
+        return 1
+
+    def on_signal(signum, frame):
+        raise gt.TestFailure("interrupted by signal %d" % signum)
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+
+    t0 = time.monotonic()
+    w = Workloads(args)
+    try:
+        w.setup()
+        w.run_boot("main", 1, MAIN_CHECKS)
+        if args.no_mq:
+            del w.checks[MQ_CHECKS[0]]
+        elif w.gaps.get(MQ_CHECKS[0], ("",))[0] == "skipped":
+            w.checks[MQ_CHECKS[0]].guest = "skipped"
+        else:
+            w.run_boot("mq", 2, MQ_CHECKS)
+    except (gt.TestFailure, subprocess.CalledProcessError, OSError, KeyboardInterrupt) as e:
+        print("workloads: FAIL (%s): %s" % (args.daemon, e), flush=True)
+        w.cleanup()
+        w.verdicts()
+        w.report()
+        return 1
+    finally:
+        w.cleanup()
+    failed = w.verdicts()
+    w.report()
+    gaps = sum(c.verdict == "GAP" for c in w.checks.values())
+    print("workloads: %s (%s): %d checks, %d passed, %d known gaps, %d failed, %.0fs"
+          % ("PASS" if not failed else "FAIL", args.daemon, len(w.checks),
+             len(w.checks) - failed - gaps, gaps, failed, time.monotonic() - t0), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
