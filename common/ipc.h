@@ -171,6 +171,11 @@ struct ipc_ring_start {
 #define IPC_CFG_TEST_FORBIDDEN 0x1
 /* --writeback: the guest caches writes (FUSE_WRITEBACK_CACHE). */
 #define IPC_CFG_WRITEBACK 0x2
+/* --xattr: extended attributes are served (otherwise EOPNOTSUPP). */
+#define IPC_CFG_XATTR 0x4
+/* Test hooks only: on its first request the worker takes the node-table
+ * lock and kills itself (robust-lock recovery test). */
+#define IPC_CFG_TEST_DIE_NT_LOCK 0x100
 
 enum ipc_seccomp { IPC_SECCOMP_NONE = 0, IPC_SECCOMP_KILL, IPC_SECCOMP_TRAP, IPC_SECCOMP_LOG };
 

@@ -10,6 +10,10 @@
  *
  * Layout (the memfd is sparse: pages are touched as slots come into use):
  *   [header, one page][hash buckets][node entries][file handle entries]
+ *   [node names]
+ * The names (parent id + the name a node was last looked up by) sit apart
+ * from the entries so the hot (dev, ino) chain walks stay in small entries;
+ * a name page is touched only when its slot is named.
  */
 #include "config.h"
 
@@ -21,13 +25,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "node_table.h"
 
 #define NT_MAGIC       0x4e4f4445424b4844ull /* "BHKDEDON" */
-#define NT_VERSION     1
+#define NT_VERSION     2
 #define NT_BUCKET_BITS 18
 #define NT_NBUCKETS    (1u << NT_BUCKET_BITS)
 #define NT_HDR_SIZE    4096
@@ -74,8 +79,16 @@ struct nt_fhent {
 	uint32_t f_pad;
 };
 
+struct nt_nament {
+	uint64_t nm_parent; /* 0 = no usable name */
+	uint32_t nm_len;
+	uint32_t nm_pad;
+	char nm_name[NT_NAME_MAX + 1];
+};
+
 struct nt_table {
 	struct nt_hdr *t_hdr;
+	struct nt_nament *t_names;
 	uint32_t *t_buckets;
 	struct nt_ent *t_nodes;
 	struct nt_fhent *t_fhs;
@@ -87,7 +100,8 @@ _Static_assert(sizeof(struct nt_hdr) <= NT_HDR_SIZE, "node table header too big"
 #define NT_BUCKETS_OFF NT_HDR_SIZE
 #define NT_NODES_OFF   (NT_BUCKETS_OFF + (size_t)NT_NBUCKETS * sizeof(uint32_t))
 #define NT_FHS_OFF     (NT_NODES_OFF + (size_t)NT_MAX_NODES * sizeof(struct nt_ent))
-#define NT_TOTAL_SIZE  (NT_FHS_OFF + (size_t)NT_MAX_FHS * sizeof(struct nt_fhent))
+#define NT_NAMES_OFF   (NT_FHS_OFF + (size_t)NT_MAX_FHS * sizeof(struct nt_fhent))
+#define NT_TOTAL_SIZE  (NT_NAMES_OFF + (size_t)NT_MAX_NODES * sizeof(struct nt_nament))
 
 static uint32_t nt_hash(uint64_t dev, uint64_t ino)
 {
@@ -126,6 +140,7 @@ static struct nt_table *nt_attach(void *base, size_t size)
 	t->t_buckets = (uint32_t *)((char *)base + NT_BUCKETS_OFF);
 	t->t_nodes = (struct nt_ent *)((char *)base + NT_NODES_OFF);
 	t->t_fhs = (struct nt_fhent *)((char *)base + NT_FHS_OFF);
+	t->t_names = (struct nt_nament *)((char *)base + NT_NAMES_OFF);
 	t->t_size = size;
 	return t;
 }
@@ -233,6 +248,21 @@ uint64_t nt_epoch(struct nt_table *t)
 	return __atomic_load_n(&t->t_hdr->h_epoch, __ATOMIC_ACQUIRE);
 }
 
+/* A full table is the operator's business: one line a minute per process
+ * (the guest gets ENFILE). */
+static void nt_log_full(const char *what, unsigned max)
+{
+	static time_t last;
+	struct timespec ts;
+	time_t prev = __atomic_load_n(&last, __ATOMIC_RELAXED);
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	if (prev != 0 && ts.tv_sec - prev < 60)
+		return;
+	__atomic_store_n(&last, ts.tv_sec, __ATOMIC_RELAXED);
+	log_warnx("node table: all %u %s slots in use, the guest gets ENFILE", max, what);
+}
+
 /* Clamp the shared counters: another worker may have scribbled on them. */
 static uint32_t nt_node_next(struct nt_table *t)
 {
@@ -259,6 +289,7 @@ void nt_reset(struct nt_table *t)
 		t->t_nodes[i].e_state = NT_FREE;
 		t->t_nodes[i].e_link = 0;
 		t->t_nodes[i].e_nlookup = 0;
+		t->t_names[i].nm_parent = 0;
 	}
 	n = nt_fh_next(t);
 	for (i = 1; i < n; i++) {
@@ -364,8 +395,36 @@ static uint32_t nt_node_alloc_slot(struct nt_table *t)
 	return slot;
 }
 
+/* Locked. Record (parent, name) for slot; a name that cannot serve for a
+ * reopen ("", ".", "..", too long, with a '/') leaves the old one. */
+static void nt_name_set(struct nt_table *t, uint32_t slot, uint64_t parent, const char *name)
+{
+	struct nt_nament *m = &t->t_names[slot];
+	size_t len;
+
+	if (!name || parent == 0)
+		return;
+	len = strnlen(name, NT_NAME_MAX + 1);
+	if (len == 0 || len > NT_NAME_MAX || memchr(name, '/', len) || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return;
+	/* A repeated LOOKUP by the same name costs one compare, no write. */
+	if (m->nm_parent == parent && m->nm_len == len && memcmp(m->nm_name, name, len) == 0)
+		return;
+	memcpy(m->nm_name, name, len);
+	m->nm_name[len] = '\0';
+	m->nm_len = (uint32_t)len;
+	m->nm_parent = parent;
+}
+
 int nt_node_ref(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t mode, uint32_t owner,
 		struct nt_node *out, bool *created)
+{
+	return nt_node_ref_named(t, dev, ino, mode, owner, 0, NULL, out, created);
+}
+
+int nt_node_ref_named(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t mode, uint32_t owner,
+		      uint64_t parent, const char *name, struct nt_node *out, bool *created)
 {
 	uint32_t b = nt_hash(dev, ino), slot, next, n;
 	struct nt_ent *e;
@@ -378,6 +437,7 @@ int nt_node_ref(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t mode, u
 		if (e->e_state == NT_LIVE && e->e_dev == dev && e->e_ino == ino) {
 			if (e->e_nlookup < UINT64_MAX)
 				e->e_nlookup++;
+			nt_name_set(t, slot, parent, name);
 			nt_node_copy(e, slot, out);
 			nt_unlock(t);
 			*created = false;
@@ -388,6 +448,7 @@ int nt_node_ref(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t mode, u
 	slot = nt_node_alloc_slot(t);
 	if (slot == 0) {
 		nt_unlock(t);
+		nt_log_full("node", NT_MAX_NODES - NT_FIRST_SLOT);
 		return -ENFILE;
 	}
 	e = &t->t_nodes[slot];
@@ -399,6 +460,8 @@ int nt_node_ref(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t mode, u
 	e->e_state = NT_LIVE;
 	e->e_link = t->t_buckets[b];
 	t->t_buckets[b] = slot;
+	t->t_names[slot].nm_parent = 0;
+	nt_name_set(t, slot, parent, name);
 	nt_node_copy(e, slot, out);
 	nt_unlock(t);
 	*created = true;
@@ -415,6 +478,66 @@ int nt_node_get(struct nt_table *t, uint64_t id, struct nt_node *out)
 		nt_node_copy(e, nt_slot(id), out);
 	nt_unlock(t);
 	return e ? 0 : -ESTALE;
+}
+
+int nt_node_find(struct nt_table *t, uint64_t dev, uint64_t ino, struct nt_node *out)
+{
+	uint32_t slot, next, n;
+	struct nt_ent *e;
+
+	nt_lock(t);
+	next = nt_node_next(t);
+	slot = t->t_buckets[nt_hash(dev, ino)];
+	for (n = 0; slot != 0 && slot < next && n < NT_MAX_NODES; n++) {
+		e = &t->t_nodes[slot];
+		if (e->e_state == NT_LIVE && e->e_dev == dev && e->e_ino == ino) {
+			nt_node_copy(e, slot, out);
+			nt_unlock(t);
+			return 0;
+		}
+		slot = e->e_link;
+	}
+	nt_unlock(t);
+	return -ENOENT;
+}
+
+int nt_node_set_name(struct nt_table *t, uint64_t id, uint64_t parent, const char *name)
+{
+	struct nt_ent *e;
+
+	if (!name || strnlen(name, NT_NAME_MAX + 1) > NT_NAME_MAX)
+		return -ENAMETOOLONG;
+	nt_lock(t);
+	e = nt_node_lookup_id(t, id);
+	if (e && id != NT_ROOT_ID)
+		nt_name_set(t, nt_slot(id), parent, name);
+	nt_unlock(t);
+	return e ? 0 : -ESTALE;
+}
+
+int nt_node_name(struct nt_table *t, uint64_t id, uint64_t *parent, char name[NT_NAME_MAX + 1])
+{
+	struct nt_nament *m;
+	struct nt_ent *e;
+	int r = 0;
+
+	nt_lock(t);
+	e = nt_node_lookup_id(t, id);
+	if (!e || id == NT_ROOT_ID) {
+		r = -ESTALE;
+	} else {
+		m = &t->t_names[nt_slot(id)];
+		/* Every worker may write here: re-check the length. */
+		if (m->nm_parent == 0 || m->nm_len == 0 || m->nm_len > NT_NAME_MAX) {
+			r = -ENOENT;
+		} else {
+			*parent = m->nm_parent;
+			memcpy(name, m->nm_name, m->nm_len);
+			name[m->nm_len] = '\0';
+		}
+	}
+	nt_unlock(t);
+	return r;
 }
 
 int nt_node_forget(struct nt_table *t, uint64_t id, uint64_t nlookup, bool *dead, uint32_t *owner)
@@ -516,6 +639,7 @@ int nt_fh_alloc(struct nt_table *t, uint64_t node, uint32_t owner, uint32_t flag
 		do {
 			if (h->h_fh_next >= NT_MAX_FHS) {
 				nt_unlock(t);
+				nt_log_full("file handle", NT_MAX_FHS - 1);
 				return -ENFILE;
 			}
 			slot = h->h_fh_next++;
@@ -578,5 +702,15 @@ void nt_test_lock(struct nt_table *t)
 void nt_test_unlock(struct nt_table *t)
 {
 	nt_unlock(t);
+}
+#endif
+
+#ifdef BH_TEST_HOOKS
+/* --test-die-holding-nt-lock: a worker takes the lock and dies with it. */
+void nt_test_hold_lock(struct nt_table *t);
+
+void nt_test_hold_lock(struct nt_table *t)
+{
+	nt_lock(t);
 }
 #endif

@@ -24,6 +24,7 @@
 #define NT_MAX_NODES (1u << NT_SLOT_BITS) /* slots, including 0 and the root */
 #define NT_MAX_FHS   (1u << 16)
 #define NT_ROOT_ID   1ull
+#define NT_NAME_MAX  255 /* longest name kept for a reopen */
 
 enum nt_state { NT_FREE = 0, NT_LIVE = 1, NT_DYING = 2 };
 
@@ -81,6 +82,27 @@ void nt_session_set(struct nt_table *t, const struct nt_session *s);
  */
 int nt_node_ref(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t mode, uint32_t owner,
 		struct nt_node *out, bool *created);
+
+/*
+ * The same, and record (parent, name) as the link to reopen the node by
+ * (fdtable.c evicts descriptors and reopens them from it). A name that
+ * cannot be opened relative to its parent (".", "..", empty, too long) is
+ * not recorded; parent 0 records nothing. Names are advisory: a reopen
+ * checks (dev, ino) before trusting what it opened.
+ */
+int nt_node_ref_named(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t mode,
+		      uint32_t owner, uint64_t parent, const char *name, struct nt_node *out,
+		      bool *created);
+
+/* The live node for (dev, ino), without a reference: 0 or -ENOENT. */
+int nt_node_find(struct nt_table *t, uint64_t dev, uint64_t ino, struct nt_node *out);
+
+/* Re-point a node's reopen name (RENAME, LINK): 0, -ESTALE, -ENAMETOOLONG. */
+int nt_node_set_name(struct nt_table *t, uint64_t id, uint64_t parent, const char *name);
+
+/* The node's reopen name: 0, -ESTALE (not live, or the root), -ENOENT (none
+ * recorded). name gets NT_NAME_MAX + 1 bytes, NUL-terminated. */
+int nt_node_name(struct nt_table *t, uint64_t id, uint64_t *parent, char name[NT_NAME_MAX + 1]);
 
 /* Copy out a live node: 0, or -ESTALE for an id that is out of range, of
  * another generation, or not live. */

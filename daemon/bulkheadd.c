@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -39,10 +40,11 @@ static const char parent_usage[] =
     "  --fd=N                    listen on the inherited socket descriptor N\n"
     "  --shared-dir=DIR          host directory to share\n"
     "  -o OPT[,OPT...]           virtiofsd-style options: source=DIR,\n"
-    "                            cache=never|auto|always, writeback, sandbox=namespace|chroot|none,\n"
+    "                            cache=never|auto|always, writeback, xattr, sandbox=namespace|chroot|none,\n"
     "                            seccomp=kill|trap|log|none\n"
     "  --cache=never|auto|always guest cache policy (default auto; none = never)\n"
     "  --writeback               let the guest cache writes (FUSE writeback cache)\n"
+    "  --xattr                   serve extended attributes (default: EOPNOTSUPP)\n"
     "  --sandbox=namespace|chroot|none\n"
     "                            how workers confine themselves (default namespace;\n"
     "                            none only for debugging)\n"
@@ -67,6 +69,8 @@ static const char parent_usage[] =
     "                            only map: is supported\n"
     "  --thread-pool-size=N      blocking calls per worker (default 4, 0 = inline)\n"
     "  --readonly                refuse every change to the share\n"
+    "  --rlimit-nofile=N         descriptors per process (default: the hard limit;\n"
+    "                            a limit that cannot be set is a warning)\n"
     "  --socket-group=GROUP      give the socket to GROUP, mode 0660\n"
     "  --log-level=error|warn|info|debug\n"
     "                            how much to log (default info)\n"
@@ -86,6 +90,7 @@ enum {
 	OPT_THREAD_POOL,
 	OPT_READONLY,
 	OPT_WRITEBACK,
+	OPT_XATTR,
 	OPT_SOCKET_GROUP,
 	OPT_LOG_LEVEL,
 	OPT_SYSLOG,
@@ -96,10 +101,12 @@ enum {
 	OPT_POLICY_DIR,
 	OPT_CHECK_POLICY,
 	OPT_TEST_FORBIDDEN,
+	OPT_TEST_DIE_NT_LOCK,
 	OPT_UID_MAP,
 	OPT_GID_MAP,
 	OPT_TRANSLATE_UID,
 	OPT_TRANSLATE_GID,
+	OPT_RLIMIT_NOFILE,
 };
 
 static const struct option parent_options[] = {
@@ -110,7 +117,9 @@ static const struct option parent_options[] = {
     {"sandbox", required_argument, NULL, OPT_SANDBOX},
     {"thread-pool-size", required_argument, NULL, OPT_THREAD_POOL},
     {"readonly", no_argument, NULL, OPT_READONLY},
+    {"rlimit-nofile", required_argument, NULL, OPT_RLIMIT_NOFILE},
     {"writeback", no_argument, NULL, OPT_WRITEBACK},
+    {"xattr", no_argument, NULL, OPT_XATTR},
     {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
@@ -127,6 +136,8 @@ static const struct option parent_options[] = {
 #ifdef BH_TEST_HOOKS
     /* Not in --help: the first worker makes a forbidden call (tests only). */
     {"test-forbidden-syscall", no_argument, NULL, OPT_TEST_FORBIDDEN},
+    /* Not in --help: queue N's worker dies holding the node-table lock. */
+    {"test-die-holding-nt-lock", required_argument, NULL, OPT_TEST_DIE_NT_LOCK},
 #endif
     {NULL, 0, NULL, 0},
 };
@@ -197,6 +208,8 @@ static int parent_parse_o(struct parent_conf *conf, char *arg)
 				return -EINVAL;
 		} else if (strcmp(opt, "writeback") == 0 && !val) {
 			conf->pc_writeback = 1;
+		} else if (strcmp(opt, "xattr") == 0 && !val) {
+			conf->pc_xattr = 1;
 		} else if (strcmp(opt, "sandbox") == 0 && val) {
 			if (parent_set_sandbox(conf, val) < 0)
 				return -EINVAL;
@@ -266,8 +279,19 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 		case OPT_READONLY:
 			conf->pc_readonly = 1;
 			break;
+		case OPT_RLIMIT_NOFILE:
+			if (bh_parse_u64(optarg, 1, UINT32_MAX, &v) < 0) {
+				fprintf(stderr, "bulkheadd: invalid --rlimit-nofile '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			conf->pc_rlimit_nofile = v;
+			break;
 		case OPT_WRITEBACK:
 			conf->pc_writeback = 1;
+			break;
+		case OPT_XATTR:
+			conf->pc_xattr = 1;
 			break;
 		case OPT_SOCKET_GROUP:
 			conf->pc_socket_group = optarg;
@@ -307,6 +331,14 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			break;
 		case OPT_TEST_FORBIDDEN:
 			conf->pc_test_forbidden = 1;
+			break;
+		case OPT_TEST_DIE_NT_LOCK:
+			if (bh_parse_u64(optarg, 1, BH_MAX_QUEUES - 1, &v) < 0) {
+				fprintf(stderr, "bulkheadd: invalid --test-die-holding-nt-lock '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			conf->pc_test_die_nt_queue = (uint32_t)v;
 			break;
 		case OPT_UID_MAP:
 			if (uns_parse_idmap("--uid-map", optarg, &conf->pc_uid_map) < 0)
@@ -462,6 +494,41 @@ static void parent_sig_chld(evutil_socket_t sig, short ev, void *arg)
 	workers_reap();
 }
 
+/*
+ * RLIMIT_NOFILE for us and the workers (they inherit it; each worker sizes
+ * its descriptor table from the soft limit). Asked for more than the hard
+ * limit and not allowed to raise it (no CAP_SYS_RESOURCE, as on CI): a
+ * warning and the hard limit, never a failed start.
+ */
+static void parent_set_nofile(const struct parent_conf *conf)
+{
+	struct rlimit rl, want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn("getrlimit(RLIMIT_NOFILE)");
+		return;
+	}
+	want = rl;
+	if (conf->pc_rlimit_nofile == 0) {
+		want.rlim_cur = rl.rlim_max;
+	} else {
+		want.rlim_cur = conf->pc_rlimit_nofile;
+		if (rl.rlim_max != RLIM_INFINITY && want.rlim_cur > rl.rlim_max)
+			want.rlim_max = want.rlim_cur;
+	}
+	if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+		return;
+	if (want.rlim_max != rl.rlim_max) {
+		log_warn("cannot raise RLIMIT_NOFILE to %llu, using the hard limit %llu",
+			 (unsigned long long)want.rlim_cur, (unsigned long long)rl.rlim_max);
+		want = rl;
+		want.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			return;
+	}
+	log_warn("cannot set RLIMIT_NOFILE, keeping %llu", (unsigned long long)rl.rlim_cur);
+}
+
 int main(int argc, char *argv[])
 {
 	static struct parent_conf conf;
@@ -486,6 +553,7 @@ int main(int argc, char *argv[])
 	log_init("bulkheadd", (enum log_level)conf.pc_log_level, conf.pc_syslog);
 	/* Replies go out with MSG_NOSIGNAL; a write() on a dead peer must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	parent_set_nofile(&conf);
 
 	env.pe_conf = &conf;
 	env.pe_root_fd = env.pe_exe_fd = env.pe_cwd_fd = -1;

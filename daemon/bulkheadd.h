@@ -45,12 +45,15 @@ struct parent_conf {
 	uint32_t pc_thread_pool;
 	uint32_t pc_readonly;
 	uint32_t pc_writeback; /* --writeback: IPC_CFG_WRITEBACK */
+	uint32_t pc_xattr;     /* --xattr: IPC_CFG_XATTR */
+	uint64_t pc_rlimit_nofile; /* --rlimit-nofile, 0: raise to the hard limit */
 	int pc_log_level; /* enum log_level */
 	int pc_syslog;
 	uint32_t pc_seccomp;	   /* enum ipc_seccomp */
 	const char *pc_policy_dir; /* --policy-dir, NULL: the default */
 	int pc_check_policy;	   /* --check-policy: validate and exit */
 	int pc_test_forbidden;	   /* hidden, test hooks only: first worker misbehaves */
+	uint32_t pc_test_die_nt_queue; /* hidden, test hooks only: 0 = off */
 	struct uns_map pc_uid_map; /* --uid-map, empty: the default */
 	struct uns_map pc_gid_map;
 	struct uns_map pc_tr_uid; /* --translate-uid map:..., empty: none */

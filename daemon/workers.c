@@ -469,6 +469,8 @@ static int wk_config(uint32_t q)
 	cfg.ic_sandbox = c->pc_sandbox;
 	cfg.ic_cache = c->pc_cache;
 	cfg.ic_readonly = c->pc_readonly;
+	if (c->pc_xattr)
+		cfg.ic_flags |= IPC_CFG_XATTR;
 	if (c->pc_writeback)
 		cfg.ic_flags |= IPC_CFG_WRITEBACK;
 	cfg.ic_drain_timeout_ms = PARENT_DRAIN_TIMEOUT_MS;
@@ -476,6 +478,8 @@ static int wk_config(uint32_t q)
 		cfg.ic_flags |= IPC_CFG_TEST_FORBIDDEN;
 		wk_test_hook_used = true;
 	}
+	if (c->pc_test_die_nt_queue && c->pc_test_die_nt_queue == q)
+		cfg.ic_flags |= IPC_CFG_TEST_DIE_NT_LOCK;
 	return wk_request(q, IPC_CONFIG, &cfg, sizeof(cfg), fds, 2);
 }
 

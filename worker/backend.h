@@ -53,6 +53,7 @@ struct be_env {
 	uint32_t cache; /* enum ipc_cache */
 	bool readonly;
 	bool writeback; /* the guest caches writes (FUSE_WRITEBACK_CACHE) */
+	bool xattr;	/* --xattr: serve extended attributes */
 };
 
 struct be_ops {
@@ -122,6 +123,24 @@ struct be_ops {
 	void (*copy_file_range)(void *ctx, struct fuse_req *r,
 				const struct fuse_copy_file_range_in *in);
 	void (*syncfs)(void *ctx, struct fuse_req *r);
+
+	/* ---- locks and extended attributes ---- */
+	/* in: the request's copy, range checked (start <= end <= INT64_MAX; end
+	 * INT64_MAX = to EOF). GETLK replies be_reply_lk; SETLK/SETLKW
+	 * (sleep) reply be_reply_err. */
+	void (*getlk)(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_lk_in *in);
+	void (*setlk)(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_lk_in *in,
+		      bool sleep);
+	/* name: NUL-terminated, 1..255 bytes. size: already clamped to what the
+	 * guest can receive; 0 = reply be_reply_xattr_size with the size needed,
+	 * otherwise be_reply_buf (or -ERANGE when it does not fit). */
+	void (*getxattr)(void *ctx, struct fuse_req *r, uint64_t node, const char *name,
+			 uint32_t size);
+	void (*listxattr)(void *ctx, struct fuse_req *r, uint64_t node, uint32_t size);
+	/* The value is size bytes (checked) at be_req_write_iov. flags: XATTR_*. */
+	void (*setxattr)(void *ctx, struct fuse_req *r, uint64_t node, const char *name,
+			 uint32_t size, uint32_t flags);
+	void (*removexattr)(void *ctx, struct fuse_req *r, uint64_t node, const char *name);
 };
 
 extern const struct be_ops be_passthrough_ops;
@@ -148,6 +167,7 @@ size_t be_req_data_iov(struct fuse_req *r, size_t size, struct iovec **iov, unsi
 
 /*
  * WRITE: the data bytes (already checked: in.len == 80 + size) as iovecs
+ * (SETXATTR: the value bytes, likewise checked)
  * pointing into guest memory, in thread-local storage like
  * be_req_data_iov. Returns the bytes covered (== size for a decoded WRITE).
  */
@@ -169,6 +189,10 @@ void be_reply_create(struct fuse_req *r, const struct fuse_entry_out *e, uint64_
 /* WRITE / COPY_FILE_RANGE: bytes written. */
 void be_reply_write(struct fuse_req *r, uint32_t size);
 void be_reply_lseek(struct fuse_req *r, uint64_t off);
+/* GETLK: the conflicting lock, or type F_UNLCK. */
+void be_reply_lk(struct fuse_req *r, const struct fuse_file_lock *lk);
+/* GETXATTR / LISTXATTR with size 0: the size a full answer needs. */
+void be_reply_xattr_size(struct fuse_req *r, uint32_t size);
 /* len bytes were written through be_req_data_iov. */
 void be_reply_data(struct fuse_req *r, size_t len);
 

@@ -25,6 +25,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/openat2.h>
@@ -142,6 +143,31 @@ uint32_t pt_file_open_flags(const struct pt *pt)
 	return pt->pt_keep_cache;
 }
 
+/* A bounded table is full: one line for the operator, at most a minute. */
+static void pt_log_full(const char *what)
+{
+	static time_t last;
+	struct timespec ts;
+	time_t prev = __atomic_load_n(&last, __ATOMIC_RELAXED);
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	if (prev != 0 && ts.tv_sec - prev < 60)
+		return;
+	__atomic_store_n(&last, ts.tv_sec, __ATOMIC_RELAXED);
+	log_warnx("%s full: the guest gets ENFILE", what);
+}
+
+/* Out of descriptors is the host's table being full, not the guest's
+ * doing: ENFILE, and a line for the operator. */
+static int pt_open_err(int e)
+{
+	if (e == EMFILE || e == ENFILE) {
+		pt_log_full("descriptor table");
+		return -ENFILE;
+	}
+	return -e;
+}
+
 void pt_node_unref(struct pt *pt, uint64_t id)
 {
 	uint32_t owner;
@@ -154,7 +180,41 @@ void pt_node_unref(struct pt *pt, uint64_t id)
 	nt_node_free(pt->pt_env.nt, id);
 }
 
+/*
+ * Host submounts are announced, as virtiofsd's --announce-submounts does:
+ * a directory on another device than its parent is a mount point, and
+ * with FUSE_SUBMOUNTS negotiated its entry carries FUSE_ATTR_SUBMOUNT, so
+ * the guest mounts it as its own superblock with its own st_dev and equal
+ * inode numbers on two host file systems never meet under one st_dev.
+ * Remapping inode numbers instead would make them change whenever a node
+ * is forgotten and looked up again. Only directories off the root's device
+ * get here, so the share's common case pays nothing.
+ */
+static bool pt_is_submount(struct pt *pt, uint64_t parent, dev_t dev)
+{
+	struct nt_session ss;
+	struct nt_node pn;
+	uint64_t pdev;
+
+	if (parent == NT_ROOT_ID)
+		pdev = pt->pt_root_dev;
+	else if (nt_node_get(pt->pt_env.nt, parent, &pn) == 0)
+		pdev = pn.n_dev;
+	else
+		return false;
+	if (pdev == (uint64_t)dev)
+		return false;
+	nt_session_get(pt->pt_env.nt, &ss);
+	return (ss.s_flags & FUSE_SUBMOUNTS) != 0;
+}
+
 int pt_node_entry(struct pt *pt, int fd, struct fuse_entry_out *e)
+{
+	return pt_node_entry_named(pt, fd, 0, NULL, e);
+}
+
+int pt_node_entry_named(struct pt *pt, int fd, uint64_t parent, const char *name,
+			struct fuse_entry_out *e)
 {
 	struct nt_node n;
 	struct stat st;
@@ -168,12 +228,18 @@ int pt_node_entry(struct pt *pt, int fd, struct fuse_entry_out *e)
 		pt_fill_entry(pt, e, NT_ROOT_ID, &st);
 		return 0;
 	}
-	err = nt_node_ref(pt->pt_env.nt, st.st_dev, st.st_ino, st.st_mode & S_IFMT, pt->pt_env.self,
-			  &n, &created);
+	/* "." and ".." name no link of this node under parent. */
+	if (name && (strcmp(name, ".") == 0 || strcmp(name, "..") == 0))
+		name = NULL;
+	if (!name)
+		parent = 0;
+	err = nt_node_ref_named(pt->pt_env.nt, st.st_dev, st.st_ino, st.st_mode & S_IFMT,
+				pt->pt_env.self, name ? parent : 0, name, &n, &created);
 	if (err < 0)
-		goto fail;
+		goto fail; /* -ENFILE: node_table.c told the operator */
 	if (created) {
-		err = fdt_node_install(pt->pt_env.fdt, n.n_id, fd);
+		err = name ? fdt_node_install_named(pt->pt_env.fdt, n.n_id, fd)
+			   : fdt_node_install(pt->pt_env.fdt, n.n_id, fd);
 		if (err < 0) {
 			bool dead;
 			uint32_t owner;
@@ -186,14 +252,17 @@ int pt_node_entry(struct pt *pt, int fd, struct fuse_entry_out *e)
 		fdt_node_offer(pt->pt_env.fdt, n.n_id, fd);
 	}
 	pt_fill_entry(pt, e, n.n_id, &st);
+	if (S_ISDIR(st.st_mode) && st.st_dev != pt->pt_root_dev && parent &&
+	    pt_is_submount(pt, parent, st.st_dev))
+		e->attr.flags |= FUSE_ATTR_SUBMOUNT;
 	return 0;
 fail:
 	close(fd);
 	return err;
 }
 
-static int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name,
-			bool nowait, struct fuse_entry_out *e)
+static int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name, bool nowait,
+			struct fuse_entry_out *e)
 {
 	const char *path = name;
 	int fd;
@@ -206,14 +275,15 @@ static int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *n
 
 		fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 		if (fd < 0)
-			return errno == EAGAIN || errno == ENOSYS || errno == EINVAL ? -EWOULDBLOCK
-										 : -errno;
+			return errno == EAGAIN || errno == ENOSYS || errno == EINVAL
+				   ? -EWOULDBLOCK
+				   : pt_open_err(errno);
 	} else {
 		fd = openat(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
-			return -errno;
+			return pt_open_err(errno);
 	}
-	return pt_node_entry(pt, fd, e);
+	return pt_node_entry_named(pt, fd, parent, name, e);
 }
 
 /* ---- jobs (pool threads) ---- */
@@ -645,11 +715,17 @@ static void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, ui
 
 static void pt_release(void *ctx, struct fuse_req *r, uint64_t fh)
 {
+	if (be_req_header(r)->opcode == FUSE_RELEASE)
+		pt_locks_release(be_req_header(r)->nodeid, be_req_args(r));
 	pt_submit(ctx, r, pt_do_release, &(struct pt_job){.j_id = fh});
 }
 
 static void pt_flush(void *ctx, struct fuse_req *r, uint64_t fh)
 {
+	const struct fuse_flush_in *in = be_req_args(r);
+
+	/* close() in the guest: that owner's POSIX locks on the file go. */
+	pt_locks_flush(be_req_header(r)->nodeid, in->lock_owner);
 	be_reply_err(r, 0); /* writes go straight to the host: nothing buffered here */
 }
 
@@ -705,6 +781,11 @@ static int pt_init(const struct be_env *env, void **ctx)
 	return 0;
 }
 
+static void pt_session_reset(void *ctx)
+{
+	pt_locks_reset();
+}
+
 static void pt_destroy(void *ctx)
 {
 	free(ctx);
@@ -739,4 +820,11 @@ const struct be_ops be_passthrough_ops = {
     .lseek = pt_lseek,
     .copy_file_range = pt_copy_file_range,
     .syncfs = pt_syncfs,
+    .session_reset = pt_session_reset,
+    .getlk = pt_getlk,
+    .setlk = pt_setlk,
+    .getxattr = pt_getxattr,
+    .listxattr = pt_listxattr,
+    .setxattr = pt_setxattr,
+    .removexattr = pt_removexattr,
 };

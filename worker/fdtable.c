@@ -11,9 +11,25 @@
  *
  * Entries live in two sparse arrays indexed by slot (anonymous mappings:
  * pages appear as slots are used). Every entry is on one of two lists:
- * owned (walked by fdt_reset) or cached (the eviction order). A descriptor
- * handed out by fdt_*_get carries a reference; discarding a referenced one
- * only marks it, and the last fdt_put closes it.
+ * pinned (never evicted) or lru (evicted least recently used first). The
+ * table holds at most t_max descriptors in all, sized from RLIMIT_NOFILE,
+ * because a guest may hold far more nodes than a host lets us keep open.
+ *
+ * A node descriptor is only a name for an inode, so any worker can make a
+ * new one: the node table keeps (parent node, name) of the link the node
+ * was looked up by, and a miss reopens that name under the parent's
+ * descriptor (itself reopened if need be; the root is always held) and
+ * checks (dev, ino). Hence node descriptors are evictable whoever "owns"
+ * them. Pinned are: open file handles this worker owns (the open file
+ * description is the state), node entries without a reopen name (".." and
+ * TMPFILE results), and the node entries of files this worker holds open: an
+ * unlinked file has no name left to reopen by, and its node descriptor must
+ * survive for as long as the guest can still reach it through a handle. An
+ * unlinked node without open handles whose descriptor was evicted answers
+ * ESTALE, which is what the guest's dentry for a deleted file deserves.
+ *
+ * A descriptor handed out by fdt_*_get carries a reference; discarding a
+ * referenced one only marks it, and the last fdt_put closes it.
  */
 #include "config.h"
 
@@ -24,6 +40,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fdtable.h"
@@ -38,12 +57,21 @@
 
 enum fdt_kind { FDT_EMPTY = 0, FDT_OWNED = 1, FDT_CACHED = 2 };
 
+/* Ancestors reopened in one go at most (each level costs a name buffer on
+ * a pool thread's stack); deeper chains of evicted directories get ESTALE. */
+#define FDT_REOPEN_DEPTH 48
+
 struct fdt_ent {
 	int32_t e_fd; /* descriptor + 1, so zero pages read as empty */
 	uint32_t e_kind;
 	uint64_t e_gen;
 	uint32_t e_prev;
 	uint32_t e_next;
+	uint32_t e_lru;	  /* on t_lru (else t_pinned) */
+	uint32_t e_pins;  /* nodes: open handles of this worker on it */
+	uint32_t e_named; /* owned nodes: reopenable, so evictable */
+	uint32_t e_pad;
+	uint64_t e_node; /* owned handles: the node they pin */
 };
 
 struct fdt_list {
@@ -69,12 +97,13 @@ struct fdt {
 	struct peer *t_peer;
 	uint32_t t_self;
 	int t_root;
-	unsigned t_cache_max;
+	unsigned t_max; /* descriptors held, pinned + lru */
 	uint64_t t_epoch;
+	time_t t_full_logged;
 	struct fdt_ent *t_nodes; /* NT_MAX_NODES */
 	struct fdt_ent *t_fhs;	 /* NT_MAX_FHS */
-	struct fdt_list t_owned;
-	struct fdt_list t_cached;
+	struct fdt_list t_pinned;
+	struct fdt_list t_lru;
 	struct fdt_ref *t_refs; /* indexed by descriptor number */
 	size_t t_nrefs;
 };
@@ -158,37 +187,122 @@ static void fdt_discard(struct fdt *t, int fd, struct fdt_closer *c)
 		close(fd);
 }
 
+/* Locked. May this filled entry be evicted? */
+static bool fdt_evictable(const struct fdt_ent *e, uint32_t h)
+{
+	if (h & FDT_FH_BIT)
+		return e->e_kind == FDT_CACHED; /* a borrowed duplicate */
+	return e->e_pins == 0 && (e->e_kind == FDT_CACHED || e->e_named);
+}
+
+/* Locked. Put a filled entry on the list its state calls for. */
+static void fdt_place(struct fdt *t, uint32_t h)
+{
+	struct fdt_ent *e = fdt_h2e(t, h);
+	bool lru = fdt_evictable(e, h);
+
+	if (e->e_lru == (uint32_t)lru)
+		return;
+	fdt_list_remove(t, e->e_lru ? &t->t_lru : &t->t_pinned, h);
+	e->e_lru = lru;
+	fdt_list_append(t, lru ? &t->t_lru : &t->t_pinned, h);
+}
+
+/* Locked. A node's pin count changes by delta (its handles come and go). */
+static void fdt_pin(struct fdt *t, uint64_t nodeid, int delta)
+{
+	uint32_t slot = nt_slot(nodeid);
+	struct fdt_ent *e;
+
+	if (slot <= NT_ROOT_ID)
+		return;
+	e = &t->t_nodes[slot];
+	if (e->e_kind == FDT_EMPTY || e->e_gen != nodeid >> NT_SLOT_BITS)
+		return;
+	if (delta > 0)
+		e->e_pins++;
+	else if (e->e_pins > 0)
+		e->e_pins--;
+	fdt_place(t, slot);
+}
+
 /* Locked. Empty an entry, discarding its descriptor. */
 static void fdt_clear(struct fdt *t, uint32_t h, struct fdt_closer *c)
 {
 	struct fdt_ent *e = fdt_h2e(t, h);
+	uint64_t node = 0;
 
 	if (e->e_kind == FDT_EMPTY)
 		return;
-	fdt_list_remove(t, e->e_kind == FDT_OWNED ? &t->t_owned : &t->t_cached, h);
+	fdt_list_remove(t, e->e_lru ? &t->t_lru : &t->t_pinned, h);
 	fdt_discard(t, e->e_fd - 1, c);
+	if ((h & FDT_FH_BIT) && e->e_kind == FDT_OWNED)
+		node = e->e_node;
 	e->e_fd = 0;
 	e->e_kind = FDT_EMPTY;
+	e->e_lru = e->e_pins = e->e_named = 0;
+	e->e_node = 0;
+	if (node)
+		fdt_pin(t, node, -1);
+}
+
+/* Locked. Make room for one more descriptor: the least recently used
+ * evictable ones go (a referenced one is closed by its last fdt_put). */
+static void fdt_make_room(struct fdt *t, struct fdt_closer *c)
+{
+	while (t->t_pinned.l_count + t->t_lru.l_count >= t->t_max && t->t_lru.l_head)
+		fdt_clear(t, t->t_lru.l_head, c);
 }
 
 /* Locked. Fill an (empty) entry. */
-static void fdt_fill(struct fdt *t, uint32_t h, int fd, uint64_t gen, enum fdt_kind kind)
+static void fdt_fill(struct fdt *t, uint32_t h, int fd, uint64_t gen, enum fdt_kind kind,
+		     bool named, struct fdt_closer *c)
 {
 	struct fdt_ent *e = fdt_h2e(t, h);
 
+	fdt_make_room(t, c);
 	e->e_fd = fd + 1;
 	e->e_gen = gen;
 	e->e_kind = kind;
-	fdt_list_append(t, kind == FDT_OWNED ? &t->t_owned : &t->t_cached, h);
+	e->e_pins = 0;
+	e->e_named = named;
+	e->e_lru = fdt_evictable(e, h);
+	fdt_list_append(t, e->e_lru ? &t->t_lru : &t->t_pinned, h);
+}
+
+/* Locked. A hit: the entry becomes the most recently used. */
+static void fdt_touch(struct fdt *t, uint32_t h)
+{
+	struct fdt_ent *e = fdt_h2e(t, h);
+
+	if (!e->e_lru || t->t_lru.l_tail == h)
+		return;
+	fdt_list_remove(t, &t->t_lru, h);
+	fdt_list_append(t, &t->t_lru, h);
 }
 
 static void fdt_reset_locked(struct fdt *t)
 {
 	/* Many descriptors, rarely: closed right here. */
-	while (t->t_owned.l_head)
-		fdt_clear(t, t->t_owned.l_head, NULL);
-	while (t->t_cached.l_head)
-		fdt_clear(t, t->t_cached.l_head, NULL);
+	while (t->t_pinned.l_head)
+		fdt_clear(t, t->t_pinned.l_head, NULL);
+	while (t->t_lru.l_head)
+		fdt_clear(t, t->t_lru.l_head, NULL);
+}
+
+/* An operator-facing line when a bound is hit, at most one a minute. */
+static void fdt_log_full(struct fdt *t, const char *what)
+{
+	struct timespec ts;
+	time_t last = __atomic_load_n(&t->t_full_logged, __ATOMIC_RELAXED);
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	if (last != 0 && ts.tv_sec - last < 60)
+		return;
+	__atomic_store_n(&t->t_full_logged, ts.tv_sec, __ATOMIC_RELAXED);
+	log_warnx("out of descriptors (%s): %u held, %u pinned; the guest gets ENFILE (raise "
+		  "--rlimit-nofile)",
+		  what, t->t_pinned.l_count + t->t_lru.l_count, t->t_pinned.l_count);
 }
 
 /* Lock and drop everything first if the session was reset elsewhere. */
@@ -230,6 +344,31 @@ static uint32_t fdt_handle(uint64_t id, bool fh)
 	return slot > NT_ROOT_ID ? slot : 0;
 }
 
+/*
+ * How many descriptors the table may hold: the soft RLIMIT_NOFILE (the
+ * daemon raised it as far as it could) less a reserve for what is open
+ * besides (ring, eventfds, IPC and peer channels, memory region fds, the
+ * root, the descriptors pool threads open for a moment). 'cap' (0: none)
+ * lowers it further; never more than the limit allows, or the guest would
+ * see EMFILE where eviction could have made room.
+ */
+static unsigned fdt_bound(unsigned cap)
+{
+	struct rlimit rl;
+	uint64_t soft, reserve;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return cap ? cap : 1024;
+	soft = rl.rlim_cur == RLIM_INFINITY ? (uint64_t)1 << 30 : rl.rlim_cur;
+	reserve = 192 + soft / 8;
+	if (soft < reserve + 64)
+		return 64; /* a tiny limit: little, but something */
+	soft -= reserve;
+	if (soft > (uint64_t)NT_MAX_NODES + NT_MAX_FHS)
+		soft = (uint64_t)NT_MAX_NODES + NT_MAX_FHS;
+	return cap && cap < soft ? cap : (unsigned)soft;
+}
+
 struct fdt *fdt_create(struct nt_table *nt, uint32_t self, int root_fd, unsigned cache_max)
 {
 	struct fdt *t;
@@ -253,8 +392,9 @@ struct fdt *fdt_create(struct nt_table *nt, uint32_t self, int root_fd, unsigned
 	t->t_nt = nt;
 	t->t_self = self;
 	t->t_root = root_fd;
-	t->t_cache_max = cache_max;
+	t->t_max = fdt_bound(cache_max);
 	t->t_epoch = nt_epoch(nt);
+	log_debug("descriptor table: at most %u descriptors", t->t_max);
 	return t;
 }
 
@@ -284,7 +424,7 @@ void fdt_set_peer(struct fdt *t, struct peer *p)
 }
 
 /* On error the caller keeps fd. */
-static int fdt_install(struct fdt *t, uint64_t id, bool fh, int fd)
+static int fdt_install(struct fdt *t, uint64_t id, bool fh, int fd, bool named, uint64_t node)
 {
 	struct fdt_closer c = {.c_n = 0};
 	uint32_t h = fdt_handle(id, fh);
@@ -296,19 +436,35 @@ static int fdt_install(struct fdt *t, uint64_t id, bool fh, int fd)
 	fdt_lock(t);
 	/* An older generation's descriptor (its release got lost) goes. */
 	fdt_clear(t, h, &c);
-	fdt_fill(t, h, fd, id >> NT_SLOT_BITS, FDT_OWNED);
+	fdt_fill(t, h, fd, id >> NT_SLOT_BITS, FDT_OWNED, named, &c);
+	if (fh && node) {
+		fdt_h2e(t, h)->e_node = node;
+		fdt_pin(t, node, +1);
+	}
 	fdt_unlock(t, &c);
 	return 0;
 }
 
 int fdt_node_install(struct fdt *t, uint64_t nodeid, int fd)
 {
-	return fdt_install(t, nodeid, false, fd);
+	return fdt_install(t, nodeid, false, fd, false, 0);
+}
+
+int fdt_node_install_named(struct fdt *t, uint64_t nodeid, int fd)
+{
+	return fdt_install(t, nodeid, false, fd, true, 0);
 }
 
 int fdt_fh_install(struct fdt *t, uint64_t fh, int fd)
 {
-	return fdt_install(t, fh, true, fd);
+	struct nt_fh f;
+
+	/* The handle's node keeps its descriptor here while the handle lives
+	 * (see the top of the file); the node entry is normally present, the
+	 * OPEN that made the handle has just used it. */
+	if (nt_fh_get(t->t_nt, fh, &f) < 0)
+		f.f_node = 0;
+	return fdt_install(t, fh, true, fd, false, f.f_node);
 }
 
 void fdt_node_offer(struct fdt *t, uint64_t nodeid, int fd)
@@ -329,8 +485,9 @@ void fdt_node_offer(struct fdt *t, uint64_t nodeid, int fd)
 		fdt_discard(t, fd, &c); /* already have one */
 	} else {
 		fdt_clear(t, h, &c);
-		if (t->t_cached.l_count < t->t_cache_max)
-			fdt_fill(t, h, fd, nodeid >> NT_SLOT_BITS, FDT_CACHED);
+		/* Not worth an eviction: whoever needs it can reopen it. */
+		if (t->t_pinned.l_count + t->t_lru.l_count < t->t_max)
+			fdt_fill(t, h, fd, nodeid >> NT_SLOT_BITS, FDT_CACHED, true, &c);
 		else
 			fdt_discard(t, fd, &c);
 	}
@@ -348,7 +505,51 @@ static int fdt_ref(struct fdt *t, int fd)
 	return 0;
 }
 
-static int fdt_get(struct fdt *t, uint64_t id, bool fh, uint32_t owner, bool nowait, int *out)
+static int fdt_node_lookup(struct fdt *t, uint64_t nodeid, bool nowait, unsigned depth, int *fd);
+
+/*
+ * A new descriptor for a node from its name in the node table: 0, -ENOENT
+ * when it has no name, -ESTALE when the name no longer leads to it,
+ * -ENFILE when we are out of descriptors.
+ */
+static int fdt_reopen(struct fdt *t, uint64_t id, unsigned depth, int *out)
+{
+	char name[NT_NAME_MAX + 1];
+	struct nt_node n;
+	struct stat st;
+	uint64_t parent;
+	int pfd, fd, r;
+
+	if (depth >= FDT_REOPEN_DEPTH)
+		return -ESTALE;
+	if ((r = nt_node_name(t->t_nt, id, &parent, name)) < 0)
+		return r;
+	if (parent == id)
+		return -ESTALE; /* a corrupt table, not a loop to follow */
+	if ((r = fdt_node_lookup(t, parent, false, depth + 1, &pfd)) < 0)
+		return r == -ENFILE ? r : -ESTALE;
+	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	r = fd < 0 ? -errno : 0;
+	fdt_put(t, pfd);
+	if (r == -EMFILE || r == -ENFILE) {
+		fdt_log_full(t, "reopen");
+		return -ENFILE;
+	}
+	if (r < 0)
+		return -ESTALE;
+	/* The name may lead somewhere else by now (renamed on the host, or
+	 * unlinked and reused): only the same inode will do. */
+	if (fstat(fd, &st) < 0 || nt_node_get(t->t_nt, id, &n) < 0 ||
+	    (uint64_t)st.st_dev != n.n_dev || (uint64_t)st.st_ino != n.n_ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	*out = fd;
+	return 0;
+}
+
+static int fdt_get(struct fdt *t, uint64_t id, bool fh, uint32_t owner, bool nowait, unsigned depth,
+		   int *out)
 {
 	struct fdt_closer c = {.c_n = 0};
 	uint32_t h = fdt_handle(id, fh);
@@ -364,6 +565,7 @@ static int fdt_get(struct fdt *t, uint64_t id, bool fh, uint32_t owner, bool now
 	if (e->e_kind != FDT_EMPTY) {
 		if (e->e_gen == gen) {
 			fd = e->e_fd - 1;
+			fdt_touch(t, h);
 			r = fdt_ref(t, fd);
 			fdt_unlock(t, NULL);
 			if (r == 0)
@@ -376,20 +578,29 @@ static int fdt_get(struct fdt *t, uint64_t id, bool fh, uint32_t owner, bool now
 	epoch = t->t_epoch;
 	fdt_unlock(t, &c);
 
-	if (owner == t->t_self) {
-		log_warnx("%s %#llx: owned here but no descriptor", fh ? "handle" : "node",
-			  (unsigned long long)id);
-		return -EIO;
-	}
-	if (!p)
-		return -EIO;
 	if (nowait)
-		return -EWOULDBLOCK; /* only the owner has it: a blocking round trip */
-	fd = fh ? peer_get_fh_fd(p, owner, id) : peer_get_node_fd(p, owner, id);
-	if (fd < 0) {
-		log_debug("%s %#llx: owner q%u cannot provide it (%d)", fh ? "handle" : "node",
-			  (unsigned long long)id, owner, fd);
-		return -EIO;
+		return -EWOULDBLOCK; /* a reopen or a round trip to the owner */
+	r = fh ? -ENOENT : fdt_reopen(t, id, depth, &fd);
+	if (r == -ENFILE)
+		return r;
+	/* A name that no longer leads to the node (unlinked, renamed on the
+	 * host) is ESTALE; no name at all means only a holder can help. */
+	if (r < 0 && owner == t->t_self) {
+		if (r != -ESTALE)
+			log_warnx("%s %#llx: owned here but no descriptor", fh ? "handle" : "node",
+				  (unsigned long long)id);
+		return r == -ESTALE ? r : -EIO;
+	}
+	if (r < 0) {
+		/* The owner may still hold it (pinned, or not evicted yet). */
+		if (!p)
+			return r == -ESTALE ? r : -EIO;
+		fd = fh ? peer_get_fh_fd(p, owner, id) : peer_get_node_fd(p, owner, id);
+		if (fd < 0) {
+			log_debug("%s %#llx: owner q%u cannot provide it (%d)",
+				  fh ? "handle" : "node", (unsigned long long)id, owner, fd);
+			return r == -ESTALE ? r : -EIO;
+		}
 	}
 
 	fdt_lock(t);
@@ -414,19 +625,15 @@ static int fdt_get(struct fdt *t, uint64_t id, bool fh, uint32_t owner, bool now
 		}
 	} else {
 		fdt_clear(t, h, &c);
-		fdt_fill(t, h, fd, gen, FDT_CACHED);
+		fdt_fill(t, h, fd, gen, FDT_CACHED, true, &c);
 		t->t_refs[fd].r_refs++;
-		/* Over the bound: the oldest go first (a referenced one is
-		 * closed by its last fdt_put). */
-		while (t->t_cached.l_count > t->t_cache_max)
-			fdt_clear(t, t->t_cached.l_head, &c);
 	}
 	fdt_unlock(t, &c);
 	*out = fd;
 	return 0;
 }
 
-static int fdt_node_lookup(struct fdt *t, uint64_t nodeid, bool nowait, int *fd)
+static int fdt_node_lookup(struct fdt *t, uint64_t nodeid, bool nowait, unsigned depth, int *fd)
 {
 	struct nt_node n;
 	int r;
@@ -442,7 +649,7 @@ static int fdt_node_lookup(struct fdt *t, uint64_t nodeid, bool nowait, int *fd)
 	}
 	if (nt_node_get(t->t_nt, nodeid, &n) < 0)
 		return -ESTALE;
-	return fdt_get(t, nodeid, false, n.n_owner, nowait, fd);
+	return fdt_get(t, nodeid, false, n.n_owner, nowait, depth, fd);
 }
 
 static int fdt_fh_lookup(struct fdt *t, uint64_t fh, bool nowait, int *fd)
@@ -452,12 +659,12 @@ static int fdt_fh_lookup(struct fdt *t, uint64_t fh, bool nowait, int *fd)
 	fdt_sync(t);
 	if (nt_fh_get(t->t_nt, fh, &f) < 0)
 		return -EBADF;
-	return fdt_get(t, fh, true, f.f_owner, nowait, fd);
+	return fdt_get(t, fh, true, f.f_owner, nowait, 0, fd);
 }
 
 int fdt_node_get(struct fdt *t, uint64_t nodeid, int *fd)
 {
-	return fdt_node_lookup(t, nodeid, false, fd);
+	return fdt_node_lookup(t, nodeid, false, 0, fd);
 }
 
 int fdt_fh_get(struct fdt *t, uint64_t fh, int *fd)
@@ -467,7 +674,7 @@ int fdt_fh_get(struct fdt *t, uint64_t fh, int *fd)
 
 int fdt_node_get_nowait(struct fdt *t, uint64_t nodeid, int *fd)
 {
-	return fdt_node_lookup(t, nodeid, true, fd);
+	return fdt_node_lookup(t, nodeid, true, 0, fd);
 }
 
 int fdt_fh_get_nowait(struct fdt *t, uint64_t fh, int *fd)
@@ -547,7 +754,10 @@ static int fdt_provide(struct fdt *t, uint64_t id, bool fh)
 		fd = t->t_root;
 	} else if (h) {
 		e = fdt_h2e(t, h);
-		if (e->e_kind == FDT_OWNED && e->e_gen == id >> NT_SLOT_BITS)
+		/* Nodes: whatever we hold (an owned one may have been evicted
+		 * and reopened since); handles: only the original. */
+		if (e->e_gen == id >> NT_SLOT_BITS &&
+		    (e->e_kind == FDT_OWNED || (!fh && e->e_kind == FDT_CACHED)))
 			fd = e->e_fd - 1;
 	}
 	/* One quick dup under the lock keeps the descriptor from closing. */
@@ -572,8 +782,10 @@ void fdt_release_node(void *t, uint64_t nodeid)
 {
 	struct fdt *ft = t;
 
-	if (fdt_drop(ft, nodeid, false, true))
-		nt_node_free(ft->t_nt, nodeid);
+	/* The owner frees the slot even if its descriptor was evicted; the
+	 * generation check in nt_node_free keeps a reused slot safe. */
+	fdt_drop(ft, nodeid, false, false);
+	nt_node_free(ft->t_nt, nodeid);
 }
 
 void fdt_release_fh(void *t, uint64_t fh)

@@ -1,11 +1,11 @@
 /*
  * fdtable.h - this worker's descriptors for nodes and file handles.
- * Owned descriptors (this worker opened them) live until the node is
- * forgotten / the handle released; descriptors borrowed from other workers
- * (duplicates of the same open file description, fetched through peer.c)
- * are cached, bounded, and evicted first-in first-out. Users take a
- * reference while they use a descriptor, so eviction never closes a
- * descriptor under a running call.
+ * The table is bounded (from RLIMIT_NOFILE) and evicts least recently used
+ * descriptors: node descriptors are reopened from the name the node table
+ * keeps for them (or fetched from their owner), borrowed handle duplicates
+ * are fetched again through peer.c; owned open handles, and the nodes they
+ * are open on, stay. Users take a reference while they use a descriptor, so
+ * eviction never closes a descriptor under a running call.
  * Runs in: the worker; thread-safe (pool threads and the loop use it).
  */
 #ifndef BH_FDTABLE_H
@@ -18,13 +18,18 @@
 struct fdt;
 struct peer;
 
-/* root_fd: this worker's descriptor for the share root (node 1), kept. */
+/* root_fd: this worker's descriptor for the share root (node 1), kept.
+ * The bound on descriptors held is the soft RLIMIT_NOFILE less a reserve,
+ * or cache_max if that is lower (0: no cap). */
 struct fdt *fdt_create(struct nt_table *nt, uint32_t self, int root_fd, unsigned cache_max);
 void fdt_destroy(struct fdt *t);
 void fdt_set_peer(struct fdt *t, struct peer *p);
 
-/* Record a descriptor this worker opened for a node it created (owner == self). */
+/* Record a descriptor this worker opened for a node it created (owner ==
+ * self). Pinned: the node has no reopen name in the node table. */
 int fdt_node_install(struct fdt *t, uint64_t nodeid, int fd);
+/* The same for a node whose reopen name was recorded: evictable. */
+int fdt_node_install_named(struct fdt *t, uint64_t nodeid, int fd);
 /* Same for a file handle allocated with nt_fh_alloc(owner = self). */
 int fdt_fh_install(struct fdt *t, uint64_t fh, int fd);
 /* Offer a descriptor for a node owned elsewhere (e.g. the O_PATH fd a LOOKUP

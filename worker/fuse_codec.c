@@ -9,8 +9,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <string.h>
+#include <linux/limits.h>
 
 #include "fuse_dispatch.h"
 #include "util.h"
@@ -146,6 +148,16 @@ static int fuse_decode_second(const struct iovec *rd, unsigned n, size_t off, si
 	return 0;
 }
 
+/* A lock range as the guest's VFS builds it: inclusive end, both within
+ * off_t (end = INT64_MAX means "to the end of the file"). */
+static bool fuse_lk_valid(const struct fuse_file_lock *lk, bool getlk)
+{
+	if (lk->type != F_RDLCK && lk->type != F_WRLCK && (getlk || lk->type != F_UNLCK))
+		return false;
+	return lk->start <= (uint64_t)INT64_MAX && lk->end <= (uint64_t)INT64_MAX &&
+	       lk->start <= lk->end;
+}
+
 int fuse_decode(const struct iovec *rd, unsigned n, uint64_t rd_len, struct fuse_in *in)
 {
 	const struct fuse_op_info *oi;
@@ -198,9 +210,57 @@ int fuse_decode(const struct iovec *rd, unsigned n, uint64_t rd_len, struct fuse
 	}
 	if (in->h.opcode == FUSE_WRITE && in->a.write.size != in->var_len)
 		return -EINVAL; /* in.len must be exactly 80 + size */
+	if ((in->h.opcode == FUSE_GETLK || in->h.opcode == FUSE_SETLK ||
+	     in->h.opcode == FUSE_SETLKW) &&
+	    !fuse_lk_valid(&in->a.lk.lk, in->h.opcode == FUSE_GETLK))
+		return -EINVAL;
 	if (in->h.opcode == FUSE_BATCH_FORGET &&
 	    (uint64_t)in->a.batch_forget.count * sizeof(struct fuse_forget_one) > in->var_len)
 		return -EIO;
+	return 0;
+}
+
+_Static_assert(XATTR_NAME_MAX == FUSE_NAME_MAX, "attribute names fit in fuse_in.name");
+
+int fuse_decode_xattr(const struct iovec *rd, unsigned n, struct fuse_in *in, bool ext)
+{
+	size_t off = in->var_off, avail = in->var_len, want, got;
+	uint32_t op = in->h.opcode;
+	char *nul;
+
+	if (op != FUSE_GETXATTR && op != FUSE_SETXATTR && op != FUSE_REMOVEXATTR)
+		return 0;
+	if (op == FUSE_SETXATTR && ext) {
+		size_t more = sizeof(struct fuse_setxattr_in) - FUSE_COMPAT_SETXATTR_IN_SIZE;
+
+		if (avail < more ||
+		    vq_iov_read(rd, n, off, (char *)&in->a.setxattr + FUSE_COMPAT_SETXATTR_IN_SIZE,
+				more) != more)
+			return -EIO;
+		off += more;
+		avail -= more;
+	}
+	/* Unlike file names, attribute names may hold '/' and dots. */
+	want = avail < XATTR_NAME_MAX + 1 ? avail : XATTR_NAME_MAX + 1;
+	got = vq_iov_read(rd, n, off, in->name, want);
+	nul = memchr(in->name, '\0', got);
+	if (nul == NULL) {
+		in->name[0] = '\0';
+		return got == XATTR_NAME_MAX + 1 ? -ERANGE : -EINVAL;
+	}
+	if (nul == in->name)
+		return -ERANGE; /* what setxattr(2) says for an empty name */
+	in->namelen = (uint16_t)(nul - in->name);
+	off += in->namelen + 1u;
+	avail -= in->namelen + 1u;
+	if (op != FUSE_SETXATTR)
+		return 0;
+	if (in->a.setxattr.size > XATTR_SIZE_MAX)
+		return -E2BIG;
+	if (in->a.setxattr.size != avail)
+		return -EINVAL;
+	in->var_off = (uint32_t)off;
+	in->var_len = (uint32_t)avail;
 	return 0;
 }
 

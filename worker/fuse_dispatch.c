@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <linux/limits.h>
 
 #include "backend.h"
 #include "fdtable.h"
@@ -30,6 +31,8 @@
 	(FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_AUTO_INVAL_DATA | FUSE_DO_READDIRPLUS |          \
 	 FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES | FUSE_ASYNC_DIO |         \
 	 FUSE_ATOMIC_O_TRUNC | FUSE_HANDLE_KILLPRIV_V2)
+/* POSIX_LOCKS, FLOCK_LOCKS and SETXATTR_EXT come from the back end's
+ * init_flags: only it knows whether it serves them. */
 #define FUSE_MAX_PAGES_CAP  256
 #define FUSE_MAX_WRITE	    (1u << 20)
 #define FUSE_MAX_BACKGROUND 64
@@ -173,6 +176,20 @@ void be_reply_write(struct fuse_req *r, uint32_t size)
 void be_reply_lseek(struct fuse_req *r, uint64_t off)
 {
 	struct fuse_lseek_out o = {.offset = off};
+
+	fuse_reply(r, 0, &o, sizeof(o));
+}
+
+void be_reply_lk(struct fuse_req *r, const struct fuse_file_lock *lk)
+{
+	struct fuse_lk_out o = {.lk = *lk};
+
+	fuse_reply(r, 0, &o, sizeof(o));
+}
+
+void be_reply_xattr_size(struct fuse_req *r, uint32_t size)
+{
+	struct fuse_getxattr_out o = {.size = size};
 
 	fuse_reply(r, 0, &o, sizeof(o));
 }
@@ -325,8 +342,83 @@ static void fuse_do_forget(struct fuse_sess *s, struct fuse_req *r)
 
 /* ---- dispatch ---- */
 
-/* The write side: true when the request was handed to the back end. Locks,
- * xattrs, IOCTL and POLL stay ENOSYS here (IOCTL/POLL deliberately). */
+/*
+ * Locks and extended attributes: true when the request was handed to the
+ * back end (or answered here). xattr names and SETXATTR's argument size
+ * depend on the session (SETXATTR_EXT), so they are decoded now.
+ */
+static bool fuse_dispatch_lkx(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	const struct be_ops *be = s->fs_be;
+	struct fuse_in *in = &r->r_in;
+	void *ctx = s->fs_be_ctx;
+	uint64_t node = in->h.nodeid;
+	struct nt_session ss;
+	uint32_t size;
+	int err;
+
+	switch (in->h.opcode) {
+	case FUSE_GETLK:
+		if (!be->getlk)
+			return false;
+		be->getlk(ctx, r, node, &in->a.lk);
+		return true;
+	case FUSE_SETLK:
+	case FUSE_SETLKW:
+		if (!be->setlk)
+			return false;
+		be->setlk(ctx, r, node, &in->a.lk, in->h.opcode == FUSE_SETLKW);
+		return true;
+	case FUSE_GETXATTR:
+	case FUSE_LISTXATTR:
+	case FUSE_SETXATTR:
+	case FUSE_REMOVEXATTR:
+		break;
+	default:
+		return false;
+	}
+	nt_session_get(s->fs_nt, &ss);
+	if ((err = fuse_decode_xattr(r->r_elem.rd, r->r_elem.nrd, in,
+				     (ss.s_flags & FUSE_SETXATTR_EXT) != 0)) < 0) {
+		log_debug("%s: malformed (%s)", in->info->oi_name, strerror(-err));
+		be_reply_err(r, err);
+		return true;
+	}
+	switch (in->h.opcode) {
+	case FUSE_GETXATTR:
+	case FUSE_LISTXATTR:
+		if (in->h.opcode == FUSE_GETXATTR ? !be->getxattr : !be->listxattr)
+			return false;
+		/* size 0 asks for the size: the reply is a getxattr_out. */
+		size = in->a.getxattr.size;
+		if (size == 0 && room < sizeof(struct fuse_getxattr_out)) {
+			be_reply_err(r, -EIO);
+			return true;
+		}
+		if (size > room)
+			size = (uint32_t)room;
+		if (size > XATTR_SIZE_MAX)
+			size = XATTR_SIZE_MAX; /* nothing larger exists */
+		if (in->h.opcode == FUSE_GETXATTR)
+			be->getxattr(ctx, r, node, in->name, size);
+		else
+			be->listxattr(ctx, r, node, size);
+		return true;
+	case FUSE_SETXATTR:
+		if (!be->setxattr)
+			return false;
+		be->setxattr(ctx, r, node, in->name, in->a.setxattr.size, in->a.setxattr.flags);
+		return true;
+	default:
+		if (!be->removexattr)
+			return false;
+		be->removexattr(ctx, r, node, in->name);
+		return true;
+	}
+}
+
+/* The write side: true when the request was handed to the back end.
+ * IOCTL and POLL stay ENOSYS here, deliberately. */
 static bool fuse_dispatch_write(struct fuse_sess *s, struct fuse_req *r)
 {
 	const struct be_ops *be = s->fs_be;
@@ -569,7 +661,7 @@ void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 		}
 		break;
 	default:
-		if (fuse_dispatch_write(s, r))
+		if (fuse_dispatch_write(s, r) || fuse_dispatch_lkx(s, r, room))
 			return;
 		break;
 	}

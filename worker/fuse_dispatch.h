@@ -73,6 +73,9 @@ struct fuse_in {
 		struct fuse_fallocate_in fallocate;
 		struct fuse_lseek_in lseek;
 		struct fuse_copy_file_range_in copy;
+		struct fuse_setxattr_in setxattr; /* size and flags; setxattr_flags with SETXATTR_EXT */
+		struct fuse_getxattr_in getxattr; /* GETXATTR and LISTXATTR */
+		struct fuse_lk_in lk;
 		uint8_t raw[88];
 	} a;
 	const struct fuse_op_info *info; /* NULL: unknown opcode */
@@ -113,6 +116,18 @@ int fuse_decode(const struct iovec *rd, unsigned n, uint64_t rd_len, struct fuse
  */
 int fuse_decode_name(const struct iovec *rd, unsigned n, size_t off, size_t avail, char *buf,
 		     uint16_t *len, size_t *consumed);
+
+/*
+ * The second step for the xattr opcodes, once the session is known:
+ * SETXATTR's fixed arguments are 16 bytes when SETXATTR_EXT was negotiated
+ * (ext), 8 otherwise. GETXATTR, SETXATTR and REMOVEXATTR: the attribute name
+ * goes to in->name (any bytes but NUL, 1..XATTR_NAME_MAX: -EINVAL /
+ * -ERANGE as setxattr(2) would say). SETXATTR: the value must be exactly the
+ * remaining size bytes (-EINVAL) and at most XATTR_SIZE_MAX (-E2BIG); on
+ * success in->var_off / var_len describe the value (be_req_write_iov).
+ * LISTXATTR needs nothing more. 0 or -errno.
+ */
+int fuse_decode_xattr(const struct iovec *rd, unsigned n, struct fuse_in *in, bool ext);
 
 /* Entry i of a decoded BATCH_FORGET (count already checked), copied. */
 void fuse_decode_forget_one(const struct iovec *rd, unsigned n, const struct fuse_in *in,

@@ -58,6 +58,10 @@ int pt_stat_fd(int fd, struct stat *st);
 /* Take one lookup reference on the node behind fd (O_PATH, consumed in
  * every case) and fill *e. */
 int pt_node_entry(struct pt *pt, int fd, struct fuse_entry_out *e);
+/* The same for the link 'name' in directory node 'parent': recorded in the
+ * node table so an evicted descriptor can be reopened. */
+int pt_node_entry_named(struct pt *pt, int fd, uint64_t parent, const char *name,
+			struct fuse_entry_out *e);
 /* Give back a reference pt_node_entry took (a later step failed). */
 void pt_node_unref(struct pt *pt, uint64_t id);
 /* "N" for descriptor fd, relative to env.proc_fd. */
@@ -94,5 +98,23 @@ void pt_lseek(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t
 void pt_copy_file_range(void *ctx, struct fuse_req *r, const struct fuse_copy_file_range_in *in);
 void pt_syncfs(void *ctx, struct fuse_req *r);
 uint32_t pt_init_flags(void *ctx);
+
+/* passthrough_locks.c */
+void pt_getlk(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_lk_in *in);
+void pt_setlk(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_lk_in *in,
+	      bool sleep);
+/* FLUSH (close in the guest) drops the POSIX owner's locks on the node;
+ * RELEASE with FUSE_RELEASE_FLOCK_UNLOCK the flock owner's. */
+void pt_locks_flush(uint64_t node, uint64_t lock_owner);
+void pt_locks_release(uint64_t node, const struct fuse_release_in *in);
+/* Session reset (loop thread): all locks go, waiting SETLKWs end with EIO. */
+void pt_locks_reset(void);
+
+/* passthrough_xattr.c */
+void pt_getxattr(void *ctx, struct fuse_req *r, uint64_t node, const char *name, uint32_t size);
+void pt_listxattr(void *ctx, struct fuse_req *r, uint64_t node, uint32_t size);
+void pt_setxattr(void *ctx, struct fuse_req *r, uint64_t node, const char *name, uint32_t size,
+		 uint32_t flags);
+void pt_removexattr(void *ctx, struct fuse_req *r, uint64_t node, const char *name);
 
 #endif

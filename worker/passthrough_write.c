@@ -83,7 +83,14 @@ uint32_t pt_init_flags(void *ctx)
 {
 	struct pt *pt = ctx;
 
-	return pt->pt_env.writeback ? FUSE_WRITEBACK_CACHE : 0;
+	uint32_t f = FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS; /* passthrough_locks.c */
+
+	if (pt->pt_env.writeback)
+		f |= FUSE_WRITEBACK_CACHE;
+	if (pt->pt_env.xattr)
+		f |= FUSE_SETXATTR_EXT;
+	f |= FUSE_SUBMOUNTS; /* mount points flagged on LOOKUP (backend_passthrough.c) */
+	return f;
 }
 
 /* Refuse a change on a read-only share: true when the request was answered. */
@@ -318,7 +325,10 @@ static void pt_do_create(void *arg)
 		err = -errno;
 		goto fail;
 	}
-	if ((err = pt_node_entry(pt, pfd, &e)) < 0)
+	/* TMPFILE has no name yet (LINK gives it one): pinned till then. */
+	err = j->j_name ? pt_node_entry_named(pt, pfd, j->j_id, j->j_name, &e)
+			: pt_node_entry(pt, pfd, &e);
+	if (err < 0)
 		goto fail;
 	err = nt_fh_alloc(pt->pt_env.nt, e.nodeid, pt->pt_env.self, (uint32_t)oflags, false, &fh);
 	if (err < 0)
@@ -352,11 +362,12 @@ void pt_create(void *ctx, struct fuse_req *r, uint64_t parent, const char *name,
 /* ---- MKNOD, MKDIR, SYMLINK, LINK ---- */
 
 /* After a name was made in dfd: its node, with one lookup reference. */
-static int pt_entry_of_name(struct pt *pt, int dfd, const char *name, struct fuse_entry_out *e)
+static int pt_entry_of_name(struct pt *pt, int dfd, uint64_t parent, const char *name,
+			    struct fuse_entry_out *e)
 {
 	int fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
-	return fd < 0 ? -errno : pt_node_entry(pt, fd, e);
+	return fd < 0 ? -errno : pt_node_entry_named(pt, fd, parent, name, e);
 }
 
 static void pt_do_mknod(void *arg)
@@ -382,7 +393,7 @@ static void pt_do_mknod(void *arg)
 		pt_creds_leave(pt);
 	}
 	if (err == 0)
-		err = pt_entry_of_name(pt, dfd, j->j_name, &e);
+		err = pt_entry_of_name(pt, dfd, j->j_id, j->j_name, &e);
 	fdt_put(pt->pt_env.fdt, dfd);
 	if (err < 0)
 		be_reply_err(arg, err);
@@ -450,7 +461,7 @@ static void pt_do_link(void *arg)
 		pt_creds_leave(pt);
 	}
 	if (err == 0)
-		err = pt_entry_of_name(pt, dfd, j->j_name, &e);
+		err = pt_entry_of_name(pt, dfd, j->j_id2, j->j_name, &e);
 	fdt_put(pt->pt_env.fdt, dfd);
 	fdt_put(pt->pt_env.fdt, ofd);
 	if (err < 0)
@@ -494,6 +505,23 @@ void pt_unlink(void *ctx, struct fuse_req *r, uint64_t parent, const char *name,
 	pt_submit(ctx, r, pt_do_unlink, &(struct pt_job){.j_id = parent, .j_name = name, .j_dir = dir});
 }
 
+/*
+ * After a rename the node now at dir/name is re-pointed there, so a later
+ * reopen of an evicted descriptor finds it. One fstatat, off the hot path;
+ * if it fails (raced with the host) the old name stays, and the reopen
+ * answers ESTALE rather than a wrong file: it checks (dev, ino).
+ */
+static void pt_rename_names(struct pt *pt, int dfd, uint64_t dir, const char *name)
+{
+	struct nt_node n;
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (nt_node_find(pt->pt_env.nt, st.st_dev, st.st_ino, &n) == 0)
+		nt_node_set_name(pt->pt_env.nt, n.n_id, dir, name);
+}
+
 static void pt_do_rename(void *arg)
 {
 	struct pt_job *j = pt_job_of(arg);
@@ -512,6 +540,11 @@ static void pt_do_rename(void *arg)
 	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
 		err = renameat2(ofd, j->j_name, nfd, j->j_name2, j->j_flags) < 0 ? -errno : 0;
 		pt_creds_leave(pt);
+	}
+	if (err == 0) {
+		pt_rename_names(pt, nfd, j->j_id2, j->j_name2);
+		if (j->j_flags & RENAME_EXCHANGE)
+			pt_rename_names(pt, ofd, j->j_id, j->j_name);
 	}
 	fdt_put(pt->pt_env.fdt, nfd);
 	fdt_put(pt->pt_env.fdt, ofd);

@@ -17,6 +17,7 @@
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,9 +87,14 @@ static int sbx_read_prog(int fd, uint32_t n, struct sock_filter **out)
  * namespace, which mount calls refuse; the parent therefore cloned us with
  * the share as working directory, which the kernel translated into our
  * copy of the mount tree. Bind it onto itself (pivot_root wants a mount
- * point), make it the root, and detach everything else.
+ * point), make it the root, and detach everything else. With --readonly the
+ * clone (and every mount below it: AT_RECURSIVE) is made read-only before
+ * it is attached, so a write that slipped past the dispatcher's EROFS
+ * still fails in the kernel; a mount flag in our own namespace cannot be
+ * undone without CAP_SYS_ADMIN in it, which seccomp and the dropped
+ * capabilities keep from us.
  */
-static int sbx_pivot(int share_fd, char *why, size_t len)
+static int sbx_pivot(int share_fd, bool readonly, char *why, size_t len)
 {
 	int cwd, tree, r;
 
@@ -103,6 +109,14 @@ static int sbx_pivot(int share_fd, char *why, size_t len)
 	tree = open_tree(AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (tree < 0)
 		return sbx_fail(why, len, "bind the share (open_tree)", errno);
+	if (readonly) {
+		struct mount_attr ma = {.attr_set = MOUNT_ATTR_RDONLY};
+
+		if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) < 0) {
+			r = sbx_fail(why, len, "make the share read-only", errno);
+			goto out;
+		}
+	}
 	if (move_mount(tree, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
 		r = sbx_fail(why, len, "bind the share (move_mount)", errno);
 		goto out;
@@ -176,12 +190,12 @@ static int sbx_caps(char *why, size_t len)
 }
 
 /*
- * No core files: a worker maps guest memory. More descriptors: the
- * descriptor cache and the guest's open files live here (up to the hard
- * limit, which only a privileged parent could raise; failing to raise is
- * fine). RLIMIT_NPROC is not set: it counts every process of the real uid
- * (root) on the host. RLIMIT_FSIZE is not set: the guest may legitimately
- * write files of any size the host file system takes.
+ * No core files: a worker maps guest memory. RLIMIT_NOFILE is left as the
+ * parent set it (--rlimit-nofile, default the hard limit): the descriptor
+ * table sizes itself from the soft limit we inherit. RLIMIT_NPROC is not
+ * set: it counts every process of the real uid (root) on the host.
+ * RLIMIT_FSIZE is not set: the guest may legitimately write files of any
+ * size the host file system takes.
  */
 static int sbx_limits(char *why, size_t len)
 {
@@ -189,12 +203,6 @@ static int sbx_limits(char *why, size_t len)
 
 	if (setrlimit(RLIMIT_CORE, &rl) < 0)
 		return sbx_fail(why, len, "RLIMIT_CORE", errno);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			log_debug("cannot raise RLIMIT_NOFILE to %llu: %s",
-				  (unsigned long long)rl.rlim_max, strerror(errno));
-	}
 	return 0;
 }
 
@@ -274,7 +282,7 @@ int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *listener, char *why,
 		return sbx_fail(why, whylen, "read the seccomp program", -r);
 
 	if (sc->sc_mode == IPC_SBX_NAMESPACE)
-		r = sbx_pivot(sc->sc_root_fd, why, whylen);
+		r = sbx_pivot(sc->sc_root_fd, sc->sc_rdonly != 0, why, whylen);
 	else if (sc->sc_mode == IPC_SBX_CHROOT)
 		r = sbx_chroot(sc->sc_root_fd, why, whylen);
 	else

@@ -17,6 +17,7 @@ struct sbx_conf {
 	int sc_prog_fd;	     /* sealed memfd with the BPF program, -1 without seccomp */
 	uint32_t sc_ninsns;  /* instructions in it */
 	int sc_ipc_fd;	     /* where the SIGSYS reporter sends its notice */
+	uint32_t sc_rdonly;  /* --readonly: a read-only mount (namespace mode) */
 };
 
 /*

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -37,7 +38,7 @@
 #include "util.h"
 #include "worker.h"
 
-#define WORKER_FDT_CACHE 1024 /* borrowed descriptors kept per worker */
+#define WORKER_FDT_CACHE 0 /* descriptors kept: bounded by RLIMIT_NOFILE only */
 #define WORKER_FREE_REQS 1024 /* recycled request objects kept */
 #define WORKER_POLL_USEC 1000 /* ring polling period without a kick fd */
 
@@ -222,6 +223,22 @@ static void worker_queue_broken(int err, const char *what)
 		      strerror(-err));
 }
 
+#ifdef BH_TEST_HOOKS
+void nt_test_hold_lock(struct nt_table *t); /* node_table.c, test hooks only */
+
+/* Die inside a node-table critical section: the other workers must recover
+ * the robust lock. As a PID namespace's init we are immune to our own
+ * SIGKILL, and the worker policy may not allow kill(2) at all; either way
+ * the process ends here with the lock held, which is what the kernel's
+ * robust-list cleanup sees. */
+static void worker_test_die_holding_nt_lock(void)
+{
+	nt_test_hold_lock(wk.w_nt);
+	(void)syscall(SYS_kill, getpid(), SIGKILL);
+	_exit(128 + SIGKILL);
+}
+#endif
+
 static void worker_ring_process(void)
 {
 	unsigned budget;
@@ -263,6 +280,10 @@ static void worker_ring_process(void)
 			TAILQ_INSERT_TAIL(&wk.w_inflight, r, r_entry);
 			r->r_listed = true;
 			wk.w_ninflight++;
+#ifdef BH_TEST_HOOKS
+			if (wk.w_cfg.ic_flags & IPC_CFG_TEST_DIE_NT_LOCK)
+				worker_test_die_holding_nt_lock();
+#endif
 			fuse_dispatch(&wk.w_sess, r);
 			budget--;
 			if (!worker_ring_usable())
@@ -591,7 +612,8 @@ static void worker_configure(void)
 		fatalx("build id mismatch: parent %s, worker %s", c->ic_build_id, bh_build_id);
 	if (c->ic_queue >= BH_MAX_QUEUES || c->ic_backend != IPC_BE_PASSTHROUGH ||
 	    c->ic_log_level > LOG_LVL_DEBUG || c->ic_cache > IPC_CACHE_ALWAYS ||
-	    c->ic_thread_pool > 1024 || (c->ic_flags & ~(uint32_t)(IPC_CFG_TEST_FORBIDDEN | IPC_CFG_WRITEBACK)))
+	    c->ic_thread_pool > 1024 || (c->ic_flags & ~(uint32_t)(IPC_CFG_TEST_FORBIDDEN | IPC_CFG_WRITEBACK | IPC_CFG_XATTR |
+						     IPC_CFG_TEST_DIE_NT_LOCK)))
 		fatalx("CONFIG: queue %u, back end %u, log level %u, cache %u, pool %u, flags %#x",
 		       c->ic_queue, c->ic_backend, c->ic_log_level, c->ic_cache, c->ic_thread_pool,
 		       c->ic_flags);
@@ -646,6 +668,7 @@ static void worker_sandbox(void)
 	sc.sc_prog_fd = m.im_hdr.ih_nfds ? m.im_fds[0] : -1;
 	sc.sc_ninsns = sb.sb_ninsns;
 	sc.sc_ipc_fd = BH_WORKER_IPC_FD;
+	sc.sc_rdonly = wk.w_cfg.ic_readonly != 0;
 	err = sbx_enter(&sc, &root, &listener, why, sizeof(why));
 	ipc_close_fds(&m);
 	if (err < 0) {
@@ -719,6 +742,7 @@ int main(int argc, char *argv[])
 	env.cache = wk.w_cfg.ic_cache;
 	env.readonly = wk.w_cfg.ic_readonly != 0;
 	env.writeback = (wk.w_cfg.ic_flags & IPC_CFG_WRITEBACK) != 0;
+	env.xattr = (wk.w_cfg.ic_flags & IPC_CFG_XATTR) != 0;
 	wk.w_sess.fs_be = &be_passthrough_ops;
 	if ((err = wk.w_sess.fs_be->init(&env, &wk.w_sess.fs_be_ctx)) < 0)
 		fatalx("%s back end: %s", wk.w_sess.fs_be->name, strerror(-err));

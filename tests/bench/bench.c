@@ -3,7 +3,11 @@
  * same userspace front end (vufe), same share, same queue geometry
  * (hiprio + one request queue of 1024 entries). Each run starts each daemon
  * afresh (alternating which goes first), so nothing is cached in a session
- * across runs; rows report the median of the runs with min-max.
+ * across runs; rows report the median of the runs with min-max. The
+ * write rows write into a preallocated file and a directory the create row
+ * leaves empty again, so every run sees the same share. The scaling row
+ * (GETATTR on 1, 2 and 4 request queues) has no peer: QEMU 7.2's virtiofsd
+ * serves one request queue.
  * Runs in: the bench process; the daemons are children.
  */
 #include "config.h"
@@ -11,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +34,17 @@
 #define BN_MAX_RUNS  15
 #define BN_MAX_DEPTH 64
 
-enum bn_row { BN_GETATTR1, BN_GETATTR16, BN_LOOKUP, BN_READ4K, BN_READ1M, BN_NROWS };
+enum bn_row {
+	BN_GETATTR1,
+	BN_GETATTR16,
+	BN_LOOKUP,
+	BN_READ4K,
+	BN_READ1M,
+	BN_WRITE4K,
+	BN_WRITE1M,
+	BN_CREATE,
+	BN_NROWS
+};
 
 static const struct {
 	const char *name, *unit, *what;
@@ -39,7 +55,19 @@ static const struct {
     [BN_READ4K] = {"read4k_qd16", "IOPS", "4 KiB random READ, 16 in flight, cached file"},
     [BN_READ1M] = {"read1m_qd4", "MiB/s",
 		   "1 MiB sequential READ in 4 KiB descriptors, 4 in flight"},
+    [BN_WRITE4K] = {"write4k_qd16", "IOPS", "4 KiB random WRITE, 16 in flight, preallocated file"},
+    [BN_WRITE1M] = {"write1m_qd4", "MiB/s",
+		    "1 MiB sequential WRITE, data in 4 KiB descriptors, 4 in flight"},
+    [BN_CREATE] = {"create_10k", "files/s",
+		   "CREATE+GETATTR+RELEASE+UNLINK of 10,000 files, 16 files in flight, "
+		   "FORGETs batched on hiprio"},
 };
+
+/* The scaling row: bulkhead alone, GETATTR with 1, 2 and 4 request queues. */
+#define BN_SCALE_N     3
+#define BN_SCALE_DEPTH 16
+static const unsigned bn_scale_queues[BN_SCALE_N] = {1, 2, 4};
+static double bn_scale[BN_SCALE_N][BN_MAX_RUNS];
 
 static int bn_runs = 5;
 /* The harness logs at debug for the tests; a benchmark logs like production.
@@ -57,7 +85,14 @@ struct bn_ctx {
 	uint32_t size;
 	uint32_t rnd;
 	uint64_t seq;
+	uint64_t cdir; /* node id of the empty directory the create row fills */
 };
+
+/* bn_pipeline flag: WRITE data in one readable descriptor per 4 KiB page,
+ * as a Linux guest lays it out (the in part is in_header, write_in, data). */
+#define BN_DATA_PAGES 0x10000
+#define BN_PAGE	      4096u
+#define BN_MAX_SG     (4 + (1u << 20) / BN_PAGE)
 
 typedef int (*bn_prep_fn)(struct vufe *, struct vufe_call *, uint64_t, struct bn_ctx *);
 
@@ -65,6 +100,33 @@ static void bn_die(const char *what, int r)
 {
 	fprintf(stderr, "bench: %s failed (%d)\n", what, r);
 	exit(1);
+}
+
+static int bn_submit(struct vufe *fe, unsigned q, struct vufe_call *c, int flags)
+{
+	static struct vufe_sg sg[BN_MAX_SG];
+	const size_t hl = sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in);
+	unsigned n = 0;
+	int head;
+
+	if (!(flags & BN_DATA_PAGES))
+		return vufe_call_submit(fe, q, c, flags);
+	sg[n++] = (struct vufe_sg){c->c_in_gpa, sizeof(struct fuse_in_header), 0};
+	sg[n++] = (struct vufe_sg){c->c_in_gpa + sizeof(struct fuse_in_header),
+				   sizeof(struct fuse_write_in), 0};
+	for (size_t pos = hl; pos < c->c_in_len && n < BN_MAX_SG - 2; pos += BN_PAGE) {
+		size_t piece = c->c_in_len - pos > BN_PAGE ? BN_PAGE : c->c_in_len - pos;
+		sg[n++] = (struct vufe_sg){c->c_in_gpa + pos, (uint32_t)piece, 0};
+	}
+	sg[n++] = (struct vufe_sg){c->c_out_gpa, sizeof(struct fuse_out_header), 1};
+	sg[n++] = (struct vufe_sg){c->c_out_gpa + BN_PAGE, (uint32_t)(c->c_out_len - 16), 1};
+	head = vufe_submit(fe, q, sg, n, VUFE_AUTO, c, !(flags & VUFE_NO_KICK));
+	if (head < 0)
+		return head;
+	c->c_queue = q;
+	c->c_head = head;
+	c->c_done = 0;
+	return 0;
 }
 
 /* Keep depth requests in flight until max_ops are done or time runs out.
@@ -79,7 +141,7 @@ static uint64_t bn_pipeline(struct vufe *fe, struct vufe_call **calls, int depth
 
 	for (int i = 0; i < depth && submitted < max_ops; i++) {
 		if ((r = prep(fe, calls[i], submitted++, ctx)) ||
-		    (r = vufe_call_submit(fe, 1, calls[i], flags | VUFE_NO_KICK)))
+		    (r = bn_submit(fe, 1, calls[i], flags | VUFE_NO_KICK)))
 			bn_die("submit", r);
 	}
 	vufe_kick(fe, 1);
@@ -91,8 +153,7 @@ static uint64_t bn_pipeline(struct vufe *fe, struct vufe_call **calls, int depth
 			bn_die("request", r);
 		completed++;
 		if (submitted < max_ops && bh_now_ns() < deadline) {
-			if ((r = prep(fe, c, submitted++, ctx)) ||
-			    (r = vufe_call_submit(fe, 1, c, flags)))
+			if ((r = prep(fe, c, submitted++, ctx)) || (r = bn_submit(fe, 1, c, flags)))
 				bn_die("resubmit", r);
 		}
 	}
@@ -134,6 +195,49 @@ static int bn_prep_read_seq(struct vufe *fe, struct vufe_call *c, uint64_t i, st
 	return vufe_call_prep(fe, c, FUSE_READ, x->nodeid, &in, sizeof(in), NULL, 0, 16 + x->size);
 }
 
+/* WRITE: the data is copied into the guest buffer once per call; later
+ * submissions only move the offset (a guest does not copy either). */
+static int bn_prep_write(struct vufe *fe, struct vufe_call *c, uint64_t i, struct bn_ctx *x,
+			 uint64_t off)
+{
+	struct fuse_write_in in = {.fh = x->fh, .offset = off, .size = x->size};
+	const size_t hl = sizeof(struct fuse_in_header);
+	int r;
+
+	(void)i;
+	if (c->c_in_len == hl + sizeof(in) + x->size &&
+	    ((struct fuse_in_header *)c->c_in)->opcode == FUSE_WRITE) {
+		memcpy(c->c_in + hl, &in, sizeof(in));
+		c->c_done = 0;
+		c->c_used_len = 0;
+		memset(c->c_out, 0xa5, sizeof(struct fuse_out_header));
+		return 0;
+	}
+	if (hl + sizeof(in) + x->size > c->c_in_cap)
+		return -EMSGSIZE;
+	if ((r = vufe_call_prep(fe, c, FUSE_WRITE, x->nodeid, &in, sizeof(in), NULL, 0,
+				16 + sizeof(struct fuse_write_out))))
+		return r;
+	hx_big_content(c->c_in + hl + sizeof(in), x->size);
+	c->c_in_len = hl + sizeof(in) + x->size;
+	((struct fuse_in_header *)c->c_in)->len = (uint32_t)c->c_in_len;
+	return 0;
+}
+
+static int bn_prep_write_rand(struct vufe *fe, struct vufe_call *c, uint64_t i, struct bn_ctx *x)
+{
+	x->rnd = x->rnd * 1103515245u + 12345u;
+	return bn_prep_write(fe, c, i, x, (uint64_t)((x->rnd >> 8) % (BN_BIG / x->size)) * x->size);
+}
+
+static int bn_prep_write_seq(struct vufe *fe, struct vufe_call *c, uint64_t i, struct bn_ctx *x)
+{
+	uint64_t off = x->seq;
+
+	x->seq = (x->seq + x->size) % BN_BIG;
+	return bn_prep_write(fe, c, i, x, off);
+}
+
 static double bn_measure(struct vufe *fe, int depth, uint64_t max_ops, double seconds,
 			 bn_prep_fn prep, struct bn_ctx *x, size_t out_cap, int flags,
 			 uint64_t *ops_out)
@@ -142,8 +246,10 @@ static double bn_measure(struct vufe *fe, int depth, uint64_t max_ops, double se
 	uint64_t ops;
 	double secs;
 
+	size_t in_cap = 128 + ((flags & BN_DATA_PAGES) ? x->size : 0);
+
 	for (int i = 0; i < depth; i++)
-		if (!(calls[i] = vufe_call_new(fe, 64, out_cap)))
+		if (!(calls[i] = vufe_call_new(fe, in_cap, out_cap)))
 			bn_die("allocate guest buffers", -ENOMEM);
 	ops = bn_pipeline(fe, calls, depth, max_ops, seconds, prep, x, flags, &secs);
 	for (int i = 0; i < depth; i++)
@@ -151,6 +257,123 @@ static double bn_measure(struct vufe *fe, int depth, uint64_t max_ops, double se
 	if (ops_out)
 		*ops_out = ops;
 	return (double)ops / secs;
+}
+
+/* Write back what earlier rows (of either daemon) left dirty, so that the
+ * create row does not pay for someone else's writeback. Not timed. */
+static void bn_settle(const char *share)
+{
+	int fd = open(share, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		(void)syncfs(fd);
+		close(fd);
+	}
+}
+
+/* One file's life as a guest's `touch f; stat f; rm f` sends it. */
+enum bn_stage { BN_ST_CREATE, BN_ST_GETATTR, BN_ST_RELEASE, BN_ST_UNLINK };
+
+struct bn_file {
+	struct vufe_call *f_call;
+	enum bn_stage f_stage;
+	unsigned f_idx;
+	uint64_t f_node, f_fh;
+};
+
+static int bn_file_prep(struct vufe *fe, struct bn_file *f, struct bn_ctx *x)
+{
+	struct fuse_create_in ci = {
+	    .flags = O_RDWR | O_CREAT | O_EXCL, .mode = S_IFREG | 0644, .umask = 022};
+	struct fuse_getattr_in gi = {0};
+	struct fuse_release_in ri = {.fh = f->f_fh, .flags = O_RDWR};
+	char name[16];
+	int n = snprintf(name, sizeof(name), "c%05u", f->f_idx);
+
+	switch (f->f_stage) {
+	case BN_ST_CREATE:
+		return vufe_call_prep(
+		    fe, f->f_call, FUSE_CREATE, x->cdir, &ci, sizeof(ci), name, (size_t)n + 1,
+		    16 + sizeof(struct fuse_entry_out) + sizeof(struct fuse_open_out));
+	case BN_ST_GETATTR:
+		return vufe_call_prep(fe, f->f_call, FUSE_GETATTR, f->f_node, &gi, sizeof(gi), NULL,
+				      0, 16 + sizeof(struct fuse_attr_out));
+	case BN_ST_RELEASE:
+		return vufe_call_prep(fe, f->f_call, FUSE_RELEASE, f->f_node, &ri, sizeof(ri), NULL,
+				      0, 16);
+	case BN_ST_UNLINK:
+		return vufe_call_prep(fe, f->f_call, FUSE_UNLINK, x->cdir, name, (size_t)n + 1,
+				      NULL, 0, 16);
+	}
+	return -EINVAL;
+}
+
+/* BN_FILES files through CREATE, GETATTR, RELEASE, UNLINK with 16 files in
+ * flight; the guest's FORGETs for the unlinked nodes go to hiprio in
+ * batches. Files per second. */
+static double bn_create_row(struct vufe *fe, struct bn_ctx *x)
+{
+	enum { DEPTH = 16, FORGET_BATCH = 256 };
+	struct bn_file files[DEPTH];
+	struct fuse_forget_one forgets[FORGET_BATCH];
+	unsigned next = 0, done = 0, nforget = 0;
+	uint64_t start = bh_now_ns();
+	int r;
+
+	for (int i = 0; i < DEPTH; i++) {
+		if (!(files[i].f_call = vufe_call_new(fe, 256, 512)))
+			bn_die("allocate guest buffers", -ENOMEM);
+		files[i].f_stage = BN_ST_CREATE;
+		files[i].f_idx = next++;
+		if ((r = bn_file_prep(fe, &files[i], x)) ||
+		    (r = vufe_call_submit(fe, 1, files[i].f_call, VUFE_NO_KICK)))
+			bn_die("submit create", r);
+	}
+	vufe_kick(fe, 1);
+	while (done < BN_FILES) {
+		struct vufe_call *c = NULL;
+		struct bn_file *f = NULL;
+		if ((r = vufe_call_wait_any(fe, 1, VUFE_TIMEOUT_MS, &c)) || !c)
+			bn_die("wait for a completion", r);
+		for (int i = 0; i < DEPTH; i++)
+			if (files[i].f_call == c)
+				f = &files[i];
+		if (!f)
+			bn_die("completion of an unknown call", -EPROTO);
+		if ((r = vufe_call_result(c)))
+			bn_die("create row request", r);
+		if (f->f_stage == BN_ST_CREATE) {
+			const struct fuse_entry_out *e = vufe_call_data(c);
+			const struct fuse_open_out *oo = (const void *)(e + 1);
+			if (vufe_call_data_len(c) < sizeof(*e) + sizeof(*oo))
+				bn_die("CREATE reply size", (int)vufe_call_data_len(c));
+			f->f_node = e->nodeid;
+			f->f_fh = oo->fh;
+		}
+		if (f->f_stage == BN_ST_UNLINK) {
+			forgets[nforget++] =
+			    (struct fuse_forget_one){.nodeid = f->f_node, .nlookup = 1};
+			if (nforget == FORGET_BATCH) {
+				if ((r = vufe_fuse_batch_forget(fe, 0, forgets, nforget)))
+					bn_die("BATCH_FORGET", r);
+				nforget = 0;
+			}
+			done++;
+			if (next >= BN_FILES)
+				continue;
+			f->f_stage = BN_ST_CREATE;
+			f->f_idx = next++;
+		} else {
+			f->f_stage++;
+		}
+		if ((r = bn_file_prep(fe, f, x)) || (r = vufe_call_submit(fe, 1, c, 0)))
+			bn_die("resubmit", r);
+	}
+	if (nforget && (r = vufe_fuse_batch_forget(fe, 0, forgets, nforget)))
+		bn_die("BATCH_FORGET", r);
+	for (int i = 0; i < DEPTH; i++)
+		vufe_call_free(fe, files[i].f_call);
+	return (double)BN_FILES / ((double)(bh_now_ns() - start) / 1e9);
 }
 
 static void bn_print_session(const char *who, struct vufe *fe, const struct fuse_init_out *io)
@@ -179,7 +402,8 @@ static void bn_run(int which, int run, const char *share)
 	uint64_t ops;
 	int r;
 
-	r = which == 0 ? hx_start_bulkheadd(&d, share, bn_bulkhead_args) : hx_start_virtiofsd(&d, share);
+	r = which == 0 ? hx_start_bulkheadd(&d, share, bn_bulkhead_args)
+		       : hx_start_virtiofsd(&d, share);
 	if (r)
 		bn_die(which == 0 ? "start bulkheadd" : "start virtiofsd", r);
 	vufe_opts_default(&o);
@@ -216,6 +440,13 @@ static void bn_run(int which, int run, const char *share)
 
 	if ((r = vufe_fuse_open(fe, 1, x.nodeid, O_RDONLY, &x.fh)))
 		bn_die("open big", r);
+	/* The create row first: the 64 MiB written below must not be in flight
+	 * to the disk while it runs. */
+	if ((r = vufe_fuse_lookup(fe, 1, 1, "cdir", &e)))
+		bn_die("lookup cdir", r);
+	x.cdir = e.nodeid;
+	bn_settle(share);
+	bn_val[BN_CREATE][which][run] = bn_create_row(fe, &x);
 	/* read the whole file once so both daemons serve it from the page cache */
 	x.size = 1u << 20;
 	x.seq = 0;
@@ -227,6 +458,19 @@ static void bn_run(int which, int run, const char *share)
 	bn_val[BN_READ1M][which][run] = bn_measure(fe, 4, UINT64_MAX, bn_seconds, bn_prep_read_seq,
 						   &x, x.size, VUFE_SPLIT_PAGES, NULL);
 
+	if ((r = vufe_fuse_lookup(fe, 1, 1, "wfile", &e)))
+		bn_die("lookup wfile", r);
+	x.nodeid = e.nodeid;
+	if ((r = vufe_fuse_open(fe, 1, x.nodeid, O_WRONLY, &x.fh)))
+		bn_die("open wfile", r);
+	x.size = 4096;
+	bn_val[BN_WRITE4K][which][run] = bn_measure(
+	    fe, 16, UINT64_MAX, bn_seconds, bn_prep_write_rand, &x, 256, BN_DATA_PAGES, NULL);
+	x.size = 1u << 20;
+	x.seq = 0;
+	bn_val[BN_WRITE1M][which][run] = bn_measure(
+	    fe, 4, UINT64_MAX, bn_seconds, bn_prep_write_seq, &x, 256, BN_DATA_PAGES, NULL);
+
 	vufe_free(fe);
 	r = hx_stop(&d, 5000);
 	if (which == 0 && r != 0)
@@ -235,6 +479,94 @@ static void bn_run(int which, int run, const char *share)
 	printf("run %d %-9s", run + 1, names[which]);
 	for (int i = 0; i < BN_NROWS; i++)
 		printf(" %s=%.0f", bn_rows[i].name, bn_val[i][which][run]);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* GETATTR on nq request queues at once, BN_SCALE_DEPTH in flight on each,
+ * driven from this one thread: wait on every call eventfd, then drain. */
+static double bn_scale_measure(struct vufe *fe, unsigned nq, uint64_t nodeid)
+{
+	struct vufe_call *calls[4][BN_SCALE_DEPTH];
+	struct pollfd pfd[4];
+	struct bn_ctx x = {.nodeid = nodeid};
+	uint64_t start = bh_now_ns(), deadline = start + (uint64_t)(bn_seconds * 1e9);
+	uint64_t inflight = 0, completed = 0;
+	int r;
+
+	for (unsigned q = 0; q < nq; q++) {
+		pfd[q] = (struct pollfd){.fd = vufe_call_fd(fe, 1 + q), .events = POLLIN};
+		for (int i = 0; i < BN_SCALE_DEPTH; i++) {
+			if (!(calls[q][i] = vufe_call_new(fe, 64, 256)))
+				bn_die("allocate guest buffers", -ENOMEM);
+			if ((r = bn_prep_getattr(fe, calls[q][i], 0, &x)) ||
+			    (r = vufe_call_submit(fe, 1 + q, calls[q][i], 0)))
+				bn_die("submit", r);
+			inflight++;
+		}
+	}
+	while (inflight > 0) {
+		bool more = bh_now_ns() < deadline;
+		if (poll(pfd, nq, VUFE_TIMEOUT_MS) <= 0)
+			bn_die("wait for a completion", -ETIMEDOUT);
+		for (unsigned q = 0; q < nq; q++) {
+			struct vufe_call *c;
+			uint64_t v;
+			if (pfd[q].revents & POLLIN)
+				(void)!read(pfd[q].fd, &v, sizeof(v));
+			while (vufe_call_wait_any(fe, 1 + q, 0, &c) == 0 && c) {
+				if ((r = vufe_call_result(c)))
+					bn_die("GETATTR", r);
+				completed++;
+				inflight--;
+				if (!more)
+					continue;
+				if ((r = bn_prep_getattr(fe, c, 0, &x)) ||
+				    (r = vufe_call_submit(fe, 1 + q, c, 0)))
+					bn_die("resubmit", r);
+				inflight++;
+			}
+		}
+	}
+	for (unsigned q = 0; q < nq; q++)
+		for (int i = 0; i < BN_SCALE_DEPTH; i++)
+			vufe_call_free(fe, calls[q][i]);
+	return (double)completed / ((double)(bh_now_ns() - start) / 1e9);
+}
+
+/* The scaling row, one run: a fresh bulkheadd per queue count. */
+static void bn_scale_run(int run, const char *share)
+{
+	printf("run %d %-9s", run + 1, "scale");
+	for (int k = 0; k < BN_SCALE_N; k++) {
+		unsigned nq = bn_scale_queues[k];
+		struct hx_daemon d;
+		struct vufe_opts o;
+		struct vufe *fe;
+		struct fuse_init_out io;
+		struct fuse_entry_out e;
+		int r;
+
+		if ((r = hx_start_bulkheadd(&d, share, bn_bulkhead_args)))
+			bn_die("start bulkheadd", r);
+		vufe_opts_default(&o);
+		o.mem_size = 64u << 20;
+		o.queue_size = BN_QSIZE;
+		o.nqueues = 1 + nq;
+		if (!(fe = vufe_new(&o)))
+			bn_die("vufe_new", -ENOMEM);
+		if ((r = vufe_connect(fe, d.hd_sock, 5000)) || (r = vufe_up(fe)) ||
+		    (r = vufe_fuse_init(fe, 1, &io)))
+			bn_die("start with several queues", r);
+		if ((r = vufe_fuse_lookup(fe, 1, 1, "big", &e)))
+			bn_die("lookup big", r);
+		bn_scale[k][run] = bn_scale_measure(fe, nq, e.nodeid);
+		vufe_free(fe);
+		if ((r = hx_stop(&d, 5000)) != 0)
+			fprintf(stderr, "bench: bulkheadd exited with status %d\n", r);
+		hx_cleanup(&d);
+		printf(" q%u=%.0f", nq, bn_scale[k][run]);
+	}
 	printf("\n");
 	fflush(stdout);
 }
@@ -274,6 +606,9 @@ static int bn_make_share(const char *dir)
 		if (r)
 			return r;
 	}
+	snprintf(p, sizeof(p), "%s/cdir", dir);
+	if (mkdir(p, 0755))
+		return -errno;
 	snprintf(p, sizeof(p), "%s/big", dir);
 	if ((fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
 		return -errno;
@@ -283,8 +618,18 @@ static int bn_make_share(const char *dir)
 	}
 	hx_big_content(buf, BN_BIG);
 	r = bh_write_full(fd, buf, BN_BIG);
-	free(buf);
 	close(fd);
+	/* the write rows overwrite blocks that already exist */
+	snprintf(p, sizeof(p), "%s/wfile", dir);
+	if (!r && (fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+		r = -errno;
+	if (!r) {
+		r = bh_write_full(fd, buf, BN_BIG);
+		if (!r && fsync(fd))
+			r = -errno;
+		close(fd);
+	}
+	free(buf);
 	return r;
 }
 
@@ -310,7 +655,8 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	if (bn_runs < 1 || bn_runs > BN_MAX_RUNS || bn_seconds <= 0) {
-		fprintf(stderr, "usage: bench [--runs=1..%d] [--seconds=S] [--bulkhead-arg=OPT]...\n",
+		fprintf(stderr,
+			"usage: bench [--runs=1..%d] [--seconds=S] [--bulkhead-arg=OPT]...\n",
 			BN_MAX_RUNS);
 		return 2;
 	}
@@ -330,12 +676,16 @@ int main(int argc, char **argv)
 	printf(", peer = %s -o cache=auto\n", HX_VIRTIOFSD);
 	for (int i = 0; i < BN_NROWS; i++)
 		printf("bench: %-13s %s (%s)\n", bn_rows[i].name, bn_rows[i].what, bn_rows[i].unit);
+	printf("bench: %-13s GETATTR, %d in flight on each of 1, 2, 4 request queues, bulkhead "
+	       "only (ops/s)\n",
+	       "getattr_scale", BN_SCALE_DEPTH);
 	fflush(stdout);
 	for (int run = 0; run < bn_runs; run++) {
 		/* alternate who goes first so drift hits both sides alike */
 		int first = run % 2;
 		bn_run(first, run, share);
 		bn_run(!first, run, share);
+		bn_scale_run(run, share);
 	}
 	for (int i = 0; i < BN_NROWS; i++) {
 		double bm, bl, bh, pm, pl, ph;
@@ -345,6 +695,15 @@ int main(int argc, char **argv)
 		       "peer %.0f-%.0f)\n",
 		       bn_rows[i].name, bm, pm, bn_rows[i].unit, pm > 0 ? bm / pm : 0.0, bl, bh, pl,
 		       ph);
+	}
+	{
+		double m[BN_SCALE_N], lo[BN_SCALE_N], hi[BN_SCALE_N];
+		for (int k = 0; k < BN_SCALE_N; k++)
+			bn_stats(bn_scale[k], &m[k], &lo[k], &hi[k]);
+		printf("BENCH getattr_scale bulkhead_q1=%.0f q2=%.0f q4=%.0f unit=ops/s "
+		       "q2/q1=%.2f q4/q1=%.2f (q1 %.0f-%.0f, q2 %.0f-%.0f, q4 %.0f-%.0f)\n",
+		       m[0], m[1], m[2], m[0] > 0 ? m[1] / m[0] : 0.0, m[0] > 0 ? m[2] / m[0] : 0.0,
+		       lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]);
 	}
 	hx_rmtree(share);
 	return 0;

@@ -58,3 +58,42 @@ tests_integration_test_fuse_write_CPPFLAGS = $(VUFE_CPPFLAGS)
 tests_integration_test_fuse_write_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_integration_test_fuse_write_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
 endif
+
+# Many queues, one file system (owned by the multi-queue work); the
+# killed-lock-holder test inside needs --enable-test-hooks.
+if HAVE_CRITERION
+check_PROGRAMS += tests/integration/test_multiqueue
+TESTS += tests/integration/test_multiqueue
+tests_integration_test_multiqueue_SOURCES = tests/integration/test_multiqueue.c \
+	tests/integration/itest.c tests/integration/itest.h
+tests_integration_test_multiqueue_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_multiqueue_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_integration_test_multiqueue_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+endif
+
+# Locks and extended attributes (issue 4).
+if HAVE_CRITERION
+check_PROGRAMS += tests/integration/test_fuse_locks tests/integration/test_fuse_xattr
+TESTS += tests/integration/test_fuse_locks tests/integration/test_fuse_xattr
+tests_integration_test_fuse_locks_SOURCES = tests/integration/test_fuse_locks.c \
+	tests/integration/itest.c tests/integration/itest.h
+tests_integration_test_fuse_locks_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_fuse_locks_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_integration_test_fuse_locks_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+tests_integration_test_fuse_xattr_SOURCES = tests/integration/test_fuse_xattr.c \
+	tests/integration/itest.c tests/integration/itest.h
+tests_integration_test_fuse_xattr_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_fuse_xattr_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_integration_test_fuse_xattr_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+endif
+
+# Resource limits: descriptor eviction and reopen, exact lookup counts,
+# --rlimit-nofile, the read-only mount (owned by the limits work).
+if HAVE_CRITERION
+check_PROGRAMS += tests/integration/test_limits
+TESTS += tests/integration/test_limits
+tests_integration_test_limits_SOURCES = tests/integration/test_limits.c
+tests_integration_test_limits_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_limits_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_integration_test_limits_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+endif

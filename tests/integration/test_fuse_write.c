@@ -812,7 +812,10 @@ ITEST(fwrite, init_offers_write_flags_but_not_writeback_by_default)
 	cr_assert_neq(io.flags & FUSE_BIG_WRITES, 0);
 	cr_assert_neq(io.flags & FUSE_ATOMIC_O_TRUNC, 0);
 	cr_assert_neq(io.flags & FUSE_HANDLE_KILLPRIV_V2, 0);
-	cr_assert_eq(io.flags & (FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS), 0);
+	/* locks are served (passthrough_locks.c); xattrs only with --xattr */
+	cr_assert_eq(io.flags & (FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS),
+		     FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS);
+	cr_assert_eq(io.flags & FUSE_SETXATTR_EXT, 0);
 	cr_assert_geq(io.max_write, 1u << 20);
 }
 

@@ -9,6 +9,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -776,4 +777,146 @@ Test(fuse_decode, symlink_target_longer_than_path_max_is_refused)
 	cr_assert_eq(fuse_decode(&iov, 1, len, &in), 0);
 	cr_assert_eq(in.namelen2, PATH_MAX - 1);
 	free(big);
+}
+
+/* ---- locks and extended attributes ---- */
+
+static void req_lk(struct req *q, uint32_t op, uint32_t type, uint64_t start, uint64_t end)
+{
+	struct fuse_lk_in li = {.fh = 0x20002,
+				.owner = 0xabcdef0123456789ull,
+				.lk = {.start = start, .end = end, .type = type, .pid = 99},
+				.lk_flags = FUSE_LK_FLOCK};
+
+	req_init(q, op, 5);
+	req_add(q, &li, sizeof(li));
+	req_seal(q, (uint32_t)q->len);
+}
+
+Test(fuse_decode, lk_in_survives_every_split)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_lk(&q, FUSE_SETLKW, F_WRLCK, 100, INT64_MAX);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	cr_assert_eq(in.a.lk.fh, 0x20002);
+	cr_assert_eq(in.a.lk.owner, 0xabcdef0123456789ull);
+	cr_assert_eq(in.a.lk.lk.start, 100);
+	cr_assert_eq(in.a.lk.lk.end, (uint64_t)INT64_MAX);
+	cr_assert_eq(in.a.lk.lk.type, F_WRLCK);
+	cr_assert_eq(in.a.lk.lk_flags, FUSE_LK_FLOCK);
+	check_every_split(&q);
+}
+
+Test(fuse_decode, lk_rejects_inverted_or_out_of_range_and_bad_types)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_lk(&q, FUSE_SETLK, F_RDLCK, 10, 9);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EINVAL);
+	req_lk(&q, FUSE_SETLK, F_RDLCK, 0, (uint64_t)INT64_MAX + 1);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EINVAL);
+	req_lk(&q, FUSE_SETLK, 3, 0, 9);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EINVAL);
+	/* unlocking is a SETLK type, not a GETLK question */
+	req_lk(&q, FUSE_SETLK, F_UNLCK, 0, 9);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+	req_lk(&q, FUSE_GETLK, F_UNLCK, 0, 9);
+	cr_assert_eq(decode_flat(&q, q.len, &in), -EINVAL);
+	req_lk(&q, FUSE_GETLK, F_RDLCK, 5, 5);
+	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
+}
+
+/* SETXATTR: fixed part (8 or 16 bytes), name, value. */
+static void req_setxattr(struct req *q, bool ext, const char *name, const void *val,
+			 uint32_t size, uint32_t vlen)
+{
+	struct fuse_setxattr_in si = {.size = size, .flags = 2, .setxattr_flags = 1};
+
+	req_init(q, FUSE_SETXATTR, 9);
+	req_add(q, &si, ext ? sizeof(si) : FUSE_COMPAT_SETXATTR_IN_SIZE);
+	req_add(q, name, strlen(name) + 1);
+	req_add(q, val, vlen);
+	req_seal(q, (uint32_t)q->len);
+}
+
+static int decode_xattr_flat(const struct req *q, bool ext, struct fuse_in *in)
+{
+	struct iovec iov = {(void *)q->b, q->len};
+	int err = fuse_decode(&iov, 1, q->len, in);
+
+	return err ? err : fuse_decode_xattr(&iov, 1, in, ext);
+}
+
+Test(fuse_decode, setxattr_argument_size_follows_setxattr_ext)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_setxattr(&q, true, "user.a/b", "value", 5, 5);
+	cr_assert_eq(decode_xattr_flat(&q, true, &in), 0);
+	cr_assert_str_eq(in.name, "user.a/b");
+	cr_assert_eq(in.a.setxattr.size, 5);
+	cr_assert_eq(in.a.setxattr.flags, 2);
+	cr_assert_eq(in.a.setxattr.setxattr_flags, 1);
+	cr_assert_eq(in.var_len, 5);
+	cr_assert_eq(memcmp(q.b + in.var_off, "value", 5), 0);
+
+	req_setxattr(&q, false, "user.c", "xy", 2, 2);
+	cr_assert_eq(decode_xattr_flat(&q, false, &in), 0);
+	cr_assert_str_eq(in.name, "user.c");
+	cr_assert_eq(in.a.setxattr.setxattr_flags, 0);
+	cr_assert_eq(memcmp(q.b + in.var_off, "xy", 2), 0);
+}
+
+Test(fuse_decode, setxattr_value_must_match_its_size)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_setxattr(&q, true, "user.a", "value", 6, 5);
+	cr_assert_eq(decode_xattr_flat(&q, true, &in), -EINVAL);
+	req_setxattr(&q, true, "user.a", "value", 4, 5);
+	cr_assert_eq(decode_xattr_flat(&q, true, &in), -EINVAL);
+	req_setxattr(&q, true, "user.a", "", 65537, 0);
+	cr_assert_eq(decode_xattr_flat(&q, true, &in), -E2BIG);
+	/* a compat request read as extended: the name is cut short */
+	req_setxattr(&q, false, "user.a", "", 0, 0);
+	cr_assert_neq(decode_xattr_flat(&q, true, &in), 0);
+}
+
+Test(fuse_decode, xattr_names_are_checked_like_setxattr_does)
+{
+	struct fuse_getxattr_in gi = {.size = 10};
+	char name[300];
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, FUSE_GETXATTR, 9);
+	req_add(&q, &gi, sizeof(gi));
+	req_add(&q, "", 1);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_xattr_flat(&q, true, &in), -ERANGE);
+
+	memset(name, 'n', sizeof(name));
+	memcpy(name, "user.", 5);
+	name[255] = '\0';
+	req_init(&q, FUSE_REMOVEXATTR, 9);
+	req_add(&q, name, 256);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_xattr_flat(&q, true, &in), 0);
+	cr_assert_eq(in.namelen, 255);
+	name[255] = 'n';
+	name[256] = '\0';
+	req_init(&q, FUSE_REMOVEXATTR, 9);
+	req_add(&q, name, 257);
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_xattr_flat(&q, true, &in), -ERANGE);
+
+	req_init(&q, FUSE_REMOVEXATTR, 9);
+	req_add(&q, "user.x", 6); /* no NUL */
+	req_seal(&q, (uint32_t)q.len);
+	cr_assert_eq(decode_xattr_flat(&q, true, &in), -EINVAL);
 }

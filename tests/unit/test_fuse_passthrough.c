@@ -258,9 +258,11 @@ Test(fuse_pt, init_accepts_only_implemented_flags)
 	cr_assert(o.flags & FUSE_ATOMIC_O_TRUNC);
 	cr_assert(o.flags & FUSE_HANDLE_KILLPRIV_V2);
 	cr_assert(o.flags & FUSE_BIG_WRITES);
-	/* writeback only with --writeback; locks and xattrs are not here yet */
-	cr_assert_eq(o.flags & (FUSE_WRITEBACK_CACHE | FUSE_EXPORT_SUPPORT | FUSE_POSIX_LOCKS |
-				FUSE_FLOCK_LOCKS | FUSE_POSIX_ACL | FUSE_INIT_EXT),
+	/* locks always; writeback only with --writeback, SETXATTR_EXT only with --xattr */
+	cr_assert(o.flags & FUSE_POSIX_LOCKS);
+	cr_assert(o.flags & FUSE_FLOCK_LOCKS);
+	cr_assert_eq(o.flags & (FUSE_WRITEBACK_CACHE | FUSE_EXPORT_SUPPORT | FUSE_SETXATTR_EXT |
+				FUSE_POSIX_ACL | FUSE_INIT_EXT),
 		     0);
 	cr_assert_eq(o.max_pages, 124, "queue 128 - 4");
 	cr_assert_eq(o.max_write, 1u << 20);
@@ -320,15 +322,15 @@ Test(fuse_pt, destroy_drops_nodes_and_closes_the_session)
 
 Test(fuse_pt, unknown_and_unimplemented_opcodes_get_enosys)
 {
-	struct fuse_lk_in lk = {0};
+	struct fuse_poll_in po = {0};
 	struct fuse_ioctl_in io = {0};
 	struct reply rep;
 
 	do_init(38, 0, NULL);
 	run(4000, 1, NULL, 0, NULL, WR_BIG, &rep);
 	cr_assert_eq(rep.oh.error, -ENOSYS);
-	run(FUSE_SETLK, 1, &lk, sizeof(lk), NULL, WR_BIG, &rep);
-	cr_assert_eq(rep.oh.error, -ENOSYS);
+	run(FUSE_POLL, 1, &po, sizeof(po), NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, -ENOSYS, "POLL is deliberately ENOSYS");
 	run(FUSE_IOCTL, 1, &io, sizeof(io), NULL, WR_BIG, &rep);
 	cr_assert_eq(rep.oh.error, -ENOSYS, "IOCTL is deliberately ENOSYS");
 }

@@ -328,3 +328,110 @@ Test(node_table, memfd_is_sealed_against_resizing)
 	cr_assert_eq(ftruncate(memfd, 4096), -1);
 	cr_assert_eq(errno, EPERM);
 }
+
+/* ---- reopen names (fdtable.c reopens evicted descriptors from them) ---- */
+
+static uint64_t ref_named(uint64_t dev, uint64_t ino, uint64_t parent, const char *name)
+{
+	struct nt_node n;
+	bool created;
+
+	cr_assert_eq(nt_node_ref_named(nt, dev, ino, S_IFREG, 3, parent, name, &n, &created), 0);
+	return n.n_id;
+}
+
+Test(node_table, lookup_name_is_recorded_and_read_back)
+{
+	char name[NT_NAME_MAX + 1];
+	uint64_t parent = 0, id = ref_named(1, 100, NT_ROOT_ID, "file-a");
+
+	cr_assert_eq(nt_node_name(nt, id, &parent, name), 0);
+	cr_assert_eq(parent, NT_ROOT_ID);
+	cr_assert_str_eq(name, "file-a");
+}
+
+Test(node_table, later_lookup_by_another_name_replaces_the_name)
+{
+	char name[NT_NAME_MAX + 1];
+	uint64_t parent = 0, dir = ref_named(1, 7, NT_ROOT_ID, "d");
+	uint64_t id = ref_named(1, 100, NT_ROOT_ID, "first");
+
+	cr_assert_eq(ref_named(1, 100, dir, "hardlink"), id);
+	cr_assert_eq(nt_node_name(nt, id, &parent, name), 0);
+	cr_assert_eq(parent, dir);
+	cr_assert_str_eq(name, "hardlink");
+}
+
+Test(node_table, dot_dotdot_and_slash_names_are_not_recorded)
+{
+	char name[NT_NAME_MAX + 1];
+	uint64_t parent, id = ref_named(1, 100, NT_ROOT_ID, "..");
+
+	cr_assert_eq(nt_node_name(nt, id, &parent, name), -ENOENT);
+	ref_named(1, 100, NT_ROOT_ID, ".");
+	ref_named(1, 100, NT_ROOT_ID, "a/b");
+	cr_assert_eq(nt_node_name(nt, id, &parent, name), -ENOENT);
+	ref_named(1, 100, NT_ROOT_ID, "ok");
+	cr_assert_eq(nt_node_name(nt, id, &parent, name), 0);
+	cr_assert_str_eq(name, "ok");
+}
+
+Test(node_table, name_of_255_bytes_roundtrips_and_256_is_refused)
+{
+	char longest[NT_NAME_MAX + 1], toolong[NT_NAME_MAX + 2], name[NT_NAME_MAX + 1];
+	uint64_t parent, id;
+
+	memset(longest, 'x', NT_NAME_MAX);
+	longest[NT_NAME_MAX] = '\0';
+	memset(toolong, 'y', NT_NAME_MAX + 1);
+	toolong[NT_NAME_MAX + 1] = '\0';
+	id = ref_named(1, 100, NT_ROOT_ID, longest);
+	cr_assert_eq(nt_node_name(nt, id, &parent, name), 0);
+	cr_assert_str_eq(name, longest);
+	cr_assert_eq(nt_node_set_name(nt, id, NT_ROOT_ID, toolong), -ENAMETOOLONG);
+	cr_assert_eq(nt_node_name(nt, id, &parent, name), 0);
+	cr_assert_str_eq(name, longest);
+}
+
+Test(node_table, rename_repoints_the_name)
+{
+	char name[NT_NAME_MAX + 1];
+	uint64_t parent, dir = ref_named(1, 7, NT_ROOT_ID, "d");
+	uint64_t id = ref_named(1, 100, NT_ROOT_ID, "old");
+	struct nt_node n;
+
+	cr_assert_eq(nt_node_find(nt, 1, 100, &n), 0);
+	cr_assert_eq(n.n_id, id);
+	cr_assert_eq(nt_node_set_name(nt, id, dir, "new"), 0);
+	cr_assert_eq(nt_node_name(nt, id, &parent, name), 0);
+	cr_assert_eq(parent, dir);
+	cr_assert_str_eq(name, "new");
+}
+
+Test(node_table, reused_slot_does_not_inherit_the_old_name)
+{
+	char name[NT_NAME_MAX + 1];
+	uint64_t parent, id = ref_named(1, 100, NT_ROOT_ID, "gone"), id2;
+	uint32_t owner;
+	bool dead;
+
+	cr_assert_eq(nt_node_forget(nt, id, 1, &dead, &owner), 0);
+	cr_assert(dead);
+	nt_node_free(nt, id);
+	cr_assert_eq(nt_node_name(nt, id, &parent, name), -ESTALE);
+	id2 = ref(1, 200, true);
+	cr_assert_eq(nt_slot(id2), nt_slot(id));
+	cr_assert_eq(nt_node_name(nt, id2, &parent, name), -ENOENT);
+}
+
+Test(node_table, root_and_unknown_nodes_have_no_name)
+{
+	char name[NT_NAME_MAX + 1];
+	uint64_t parent;
+	struct nt_node n;
+
+	cr_assert_eq(nt_node_name(nt, NT_ROOT_ID, &parent, name), -ESTALE);
+	cr_assert_eq(nt_node_name(nt, (5ull << NT_SLOT_BITS) | 3, &parent, name), -ESTALE);
+	cr_assert_eq(nt_node_set_name(nt, (5ull << NT_SLOT_BITS) | 3, 1, "x"), -ESTALE);
+	cr_assert_eq(nt_node_find(nt, 9, 9, &n), -ENOENT);
+}
