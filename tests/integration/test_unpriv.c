@@ -306,11 +306,44 @@ ITEST(unpriv, users_files_appear_as_root_and_other_owners_as_the_overflow_id)
 	cr_expect_eq(a.gid, UP_OVERFLOW, "gid %u", a.gid);
 	cr_assert_eq(vufe_fuse_getattr(it_fe, 1, 1, &ra), 0);
 	cr_expect_eq(ra.attr.uid, 0, "the share root: uid %u", ra.attr.uid);
-	/*
-	 * TODO(issue 4): a file the guest creates must appear on the host owned
-	 * by the test user (up_uid/up_gid). There is no write path yet (no
-	 * CREATE/MKDIR in the back end), so that check waits for issue 4.
-	 */
+}
+
+/*
+ * What the guest's root creates lands on the host owned by the user that
+ * runs bulkheadd: namespace uid/gid 0 map to it.
+ */
+ITEST(unpriv, files_the_guest_creates_belong_to_the_user_on_the_host)
+{
+	struct fuse_create_in ci = {.flags = O_WRONLY | O_CREAT | O_EXCL, .mode = S_IFREG | 0644};
+	struct fuse_mkdir_in mi = {.mode = 0755};
+	struct {
+		struct fuse_entry_out e;
+		struct fuse_open_out o;
+	} out;
+	struct fuse_entry_out e;
+	char p[PATH_MAX];
+	struct stat st;
+	uint32_t n = 0;
+
+	vufe_fuse_set_creds(0, 0);
+	cr_assert_eq(vufe_fuse(it_fe, 1, FUSE_CREATE, 1, &ci, sizeof(ci), "by-guest.txt",
+			       sizeof("by-guest.txt"), &out, sizeof(out), &n, 0),
+		     0);
+	cr_expect_eq(out.e.attr.uid, 0, "guest view: uid %u", out.e.attr.uid);
+	cr_assert_eq(vufe_fuse(it_fe, 1, FUSE_MKDIR, 1, &mi, sizeof(mi), "dir-by-guest",
+			       sizeof("dir-by-guest"), &e, sizeof(e), &n, 0),
+		     0);
+	snprintf(p, sizeof(p), "%s/by-guest.txt", it_share);
+	cr_assert_eq(lstat(p, &st), 0, "%s: %s", p, strerror(errno));
+	cr_expect_eq(st.st_uid, up_uid, "host owner %u, want %u", (unsigned)st.st_uid,
+		     (unsigned)up_uid);
+	cr_expect_eq(st.st_gid, up_gid, "host group %u, want %u", (unsigned)st.st_gid,
+		     (unsigned)up_gid);
+	snprintf(p, sizeof(p), "%s/dir-by-guest", it_share);
+	cr_assert_eq(lstat(p, &st), 0, "%s: %s", p, strerror(errno));
+	cr_expect(S_ISDIR(st.st_mode));
+	cr_expect_eq(st.st_uid, up_uid, "host owner %u, want %u", (unsigned)st.st_uid,
+		     (unsigned)up_uid);
 }
 
 ITEST(unpriv, reading_the_users_file_returns_its_content)
