@@ -149,7 +149,8 @@ int vq_retranslate(struct vq *vq, const struct vq_mem *mem)
 
 void vq_elem_release(struct vq_elem *e)
 {
-	free(e->rd);
+	if (e->rd != e->e_inline)
+		free(e->rd);
 	e->rd = NULL;
 	e->wr = NULL;
 	e->nrd = 0;
@@ -299,8 +300,9 @@ int vq_pop(struct vq *vq, const struct vq_mem *mem, struct vq_elem *e)
 	if ((rc = vq_walk_chain(vq, mem, head, &w)) != 0)
 		return vq_fail(vq, rc);
 
-	iov = malloc((w.nrd + w.nwr) * sizeof(*iov));
-	if (iov == NULL)
+	if (w.nrd + w.nwr <= VQ_INLINE_IOV)
+		iov = e->e_inline;
+	else if ((iov = malloc((w.nrd + w.nwr) * sizeof(*iov))) == NULL)
 		return -ENOMEM;
 	memcpy(iov, w.rd, w.nrd * sizeof(*iov));
 	memcpy(iov + w.nrd, w.wr, w.nwr * sizeof(*iov));

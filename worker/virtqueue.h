@@ -87,14 +87,20 @@ struct vq {
 void vq_fini(struct vq *vq);
 
 /* One popped request: device-readable then device-writable iovecs. The
- * iovec array is allocated by vq_pop to the exact size (rd, then wr) and
- * released with vq_elem_release. */
+ * iovec array (rd, then wr) is the element's own when it fits, else
+ * allocated by vq_pop to the exact size; vq_elem_release frees it. An
+ * element must not be copied by value while it holds iovecs. */
+/* Small requests (every metadata operation, 4 KiB I/O) fit in the element
+ * itself, so the common case allocates nothing. */
+#define VQ_INLINE_IOV 8
+
 struct vq_elem {
 	uint16_t head;
 	unsigned nrd, nwr;
 	uint64_t rd_len, wr_len;  /* total bytes per direction */
-	struct iovec *rd;
+	struct iovec *rd;         /* e_inline or an allocated array */
 	struct iovec *wr;         /* == rd + nrd */
+	struct iovec e_inline[VQ_INLINE_IOV];
 };
 
 void vq_elem_release(struct vq_elem *e);
