@@ -30,7 +30,7 @@
 #include "policy.h"
 #include "util.h"
 
-#define PARENT_DEFAULT_THREADS 4
+#define PARENT_DEFAULT_THREADS 1
 #define PARENT_MAX_THREADS     1024
 
 static const char parent_usage[] =
@@ -67,7 +67,7 @@ static const char parent_usage[] =
     "                            virtiofsd's form, folded into the namespace map\n"
     "                            (HOST is an id of --uid-map/--gid-map's namespace);\n"
     "                            only map: is supported\n"
-    "  --thread-pool-size=N      blocking calls per worker (default 4, 0 = inline)\n"
+    "  --thread-pool-size=N      blocking calls per worker (default 1, 0 = inline)\n"
     "  --readonly                refuse every change to the share\n"
     "  --rlimit-nofile=N         descriptors per process (default: the hard limit;\n"
     "                            a limit that cannot be set is a warning)\n"
