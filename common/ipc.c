@@ -122,6 +122,8 @@ const char *ipc_type_name(uint32_t type)
 		[IPC_PEER_FD] = "PEER_FD",
 		[IPC_PEER_RELEASE_NODE] = "PEER_RELEASE_NODE",
 		[IPC_PEER_RELEASE_FH] = "PEER_RELEASE_FH",
+		[IPC_SANDBOX] = "SANDBOX",
+		[IPC_SECCOMP_LISTENER] = "SECCOMP_LISTENER",
 	};
 	if (type < IPC_TYPE_MAX && names[type])
 		return names[type];
