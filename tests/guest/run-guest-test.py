@@ -427,27 +427,42 @@ class GuestTest:
             subprocess.run(["rm", "-rf", self.shared])
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def driver_args(doc, timeout):
+    """The options every guest driver takes (also used by workloads.py)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--daemon", default=os.environ.get("BH_GUEST_DAEMON", "bulkheadd"),
                     help="bulkheadd, virtiofsd, or a command with {socket} and {dir}")
     ap.add_argument("--builddir", default=os.environ.get("BH_BUILDDIR", os.getcwd()))
     ap.add_argument("--workdir", default=os.environ.get("BH_GUEST_WORKDIR"))
-    ap.add_argument("--timeout", type=int, default=int(os.environ.get("BH_GUEST_TIMEOUT", "540")))
-    ap.add_argument("--keep", action="store_true", help="keep the seeded tree")
-    args = ap.parse_args()
+    ap.add_argument("--timeout", type=int,
+                    default=int(os.environ.get("BH_GUEST_TIMEOUT", str(timeout))))
+    return ap
+
+
+def driver_setup(args, workname, root_msg):
+    """Resolve the work dir, insist on root, and turn SIGTERM/SIGHUP into an
+    exception so the caller's finally block kills QEMU. False: not root."""
     if args.workdir is None:
-        args.workdir = os.path.join(args.builddir, "tests", "guest", "work")
+        args.workdir = os.path.join(args.builddir, "tests", "guest", workname)
     args.workdir = os.path.abspath(args.workdir)
     if os.geteuid() != 0:
-        print("guest-test: FAIL: must run as root (it chowns the seeded tree)", file=sys.stderr)
-        return 1
+        print(root_msg, file=sys.stderr)
+        return False
 
-    # Turn SIGTERM/SIGHUP into an exception so the finally block kills QEMU.
     def on_signal(signum, frame):
         raise TestFailure("interrupted by signal %d" % signum)
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)
+    return True
+
+
+def main():
+    ap = driver_args(__doc__, 540)
+    ap.add_argument("--keep", action="store_true", help="keep the seeded tree")
+    args = ap.parse_args()
+    if not driver_setup(args, "work",
+                        "guest-test: FAIL: must run as root (it chowns the seeded tree)"):
+        return 1
 
     t0 = time.monotonic()
     test = GuestTest(args)

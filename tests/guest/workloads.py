@@ -19,13 +19,11 @@ Environment: BH_GUEST_DAEMON=bulkheadd|virtiofsd|"CMD {socket} {dir}",
 BH_BUILDDIR, BH_GUEST_WORKDIR, BH_GUEST_TIMEOUT (seconds for the whole run).
 """
 
-import argparse
 import hashlib
 import importlib.util
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -363,25 +361,11 @@ class Workloads:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--daemon", default=os.environ.get("BH_GUEST_DAEMON", "bulkheadd"),
-                    help="bulkheadd, virtiofsd, or a command with {socket} and {dir}")
-    ap.add_argument("--builddir", default=os.environ.get("BH_BUILDDIR", os.getcwd()))
-    ap.add_argument("--workdir", default=os.environ.get("BH_GUEST_WORKDIR"))
-    ap.add_argument("--timeout", type=int, default=int(os.environ.get("BH_GUEST_TIMEOUT", "1500")))
+    ap = gt.driver_args(__doc__, 1500)
     ap.add_argument("--no-mq", action="store_true", help="skip the num-request-queues=2 boot")
     args = ap.parse_args()
-    if args.workdir is None:
-        args.workdir = os.path.join(args.builddir, "tests", "guest", "wl-work")
-    args.workdir = os.path.abspath(args.workdir)
-    if os.geteuid() != 0:
-        print("workloads: FAIL: must run as root", file=sys.stderr)
+    if not gt.driver_setup(args, "wl-work", "workloads: FAIL: must run as root"):
         return 1
-
-    def on_signal(signum, frame):
-        raise gt.TestFailure("interrupted by signal %d" % signum)
-    for s in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
 
     t0 = time.monotonic()
     w = Workloads(args)
