@@ -77,6 +77,10 @@ static const char *bn_bulkhead_args[BN_MAX_ARGS + 2] = {"--log-level=info", NULL
 static int bn_nargs = 1;
 static double bn_seconds = 2.0;
 static double bn_val[BN_NROWS][2][BN_MAX_RUNS];
+/* --rows: the rows to time (bit per enum bn_row, plus the scaling row);
+ * a row left out is not run and prints no BENCH line. */
+#define BN_SCALE_BIT (1u << BN_NROWS)
+static unsigned bn_want = ~0u;
 
 struct bn_ctx {
 	uint64_t nodeid;
@@ -425,18 +429,22 @@ static void bn_run(int which, int run, const char *share)
 	if ((r = vufe_fuse_lookup(fe, 1, 1, "many", &e)))
 		bn_die("lookup many", r);
 	x.many = e.nodeid;
-	bn_val[BN_LOOKUP][which][run] =
-	    bn_measure(fe, 16, BN_FILES, 1e9, bn_prep_lookup, &x, 256, 0, &ops);
-	if (ops != BN_FILES)
-		bn_die("lookup count", (int)ops);
+	if (bn_want & (1u << BN_LOOKUP)) {
+		bn_val[BN_LOOKUP][which][run] =
+		    bn_measure(fe, 16, BN_FILES, 1e9, bn_prep_lookup, &x, 256, 0, &ops);
+		if (ops != BN_FILES)
+			bn_die("lookup count", (int)ops);
+	}
 
 	if ((r = vufe_fuse_lookup(fe, 1, 1, "big", &e)))
 		bn_die("lookup big", r);
 	x.nodeid = e.nodeid;
-	bn_val[BN_GETATTR1][which][run] =
-	    bn_measure(fe, 1, UINT64_MAX, bn_seconds, bn_prep_getattr, &x, 256, 0, NULL);
-	bn_val[BN_GETATTR16][which][run] =
-	    bn_measure(fe, 16, UINT64_MAX, bn_seconds, bn_prep_getattr, &x, 256, 0, NULL);
+	if (bn_want & (1u << BN_GETATTR1))
+		bn_val[BN_GETATTR1][which][run] =
+		    bn_measure(fe, 1, UINT64_MAX, bn_seconds, bn_prep_getattr, &x, 256, 0, NULL);
+	if (bn_want & (1u << BN_GETATTR16))
+		bn_val[BN_GETATTR16][which][run] =
+		    bn_measure(fe, 16, UINT64_MAX, bn_seconds, bn_prep_getattr, &x, 256, 0, NULL);
 
 	if ((r = vufe_fuse_open(fe, 1, x.nodeid, O_RDONLY, &x.fh)))
 		bn_die("open big", r);
@@ -446,17 +454,21 @@ static void bn_run(int which, int run, const char *share)
 		bn_die("lookup cdir", r);
 	x.cdir = e.nodeid;
 	bn_settle(share);
-	bn_val[BN_CREATE][which][run] = bn_create_row(fe, &x);
+	if (bn_want & (1u << BN_CREATE))
+		bn_val[BN_CREATE][which][run] = bn_create_row(fe, &x);
 	/* read the whole file once so both daemons serve it from the page cache */
 	x.size = 1u << 20;
 	x.seq = 0;
 	bn_measure(fe, 4, BN_BIG >> 20, 1e9, bn_prep_read_seq, &x, x.size, VUFE_SPLIT_PAGES, NULL);
 	x.size = 4096;
-	bn_val[BN_READ4K][which][run] =
-	    bn_measure(fe, 16, UINT64_MAX, bn_seconds, bn_prep_read_rand, &x, 4096, 0, NULL);
+	if (bn_want & (1u << BN_READ4K))
+		bn_val[BN_READ4K][which][run] = bn_measure(fe, 16, UINT64_MAX, bn_seconds,
+							   bn_prep_read_rand, &x, 4096, 0, NULL);
 	x.size = 1u << 20;
-	bn_val[BN_READ1M][which][run] = bn_measure(fe, 4, UINT64_MAX, bn_seconds, bn_prep_read_seq,
-						   &x, x.size, VUFE_SPLIT_PAGES, NULL);
+	if (bn_want & (1u << BN_READ1M))
+		bn_val[BN_READ1M][which][run] =
+		    bn_measure(fe, 4, UINT64_MAX, bn_seconds, bn_prep_read_seq, &x, x.size,
+			       VUFE_SPLIT_PAGES, NULL);
 
 	if ((r = vufe_fuse_lookup(fe, 1, 1, "wfile", &e)))
 		bn_die("lookup wfile", r);
@@ -464,12 +476,16 @@ static void bn_run(int which, int run, const char *share)
 	if ((r = vufe_fuse_open(fe, 1, x.nodeid, O_WRONLY, &x.fh)))
 		bn_die("open wfile", r);
 	x.size = 4096;
-	bn_val[BN_WRITE4K][which][run] = bn_measure(
-	    fe, 16, UINT64_MAX, bn_seconds, bn_prep_write_rand, &x, 256, BN_DATA_PAGES, NULL);
+	if (bn_want & (1u << BN_WRITE4K))
+		bn_val[BN_WRITE4K][which][run] =
+		    bn_measure(fe, 16, UINT64_MAX, bn_seconds, bn_prep_write_rand, &x, 256,
+			       BN_DATA_PAGES, NULL);
 	x.size = 1u << 20;
 	x.seq = 0;
-	bn_val[BN_WRITE1M][which][run] = bn_measure(
-	    fe, 4, UINT64_MAX, bn_seconds, bn_prep_write_seq, &x, 256, BN_DATA_PAGES, NULL);
+	if (bn_want & (1u << BN_WRITE1M))
+		bn_val[BN_WRITE1M][which][run] =
+		    bn_measure(fe, 4, UINT64_MAX, bn_seconds, bn_prep_write_seq, &x, 256,
+			       BN_DATA_PAGES, NULL);
 
 	vufe_free(fe);
 	r = hx_stop(&d, 5000);
@@ -478,7 +494,8 @@ static void bn_run(int which, int run, const char *share)
 	hx_cleanup(&d);
 	printf("run %d %-9s", run + 1, names[which]);
 	for (int i = 0; i < BN_NROWS; i++)
-		printf(" %s=%.0f", bn_rows[i].name, bn_val[i][which][run]);
+		if (bn_want & (1u << i))
+			printf(" %s=%.0f", bn_rows[i].name, bn_val[i][which][run]);
 	printf("\n");
 	fflush(stdout);
 }
@@ -633,12 +650,38 @@ static int bn_make_share(const char *dir)
 	return r;
 }
 
+/* "--rows=getattr_qd16,read4k_qd16": time only those rows. */
+static int bn_parse_rows(const char *list)
+{
+	char buf[256], *save = NULL;
+
+	if (strlen(list) >= sizeof(buf))
+		return -1;
+	strcpy(buf, list);
+	bn_want = 0;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		unsigned bit = 0;
+		for (int i = 0; i < BN_NROWS; i++)
+			if (strcmp(t, bn_rows[i].name) == 0)
+				bit = 1u << i;
+		if (strcmp(t, "getattr_scale") == 0)
+			bit = BN_SCALE_BIT;
+		if (!bit) {
+			fprintf(stderr, "bench: unknown row \"%s\"\n", t);
+			return -1;
+		}
+		bn_want |= bit;
+	}
+	return bn_want ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"runs", required_argument, NULL, 'r'},
 	    {"seconds", required_argument, NULL, 's'},
 	    {"bulkhead-arg", required_argument, NULL, 'a'},
+	    {"rows", required_argument, NULL, 'w'},
 	    {NULL, 0, NULL, 0},
 	};
 	char share[256];
@@ -651,12 +694,15 @@ int main(int argc, char **argv)
 			bn_seconds = atof(optarg);
 		else if (c == 'a' && bn_nargs < BN_MAX_ARGS)
 			bn_bulkhead_args[bn_nargs++] = optarg;
+		else if (c == 'w' && bn_parse_rows(optarg) == 0)
+			;
 		else
 			return 2;
 	}
 	if (bn_runs < 1 || bn_runs > BN_MAX_RUNS || bn_seconds <= 0) {
 		fprintf(stderr,
-			"usage: bench [--runs=1..%d] [--seconds=S] [--bulkhead-arg=OPT]...\n",
+			"usage: bench [--runs=1..%d] [--seconds=S] [--rows=ROW,...] "
+			"[--bulkhead-arg=OPT]...\n",
 			BN_MAX_RUNS);
 		return 2;
 	}
@@ -675,20 +721,28 @@ int main(int argc, char **argv)
 		printf(" %s", bn_bulkhead_args[i]);
 	printf(", peer = %s -o cache=auto\n", HX_VIRTIOFSD);
 	for (int i = 0; i < BN_NROWS; i++)
-		printf("bench: %-13s %s (%s)\n", bn_rows[i].name, bn_rows[i].what, bn_rows[i].unit);
-	printf("bench: %-13s GETATTR, %d in flight on each of 1, 2, 4 request queues, bulkhead "
-	       "only (ops/s)\n",
-	       "getattr_scale", BN_SCALE_DEPTH);
+		if (bn_want & (1u << i))
+			printf("bench: %-13s %s (%s)\n", bn_rows[i].name, bn_rows[i].what,
+			       bn_rows[i].unit);
+	if (bn_want & BN_SCALE_BIT)
+		printf("bench: %-13s GETATTR, %d in flight on each of 1, 2, 4 request queues, "
+		       "bulkhead only (ops/s)\n",
+		       "getattr_scale", BN_SCALE_DEPTH);
 	fflush(stdout);
 	for (int run = 0; run < bn_runs; run++) {
 		/* alternate who goes first so drift hits both sides alike */
 		int first = run % 2;
-		bn_run(first, run, share);
-		bn_run(!first, run, share);
-		bn_scale_run(run, share);
+		if (bn_want & (BN_SCALE_BIT - 1)) {
+			bn_run(first, run, share);
+			bn_run(!first, run, share);
+		}
+		if (bn_want & BN_SCALE_BIT)
+			bn_scale_run(run, share);
 	}
 	for (int i = 0; i < BN_NROWS; i++) {
 		double bm, bl, bh, pm, pl, ph;
+		if (!(bn_want & (1u << i)))
+			continue;
 		bn_stats(bn_val[i][0], &bm, &bl, &bh);
 		bn_stats(bn_val[i][1], &pm, &pl, &ph);
 		printf("BENCH %s bulkhead=%.0f peer=%.0f unit=%s ratio=%.2f (bulkhead %.0f-%.0f, "
@@ -696,7 +750,7 @@ int main(int argc, char **argv)
 		       bn_rows[i].name, bm, pm, bn_rows[i].unit, pm > 0 ? bm / pm : 0.0, bl, bh, pl,
 		       ph);
 	}
-	{
+	if (bn_want & BN_SCALE_BIT) {
 		double m[BN_SCALE_N], lo[BN_SCALE_N], hi[BN_SCALE_N];
 		for (int k = 0; k < BN_SCALE_N; k++)
 			bn_stats(bn_scale[k], &m[k], &lo[k], &hi[k]);
