@@ -17,6 +17,9 @@
 /* Memory regions a front end may register (GET_MAX_MEM_SLOTS). */
 #define BH_MAX_MEM_REGIONS 32
 
+/* Longest ring polling window (--poll-us) in microseconds. */
+#define BH_MAX_POLL_US 1000
+
 /* The worker's end of its IPC channel with the parent is always this fd. */
 #define BH_WORKER_IPC_FD 3
 

@@ -97,8 +97,8 @@ enum ipc_type {
 	IPC_PEER_GET_NODE_FD, /* struct ipc_peer_req, 0 fds */
 	IPC_PEER_GET_FH_FD,   /* struct ipc_peer_req, 0 fds */
 	IPC_PEER_FD,          /* struct ipc_peer_reply, 1 fd when pr_error == 0 */
-	IPC_PEER_RELEASE_NODE,/* struct ipc_peer_req, 0 fds, no reply */
-	IPC_PEER_RELEASE_FH,  /* struct ipc_peer_req, 0 fds, no reply */
+	IPC_PEER_RELEASE_NODE,/* uint64_t ids[1..IPC_PEER_RELEASE_MAX], 0 fds, no reply */
+	IPC_PEER_RELEASE_FH,  /* uint64_t ids[1..IPC_PEER_RELEASE_MAX], 0 fds, no reply */
 
 	/* P -> W right after CONFIG's ACK: struct ipc_sandbox_cfg, 1 fd (a sealed
 	 * memfd holding the compiled seccomp program) or 0 with IPC_SECCOMP_NONE.
@@ -134,6 +134,7 @@ struct ipc_config {
 	uint32_t ic_cache;        /* enum ipc_cache */
 	uint32_t ic_readonly;
 	uint32_t ic_flags;        /* IPC_CFG_* */
+	uint32_t ic_poll_us;      /* longest ring polling window, 0 = never */
 	uint64_t ic_drain_timeout_ms; /* bounded wait at RING_STOP */
 };
 
@@ -230,6 +231,9 @@ struct ipc_notice {
 	uint32_t in_pad;         /* IPC_NOTICE_SECCOMP: the syscall number, else 0 */
 	char in_text[256];       /* NUL-terminated, for the parent's log */
 };
+
+/* Ids one release message carries (a guest's BATCH_FORGET goes out in few). */
+#define IPC_PEER_RELEASE_MAX 512
 
 struct ipc_peer_req {
 	uint64_t pq_id;          /* node id or file handle */

@@ -32,6 +32,7 @@
 
 #define PARENT_DEFAULT_THREADS 1
 #define PARENT_MAX_THREADS     1024
+#define PARENT_DEFAULT_POLL_US 50
 
 static const char parent_usage[] =
     "usage: bulkheadd --shared-dir=DIR [--socket-path=PATH | --fd=N] [options]\n"
@@ -68,6 +69,8 @@ static const char parent_usage[] =
     "                            (HOST is an id of --uid-map/--gid-map's namespace);\n"
     "                            only map: is supported\n"
     "  --thread-pool-size=N      blocking calls per worker (default 1, 0 = inline)\n"
+    "  --poll-us=N               watch a busy ring up to N microseconds before\n"
+    "                            sleeping (default 50, 0 = never)\n"
     "  --readonly                refuse every change to the share\n"
     "  --rlimit-nofile=N         descriptors per process (default: the hard limit;\n"
     "                            a limit that cannot be set is a warning)\n"
@@ -88,6 +91,7 @@ enum {
 	OPT_CACHE,
 	OPT_SANDBOX,
 	OPT_THREAD_POOL,
+	OPT_POLL_US,
 	OPT_READONLY,
 	OPT_WRITEBACK,
 	OPT_XATTR,
@@ -116,6 +120,7 @@ static const struct option parent_options[] = {
     {"cache", required_argument, NULL, OPT_CACHE},
     {"sandbox", required_argument, NULL, OPT_SANDBOX},
     {"thread-pool-size", required_argument, NULL, OPT_THREAD_POOL},
+    {"poll-us", required_argument, NULL, OPT_POLL_US},
     {"readonly", no_argument, NULL, OPT_READONLY},
     {"rlimit-nofile", required_argument, NULL, OPT_RLIMIT_NOFILE},
     {"writeback", no_argument, NULL, OPT_WRITEBACK},
@@ -236,6 +241,7 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 	conf->pc_sandbox = IPC_SBX_NAMESPACE;
 	conf->pc_seccomp = IPC_SECCOMP_KILL;
 	conf->pc_thread_pool = PARENT_DEFAULT_THREADS;
+	conf->pc_poll_us = PARENT_DEFAULT_POLL_US;
 	conf->pc_log_level = LOG_LVL_INFO;
 
 	optind = 1;
@@ -275,6 +281,14 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 				return -EINVAL;
 			}
 			conf->pc_thread_pool = (uint32_t)v;
+			break;
+		case OPT_POLL_US:
+			if (bh_parse_u64(optarg, 0, BH_MAX_POLL_US, &v) < 0) {
+				fprintf(stderr, "bulkheadd: invalid --poll-us '%s' (0-%d)\n",
+					optarg, BH_MAX_POLL_US);
+				return -EINVAL;
+			}
+			conf->pc_poll_us = (uint32_t)v;
 			break;
 		case OPT_READONLY:
 			conf->pc_readonly = 1;
@@ -614,12 +628,13 @@ int main(int argc, char *argv[])
 	}
 
 	log_info("bulkheadd %s (build %s) serving %s: socket %s, cache %s, sandbox %s, "
-		 "seccomp %s, thread pool %u%s, worker %s",
+		 "seccomp %s, thread pool %u, polling up to %u us%s, worker %s",
 		 PACKAGE_VERSION, bh_build_id, conf.pc_shared_dir,
 		 conf.pc_socket_path ? conf.pc_socket_path
 				     : (conf.pc_fd >= 0 ? "inherited (--fd)" : "systemd"),
 		 parent_cache_names[conf.pc_cache], parent_sandbox_names[conf.pc_sandbox],
-		 parent_seccomp_names[conf.pc_seccomp], conf.pc_thread_pool, conf.pc_readonly ? ", read-only" : "", env.pe_exe_path);
+		 parent_seccomp_names[conf.pc_seccomp], conf.pc_thread_pool, conf.pc_poll_us,
+		 conf.pc_readonly ? ", read-only" : "", env.pe_exe_path);
 	parent_notify("READY=1");
 
 	if (event_base_dispatch(env.pe_base) < 0)

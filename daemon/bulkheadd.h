@@ -43,6 +43,7 @@ struct parent_conf {
 	uint32_t pc_cache;   /* enum ipc_cache */
 	uint32_t pc_sandbox; /* enum ipc_sandbox */
 	uint32_t pc_thread_pool;
+	uint32_t pc_poll_us;
 	uint32_t pc_readonly;
 	uint32_t pc_writeback; /* --writeback: IPC_CFG_WRITEBACK */
 	uint32_t pc_xattr;     /* --xattr: IPC_CFG_XATTR */

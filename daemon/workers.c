@@ -464,6 +464,7 @@ static int wk_config(uint32_t q)
 	cfg.ic_max_queues = BH_MAX_QUEUES;
 	cfg.ic_backend = IPC_BE_PASSTHROUGH;
 	cfg.ic_thread_pool = c->pc_thread_pool;
+	cfg.ic_poll_us = c->pc_poll_us;
 	cfg.ic_log_level = (uint32_t)c->pc_log_level;
 	cfg.ic_use_syslog = (uint32_t)c->pc_syslog;
 	cfg.ic_sandbox = c->pc_sandbox;

@@ -16,6 +16,7 @@
 #include <linux/limits.h>
 
 #include "backend.h"
+#include "bulkhead.h"
 #include "fdtable.h"
 #include "fuse_dispatch.h"
 #include "log.h"
@@ -298,9 +299,32 @@ static void fuse_do_init(struct fuse_sess *s, struct fuse_req *r)
 	fuse_reply(r, 0, &out, sizeof(out));
 }
 
+/* Nodes whose descriptors other workers own, released in one message per
+ * owner rather than one per node (a BATCH_FORGET holds hundreds). */
+#define FUSE_RELEASE_BATCH 64
+
+struct fuse_releases {
+	uint64_t ids[BH_MAX_QUEUES][FUSE_RELEASE_BATCH];
+	unsigned n[BH_MAX_QUEUES];
+};
+
+static void fuse_releases_flush(struct fuse_sess *s, struct fuse_releases *rel, uint32_t owner)
+{
+	int err;
+
+	if (rel->n[owner] == 0)
+		return;
+	err = peer_release_nodes(s->fs_peer, owner, rel->ids[owner], rel->n[owner]);
+	if (err < 0)
+		log_warnx("FORGET of %u nodes: owner q%u unreachable: %s", rel->n[owner], owner,
+			  strerror(-err));
+	rel->n[owner] = 0;
+}
+
 /* One node loses nlookup references; the last one closes its descriptor
  * wherever it lives. */
-static void fuse_forget_node(struct fuse_sess *s, uint64_t id, uint64_t nlookup)
+static void fuse_forget_node(struct fuse_sess *s, struct fuse_releases *rel, uint64_t id,
+			     uint64_t nlookup)
 {
 	uint32_t owner;
 	bool dead;
@@ -313,31 +337,37 @@ static void fuse_forget_node(struct fuse_sess *s, uint64_t id, uint64_t nlookup)
 	}
 	if (!dead)
 		return;
+	fdt_node_drop(s->fs_fdt, id); /* ours, or our cached duplicate */
 	if (owner == s->fs_self) {
-		fdt_node_drop(s->fs_fdt, id);
 		nt_node_free(s->fs_nt, id);
-	} else {
-		fdt_node_drop(s->fs_fdt, id); /* our cached duplicate, if any */
-		err = peer_release_node(s->fs_peer, owner, id);
-		if (err < 0)
-			log_warnx("FORGET %llu: owner q%u unreachable: %s", (unsigned long long)id,
-				  owner, strerror(-err));
+		return;
 	}
+	if (owner >= BH_MAX_QUEUES) {
+		log_warnx("FORGET %llu: owner q%u out of range", (unsigned long long)id, owner);
+		return;
+	}
+	rel->ids[owner][rel->n[owner]++] = id;
+	if (rel->n[owner] == FUSE_RELEASE_BATCH)
+		fuse_releases_flush(s, rel, owner);
 }
 
 static void fuse_do_forget(struct fuse_sess *s, struct fuse_req *r)
 {
 	const struct fuse_in *in = &r->r_in;
 	struct fuse_forget_one one;
+	struct fuse_releases rel;
 
+	memset(rel.n, 0, sizeof(rel.n));
 	if (in->h.opcode == FUSE_FORGET) {
-		fuse_forget_node(s, in->h.nodeid, in->a.forget.nlookup);
-		return;
+		fuse_forget_node(s, &rel, in->h.nodeid, in->a.forget.nlookup);
+	} else {
+		for (uint32_t i = 0; i < in->a.batch_forget.count; i++) {
+			fuse_decode_forget_one(r->r_elem.rd, r->r_elem.nrd, in, i, &one);
+			fuse_forget_node(s, &rel, one.nodeid, one.nlookup);
+		}
 	}
-	for (uint32_t i = 0; i < in->a.batch_forget.count; i++) {
-		fuse_decode_forget_one(r->r_elem.rd, r->r_elem.nrd, in, i, &one);
-		fuse_forget_node(s, one.nodeid, one.nlookup);
-	}
+	for (uint32_t q = 0; q < BH_MAX_QUEUES; q++)
+		fuse_releases_flush(s, &rel, q);
 }
 
 /* ---- dispatch ---- */

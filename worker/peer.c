@@ -90,6 +90,27 @@ static void peer_server_close(struct peer *p, uint32_t other, const char *why)
 	p->p_server[other] = -1;
 }
 
+/* A release carries 1..IPC_PEER_RELEASE_MAX ids and gets no reply. */
+static void peer_serve_release(struct peer *p, uint32_t other, struct ipc_msg *m)
+{
+	uint32_t len = m->im_hdr.ih_len;
+	uint64_t id;
+
+	if (m->im_hdr.ih_nfds != 0 || len == 0 || len % sizeof(id) != 0 ||
+	    len / sizeof(id) > IPC_PEER_RELEASE_MAX) {
+		ipc_close_fds(m);
+		peer_server_close(p, other, "bad release size or descriptors");
+		return;
+	}
+	for (uint32_t off = 0; off < len; off += sizeof(id)) {
+		memcpy(&id, m->im_data + off, sizeof(id));
+		if (m->im_hdr.ih_type == IPC_PEER_RELEASE_NODE)
+			p->p_prov.release_node(p->p_prov.ctx, id);
+		else
+			p->p_prov.release_fh(p->p_prov.ctx, id);
+	}
+}
+
 /* Serve one message from worker 'other'. */
 static void peer_serve(struct peer *p, uint32_t other)
 {
@@ -121,6 +142,10 @@ static void peer_serve(struct peer *p, uint32_t other)
 		peer_server_close(p, other, "unexpected message type");
 		goto out;
 	}
+	if (type == IPC_PEER_RELEASE_NODE || type == IPC_PEER_RELEASE_FH) {
+		peer_serve_release(p, other, m);
+		goto out;
+	}
 	if (ipc_check(m, sizeof(req), 0) < 0) {
 		ipc_close_fds(m);
 		peer_server_close(p, other, "bad message size or descriptors");
@@ -129,12 +154,6 @@ static void peer_serve(struct peer *p, uint32_t other)
 	memcpy(&req, m->im_data, sizeof(req));
 
 	switch (type) {
-	case IPC_PEER_RELEASE_NODE:
-		p->p_prov.release_node(p->p_prov.ctx, req.pq_id);
-		goto out;
-	case IPC_PEER_RELEASE_FH:
-		p->p_prov.release_fh(p->p_prov.ctx, req.pq_id);
-		goto out;
 	case IPC_PEER_GET_NODE_FD:
 		fd = p->p_prov.node_fd(p->p_prov.ctx, req.pq_id);
 		break;
@@ -408,7 +427,7 @@ static int peer_request(struct peer *p, uint32_t owner, uint32_t type, uint64_t 
 		peer_client_close(c, owner, "peer gone");
 		r = -EHOSTUNREACH;
 	}
-	if (r < 0 || type == IPC_PEER_RELEASE_NODE || type == IPC_PEER_RELEASE_FH)
+	if (r < 0)
 		goto out;
 	r = peer_wait_reply(c, owner, req.pq_cookie, deadline, m);
 out:
@@ -427,12 +446,47 @@ int peer_get_fh_fd(struct peer *p, uint32_t owner, uint64_t fh)
 	return peer_request(p, owner, IPC_PEER_GET_FH_FD, fh);
 }
 
+/* Fire and forget, IPC_PEER_RELEASE_MAX ids per message. */
+static int peer_release(struct peer *p, uint32_t owner, uint32_t type, const uint64_t *ids,
+			size_t n)
+{
+	uint64_t deadline = bh_now_ns() + PEER_TIMEOUT_MS * 1000000ull;
+	struct peer_client *c;
+	size_t k;
+	int r = 0;
+
+	if (owner >= BH_MAX_QUEUES || owner == p->p_self)
+		return -EHOSTUNREACH;
+	c = &p->p_client[owner];
+	pthread_mutex_lock(&c->pc_lock);
+	for (size_t i = 0; i < n && r == 0; i += k) {
+		k = n - i < IPC_PEER_RELEASE_MAX ? n - i : IPC_PEER_RELEASE_MAX;
+		if (c->pc_fd < 0) {
+			r = -EHOSTUNREACH;
+			break;
+		}
+		r = peer_send(c->pc_fd, type, (uint32_t)++c->pc_cookie, ids + i, k * sizeof(*ids),
+			      NULL, 0, deadline);
+		if (r == -EPIPE || r == -ECONNRESET) {
+			peer_client_close(c, owner, "peer gone");
+			r = -EHOSTUNREACH;
+		}
+	}
+	pthread_mutex_unlock(&c->pc_lock);
+	return r;
+}
+
+int peer_release_nodes(struct peer *p, uint32_t owner, const uint64_t *ids, size_t n)
+{
+	return peer_release(p, owner, IPC_PEER_RELEASE_NODE, ids, n);
+}
+
 int peer_release_node(struct peer *p, uint32_t owner, uint64_t nodeid)
 {
-	return peer_request(p, owner, IPC_PEER_RELEASE_NODE, nodeid);
+	return peer_release(p, owner, IPC_PEER_RELEASE_NODE, &nodeid, 1);
 }
 
 int peer_release_fh(struct peer *p, uint32_t owner, uint64_t fh)
 {
-	return peer_request(p, owner, IPC_PEER_RELEASE_FH, fh);
+	return peer_release(p, owner, IPC_PEER_RELEASE_FH, &fh, 1);
 }

@@ -10,6 +10,7 @@
 #ifndef BH_PEER_H
 #define BH_PEER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct peer;
@@ -39,6 +40,8 @@ int peer_get_fh_fd(struct peer *p, uint32_t owner, uint64_t fh);
 
 /* Tell the owner to release (fire and forget). 0 or -errno. */
 int peer_release_node(struct peer *p, uint32_t owner, uint64_t nodeid);
+/* The same for n nodes, in as few messages as IPC_PEER_RELEASE_MAX allows. */
+int peer_release_nodes(struct peer *p, uint32_t owner, const uint64_t *ids, size_t n);
 int peer_release_fh(struct peer *p, uint32_t owner, uint64_t fh);
 
 #endif

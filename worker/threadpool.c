@@ -14,7 +14,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -43,6 +45,10 @@ struct tp {
 	struct tp_list tp_done;
 	unsigned tp_jobs_pending; /* queued or running */
 	unsigned tp_done_pending; /* queued completions */
+	int tp_done_ready;	  /* tp_done non-empty; read without the lock */
+	int tp_jobs_ready;	  /* tp_jobs non-empty; read without the lock */
+	uint64_t tp_spin_max;	  /* longest idle spin (tp_set_spin), 0 = none */
+	int tp_polling;		  /* the loop watches tp_done_ready: no wake-up needed */
 	int tp_stop;
 	int tp_joined; /* threads gone: submit runs inline */
 	int tp_efd;
@@ -85,18 +91,63 @@ static struct tp_item *tp_item_new(tp_fn fn, void *arg)
 	return it;
 }
 
+/*
+ * Out of jobs: watch for the next one for a while before sleeping on the
+ * condition variable (a sleeping thread costs the loop a futex wake and the
+ * job a scheduler round trip, often to an idle CPU). Adaptive like the
+ * loop's ring polling (worker.c): the window grows while jobs keep coming
+ * back within tp_spin_max of going idle and shrinks when they do not.
+ * Locked on entry and exit.
+ */
+#define TP_SPIN_START_NS 4000u
+
+static void tp_idle(struct tp *tp, uint64_t *spin_ns)
+{
+	uint64_t now, end, slept;
+
+	if (*spin_ns) {
+		pthread_mutex_unlock(&tp->tp_lock);
+		now = bh_now_ns();
+		end = now + *spin_ns;
+		while (!__atomic_load_n(&tp->tp_jobs_ready, __ATOMIC_ACQUIRE) &&
+		       (now = bh_now_ns()) < end)
+			sched_yield(); /* the loop and the front end come first */
+		pthread_mutex_lock(&tp->tp_lock);
+		if (tp->tp_jobs.l_head || tp->tp_stop)
+			return;
+	}
+	now = bh_now_ns();
+	while (!tp->tp_jobs.l_head && !tp->tp_stop)
+		pthread_cond_wait(&tp->tp_cond, &tp->tp_lock);
+	if (tp->tp_spin_max == 0)
+		return;
+	slept = bh_now_ns() - now;
+	if (slept + *spin_ns <= tp->tp_spin_max) {
+		*spin_ns = *spin_ns ? *spin_ns * 2 : TP_SPIN_START_NS;
+		if (*spin_ns > tp->tp_spin_max)
+			*spin_ns = tp->tp_spin_max;
+	} else if (slept > tp->tp_spin_max) {
+		*spin_ns /= 2;
+		if (*spin_ns < TP_SPIN_START_NS)
+			*spin_ns = 0;
+	}
+}
+
 static void *tp_thread_main(void *arg)
 {
 	struct tp *tp = arg;
 	struct tp_item *it;
+	uint64_t spin_ns = 0;
 
 	pthread_mutex_lock(&tp->tp_lock);
 	for (;;) {
-		while (!tp->tp_jobs.l_head && !tp->tp_stop)
-			pthread_cond_wait(&tp->tp_cond, &tp->tp_lock);
+		if (!tp->tp_jobs.l_head && !tp->tp_stop)
+			tp_idle(tp, &spin_ns);
 		it = tp_list_pop(&tp->tp_jobs);
 		if (!it)
 			break; /* stopping and nothing left */
+		if (!tp->tp_jobs.l_head)
+			__atomic_store_n(&tp->tp_jobs_ready, 0, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&tp->tp_lock);
 		it->ti_fn(it->ti_arg);
 		free(it);
@@ -218,6 +269,7 @@ void tp_submit(struct tp *tp, tp_fn fn, void *arg)
 		return;
 	}
 	tp_list_push(&tp->tp_jobs, tp_item_new(fn, arg));
+	__atomic_store_n(&tp->tp_jobs_ready, 1, __ATOMIC_RELEASE);
 	tp->tp_jobs_pending++;
 	pthread_cond_signal(&tp->tp_cond);
 	pthread_mutex_unlock(&tp->tp_lock);
@@ -238,17 +290,44 @@ void tp_complete(struct tp *tp, tp_fn done, void *arg)
 	pthread_mutex_lock(&tp->tp_lock);
 	wake = tp->tp_done.l_head == NULL;
 	tp_list_push(&tp->tp_done, tp_item_new(done, arg));
+	__atomic_store_n(&tp->tp_done_ready, 1, __ATOMIC_RELEASE);
 	tp->tp_done_pending++;
 	pthread_mutex_unlock(&tp->tp_lock);
-	/* A non-empty queue already has a wake-up on its way. */
-	if (wake)
-		bh_eventfd_signal(tp->tp_efd);
+	/* A non-empty queue already has a wake-up on its way. A polling loop
+	 * needs none: of our store to tp_done_ready and its store to
+	 * tp_polling (tp_set_polling), each side sees the other's after its
+	 * full fence, so it either sees the polling flag here or sees the
+	 * completion when it stops polling. */
+	if (wake) {
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (!__atomic_load_n(&tp->tp_polling, __ATOMIC_RELAXED))
+			bh_eventfd_signal(tp->tp_efd);
+	}
 }
 
 void tp_set_batch_end(struct tp *tp, tp_fn fn, void *arg)
 {
 	tp->tp_batch_fn = fn;
 	tp->tp_batch_arg = arg;
+}
+
+void tp_set_spin(struct tp *tp, uint64_t max_ns)
+{
+	pthread_mutex_lock(&tp->tp_lock);
+	tp->tp_spin_max = max_ns;
+	pthread_mutex_unlock(&tp->tp_lock);
+}
+
+bool tp_set_polling(struct tp *tp, bool on)
+{
+	__atomic_store_n(&tp->tp_polling, on ? 1 : 0, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return tp_has_completions(tp);
+}
+
+bool tp_has_completions(struct tp *tp)
+{
+	return __atomic_load_n(&tp->tp_done_ready, __ATOMIC_ACQUIRE) != 0;
 }
 
 unsigned tp_pending(struct tp *tp)
@@ -270,6 +349,7 @@ void tp_run_completions(struct tp *tp)
 	pthread_mutex_lock(&tp->tp_lock);
 	batch = tp->tp_done;
 	tp->tp_done.l_head = tp->tp_done.l_tail = NULL;
+	__atomic_store_n(&tp->tp_done_ready, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&tp->tp_lock);
 
 	while ((it = tp_list_pop(&batch))) {

@@ -7,6 +7,7 @@
 #define BH_THREADPOOL_H
 
 #include <event2/event.h>
+#include <stdbool.h>
 
 struct tp;
 
@@ -30,6 +31,20 @@ void tp_set_batch_end(struct tp *tp, tp_fn fn, void *arg);
 
 /* Jobs submitted and not yet completed (for the drain at RING_STOP). */
 unsigned tp_pending(struct tp *tp);
+
+/* Let idle pool threads watch for the next job up to max_ns (adaptive)
+ * before sleeping; 0 (the default) sleeps at once. */
+void tp_set_spin(struct tp *tp, uint64_t max_ns);
+
+/* Whether completions are queued: a lock-free hint for a loop that polls
+ * instead of sleeping (it then calls tp_run_completions). */
+bool tp_has_completions(struct tp *tp);
+
+/* The loop thread starts (on) or stops polling tp_has_completions; while it
+ * polls, completions send no wake-up. Returns tp_has_completions() as seen
+ * after the switch: when stopping, true means completions arrived without a
+ * wake-up and the loop must run them. */
+bool tp_set_polling(struct tp *tp, bool on);
 
 /* Run completions that are ready now, on the calling (loop) thread. */
 void tp_run_completions(struct tp *tp);

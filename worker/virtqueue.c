@@ -383,11 +383,15 @@ void vq_disable_notify(struct vq *vq)
 	if (vq->broken || vq->used == NULL)
 		return;
 	/*
-	 * With EVENT_IDX nothing is written: vq_pop moves avail_event to
-	 * last_avail after every pop anyway, which already limits kicks to
-	 * about one per pop; a far-away value would be overwritten at once.
+	 * With EVENT_IDX, an avail_event just behind our position is one the
+	 * guest's next index cannot cross for 65535 entries: no kicks. vq_pop
+	 * moves it back to last_avail after each pop, so this holds only
+	 * while the worker polls the ring between pops, which is what it is
+	 * for; vq_enable_notify ends it.
 	 */
-	if (!vq->event_idx)
+	if (vq->event_idx)
+		vq_store16(vq_avail_event(vq), (uint16_t)(vq->last_avail - 1), __ATOMIC_RELAXED);
+	else
 		vq_store16(&vq->used->flags, VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
 }
 

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,6 +63,9 @@ struct worker {
 	bool w_enabled;
 	bool w_broken;	/* corrupt ring: nothing touches it until RING_STOP */
 	bool w_need_notify;
+	uint64_t w_poll_max_ns; /* --poll-us; 0 = never poll */
+	uint64_t w_poll_ns;	/* current window */
+	uint64_t w_poll_slept;	/* when the loop last went to sleep on the ring */
 	uint32_t w_ring_gen;
 	uint16_t w_stopped_avail; /* next avail index of the stopped ring */
 	int w_kick_fd;
@@ -246,6 +250,71 @@ static void worker_test_die_holding_nt_lock(void)
 }
 #endif
 
+/*
+ * Polling before sleeping. A front end that waits for each reply before
+ * sending the next request (one in flight; a guest's synchronous stat())
+ * pays two wake-ups per round trip, ours and its own; a worker that watches
+ * the avail ring for a few microseconds after answering saves its half,
+ * and with the kicks suppressed meanwhile (vq_disable_notify) the guest
+ * saves its VM exit. Adaptive like QEMU's AioContext polling: the window
+ * grows while the next request keeps arriving within --poll-us of going to
+ * sleep, and halves when it does not, so an idle or slow guest costs no
+ * spinning. Pool completions end the spin too: they are answered at once.
+ */
+#define WORKER_POLL_START_NS 4000u
+
+static bool worker_poll_avail(void)
+{
+	bool found = false;
+	uint64_t now, end;
+
+	if (wk.w_poll_ns == 0) {
+		wk.w_poll_slept = bh_now_ns();
+		return false;
+	}
+	worker_flush_notify();
+	vq_disable_notify(&wk.w_vq);
+	tp_set_polling(wk.w_tp, true);
+	now = bh_now_ns();
+	end = now + wk.w_poll_ns;
+	do {
+		if (vq_avail_count(&wk.w_vq)) {
+			found = true;
+			break;
+		}
+		if (tp_has_completions(wk.w_tp))
+			tp_run_completions(wk.w_tp);
+		/* the other runnable threads (pool, front end) come first */
+		sched_yield();
+	} while ((now = bh_now_ns()) < end && worker_ring_usable());
+	if (tp_set_polling(wk.w_tp, false))
+		tp_run_completions(wk.w_tp);
+	if (!found)
+		wk.w_poll_slept = now;
+	return found;
+}
+
+/* Woken by a kick: was the sleep short enough that polling would have
+ * caught the request? Grow the window if so, shrink it if not. */
+static void worker_poll_adapt(void)
+{
+	uint64_t slept;
+
+	if (wk.w_poll_max_ns == 0 || wk.w_poll_slept == 0)
+		return;
+	slept = bh_now_ns() - wk.w_poll_slept;
+	wk.w_poll_slept = 0;
+	if (slept + wk.w_poll_ns <= wk.w_poll_max_ns) {
+		wk.w_poll_ns = wk.w_poll_ns ? wk.w_poll_ns * 2 : WORKER_POLL_START_NS;
+		if (wk.w_poll_ns > wk.w_poll_max_ns)
+			wk.w_poll_ns = wk.w_poll_max_ns;
+	} else if (slept > wk.w_poll_max_ns) {
+		wk.w_poll_ns /= 2;
+		if (wk.w_poll_ns < WORKER_POLL_START_NS)
+			wk.w_poll_ns = 0;
+	}
+}
+
 static void worker_ring_process(void)
 {
 	unsigned budget;
@@ -300,6 +369,8 @@ static void worker_ring_process(void)
 			event_active(wk.w_kick_ev, EV_READ, 0);
 			break;
 		}
+		if (worker_poll_avail())
+			continue;
 		if (!vq_enable_notify(&wk.w_vq))
 			break;
 	}
@@ -309,8 +380,10 @@ out:
 
 static void worker_on_kick(evutil_socket_t fd, short what, void *arg)
 {
-	if (fd >= 0)
+	if (fd >= 0) {
 		bh_eventfd_drain(fd);
+		worker_poll_adapt();
+	}
 	worker_ring_process();
 }
 
@@ -617,16 +690,19 @@ static void worker_configure(void)
 		fatalx("build id mismatch: parent %s, worker %s", c->ic_build_id, bh_build_id);
 	if (c->ic_queue >= BH_MAX_QUEUES || c->ic_backend != IPC_BE_PASSTHROUGH ||
 	    c->ic_log_level > LOG_LVL_DEBUG || c->ic_cache > IPC_CACHE_ALWAYS ||
-	    c->ic_thread_pool > 1024 || (c->ic_flags & ~(uint32_t)(IPC_CFG_TEST_FORBIDDEN | IPC_CFG_WRITEBACK | IPC_CFG_XATTR |
+	    c->ic_thread_pool > 1024 || c->ic_poll_us > BH_MAX_POLL_US ||
+	    (c->ic_flags & ~(uint32_t)(IPC_CFG_TEST_FORBIDDEN | IPC_CFG_WRITEBACK | IPC_CFG_XATTR |
 						     IPC_CFG_TEST_DIE_NT_LOCK)))
-		fatalx("CONFIG: queue %u, back end %u, log level %u, cache %u, pool %u, flags %#x",
+		fatalx("CONFIG: queue %u, back end %u, log level %u, cache %u, pool %u, poll %u us, "
+		       "flags %#x",
 		       c->ic_queue, c->ic_backend, c->ic_log_level, c->ic_cache, c->ic_thread_pool,
-		       c->ic_flags);
+		       c->ic_poll_us, c->ic_flags);
 
 	log_init("bulkhead-worker", (enum log_level)c->ic_log_level, c->ic_use_syslog != 0);
 	snprintf(tag, sizeof(tag), "q%u", c->ic_queue);
 	log_set_tag(tag);
 	wk.w_self = c->ic_queue;
+	wk.w_poll_max_ns = (uint64_t)c->ic_poll_us * 1000;
 	wk.w_root_fd = m.im_fds[0];
 	if (!(wk.w_nt = nt_map(m.im_fds[1])))
 		fatal("map the node table");
@@ -728,6 +804,7 @@ int main(int argc, char *argv[])
 		fatalx("event_base_new failed");
 	if (!(wk.w_tp = tp_create(wk.w_cfg.ic_thread_pool, wk.w_base)))
 		fatal("thread pool of %u", wk.w_cfg.ic_thread_pool);
+	tp_set_spin(wk.w_tp, wk.w_poll_max_ns);
 	if (!(wk.w_fdt = fdt_create(wk.w_nt, wk.w_self, wk.w_root_fd, WORKER_FDT_CACHE)))
 		fatal("descriptor table");
 	prov.ctx = wk.w_fdt;

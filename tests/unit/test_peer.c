@@ -30,6 +30,8 @@ struct fake {
 	int file;
 	atomic_ullong released_node;
 	atomic_ullong released_fh;
+	atomic_ullong node_id_sum; /* of every node released */
+	atomic_uint node_releases;
 };
 
 static int fake_node_fd(void *ctx, uint64_t id)
@@ -48,7 +50,11 @@ static int fake_fh_fd(void *ctx, uint64_t id)
 
 static void fake_release_node(void *ctx, uint64_t id)
 {
-	((struct fake *)ctx)->released_node = id;
+	struct fake *f = ctx;
+
+	f->node_id_sum += id;
+	f->node_releases++;
+	f->released_node = id;
 }
 
 static void fake_release_fh(void *ctx, uint64_t id)
@@ -118,6 +124,11 @@ static bool node_is_gone(void *arg)
 	struct nt_node n;
 
 	return nt_node_get(s->nt, s->id, &n) == -ESTALE;
+}
+
+static bool fake_saw_1000_releases(void *arg)
+{
+	return ((struct fake *)arg)->node_releases == 1000;
 }
 
 static bool fake_saw_release(void *arg)
@@ -279,7 +290,8 @@ Test(peer, garbage_on_a_server_channel_closes_only_that_channel)
 
 	pair_init(&pp);
 	/* Each kind of bad message, on a fresh channel from "worker 3". */
-	for (int kind = 0; kind < 5; kind++) {
+	for (int kind = 0; kind < 8; kind++) {
+		uint64_t ids[IPC_PEER_RELEASE_MAX + 1] = {0};
 		cr_assert_eq(ipc_socketpair(sv), 0);
 		cr_assert_eq(peer_add(pp.srv, other, IPC_PEER_SERVER, sv[1]), 0);
 		switch (kind) {
@@ -292,6 +304,17 @@ Test(peer, garbage_on_a_server_channel_closes_only_that_channel)
 		case 2: /* a descriptor where none belongs */
 			cr_assert_eq(ipc_send(sv[0], IPC_PEER_GET_NODE_FD, 1, &req, sizeof(req),
 					      &pp.f.file, 1),
+				     0);
+			break;
+		case 5: /* a release that is not a whole number of ids */
+			cr_assert_eq(ipc_send(sv[0], IPC_PEER_RELEASE_NODE, 1, ids, 12, NULL, 0), 0);
+			break;
+		case 6: /* an empty release */
+			cr_assert_eq(ipc_send(sv[0], IPC_PEER_RELEASE_FH, 1, ids, 0, NULL, 0), 0);
+			break;
+		case 7: /* more ids than a release may carry */
+			cr_assert_eq(ipc_send(sv[0], IPC_PEER_RELEASE_NODE, 1, ids, sizeof(ids),
+					      NULL, 0),
 				     0);
 			break;
 		case 3: /* a parent message on a peer channel */
@@ -330,6 +353,25 @@ Test(peer, provider_errors_and_releases_cross_the_channel)
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(pp.f.released_fh, 9);
 	close(fd);
+	pair_fini(&pp);
+}
+
+/* A thousand releases (a guest's BATCH_FORGET) cross in two messages of
+ * IPC_PEER_RELEASE_MAX ids, each id exactly once. */
+Test(peer, batched_releases_reach_the_owner_once_each)
+{
+	uint64_t ids[1000], want = 0;
+	struct pair pp;
+
+	pair_init(&pp);
+	for (uint64_t i = 0; i < 1000; i++) {
+		ids[i] = 1000 + i;
+		want += ids[i];
+	}
+	cr_assert_eq(peer_release_nodes(pp.cli, 1, ids, 1000), 0);
+	cr_assert(wait_for(fake_saw_1000_releases, &pp.f));
+	cr_assert_eq(pp.f.node_id_sum, want);
+	cr_assert_eq(pp.f.released_node, 1999);
 	pair_fini(&pp);
 }
 

@@ -744,6 +744,25 @@ Test(ring, ring_enable_notify_with_event_idx_sets_avail_event)
 	cr_assert_eq(*avail_event, 11);
 }
 
+/* While the worker polls, the driver's next index must not cross avail_event
+ * (vring_need_event false): the value sits one behind our position. */
+Test(ring, ring_disable_notify_with_event_idx_stops_kicks)
+{
+	volatile uint16_t *avail_event;
+	uint16_t old;
+
+	ring_setup(8, F_EVENT, 0xffff);
+	avail_event = avail_event_ptr();
+	vq_disable_notify(&q);
+	cr_assert_eq(*avail_event, 0xfffe);
+	old = A->idx;
+	desc_set(D, 0, DATA_GPA, 8, 0, 0);
+	avail_add(0);
+	cr_assert_not(vring_need_event(*avail_event, A->idx, old));
+	cr_assert(vq_enable_notify(&q));
+	cr_assert_eq(*avail_event, A->idx);
+}
+
 Test(ring, ring_init_rejects_bad_queue_sizes)
 {
 	memset(&q, 0, sizeof(q));
