@@ -64,6 +64,10 @@ struct be_ops {
 	/* The FUSE session was dropped (DESTROY or a new INIT); the node table
 	 * has already been reset. */
 	void (*session_reset)(void *ctx);
+	/* The queue is stopping (RING_STOP), before its in-flight requests are
+	 * drained: requests that wait on something other than a pool thread
+	 * (a SETLKW's timer) must be answered now. May be NULL. */
+	void (*ring_stop)(void *ctx);
 
 	/* Reply: be_reply_entry (+1 lookup) or an error. */
 	void (*lookup)(void *ctx, struct fuse_req *r, uint64_t parent, const char *name);

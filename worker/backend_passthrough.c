@@ -786,6 +786,11 @@ static void pt_session_reset(void *ctx)
 	pt_locks_reset();
 }
 
+static void pt_ring_stop(void *ctx)
+{
+	pt_locks_ring_stop();
+}
+
 static void pt_destroy(void *ctx)
 {
 	free(ctx);
@@ -821,6 +826,7 @@ const struct be_ops be_passthrough_ops = {
     .copy_file_range = pt_copy_file_range,
     .syncfs = pt_syncfs,
     .session_reset = pt_session_reset,
+    .ring_stop = pt_ring_stop,
     .getlk = pt_getlk,
     .setlk = pt_setlk,
     .getxattr = pt_getxattr,

@@ -109,6 +109,8 @@ void pt_locks_flush(uint64_t node, uint64_t lock_owner);
 void pt_locks_release(uint64_t node, const struct fuse_release_in *in);
 /* Session reset (loop thread): all locks go, waiting SETLKWs end with EIO. */
 void pt_locks_reset(void);
+/* RING_STOP: end every waiting SETLKW with EIO now. */
+void pt_locks_ring_stop(void);
 
 /* passthrough_xattr.c */
 void pt_getxattr(void *ctx, struct fuse_req *r, uint64_t node, const char *name, uint32_t size);

@@ -1,6 +1,7 @@
 /*
- * passthrough_locks.c - the guest's POSIX locks and flock()s on host open
- * file description (OFD) locks: GETLK, SETLK, SETLKW.
+ * passthrough_locks.c - the guest's POSIX locks on host open file
+ * description (OFD) locks and its flock()s on host flock()s: GETLK, SETLK,
+ * SETLKW.
  * Runs in: the worker (sandboxed). Lock ranges were checked by the decoder;
  * lock owners are opaque guest numbers used only as keys.
  *
@@ -8,9 +9,9 @@
  * each guest lock owner gets its own description of the file: (node,
  * owner, flock?) -> a descriptor reopened through /proc/self/fd with the
  * handle's access mode. Two guests (two daemons) on one directory, and
- * host processes, then exclude each other like local processes do. POSIX
- * locks and flock()s both become OFD locks, so unlike on a local file
- * system they conflict with each other.
+ * host processes, then exclude each other like local processes do. A
+ * flock() owner's description takes flock(2) locks, so POSIX locks and
+ * flock()s do not see each other, as on a local Linux file system.
  *
  * The table is this worker's: a guest that used the same lock owner on two
  * request queues would hold two descriptions that conflict with each other.
@@ -23,12 +24,11 @@
  * FUSE_RELEASE_FLOCK_UNLOCK for the flock owner, and at a session reset.
  *
  * A SETLKW that has to wait holds neither the queue nor a pool thread: the
- * attempt is F_OFD_SETLK, and after EAGAIN it is retried from a timer on the
- * worker's loop, 1 ms doubling to 100 ms, the request staying in flight.
- * Waits end with EIO when the worker gives up on the request (RING_STOP's
- * drain answers it with EIO; the timer sees it abandoned) or the session is
- * reset (DESTROY, re-INIT): EIO, like the drain, because nobody is left to
- * retry an EINTR and the lock was not taken.
+ * attempt never waits (F_OFD_SETLK, LOCK_NB), and after EAGAIN it is retried
+ * from a timer on the worker's loop, 1 ms doubling to 100 ms, the request
+ * staying in flight. Waits end with EIO when the queue stops (RING_STOP,
+ * at once: pt_locks_ring_stop) or the session is reset (DESTROY, re-INIT):
+ * EIO because nobody is left to retry an EINTR and the lock was not taken.
  */
 #include "config.h"
 
@@ -37,6 +37,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/queue.h>
 #include <unistd.h>
 
@@ -134,9 +135,10 @@ static void pl_drop(uint64_t node, uint64_t owner, bool flock)
 	pthread_mutex_unlock(&pl_mu);
 }
 
-/* A new description of the file behind handle fh (pool thread). */
-static int pl_open(struct pt *pt, struct fuse_req *r, uint64_t node, uint64_t fh, bool flock,
-		   int *out)
+/* A new description of the file behind handle fh (pool thread), with the
+ * handle's access mode (an OFD write lock needs a writable one, as a POSIX
+ * write lock does locally; flock() needs none). */
+static int pl_open(struct pt *pt, struct fuse_req *r, uint64_t node, uint64_t fh, int *out)
 {
 	struct nt_fh f;
 	char path[16];
@@ -151,13 +153,7 @@ static int pl_open(struct pt *pt, struct fuse_req *r, uint64_t node, uint64_t fh
 		return err;
 	pt_proc_name(path, sizeof(path), hfd);
 	if ((err = pt_creds_enter(pt, r)) == 0) {
-		/* flock(LOCK_EX) works on a read-only descriptor, an OFD write lock
-		 * does not: try read-write first for flock. */
-		if (flock && acc != O_RDWR && !f.f_isdir)
-			fd = openat(pt->pt_env.proc_fd, path, O_RDWR | O_NOCTTY | O_CLOEXEC);
-		if (fd < 0)
-			fd = openat(pt->pt_env.proc_fd, path,
-				    acc | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		fd = openat(pt->pt_env.proc_fd, path, acc | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		err = fd < 0 ? -errno : 0;
 		pt_creds_leave(pt);
 	}
@@ -184,7 +180,7 @@ static int pl_get(struct pt *pt, struct fuse_req *r, const struct fuse_lk_in *in
 		*out = o;
 		return 0;
 	}
-	if ((err = pl_open(pt, r, node, in->fh, flock, &fd)) < 0)
+	if ((err = pl_open(pt, r, node, in->fh, &fd)) < 0)
 		return err;
 	if (!(n = calloc(1, sizeof(*n)))) {
 		close(fd);
@@ -227,13 +223,21 @@ static void pl_to_flock(const struct fuse_lk_in *in, struct flock *fl)
 	fl->l_len = in->lk.end == (uint64_t)INT64_MAX ? 0 : (off_t)(in->lk.end - in->lk.start + 1);
 }
 
-static int pl_try(int fd, struct flock *fl)
+/* One attempt that never waits: 0, -EAGAIN (held elsewhere) or -errno. */
+static int pl_try(const struct pl_ofd *o, struct flock *fl)
 {
-	int err;
+	int err, op;
 
+	if (o->o_flock) {
+		op = fl->l_type == F_UNLCK ? LOCK_UN : fl->l_type == F_RDLCK ? LOCK_SH : LOCK_EX;
+		do
+			err = flock(o->o_fd, op | LOCK_NB);
+		while (err < 0 && errno == EINTR);
+		return err == 0 ? 0 : errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
 	fl->l_pid = 0; /* required for OFD locks */
 	do
-		err = fcntl(fd, F_OFD_SETLK, fl);
+		err = fcntl(o->o_fd, F_OFD_SETLK, fl);
 	while (err < 0 && errno == EINTR);
 	if (err == 0)
 		return 0;
@@ -278,7 +282,7 @@ static void pl_wait_tick(evutil_socket_t fd, short what, void *arg)
 		pl_wait_end(w, -EIO);
 		return;
 	}
-	err = pl_try(w->w_ofd->o_fd, &w->w_fl);
+	err = pl_try(w->w_ofd, &w->w_fl);
 	if (err != -EAGAIN) {
 		pl_wait_end(w, err);
 		return;
@@ -319,7 +323,7 @@ static void pl_do_setlk(void *arg)
 	if ((err = pl_get(j->j_pt, arg, in, j->j_id, !unlock, &o)) < 0 || o == NULL)
 		goto out; /* unlocking what was never locked is a success */
 	pl_to_flock(in, &fl);
-	err = pl_try(o->o_fd, &fl);
+	err = pl_try(o, &fl);
 	if (err == 0 && unlock && fl.l_start == 0 && fl.l_len == 0) {
 		/* Everything released: the description is no longer needed. */
 		pthread_mutex_lock(&pl_mu);
@@ -352,6 +356,11 @@ static void pl_do_getlk(void *arg)
 	struct flock fl;
 	int err;
 
+	/* flock() has no query; a Linux guest never asks. */
+	if (in->lk_flags & FUSE_LK_FLOCK) {
+		be_reply_err(arg, -EINVAL);
+		return;
+	}
 	/* The owner's own description: its own locks are no conflict. */
 	if ((err = pl_get(j->j_pt, arg, in, j->j_id, true, &o)) < 0) {
 		be_reply_err(arg, err);
@@ -400,6 +409,17 @@ void pt_locks_release(uint64_t node, const struct fuse_release_in *in)
 {
 	if (in->release_flags & FUSE_RELEASE_FLOCK_UNLOCK)
 		pl_drop(node, in->lock_owner, true);
+}
+
+/* Loop thread, RING_STOP: the queue stops, so its waits end now with EIO
+ * (the drain that follows runs no timers). Not inside a dispatch, so the
+ * replies may go out from here. */
+void pt_locks_ring_stop(void)
+{
+	struct pl_wait *w;
+
+	while ((w = TAILQ_FIRST(&pl_waiters)) != NULL)
+		pl_wait_end(w, -EIO);
 }
 
 /* Loop thread: every description goes, waiters end from their timers (not

@@ -495,6 +495,9 @@ static void worker_ring_stop(uint32_t seq)
 	deadline = bh_now_ns() + wk.w_cfg.ic_drain_timeout_ms * 1000000ull;
 	while (wk.w_ninflight > 0) {
 		tp_run_completions(wk.w_tp);
+		/* each round: a pool job may have just turned into a lock wait */
+		if (wk.w_sess.fs_be->ring_stop)
+			wk.w_sess.fs_be->ring_stop(wk.w_sess.fs_be_ctx);
 		if (wk.w_ninflight == 0 || bh_now_ns() >= deadline)
 			break;
 		poll(NULL, 0, 1);

@@ -190,9 +190,9 @@ class Workloads:
         c = self.checks[name]
         seen = wl_checks.host_lock_conflict(os.path.join(self.shared, "locks", "hold-" + kind))
         if state == "held":
-            # A POSIX lock must stop host fcntl locks; a flock may be kept as
-            # a host flock or an OFD lock, so either conflict counts.
-            ok = "fcntl" in seen if kind == "posix" else bool(seen)
+            # As between two local processes: a POSIX lock stops host fcntl
+            # locks only, a flock host flocks only.
+            ok = seen == (["fcntl"] if kind == "posix" else ["flock"])
             c.host = "while held, host sees conflicts: %s" % (",".join(seen) or "none")
         else:
             ok = not seen
