@@ -32,12 +32,13 @@
 #include "node_table.h"
 
 #define NT_MAGIC       0x4e4f4445424b4844ull /* "BHKDEDON" */
-#define NT_VERSION     2
+#define NT_VERSION     3
 #define NT_BUCKET_BITS 18
 #define NT_NBUCKETS    (1u << NT_BUCKET_BITS)
 #define NT_HDR_SIZE    4096
 #define NT_GEN_MAX     ((1ull << (64 - NT_SLOT_BITS)) - 1)
 #define NT_FIRST_SLOT  2 /* 0 is invalid, 1 is the root */
+#define NT_LOCK_BUCKETS 4096
 
 struct nt_hdr {
 	uint64_t h_magic;
@@ -71,12 +72,15 @@ struct nt_ent {
 struct nt_fhent {
 	uint64_t f_gen;
 	uint64_t f_node;
+	uint64_t f_lock_owner; /* NT_FH_POSIX/NT_FH_FLOCK: the guest's lock owner */
 	uint32_t f_owner;
 	uint32_t f_state;
 	uint32_t f_flags;
 	uint32_t f_isdir;
-	uint32_t f_link; /* free list */
-	uint32_t f_pad;
+	uint32_t f_link;      /* free list */
+	uint32_t f_kind;      /* enum nt_fh_kind */
+	uint32_t f_lock_next; /* lock index chain while published */
+	uint32_t f_published;
 };
 
 struct nt_nament {
@@ -92,6 +96,7 @@ struct nt_table {
 	uint32_t *t_buckets;
 	struct nt_ent *t_nodes;
 	struct nt_fhent *t_fhs;
+	uint32_t *t_lock_buckets;
 	size_t t_size;
 };
 
@@ -101,7 +106,8 @@ _Static_assert(sizeof(struct nt_hdr) <= NT_HDR_SIZE, "node table header too big"
 #define NT_NODES_OFF   (NT_BUCKETS_OFF + (size_t)NT_NBUCKETS * sizeof(uint32_t))
 #define NT_FHS_OFF     (NT_NODES_OFF + (size_t)NT_MAX_NODES * sizeof(struct nt_ent))
 #define NT_NAMES_OFF   (NT_FHS_OFF + (size_t)NT_MAX_FHS * sizeof(struct nt_fhent))
-#define NT_TOTAL_SIZE  (NT_NAMES_OFF + (size_t)NT_MAX_NODES * sizeof(struct nt_nament))
+#define NT_LOCKS_OFF   (NT_NAMES_OFF + (size_t)NT_MAX_NODES * sizeof(struct nt_nament))
+#define NT_TOTAL_SIZE  (NT_LOCKS_OFF + (size_t)NT_LOCK_BUCKETS * sizeof(uint32_t))
 
 static uint32_t nt_hash(uint64_t dev, uint64_t ino)
 {
@@ -141,6 +147,7 @@ static struct nt_table *nt_attach(void *base, size_t size)
 	t->t_nodes = (struct nt_ent *)((char *)base + NT_NODES_OFF);
 	t->t_fhs = (struct nt_fhent *)((char *)base + NT_FHS_OFF);
 	t->t_names = (struct nt_nament *)((char *)base + NT_NAMES_OFF);
+	t->t_lock_buckets = (uint32_t *)((char *)base + NT_LOCKS_OFF);
 	t->t_size = size;
 	return t;
 }
@@ -295,8 +302,10 @@ void nt_reset(struct nt_table *t)
 	for (i = 1; i < n; i++) {
 		t->t_fhs[i].f_state = NT_FREE;
 		t->t_fhs[i].f_link = 0;
+		t->t_fhs[i].f_published = 0;
 	}
 	memset(t->t_buckets, 0, (size_t)NT_NBUCKETS * sizeof(uint32_t));
+	memset(t->t_lock_buckets, 0, (size_t)NT_LOCK_BUCKETS * sizeof(uint32_t));
 	h->h_node_free = 0;
 	h->h_node_next = NT_FIRST_SLOT;
 	h->h_fh_free = 0;
@@ -605,10 +614,14 @@ static void nt_fh_copy(const struct nt_fhent *f, uint32_t slot, struct nt_fh *ou
 	out->f_state = f->f_state;
 	out->f_flags = f->f_flags;
 	out->f_isdir = f->f_isdir;
+	out->f_kind = f->f_kind;
+	out->f_lock_owner = f->f_lock_owner;
 }
 
-/* Locked. The entry for a guest-supplied handle, or NULL if it is not live. */
-static struct nt_fhent *nt_fh_lookup_id(struct nt_table *t, uint64_t id)
+/* Locked. The live entry of kind 'kind' for an id, or NULL. Guest-supplied
+ * handles are looked up as NT_FH_OPEN only: a lock description's id shares
+ * the slot space but never works as a file handle. */
+static struct nt_fhent *nt_fh_lookup_kind(struct nt_table *t, uint64_t id, uint32_t kind)
 {
 	uint32_t slot = nt_slot(id);
 	struct nt_fhent *f;
@@ -616,19 +629,23 @@ static struct nt_fhent *nt_fh_lookup_id(struct nt_table *t, uint64_t id)
 	if (slot == 0 || slot >= nt_fh_next(t))
 		return NULL;
 	f = &t->t_fhs[slot];
-	if (f->f_state != NT_LIVE || f->f_gen != id >> NT_SLOT_BITS)
+	if (f->f_state != NT_LIVE || f->f_gen != id >> NT_SLOT_BITS || f->f_kind != kind)
 		return NULL;
 	return f;
 }
 
-int nt_fh_alloc(struct nt_table *t, uint64_t node, uint32_t owner, uint32_t flags, bool isdir,
-		struct nt_fh *out)
+static struct nt_fhent *nt_fh_lookup_id(struct nt_table *t, uint64_t id)
+{
+	return nt_fh_lookup_kind(t, id, NT_FH_OPEN);
+}
+
+/* Locked. A fresh slot, or NULL (logged) when all are taken. */
+static struct nt_fhent *nt_fh_take(struct nt_table *t, uint32_t *slotp)
 {
 	struct nt_hdr *h = t->t_hdr;
 	struct nt_fhent *f;
 	uint32_t slot;
 
-	nt_lock(t);
 	slot = h->h_fh_free;
 	if (slot >= 1 && slot < nt_fh_next(t) && t->t_fhs[slot].f_state == NT_FREE) {
 		h->h_fh_free = t->t_fhs[slot].f_link;
@@ -638,9 +655,8 @@ int nt_fh_alloc(struct nt_table *t, uint64_t node, uint32_t owner, uint32_t flag
 			h->h_fh_next = 1;
 		do {
 			if (h->h_fh_next >= NT_MAX_FHS) {
-				nt_unlock(t);
 				nt_log_full("file handle", NT_MAX_FHS - 1);
-				return -ENFILE;
+				return NULL;
 			}
 			slot = h->h_fh_next++;
 		} while (t->t_fhs[slot].f_gen >= NT_GEN_MAX);
@@ -648,14 +664,54 @@ int nt_fh_alloc(struct nt_table *t, uint64_t node, uint32_t owner, uint32_t flag
 	f = &t->t_fhs[slot];
 	f->f_gen++;
 	f->f_link = 0;
-	f->f_node = node;
-	f->f_owner = owner;
+	f->f_kind = NT_FH_OPEN;
+	f->f_lock_owner = 0;
+	f->f_lock_next = 0;
+	f->f_published = 0;
 	f->f_state = NT_LIVE;
-	f->f_flags = flags;
-	f->f_isdir = isdir;
+	*slotp = slot;
+	return f;
+}
+
+/* Locked. Back on the free list. */
+static void nt_fh_put(struct nt_table *t, struct nt_fhent *f, uint32_t slot)
+{
+	f->f_state = NT_FREE;
+	if (f->f_gen < NT_GEN_MAX) {
+		f->f_link = t->t_hdr->h_fh_free;
+		t->t_hdr->h_fh_free = slot;
+	}
+}
+
+/* A new live entry of any kind: 0, or -ENFILE when the slots are taken. */
+static int nt_fh_new(struct nt_table *t, const struct nt_fh *want, struct nt_fh *out)
+{
+	struct nt_fhent *f;
+	uint32_t slot;
+
+	nt_lock(t);
+	if (!(f = nt_fh_take(t, &slot))) {
+		nt_unlock(t);
+		return -ENFILE;
+	}
+	f->f_node = want->f_node;
+	f->f_owner = want->f_owner;
+	f->f_flags = want->f_flags;
+	f->f_isdir = want->f_isdir;
+	f->f_kind = want->f_kind;
+	f->f_lock_owner = want->f_lock_owner;
 	nt_fh_copy(f, slot, out);
 	nt_unlock(t);
 	return 0;
+}
+
+int nt_fh_alloc(struct nt_table *t, uint64_t node, uint32_t owner, uint32_t flags, bool isdir,
+		struct nt_fh *out)
+{
+	const struct nt_fh want = {
+	    .f_node = node, .f_owner = owner, .f_flags = flags, .f_isdir = isdir};
+
+	return nt_fh_new(t, &want, out);
 }
 
 int nt_fh_get(struct nt_table *t, uint64_t id, struct nt_fh *out)
@@ -680,11 +736,121 @@ int nt_fh_free(struct nt_table *t, uint64_t id)
 		nt_unlock(t);
 		return -EBADF;
 	}
-	f->f_state = NT_FREE;
-	if (f->f_gen < NT_GEN_MAX) {
-		f->f_link = t->t_hdr->h_fh_free;
-		t->t_hdr->h_fh_free = nt_slot(id);
+	nt_fh_put(t, f, nt_slot(id));
+	nt_unlock(t);
+	return 0;
+}
+
+/* ---- lock descriptions ---- */
+
+static uint32_t nt_lock_hash(uint64_t node, uint64_t lock_owner, uint32_t kind)
+{
+	uint64_t h = node * 0x9e3779b97f4a7c15ull ^ lock_owner * 0xc2b2ae3d27d4eb4full ^ kind;
+
+	h ^= h >> 31;
+	return (uint32_t)(h & (NT_LOCK_BUCKETS - 1));
+}
+
+/* Locked. The published description for the key, or 0. */
+static uint32_t nt_lock_lookup(struct nt_table *t, uint64_t node, uint64_t lock_owner,
+			       uint32_t kind)
+{
+	uint32_t slot = t->t_lock_buckets[nt_lock_hash(node, lock_owner, kind)];
+	/* A chain longer than the slots is a corrupt table: stop. */
+	for (uint32_t n = 0; slot && n < NT_MAX_FHS; n++) {
+		struct nt_fhent *f;
+
+		if (slot >= nt_fh_next(t))
+			return 0;
+		f = &t->t_fhs[slot];
+		if (f->f_state == NT_LIVE && f->f_published && f->f_node == node &&
+		    f->f_lock_owner == lock_owner && f->f_kind == kind)
+			return slot;
+		slot = f->f_lock_next;
 	}
+	return 0;
+}
+
+int nt_lock_alloc(struct nt_table *t, uint64_t node, uint64_t lock_owner, uint32_t kind,
+		  uint32_t owner, struct nt_fh *out)
+{
+	const struct nt_fh want = {
+	    .f_node = node, .f_owner = owner, .f_kind = kind, .f_lock_owner = lock_owner};
+
+	if (kind != NT_FH_POSIX && kind != NT_FH_FLOCK)
+		return -EINVAL;
+	return nt_fh_new(t, &want, out) == 0 ? 0 : -ENOLCK;
+}
+
+int nt_lock_publish(struct nt_table *t, uint64_t id, struct nt_fh *winner)
+{
+	struct nt_fhent *f, *w;
+	uint32_t b, other;
+
+	nt_lock(t);
+	f = nt_fh_lookup_kind(t, id, NT_FH_POSIX);
+	if (!f)
+		f = nt_fh_lookup_kind(t, id, NT_FH_FLOCK);
+	if (!f || f->f_published) {
+		nt_unlock(t);
+		return -EBADF;
+	}
+	other = nt_lock_lookup(t, f->f_node, f->f_lock_owner, f->f_kind);
+	if (other) {
+		w = &t->t_fhs[other];
+		nt_fh_copy(w, other, winner);
+		nt_unlock(t);
+		return 1;
+	}
+	b = nt_lock_hash(f->f_node, f->f_lock_owner, f->f_kind);
+	f->f_lock_next = t->t_lock_buckets[b];
+	t->t_lock_buckets[b] = nt_slot(id);
+	f->f_published = 1;
+	nt_fh_copy(f, nt_slot(id), winner);
+	nt_unlock(t);
+	return 0;
+}
+
+int nt_lock_find(struct nt_table *t, uint64_t node, uint64_t lock_owner, uint32_t kind,
+		 struct nt_fh *out)
+{
+	uint32_t slot;
+
+	nt_lock(t);
+	slot = nt_lock_lookup(t, node, lock_owner, kind);
+	if (slot)
+		nt_fh_copy(&t->t_fhs[slot], slot, out);
+	nt_unlock(t);
+	return slot ? 0 : -ENOENT;
+}
+
+int nt_lock_free(struct nt_table *t, uint64_t id)
+{
+	struct nt_fhent *f;
+	uint32_t *pp, slot = nt_slot(id);
+
+	nt_lock(t);
+	f = nt_fh_lookup_kind(t, id, NT_FH_POSIX);
+	if (!f)
+		f = nt_fh_lookup_kind(t, id, NT_FH_FLOCK);
+	if (!f) {
+		nt_unlock(t);
+		return -EBADF;
+	}
+	if (f->f_published) {
+		pp = &t->t_lock_buckets[nt_lock_hash(f->f_node, f->f_lock_owner, f->f_kind)];
+		for (uint32_t n = 0; *pp && n < NT_MAX_FHS; n++) {
+			if (*pp == slot) {
+				*pp = f->f_lock_next;
+				break;
+			}
+			if (*pp >= nt_fh_next(t))
+				break;
+			pp = &t->t_fhs[*pp].f_lock_next;
+		}
+		f->f_published = 0;
+	}
+	nt_fh_put(t, f, slot);
 	nt_unlock(t);
 	return 0;
 }

@@ -38,9 +38,17 @@ struct nt_node {            /* a copy handed out to callers */
 	uint32_t n_mode;        /* S_IFMT bits at lookup time */
 };
 
+enum nt_fh_kind {
+	NT_FH_OPEN = 0,  /* a guest's file handle (OPEN, CREATE, OPENDIR) */
+	NT_FH_POSIX = 1, /* the description a guest lock owner's POSIX locks live on */
+	NT_FH_FLOCK = 2, /* the description a guest flock() owner's locks live on */
+};
+
 struct nt_fh {
 	uint64_t f_id;
 	uint64_t f_node;        /* node id the handle was opened on */
+	uint64_t f_lock_owner;  /* lock descriptions: the guest's lock owner */
+	uint32_t f_kind;        /* enum nt_fh_kind */
 	uint32_t f_owner;       /* worker that holds the open file description */
 	uint32_t f_state;
 	uint32_t f_flags;       /* open flags */
@@ -127,6 +135,25 @@ int nt_fh_alloc(struct nt_table *t, uint64_t node, uint32_t owner, uint32_t flag
 int nt_fh_get(struct nt_table *t, uint64_t id, struct nt_fh *out);
 /* Mark released; the owner closes its descriptor. 0 or -EBADF. */
 int nt_fh_free(struct nt_table *t, uint64_t id);
+
+/*
+ * Lock descriptions (passthrough_locks.c): one open file description per
+ * (node, guest lock owner, POSIX or flock), device-wide, so that a lock
+ * owner's requests arriving on any queue act on one set of locks. They are
+ * file-handle slots of their own kind (never usable as a guest handle); the
+ * worker named as owner holds the descriptor, the others borrow duplicates
+ * through peer.c. Creating one: nt_lock_alloc (unpublished), install the
+ * descriptor, then nt_lock_publish, which returns 1 and the entry to use
+ * instead when another worker published the same key first (0 when ours
+ * is in; *winner then is ours). nt_lock_find: the published one, or
+ * -ENOENT. nt_lock_free unpublishes and frees: 0 or -EBADF.
+ */
+int nt_lock_alloc(struct nt_table *t, uint64_t node, uint64_t lock_owner, uint32_t kind,
+		  uint32_t owner, struct nt_fh *out);
+int nt_lock_publish(struct nt_table *t, uint64_t id, struct nt_fh *winner);
+int nt_lock_find(struct nt_table *t, uint64_t node, uint64_t lock_owner, uint32_t kind,
+		 struct nt_fh *out);
+int nt_lock_free(struct nt_table *t, uint64_t id);
 
 /* Slot index of an id (no checks) - for per-worker descriptor arrays. */
 static inline uint32_t nt_slot(uint64_t id)

@@ -68,6 +68,12 @@ struct be_ops {
 	 * drained: requests that wait on something other than a pool thread
 	 * (a SETLKW's timer) must be answered now. May be NULL. */
 	void (*ring_stop)(void *ctx);
+	/* Descriptions the back end keeps outside the descriptor table, in
+	 * the file-handle id space (lock descriptions): a duplicate for
+	 * another worker (fd or -EBADF), and a drop another worker decided.
+	 * Called on the peer thread. May be NULL. */
+	int (*provide_fd)(void *ctx, uint64_t id);
+	void (*release_id)(void *ctx, uint64_t id);
 
 	/* Reply: be_reply_entry (+1 lookup) or an error. */
 	void (*lookup)(void *ctx, struct fuse_req *r, uint64_t parent, const char *name);

@@ -479,6 +479,8 @@ static void pt_do_release(void *arg)
 	struct nt_fh fh;
 	int err;
 
+	if (be_req_header(arg)->opcode == FUSE_RELEASE)
+		pt_locks_release(be_req_header(arg)->nodeid, be_req_args(arg));
 	if ((err = nt_fh_get(pt->pt_env.nt, j->j_id, &fh)) < 0) {
 		be_reply_err(arg, err);
 		return;
@@ -713,20 +715,33 @@ static void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, ui
 			&(struct pt_job){.j_id = fh, .j_off = off, .j_size = size});
 }
 
+/* RELEASE with FUSE_RELEASE_FLOCK_UNLOCK drops the flock owner's locks
+ * first (pt_do_release, on the pool: that may wait for another worker). */
 static void pt_release(void *ctx, struct fuse_req *r, uint64_t fh)
 {
-	if (be_req_header(r)->opcode == FUSE_RELEASE)
-		pt_locks_release(be_req_header(r)->nodeid, be_req_args(r));
 	pt_submit(ctx, r, pt_do_release, &(struct pt_job){.j_id = fh});
 }
 
+static void pt_do_flush(void *arg)
+{
+	const struct fuse_flush_in *in = be_req_args(arg);
+
+	pt_locks_flush(be_req_header(arg)->nodeid, in->lock_owner);
+	be_reply_err(arg, 0);
+}
+
+/* close() in the guest: that owner's POSIX locks on the file go. Nothing
+ * is buffered here (writes go straight to the host), so a FLUSH of an
+ * owner without locks is answered at once; one whose description another
+ * worker holds waits for it on the pool. */
 static void pt_flush(void *ctx, struct fuse_req *r, uint64_t fh)
 {
 	const struct fuse_flush_in *in = be_req_args(r);
 
-	/* close() in the guest: that owner's POSIX locks on the file go. */
-	pt_locks_flush(be_req_header(r)->nodeid, in->lock_owner);
-	be_reply_err(r, 0); /* writes go straight to the host: nothing buffered here */
+	if (pt_locks_flush_local(be_req_header(r)->nodeid, in->lock_owner))
+		be_reply_err(r, 0);
+	else
+		pt_submit(ctx, r, pt_do_flush, &(struct pt_job){.j_id = fh});
 }
 
 static void pt_readdir(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size,
@@ -758,6 +773,7 @@ static int pt_init(const struct be_env *env, void **ctx)
 		return -ENOMEM;
 	pt->pt_env = *env;
 	pt->pt_root_dev = st.st_dev;
+	pt_locks_init(env->nt, env->peer, env->self);
 	pt->pt_root_ino = st.st_ino;
 	pt->pt_setcreds = geteuid() == 0;
 	/* The guest applied its umask already (no FUSE_DONT_MASK): ours must not
@@ -789,6 +805,16 @@ static void pt_session_reset(void *ctx)
 static void pt_ring_stop(void *ctx)
 {
 	pt_locks_ring_stop();
+}
+
+static int pt_provide_fd(void *ctx, uint64_t id)
+{
+	return pt_locks_provide_fd(id);
+}
+
+static void pt_release_id(void *ctx, uint64_t id)
+{
+	pt_locks_release_id(id);
 }
 
 static void pt_destroy(void *ctx)
@@ -827,6 +853,8 @@ const struct be_ops be_passthrough_ops = {
     .syncfs = pt_syncfs,
     .session_reset = pt_session_reset,
     .ring_stop = pt_ring_stop,
+    .provide_fd = pt_provide_fd,
+    .release_id = pt_release_id,
     .getlk = pt_getlk,
     .setlk = pt_setlk,
     .getxattr = pt_getxattr,

@@ -106,9 +106,17 @@ void pt_setlk(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_lk
 /* FLUSH (close in the guest) drops the POSIX owner's locks on the node;
  * RELEASE with FUSE_RELEASE_FLOCK_UNLOCK the flock owner's. */
 void pt_locks_flush(uint64_t node, uint64_t lock_owner);
+/* The same when the owner's description is absent or ours (true, done);
+ * false when another worker holds it: call pt_locks_flush off the loop. */
+bool pt_locks_flush_local(uint64_t node, uint64_t lock_owner);
 void pt_locks_release(uint64_t node, const struct fuse_release_in *in);
 /* Session reset (loop thread): all locks go, waiting SETLKWs end with EIO. */
 void pt_locks_reset(void);
+/* Start-up: the node table (lock index), the peer channels, our id. */
+void pt_locks_init(struct nt_table *nt, struct peer *peer, uint32_t self);
+/* For peer.c (another worker borrows or drops one of our descriptions). */
+int pt_locks_provide_fd(uint64_t id);
+void pt_locks_release_id(uint64_t id);
 /* RING_STOP: end every waiting SETLKW with EIO now. */
 void pt_locks_ring_stop(void);
 

@@ -13,11 +13,15 @@
  * flock() owner's description takes flock(2) locks, so POSIX locks and
  * flock()s do not see each other, as on a local Linux file system.
  *
- * The table is this worker's: a guest that used the same lock owner on two
- * request queues would hold two descriptions that conflict with each other.
- * A Linux guest sends all requests of one file system through one request
- * queue today; different owners on different queues exclude each other as
- * they should.
+ * Descriptions are the device's, not a queue's: a lock owner whose lock
+ * arrives on one request queue and whose unlock arrives on another (a 6.11+
+ * guest picks the queue by CPU) acts on one description. The node table
+ * indexes them by (node, owner, kind) (nt_lock_*); the worker that made one
+ * holds its descriptor in this file's table, and another worker borrows a
+ * duplicate through peer.c for the one operation (a duplicate shares the
+ * description, so its locks are the owner's), closing it right after. A
+ * description is dropped device-wide (unpublished, then closed by its
+ * holder) from whichever queue the unlock, FLUSH or RELEASE comes on.
  *
  * Descriptions go when their owner unlocks the whole file, when FLUSH
  * (close() in the guest) names the POSIX owner, when RELEASE carries
@@ -48,6 +52,7 @@
 #include "log.h"
 #include "node_table.h"
 #include "passthrough.h"
+#include "peer.h"
 #include "threadpool.h"
 
 #define PL_BUCKETS	 256
@@ -58,8 +63,10 @@ struct pl_ofd {
 	LIST_ENTRY(pl_ofd) o_entry;
 	uint64_t o_node;
 	uint64_t o_owner;
+	uint64_t o_id; /* the description's id in the node table */
 	bool o_flock;
 	bool o_listed; /* in the table (else only waiters still hold it) */
+	bool o_remote; /* a duplicate borrowed from the worker that holds it */
 	int o_fd;
 	unsigned o_refs;
 };
@@ -82,6 +89,10 @@ TAILQ_HEAD(pl_waits, pl_wait);
 static pthread_mutex_t pl_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pl_chain pl_table[PL_BUCKETS];
 static struct pl_waits pl_waiters = TAILQ_HEAD_INITIALIZER(pl_waiters); /* loop thread */
+/* Set once by pt_locks_init, before any request. */
+static struct nt_table *pl_nt;
+static struct peer *pl_peer;
+static uint32_t pl_self;
 
 static unsigned pl_hash(uint64_t node, uint64_t owner)
 {
@@ -124,15 +135,59 @@ static struct pl_ofd *pl_find_locked(uint64_t node, uint64_t owner, bool flock)
 	return NULL;
 }
 
-/* Drop the description of (node, owner): its locks are released. */
-static void pl_drop(uint64_t node, uint64_t owner, bool flock)
+static struct pl_ofd *pl_find_id_locked(uint64_t id)
 {
 	struct pl_ofd *o;
 
+	for (unsigned i = 0; i < PL_BUCKETS; i++)
+		for (o = LIST_FIRST(&pl_table[i]); o; o = LIST_NEXT(o, o_entry))
+			if (o->o_id == id)
+				return o;
+	return NULL;
+}
+
+static uint32_t pl_kind(bool flock)
+{
+	return flock ? NT_FH_FLOCK : NT_FH_POSIX;
+}
+
+/* Drop the description of (node, owner) device-wide: its locks are
+ * released. Ours is closed here; another worker's is unpublished at once
+ * (nobody finds it any more) and its holder told to close it. */
+static void pl_drop(uint64_t node, uint64_t owner, bool flock)
+{
+	struct pl_ofd *o;
+	struct nt_fh f;
+	uint64_t id = 0;
+	int err;
+
 	pthread_mutex_lock(&pl_mu);
-	if ((o = pl_find_locked(node, owner, flock)) != NULL)
+	if ((o = pl_find_locked(node, owner, flock)) != NULL) {
+		id = o->o_id;
 		pl_unlist_locked(o);
+	}
 	pthread_mutex_unlock(&pl_mu);
+	if (o) {
+		(void)nt_lock_free(pl_nt, id);
+		return;
+	}
+	if (nt_lock_find(pl_nt, node, owner, pl_kind(flock), &f) < 0 || f.f_owner == pl_self)
+		return;
+	if (nt_lock_free(pl_nt, f.f_id) < 0)
+		return; /* dropped by someone else meanwhile */
+	/* Wait for the close, so that the locks are gone when the guest gets
+	 * its reply: the holder serves a channel in order, so the answer to a
+	 * request sent after the release (-EBADF: no such description now)
+	 * means the release has been handled. */
+	if ((err = peer_release_fh(pl_peer, f.f_owner, f.f_id)) == 0) {
+		int fd = peer_get_fh_fd(pl_peer, f.f_owner, f.f_id);
+		if (fd >= 0)
+			close(fd);
+		err = fd == -EBADF || fd >= 0 ? 0 : fd;
+	}
+	if (err < 0)
+		log_warnx("lock owner %#llx: holder q%u of its description unreachable: %s",
+			  (unsigned long long)owner, f.f_owner, strerror(-err));
 }
 
 /* A new description of the file behind handle fh (pool thread), with the
@@ -162,51 +217,122 @@ static int pl_open(struct pt *pt, struct fuse_req *r, uint64_t node, uint64_t fh
 	return err;
 }
 
-/* The description of (node, owner) with a reference; created unless
- * create is false (then NULL with 0 when there is none). */
-static int pl_get(struct pt *pt, struct fuse_req *r, const struct fuse_lk_in *in, uint64_t node,
-		  bool create, struct pl_ofd **out)
+/* Another worker's description, borrowed for one operation (or one wait):
+ * 0, 1 when it went away meanwhile (look again), or -errno. */
+static int pl_borrow(const struct nt_fh *f, bool flock, struct pl_ofd **out)
 {
-	bool flock = (in->lk_flags & FUSE_LK_FLOCK) != 0;
-	struct pl_ofd *o, *n;
+	struct pl_ofd *o;
+	int fd;
+
+	fd = peer_get_fh_fd(pl_peer, f->f_owner, f->f_id);
+	if (fd == -EBADF)
+		return 1;
+	if (fd < 0) {
+		log_warnx("lock owner %#llx: holder q%u of its description unreachable: %s",
+			  (unsigned long long)f->f_lock_owner, f->f_owner, strerror(-fd));
+		return -ENOLCK;
+	}
+	if (!(o = calloc(1, sizeof(*o)))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	o->o_node = f->f_node;
+	o->o_owner = f->f_lock_owner;
+	o->o_id = f->f_id;
+	o->o_flock = flock;
+	o->o_remote = true;
+	o->o_fd = fd;
+	o->o_refs = 1;
+	*out = o;
+	return 0;
+}
+
+/* A new description, ours: 0 with *out, 1 when another request of the same
+ * owner (here or on another queue) got there first (look again), -errno. */
+static int pl_create(struct pt *pt, struct fuse_req *r, const struct fuse_lk_in *in,
+		     uint64_t node, bool flock, struct pl_ofd **out)
+{
+	struct nt_fh f, w;
+	struct pl_ofd *n;
 	int fd, err;
 
-	*out = NULL;
-	pthread_mutex_lock(&pl_mu);
-	if ((o = pl_find_locked(node, in->owner, flock)) != NULL)
-		o->o_refs++;
-	pthread_mutex_unlock(&pl_mu);
-	if (o || !create) {
-		*out = o;
-		return 0;
-	}
 	if ((err = pl_open(pt, r, node, in->fh, &fd)) < 0)
 		return err;
+	if ((err = nt_lock_alloc(pl_nt, node, in->owner, pl_kind(flock), pl_self, &f)) < 0) {
+		close(fd);
+		return err;
+	}
 	if (!(n = calloc(1, sizeof(*n)))) {
 		close(fd);
+		(void)nt_lock_free(pl_nt, f.f_id);
 		return -ENOMEM;
 	}
 	n->o_node = node;
 	n->o_owner = in->owner;
+	n->o_id = f.f_id;
 	n->o_flock = flock;
 	n->o_fd = fd;
+	n->o_refs = 2; /* the table's and the caller's */
+	n->o_listed = true;
 	pthread_mutex_lock(&pl_mu);
-	if ((o = pl_find_locked(node, in->owner, flock)) == NULL) {
-		/* Two requests of one owner raced: the first one wins. */
-		o = n;
-		n = NULL;
-		o->o_refs = 1; /* the table's */
-		o->o_listed = true;
-		LIST_INSERT_HEAD(&pl_table[pl_hash(node, in->owner)], o, o_entry);
-	}
-	o->o_refs++;
-	pthread_mutex_unlock(&pl_mu);
-	if (n) {
-		close(n->o_fd);
+	if (pl_find_locked(node, in->owner, flock)) {
+		pthread_mutex_unlock(&pl_mu);
+		(void)nt_lock_free(pl_nt, f.f_id);
+		close(fd);
 		free(n);
+		return 1;
 	}
-	*out = o;
-	return 0;
+	LIST_INSERT_HEAD(&pl_table[pl_hash(node, in->owner)], n, o_entry);
+	pthread_mutex_unlock(&pl_mu);
+	/* Listed before published: a peer asking for it finds it. */
+	err = nt_lock_publish(pl_nt, f.f_id, &w);
+	if (err == 0) {
+		*out = n;
+		return 0;
+	}
+	pthread_mutex_lock(&pl_mu);
+	pl_unlist_locked(n);
+	pthread_mutex_unlock(&pl_mu);
+	pl_unref(n);
+	(void)nt_lock_free(pl_nt, f.f_id);
+	return err == 1 ? 1 : -ENOLCK;
+}
+
+/* The description of (node, owner) with a reference, wherever it lives;
+ * created unless create is false (then NULL with 0 when there is none). */
+static int pl_get(struct pt *pt, struct fuse_req *r, const struct fuse_lk_in *in, uint64_t node,
+		  bool create, struct pl_ofd **out)
+{
+	bool flock = (in->lk_flags & FUSE_LK_FLOCK) != 0;
+	struct pl_ofd *o;
+	struct nt_fh f;
+	int err;
+
+	*out = NULL;
+	/* Each retry follows a description that another request made or
+	 * dropped meanwhile; a few settle any honest race. */
+	for (int tries = 0; tries < 8; tries++) {
+		pthread_mutex_lock(&pl_mu);
+		if ((o = pl_find_locked(node, in->owner, flock)) != NULL)
+			o->o_refs++;
+		pthread_mutex_unlock(&pl_mu);
+		if (o) {
+			*out = o;
+			return 0;
+		}
+		err = nt_lock_find(pl_nt, node, in->owner, pl_kind(flock), &f);
+		if (err == 0 && f.f_owner != pl_self)
+			err = pl_borrow(&f, flock, out);
+		else if (err == 0)
+			err = 1; /* ours, in the middle of being made or dropped */
+		else if (!create)
+			return 0;
+		else
+			err = pl_create(pt, r, in, node, flock, out);
+		if (err != 1)
+			return err;
+	}
+	return -ENOLCK;
 }
 
 static void pl_to_flock(const struct fuse_lk_in *in, struct flock *fl)
@@ -274,9 +400,16 @@ static void pl_wait_tick(evutil_socket_t fd, short what, void *arg)
 		pl_wait_end(w, -EIO);
 		return;
 	}
-	pthread_mutex_lock(&pl_mu);
-	listed = w->w_ofd->o_listed;
-	pthread_mutex_unlock(&pl_mu);
+	if (w->w_ofd->o_remote) {
+		struct nt_fh f;
+		listed = nt_lock_find(pl_nt, w->w_ofd->o_node, w->w_ofd->o_owner,
+				      pl_kind(w->w_ofd->o_flock), &f) == 0 &&
+			 f.f_id == w->w_ofd->o_id;
+	} else {
+		pthread_mutex_lock(&pl_mu);
+		listed = w->w_ofd->o_listed;
+		pthread_mutex_unlock(&pl_mu);
+	}
 	if (!listed) {
 		/* The owner closed the file meanwhile: a lock now would vanish. */
 		pl_wait_end(w, -EIO);
@@ -324,12 +457,9 @@ static void pl_do_setlk(void *arg)
 		goto out; /* unlocking what was never locked is a success */
 	pl_to_flock(in, &fl);
 	err = pl_try(o, &fl);
-	if (err == 0 && unlock && fl.l_start == 0 && fl.l_len == 0) {
+	if (err == 0 && unlock && fl.l_start == 0 && fl.l_len == 0)
 		/* Everything released: the description is no longer needed. */
-		pthread_mutex_lock(&pl_mu);
-		pl_unlist_locked(o);
-		pthread_mutex_unlock(&pl_mu);
-	}
+		pl_drop(j->j_id, in->owner, o->o_flock);
 	if (err == -EAGAIN && j->j_flags) {
 		if (!(w = calloc(1, sizeof(*w)))) {
 			err = -ENOLCK;
@@ -405,10 +535,55 @@ void pt_locks_flush(uint64_t node, uint64_t lock_owner)
 	pl_drop(node, lock_owner, false);
 }
 
+bool pt_locks_flush_local(uint64_t node, uint64_t lock_owner)
+{
+	struct nt_fh f;
+
+	if (nt_lock_find(pl_nt, node, lock_owner, NT_FH_POSIX, &f) == 0 && f.f_owner != pl_self)
+		return false;
+	pl_drop(node, lock_owner, false);
+	return true;
+}
+
 void pt_locks_release(uint64_t node, const struct fuse_release_in *in)
 {
 	if (in->release_flags & FUSE_RELEASE_FLOCK_UNLOCK)
 		pl_drop(node, in->lock_owner, true);
+}
+
+void pt_locks_init(struct nt_table *nt, struct peer *peer, uint32_t self)
+{
+	pl_nt = nt;
+	pl_peer = peer;
+	pl_self = self;
+}
+
+/* Peer thread: a duplicate of one of our descriptions, for the worker
+ * that got a request of its lock owner: fd, or -EBADF when we hold none. */
+int pt_locks_provide_fd(uint64_t id)
+{
+	struct pl_ofd *o;
+	int fd = -EBADF;
+
+	pthread_mutex_lock(&pl_mu);
+	if ((o = pl_find_id_locked(id)) != NULL) {
+		fd = fcntl(o->o_fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			fd = -errno;
+	}
+	pthread_mutex_unlock(&pl_mu);
+	return fd;
+}
+
+/* Peer thread: another worker dropped (and unpublished) one of ours. */
+void pt_locks_release_id(uint64_t id)
+{
+	struct pl_ofd *o;
+
+	pthread_mutex_lock(&pl_mu);
+	if ((o = pl_find_id_locked(id)) != NULL)
+		pl_unlist_locked(o);
+	pthread_mutex_unlock(&pl_mu);
 }
 
 /* Loop thread, RING_STOP: the queue stops, so its waits end now with EIO
@@ -429,6 +604,7 @@ void pt_locks_reset(void)
 	struct pl_wait *w;
 	struct pl_ofd *o;
 
+	/* nt_reset dropped the index already */
 	pthread_mutex_lock(&pl_mu);
 	for (unsigned i = 0; i < PL_BUCKETS; i++)
 		while ((o = LIST_FIRST(&pl_table[i])) != NULL)

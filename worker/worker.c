@@ -661,6 +661,30 @@ static void worker_dispatch_parent(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* ---- peer requests (peer thread) ---- */
+
+/* File handles come from the descriptor table, lock descriptions from the
+ * back end; both share the node table's handle id space. The back end is
+ * set before the parent sends the first PEER channel. */
+static int worker_provide_fh_fd(void *ctx, uint64_t id)
+{
+	const struct be_ops *be = wk.w_sess.fs_be;
+	int fd = fdt_provide_fh_fd(ctx, id);
+
+	if (fd == -EBADF && be && be->provide_fd)
+		fd = be->provide_fd(wk.w_sess.fs_be_ctx, id);
+	return fd;
+}
+
+static void worker_release_fh(void *ctx, uint64_t id)
+{
+	const struct be_ops *be = wk.w_sess.fs_be;
+
+	fdt_release_fh(ctx, id);
+	if (be && be->release_id)
+		be->release_id(wk.w_sess.fs_be_ctx, id);
+}
+
 /* ---- start-up ---- */
 
 static void worker_configure(void)
@@ -780,9 +804,9 @@ int main(int argc, char *argv[])
 {
 	struct peer_provider prov = {
 	    .node_fd = fdt_provide_node_fd,
-	    .fh_fd = fdt_provide_fh_fd,
+	    .fh_fd = worker_provide_fh_fd,
 	    .release_node = fdt_release_node,
-	    .release_fh = fdt_release_fh,
+	    .release_fh = worker_release_fh,
 	};
 	struct be_env env;
 	int err;

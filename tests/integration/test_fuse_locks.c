@@ -326,6 +326,61 @@ ITEST(flocks, lock_taken_on_one_queue_is_seen_on_another)
 	cr_assert_eq(setlk(it_fe, Q1, lk_node, lk_fh, 1, F_WRLCK, 15, 15, false), -EAGAIN);
 }
 
+/* One lock owner is one owner on every queue: what it locks on Q1 it
+ * extends and unlocks on Q2 (a 6.11+ guest's process moved to another CPU),
+ * never conflicting with itself, and the unlock really frees the range. */
+ITEST(flocks, one_owner_locks_on_one_queue_and_unlocks_on_another)
+{
+	struct fuse_file_lock l;
+	int fd = host_open();
+
+	cr_assert_eq(setlk(it_fe, Q1, lk_node, lk_fh, 1, F_WRLCK, 0, 9, false), 0);
+	/* the same owner on Q2: its own lock, no conflict; a read lock
+	 * converts the range as it would locally */
+	cr_assert_eq(setlk(it_fe, Q2, lk_node, lk_fh, 1, F_WRLCK, 5, 19, false), 0);
+	cr_assert_eq(setlk(it_fe, Q2, lk_node, lk_fh, 2, F_RDLCK, 15, 15, false), -EAGAIN);
+	cr_assert_eq(getlk(Q2, 1, F_WRLCK, 0, LK_EOF, &l), 0);
+	cr_assert_eq(l.type, F_UNLCK, "an owner's own locks are no conflict");
+	/* unlock everything on Q2: the description goes device-wide */
+	cr_assert_eq(setlk(it_fe, Q2, lk_node, lk_fh, 1, F_UNLCK, 0, LK_EOF, false), 0);
+	cr_assert_eq(setlk(it_fe, Q1, lk_node, lk_fh, 2, F_WRLCK, 0, 19, false), 0);
+	cr_assert_eq(setlk(it_fe, Q1, lk_node, lk_fh, 2, F_UNLCK, 0, LK_EOF, false), 0);
+	cr_assert_eq(host_lock(fd, F_WRLCK), 0, "a lock survived the unlock on the other queue");
+	cr_assert_eq(host_lock(fd, F_UNLCK), 0);
+	close(fd);
+}
+
+/* FLUSH (the guest's close()) and flock's RELEASE on another queue than
+ * the lock's drop it; a SETLKW of a known owner waits on another queue. */
+ITEST(flocks, flush_and_waits_reach_an_owners_lock_from_any_queue)
+{
+	struct fuse_flush_in fl = {.fh = lk_fh, .lock_owner = 1};
+	struct fuse_file_lock l;
+	struct vufe_call *c;
+	int fd = host_open();
+
+	cr_assert_eq(setlk(it_fe, Q1, lk_node, lk_fh, 1, F_WRLCK, 0, LK_EOF, false), 0);
+	cr_assert_eq(host_lock(fd, F_RDLCK), -EAGAIN);
+	cr_assert_eq(vufe_fuse(it_fe, Q2, FUSE_FLUSH, lk_node, &fl, sizeof(fl), NULL, 0, NULL, 0,
+			       NULL, 0),
+		     0);
+	cr_assert_eq(host_lock(fd, F_WRLCK), 0, "FLUSH on Q2 left the Q1 lock");
+
+	/* owner 7's description is made on Q1 (GETLK), its SETLKW waits on Q2 */
+	cr_assert_eq(getlk(Q1, 7, F_WRLCK, 0, LK_EOF, &l), 0);
+	cr_assert_eq(l.type, F_WRLCK, "the host's lock");
+	c = setlkw_start(Q2, 7, F_WRLCK);
+	cr_assert_eq(vufe_call_wait(it_fe, c, 200), -ETIMEDOUT);
+	cr_assert_eq(host_lock(fd, F_UNLCK), 0);
+	cr_assert_eq(vufe_call_wait(it_fe, c, 2000), 0, "the waiter on Q2 missed the unlock");
+	cr_assert_eq(vufe_call_result(c), 0);
+	vufe_call_free(it_fe, c);
+	cr_assert_eq(host_lock(fd, F_RDLCK), -EAGAIN, "the lock taken on Q2 is not held");
+	cr_assert_eq(setlk(it_fe, Q1, lk_node, lk_fh, 7, F_UNLCK, 0, LK_EOF, false), 0);
+	cr_assert_eq(host_lock(fd, F_WRLCK), 0);
+	close(fd);
+}
+
 ITEST(flocks, two_daemons_on_one_directory_exclude_each_other)
 {
 	struct hx_daemon d2;

@@ -7,6 +7,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -434,4 +435,61 @@ Test(node_table, root_and_unknown_nodes_have_no_name)
 	cr_assert_eq(nt_node_name(nt, (5ull << NT_SLOT_BITS) | 3, &parent, name), -ESTALE);
 	cr_assert_eq(nt_node_set_name(nt, (5ull << NT_SLOT_BITS) | 3, 1, "x"), -ESTALE);
 	cr_assert_eq(nt_node_find(nt, 9, 9, &n), -ENOENT);
+}
+
+/* Lock descriptions: one per (node, lock owner, kind), device-wide. */
+Test(node_table, lock_descriptions_publish_once_per_key)
+{
+	struct nt_fh a, b, w, f, h;
+
+	cr_assert_eq(nt_lock_alloc(nt, 5, 0xabc, NT_FH_POSIX, 1, &a), 0);
+	cr_assert_eq(nt_lock_alloc(nt, 5, 0xabc, NT_FH_POSIX, 2, &b), 0);
+	cr_assert_neq(a.f_id, b.f_id);
+	/* unpublished: nobody finds either */
+	cr_assert_eq(nt_lock_find(nt, 5, 0xabc, NT_FH_POSIX, &f), -ENOENT);
+	cr_assert_eq(nt_lock_publish(nt, a.f_id, &w), 0);
+	cr_assert_eq(w.f_id, a.f_id);
+	/* the second worker loses the race and is told whose to use */
+	cr_assert_eq(nt_lock_publish(nt, b.f_id, &w), 1);
+	cr_assert_eq(w.f_id, a.f_id);
+	cr_assert_eq(w.f_owner, 1);
+	cr_assert_eq(nt_lock_free(nt, b.f_id), 0);
+	cr_assert_eq(nt_lock_find(nt, 5, 0xabc, NT_FH_POSIX, &f), 0);
+	cr_assert_eq(f.f_id, a.f_id);
+	cr_assert_eq(f.f_lock_owner, 0xabc);
+	cr_assert_eq(f.f_kind, NT_FH_POSIX);
+	/* other kind, owner or node: other keys */
+	cr_assert_eq(nt_lock_find(nt, 5, 0xabc, NT_FH_FLOCK, &f), -ENOENT);
+	cr_assert_eq(nt_lock_find(nt, 5, 0xabd, NT_FH_POSIX, &f), -ENOENT);
+	cr_assert_eq(nt_lock_find(nt, 6, 0xabc, NT_FH_POSIX, &f), -ENOENT);
+	/* a description is never a file handle for the guest */
+	cr_assert_eq(nt_fh_get(nt, a.f_id, &h), -EBADF);
+	cr_assert_eq(nt_fh_free(nt, a.f_id), -EBADF);
+	cr_assert_eq(nt_lock_free(nt, a.f_id), 0);
+	cr_assert_eq(nt_lock_free(nt, a.f_id), -EBADF);
+	cr_assert_eq(nt_lock_find(nt, 5, 0xabc, NT_FH_POSIX, &f), -ENOENT);
+	/* nor is a file handle a description */
+	cr_assert_eq(nt_fh_alloc(nt, 5, 1, O_RDWR, false, &h), 0);
+	cr_assert_eq(nt_lock_free(nt, h.f_id), -EBADF);
+	cr_assert_eq(nt_lock_publish(nt, h.f_id, &w), -EBADF);
+	cr_assert_eq(nt_lock_alloc(nt, 5, 1, NT_FH_OPEN, 1, &a), -EINVAL);
+}
+
+Test(node_table, many_lock_descriptions_share_buckets_and_reset_drops_them)
+{
+	struct nt_fh a, f;
+
+	for (uint64_t owner = 0; owner < 10000; owner++) {
+		cr_assert_eq(nt_lock_alloc(nt, 7, owner, NT_FH_FLOCK, 1, &a), 0);
+		cr_assert_eq(nt_lock_publish(nt, a.f_id, &f), 0);
+	}
+	for (uint64_t owner = 0; owner < 10000; owner += 2) {
+		cr_assert_eq(nt_lock_find(nt, 7, owner, NT_FH_FLOCK, &f), 0);
+		cr_assert_eq(nt_lock_free(nt, f.f_id), 0);
+	}
+	for (uint64_t owner = 0; owner < 10000; owner++)
+		cr_assert_eq(nt_lock_find(nt, 7, owner, NT_FH_FLOCK, &f), owner % 2 ? 0 : -ENOENT,
+			     "owner %llu", (unsigned long long)owner);
+	nt_reset(nt);
+	cr_assert_eq(nt_lock_find(nt, 7, 1, NT_FH_FLOCK, &f), -ENOENT);
 }
