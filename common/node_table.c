@@ -81,6 +81,8 @@ struct nt_fhent {
 	uint32_t f_kind;      /* enum nt_fh_kind */
 	uint32_t f_lock_next; /* lock index chain while published */
 	uint32_t f_published;
+	uint32_t f_dups;      /* bit per worker that borrowed a duplicate */
+	uint32_t f_pad;
 };
 
 struct nt_nament {
@@ -616,6 +618,7 @@ static void nt_fh_copy(const struct nt_fhent *f, uint32_t slot, struct nt_fh *ou
 	out->f_isdir = f->f_isdir;
 	out->f_kind = f->f_kind;
 	out->f_lock_owner = f->f_lock_owner;
+	out->f_dups = f->f_dups;
 }
 
 /* Locked. The live entry of kind 'kind' for an id, or NULL. Guest-supplied
@@ -668,6 +671,7 @@ static struct nt_fhent *nt_fh_take(struct nt_table *t, uint32_t *slotp)
 	f->f_lock_owner = 0;
 	f->f_lock_next = 0;
 	f->f_published = 0;
+	f->f_dups = 0;
 	f->f_state = NT_LIVE;
 	*slotp = slot;
 	return f;
@@ -726,7 +730,26 @@ int nt_fh_get(struct nt_table *t, uint64_t id, struct nt_fh *out)
 	return f ? 0 : -EBADF;
 }
 
+int nt_fh_note_dup(struct nt_table *t, uint64_t id, uint32_t worker)
+{
+	struct nt_fhent *f;
+
+	if (worker >= 32)
+		return -EINVAL;
+	nt_lock(t);
+	f = nt_fh_lookup_id(t, id);
+	if (f)
+		f->f_dups |= 1u << worker;
+	nt_unlock(t);
+	return f ? 0 : -EBADF;
+}
+
 int nt_fh_free(struct nt_table *t, uint64_t id)
+{
+	return nt_fh_free_get(t, id, NULL);
+}
+
+int nt_fh_free_get(struct nt_table *t, uint64_t id, struct nt_fh *out)
 {
 	struct nt_fhent *f;
 
@@ -736,6 +759,8 @@ int nt_fh_free(struct nt_table *t, uint64_t id)
 		nt_unlock(t);
 		return -EBADF;
 	}
+	if (out)
+		nt_fh_copy(f, nt_slot(id), out);
 	nt_fh_put(t, f, nt_slot(id));
 	nt_unlock(t);
 	return 0;

@@ -49,6 +49,7 @@ struct nt_fh {
 	uint64_t f_node;        /* node id the handle was opened on */
 	uint64_t f_lock_owner;  /* lock descriptions: the guest's lock owner */
 	uint32_t f_kind;        /* enum nt_fh_kind */
+	uint32_t f_dups;        /* bit per worker holding a borrowed duplicate */
 	uint32_t f_owner;       /* worker that holds the open file description */
 	uint32_t f_state;
 	uint32_t f_flags;       /* open flags */
@@ -135,6 +136,12 @@ int nt_fh_alloc(struct nt_table *t, uint64_t node, uint32_t owner, uint32_t flag
 int nt_fh_get(struct nt_table *t, uint64_t id, struct nt_fh *out);
 /* Mark released; the owner closes its descriptor. 0 or -EBADF. */
 int nt_fh_free(struct nt_table *t, uint64_t id);
+/* The same, with the entry as it was (owner, borrowers) in *out. */
+int nt_fh_free_get(struct nt_table *t, uint64_t id, struct nt_fh *out);
+/* Record that 'worker' is about to borrow a duplicate of the handle, so
+ * that RELEASE reaches it (the duplicate keeps the open file alive): 0,
+ * -EBADF when the handle is gone, -EINVAL for a worker out of range. */
+int nt_fh_note_dup(struct nt_table *t, uint64_t id, uint32_t worker);
 
 /*
  * Lock descriptions (passthrough_locks.c): one open file description per

@@ -31,6 +31,7 @@
 #include <linux/openat2.h>
 
 #include "backend.h"
+#include "bulkhead.h"
 #include "fdtable.h"
 #include "ipc.h"
 #include "log.h"
@@ -472,28 +473,34 @@ static void pt_do_read(void *arg)
 	pt_read_body(pt_job_of(arg), false);
 }
 
+/* The handle goes device-wide at once (a later request with it is EBADF
+ * everywhere); the holder of the open file and every worker that borrowed
+ * a duplicate close theirs, since any one of them keeps the file open on
+ * the host. */
 static void pt_do_release(void *arg)
 {
 	struct pt_job *j = pt_job_of(arg);
 	struct pt *pt = j->j_pt;
 	struct nt_fh fh;
+	uint32_t tell;
 	int err;
 
 	if (be_req_header(arg)->opcode == FUSE_RELEASE)
 		pt_locks_release(be_req_header(arg)->nodeid, be_req_args(arg));
-	if ((err = nt_fh_get(pt->pt_env.nt, j->j_id, &fh)) < 0) {
+	if ((err = nt_fh_free_get(pt->pt_env.nt, j->j_id, &fh)) < 0) {
 		be_reply_err(arg, err);
 		return;
 	}
-	if (fh.f_owner == pt->pt_env.self) {
-		nt_fh_free(pt->pt_env.nt, j->j_id);
-		fdt_fh_drop(pt->pt_env.fdt, j->j_id);
-	} else {
-		fdt_fh_drop(pt->pt_env.fdt, j->j_id); /* our cached duplicate */
-		err = peer_release_fh(pt->pt_env.peer, fh.f_owner, j->j_id);
+	fdt_fh_drop(pt->pt_env.fdt, j->j_id);
+	tell = fh.f_dups | (1u << fh.f_owner);
+	tell &= ~(1u << pt->pt_env.self);
+	for (uint32_t q = 0; q < BH_MAX_QUEUES; q++) {
+		if (!(tell & (1u << q)))
+			continue;
+		err = peer_release_fh(pt->pt_env.peer, q, j->j_id);
 		if (err < 0)
-			log_warnx("RELEASE %llu: owner q%u unreachable: %s",
-				  (unsigned long long)j->j_id, fh.f_owner, strerror(-err));
+			log_warnx("RELEASE %llu: q%u unreachable: %s", (unsigned long long)j->j_id,
+				  q, strerror(-err));
 	}
 	be_reply_err(arg, 0);
 }

@@ -556,6 +556,7 @@ static int fdt_get(struct fdt *t, uint64_t id, bool fh, uint32_t owner, bool now
 	uint64_t gen = id >> NT_SLOT_BITS, epoch;
 	struct fdt_ent *e;
 	struct peer *p;
+	struct nt_fh f;
 	int fd, r;
 
 	if (!h)
@@ -595,11 +596,19 @@ static int fdt_get(struct fdt *t, uint64_t id, bool fh, uint32_t owner, bool now
 		/* The owner may still hold it (pinned, or not evicted yet). */
 		if (!p)
 			return r == -ESTALE ? r : -EIO;
+		/* A borrowed handle keeps the open file alive: RELEASE must
+		 * find us (noted first, so a RELEASE from now on does). */
+		if (fh && nt_fh_note_dup(t->t_nt, id, t->t_self) < 0)
+			return -EBADF;
 		fd = fh ? peer_get_fh_fd(p, owner, id) : peer_get_node_fd(p, owner, id);
 		if (fd < 0) {
 			log_debug("%s %#llx: owner q%u cannot provide it (%d)",
 				  fh ? "handle" : "node", (unsigned long long)id, owner, fd);
 			return r == -ESTALE ? r : -EIO;
+		}
+		if (fh && nt_fh_get(t->t_nt, id, &f) < 0) {
+			close(fd); /* released while we asked */
+			return -EBADF;
 		}
 	}
 
@@ -788,10 +797,12 @@ void fdt_release_node(void *t, uint64_t nodeid)
 	nt_node_free(ft->t_nt, nodeid);
 }
 
+/* The owner's descriptor or a borrowed duplicate: both go (a duplicate
+ * alone keeps the file open on the host). */
 void fdt_release_fh(void *t, uint64_t fh)
 {
 	struct fdt *ft = t;
 
-	if (fdt_drop(ft, fh, true, true))
-		nt_fh_free(ft->t_nt, fh); /* -EBADF if the releaser freed it */
+	if (fdt_drop(ft, fh, true, false))
+		nt_fh_free(ft->t_nt, fh); /* -EBADF: the releaser freed it */
 }

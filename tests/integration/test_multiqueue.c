@@ -248,6 +248,71 @@ ITEST(mq, file_offset_is_one_object_for_a_write_on_q2_and_q3)
 	cr_assert_eq(vufe_fuse_release(it_fe, 2, FUSE_RELEASE, node, fh), 0);
 }
 
+/* Descriptors in the daemon's workers that lead to the share file 'name'
+ * (O_PATH node descriptors included). */
+static int mq_fds_on(const char *name)
+{
+	char want[PATH_MAX], p[64], l[PATH_MAX + 64], target[PATH_MAX];
+	pid_t kids[64];
+	int n = hx_children(it_d.hd_pid, kids, 64), total = 0;
+
+	snprintf(want, sizeof(want), "%s/%s", it_share, name);
+	for (int i = 0; i < n; i++) {
+		DIR *d;
+		struct dirent *de;
+		snprintf(p, sizeof(p), "/proc/%d/fd", (int)kids[i]);
+		cr_assert((d = opendir(p)) != NULL, "%s: %s", p, strerror(errno));
+		while ((de = readdir(d))) {
+			ssize_t k;
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(l, sizeof(l), "%s/%s", p, de->d_name);
+			if ((k = readlink(l, target, sizeof(target) - 1)) < 0)
+				continue;
+			target[k] = '\0';
+			/* workers see the share as their root: match the tail */
+			if (strcmp(target, want) == 0 ||
+			    (strlen(target) > 1 && strcmp(target + 1, name) == 0))
+				total++;
+		}
+		closedir(d);
+	}
+	return total;
+}
+
+/* A handle opened on Q1 and written on Q2 and Q3 (each borrows a duplicate
+ * of the open file) is closed everywhere by RELEASE on Q1: nothing keeps
+ * the file open on the host, only the node's O_PATH descriptor is left. */
+ITEST(mq, release_closes_every_borrowed_duplicate)
+{
+	uint64_t node, fh;
+	int before;
+
+	node = it_lookup(it_fe, 1, "small.txt");
+	cr_assert_neq(node, 0);
+	before = mq_fds_on("small.txt");
+	cr_assert_geq(before, 1, "no node descriptor found for small.txt");
+	cr_assert_eq(vufe_fuse_open(it_fe, 1, node, O_RDWR, &fh), 0);
+	for (unsigned q = 2; q <= 3; q++) {
+		struct vufe_call *w = mq_write(q, node, fh, 0, "x");
+		mq_kick_all();
+		cr_assert_eq(mq_wait(w), 0);
+		vufe_call_free(it_fe, w);
+	}
+	cr_assert_geq(mq_fds_on("small.txt"), before + 3, "the handle and two duplicates");
+	cr_assert_eq(vufe_fuse_release(it_fe, 1, FUSE_RELEASE, node, fh), 0);
+	for (int i = 0; i < 100 && mq_fds_on("small.txt") > before; i++)
+		usleep(10 * 1000);
+	cr_assert_eq(mq_fds_on("small.txt"), before, "a duplicate outlived RELEASE");
+	/* and the handle is gone on every queue */
+	for (unsigned q = 1; q <= 3; q++) {
+		struct vufe_call *w = mq_write(q, node, fh, 0, "y");
+		mq_kick_all();
+		cr_assert_eq(mq_wait(w), -EBADF, "q%u", q);
+		vufe_call_free(it_fe, w);
+	}
+}
+
 /* ---- exact lookup counts ---- */
 
 /* Descriptors open in every child of the daemon (its workers). */

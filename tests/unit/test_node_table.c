@@ -493,3 +493,23 @@ Test(node_table, many_lock_descriptions_share_buckets_and_reset_drops_them)
 	nt_reset(nt);
 	cr_assert_eq(nt_lock_find(nt, 7, 1, NT_FH_FLOCK, &f), -ENOENT);
 }
+
+/* Borrowers of a handle are recorded until it is freed, and handed to the
+ * releaser so that it can tell each of them. */
+Test(node_table, handle_borrowers_are_recorded_and_returned_on_free)
+{
+	struct nt_fh h, was;
+
+	cr_assert_eq(nt_fh_alloc(nt, 5, 1, O_RDWR, false, &h), 0);
+	cr_assert_eq(h.f_dups, 0);
+	cr_assert_eq(nt_fh_note_dup(nt, h.f_id, 2), 0);
+	cr_assert_eq(nt_fh_note_dup(nt, h.f_id, 16), 0);
+	cr_assert_eq(nt_fh_note_dup(nt, h.f_id, 32), -EINVAL);
+	cr_assert_eq(nt_fh_free_get(nt, h.f_id, &was), 0);
+	cr_assert_eq(was.f_owner, 1);
+	cr_assert_eq(was.f_dups, (1u << 2) | (1u << 16));
+	cr_assert_eq(nt_fh_note_dup(nt, h.f_id, 3), -EBADF, "a released handle takes no borrower");
+	/* a reused slot starts with none */
+	cr_assert_eq(nt_fh_alloc(nt, 5, 1, O_RDWR, false, &h), 0);
+	cr_assert_eq(h.f_dups, 0);
+}
