@@ -161,6 +161,9 @@ const struct fuse_in_header *be_req_header(const struct fuse_req *r);
 /* The request's decoded fixed arguments (struct fuse_*_in of its opcode),
  * a private copy valid until the reply. */
 const void *be_req_args(const struct fuse_req *r);
+/* The caller's supplementary group the guest sent (FUSE_EXT_GROUPS): true
+ * and *gid, or false. */
+bool be_req_supp_gid(const struct fuse_req *r, uint32_t *gid);
 /* 128 bytes of per-request scratch for the back end (e.g. arguments for a
  * pool job), aligned for pointers and u64. */
 #define BE_REQ_PRIV_SIZE 128

@@ -158,6 +158,41 @@ static bool fuse_lk_valid(const struct fuse_file_lock *lk, bool getlk)
 	       lk->start <= lk->end;
 }
 
+/* The extension area after the payload: a run of fuse_ext_header-led
+ * records, each a multiple of 8 bytes that fits. FUSE_EXT_GROUPS is kept
+ * (its first group, the only one a guest sends); other types are skipped
+ * (security contexts, never negotiated). */
+#ifndef FUSE_EXT_GROUPS
+#define FUSE_EXT_GROUPS 32
+#endif
+
+static int fuse_decode_ext(const struct iovec *rd, unsigned n, uint64_t off, uint64_t len,
+			   struct fuse_in *in)
+{
+	struct fuse_ext_header eh;
+	uint32_t g[2];
+
+	while (len > 0) {
+		if (len < sizeof(eh) || vq_iov_read(rd, n, off, &eh, sizeof(eh)) != sizeof(eh))
+			return -EIO;
+		if (eh.size < sizeof(eh) || eh.size % 8 != 0 || eh.size > len)
+			return -EIO;
+		if (eh.type == FUSE_EXT_GROUPS) {
+			/* nr_groups, then the groups */
+			if (eh.size < sizeof(eh) + sizeof(g) ||
+			    vq_iov_read(rd, n, off + sizeof(eh), g, sizeof(g)) != sizeof(g))
+				return -EIO;
+			if (g[0] == 0 || (uint64_t)g[0] * 4 + 4 > eh.size - sizeof(eh))
+				return -EIO;
+			in->has_supp_gid = true;
+			in->supp_gid = g[1];
+		}
+		off += eh.size;
+		len -= eh.size;
+	}
+	return 0;
+}
+
 int fuse_decode(const struct iovec *rd, unsigned n, uint64_t rd_len, struct fuse_in *in)
 {
 	const struct fuse_op_info *oi;
@@ -168,6 +203,8 @@ int fuse_decode(const struct iovec *rd, unsigned n, uint64_t rd_len, struct fuse
 	in->var_off = in->var_len = 0;
 	in->namelen = in->namelen2 = 0;
 	in->name[0] = in->name2[0] = '\0';
+	in->has_supp_gid = false;
+	in->supp_gid = 0;
 	if (rd_len < IN_HDR || vq_iov_read(rd, n, 0, &in->h, sizeof(in->h)) != sizeof(in->h)) {
 		memset(&in->h, 0, sizeof(in->h));
 		return -EPROTO;
@@ -190,6 +227,11 @@ int fuse_decode(const struct iovec *rd, unsigned n, uint64_t rd_len, struct fuse
 		return -EIO;
 	in->var_off = (uint32_t)(IN_HDR + fixed);
 	in->var_len = (uint32_t)(payload - fixed);
+	if (ext) {
+		int err = fuse_decode_ext(rd, n, IN_HDR + payload, ext, in);
+		if (err < 0)
+			return err;
+	}
 	if (oi == NULL)
 		return 0;
 

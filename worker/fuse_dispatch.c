@@ -34,6 +34,13 @@
 	 FUSE_ATOMIC_O_TRUNC | FUSE_HANDLE_KILLPRIV_V2)
 /* POSIX_LOCKS, FLOCK_LOCKS and SETXATTR_EXT come from the back end's
  * init_flags: only it knows whether it serves them. */
+/* flags2 (bits 32..63 of the flags, with FUSE_INIT_EXT): CREATE, MKDIR,
+ * MKNOD, SYMLINK and TMPFILE name the caller's supplementary group that
+ * owns the parent directory (a 6.3+ guest); the back end creates with it. */
+#ifndef FUSE_CREATE_SUPP_GROUP
+#define FUSE_CREATE_SUPP_GROUP (1ULL << 34)
+#endif
+#define FUSE_OUR_FLAGS2 ((uint32_t)(FUSE_CREATE_SUPP_GROUP >> 32))
 #define FUSE_MAX_PAGES_CAP  256
 #define FUSE_MAX_WRITE	    (1u << 20)
 #define FUSE_MAX_BACKGROUND 64
@@ -52,6 +59,12 @@ const struct fuse_in_header *be_req_header(const struct fuse_req *r)
 const void *be_req_args(const struct fuse_req *r)
 {
 	return &r->r_in.a;
+}
+
+bool be_req_supp_gid(const struct fuse_req *r, uint32_t *gid)
+{
+	*gid = r->r_in.supp_gid;
+	return r->r_in.has_supp_gid;
 }
 
 void *be_req_priv(struct fuse_req *r)
@@ -282,6 +295,11 @@ static void fuse_do_init(struct fuse_sess *s, struct fuse_req *r)
 	out.flags = ii->flags & (FUSE_OUR_FLAGS | (s->fs_be->init_flags
 							   ? s->fs_be->init_flags(s->fs_be_ctx)
 							   : 0));
+	if (ii->flags & FUSE_INIT_EXT) {
+		out.flags2 = ii->flags2 & FUSE_OUR_FLAGS2;
+		if (out.flags2)
+			out.flags |= FUSE_INIT_EXT;
+	}
 	out.max_background = FUSE_MAX_BACKGROUND;
 	out.congestion_threshold = FUSE_CONGESTION;
 	out.max_write = FUSE_MAX_WRITE;
@@ -295,7 +313,8 @@ static void fuse_do_init(struct fuse_sess *s, struct fuse_req *r)
 	nt_session_set(s->fs_nt, &ss);
 	s->fs_epoch = nt_epoch(s->fs_nt);
 	s->fs_initialized = true;
-	log_info("session 7.%u, flags 0x%x, max_pages %u", out.minor, out.flags, pages);
+	log_info("session 7.%u, flags 0x%x, flags2 0x%x, max_pages %u", out.minor, out.flags,
+		 out.flags2, pages);
 	fuse_reply(r, 0, &out, sizeof(out));
 }
 

@@ -81,6 +81,10 @@ struct fuse_in {
 	const struct fuse_op_info *info; /* NULL: unknown opcode */
 	uint32_t var_off;		 /* stream offset of the bytes after the fixed arguments */
 	uint32_t var_len;		 /* those bytes, up to the extensions (total_extlen) */
+	/* FUSE_EXT_GROUPS (with FUSE_CREATE_SUPP_GROUP): the one supplementary
+	 * group of the caller the guest names (its parent directory's). */
+	bool has_supp_gid;
+	uint32_t supp_gid;
 	uint16_t namelen;		 /* FUSE_OP_NAME: strlen(name) */
 	char name[FUSE_NAME_MAX + 1];
 	/* FUSE_OP_NAME2: the new name (checked like name); FUSE_OP_TARGET: the

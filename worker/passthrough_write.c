@@ -33,6 +33,30 @@
 
 /* Did this thread take the caller's identity? (pt_creds_leave undoes it.) */
 static __thread bool pt_switched;
+static __thread bool pt_switched_groups;
+
+/*
+ * The caller's supplementary group, when the guest names one (it does for
+ * a group that owns the parent directory, so that creating in a directory
+ * writable by that group works as it did in the guest's own check). Per
+ * thread like the rest: the raw system call, not glibc's, which would
+ * change every thread. The worker's own list is empty (sandbox.c clears
+ * it), so leaving sets it empty again. A user namespace that denies
+ * setgroups leaves the caller without it: the host then decides.
+ */
+static void pt_groups_enter(struct fuse_req *r)
+{
+	gid_t g;
+	uint32_t gid;
+
+	if (!be_req_supp_gid(r, &gid))
+		return;
+	g = (gid_t)gid;
+	if (syscall(SYS_setgroups, 1, &g) == 0)
+		pt_switched_groups = true;
+	else
+		log_debug("supplementary group %u not applied: %s", gid, strerror(errno));
+}
 
 int pt_creds_enter(const struct pt *pt, struct fuse_req *r)
 {
@@ -40,14 +64,19 @@ int pt_creds_enter(const struct pt *pt, struct fuse_req *r)
 
 	if (!pt->pt_setcreds || (h->uid == 0 && h->gid == 0))
 		return 0;
-	/* gid first: changing it needs CAP_SETGID, which euid != 0 drops */
-	if (syscall(SYS_setresgid, -1, h->gid, -1) < 0)
-		return -errno;
+	/* groups, then gid: both need CAP_SETGID, which euid != 0 drops */
+	pt_groups_enter(r);
+	if (syscall(SYS_setresgid, -1, h->gid, -1) < 0) {
+		int err = -errno;
+		pt_creds_leave(pt);
+		return err;
+	}
 	if (syscall(SYS_setresuid, -1, h->uid, -1) < 0) {
 		int err = -errno;
 
 		if (syscall(SYS_setresgid, -1, 0, -1) < 0)
 			fatal("restore egid");
+		pt_creds_leave(pt);
 		return err;
 	}
 	pt_switched = true;
@@ -56,12 +85,18 @@ int pt_creds_enter(const struct pt *pt, struct fuse_req *r)
 
 void pt_creds_leave(const struct pt *pt)
 {
-	if (!pt_switched)
-		return;
-	/* euid 0 again restores the effective capabilities, then the gid */
-	if (syscall(SYS_setresuid, -1, 0, -1) < 0 || syscall(SYS_setresgid, -1, 0, -1) < 0)
-		fatal("restore the worker's credentials");
-	pt_switched = false;
+	if (pt_switched) {
+		/* euid 0 again restores the effective capabilities, then the gid */
+		if (syscall(SYS_setresuid, -1, 0, -1) < 0 ||
+		    syscall(SYS_setresgid, -1, 0, -1) < 0)
+			fatal("restore the worker's credentials");
+		pt_switched = false;
+	}
+	if (pt_switched_groups) {
+		if (syscall(SYS_setgroups, 0, NULL) < 0)
+			fatal("restore the worker's supplementary groups");
+		pt_switched_groups = false;
+	}
 	(void)pt;
 }
 

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -300,6 +301,14 @@ int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *listener, char *why,
 			r = sbx_fail(why, whylen, "the new root is not the share", -r);
 			goto out;
 		}
+	}
+	/* No supplementary groups of the parent's: a caller's group is added
+	 * per request (FUSE_EXT_GROUPS), and leaving it sets the list empty.
+	 * Inside a user namespace that denies setgroups the list is the
+	 * namespace's already (overflow ids only), so EPERM is fine there. */
+	if (setgroups(0, NULL) < 0 && errno != EPERM) {
+		r = sbx_fail(why, whylen, "drop supplementary groups", errno);
+		goto out;
 	}
 	if ((r = sbx_caps(why, whylen)) < 0)
 		goto out;

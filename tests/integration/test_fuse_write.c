@@ -432,6 +432,83 @@ ITEST(fwrite_opts, created_objects_belong_to_the_request_uid_and_gid)
 	vufe_fuse_set_creds(0, 0);
 }
 
+/* A directory only group 4321 may write into. */
+static int prep_group_dir(const char *share)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/grp", share);
+	if (mkdir(p, 0770) < 0 || chown(p, 0, 4321) < 0 || chmod(p, 0770) < 0)
+		return -1;
+	return chmod(share, 0755);
+}
+
+/* MKDIR with a FUSE_EXT_GROUPS extension naming 'group' (nr_groups
+ * given separately, to send malformed ones too). */
+static int mkdir_with_group(uint64_t parent, const char *name, uint32_t nr, uint32_t group)
+{
+	struct fuse_mkdir_in mi = {.mode = 0755};
+	unsigned char tail[PATH_MAX];
+	size_t nl = strlen(name) + 1;
+	struct {
+		struct fuse_ext_header h;
+		uint32_t nr, group;
+	} ext = {{sizeof(ext), 32 /* FUSE_EXT_GROUPS */}, nr, group};
+	struct vufe_call *c = vufe_call_new(it_fe, 512, 256);
+	int r;
+
+	cr_assert(c);
+	memcpy(tail, name, nl);
+	memcpy(tail + nl, &ext, sizeof(ext));
+	cr_assert_eq(vufe_call_prep(it_fe, c, FUSE_MKDIR, parent, &mi, sizeof(mi), tail,
+				    nl + sizeof(ext), 16 + sizeof(struct fuse_entry_out)),
+		     0);
+	((struct fuse_in_header *)c->c_in)->total_extlen = sizeof(ext) / 8;
+	cr_assert_eq(vufe_call_submit(it_fe, Q, c, 0), 0);
+	cr_assert_eq(vufe_call_wait(it_fe, c, 5000), 0);
+	r = vufe_call_result(c);
+	vufe_call_free(it_fe, c);
+	return r;
+}
+
+/* A 6.3+ guest names the caller's supplementary group that owns the parent
+ * (FUSE_CREATE_SUPP_GROUP): creating where only that group may write
+ * works, as it did in the guest's own permission check; without it, or
+ * after it, the host refuses. */
+ITEST(fwrite_opts, supplementary_group_from_the_guest_lets_a_member_create)
+{
+	struct fuse_init_in ii = {.major = 7, .minor = 38, .max_readahead = 1 << 17,
+				  .flags = VUFE_GUEST_INIT_FLAGS | FUSE_INIT_EXT,
+				  .flags2 = VUFE_GUEST_INIT_FLAGS2 | (1u << 2)};
+	struct fuse_init_out io;
+	uint32_t n = 0;
+	uint64_t grp;
+	struct stat st;
+
+	w_start(NULL, 2, prep_group_dir);
+	/* a newer guest INITs again, offering CREATE_SUPP_GROUP */
+	cr_assert_eq(vufe_fuse(it_fe, Q, FUSE_INIT, 0, &ii, sizeof(ii), NULL, 0, &io, sizeof(io),
+			       &n, 0),
+		     0);
+	cr_assert(io.flags & FUSE_INIT_EXT);
+	cr_assert_eq(io.flags2 & (1u << 2), 1u << 2, "CREATE_SUPP_GROUP declined: %#x",
+		     io.flags2);
+	grp = it_lookup(it_fe, Q, "grp");
+	cr_assert_gt(grp, 0);
+	vufe_fuse_set_creds(1000, 1000);
+	cr_assert_eq(f_mkdir(grp, "plain", 0755, NULL), -EACCES);
+	cr_assert_eq(mkdir_with_group(grp, "other", 1, 4322), -EACCES, "a group that is not it");
+	cr_assert_eq(mkdir_with_group(grp, "member", 1, 4321), 0);
+	st = hstat("grp/member");
+	cr_assert_eq(st.st_uid, 1000);
+	cr_assert_eq(st.st_gid, 1000);
+	/* the group was this request's only */
+	cr_assert_eq(f_mkdir(grp, "after", 0755, NULL), -EACCES);
+	cr_assert_eq(mkdir_with_group(grp, "bad", 0, 4321), -EIO, "nr_groups 0");
+	cr_assert_eq(mkdir_with_group(grp, "bad", 9, 4321), -EIO, "nr_groups past the record");
+	vufe_fuse_set_creds(0, 0);
+}
+
 ITEST(fwrite_opts, non_owner_is_denied_like_on_the_host)
 {
 	uint64_t secret, rootdir, fh;

@@ -341,11 +341,54 @@ Test(fuse_decode, rejects_extensions_beyond_len)
 	req_seal(&q, (uint32_t)q.len);
 	memcpy(q.b + offsetof(struct fuse_in_header, total_extlen), &ext, sizeof(ext));
 	cr_assert_eq(decode_flat(&q, q.len, &in), -EIO);
-	/* With 8 more bytes the extension fits and the request is fine. */
-	req_add(&q, "\0\0\0\0\0\0\0\0", 8);
+	/* With an 8-byte record (of a type we skip) it fits and is fine. */
+	req_add(&q, &(struct fuse_ext_header){.size = 8, .type = 99}, 8);
 	req_seal(&q, (uint32_t)q.len);
 	cr_assert_eq(decode_flat(&q, q.len, &in), 0);
 	cr_assert_eq(in.var_len, 0);
+	cr_assert_not(in.has_supp_gid);
+}
+
+/* MKDIR "d" with extension records after the name: total_extlen 8-byte
+ * units, each record led by fuse_ext_header {size, type}. */
+static int decode_mkdir_ext(const void *ext, size_t extlen, struct fuse_in *in)
+{
+	struct fuse_mkdir_in mi = {.mode = 0755};
+	struct req q;
+	uint16_t units = (uint16_t)(extlen / 8);
+
+	req_init(&q, FUSE_MKDIR, 1);
+	req_add(&q, &mi, sizeof(mi));
+	req_add(&q, "d", 2);
+	req_add(&q, ext, extlen);
+	req_seal(&q, (uint32_t)q.len);
+	memcpy(q.b + offsetof(struct fuse_in_header, total_extlen), &units, sizeof(units));
+	return decode_flat(&q, q.len, in);
+}
+
+Test(fuse_decode, supplementary_group_extension_is_read_and_checked)
+{
+	struct fuse_in in;
+	uint32_t good[4] = {16, 32, 1, 4321};		  /* size, FUSE_EXT_GROUPS, nr, gid */
+	uint32_t skip_then_good[6] = {8, 7, 16, 32, 1, 77}; /* a secctx-type record first */
+	uint32_t bad[][4] = {
+	    {0, 32, 1, 1},  /* size 0 */
+	    {12, 32, 1, 1}, /* not a multiple of 8 */
+	    {24, 32, 1, 1}, /* longer than the area */
+	    {16, 32, 0, 1}, /* no group */
+	    {16, 32, 2, 1}, /* more groups than the record holds */
+	    {8, 32, 1, 1},  /* a groups record without room for nr_groups */
+	};
+
+	cr_assert_eq(decode_mkdir_ext(good, sizeof(good), &in), 0);
+	cr_assert(in.has_supp_gid);
+	cr_assert_eq(in.supp_gid, 4321);
+	cr_assert_str_eq(in.name, "d");
+	cr_assert_eq(in.var_len, 2, "the name only, not the extension");
+	cr_assert_eq(decode_mkdir_ext(skip_then_good, sizeof(skip_then_good), &in), 0);
+	cr_assert_eq(in.supp_gid, 77);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(decode_mkdir_ext(bad[i], sizeof(bad[i]), &in), -EIO, "case %zu", i);
 }
 
 Test(fuse_decode, rejects_unterminated_name)
