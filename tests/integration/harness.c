@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -138,7 +139,7 @@ int hx_wait_path(const char *path, int timeout_ms)
 
 static int hx_spawn(struct hx_daemon *d, char *const argv[])
 {
-	pid_t pid;
+	pid_t pid, self = getpid();
 	int logfd;
 
 	logfd = open(d->hd_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -156,6 +157,10 @@ static int hx_spawn(struct hx_daemon *d, char *const argv[])
 		dup2(logfd, 2);
 		/* a fresh process group so a stray signal to ours cannot reach it */
 		setpgid(0, 0);
+		/* A test that dies (or fails in .init, where Criterion runs no
+		 * .fini) takes its daemon along instead of leaking it. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != self)
+			_exit(127);
 		execv(argv[0], argv);
 		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
