@@ -93,6 +93,21 @@ uint64_t bh_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+#define BH_POLL_START_NS 4000u
+
+uint64_t bh_poll_window(uint64_t cur, uint64_t slept, uint64_t max)
+{
+	if (slept + cur <= max) {
+		cur = cur ? cur * 2 : BH_POLL_START_NS;
+		return cur > max ? max : cur;
+	}
+	if (slept > max) {
+		cur /= 2;
+		return cur < BH_POLL_START_NS ? 0 : cur;
+	}
+	return cur;
+}
+
 void bh_eventfd_signal(int fd)
 {
 	uint64_t one = 1;

@@ -40,6 +40,13 @@ size_t bh_cmsg_take_fds(struct msghdr *mh, int *fds, size_t max, bool *bad);
 /* Monotonic clock in nanoseconds. */
 uint64_t bh_now_ns(void);
 
+/* Adaptive polling (the worker's ring, its pool threads): the window to
+ * poll next time, after a sleep of 'slept' ns that followed a window of
+ * 'cur' ns, at most 'max'. It grows (doubling from 4 us) while polling that
+ * much longer would have caught the wake-up, and halves, down to nothing,
+ * when the sleep outlasted max. */
+uint64_t bh_poll_window(uint64_t cur, uint64_t slept, uint64_t max);
+
 /* Write the 8-byte value 1 to an eventfd (ignores EAGAIN: already signalled). */
 void bh_eventfd_signal(int fd);
 /* Read and discard an eventfd's counter (non-blocking fd). */

@@ -492,7 +492,8 @@ static void pt_do_release(void *arg)
 		return;
 	}
 	fdt_fh_drop(pt->pt_env.fdt, j->j_id);
-	tell = fh.f_dups | (1u << fh.f_owner);
+	/* a shift past the word would be undefined: owners are queue indexes */
+	tell = fh.f_dups | (fh.f_owner < BH_MAX_QUEUES ? 1u << fh.f_owner : 0);
 	tell &= ~(1u << pt->pt_env.self);
 	for (uint32_t q = 0; q < BH_MAX_QUEUES; q++) {
 		if (!(tell & (1u << q)))
@@ -780,9 +781,9 @@ static int pt_init(const struct be_env *env, void **ctx)
 		return -ENOMEM;
 	pt->pt_env = *env;
 	pt->pt_root_dev = st.st_dev;
-	pt_locks_init(env->nt, env->peer, env->self);
 	pt->pt_root_ino = st.st_ino;
 	pt->pt_setcreds = geteuid() == 0;
+	pt_locks_init(env->nt, env->peer, env->self);
 	/* The guest applied its umask already (no FUSE_DONT_MASK): ours must not
 	 * take more bits off what it asks for. */
 	umask(0);

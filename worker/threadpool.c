@@ -99,8 +99,6 @@ static struct tp_item *tp_item_new(tp_fn fn, void *arg)
  * back within tp_spin_max of going idle and shrinks when they do not.
  * Locked on entry and exit.
  */
-#define TP_SPIN_START_NS 4000u
-
 static void tp_idle(struct tp *tp, uint64_t *spin_ns)
 {
 	uint64_t now, end, slept;
@@ -122,15 +120,7 @@ static void tp_idle(struct tp *tp, uint64_t *spin_ns)
 	if (tp->tp_spin_max == 0)
 		return;
 	slept = bh_now_ns() - now;
-	if (slept + *spin_ns <= tp->tp_spin_max) {
-		*spin_ns = *spin_ns ? *spin_ns * 2 : TP_SPIN_START_NS;
-		if (*spin_ns > tp->tp_spin_max)
-			*spin_ns = tp->tp_spin_max;
-	} else if (slept > tp->tp_spin_max) {
-		*spin_ns /= 2;
-		if (*spin_ns < TP_SPIN_START_NS)
-			*spin_ns = 0;
-	}
+	*spin_ns = bh_poll_window(*spin_ns, slept, tp->tp_spin_max);
 }
 
 static void *tp_thread_main(void *arg)

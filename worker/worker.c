@@ -261,8 +261,6 @@ static void worker_test_die_holding_nt_lock(void)
  * sleep, and halves when it does not, so an idle or slow guest costs no
  * spinning. Pool completions end the spin too: they are answered at once.
  */
-#define WORKER_POLL_START_NS 4000u
-
 static bool worker_poll_avail(void)
 {
 	bool found = false;
@@ -304,15 +302,7 @@ static void worker_poll_adapt(void)
 		return;
 	slept = bh_now_ns() - wk.w_poll_slept;
 	wk.w_poll_slept = 0;
-	if (slept + wk.w_poll_ns <= wk.w_poll_max_ns) {
-		wk.w_poll_ns = wk.w_poll_ns ? wk.w_poll_ns * 2 : WORKER_POLL_START_NS;
-		if (wk.w_poll_ns > wk.w_poll_max_ns)
-			wk.w_poll_ns = wk.w_poll_max_ns;
-	} else if (slept > wk.w_poll_max_ns) {
-		wk.w_poll_ns /= 2;
-		if (wk.w_poll_ns < WORKER_POLL_START_NS)
-			wk.w_poll_ns = 0;
-	}
+	wk.w_poll_ns = bh_poll_window(wk.w_poll_ns, slept, wk.w_poll_max_ns);
 }
 
 static void worker_ring_process(void)

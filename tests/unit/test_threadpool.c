@@ -224,3 +224,29 @@ Test(threadpool, destroy_waits_for_queued_jobs_and_runs_their_completions)
 	cr_assert_eq(c.done_on_loop, NJOBS);
 	event_base_free(base);
 }
+
+/* The adaptive window of the loop's ring polling and the pool's idle spin. */
+Test(threadpool, poll_window_grows_while_polling_would_pay_and_shrinks_to_nothing)
+{
+	const uint64_t max = 50000;
+	uint64_t w = 0;
+
+	/* short sleeps: 4, 8, 16, 32 us, then capped at max */
+	for (uint64_t want = 4000; want < max; want *= 2) {
+		w = bh_poll_window(w, 1000, max);
+		cr_assert_eq(w, want);
+	}
+	w = bh_poll_window(w, 1000, max);
+	cr_assert_eq(w, max);
+	cr_assert_eq(bh_poll_window(w, 1000, max), max);
+	/* a sleep between "would have paid" and max: unchanged */
+	cr_assert_eq(bh_poll_window(8000, 45000, max), 8000);
+	/* long sleeps halve it, and below 4 us it is off */
+	w = bh_poll_window(max, 1000000, max);
+	cr_assert_eq(w, max / 2);
+	while (w)
+		w = bh_poll_window(w, 1000000, max);
+	cr_assert_eq(bh_poll_window(0, 1000000, max), 0, "an idle guest costs no spinning");
+	/* polling off: never grows */
+	cr_assert_eq(bh_poll_window(0, 10, 0), 0);
+}
