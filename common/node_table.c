@@ -30,6 +30,7 @@
 
 #include "log.h"
 #include "node_table.h"
+#include "util.h"
 
 #define NT_MAGIC       0x4e4f4445424b4844ull /* "BHKDEDON" */
 #define NT_VERSION     3
@@ -262,13 +263,9 @@ uint64_t nt_epoch(struct nt_table *t)
 static void nt_log_full(const char *what, unsigned max)
 {
 	static time_t last;
-	struct timespec ts;
-	time_t prev = __atomic_load_n(&last, __ATOMIC_RELAXED);
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	if (prev != 0 && ts.tv_sec - prev < 60)
+	if (!bh_ratelimit(&last, 60))
 		return;
-	__atomic_store_n(&last, ts.tv_sec, __ATOMIC_RELAXED);
 	log_warnx("node table: all %u %s slots in use, the guest gets ENFILE", max, what);
 }
 

@@ -93,6 +93,18 @@ uint64_t bh_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+bool bh_ratelimit(time_t *last, unsigned secs)
+{
+	struct timespec ts;
+	time_t prev = __atomic_load_n(last, __ATOMIC_RELAXED);
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	if (prev != 0 && ts.tv_sec - prev < (time_t)secs)
+		return false;
+	__atomic_store_n(last, ts.tv_sec, __ATOMIC_RELAXED);
+	return true;
+}
+
 #define BH_POLL_START_NS 4000u
 
 uint64_t bh_poll_window(uint64_t cur, uint64_t slept, uint64_t max)

@@ -6,8 +6,9 @@
 #define BH_UTIL_H
 
 #include <stddef.h>
-#include <stdint.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -39,6 +40,10 @@ size_t bh_cmsg_take_fds(struct msghdr *mh, int *fds, size_t max, bool *bad);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t bh_now_ns(void);
+
+/* Rate limit for operator-facing lines: true at most once per 'secs'
+ * seconds for one *last (any thread; a rare double line is harmless). */
+bool bh_ratelimit(time_t *last, unsigned secs);
 
 /* Adaptive polling (the worker's ring, its pool threads): the window to
  * poll next time, after a sleep of 'slept' ns that followed a window of

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "node_table.h"
 #include "passthrough.h"
+#include "util.h"
 #include "peer.h"
 #include "threadpool.h"
 
@@ -148,13 +149,9 @@ uint32_t pt_file_open_flags(const struct pt *pt)
 static void pt_log_full(const char *what)
 {
 	static time_t last;
-	struct timespec ts;
-	time_t prev = __atomic_load_n(&last, __ATOMIC_RELAXED);
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	if (prev != 0 && ts.tv_sec - prev < 60)
+	if (!bh_ratelimit(&last, 60))
 		return;
-	__atomic_store_n(&last, ts.tv_sec, __ATOMIC_RELAXED);
 	log_warnx("%s full: the guest gets ENFILE", what);
 }
 

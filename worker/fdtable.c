@@ -293,13 +293,8 @@ static void fdt_reset_locked(struct fdt *t)
 /* An operator-facing line when a bound is hit, at most one a minute. */
 static void fdt_log_full(struct fdt *t, const char *what)
 {
-	struct timespec ts;
-	time_t last = __atomic_load_n(&t->t_full_logged, __ATOMIC_RELAXED);
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	if (last != 0 && ts.tv_sec - last < 60)
+	if (!bh_ratelimit(&t->t_full_logged, 60))
 		return;
-	__atomic_store_n(&t->t_full_logged, ts.tv_sec, __ATOMIC_RELAXED);
 	log_warnx("out of descriptors (%s): %u held, %u pinned; the guest gets ENFILE (raise "
 		  "--rlimit-nofile)",
 		  what, t->t_pinned.l_count + t->t_lru.l_count, t->t_pinned.l_count);

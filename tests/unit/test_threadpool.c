@@ -250,3 +250,15 @@ Test(threadpool, poll_window_grows_while_polling_would_pay_and_shrinks_to_nothin
 	/* polling off: never grows */
 	cr_assert_eq(bh_poll_window(0, 10, 0), 0);
 }
+
+/* The once-a-minute gate of the "table full" lines. */
+Test(threadpool, ratelimit_lets_one_line_through_per_period)
+{
+	time_t last = 0;
+
+	cr_assert(bh_ratelimit(&last, 60), "the first line goes out");
+	cr_assert_neq(last, 0);
+	cr_assert_not(bh_ratelimit(&last, 60), "the second, right after, does not");
+	last -= 61;
+	cr_assert(bh_ratelimit(&last, 60), "a minute later one goes out again");
+}
