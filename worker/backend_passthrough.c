@@ -81,6 +81,63 @@ static void pt_fast(struct pt *pt, struct fuse_req *r, int (*body)(struct pt_job
 		tp_submit(pt->pt_env.tp, slow, r);
 }
 
+/*
+ * Metadata calls (CREATE, MKDIR, UNLINK, RELEASE and kin) have no "would
+ * block" flag, but on a healthy local file system they take a few
+ * microseconds: less than handing them to a pool thread and waking the loop
+ * for the reply. So the loop runs them itself while they stay fast, and
+ * times each; one slower than PT_META_SLOW_NS (a directory block read from
+ * disk, an inode lock someone else holds) sends every metadata call to the
+ * pool for the next PT_META_BACKOFF_NS, so a slow disk costs the queue one
+ * stall a second at most. A call whose directory descriptor is not here
+ * (reopen, or a round trip to its owner) goes to the pool at once, and a
+ * body may decline (pt_meta_decline) when it finds it could wait after
+ * all, before it has done anything.
+ */
+#define PT_META_SLOW_NS	   (2000ull * 1000)
+#define PT_META_BACKOFF_NS (100ull * 1000 * 1000)
+
+void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args,
+	     uint64_t node)
+{
+	struct pt_job *j = pt_prepare(pt, r, args);
+	uint64_t start = bh_now_ns(), took;
+	uint32_t opcode = be_req_header(r)->opcode;
+	int fd = -1;
+
+	if (start < pt->pt_meta_until ||
+	    (node && fdt_node_get_nowait(pt->pt_env.fdt, node, &fd) < 0)) {
+		tp_submit(pt->pt_env.tp, fn, r);
+		return;
+	}
+	j->j_inline = true;
+	fn(r); /* replies, and r may be gone, unless it declined */
+	if (node)
+		fdt_put(pt->pt_env.fdt, fd);
+	if (pt->pt_meta_declined) {
+		pt->pt_meta_declined = false;
+		j->j_inline = false;
+		tp_submit(pt->pt_env.tp, fn, r);
+		return;
+	}
+	took = bh_now_ns() - start;
+	if (took > PT_META_SLOW_NS) {
+		pt->pt_meta_until = start + took + PT_META_BACKOFF_NS;
+		log_debug("opcode %u took %llu us on the loop thread: metadata calls go to the "
+			  "pool for %llu ms",
+			  opcode, (unsigned long long)(took / 1000),
+			  PT_META_BACKOFF_NS / 1000000);
+	}
+}
+
+bool pt_meta_decline(struct pt_job *j)
+{
+	if (!j->j_inline)
+		return false;
+	j->j_pt->pt_meta_declined = true;
+	return true;
+}
+
 static int pt_node_fd(struct pt *pt, uint64_t id, bool nowait, int *fd)
 {
 	return nowait ? fdt_node_get_nowait(pt->pt_env.fdt, id, fd)
@@ -724,7 +781,23 @@ static void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, ui
  * first (pt_do_release, on the pool: that may wait for another worker). */
 static void pt_release(void *ctx, struct fuse_req *r, uint64_t fh)
 {
-	pt_submit(ctx, r, pt_do_release, &(struct pt_job){.j_id = fh});
+	struct pt *pt = ctx;
+	const struct fuse_release_in *in = be_req_args(r);
+	struct nt_node n;
+	struct nt_fh f;
+	bool local;
+
+	/* On the loop thread only when no other worker is involved and the
+	 * close cannot wait on a device (a tty drains its output first). */
+	local = !(be_req_header(r)->opcode == FUSE_RELEASE &&
+		  (in->release_flags & FUSE_RELEASE_FLOCK_UNLOCK)) &&
+		nt_fh_get(pt->pt_env.nt, fh, &f) == 0 && f.f_owner == pt->pt_env.self &&
+		!f.f_dups && nt_node_get(pt->pt_env.nt, f.f_node, &n) == 0 &&
+		(S_ISREG(n.n_mode) || S_ISDIR(n.n_mode));
+	if (local)
+		pt_meta(pt, r, pt_do_release, &(struct pt_job){.j_id = fh}, 0);
+	else
+		pt_submit(pt, r, pt_do_release, &(struct pt_job){.j_id = fh});
 }
 
 static void pt_do_flush(void *arg)

@@ -24,6 +24,9 @@ struct pt {
 	uint32_t pt_keep_cache; /* FOPEN_* for files */
 	uint32_t pt_dir_cache;	/* FOPEN_* for directories */
 	bool pt_setcreds;	/* running as root: act as the guest's caller */
+	/* loop thread only, see pt_meta */
+	uint64_t pt_meta_until; /* metadata calls go to the pool until then */
+	bool pt_meta_declined;	/* the inline call declined: the pool runs it */
 };
 
 /* A pool job's arguments, kept in the request's back-end scratch. Strings
@@ -44,12 +47,18 @@ struct pt_job {
 	uint32_t j_rdev;
 	bool j_plus;
 	bool j_dir;
+	bool j_inline; /* running on the loop thread (pt_meta) */
 };
 
 _Static_assert(sizeof(struct pt_job) <= BE_REQ_PRIV_SIZE, "pt_job too big");
 
 /* backend_passthrough.c */
 void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args);
+void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args,
+	     uint64_t node);
+/* An inline metadata call that must not run on the loop thread after all:
+ * true when it was inline (the pool runs it again; do not reply). */
+bool pt_meta_decline(struct pt_job *j);
 struct pt_job *pt_job_of(void *arg);
 void pt_fill_attr(struct fuse_attr *a, const struct stat *st);
 void pt_fill_entry(const struct pt *pt, struct fuse_entry_out *e, uint64_t id,

@@ -333,6 +333,7 @@ static void pt_do_create(void *arg)
 	struct nt_fh fh;
 	char pname[16];
 	int dfd, fd = -1, pfd, oflags, err;
+	bool excl;
 
 	oflags = (int)(ci->flags & PT_CREATE_PASS) | O_NOCTTY | O_CLOEXEC;
 	if (pt->pt_env.writeback) {
@@ -341,14 +342,20 @@ static void pt_do_create(void *arg)
 		oflags &= ~O_APPEND;
 	}
 	oflags |= j->j_name ? O_CREAT | O_NOFOLLOW : O_TMPFILE;
+	/* On the loop thread only a new file: an existing name may be a FIFO,
+	 * whose open waits for a writer. */
+	excl = j->j_inline && j->j_name && !(oflags & O_EXCL);
 	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &dfd)) < 0)
 		goto fail;
 	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
-		fd = openat(dfd, j->j_name ? j->j_name : ".", oflags, ci->mode & 07777);
+		fd = openat(dfd, j->j_name ? j->j_name : ".", oflags | (excl ? O_EXCL : 0),
+			    ci->mode & 07777);
 		err = fd < 0 ? -errno : 0;
 		pt_creds_leave(pt);
 	}
 	fdt_put(pt->pt_env.fdt, dfd);
+	if (err == -EEXIST && excl && pt_meta_decline(j))
+		return;
 	if (err < 0)
 		goto fail;
 	if ((oflags & O_TRUNC) && (ci->open_flags & FUSE_OPEN_KILL_SUIDGID))
@@ -391,7 +398,8 @@ void pt_create(void *ctx, struct fuse_req *r, uint64_t parent, const char *name,
 		be_reply_err(r, -EINVAL); /* as open(2) says for O_TMPFILE */
 		return;
 	}
-	pt_submit(ctx, r, pt_do_create, &(struct pt_job){.j_id = parent, .j_name = name, .j_arg = in});
+	pt_meta(ctx, r, pt_do_create, &(struct pt_job){.j_id = parent, .j_name = name, .j_arg = in},
+		parent);
 }
 
 /* ---- MKNOD, MKDIR, SYMLINK, LINK ---- */
@@ -458,12 +466,13 @@ void pt_mknod(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, 
 		be_reply_err(r, -EINVAL);
 		return;
 	}
-	pt_submit(ctx, r, pt_do_mknod,
-		  &(struct pt_job){.j_id = parent,
-				   .j_name = name,
-				   .j_name2 = target,
-				   .j_mode = mode,
-				   .j_rdev = rdev});
+	pt_meta(ctx, r, pt_do_mknod,
+		&(struct pt_job){.j_id = parent,
+				 .j_name = name,
+				 .j_name2 = target,
+				 .j_mode = mode,
+				 .j_rdev = rdev},
+		parent);
 }
 
 /*
@@ -537,7 +546,8 @@ void pt_unlink(void *ctx, struct fuse_req *r, uint64_t parent, const char *name,
 {
 	if (pt_refuse_ro(ctx, r))
 		return;
-	pt_submit(ctx, r, pt_do_unlink, &(struct pt_job){.j_id = parent, .j_name = name, .j_dir = dir});
+	pt_meta(ctx, r, pt_do_unlink, &(struct pt_job){.j_id = parent, .j_name = name, .j_dir = dir},
+		parent);
 }
 
 /*

@@ -562,6 +562,45 @@ ITEST(fwrite, mkdir_symlink_mknod_link_create_host_objects)
 	cr_assert_neq(access(hpath("newdir"), F_OK), 0);
 }
 
+/* CREATE without O_EXCL of a name that exists opens it, as open(2) does:
+ * the same node, its data kept (or cut by O_TRUNC), and a FIFO opened as a
+ * FIFO with the caller's flags. (The loop thread only ever makes new
+ * files; an existing name goes to the pool.) */
+ITEST(fwrite, create_of_an_existing_name_opens_it)
+{
+	struct fuse_entry_out e;
+	uint64_t small = it_lookup(it_fe, Q, "small.txt"), fh;
+	char buf[64];
+
+	hwrite("kept", "keep me", 7, 0640);
+	cr_assert_eq(f_create(FUSE_CREATE, 1, "small.txt", O_RDWR | O_CREAT, 0600, &e, &fh), 0);
+	cr_assert_eq(e.nodeid, small, "the existing node, not a new one");
+	cr_assert_eq(vufe_fuse_release(it_fe, Q, FUSE_RELEASE, small, fh), 0);
+	cr_assert_eq(f_create(FUSE_CREATE, 1, "kept", O_WRONLY | O_CREAT, 0600, &e, &fh), 0);
+	cr_assert_eq(hread("kept", buf, sizeof(buf)), 7, "data kept without O_TRUNC");
+	cr_assert_eq(hstat("kept").st_mode & 07777, 0640, "mode of the existing file kept");
+	cr_assert_eq(vufe_fuse_release(it_fe, Q, FUSE_RELEASE, e.nodeid, fh), 0);
+	cr_assert_eq(f_create(FUSE_CREATE, 1, "kept", O_WRONLY | O_CREAT | O_TRUNC, 0600, &e, &fh),
+		     0);
+	cr_assert_eq(hstat("kept").st_size, 0, "O_TRUNC cut it");
+	cr_assert_eq(vufe_fuse_release(it_fe, Q, FUSE_RELEASE, e.nodeid, fh), 0);
+
+	cr_assert_eq(mkfifo(hpath("pipe"), 0644), 0);
+	/* no reader: a non-blocking write-only open of a FIFO is ENXIO */
+	cr_assert_eq(f_create(FUSE_CREATE, 1, "pipe", O_WRONLY | O_CREAT | O_NONBLOCK, 0644, &e,
+			      NULL),
+		     -ENXIO);
+	cr_assert_eq(f_create(FUSE_CREATE, 1, "pipe", O_RDWR | O_CREAT, 0644, &e, &fh), 0);
+	cr_assert(S_ISFIFO(e.attr.mode));
+	cr_assert(S_ISFIFO(hstat("pipe").st_mode), "still a FIFO on the host");
+	cr_assert_eq(vufe_fuse_release(it_fe, Q, FUSE_RELEASE, e.nodeid, fh), 0);
+	/* and new names are still made */
+	cr_assert_eq(f_create(FUSE_CREATE, 1, "fresh", O_WRONLY | O_CREAT, 0600, &e, &fh), 0);
+	cr_assert(S_ISREG(hstat("fresh").st_mode));
+	cr_assert_eq(hstat("fresh").st_mode & 07777, 0600);
+	cr_assert_eq(vufe_fuse_release(it_fe, Q, FUSE_RELEASE, e.nodeid, fh), 0);
+}
+
 ITEST(fwrite, tmpfile_then_link_makes_it_visible)
 {
 	struct fuse_entry_out e, l;
