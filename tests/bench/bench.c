@@ -1,10 +1,10 @@
 /*
  * bench.c - `make bench`: bulkheadd against QEMU's virtiofsd through the
  * same userspace front end (vufe), same share, same queue geometry
- * (hiprio + one request queue of 1024 entries). Each run starts each daemon
- * afresh (alternating which goes first), so nothing is cached in a session
- * across runs; rows report the median of the runs with min-max. The
- * write rows write into a preallocated file and a directory the create row
+ * (hiprio + one request queue of 1024 entries). Each run starts both
+ * daemons afresh, so nothing is cached in a session across runs, and they
+ * take turns at each row (bn_run); rows report the median of the runs with
+ * min-max, and the median of the runs' ratios. The write rows write into a preallocated file and a directory the create row
  * leaves empty again, so every run sees the same share. The scaling row
  * (GETATTR on 1, 2 and 4 request queues) has no peer: QEMU 7.2's virtiofsd
  * serves one request queue.
@@ -90,6 +90,7 @@ struct bn_ctx {
 	uint32_t rnd;
 	uint64_t seq;
 	uint64_t cdir; /* node id of the empty directory the create row fills */
+	uint64_t wnode, wfh; /* the file the write rows write */
 };
 
 /* bn_pipeline flag: WRITE data in one readable descriptor per 4 KiB page,
@@ -314,7 +315,7 @@ static int bn_file_prep(struct vufe *fe, struct bn_file *f, struct bn_ctx *x)
 
 /* BN_FILES files through CREATE, GETATTR, RELEASE, UNLINK with 16 files in
  * flight; the guest's FORGETs for the unlinked nodes go to hiprio in
- * batches. Files per second. */
+ * batches. Seconds taken. */
 static double bn_create_row(struct vufe *fe, struct bn_ctx *x)
 {
 	enum { DEPTH = 16, FORGET_BATCH = 256 };
@@ -377,7 +378,7 @@ static double bn_create_row(struct vufe *fe, struct bn_ctx *x)
 		bn_die("BATCH_FORGET", r);
 	for (int i = 0; i < DEPTH; i++)
 		vufe_call_free(fe, files[i].f_call);
-	return (double)BN_FILES / ((double)(bh_now_ns() - start) / 1e9);
+	return (double)(bh_now_ns() - start) / 1e9;
 }
 
 static void bn_print_session(const char *who, struct vufe *fe, const struct fuse_init_out *io)
@@ -393,109 +394,179 @@ static void bn_print_session(const char *who, struct vufe *fe, const struct fuse
 	       io->major, io->minor, io->flags, io->max_pages, io->max_write, io->max_readahead);
 }
 
-/* One run against one daemon: every row once. */
-static void bn_run(int which, int run, const char *share)
+static const char *bn_names[2] = {"bulkhead", "peer"};
+
+/* One daemon with a front end on hiprio + one request queue, INIT done. */
+struct bn_side {
+	struct hx_daemon s_d;
+	struct vufe *s_fe;
+};
+
+static void bn_side_up(struct bn_side *s, int which, bool print, const char *share)
 {
-	static const char *names[2] = {"bulkhead", "peer"};
-	struct hx_daemon d;
 	struct vufe_opts o;
-	struct vufe *fe;
 	struct fuse_init_out io;
-	struct fuse_entry_out e;
-	struct bn_ctx x = {.rnd = 12345u + (uint32_t)run};
-	uint64_t ops;
 	int r;
 
-	r = which == 0 ? hx_start_bulkheadd(&d, share, bn_bulkhead_args)
-		       : hx_start_virtiofsd(&d, share);
+	r = which == 0 ? hx_start_bulkheadd(&s->s_d, share, bn_bulkhead_args)
+		       : hx_start_virtiofsd(&s->s_d, share);
 	if (r)
 		bn_die(which == 0 ? "start bulkheadd" : "start virtiofsd", r);
 	vufe_opts_default(&o);
 	o.mem_size = 256u << 20;
 	o.queue_size = BN_QSIZE;
 	o.nqueues = 2;
-	if (!(fe = vufe_new(&o)))
+	if (!(s->s_fe = vufe_new(&o)))
 		bn_die("vufe_new", -ENOMEM);
-	if ((r = vufe_connect(fe, d.hd_sock, 5000)) || (r = vufe_negotiate(fe)))
+	if ((r = vufe_connect(s->s_fe, s->s_d.hd_sock, 5000)) || (r = vufe_negotiate(s->s_fe)))
 		bn_die("negotiate", r);
 	/* hiprio + one request queue for both; the peer counts its queues */
-	if (vufe_queue_num(fe) && vufe_queue_num(fe) < 2)
-		bn_die("GET_QUEUE_NUM below 2", (int)vufe_queue_num(fe));
-	if ((r = vufe_start(fe, 1)) || (r = vufe_fuse_init(fe, 1, &io)))
+	if (vufe_queue_num(s->s_fe) && vufe_queue_num(s->s_fe) < 2)
+		bn_die("GET_QUEUE_NUM below 2", (int)vufe_queue_num(s->s_fe));
+	if ((r = vufe_start(s->s_fe, 1)) || (r = vufe_fuse_init(s->s_fe, 1, &io)))
 		bn_die("start", r);
-	if (run == 0)
-		bn_print_session(names[which], fe, &io);
+	if (print)
+		bn_print_session(bn_names[which], s->s_fe, &io);
+}
 
-	if ((r = vufe_fuse_lookup(fe, 1, 1, "many", &e)))
-		bn_die("lookup many", r);
-	x.many = e.nodeid;
-	if (bn_want & (1u << BN_LOOKUP)) {
-		bn_val[BN_LOOKUP][which][run] =
-		    bn_measure(fe, 16, BN_FILES, 1e9, bn_prep_lookup, &x, 256, 0, &ops);
-		if (ops != BN_FILES)
-			bn_die("lookup count", (int)ops);
-	}
+static void bn_side_down(struct bn_side *s, int which)
+{
+	int r;
 
-	if ((r = vufe_fuse_lookup(fe, 1, 1, "big", &e)))
-		bn_die("lookup big", r);
-	x.nodeid = e.nodeid;
-	if (bn_want & (1u << BN_GETATTR1))
-		bn_val[BN_GETATTR1][which][run] =
-		    bn_measure(fe, 1, UINT64_MAX, bn_seconds, bn_prep_getattr, &x, 256, 0, NULL);
-	if (bn_want & (1u << BN_GETATTR16))
-		bn_val[BN_GETATTR16][which][run] =
-		    bn_measure(fe, 16, UINT64_MAX, bn_seconds, bn_prep_getattr, &x, 256, 0, NULL);
-
-	if ((r = vufe_fuse_open(fe, 1, x.nodeid, O_RDONLY, &x.fh)))
-		bn_die("open big", r);
-	/* The create row first: the 64 MiB written below must not be in flight
-	 * to the disk while it runs. */
-	if ((r = vufe_fuse_lookup(fe, 1, 1, "cdir", &e)))
-		bn_die("lookup cdir", r);
-	x.cdir = e.nodeid;
-	bn_settle(share);
-	if (bn_want & (1u << BN_CREATE))
-		bn_val[BN_CREATE][which][run] = bn_create_row(fe, &x);
-	/* read the whole file once so both daemons serve it from the page cache */
-	x.size = 1u << 20;
-	x.seq = 0;
-	bn_measure(fe, 4, BN_BIG >> 20, 1e9, bn_prep_read_seq, &x, x.size, VUFE_SPLIT_PAGES, NULL);
-	x.size = 4096;
-	if (bn_want & (1u << BN_READ4K))
-		bn_val[BN_READ4K][which][run] = bn_measure(fe, 16, UINT64_MAX, bn_seconds,
-							   bn_prep_read_rand, &x, 4096, 0, NULL);
-	x.size = 1u << 20;
-	if (bn_want & (1u << BN_READ1M))
-		bn_val[BN_READ1M][which][run] =
-		    bn_measure(fe, 4, UINT64_MAX, bn_seconds, bn_prep_read_seq, &x, x.size,
-			       VUFE_SPLIT_PAGES, NULL);
-
-	if ((r = vufe_fuse_lookup(fe, 1, 1, "wfile", &e)))
-		bn_die("lookup wfile", r);
-	x.nodeid = e.nodeid;
-	if ((r = vufe_fuse_open(fe, 1, x.nodeid, O_WRONLY, &x.fh)))
-		bn_die("open wfile", r);
-	x.size = 4096;
-	if (bn_want & (1u << BN_WRITE4K))
-		bn_val[BN_WRITE4K][which][run] =
-		    bn_measure(fe, 16, UINT64_MAX, bn_seconds, bn_prep_write_rand, &x, 256,
-			       BN_DATA_PAGES, NULL);
-	x.size = 1u << 20;
-	x.seq = 0;
-	if (bn_want & (1u << BN_WRITE1M))
-		bn_val[BN_WRITE1M][which][run] =
-		    bn_measure(fe, 4, UINT64_MAX, bn_seconds, bn_prep_write_seq, &x, 256,
-			       BN_DATA_PAGES, NULL);
-
-	vufe_free(fe);
-	r = hx_stop(&d, 5000);
+	vufe_free(s->s_fe);
+	r = hx_stop(&s->s_d, 5000);
 	if (which == 0 && r != 0)
 		fprintf(stderr, "bench: bulkheadd exited with status %d\n", r);
-	hx_cleanup(&d);
-	printf("run %d %-9s", run + 1, names[which]);
-	for (int i = 0; i < BN_NROWS; i++)
-		if (bn_want & (1u << i))
-			printf(" %s=%.0f", bn_rows[i].name, bn_val[i][which][run]);
+	hx_cleanup(&s->s_d);
+}
+
+/* A side's files: node ids and handles the rows use. */
+static void bn_side_files(struct bn_side *s, struct bn_ctx *x)
+{
+	struct fuse_entry_out e;
+	int r;
+
+	if ((r = vufe_fuse_lookup(s->s_fe, 1, 1, "big", &e)))
+		bn_die("lookup big", r);
+	x->nodeid = e.nodeid;
+	if ((r = vufe_fuse_open(s->s_fe, 1, x->nodeid, O_RDONLY, &x->fh)))
+		bn_die("open big", r);
+	if ((r = vufe_fuse_lookup(s->s_fe, 1, 1, "wfile", &e)))
+		bn_die("lookup wfile", r);
+	x->wnode = e.nodeid;
+	if ((r = vufe_fuse_open(s->s_fe, 1, x->wnode, O_WRONLY, &x->wfh)))
+		bn_die("open wfile", r);
+	if ((r = vufe_fuse_lookup(s->s_fe, 1, 1, "cdir", &e)))
+		bn_die("lookup cdir", r);
+	x->cdir = e.nodeid;
+	/* read the whole file once so both daemons serve it from the page cache */
+	x->size = 1u << 20;
+	x->seq = 0;
+	bn_measure(s->s_fe, 4, BN_BIG >> 20, 1e9, bn_prep_read_seq, x, x->size, VUFE_SPLIT_PAGES,
+		   NULL);
+}
+
+/* One turn of one row on one side: its rate in the row's unit. */
+static double bn_turn(enum bn_row row, struct bn_side *s, struct bn_ctx *x, double secs,
+		      const char *share)
+{
+	uint64_t ops;
+	double v;
+
+	switch (row) {
+	case BN_LOOKUP:
+		v = bn_measure(s->s_fe, 16, BN_FILES, 1e9, bn_prep_lookup, x, 256, 0, &ops);
+		if (ops != BN_FILES)
+			bn_die("lookup count", (int)ops);
+		return v;
+	case BN_GETATTR1:
+	case BN_GETATTR16:
+		return bn_measure(s->s_fe, row == BN_GETATTR1 ? 1 : 16, UINT64_MAX, secs,
+				  bn_prep_getattr, x, 256, 0, NULL);
+	case BN_READ4K:
+		x->size = 4096;
+		return bn_measure(s->s_fe, 16, UINT64_MAX, secs, bn_prep_read_rand, x, 4096, 0,
+				  NULL);
+	case BN_READ1M:
+		x->size = 1u << 20;
+		return bn_measure(s->s_fe, 4, UINT64_MAX, secs, bn_prep_read_seq, x, x->size,
+				  VUFE_SPLIT_PAGES, NULL);
+	case BN_WRITE4K:
+	case BN_WRITE1M: {
+		struct bn_ctx w = *x;
+		w.nodeid = x->wnode;
+		w.fh = x->wfh;
+		w.size = row == BN_WRITE4K ? 4096 : 1u << 20;
+		w.seq = 0;
+		v = bn_measure(s->s_fe, row == BN_WRITE4K ? 16 : 4, UINT64_MAX, secs,
+			       row == BN_WRITE4K ? bn_prep_write_rand : bn_prep_write_seq, &w, 256,
+			       BN_DATA_PAGES, NULL);
+		x->rnd = w.rnd;
+		return v;
+	}
+	case BN_CREATE:
+		bn_settle(share);
+		return (double)BN_FILES / bn_create_row(s->s_fe, x);
+	case BN_NROWS:
+		break;
+	}
+	bn_die("unknown row", -EINVAL);
+	return 0;
+}
+
+/*
+ * One run: both daemons up at once, fresh, and for each row they take
+ * turns, A B B A (A = bulkhead in even runs), each turn half the row's
+ * time. This machine's speed swings by 2-4x within seconds (other guests on
+ * the host, and ext4 without a journal scanning recently deleted inodes on
+ * every create); turns a second apart see the same weather where daemons
+ * started a minute apart do not. Each side's value is the mean of its turns;
+ * bn_pair the run's ratio. The LOOKUP row has one turn each, first after
+ * INIT (a second turn would find the names known), alternating who goes
+ * first.
+ */
+static double bn_pair[BN_NROWS][BN_MAX_RUNS];
+
+static void bn_run(int run, const char *share)
+{
+	struct bn_side side[2];
+	struct bn_ctx x[2];
+
+	for (int w = 0; w < 2; w++) {
+		struct fuse_entry_out e;
+		int r;
+		bn_side_up(&side[w], w, run == 0, share);
+		x[w] = (struct bn_ctx){.rnd = 12345u + (uint32_t)run};
+		if ((r = vufe_fuse_lookup(side[w].s_fe, 1, 1, "many", &e)))
+			bn_die("lookup many", r);
+		x[w].many = e.nodeid;
+	}
+	if (bn_want & (1u << BN_LOOKUP)) {
+		for (int t = 0; t < 2; t++) {
+			int w = (t + run) % 2;
+			bn_val[BN_LOOKUP][w][run] = bn_turn(BN_LOOKUP, &side[w], &x[w], 0, share);
+		}
+	}
+	for (int w = 0; w < 2; w++)
+		bn_side_files(&side[w], &x[w]);
+	for (int i = 0; i < BN_NROWS; i++) {
+		if (i == BN_LOOKUP || !(bn_want & (1u << i)))
+			continue;
+		for (int t = 0; t < 4; t++) {
+			int w = ((t + 1) / 2 + run) % 2;
+			double v = bn_turn((enum bn_row)i, &side[w], &x[w], bn_seconds / 2, share);
+			bn_val[i][w][run] += v / 2;
+		}
+	}
+	for (int w = 0; w < 2; w++)
+		bn_side_down(&side[w], w);
+	printf("run %d", run + 1);
+	for (int i = 0; i < BN_NROWS; i++) {
+		if (!(bn_want & (1u << i)))
+			continue;
+		bn_pair[i][run] = bn_val[i][1][run] > 0 ? bn_val[i][0][run] / bn_val[i][1][run] : 0;
+		printf(" %s=%.0f/%.0f", bn_rows[i].name, bn_val[i][0][run], bn_val[i][1][run]);
+	}
 	printf("\n");
 	fflush(stdout);
 }
@@ -730,25 +801,21 @@ int main(int argc, char **argv)
 		       "getattr_scale", BN_SCALE_DEPTH);
 	fflush(stdout);
 	for (int run = 0; run < bn_runs; run++) {
-		/* alternate who goes first so drift hits both sides alike */
-		int first = run % 2;
-		if (bn_want & (BN_SCALE_BIT - 1)) {
-			bn_run(first, run, share);
-			bn_run(!first, run, share);
-		}
+		if (bn_want & (BN_SCALE_BIT - 1))
+			bn_run(run, share);
 		if (bn_want & BN_SCALE_BIT)
 			bn_scale_run(run, share);
 	}
 	for (int i = 0; i < BN_NROWS; i++) {
-		double bm, bl, bh, pm, pl, ph;
+		double bm, bl, bh, pm, pl, ph, ratio, rl, rh;
 		if (!(bn_want & (1u << i)))
 			continue;
 		bn_stats(bn_val[i][0], &bm, &bl, &bh);
 		bn_stats(bn_val[i][1], &pm, &pl, &ph);
+		bn_stats(bn_pair[i], &ratio, &rl, &rh);
 		printf("BENCH %s bulkhead=%.0f peer=%.0f unit=%s ratio=%.2f (bulkhead %.0f-%.0f, "
-		       "peer %.0f-%.0f)\n",
-		       bn_rows[i].name, bm, pm, bn_rows[i].unit, pm > 0 ? bm / pm : 0.0, bl, bh, pl,
-		       ph);
+		       "peer %.0f-%.0f, run ratios %.2f-%.2f)\n",
+		       bn_rows[i].name, bm, pm, bn_rows[i].unit, ratio, bl, bh, pl, ph, rl, rh);
 	}
 	if (bn_want & BN_SCALE_BIT) {
 		double m[BN_SCALE_N], lo[BN_SCALE_N], hi[BN_SCALE_N];
