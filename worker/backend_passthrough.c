@@ -186,12 +186,6 @@ int pt_stat_fd(int fd, struct stat *st)
 	return 0;
 }
 
-/*
- * Resolve name in the directory dirfd (node parent) and take one lookup
- * reference on the result. "." is the directory itself and ".." of the
- * root is the root. The share root always answers as node 1 (not counted:
- * the root is never forgotten).
- */
 void pt_proc_name(char *buf, size_t len, int fd)
 {
 	snprintf(buf, len, "%d", fd);
@@ -200,6 +194,45 @@ void pt_proc_name(char *buf, size_t len, int fd)
 uint32_t pt_file_open_flags(const struct pt *pt)
 {
 	return pt->pt_keep_cache;
+}
+
+int pt_file_oflags(const struct pt *pt, int oflags)
+{
+	if (pt->pt_env.writeback) {
+		if ((oflags & O_ACCMODE) == O_WRONLY)
+			oflags = (oflags & ~O_ACCMODE) | O_RDWR;
+		oflags &= ~O_APPEND;
+	}
+	return oflags;
+}
+
+int pt_openat_as_caller(const struct pt *pt, struct fuse_req *r, int dirfd, const char *path,
+			int oflags, mode_t mode)
+{
+	int fd, err;
+
+	if ((err = pt_creds_enter(pt, r)) < 0)
+		return err;
+	fd = openat(dirfd, path, oflags | O_CLOEXEC, mode);
+	err = fd < 0 ? -errno : fd;
+	pt_creds_leave(pt);
+	return err;
+}
+
+int pt_fh_new(struct pt *pt, uint64_t node, int fd, int oflags, bool dir, uint64_t *id)
+{
+	struct nt_fh fh;
+	int err;
+
+	err = nt_fh_alloc(pt->pt_env.nt, node, pt->pt_env.self, (uint32_t)oflags, dir, &fh);
+	if (err < 0)
+		return err;
+	if ((err = fdt_fh_install(pt->pt_env.fdt, fh.f_id, fd)) < 0) {
+		nt_fh_free(pt->pt_env.nt, fh.f_id);
+		return err;
+	}
+	*id = fh.f_id;
+	return 0;
 }
 
 /* A bounded table is full: one line for the operator, at most a minute. */
@@ -316,6 +349,12 @@ fail:
 	return err;
 }
 
+/*
+ * Resolve name in the directory dirfd (node parent) and take one lookup
+ * reference on the result. "." is the directory itself and ".." of the
+ * root is the root. The share root always answers as node 1 (not counted:
+ * the root is never forgotten).
+ */
 static int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name, bool nowait,
 			struct fuse_entry_out *e)
 {
@@ -431,9 +470,9 @@ static void pt_do_open(void *arg)
 	struct pt_job *j = pt_job_of(arg);
 	struct pt *pt = j->j_pt;
 	struct nt_node n;
-	struct nt_fh fh;
+	uint64_t id;
 	char path[16];
-	int pfd, fd = -1, oflags, err;
+	int pfd, fd, oflags, err;
 
 	if ((err = nt_node_get(pt->pt_env.nt, j->j_id, &n)) < 0)
 		goto out;
@@ -446,40 +485,22 @@ static void pt_do_open(void *arg)
 		err = S_ISDIR(n.n_mode) ? -EISDIR : S_ISLNK(n.n_mode) ? -ELOOP : -EINVAL;
 		goto out;
 	}
-	if (j->j_dir) {
-		oflags = O_RDONLY | O_DIRECTORY;
-	} else {
-		oflags = O_NOCTTY | (int)(j->j_flags & PT_OPEN_PASS);
-		if (pt->pt_env.writeback) {
-			if ((oflags & O_ACCMODE) == O_WRONLY)
-				oflags = (oflags & ~O_ACCMODE) | O_RDWR;
-			oflags &= ~O_APPEND;
-		}
-	}
+	oflags = j->j_dir ? O_RDONLY | O_DIRECTORY
+			  : pt_file_oflags(pt, O_NOCTTY | (int)(j->j_flags & PT_OPEN_PASS));
 	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &pfd)) < 0)
 		goto out;
 	pt_proc_name(path, sizeof(path), pfd);
-	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
-		fd = openat(pt->pt_env.proc_fd, path, oflags | O_CLOEXEC);
-		err = fd < 0 ? -errno : 0;
-		pt_creds_leave(pt);
-	}
+	fd = pt_openat_as_caller(pt, j->j_req, pt->pt_env.proc_fd, path, oflags, 0);
 	fdt_put(pt->pt_env.fdt, pfd);
-	if (err < 0)
+	if ((err = fd) < 0)
 		goto out;
 	if ((oflags & O_TRUNC) && (j->j_size & FUSE_OPEN_KILL_SUIDGID))
 		pt_kill_suidgid(fd);
-	err = nt_fh_alloc(pt->pt_env.nt, j->j_id, pt->pt_env.self, (uint32_t)oflags, j->j_dir, &fh);
-	if (err < 0) {
+	if ((err = pt_fh_new(pt, j->j_id, fd, oflags, j->j_dir, &id)) < 0) {
 		close(fd);
 		goto out;
 	}
-	if ((err = fdt_fh_install(pt->pt_env.fdt, fh.f_id, fd)) < 0) {
-		nt_fh_free(pt->pt_env.nt, fh.f_id);
-		close(fd);
-		goto out;
-	}
-	be_reply_open(arg, fh.f_id, j->j_dir ? pt->pt_dir_cache : pt_file_open_flags(pt));
+	be_reply_open(arg, id, j->j_dir ? pt->pt_dir_cache : pt_file_open_flags(pt));
 	return;
 out:
 	be_reply_err(arg, err);

@@ -77,6 +77,15 @@ void pt_node_unref(struct pt *pt, uint64_t id);
 void pt_proc_name(char *buf, size_t len, int fd);
 /* FOPEN_* flags for a regular file under the cache mode. */
 uint32_t pt_file_open_flags(const struct pt *pt);
+/* A regular file's open flags on the host: with --writeback the guest's
+ * page cache reads what it writes, and appends itself. */
+int pt_file_oflags(const struct pt *pt, int oflags);
+/* openat as the request's caller (O_CLOEXEC added): the descriptor or -errno. */
+int pt_openat_as_caller(const struct pt *pt, struct fuse_req *r, int dirfd, const char *path,
+			int oflags, mode_t mode);
+/* A guest handle for the open file fd of node: *id, or -errno (fd is the
+ * caller's to close then). */
+int pt_fh_new(struct pt *pt, uint64_t node, int fd, int oflags, bool dir, uint64_t *id);
 
 /* passthrough_write.c */
 /* Act as the request's caller on this thread (raw setresuid/setresgid:

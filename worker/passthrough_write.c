@@ -330,33 +330,24 @@ static void pt_do_create(void *arg)
 	struct pt *pt = j->j_pt;
 	const struct fuse_create_in *ci = j->j_arg;
 	struct fuse_entry_out e;
-	struct nt_fh fh;
+	uint64_t id;
 	char pname[16];
 	int dfd, fd = -1, pfd, oflags, err;
 	bool excl;
 
-	oflags = (int)(ci->flags & PT_CREATE_PASS) | O_NOCTTY | O_CLOEXEC;
-	if (pt->pt_env.writeback) {
-		if ((oflags & O_ACCMODE) == O_WRONLY)
-			oflags = (oflags & ~O_ACCMODE) | O_RDWR;
-		oflags &= ~O_APPEND;
-	}
+	oflags = pt_file_oflags(pt, (int)(ci->flags & PT_CREATE_PASS) | O_NOCTTY);
 	oflags |= j->j_name ? O_CREAT | O_NOFOLLOW : O_TMPFILE;
 	/* On the loop thread only a new file: an existing name may be a FIFO,
 	 * whose open waits for a writer. */
 	excl = j->j_inline && j->j_name && !(oflags & O_EXCL);
 	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &dfd)) < 0)
 		goto fail;
-	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
-		fd = openat(dfd, j->j_name ? j->j_name : ".", oflags | (excl ? O_EXCL : 0),
-			    ci->mode & 07777);
-		err = fd < 0 ? -errno : 0;
-		pt_creds_leave(pt);
-	}
+	fd = pt_openat_as_caller(pt, j->j_req, dfd, j->j_name ? j->j_name : ".",
+				 oflags | (excl ? O_EXCL : 0), ci->mode & 07777);
 	fdt_put(pt->pt_env.fdt, dfd);
-	if (err == -EEXIST && excl && pt_meta_decline(j))
+	if (fd == -EEXIST && excl && pt_meta_decline(j))
 		return;
-	if (err < 0)
+	if ((err = fd) < 0)
 		goto fail;
 	if ((oflags & O_TRUNC) && (ci->open_flags & FUSE_OPEN_KILL_SUIDGID))
 		pt_kill_suidgid(fd);
@@ -372,14 +363,9 @@ static void pt_do_create(void *arg)
 			: pt_node_entry(pt, pfd, &e);
 	if (err < 0)
 		goto fail;
-	err = nt_fh_alloc(pt->pt_env.nt, e.nodeid, pt->pt_env.self, (uint32_t)oflags, false, &fh);
-	if (err < 0)
+	if ((err = pt_fh_new(pt, e.nodeid, fd, oflags, false, &id)) < 0)
 		goto unref;
-	if ((err = fdt_fh_install(pt->pt_env.fdt, fh.f_id, fd)) < 0) {
-		nt_fh_free(pt->pt_env.nt, fh.f_id);
-		goto unref;
-	}
-	be_reply_create(arg, &e, fh.f_id, pt_file_open_flags(pt));
+	be_reply_create(arg, &e, id, pt_file_open_flags(pt));
 	return;
 unref:
 	pt_node_unref(pt, e.nodeid);
