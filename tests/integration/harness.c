@@ -137,7 +137,35 @@ int hx_wait_path(const char *path, int timeout_ms)
 	return 0;
 }
 
-static int hx_spawn(struct hx_daemon *d, char *const argv[])
+/*
+ * Child side of every program the tests start: stdin from /dev/null, stdout
+ * and stderr into outfd, a process group of its own (a stray signal to ours
+ * cannot reach it), optionally a directory and new credentials (as), and
+ * death with the test: a test that dies, or fails in .init where Criterion
+ * runs no .fini, takes its children along instead of leaking them. The
+ * parent-death signal is set after the credentials change, which clears it.
+ */
+static void hx_child(int outfd, pid_t parent, const char *dir, void (*as)(void),
+		     char *const argv[])
+{
+	int nul = open("/dev/null", O_RDWR);
+
+	dup2(nul, 0);
+	dup2(outfd, 1);
+	dup2(outfd, 2);
+	setpgid(0, 0);
+	if (dir && chdir(dir) < 0)
+		_exit(126);
+	if (as)
+		as();
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(127);
+	execv(argv[0], argv);
+	dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+int hx_spawn_as(struct hx_daemon *d, char *const argv[], const char *dir, void (*as)(void))
 {
 	pid_t pid, self = getpid();
 	int logfd;
@@ -150,21 +178,8 @@ static int hx_spawn(struct hx_daemon *d, char *const argv[])
 		close(logfd);
 		return -errno;
 	}
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR);
-		dup2(nul, 0);
-		dup2(logfd, 1);
-		dup2(logfd, 2);
-		/* a fresh process group so a stray signal to ours cannot reach it */
-		setpgid(0, 0);
-		/* A test that dies (or fails in .init, where Criterion runs no
-		 * .fini) takes its daemon along instead of leaking it. */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != self)
-			_exit(127);
-		execv(argv[0], argv);
-		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
+	if (pid == 0)
+		hx_child(logfd, self, dir, as, argv);
 	close(logfd);
 	d->hd_pid = pid;
 	d->hd_reaped = 0;
@@ -173,6 +188,42 @@ static int hx_spawn(struct hx_daemon *d, char *const argv[])
 		return -ETIMEDOUT;
 	}
 	return 0;
+}
+
+static int hx_spawn(struct hx_daemon *d, char *const argv[])
+{
+	return hx_spawn_as(d, argv, NULL, NULL);
+}
+
+static int hx_code(int st);
+
+int hx_run_capture(char *const argv[], const char *dir, void (*as)(void), char *out, size_t cap)
+{
+	pid_t pid, self = getpid();
+	size_t got = 0;
+	int pfd[2], st;
+	ssize_t n;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	if ((pid = fork()) < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		/* a program that wrongly keeps running must not hang the test */
+		alarm(10);
+		hx_child(pfd[1], self, dir, as, argv);
+	}
+	close(pfd[1]);
+	while (got + 1 < cap && (n = read(pfd[0], out + got, cap - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(pfd[0]);
+	if (waitpid(pid, &st, 0) != pid)
+		return -errno;
+	return hx_code(st);
 }
 
 static int hx_prepare(struct hx_daemon *d, const char *share, const char *tag)

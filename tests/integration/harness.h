@@ -61,6 +61,14 @@ int hx_children(pid_t pid, pid_t *out, int max);
 int hx_wait_children(pid_t pid, int n, int timeout_ms);
 /* State letter of a process from /proc/PID/stat ('R', 'S', 'Z', 'T', ...), 0 if gone. */
 char hx_proc_state(pid_t pid);
+/* Start argv as d's daemon (d prepared by the caller: hd_dir, hd_sock,
+ * hd_log), in dir if not NULL, after as() in the child if not NULL (it may
+ * change credentials; _exit(126) on failure); waits for the socket. */
+int hx_spawn_as(struct hx_daemon *d, char *const argv[], const char *dir, void (*as)(void));
+/* Run argv to completion (killed after 10 s), in dir and after as() as
+ * above, stdout and stderr into out (NUL-terminated): the exit code,
+ * 128 + signal, or -errno. */
+int hx_run_capture(char *const argv[], const char *dir, void (*as)(void), char *out, size_t cap);
 /* Block until path exists or timeout: 0 or -ETIMEDOUT. */
 int hx_wait_path(const char *path, int timeout_ms);
 

@@ -137,28 +137,10 @@ static void ns_link(pid_t pid, const char *ns, char *out, size_t len)
 /* Run argv to completion; its stdout and stderr into out. Exit code or 128+signal. */
 static int run_capture(char *const argv[], char *out, size_t cap)
 {
-	int pfd[2], st;
-	size_t got = 0;
-	ssize_t n;
-	pid_t pid;
+	int r = hx_run_capture(argv, NULL, NULL, out, cap);
 
-	cr_assert_eq(pipe(pfd), 0);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		close(pfd[0]);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	while (got + 1 < cap && (n = read(pfd[0], out + got, cap - 1 - got)) > 0)
-		got += (size_t)n;
-	out[got] = '\0';
-	close(pfd[0]);
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	cr_assert_geq(r, 0, "run %s: %s", argv[0], strerror(-r));
+	return r;
 }
 
 static void policy_dir(char *buf, size_t len)

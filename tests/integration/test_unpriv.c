@@ -101,8 +101,7 @@ static void up_start(const char *const *extra, int as_root)
 	char sock[PATH_MAX + 32], share[PATH_MAX + 32];
 	char *argv[16];
 	struct vufe_opts o;
-	int n = 0, logfd;
-	pid_t pid;
+	int n = 0;
 
 	memset(&it_d, 0, sizeof(it_d));
 	cr_assert_eq(hx_mkdtemp(it_d.hd_dir, sizeof(it_d.hd_dir), "unpriv"), 0);
@@ -120,27 +119,7 @@ static void up_start(const char *const *extra, int as_root)
 		argv[n++] = (char *)extra[i];
 	argv[n] = NULL;
 
-	logfd = open(it_d.hd_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	cr_assert_geq(logfd, 0);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR);
-
-		dup2(nul, 0);
-		dup2(logfd, 1);
-		dup2(logfd, 2);
-		setpgid(0, 0);
-		if (chdir(it_d.hd_dir) < 0)
-			_exit(126);
-		if (!as_root)
-			up_drop();
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(logfd);
-	it_d.hd_pid = pid;
-	if (hx_wait_path(it_d.hd_sock, 10000) < 0) {
+	if (hx_spawn_as(&it_d, argv, it_d.hd_dir, as_root ? NULL : up_drop) < 0) {
 		hx_log_dump(&it_d);
 		cr_assert_fail("bulkheadd did not create its socket");
 	}
@@ -247,10 +226,7 @@ static int up_run(const char *const *extra, char *out, size_t cap)
 {
 	char share[PATH_MAX + 32], sock[PATH_MAX + 32], dir[256];
 	char *argv[16];
-	int pfd[2], st, n = 0;
-	size_t got = 0;
-	ssize_t r;
-	pid_t pid;
+	int n = 0, r;
 
 	cr_assert_eq(hx_mkdtemp(dir, sizeof(dir), "unpriv-run"), 0);
 	cr_assert_eq(chown(dir, up_uid, up_gid), 0);
@@ -262,29 +238,10 @@ static int up_run(const char *const *extra, char *out, size_t cap)
 	for (int i = 0; extra[i] && n < 15; i++)
 		argv[n++] = (char *)extra[i];
 	argv[n] = NULL;
-	cr_assert_eq(pipe(pfd), 0);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		close(pfd[0]);
-		if (chdir(dir) < 0)
-			_exit(126);
-		up_drop();
-		/* a start-up that wrongly succeeds must not hang the test */
-		alarm(5);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	while (got + 1 < cap && (r = read(pfd[0], out + got, cap - 1 - got)) > 0)
-		got += (size_t)r;
-	out[got] = '\0';
-	close(pfd[0]);
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	r = hx_run_capture(argv, dir, up_drop, out, cap);
 	hx_rmtree(dir);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	cr_assert_geq(r, 0, "run bulkheadd: %s", strerror(-r));
+	return r;
 }
 
 /* ---- an unprivileged daemon with the default map ---- */
