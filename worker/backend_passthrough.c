@@ -97,15 +97,36 @@ static void pt_fast(struct pt *pt, struct fuse_req *r, int (*body)(struct pt_job
 #define PT_META_SLOW_NS	   (2000ull * 1000)
 #define PT_META_BACKOFF_NS (100ull * 1000 * 1000)
 
+/* May the loop thread run a call that could block? Not while backing off. */
+static bool pt_meta_open(const struct pt *pt, uint64_t now)
+{
+	return now >= pt->pt_meta_until;
+}
+
+/* A call that could block ran on the loop thread from start until now: a
+ * slow one closes the gate for PT_META_BACKOFF_NS. */
+static void pt_meta_took(struct pt *pt, uint64_t start, uint32_t opcode)
+{
+	uint64_t took = bh_now_ns() - start;
+
+	if (took <= PT_META_SLOW_NS)
+		return;
+	pt->pt_meta_until = start + took + PT_META_BACKOFF_NS;
+	log_debug("opcode %u took %llu us on the loop thread: calls that may block go to the "
+		  "pool for %llu ms",
+		  opcode, (unsigned long long)(took / 1000),
+		  PT_META_BACKOFF_NS / 1000000);
+}
+
 void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args,
 	     uint64_t node)
 {
 	struct pt_job *j = pt_prepare(pt, r, args);
-	uint64_t start = bh_now_ns(), took;
+	uint64_t start = bh_now_ns();
 	uint32_t opcode = be_req_header(r)->opcode;
 	int fd = -1;
 
-	if (start < pt->pt_meta_until ||
+	if (!pt_meta_open(pt, start) ||
 	    (node && fdt_node_get_nowait(pt->pt_env.fdt, node, &fd) < 0)) {
 		tp_submit(pt->pt_env.tp, fn, r);
 		return;
@@ -120,14 +141,7 @@ void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *a
 		tp_submit(pt->pt_env.tp, fn, r);
 		return;
 	}
-	took = bh_now_ns() - start;
-	if (took > PT_META_SLOW_NS) {
-		pt->pt_meta_until = start + took + PT_META_BACKOFF_NS;
-		log_debug("opcode %u took %llu us on the loop thread: metadata calls go to the "
-			  "pool for %llu ms",
-			  opcode, (unsigned long long)(took / 1000),
-			  PT_META_BACKOFF_NS / 1000000);
-	}
+	pt_meta_took(pt, start, opcode);
 }
 
 bool pt_meta_decline(struct pt_job *j)
@@ -514,8 +528,10 @@ out:
  */
 static int pt_read_body(struct pt_job *j, bool nowait)
 {
-	struct fdt *fdt = j->j_pt->pt_env.fdt;
+	struct pt *pt = j->j_pt;
+	struct fdt *fdt = pt->pt_env.fdt;
 	struct iovec *iov;
+	uint64_t start, *memo;
 	unsigned n;
 	size_t want;
 	ssize_t got;
@@ -529,10 +545,31 @@ static int pt_read_body(struct pt_job *j, bool nowait)
 		return 0;
 	}
 	want = be_req_data_iov(j->j_req, j->j_size, &iov, &n);
-	do
-		got = want ? preadv2(fd, iov, (int)n, (off_t)j->j_off, nowait ? RWF_NOWAIT : 0) : 0;
-	while (got < 0 && errno == EINTR);
-	err = got < 0 ? -errno : 0;
+	memo = &pt->pt_no_nowait[j->j_id % PT_NO_NOWAIT_MEMO];
+	if (nowait && *memo == j->j_id) {
+		got = -1;
+		errno = EOPNOTSUPP;
+	} else {
+		do
+			got = want ? preadv2(fd, iov, (int)n, (off_t)j->j_off,
+					     nowait ? RWF_NOWAIT : 0)
+				   : 0;
+		while (got < 0 && errno == EINTR);
+		if (nowait && got < 0 && errno == EOPNOTSUPP)
+			*memo = j->j_id;
+	}
+	/* tmpfs and kin make no promise not to block (EOPNOTSUPP), and their
+	 * reads are memory copies: run here anyway while reads stay fast. */
+	if (nowait && got < 0 && errno == EOPNOTSUPP && pt_meta_open(pt, start = bh_now_ns())) {
+		do
+			got = preadv2(fd, iov, (int)n, (off_t)j->j_off, 0);
+		while (got < 0 && errno == EINTR);
+		err = got < 0 ? -errno : 0;
+		pt_meta_took(pt, start, FUSE_READ);
+		nowait = false; /* a short count is the end of the file */
+	} else {
+		err = got < 0 ? -errno : 0;
+	}
 	fdt_put(fdt, fd);
 	if (nowait && (err < 0 || (size_t)got < want))
 		return PT_DEFER;

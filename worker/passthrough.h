@@ -16,6 +16,8 @@
 #include "backend.h"
 #include "threadpool.h"
 
+#define PT_NO_NOWAIT_MEMO 16
+
 struct pt {
 	struct be_env pt_env;
 	dev_t pt_root_dev; /* the share root's identity: its lookups give node 1 */
@@ -27,6 +29,8 @@ struct pt {
 	/* loop thread only, see pt_meta */
 	uint64_t pt_meta_until; /* metadata calls go to the pool until then */
 	bool pt_meta_declined;	/* the inline call declined: the pool runs it */
+	/* handles whose reads refused RWF_NOWAIT (tmpfs): not asked again */
+	uint64_t pt_no_nowait[PT_NO_NOWAIT_MEMO];
 };
 
 /* A pool job's arguments, kept in the request's back-end scratch. Strings

@@ -437,6 +437,58 @@ Test(limits, host_mount_point_is_announced_as_submount)
 }
 
 /*
+ * tmpfs refuses RWF_NOWAIT reads (EOPNOTSUPP), so the loop thread reads
+ * there without it while reads stay fast and remembers the handle: every
+ * read still returns the host's bytes, a read across the end of the file
+ * is short, one past it empty, and bytes the host appends are seen.
+ */
+Test(limits, reads_on_a_tmpfs_submount_return_host_data_and_short_counts)
+{
+	static const char *const extra[] = {"--sandbox=namespace", NULL};
+	enum { SIZE = 200 * 1024 };
+	static unsigned char want[SIZE + 4096], got[8192];
+	char path[PATH_MAX];
+	struct fuse_entry_out mnt, f;
+	uint64_t fh;
+	uint32_t n;
+	int fd;
+
+	for (size_t i = 0; i < sizeof(want); i++)
+		want[i] = (unsigned char)(i * 7 + i / 4096);
+	snprintf(lm_mnt, sizeof(lm_mnt), "%s/mnt", lm_share);
+	cr_assert_eq(mkdir(lm_mnt, 0755), 0);
+	cr_assert_eq(mount("bh-limits", lm_mnt, "tmpfs", 0, "size=4m"), 0, "mount: %s",
+		     strerror(errno));
+	snprintf(path, sizeof(path), "%s/mnt/data", lm_share);
+	cr_assert_geq(fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644), 0);
+	cr_assert_eq(write(fd, want, SIZE), SIZE);
+
+	lm_start(extra);
+	cr_assert_eq(vufe_fuse_lookup(lm_fe, 1, 1, "mnt", &mnt), 0);
+	cr_assert_eq(vufe_fuse_lookup(lm_fe, 1, mnt.nodeid, "data", &f), 0);
+	cr_assert_eq(vufe_fuse_open(lm_fe, 1, f.nodeid, O_RDONLY, &fh), 0);
+	for (uint32_t off = 0; off < SIZE; off += 5 * 4096 + 123) {
+		cr_assert_eq(vufe_fuse_read(lm_fe, 1, f.nodeid, fh, off, 4096, got, &n, 0), 0);
+		cr_assert_eq(n, off + 4096 <= SIZE ? 4096 : SIZE - off, "offset %u: %u bytes", off,
+			     n);
+		cr_assert_eq(memcmp(got, want + off, n), 0, "offset %u", off);
+	}
+	cr_assert_eq(vufe_fuse_read(lm_fe, 1, f.nodeid, fh, SIZE - 100, 8192, got, &n, 0), 0);
+	cr_assert_eq(n, 100);
+	cr_assert_eq(memcmp(got, want + SIZE - 100, 100), 0);
+	cr_assert_eq(vufe_fuse_read(lm_fe, 1, f.nodeid, fh, SIZE, 4096, got, &n, 0), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(write(fd, want + SIZE, 4096), 4096);
+	close(fd);
+	cr_assert_eq(vufe_fuse_read(lm_fe, 1, f.nodeid, fh, SIZE, 8192, got, &n, 0), 0);
+	cr_assert_eq(n, 4096);
+	cr_assert_eq(memcmp(got, want + SIZE, 4096), 0);
+	lm_stop_ok();
+	cr_assert_eq(umount2(lm_mnt, 0), 0);
+	lm_mnt[0] = '\0';
+}
+
+/*
  * An unlinked file has no name to reopen it by: while the guest holds it
  * open its node descriptor stays pinned (GETATTR works however many other
  * nodes pass through the table); once released and evicted, the node is
