@@ -6,7 +6,7 @@ common_libcommon_a_SOURCES = \
 	common/vhost_user.c common/vhost_user.h \
 	common/node_table.c common/node_table.h \
 	common/util.c common/util.h \
-	common/policy.h common/policy_parse.c common/policy_compile.c \
+	common/policy.h common/policy_parse.c common/policy_names.c common/policy_compile.c \
 	common/bulkhead.h
 nodist_common_libcommon_a_SOURCES = common/buildid.c
 

@@ -116,6 +116,11 @@ struct pol_set {
 	size_t ps_nfiles;
 };
 
+/* policy_names.c: the value of a constant name / errno name of len bytes
+ * as a policy file spells it: 0, or -ENOENT for a name not in the table. */
+int pol_const_value(const char *name, size_t len, uint64_t *val);
+int pol_errno_value(const char *name, size_t len, int *val);
+
 /*
  * Parse DIR/FILE (FILE may be absolute) and everything it includes.
  * NULL with errno set and "file:line: reason" in err on failure.
