@@ -1,7 +1,8 @@
 /*
  * backend_passthrough.c - the host-directory back end, read side: LOOKUP,
- * GETATTR, READLINK, OPEN/READ/RELEASE, OPENDIR/READDIR(PLUS)/RELEASEDIR,
- * FLUSH, STATFS, and the ops table (the write side is passthrough_write.c).
+ * GETATTR, READLINK, OPEN/READ/RELEASE, OPENDIR/RELEASEDIR, FLUSH, STATFS,
+ * and the ops table (the write side is passthrough_write.c, listings
+ * passthrough_dir.c).
  * OPEN for writing lives here too: it is the same reopen, as the caller.
  * Runs in: the worker (sandboxed), blocking calls on the pool threads.
  * Names and ids come from the guest, already copied and checked by the
@@ -114,12 +115,10 @@ static void pt_meta_took(struct pt *pt, uint64_t start, uint32_t opcode)
 	pt->pt_meta_until = start + took + PT_META_BACKOFF_NS;
 	log_debug("opcode %u took %llu us on the loop thread: calls that may block go to the "
 		  "pool for %llu ms",
-		  opcode, (unsigned long long)(took / 1000),
-		  PT_META_BACKOFF_NS / 1000000);
+		  opcode, (unsigned long long)(took / 1000), PT_META_BACKOFF_NS / 1000000);
 }
 
-void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args,
-	     uint64_t node)
+void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args, uint64_t node)
 {
 	struct pt_job *j = pt_prepare(pt, r, args);
 	uint64_t start = bh_now_ns();
@@ -369,8 +368,8 @@ fail:
  * root is the root. The share root always answers as node 1 (not counted:
  * the root is never forgotten).
  */
-static int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name, bool nowait,
-			struct fuse_entry_out *e)
+int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name, bool nowait,
+		 struct fuse_entry_out *e)
 {
 	const char *path = name;
 	int fd;
@@ -647,139 +646,6 @@ static void pt_do_statfs(void *arg)
 	be_reply_statfs(arg, &k);
 }
 
-/* ---- directory listing ---- */
-
-struct pt_dirent64 { /* the kernel's linux_dirent64 */
-	uint64_t d_ino;
-	int64_t d_off;
-	uint16_t d_reclen;
-	uint8_t d_type;
-	char d_name[];
-};
-
-/*
- * Append one record for host entry d to buf (used bytes so far, size the
- * limit). Returns the new length, the old one when the entry is skipped (it
- * vanished before READDIRPLUS could look it up), or PT_DIR_FULL when it does
- * not fit (checked before any lookup is counted).
- */
-#define PT_DIR_FULL SIZE_MAX
-static size_t pt_dir_add(struct pt *pt, int dirfd, uint64_t dirnode, bool plus,
-			 const struct pt_dirent64 *d, char *buf, size_t used, size_t size)
-{
-	size_t namelen = strlen(d->d_name);
-	size_t rec =
-	    FUSE_DIRENT_ALIGN((plus ? FUSE_NAME_OFFSET_DIRENTPLUS : FUSE_NAME_OFFSET) + namelen);
-	struct fuse_dirent *fd;
-	uint32_t type = d->d_type;
-	uint64_t ino = d->d_ino;
-
-	if (namelen > NAME_MAX)
-		return used;
-	if (used + rec > size)
-		return PT_DIR_FULL;
-	memset(buf + used, 0, rec); /* record padding is zero */
-	if (plus) {
-		struct fuse_direntplus *dp = (struct fuse_direntplus *)(buf + used);
-		bool dots = strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0;
-		struct stat st;
-
-		if (dots) {
-			/* No node id and no reference for the dots (the kernel skips them). */
-			const char *name = dirnode == NT_ROOT_ID ? "." : d->d_name;
-
-			if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				return used;
-			pt_fill_entry(pt, &dp->entry_out, 0, &st);
-			dp->entry_out.entry_valid = dp->entry_out.attr_valid = 0;
-		} else if (pt_lookup_at(pt, dirfd, dirnode, d->d_name, false, &dp->entry_out) < 0) {
-			return used;
-		}
-		type = (dp->entry_out.attr.mode & S_IFMT) >> 12;
-		ino = dp->entry_out.attr.ino;
-		fd = &dp->dirent;
-	} else {
-		fd = (struct fuse_dirent *)(buf + used);
-	}
-	fd->ino = ino;
-	fd->off = (uint64_t)d->d_off;
-	fd->namelen = (uint32_t)namelen;
-	fd->type = type;
-	memcpy(fd->name, d->d_name, namelen);
-	return used + rec;
-}
-
-static void pt_do_readdir(void *arg)
-{
-	struct pt_job *j = pt_job_of(arg);
-	struct pt *pt = j->j_pt;
-	size_t size = j->j_size, used = 0, dsize;
-	char *buf = NULL, *dbuf = NULL;
-	bool full = false;
-	struct nt_fh fh;
-	int fd, err;
-
-	if ((err = nt_fh_get(pt->pt_env.nt, j->j_id, &fh)) < 0) {
-		be_reply_err(arg, err);
-		return;
-	}
-	if (!fh.f_isdir) {
-		be_reply_err(arg, -ENOTDIR);
-		return;
-	}
-	if ((err = fdt_fh_get(pt->pt_env.fdt, j->j_id, &fd)) < 0) {
-		be_reply_err(arg, err);
-		return;
-	}
-	/* A plus record is ~6 times a host record: read less ahead. */
-	dsize = j->j_plus ? size / 4 : size;
-	if (dsize < 1024)
-		dsize = 1024;
-	buf = malloc(size ? size : 1);
-	dbuf = malloc(dsize);
-	if (!buf || !dbuf) {
-		err = -ENOMEM;
-		goto out;
-	}
-	/* The cookie is the previous entry's d_off; 0 is the start. */
-	if (lseek(fd, (off_t)j->j_off, SEEK_SET) < 0) {
-		err = -errno;
-		goto out;
-	}
-	while (!full) {
-		ssize_t n = getdents64(fd, dbuf, dsize);
-		size_t pos;
-
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		for (pos = 0; pos < (size_t)n;) {
-			const struct pt_dirent64 *d = (const struct pt_dirent64 *)(dbuf + pos);
-			size_t next = pt_dir_add(pt, fd, fh.f_node, j->j_plus, d, buf, used, size);
-
-			if (next == PT_DIR_FULL) {
-				full = true;
-				break;
-			}
-			used = next;
-			pos += d->d_reclen;
-		}
-	}
-	if (used == 0 && full)
-		err = -EINVAL; /* not even one record fits the guest's buffer */
-out:
-	fdt_put(pt->pt_env.fdt, fd);
-	if (used > 0 || err == 0)
-		be_reply_buf(arg, buf, used);
-	else
-		be_reply_err(arg, err);
-	free(buf);
-	free(dbuf);
-}
-
 /* ---- be_ops entry points (loop thread) ---- */
 
 static void pt_lookup(void *ctx, struct fuse_req *r, uint64_t parent, const char *name)
@@ -878,17 +744,6 @@ static void pt_flush(void *ctx, struct fuse_req *r, uint64_t fh)
 		be_reply_err(r, 0);
 	else
 		pt_submit(ctx, r, pt_do_flush, &(struct pt_job){.j_id = fh});
-}
-
-static void pt_readdir(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size,
-		       bool plus)
-{
-	if (off > (uint64_t)INT64_MAX) {
-		be_reply_err(r, -EINVAL);
-		return;
-	}
-	pt_submit(ctx, r, pt_do_readdir,
-		  &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size, .j_plus = plus});
 }
 
 static void pt_statfs(void *ctx, struct fuse_req *r, uint64_t node)

@@ -6,7 +6,7 @@ worker_bulkhead_worker_SOURCES = \
 	worker/fuse_codec.c worker/fuse_dispatch.c worker/fuse_dispatch.h \
 	worker/backend.h worker/backend_passthrough.c \
 	worker/passthrough.h worker/passthrough_write.c \
-	worker/passthrough_locks.c worker/passthrough_xattr.c \
+	worker/passthrough_locks.c worker/passthrough_xattr.c worker/passthrough_dir.c \
 	worker/threadpool.c worker/threadpool.h \
 	worker/peer.c worker/peer.h \
 	worker/fdtable.c worker/fdtable.h \

@@ -58,8 +58,7 @@ _Static_assert(sizeof(struct pt_job) <= BE_REQ_PRIV_SIZE, "pt_job too big");
 
 /* backend_passthrough.c */
 void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args);
-void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args,
-	     uint64_t node);
+void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args, uint64_t node);
 /* An inline metadata call that must not run on the loop thread after all:
  * true when it was inline (the pool runs it again; do not reply). */
 bool pt_meta_decline(struct pt_job *j);
@@ -91,6 +90,14 @@ int pt_openat_as_caller(const struct pt *pt, struct fuse_req *r, int dirfd, cons
  * caller's to close then). */
 int pt_fh_new(struct pt *pt, uint64_t node, int fd, int oflags, bool dir, uint64_t *id);
 
+/* Resolve name in dirfd (node parent) with one lookup reference on the
+ * result; nowait: only from the dentry cache (-EWOULDBLOCK otherwise). */
+int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name, bool nowait,
+		 struct fuse_entry_out *e);
+
+/* passthrough_dir.c */
+void pt_readdir(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size, bool plus);
+
 /* passthrough_write.c */
 /* Act as the request's caller on this thread (raw setresuid/setresgid:
  * per thread, unlike glibc's wrappers): 0 or -errno. pt_creds_leave
@@ -111,8 +118,8 @@ void pt_mknod(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, 
 	      uint32_t rdev, const char *target);
 void pt_link(void *ctx, struct fuse_req *r, uint64_t node, uint64_t newparent, const char *name);
 void pt_unlink(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, bool dir);
-void pt_rename(void *ctx, struct fuse_req *r, uint64_t olddir, const char *oldname,
-	       uint64_t newdir, const char *newname, uint32_t flags);
+void pt_rename(void *ctx, struct fuse_req *r, uint64_t olddir, const char *oldname, uint64_t newdir,
+	       const char *newname, uint32_t flags);
 void pt_access(void *ctx, struct fuse_req *r, uint64_t node, uint32_t mask);
 void pt_fallocate(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint64_t len,
 		  uint32_t mode);
