@@ -70,7 +70,8 @@ void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job 
  */
 #define PT_DEFER 1
 
-/* Reads up to this size are tried on the loop thread (see pt_read). */
+/* Reads up to this size are tried on the loop thread, larger ones only
+ * while the pool is busy (see pt_read). */
 #define PT_INLINE_READ_MAX (128u << 10)
 
 static void pt_fast(struct pt *pt, struct fuse_req *r, int (*body)(struct pt_job *, bool),
@@ -692,8 +693,9 @@ static void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, ui
 		be_reply_err(r, -EINVAL);
 		return;
 	}
-	/* Large reads are copy-bound: on the pool, several run on several cores. */
-	if (size > PT_INLINE_READ_MAX)
+	/* Large reads are copy-bound: on the pool, and on the loop thread too
+	 * (cached data only) while the pool is busy, so two copies run at once. */
+	if (size > PT_INLINE_READ_MAX && !tp_busy(((struct pt *)ctx)->pt_env.tp))
 		pt_submit(ctx, r, pt_do_read,
 			  &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size});
 	else

@@ -320,6 +320,16 @@ bool tp_has_completions(struct tp *tp)
 	return __atomic_load_n(&tp->tp_done_ready, __ATOMIC_ACQUIRE) != 0;
 }
 
+bool tp_busy(struct tp *tp)
+{
+	bool busy;
+
+	pthread_mutex_lock(&tp->tp_lock);
+	busy = tp->tp_jobs_pending >= tp->tp_nthreads;
+	pthread_mutex_unlock(&tp->tp_lock);
+	return busy;
+}
+
 unsigned tp_pending(struct tp *tp)
 {
 	unsigned n;

@@ -29,6 +29,9 @@ void tp_complete(struct tp *tp, tp_fn done, void *arg);
 /* Called on the loop after each batch of completions (e.g. to notify the guest once). */
 void tp_set_batch_end(struct tp *tp, tp_fn fn, void *arg);
 
+/* Whether every thread has a job (a new one would wait in the queue). */
+bool tp_busy(struct tp *tp);
+
 /* Jobs submitted and not yet completed (for the drain at RING_STOP). */
 unsigned tp_pending(struct tp *tp);
 

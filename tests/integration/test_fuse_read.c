@@ -180,6 +180,56 @@ ITEST(fuse, read_at_end_of_file_is_short)
 	cr_expect_eq(n, 0);
 }
 
+/*
+ * Large reads go to the pool, and to the loop thread too while the pool is
+ * busy: eight in flight at once each get their own range, the one across
+ * the end of the file a short count.
+ */
+ITEST(fuse, large_reads_in_flight_together_each_return_their_range)
+{
+	enum { N = 8, SIZE = 256 * 1024 };
+	uint64_t nid, fh = open_file("big.bin", &nid);
+	unsigned char *all = malloc(HX_BIG_SIZE);
+	struct vufe_call *c[N];
+	uint64_t off[N];
+	int done = 0;
+
+	cr_assert_not_null(all);
+	hx_big_content(all, HX_BIG_SIZE);
+	for (int i = 0; i < N; i++) {
+		struct fuse_read_in in = {.fh = fh, .size = SIZE};
+
+		/* the last one starts 1,000 bytes before the end */
+		off[i] = i == N - 1 ? HX_BIG_SIZE - 1000 : (uint64_t)i * 100000 + (uint64_t)i * 77;
+		in.offset = off[i];
+		cr_assert_not_null(c[i] = vufe_call_new(it_fe, 128, 16 + SIZE));
+		cr_assert_eq(vufe_call_prep(it_fe, c[i], FUSE_READ, nid, &in, sizeof(in), NULL, 0,
+					    16 + SIZE),
+			     0);
+		cr_assert_eq(vufe_call_submit(it_fe, 1, c[i], VUFE_NO_KICK), 0);
+	}
+	vufe_kick(it_fe, 1);
+	while (done < N) {
+		struct vufe_call *d = NULL;
+		int i = 0;
+
+		cr_assert_eq(vufe_call_wait_any(it_fe, 1, 5000, &d), 0);
+		cr_assert_not_null(d);
+		while (i < N && c[i] != d)
+			i++;
+		cr_assert_lt(i, N, "a completion of no call of ours");
+		cr_assert_eq(vufe_call_result(d), 0, "read %d", i);
+		cr_assert_eq(vufe_call_data_len(d), i == N - 1 ? 1000 : SIZE, "read %d: %u bytes", i,
+			     vufe_call_data_len(d));
+		cr_assert_eq(memcmp(vufe_call_data(d), all + off[i], vufe_call_data_len(d)), 0,
+			     "read %d: wrong bytes", i);
+		done++;
+	}
+	for (int i = 0; i < N; i++)
+		vufe_call_free(it_fe, c[i]);
+	free(all);
+}
+
 /* Opening for writing: test_fuse_write.c (EROFS only with --readonly). */
 
 struct listing {
