@@ -177,6 +177,9 @@ struct ipc_ring_start {
 /* Test hooks only: on its first request the worker takes the node-table
  * lock and kills itself (robust-lock recovery test). */
 #define IPC_CFG_TEST_DIE_NT_LOCK 0x100
+/* Test hooks only: a borrowed handle's descriptor waits 200 ms between the
+ * check that the handle is live and its install (RELEASE race test). */
+#define IPC_CFG_TEST_SLOW_BORROW 0x200
 
 enum ipc_seccomp { IPC_SECCOMP_NONE = 0, IPC_SECCOMP_KILL, IPC_SECCOMP_TRAP, IPC_SECCOMP_LOG };
 

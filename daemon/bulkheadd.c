@@ -105,6 +105,7 @@ enum {
 	OPT_POLICY_DIR,
 	OPT_CHECK_POLICY,
 	OPT_TEST_FORBIDDEN,
+	OPT_TEST_SLOW_BORROW,
 	OPT_TEST_DIE_NT_LOCK,
 	OPT_UID_MAP,
 	OPT_GID_MAP,
@@ -143,6 +144,8 @@ static const struct option parent_options[] = {
     {"test-forbidden-syscall", no_argument, NULL, OPT_TEST_FORBIDDEN},
     /* Not in --help: queue N's worker dies holding the node-table lock. */
     {"test-die-holding-nt-lock", required_argument, NULL, OPT_TEST_DIE_NT_LOCK},
+    /* Not in --help: borrowed handles are installed 200 ms after their check. */
+    {"test-slow-borrow", no_argument, NULL, OPT_TEST_SLOW_BORROW},
 #endif
     {NULL, 0, NULL, 0},
 };
@@ -345,6 +348,9 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			break;
 		case OPT_TEST_FORBIDDEN:
 			conf->pc_test_forbidden = 1;
+			break;
+		case OPT_TEST_SLOW_BORROW:
+			conf->pc_test_slow_borrow = 1;
 			break;
 		case OPT_TEST_DIE_NT_LOCK:
 			if (bh_parse_u64(optarg, 1, BH_MAX_QUEUES - 1, &v) < 0) {

@@ -54,6 +54,7 @@ struct parent_conf {
 	const char *pc_policy_dir; /* --policy-dir, NULL: the default */
 	int pc_check_policy;	   /* --check-policy: validate and exit */
 	int pc_test_forbidden;	   /* hidden, test hooks only: first worker misbehaves */
+	int pc_test_slow_borrow;   /* hidden, test hooks only: IPC_CFG_TEST_SLOW_BORROW */
 	uint32_t pc_test_die_nt_queue; /* hidden, test hooks only: 0 = off */
 	struct uns_map pc_uid_map; /* --uid-map, empty: the default */
 	struct uns_map pc_gid_map;

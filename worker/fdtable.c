@@ -106,6 +106,7 @@ struct fdt {
 	struct fdt_list t_lru;
 	struct fdt_ref *t_refs; /* indexed by descriptor number */
 	size_t t_nrefs;
+	bool t_slow_borrow; /* test hook, see fdt_test_slow_borrow */
 };
 
 #define FDT_NODES_SIZE ((size_t)NT_MAX_NODES * sizeof(struct fdt_ent))
@@ -543,10 +544,13 @@ static int fdt_reopen(struct fdt *t, uint64_t id, unsigned depth, int *out)
 	return 0;
 }
 
+static bool fdt_drop(struct fdt *t, uint64_t id, bool fh, bool owned_only);
+
 static int fdt_get(struct fdt *t, uint64_t id, bool fh, uint32_t owner, bool nowait, unsigned depth,
 		   int *out)
 {
 	struct fdt_closer c = {.c_n = 0};
+	bool borrowed = false;
 	uint32_t h = fdt_handle(id, fh);
 	uint64_t gen = id >> NT_SLOT_BITS, epoch;
 	struct fdt_ent *e;
@@ -605,6 +609,9 @@ static int fdt_get(struct fdt *t, uint64_t id, bool fh, uint32_t owner, bool now
 			close(fd); /* released while we asked */
 			return -EBADF;
 		}
+		borrowed = fh;
+		if (borrowed && t->t_slow_borrow)
+			(void)nanosleep(&(struct timespec){.tv_nsec = 200 * 1000 * 1000}, NULL);
 	}
 
 	fdt_lock(t);
@@ -633,6 +640,13 @@ static int fdt_get(struct fdt *t, uint64_t id, bool fh, uint32_t owner, bool now
 		t->t_refs[fd].r_refs++;
 	}
 	fdt_unlock(t, &c);
+	/* A RELEASE between the check above and the install told us to drop a
+	 * handle we did not have yet; it freed the handle first, so look again. */
+	if (borrowed && nt_fh_get(t->t_nt, id, &f) < 0) {
+		fdt_put(t, fd);
+		fdt_drop(t, id, true, false);
+		return -EBADF;
+	}
 	*out = fd;
 	return 0;
 }
@@ -801,3 +815,10 @@ void fdt_release_fh(void *t, uint64_t fh)
 	if (fdt_drop(ft, fh, true, false))
 		nt_fh_free(ft->t_nt, fh); /* -EBADF: the releaser freed it */
 }
+
+#ifdef BH_TEST_HOOKS
+void fdt_test_slow_borrow(struct fdt *t)
+{
+	t->t_slow_borrow = true;
+}
+#endif

@@ -54,6 +54,11 @@ int fdt_fh_get_nowait(struct fdt *t, uint64_t fh, int *fd);
 void fdt_node_drop(struct fdt *t, uint64_t nodeid);
 void fdt_fh_drop(struct fdt *t, uint64_t fh);
 
+#ifdef BH_TEST_HOOKS
+/* --test-slow-borrow: wait 200 ms between a borrowed handle's liveness
+ * check and its install, to widen the window a RELEASE can fall into. */
+void fdt_test_slow_borrow(struct fdt *t);
+#endif
 /* The session was reset (epoch changed): close everything but the root. */
 void fdt_reset(struct fdt *t);
 

@@ -709,7 +709,7 @@ static void worker_configure(void)
 	    c->ic_log_level > LOG_LVL_DEBUG || c->ic_cache > IPC_CACHE_ALWAYS ||
 	    c->ic_thread_pool > 1024 || c->ic_poll_us > BH_MAX_POLL_US ||
 	    (c->ic_flags & ~(uint32_t)(IPC_CFG_TEST_FORBIDDEN | IPC_CFG_WRITEBACK | IPC_CFG_XATTR |
-						     IPC_CFG_TEST_DIE_NT_LOCK)))
+						     IPC_CFG_TEST_DIE_NT_LOCK | IPC_CFG_TEST_SLOW_BORROW)))
 		fatalx("CONFIG: queue %u, back end %u, log level %u, cache %u, pool %u, poll %u us, "
 		       "flags %#x",
 		       c->ic_queue, c->ic_backend, c->ic_log_level, c->ic_cache, c->ic_thread_pool,
@@ -828,6 +828,10 @@ int main(int argc, char *argv[])
 	if (!(wk.w_peer = peer_create(wk.w_self, &prov)))
 		fatal("peer channels");
 	fdt_set_peer(wk.w_fdt, wk.w_peer);
+#ifdef BH_TEST_HOOKS
+	if (wk.w_cfg.ic_flags & IPC_CFG_TEST_SLOW_BORROW)
+		fdt_test_slow_borrow(wk.w_fdt);
+#endif
 
 	memset(&env, 0, sizeof(env));
 	env.nt = wk.w_nt;

@@ -313,6 +313,38 @@ ITEST(mq, release_closes_every_borrowed_duplicate)
 	}
 }
 
+/*
+ * A RELEASE on Q1 that lands while Q2 fetches a duplicate of the handle,
+ * after Q2 checked the handle is live and before it keeps the duplicate
+ * (the test hook holds that window open 200 ms): Q2's WRITE fails EBADF
+ * and no duplicate stays behind to keep the file open. (Test-hook builds
+ * only, like the lock-holder test below; distcheck builds without them.)
+ */
+#ifdef BH_TEST_HOOKS
+Test(mq_opts, release_during_a_borrow_leaves_no_duplicate)
+{
+	static const char *const hook[] = {"--test-slow-borrow", NULL};
+	struct vufe_call *w;
+	uint64_t node, fh;
+	int before;
+
+	mq_start(hook);
+	node = it_lookup(it_fe, 1, "small.txt");
+	cr_assert_neq(node, 0);
+	before = mq_fds_on("small.txt");
+	cr_assert_eq(vufe_fuse_open(it_fe, 1, node, O_RDWR, &fh), 0);
+	w = mq_write(2, node, fh, 0, "x");
+	mq_kick_all();
+	usleep(50 * 1000); /* Q2 has the duplicate and waits in the window */
+	cr_assert_eq(vufe_fuse_release(it_fe, 1, FUSE_RELEASE, node, fh), 0);
+	cr_assert_eq(mq_wait(w), -EBADF, "the WRITE on a released handle");
+	vufe_call_free(it_fe, w);
+	for (int i = 0; i < 100 && mq_fds_on("small.txt") > before; i++)
+		usleep(10 * 1000);
+	cr_assert_eq(mq_fds_on("small.txt"), before, "a duplicate outlived RELEASE");
+}
+#endif
+
 /* ---- exact lookup counts ---- */
 
 /* Descriptors open in every child of the daemon (its workers). */
