@@ -1,6 +1,7 @@
 /*
  * node_table.c - the device-wide table of FUSE nodes and file handles in a
- * shared memfd (see node_table.h for the id scheme).
+ * shared memfd (see node_table.h for the id scheme): the table itself and
+ * its nodes; handle and lock-description slots are node_table_fh.c.
  * Runs in: the parent creates and initialises it; the workers map it. Trust:
  * ids come from the guest and are checked here (range, generation, state);
  * the table itself is writable by every worker of the device, so every index
@@ -32,85 +33,7 @@
 #include "node_table.h"
 #include "util.h"
 
-#define NT_MAGIC       0x4e4f4445424b4844ull /* "BHKDEDON" */
-#define NT_VERSION     3
-#define NT_BUCKET_BITS 18
-#define NT_NBUCKETS    (1u << NT_BUCKET_BITS)
-#define NT_HDR_SIZE    4096
-#define NT_GEN_MAX     ((1ull << (64 - NT_SLOT_BITS)) - 1)
-#define NT_FIRST_SLOT  2 /* 0 is invalid, 1 is the root */
-#define NT_LOCK_BUCKETS 4096
-
-struct nt_hdr {
-	uint64_t h_magic;
-	uint32_t h_version;
-	uint32_t h_nbuckets;
-	uint32_t h_max_nodes;
-	uint32_t h_max_fhs;
-	uint32_t h_node_size;
-	uint32_t h_fh_size;
-	uint64_t h_size;
-	uint64_t h_epoch; /* written under the lock, read atomically */
-	struct nt_session h_session;
-	uint32_t h_node_free; /* free-list head, 0 = empty */
-	uint32_t h_node_next; /* first slot never used (since the last reset) */
-	uint32_t h_fh_free;
-	uint32_t h_fh_next;
-	pthread_mutex_t h_lock;
-};
-
-struct nt_ent {
-	uint64_t e_nlookup;
-	uint64_t e_gen;
-	uint64_t e_dev;
-	uint64_t e_ino;
-	uint32_t e_mode;
-	uint32_t e_owner;
-	uint32_t e_state;
-	uint32_t e_link; /* hash chain when LIVE, free list when FREE */
-};
-
-struct nt_fhent {
-	uint64_t f_gen;
-	uint64_t f_node;
-	uint64_t f_lock_owner; /* NT_FH_POSIX/NT_FH_FLOCK: the guest's lock owner */
-	uint32_t f_owner;
-	uint32_t f_state;
-	uint32_t f_flags;
-	uint32_t f_isdir;
-	uint32_t f_link;      /* free list */
-	uint32_t f_kind;      /* enum nt_fh_kind */
-	uint32_t f_lock_next; /* lock index chain while published */
-	uint32_t f_published;
-	uint32_t f_dups;      /* bit per worker that borrowed a duplicate */
-	uint32_t f_pad;
-};
-
-struct nt_nament {
-	uint64_t nm_parent; /* 0 = no usable name */
-	uint32_t nm_len;
-	uint32_t nm_pad;
-	char nm_name[NT_NAME_MAX + 1];
-};
-
-struct nt_table {
-	struct nt_hdr *t_hdr;
-	struct nt_nament *t_names;
-	uint32_t *t_buckets;
-	struct nt_ent *t_nodes;
-	struct nt_fhent *t_fhs;
-	uint32_t *t_lock_buckets;
-	size_t t_size;
-};
-
-_Static_assert(sizeof(struct nt_hdr) <= NT_HDR_SIZE, "node table header too big");
-
-#define NT_BUCKETS_OFF NT_HDR_SIZE
-#define NT_NODES_OFF   (NT_BUCKETS_OFF + (size_t)NT_NBUCKETS * sizeof(uint32_t))
-#define NT_FHS_OFF     (NT_NODES_OFF + (size_t)NT_MAX_NODES * sizeof(struct nt_ent))
-#define NT_NAMES_OFF   (NT_FHS_OFF + (size_t)NT_MAX_FHS * sizeof(struct nt_fhent))
-#define NT_LOCKS_OFF   (NT_NAMES_OFF + (size_t)NT_MAX_NODES * sizeof(struct nt_nament))
-#define NT_TOTAL_SIZE  (NT_LOCKS_OFF + (size_t)NT_LOCK_BUCKETS * sizeof(uint32_t))
+#include "node_table_int.h"
 
 static uint32_t nt_hash(uint64_t dev, uint64_t ino)
 {
@@ -121,7 +44,7 @@ static uint32_t nt_hash(uint64_t dev, uint64_t ino)
 	return (uint32_t)(h & (NT_NBUCKETS - 1));
 }
 
-static void nt_lock(struct nt_table *t)
+void nt_lock(struct nt_table *t)
 {
 	int r = pthread_mutex_lock(&t->t_hdr->h_lock);
 
@@ -134,7 +57,7 @@ static void nt_lock(struct nt_table *t)
 		fatalx("node table: lock failed (%d)", r);
 }
 
-static void nt_unlock(struct nt_table *t)
+void nt_unlock(struct nt_table *t)
 {
 	pthread_mutex_unlock(&t->t_hdr->h_lock);
 }
@@ -260,7 +183,7 @@ uint64_t nt_epoch(struct nt_table *t)
 
 /* A full table is the operator's business: one line a minute per process
  * (the guest gets ENFILE). */
-static void nt_log_full(const char *what, unsigned max)
+void nt_log_full(const char *what, unsigned max)
 {
 	static time_t last;
 
@@ -276,7 +199,7 @@ static uint32_t nt_node_next(struct nt_table *t)
 	return n > NT_MAX_NODES ? NT_MAX_NODES : n;
 }
 
-static uint32_t nt_fh_next(struct nt_table *t)
+uint32_t nt_fh_next(struct nt_table *t)
 {
 	uint32_t n = t->t_hdr->h_fh_next;
 	return n > NT_MAX_FHS ? NT_MAX_FHS : n;
@@ -603,278 +526,6 @@ void nt_node_free(struct nt_table *t, uint64_t id)
 		t->t_hdr->h_node_free = slot;
 	}
 	nt_unlock(t);
-}
-
-static void nt_fh_copy(const struct nt_fhent *f, uint32_t slot, struct nt_fh *out)
-{
-	out->f_id = (f->f_gen << NT_SLOT_BITS) | slot;
-	out->f_node = f->f_node;
-	out->f_owner = f->f_owner;
-	out->f_state = f->f_state;
-	out->f_flags = f->f_flags;
-	out->f_isdir = f->f_isdir;
-	out->f_kind = f->f_kind;
-	out->f_lock_owner = f->f_lock_owner;
-	out->f_dups = f->f_dups;
-}
-
-/* Locked. The live entry of kind 'kind' for an id, or NULL. Guest-supplied
- * handles are looked up as NT_FH_OPEN only: a lock description's id shares
- * the slot space but never works as a file handle. */
-static struct nt_fhent *nt_fh_lookup_kind(struct nt_table *t, uint64_t id, uint32_t kind)
-{
-	uint32_t slot = nt_slot(id);
-	struct nt_fhent *f;
-
-	if (slot == 0 || slot >= nt_fh_next(t))
-		return NULL;
-	f = &t->t_fhs[slot];
-	if (f->f_state != NT_LIVE || f->f_gen != id >> NT_SLOT_BITS || f->f_kind != kind)
-		return NULL;
-	return f;
-}
-
-static struct nt_fhent *nt_fh_lookup_id(struct nt_table *t, uint64_t id)
-{
-	return nt_fh_lookup_kind(t, id, NT_FH_OPEN);
-}
-
-/* Locked. A fresh slot, or NULL (logged) when all are taken. */
-static struct nt_fhent *nt_fh_take(struct nt_table *t, uint32_t *slotp)
-{
-	struct nt_hdr *h = t->t_hdr;
-	struct nt_fhent *f;
-	uint32_t slot;
-
-	slot = h->h_fh_free;
-	if (slot >= 1 && slot < nt_fh_next(t) && t->t_fhs[slot].f_state == NT_FREE) {
-		h->h_fh_free = t->t_fhs[slot].f_link;
-	} else {
-		h->h_fh_free = 0;
-		if (h->h_fh_next < 1)
-			h->h_fh_next = 1;
-		do {
-			if (h->h_fh_next >= NT_MAX_FHS) {
-				nt_log_full("file handle", NT_MAX_FHS - 1);
-				return NULL;
-			}
-			slot = h->h_fh_next++;
-		} while (t->t_fhs[slot].f_gen >= NT_GEN_MAX);
-	}
-	f = &t->t_fhs[slot];
-	f->f_gen++;
-	f->f_link = 0;
-	f->f_kind = NT_FH_OPEN;
-	f->f_lock_owner = 0;
-	f->f_lock_next = 0;
-	f->f_published = 0;
-	f->f_dups = 0;
-	f->f_state = NT_LIVE;
-	*slotp = slot;
-	return f;
-}
-
-/* Locked. Back on the free list. */
-static void nt_fh_put(struct nt_table *t, struct nt_fhent *f, uint32_t slot)
-{
-	f->f_state = NT_FREE;
-	if (f->f_gen < NT_GEN_MAX) {
-		f->f_link = t->t_hdr->h_fh_free;
-		t->t_hdr->h_fh_free = slot;
-	}
-}
-
-/* A new live entry of any kind: 0, or -ENFILE when the slots are taken. */
-static int nt_fh_new(struct nt_table *t, const struct nt_fh *want, struct nt_fh *out)
-{
-	struct nt_fhent *f;
-	uint32_t slot;
-
-	nt_lock(t);
-	if (!(f = nt_fh_take(t, &slot))) {
-		nt_unlock(t);
-		return -ENFILE;
-	}
-	f->f_node = want->f_node;
-	f->f_owner = want->f_owner;
-	f->f_flags = want->f_flags;
-	f->f_isdir = want->f_isdir;
-	f->f_kind = want->f_kind;
-	f->f_lock_owner = want->f_lock_owner;
-	nt_fh_copy(f, slot, out);
-	nt_unlock(t);
-	return 0;
-}
-
-int nt_fh_alloc(struct nt_table *t, uint64_t node, uint32_t owner, uint32_t flags, bool isdir,
-		struct nt_fh *out)
-{
-	const struct nt_fh want = {
-	    .f_node = node, .f_owner = owner, .f_flags = flags, .f_isdir = isdir};
-
-	return nt_fh_new(t, &want, out);
-}
-
-int nt_fh_get(struct nt_table *t, uint64_t id, struct nt_fh *out)
-{
-	struct nt_fhent *f;
-
-	nt_lock(t);
-	f = nt_fh_lookup_id(t, id);
-	if (f)
-		nt_fh_copy(f, nt_slot(id), out);
-	nt_unlock(t);
-	return f ? 0 : -EBADF;
-}
-
-int nt_fh_note_dup(struct nt_table *t, uint64_t id, uint32_t worker)
-{
-	struct nt_fhent *f;
-
-	if (worker >= 32)
-		return -EINVAL;
-	nt_lock(t);
-	f = nt_fh_lookup_id(t, id);
-	if (f)
-		f->f_dups |= 1u << worker;
-	nt_unlock(t);
-	return f ? 0 : -EBADF;
-}
-
-int nt_fh_free(struct nt_table *t, uint64_t id)
-{
-	return nt_fh_free_get(t, id, NULL);
-}
-
-int nt_fh_free_get(struct nt_table *t, uint64_t id, struct nt_fh *out)
-{
-	struct nt_fhent *f;
-
-	nt_lock(t);
-	f = nt_fh_lookup_id(t, id);
-	if (!f) {
-		nt_unlock(t);
-		return -EBADF;
-	}
-	if (out)
-		nt_fh_copy(f, nt_slot(id), out);
-	nt_fh_put(t, f, nt_slot(id));
-	nt_unlock(t);
-	return 0;
-}
-
-/* ---- lock descriptions ---- */
-
-static uint32_t nt_lock_hash(uint64_t node, uint64_t lock_owner, uint32_t kind)
-{
-	uint64_t h = node * 0x9e3779b97f4a7c15ull ^ lock_owner * 0xc2b2ae3d27d4eb4full ^ kind;
-
-	h ^= h >> 31;
-	return (uint32_t)(h & (NT_LOCK_BUCKETS - 1));
-}
-
-/* Locked. The published description for the key, or 0. */
-static uint32_t nt_lock_lookup(struct nt_table *t, uint64_t node, uint64_t lock_owner,
-			       uint32_t kind)
-{
-	uint32_t slot = t->t_lock_buckets[nt_lock_hash(node, lock_owner, kind)];
-	/* A chain longer than the slots is a corrupt table: stop. */
-	for (uint32_t n = 0; slot && n < NT_MAX_FHS; n++) {
-		struct nt_fhent *f;
-
-		if (slot >= nt_fh_next(t))
-			return 0;
-		f = &t->t_fhs[slot];
-		if (f->f_state == NT_LIVE && f->f_published && f->f_node == node &&
-		    f->f_lock_owner == lock_owner && f->f_kind == kind)
-			return slot;
-		slot = f->f_lock_next;
-	}
-	return 0;
-}
-
-int nt_lock_alloc(struct nt_table *t, uint64_t node, uint64_t lock_owner, uint32_t kind,
-		  uint32_t owner, struct nt_fh *out)
-{
-	const struct nt_fh want = {
-	    .f_node = node, .f_owner = owner, .f_kind = kind, .f_lock_owner = lock_owner};
-
-	if (kind != NT_FH_POSIX && kind != NT_FH_FLOCK)
-		return -EINVAL;
-	return nt_fh_new(t, &want, out) == 0 ? 0 : -ENOLCK;
-}
-
-int nt_lock_publish(struct nt_table *t, uint64_t id, struct nt_fh *winner)
-{
-	struct nt_fhent *f, *w;
-	uint32_t b, other;
-
-	nt_lock(t);
-	f = nt_fh_lookup_kind(t, id, NT_FH_POSIX);
-	if (!f)
-		f = nt_fh_lookup_kind(t, id, NT_FH_FLOCK);
-	if (!f || f->f_published) {
-		nt_unlock(t);
-		return -EBADF;
-	}
-	other = nt_lock_lookup(t, f->f_node, f->f_lock_owner, f->f_kind);
-	if (other) {
-		w = &t->t_fhs[other];
-		nt_fh_copy(w, other, winner);
-		nt_unlock(t);
-		return 1;
-	}
-	b = nt_lock_hash(f->f_node, f->f_lock_owner, f->f_kind);
-	f->f_lock_next = t->t_lock_buckets[b];
-	t->t_lock_buckets[b] = nt_slot(id);
-	f->f_published = 1;
-	nt_fh_copy(f, nt_slot(id), winner);
-	nt_unlock(t);
-	return 0;
-}
-
-int nt_lock_find(struct nt_table *t, uint64_t node, uint64_t lock_owner, uint32_t kind,
-		 struct nt_fh *out)
-{
-	uint32_t slot;
-
-	nt_lock(t);
-	slot = nt_lock_lookup(t, node, lock_owner, kind);
-	if (slot)
-		nt_fh_copy(&t->t_fhs[slot], slot, out);
-	nt_unlock(t);
-	return slot ? 0 : -ENOENT;
-}
-
-int nt_lock_free(struct nt_table *t, uint64_t id)
-{
-	struct nt_fhent *f;
-	uint32_t *pp, slot = nt_slot(id);
-
-	nt_lock(t);
-	f = nt_fh_lookup_kind(t, id, NT_FH_POSIX);
-	if (!f)
-		f = nt_fh_lookup_kind(t, id, NT_FH_FLOCK);
-	if (!f) {
-		nt_unlock(t);
-		return -EBADF;
-	}
-	if (f->f_published) {
-		pp = &t->t_lock_buckets[nt_lock_hash(f->f_node, f->f_lock_owner, f->f_kind)];
-		for (uint32_t n = 0; *pp && n < NT_MAX_FHS; n++) {
-			if (*pp == slot) {
-				*pp = f->f_lock_next;
-				break;
-			}
-			if (*pp >= nt_fh_next(t))
-				break;
-			pp = &t->t_fhs[*pp].f_lock_next;
-		}
-		f->f_published = 0;
-	}
-	nt_fh_put(t, f, slot);
-	nt_unlock(t);
-	return 0;
 }
 
 #ifdef NT_TEST_HOOKS

@@ -4,8 +4,9 @@ if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test_node_table tests/unit/test_threadpool tests/unit/test_peer
 TESTS += tests/unit/test_node_table tests/unit/test_threadpool tests/unit/test_peer
 
-# Built with its own copy of node_table.c for the lock test hooks.
-tests_unit_test_node_table_SOURCES = tests/unit/test_node_table.c common/node_table.c
+# Built with its own copy of the node table for the lock test hooks.
+tests_unit_test_node_table_SOURCES = tests/unit/test_node_table.c common/node_table.c \
+	common/node_table_fh.c common/node_table_int.h
 tests_unit_test_node_table_CPPFLAGS = $(AM_CPPFLAGS) -DNT_TEST_HOOKS
 tests_unit_test_node_table_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_node_table_LDADD = common/libcommon.a $(CRITERION_LIBS)
