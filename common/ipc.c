@@ -50,7 +50,19 @@ void ipc_close_fds(struct ipc_msg *m)
 	m->im_hdr.ih_nfds = 0;
 }
 
+static int ipc_recv_flags(int fd, struct ipc_msg *m, int flags);
+
 int ipc_recv(int fd, struct ipc_msg *m)
+{
+	return ipc_recv_flags(fd, m, 0);
+}
+
+int ipc_try_recv(int fd, struct ipc_msg *m)
+{
+	return ipc_recv_flags(fd, m, MSG_DONTWAIT);
+}
+
+static int ipc_recv_flags(int fd, struct ipc_msg *m, int flags)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * IPC_MAX_FDS)];
@@ -65,7 +77,7 @@ int ipc_recv(int fd, struct ipc_msg *m)
 	bool bad = false;
 
 	do
-		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | flags);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;

@@ -263,6 +263,10 @@ int ipc_send(int fd, uint32_t type, uint32_t seq, const void *data, size_t len,
  * arrived, unknown type); received fds are closed on error.
  */
 int ipc_recv(int fd, struct ipc_msg *m);
+/* The same, never waiting: -EAGAIN when no message is queued. For event
+ * callbacks, whose readiness may be stale (another path of the same loop
+ * may have read the message since). */
+int ipc_try_recv(int fd, struct ipc_msg *m);
 
 /* Check that m carries exactly len payload bytes and nfds fds: 0 or -EBADMSG. */
 int ipc_check(const struct ipc_msg *m, size_t len, size_t nfds);

@@ -692,7 +692,7 @@ static void wk_dispatch_worker(evutil_socket_t fd, short ev, void *arg)
 	struct ipc_msg m;
 	int r;
 
-	r = ipc_recv(fd, &m);
+	r = ipc_try_recv(fd, &m); /* wk_request may have read it meanwhile */
 	if (r == -EAGAIN)
 		return;
 	if (r == -EPIPE) {

@@ -124,7 +124,7 @@ static void peer_serve(struct peer *p, uint32_t other)
 		log_warnx("peer q%u: out of memory", other);
 		return;
 	}
-	r = ipc_recv(p->p_server[other], m);
+	r = ipc_try_recv(p->p_server[other], m);
 	if (r == -EAGAIN || r == -EINTR)
 		goto out;
 	if (r == -EPIPE || r == -ECONNRESET) {

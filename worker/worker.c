@@ -602,7 +602,7 @@ static void worker_dispatch_parent(evutil_socket_t fd, short what, void *arg)
 	struct ipc_peer pe;
 	int err;
 
-	err = ipc_recv(fd, &m);
+	err = ipc_try_recv(fd, &m);
 	if (err == -EAGAIN)
 		return;
 	if (err == -EPIPE || err == -ECONNRESET) {

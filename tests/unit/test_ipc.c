@@ -114,6 +114,17 @@ Test(ipc, round_trip_without_payload)
 	cr_expect_eq(ipc_check(&msg, 0, 0), 0);
 }
 
+/* An event callback whose readiness went stale must not block (the parent
+ * once hung in a worker's callback after a request read the message). */
+Test(ipc, try_recv_on_an_empty_blocking_socket_returns_eagain_at_once, .timeout = 5)
+{
+	cr_assert_eq(ipc_try_recv(sp[1], &msg), -EAGAIN);
+	cr_assert_eq(ipc_send(sp[0], IPC_RING_STOP, 9, NULL, 0, NULL, 0), 0);
+	cr_assert_eq(ipc_try_recv(sp[1], &msg), 0);
+	cr_expect_eq(msg.im_hdr.ih_seq, 9);
+	cr_assert_eq(ipc_try_recv(sp[1], &msg), -EAGAIN);
+}
+
 Test(ipc, recv_rejects_datagram_shorter_than_header)
 {
 	uint64_t half = 1;
