@@ -13,26 +13,34 @@ struct hx_daemon it_d;
 char it_share[256];
 struct vufe *it_fe;
 
-static void it_setup_n(unsigned nqueues)
+void it_launch(const char *const *extra, unsigned nqueues)
 {
 	struct vufe_opts o;
 
-	cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
+	vufe_fuse_set_creds(0, 0);
+	if (!it_share[0])
+		cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
 	cr_assert_eq(hx_seed_share(it_share), 0);
-	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, NULL), 0, "bulkheadd did not start");
+	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, extra), 0, "bulkheadd did not start");
 	vufe_opts_default(&o);
 	o.nqueues = nqueues;
 	it_fe = it_connect(&o);
 }
 
+void it_start(const char *const *extra, unsigned nqueues)
+{
+	it_launch(extra, nqueues);
+	cr_assert_eq(it_up_init(it_fe), 0, "INIT failed");
+}
+
 void it_setup(void)
 {
-	it_setup_n(2);
+	it_launch(NULL, 2);
 }
 
 void it_setup_q3(void)
 {
-	it_setup_n(3);
+	it_launch(NULL, 3);
 }
 
 void it_stop_ok(void)

@@ -20,6 +20,12 @@ extern struct vufe *it_fe;
 void it_setup(void);
 /* Same with three queues (hiprio + two request queues). */
 void it_setup_q3(void);
+/* Seed the share (it_share, a fresh temporary directory unless the caller
+ * named an existing one), start bulkheadd with extra arguments (NULL-
+ * terminated, may be NULL) and connect a front end with nqueues queues;
+ * the guest's credentials are root. it_start also INITs. */
+void it_launch(const char *const *extra, unsigned nqueues);
+void it_start(const char *const *extra, unsigned nqueues);
 /* Free the front end, stop the daemon if still running, remove the files. */
 void it_teardown(void);
 /* Free the front end, SIGTERM the daemon and assert it exits 0 within 5 s. */

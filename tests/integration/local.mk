@@ -53,6 +53,7 @@ if HAVE_CRITERION
 check_PROGRAMS += tests/integration/test_fuse_write
 TESTS += tests/integration/test_fuse_write
 tests_integration_test_fuse_write_SOURCES = tests/integration/test_fuse_write.c \
+	tests/integration/fops.c tests/integration/fops.h \
 	tests/integration/itest.c tests/integration/itest.h
 tests_integration_test_fuse_write_CPPFLAGS = $(VUFE_CPPFLAGS)
 tests_integration_test_fuse_write_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)

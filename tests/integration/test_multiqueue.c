@@ -48,16 +48,9 @@ static int mq_make_files(const char *share)
 
 static void mq_start(const char *const *extra)
 {
-	struct vufe_opts o;
-
 	cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
-	cr_assert_eq(hx_seed_share(it_share), 0);
 	cr_assert_eq(mq_make_files(it_share), 0);
-	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, extra), 0, "bulkheadd did not start");
-	vufe_opts_default(&o);
-	o.nqueues = MQ_NQ;
-	it_fe = it_connect(&o);
-	cr_assert_eq(it_up_init(it_fe), 0, "INIT failed");
+	it_start(extra, MQ_NQ);
 }
 
 static void mq_setup(void)

@@ -46,14 +46,7 @@
 
 static void start_with(const char *const *extra, unsigned nqueues)
 {
-	struct vufe_opts o;
-
-	cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
-	cr_assert_eq(hx_seed_share(it_share), 0);
-	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, extra), 0, "bulkheadd did not start");
-	vufe_opts_default(&o);
-	o.nqueues = nqueues;
-	it_fe = it_connect(&o);
+	it_launch(extra, nqueues);
 }
 
 static void start_default(void)
