@@ -174,12 +174,23 @@ struct ipc_ring_start {
 #define IPC_CFG_WRITEBACK 0x2
 /* --xattr: extended attributes are served (otherwise EOPNOTSUPP). */
 #define IPC_CFG_XATTR 0x4
+/* Privileged metadata the operator allows (worker/fuse_policy.c): device
+ * nodes (--device-nodes=allow), file capabilities (--file-caps=allow), and
+ * what happens to setuid/setgid bits on files (--setid=refuse|strip|allow:
+ * neither flag is refuse). */
+#define IPC_CFG_DEVICES	    0x8
+#define IPC_CFG_FILE_CAPS   0x10
+#define IPC_CFG_SETID_STRIP 0x20
+#define IPC_CFG_SETID_ALLOW 0x40
 /* Test hooks only: on its first request the worker takes the node-table
  * lock and kills itself (robust-lock recovery test). */
 #define IPC_CFG_TEST_DIE_NT_LOCK 0x100
 /* Test hooks only: a borrowed handle's descriptor waits 200 ms between the
  * check that the handle is live and its install (RELEASE race test). */
 #define IPC_CFG_TEST_SLOW_BORROW 0x200
+/* Test hooks only: a LOOKUP of SBX_TEST_PROBE_NAME makes the worker try to
+ * escape through every descriptor it holds (worker/sandbox.c). */
+#define IPC_CFG_TEST_ESCAPE_PROBE 0x4000
 
 enum ipc_seccomp { IPC_SECCOMP_NONE = 0, IPC_SECCOMP_KILL, IPC_SECCOMP_TRAP, IPC_SECCOMP_LOG };
 

@@ -42,10 +42,20 @@ static const char parent_usage[] =
     "  --shared-dir=DIR          host directory to share\n"
     "  -o OPT[,OPT...]           virtiofsd-style options: source=DIR,\n"
     "                            cache=never|auto|always, writeback, xattr, sandbox=namespace|chroot|none,\n"
-    "                            seccomp=kill|trap|log|none\n"
+    "                            seccomp=kill|trap|log|none, device_nodes=refuse|allow,\n"
+    "                            setid=refuse|strip|allow, file_caps=refuse|allow\n"
     "  --cache=never|auto|always guest cache policy (default auto; none = never)\n"
     "  --writeback               let the guest cache writes (FUSE writeback cache)\n"
     "  --xattr                   serve extended attributes (default: EOPNOTSUPP)\n"
+    "  --device-nodes=refuse|allow\n"
+    "                            may the guest create character and block devices\n"
+    "                            on the host (default refuse: EPERM)\n"
+    "  --setid=refuse|strip|allow\n"
+    "                            setuid/setgid bits on files the guest creates or\n"
+    "                            chmods: EPERM (refuse, default), silently dropped\n"
+    "                            (strip), or kept (allow)\n"
+    "  --file-caps=refuse|allow  may the guest set file capabilities\n"
+    "                            (security.capability; default refuse: EPERM)\n"
     "  --sandbox=namespace|chroot|none\n"
     "                            how workers confine themselves (default namespace;\n"
     "                            none only for debugging)\n"
@@ -112,6 +122,9 @@ enum {
 	OPT_TRANSLATE_UID,
 	OPT_TRANSLATE_GID,
 	OPT_RLIMIT_NOFILE,
+	OPT_DEVICE_NODES,
+	OPT_SETID,
+	OPT_FILE_CAPS,
 };
 
 static const struct option parent_options[] = {
@@ -126,6 +139,9 @@ static const struct option parent_options[] = {
     {"rlimit-nofile", required_argument, NULL, OPT_RLIMIT_NOFILE},
     {"writeback", no_argument, NULL, OPT_WRITEBACK},
     {"xattr", no_argument, NULL, OPT_XATTR},
+    {"device-nodes", required_argument, NULL, OPT_DEVICE_NODES},
+    {"setid", required_argument, NULL, OPT_SETID},
+    {"file-caps", required_argument, NULL, OPT_FILE_CAPS},
     {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
@@ -153,6 +169,8 @@ static const struct option parent_options[] = {
 static const char *const parent_cache_names[] = {"none", "auto", "always"};
 static const char *const parent_sandbox_names[] = {"none", "chroot", "namespace"};
 static const char *const parent_seccomp_names[] = {"none", "kill", "trap", "log"};
+static const char *const parent_refuse_allow[] = {"refuse", "allow"};
+static const char *const parent_setid_names[] = {"refuse", "strip", "allow"};
 
 static int parent_lookup(const char *const *names, size_t n, const char *s)
 {
@@ -200,6 +218,40 @@ static int parent_set_seccomp(struct parent_conf *conf, const char *v)
 	return 0;
 }
 
+/* A privileged-metadata choice: opt names the option in the message. */
+static int parent_set_choice(const char *opt, const char *const *names, size_t n, const char *v,
+			     uint32_t *out)
+{
+	int c = parent_lookup(names, n, v);
+
+	if (c < 0) {
+		if (n > 2)
+			fprintf(stderr, "bulkheadd: invalid %s '%s' (%s, %s or %s)\n", opt, v,
+				names[0], names[1], names[2]);
+		else
+			fprintf(stderr, "bulkheadd: invalid %s '%s' (%s or %s)\n", opt, v, names[0],
+				names[1]);
+		return -EINVAL;
+	}
+	*out = (uint32_t)c;
+	return 0;
+}
+
+static int parent_set_devices(struct parent_conf *conf, const char *v)
+{
+	return parent_set_choice("device-nodes", parent_refuse_allow, 2, v, &conf->pc_devices);
+}
+
+static int parent_set_setid(struct parent_conf *conf, const char *v)
+{
+	return parent_set_choice("setid", parent_setid_names, 3, v, &conf->pc_setid);
+}
+
+static int parent_set_file_caps(struct parent_conf *conf, const char *v)
+{
+	return parent_set_choice("file-caps", parent_refuse_allow, 2, v, &conf->pc_file_caps);
+}
+
 /* -o a=b,c=d: the virtiofsd spelling. The strings stay in argv. */
 static int parent_parse_o(struct parent_conf *conf, char *arg)
 {
@@ -223,6 +275,15 @@ static int parent_parse_o(struct parent_conf *conf, char *arg)
 				return -EINVAL;
 		} else if (strcmp(opt, "seccomp") == 0 && val) {
 			if (parent_set_seccomp(conf, val) < 0)
+				return -EINVAL;
+		} else if (strcmp(opt, "device_nodes") == 0 && val) {
+			if (parent_set_devices(conf, val) < 0)
+				return -EINVAL;
+		} else if (strcmp(opt, "setid") == 0 && val) {
+			if (parent_set_setid(conf, val) < 0)
+				return -EINVAL;
+		} else if (strcmp(opt, "file_caps") == 0 && val) {
+			if (parent_set_file_caps(conf, val) < 0)
 				return -EINVAL;
 		} else {
 			fprintf(stderr, "bulkheadd: unknown or incomplete -o option '%s'\n", opt);
@@ -309,6 +370,18 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			break;
 		case OPT_XATTR:
 			conf->pc_xattr = 1;
+			break;
+		case OPT_DEVICE_NODES:
+			if (parent_set_devices(conf, optarg) < 0)
+				return -EINVAL;
+			break;
+		case OPT_SETID:
+			if (parent_set_setid(conf, optarg) < 0)
+				return -EINVAL;
+			break;
+		case OPT_FILE_CAPS:
+			if (parent_set_file_caps(conf, optarg) < 0)
+				return -EINVAL;
 			break;
 		case OPT_SOCKET_GROUP:
 			conf->pc_socket_group = optarg;

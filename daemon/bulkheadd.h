@@ -34,6 +34,9 @@ struct uns_map {
 	const char *um_arg; /* its first value as given */
 };
 
+/* --setid: what becomes of setuid/setgid bits on files the guest makes. */
+enum parent_setid { PARENT_SETID_REFUSE = 0, PARENT_SETID_STRIP, PARENT_SETID_ALLOW };
+
 /* What the command line asked for; filled once by parent_parse_args. */
 struct parent_conf {
 	const char *pc_shared_dir;
@@ -47,6 +50,9 @@ struct parent_conf {
 	uint32_t pc_readonly;
 	uint32_t pc_writeback; /* --writeback: IPC_CFG_WRITEBACK */
 	uint32_t pc_xattr;     /* --xattr: IPC_CFG_XATTR */
+	uint32_t pc_devices;   /* --device-nodes=allow: IPC_CFG_DEVICES */
+	uint32_t pc_setid;     /* --setid: enum parent_setid */
+	uint32_t pc_file_caps; /* --file-caps=allow: IPC_CFG_FILE_CAPS */
 	uint64_t pc_rlimit_nofile; /* --rlimit-nofile, 0: raise to the hard limit */
 	int pc_log_level; /* enum log_level */
 	int pc_syslog;

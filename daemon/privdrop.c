@@ -166,21 +166,26 @@ static void priv_on_sigsys(int sig, siginfo_t *si, void *ctx)
 /*
  * Spawning needs SYS_ADMIN (namespaces; the worker mounts and pivots) or
  * SYS_CHROOT, SETPCAP (workers clear their bounding sets), and the
- * workers' own set. A capability we do not hold (an unprivileged parent)
- * is simply not kept.
+ * workers' own set, less what the operator's choices leave unused (device
+ * nodes, file capabilities): a worker cannot regain what we gave up. A
+ * capability we do not hold (an unprivileged parent) is simply not kept.
  */
-static int priv_drop_caps(uint32_t sandbox)
+static int priv_drop_caps(const struct parent_conf *c)
 {
 	int keep[16], n = 0, r;
 	char list[400] = "";
 
 	capng_get_caps_process();
-	for (size_t i = 0; i < sizeof(priv_worker_caps) / sizeof(priv_worker_caps[0]); i++)
+	for (size_t i = 0; i < sizeof(priv_worker_caps) / sizeof(priv_worker_caps[0]); i++) {
+		if ((priv_worker_caps[i] == CAP_MKNOD && !c->pc_devices) ||
+		    (priv_worker_caps[i] == CAP_SETFCAP && (!c->pc_file_caps || !c->pc_xattr)))
+			continue;
 		keep[n++] = priv_worker_caps[i];
+	}
 	keep[n++] = CAP_SETPCAP;
-	if (sandbox == IPC_SBX_NAMESPACE)
+	if (c->pc_sandbox == IPC_SBX_NAMESPACE)
 		keep[n++] = CAP_SYS_ADMIN;
-	else if (sandbox == IPC_SBX_CHROOT)
+	else if (c->pc_sandbox == IPC_SBX_CHROOT)
 		keep[n++] = CAP_SYS_CHROOT;
 	if (!capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP)) {
 		log_debug("no CAP_SETPCAP: capabilities left as they are");
@@ -215,7 +220,7 @@ int priv_drop(struct parent_env *env)
 	struct sigaction sa;
 	int r;
 
-	if ((r = priv_drop_caps(c->pc_sandbox)) < 0)
+	if ((r = priv_drop_caps(c)) < 0)
 		return r;
 	if (!env->pe_parent_filter)
 		return 0;

@@ -474,6 +474,14 @@ static int wk_config(uint32_t q)
 		cfg.ic_flags |= IPC_CFG_XATTR;
 	if (c->pc_writeback)
 		cfg.ic_flags |= IPC_CFG_WRITEBACK;
+	if (c->pc_devices)
+		cfg.ic_flags |= IPC_CFG_DEVICES;
+	if (c->pc_file_caps)
+		cfg.ic_flags |= IPC_CFG_FILE_CAPS;
+	if (c->pc_setid == PARENT_SETID_STRIP)
+		cfg.ic_flags |= IPC_CFG_SETID_STRIP;
+	else if (c->pc_setid == PARENT_SETID_ALLOW)
+		cfg.ic_flags |= IPC_CFG_SETID_ALLOW;
 	cfg.ic_drain_timeout_ms = PARENT_DRAIN_TIMEOUT_MS;
 	if (c->pc_test_forbidden && !wk_test_hook_used) {
 		cfg.ic_flags |= IPC_CFG_TEST_FORBIDDEN;

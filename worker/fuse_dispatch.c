@@ -433,6 +433,10 @@ static bool fuse_dispatch_lkx(struct fuse_sess *s, struct fuse_req *r, uint64_t 
 		be_reply_err(r, err);
 		return true;
 	}
+	if ((err = fuse_policy_xattr(s, in)) < 0) {
+		be_reply_err(r, err);
+		return true;
+	}
 	switch (in->h.opcode) {
 	case FUSE_GETXATTR:
 	case FUSE_LISTXATTR:
@@ -627,6 +631,10 @@ void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 	}
 	log_debug("%s unique %llu node %llu", oi->oi_name, (unsigned long long)in->h.unique,
 		  (unsigned long long)in->h.nodeid);
+	if ((err = fuse_policy_check(s, in)) < 0) {
+		be_reply_err(r, err);
+		return;
+	}
 
 	switch (in->h.opcode) {
 	case FUSE_DESTROY:

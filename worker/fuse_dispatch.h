@@ -195,6 +195,7 @@ struct fuse_sess {
 	void *fs_be_ctx;
 	uint64_t fs_epoch;   /* last node-table epoch seen */
 	bool fs_initialized; /* cached: some worker answered INIT this epoch */
+	uint32_t fs_policy;  /* FUSE_POL_*: privileged metadata the operator allows */
 };
 
 /* Once, after filling *s: remember the pool for replies from its threads. */
@@ -208,5 +209,18 @@ void fuse_sess_sync(struct fuse_sess *s);
  * put on the in-flight list by the caller; it is finished (pushed or
  * abandoned) through worker_req_complete exactly once. */
 void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r);
+
+/* ---- privileged metadata (fuse_policy.c) ---- */
+
+#define FUSE_POL_DEVICES     0x1 /* MKNOD of character and block devices */
+#define FUSE_POL_FILE_CAPS   0x2 /* SETXATTR security.capability */
+#define FUSE_POL_SETID_STRIP 0x4 /* setuid/setgid on files: dropped, the call goes on */
+#define FUSE_POL_SETID_ALLOW 0x8 /* setuid/setgid on files: kept (neither: EPERM) */
+
+/* MKNOD, CREATE, TMPFILE, SETATTR under the policy: 0 (modes may have been
+ * stripped in place) or -EPERM to answer. Loop thread. */
+int fuse_policy_check(const struct fuse_sess *s, struct fuse_in *in);
+/* SETXATTR, once its name is decoded: 0 or -EPERM. */
+int fuse_policy_xattr(const struct fuse_sess *s, const struct fuse_in *in);
 
 #endif

@@ -160,16 +160,23 @@ static int sbx_chroot(int share_fd, char *why, size_t len)
 
 /*
  * Root keeps the passthrough set (ownership, modes, device nodes and file
- * capabilities on the guest's behalf), and so does the root of a user
- * namespace (or a worker the parent lent them as ambient capabilities):
- * there the kernel honours them only on inodes whose owner and group are
- * mapped, so with an unprivileged parent's single-id map they reach the
- * user's own files and nothing else. A worker without them keeps nothing.
- * The bounding set goes too, so not even an exec could bring a capability
- * back; without CAP_SETPCAP only the sets we can change are cleared, and
- * no_new_privs covers the rest.
+ * capabilities on the guest's behalf), less what the operator's choices
+ * leave unused (CAP_MKNOD without device nodes, CAP_SETFCAP without file
+ * capabilities), and so does the root of a user namespace (or a worker the
+ * parent lent them as ambient capabilities): there the kernel honours them
+ * only on inodes whose owner and group are mapped, so with an unprivileged
+ * parent's single-id map they reach the user's own files and nothing else.
+ * A worker without them keeps nothing. The bounding set goes too, so not
+ * even an exec could bring a capability back; without CAP_SETPCAP only the
+ * sets we can change are cleared, and no_new_privs covers the rest.
  */
-static int sbx_caps(char *why, size_t len)
+static bool sbx_dropped(unsigned cap, uint32_t drop)
+{
+	return (cap == CAP_MKNOD && (drop & SBX_DROP_MKNOD)) ||
+	       (cap == CAP_SETFCAP && (drop & SBX_DROP_SETFCAP));
+}
+
+static int sbx_caps(uint32_t drop, char *why, size_t len)
 {
 	static const unsigned keep[] = {SBX_PASSTHROUGH_CAPS};
 	capng_select_t sel = CAPNG_SELECT_CAPS | CAPNG_SELECT_AMBIENT;
@@ -179,7 +186,7 @@ static int sbx_caps(char *why, size_t len)
 	if (capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP))
 		sel |= CAPNG_SELECT_BOUNDS;
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
-		if (capng_have_capability(CAPNG_PERMITTED, keep[i]))
+		if (!sbx_dropped(keep[i], drop) && capng_have_capability(CAPNG_PERMITTED, keep[i]))
 			held[n++] = (int)keep[i];
 	capng_clear(CAPNG_SELECT_ALL);
 	for (int i = 0; i < n; i++)
@@ -310,7 +317,7 @@ int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *listener, char *why,
 		r = sbx_fail(why, whylen, "drop supplementary groups", errno);
 		goto out;
 	}
-	if ((r = sbx_caps(why, whylen)) < 0)
+	if ((r = sbx_caps(sc->sc_drop, why, whylen)) < 0)
 		goto out;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		r = sbx_fail(why, whylen, "no_new_privs", errno);

@@ -18,7 +18,12 @@ struct sbx_conf {
 	uint32_t sc_ninsns;  /* instructions in it */
 	int sc_ipc_fd;	     /* where the SIGSYS reporter sends its notice */
 	uint32_t sc_rdonly;  /* --readonly: a read-only mount (namespace mode) */
+	uint32_t sc_drop;    /* SBX_DROP_*: capabilities no enabled feature needs */
 };
+
+/* Capabilities of the passthrough set that only an operator's choice needs. */
+#define SBX_DROP_MKNOD	 0x1 /* device nodes refused (--device-nodes=refuse) */
+#define SBX_DROP_SETFCAP 0x2 /* file capabilities refused (--file-caps=refuse) */
 
 /*
  * The capabilities a passthrough worker keeps when it runs as root (the

@@ -709,7 +709,10 @@ static void worker_configure(void)
 	    c->ic_log_level > LOG_LVL_DEBUG || c->ic_cache > IPC_CACHE_ALWAYS ||
 	    c->ic_thread_pool > 1024 || c->ic_poll_us > BH_MAX_POLL_US ||
 	    (c->ic_flags & ~(uint32_t)(IPC_CFG_TEST_FORBIDDEN | IPC_CFG_WRITEBACK | IPC_CFG_XATTR |
-						     IPC_CFG_TEST_DIE_NT_LOCK | IPC_CFG_TEST_SLOW_BORROW)))
+				       IPC_CFG_DEVICES | IPC_CFG_FILE_CAPS | IPC_CFG_SETID_STRIP |
+				       IPC_CFG_SETID_ALLOW | IPC_CFG_TEST_DIE_NT_LOCK |
+				       IPC_CFG_TEST_SLOW_BORROW)) ||
+	    (c->ic_flags & IPC_CFG_SETID_STRIP && c->ic_flags & IPC_CFG_SETID_ALLOW))
 		fatalx("CONFIG: queue %u, back end %u, log level %u, cache %u, pool %u, poll %u us, "
 		       "flags %#x",
 		       c->ic_queue, c->ic_backend, c->ic_log_level, c->ic_cache, c->ic_thread_pool,
@@ -767,6 +770,11 @@ static void worker_sandbox(void)
 	sc.sc_ninsns = sb.sb_ninsns;
 	sc.sc_ipc_fd = BH_WORKER_IPC_FD;
 	sc.sc_rdonly = wk.w_cfg.ic_readonly != 0;
+	sc.sc_drop = 0;
+	if (!(wk.w_cfg.ic_flags & IPC_CFG_DEVICES))
+		sc.sc_drop |= SBX_DROP_MKNOD;
+	if (!(wk.w_cfg.ic_flags & IPC_CFG_FILE_CAPS) || !(wk.w_cfg.ic_flags & IPC_CFG_XATTR))
+		sc.sc_drop |= SBX_DROP_SETFCAP;
 	err = sbx_enter(&sc, &root, &listener, why, sizeof(why));
 	ipc_close_fds(&m);
 	if (err < 0) {
@@ -855,6 +863,14 @@ int main(int argc, char *argv[])
 	wk.w_sess.fs_tp = wk.w_tp;
 	wk.w_sess.fs_self = wk.w_self;
 	wk.w_sess.fs_queue_size = 128;
+	if (wk.w_cfg.ic_flags & IPC_CFG_DEVICES)
+		wk.w_sess.fs_policy |= FUSE_POL_DEVICES;
+	if (wk.w_cfg.ic_flags & IPC_CFG_FILE_CAPS)
+		wk.w_sess.fs_policy |= FUSE_POL_FILE_CAPS;
+	if (wk.w_cfg.ic_flags & IPC_CFG_SETID_STRIP)
+		wk.w_sess.fs_policy |= FUSE_POL_SETID_STRIP;
+	if (wk.w_cfg.ic_flags & IPC_CFG_SETID_ALLOW)
+		wk.w_sess.fs_policy |= FUSE_POL_SETID_ALLOW;
 	fuse_sess_start(&wk.w_sess);
 	tp_set_batch_end(wk.w_tp, worker_batch_end, NULL);
 

@@ -35,10 +35,11 @@
 #include "itest.h"
 #include "policy.h"
 
+/* The default: no device nodes, no file capabilities, so no MKNOD, SETFCAP. */
 #define SBX_WORKER_CAPS                                                                            \
 	((1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_FOWNER) |                 \
-	 (1ull << CAP_FSETID) | (1ull << CAP_SETGID) | (1ull << CAP_SETUID) |                      \
-	 (1ull << CAP_MKNOD) | (1ull << CAP_SETFCAP))
+	 (1ull << CAP_FSETID) | (1ull << CAP_SETGID) | (1ull << CAP_SETUID))
+#define SBX_PRIV_META_CAPS ((1ull << CAP_MKNOD) | (1ull << CAP_SETFCAP))
 #define SBX_PARENT_NS_CAPS     (SBX_WORKER_CAPS | (1ull << CAP_SETPCAP) | (1ull << CAP_SYS_ADMIN))
 #define SBX_PARENT_CHROOT_CAPS (SBX_WORKER_CAPS | (1ull << CAP_SETPCAP) | (1ull << CAP_SYS_CHROOT))
 
@@ -309,6 +310,33 @@ ITEST(sandbox, parent_keeps_only_the_spawning_union_and_its_deny_list)
 	cr_expect_eq(status_hex(p, "CapAmb"), 0);
 	cr_expect_eq(status_num(p, "Seccomp"), 2);
 	cr_expect_eq(status_num(p, "Seccomp_filters"), 1);
+}
+
+/* Device nodes and file capabilities, when the operator allows them, bring
+ * back exactly CAP_MKNOD and CAP_SETFCAP, in the parent and the workers. */
+static void start_priv_meta(void)
+{
+	static const char *const extra[] = {"--device-nodes=allow", "--xattr",
+					    "--file-caps=allow", NULL};
+
+	start_with(extra, 2);
+	cr_assert_eq(it_up_init(it_fe), 0, "INIT failed");
+}
+
+Test(sandbox_priv_meta, allowed_device_nodes_and_file_caps_keep_mknod_and_setfcap,
+     .init = start_priv_meta, .fini = it_teardown, .timeout = 60)
+{
+	pid_t w[8];
+	int n = workers(w, 2);
+
+	for (int i = 0; i < n; i++) {
+		cr_expect_eq(status_hex(w[i], "CapEff"), SBX_WORKER_CAPS | SBX_PRIV_META_CAPS,
+			     "CapEff %#llx", status_hex(w[i], "CapEff"));
+		cr_expect_eq(status_hex(w[i], "CapBnd"), 0);
+	}
+	cr_expect_eq(status_hex(it_d.hd_pid, "CapEff"), SBX_PARENT_NS_CAPS | SBX_PRIV_META_CAPS,
+		     "CapEff %#llx", status_hex(it_d.hd_pid, "CapEff"));
+	it_stop_ok();
 }
 
 ITEST(sandbox, worker_filters_equal_our_compile_of_the_policy_files)

@@ -32,8 +32,7 @@
 #define UP_CONTENT  "owned by the test user\n"
 #define UP_WORKER_CAPS                                                                             \
 	((1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_FOWNER) |                 \
-	 (1ull << CAP_FSETID) | (1ull << CAP_SETGID) | (1ull << CAP_SETUID) |                      \
-	 (1ull << CAP_MKNOD) | (1ull << CAP_SETFCAP))
+	 (1ull << CAP_FSETID) | (1ull << CAP_SETGID) | (1ull << CAP_SETUID))
 
 static uid_t up_uid;
 static gid_t up_gid;

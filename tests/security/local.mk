@@ -6,3 +6,14 @@
 # request that must still succeed. Tests that need --enable-test-hooks are
 # compiled only then.
 SEC_TEST_SRCS = tests/integration/itest.c tests/integration/itest.h
+
+if HAVE_CRITERION
+SEC_TESTS = tests/security/test_sec_priv_meta
+check_PROGRAMS += $(SEC_TESTS)
+TESTS += $(SEC_TESTS)
+tests_security_test_sec_priv_meta_SOURCES = tests/security/test_sec_priv_meta.c \
+	tests/integration/fops.c tests/integration/fops.h $(SEC_TEST_SRCS)
+tests_security_test_sec_priv_meta_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_security_test_sec_priv_meta_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_security_test_sec_priv_meta_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+endif

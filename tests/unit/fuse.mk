@@ -16,7 +16,7 @@ if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test_fuse_passthrough
 TESTS += tests/unit/test_fuse_passthrough
 tests_unit_test_fuse_passthrough_SOURCES = tests/unit/test_fuse_passthrough.c \
-	worker/fuse_codec.c worker/fuse_dispatch.c worker/fuse_dispatch.h \
+	worker/fuse_codec.c worker/fuse_dispatch.c worker/fuse_dispatch.h worker/fuse_policy.c \
 	worker/backend.h worker/backend_passthrough.c \
 	worker/passthrough.h worker/passthrough_write.c \
 	worker/passthrough_locks.c worker/passthrough_xattr.c worker/passthrough_dir.c \
