@@ -125,6 +125,7 @@ enum {
 	OPT_DEVICE_NODES,
 	OPT_SETID,
 	OPT_FILE_CAPS,
+	OPT_TEST_ESCAPE_PROBE,
 };
 
 static const struct option parent_options[] = {
@@ -162,6 +163,8 @@ static const struct option parent_options[] = {
     {"test-die-holding-nt-lock", required_argument, NULL, OPT_TEST_DIE_NT_LOCK},
     /* Not in --help: borrowed handles are installed 200 ms after their check. */
     {"test-slow-borrow", no_argument, NULL, OPT_TEST_SLOW_BORROW},
+    /* Not in --help: workers try to escape through their descriptors on request. */
+    {"test-escape-probe", no_argument, NULL, OPT_TEST_ESCAPE_PROBE},
 #endif
     {NULL, 0, NULL, 0},
 };
@@ -424,6 +427,9 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			break;
 		case OPT_TEST_SLOW_BORROW:
 			conf->pc_test_slow_borrow = 1;
+			break;
+		case OPT_TEST_ESCAPE_PROBE:
+			conf->pc_test_escape_probe = 1;
 			break;
 		case OPT_TEST_DIE_NT_LOCK:
 			if (bh_parse_u64(optarg, 1, BH_MAX_QUEUES - 1, &v) < 0) {

@@ -61,6 +61,7 @@ struct parent_conf {
 	int pc_check_policy;	   /* --check-policy: validate and exit */
 	int pc_test_forbidden;	   /* hidden, test hooks only: first worker misbehaves */
 	int pc_test_slow_borrow;   /* hidden, test hooks only: IPC_CFG_TEST_SLOW_BORROW */
+	int pc_test_escape_probe;  /* hidden, test hooks only: IPC_CFG_TEST_ESCAPE_PROBE */
 	uint32_t pc_test_die_nt_queue; /* hidden, test hooks only: 0 = off */
 	struct uns_map pc_uid_map; /* --uid-map, empty: the default */
 	struct uns_map pc_gid_map;

@@ -491,6 +491,8 @@ static int wk_config(uint32_t q)
 		cfg.ic_flags |= IPC_CFG_TEST_DIE_NT_LOCK;
 	if (c->pc_test_slow_borrow)
 		cfg.ic_flags |= IPC_CFG_TEST_SLOW_BORROW;
+	if (c->pc_test_escape_probe)
+		cfg.ic_flags |= IPC_CFG_TEST_ESCAPE_PROBE;
 	return wk_request(q, IPC_CONFIG, &cfg, sizeof(cfg), fds, 2);
 }
 

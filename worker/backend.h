@@ -49,11 +49,12 @@ struct be_env {
 	struct event_base *base;
 	uint32_t self;	/* this worker's id (queue index) */
 	int root_fd;	/* the share (O_PATH|O_DIRECTORY), owned by the worker */
-	int proc_fd;	/* /proc/self/fd, for reopening O_PATH descriptors */
+	int proc_fd;	/* our procfs's "fd" directory for reopening, -1: none */
 	uint32_t cache; /* enum ipc_cache */
 	bool readonly;
 	bool writeback; /* the guest caches writes (FUSE_WRITEBACK_CACHE) */
 	bool xattr;	/* --xattr: serve extended attributes */
+	bool test_escape_probe; /* test hooks only: IPC_CFG_TEST_ESCAPE_PROBE */
 };
 
 struct be_ops {

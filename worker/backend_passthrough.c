@@ -40,6 +40,7 @@
 #include "passthrough.h"
 #include "util.h"
 #include "peer.h"
+#include "sandbox.h"
 #include "threadpool.h"
 
 static struct pt_job *pt_prepare(struct pt *pt, struct fuse_req *r, const struct pt_job *args)
@@ -472,39 +473,24 @@ static void pt_do_readlink(void *arg)
 }
 
 /*
- * OPEN and OPENDIR: reopen the node's O_PATH descriptor through
- * /proc/self/fd (no path walk, so nothing can be swapped underneath), as
- * the caller so the host checks its permissions. With --writeback the guest
- * reads to fill partial pages and does appends itself: O_WRONLY becomes
- * O_RDWR and O_APPEND goes.
+ * OPEN and OPENDIR: reopen the node's O_PATH descriptor (pt_reopen: a
+ * regular file or a directory, nothing else), as the caller so the host
+ * checks its permissions. With --writeback the guest reads to fill partial
+ * pages and does appends itself: O_WRONLY becomes O_RDWR and O_APPEND goes.
  */
 #define PT_OPEN_PASS (O_ACCMODE | O_APPEND | O_TRUNC | O_NONBLOCK | O_SYNC | O_DSYNC)
 static void pt_do_open(void *arg)
 {
 	struct pt_job *j = pt_job_of(arg);
 	struct pt *pt = j->j_pt;
-	struct nt_node n;
 	uint64_t id;
-	char path[16];
 	int pfd, fd, oflags, err;
 
-	if ((err = nt_node_get(pt->pt_env.nt, j->j_id, &n)) < 0)
-		goto out;
-	if (j->j_dir && !S_ISDIR(n.n_mode)) {
-		err = -ENOTDIR;
-		goto out;
-	}
-	if (!j->j_dir && !S_ISREG(n.n_mode)) {
-		/* O_NOFOLLOW semantics for symlinks: the guest resolves them itself */
-		err = S_ISDIR(n.n_mode) ? -EISDIR : S_ISLNK(n.n_mode) ? -ELOOP : -EINVAL;
-		goto out;
-	}
 	oflags = j->j_dir ? O_RDONLY | O_DIRECTORY
-			  : pt_file_oflags(pt, O_NOCTTY | (int)(j->j_flags & PT_OPEN_PASS));
+			  : pt_file_oflags(pt, (int)(j->j_flags & PT_OPEN_PASS));
 	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &pfd)) < 0)
 		goto out;
-	pt_proc_name(path, sizeof(path), pfd);
-	fd = pt_openat_as_caller(pt, j->j_req, pt->pt_env.proc_fd, path, oflags, 0);
+	fd = pt_reopen(pt, j->j_req, j->j_id, pfd, oflags, j->j_dir ? PT_REOPEN_DIR : PT_REOPEN_FILE);
 	fdt_put(pt->pt_env.fdt, pfd);
 	if ((err = fd) < 0)
 		goto out;
@@ -651,6 +637,19 @@ static void pt_do_statfs(void *arg)
 
 static void pt_lookup(void *ctx, struct fuse_req *r, uint64_t parent, const char *name)
 {
+#ifdef BH_TEST_HOOKS
+	struct pt *pt = ctx;
+
+	/* --test-escape-probe: ECHILD when nothing escaped, EXDEV otherwise. */
+	if (pt->pt_env.test_escape_probe && parent == NT_ROOT_ID &&
+	    strcmp(name, SBX_TEST_PROBE_NAME) == 0) {
+		unsigned n;
+
+		be_reply_err(r, sbx_test_escape_probe(pt->pt_env.proc_fd, &n) == 0 ? -ECHILD
+											: -EXDEV);
+		return;
+	}
+#endif
 	pt_fast(ctx, r, pt_lookup_body, pt_do_lookup,
 		&(struct pt_job){.j_id = parent, .j_name = name});
 }

@@ -76,7 +76,7 @@ int pt_node_entry_named(struct pt *pt, int fd, uint64_t parent, const char *name
 			struct fuse_entry_out *e);
 /* Give back a reference pt_node_entry took (a later step failed). */
 void pt_node_unref(struct pt *pt, uint64_t id);
-/* "N" for descriptor fd, relative to env.proc_fd. */
+/* "N" for descriptor fd, relative to env.proc_fd (only when it is >= 0). */
 void pt_proc_name(char *buf, size_t len, int fd);
 /* FOPEN_* flags for a regular file under the cache mode. */
 uint32_t pt_file_open_flags(const struct pt *pt);
@@ -94,6 +94,28 @@ int pt_fh_new(struct pt *pt, uint64_t node, int fd, int oflags, bool dir, uint64
  * result; nowait: only from the dentry cache (-EWOULDBLOCK otherwise). */
 int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name, bool nowait,
 		 struct fuse_entry_out *e);
+
+/* passthrough_open.c */
+#define PT_REOPEN_FILE 0x1 /* regular files may be opened */
+#define PT_REOPEN_DIR  0x2 /* directories may be opened */
+/* The errno for opening an inode of this type when only 'allow' may be
+ * opened: 0 when it may; EISDIR, ENOTDIR, ELOOP (symlink), EACCES (device
+ * node), ENXIO (FIFO, socket). */
+int pt_open_type_err(mode_t mode, unsigned allow);
+/* A new open file for the inode behind fd (O_PATH node descriptor or an
+ * open handle of node), with oflags (never creating), as r's caller when r
+ * is not NULL. Never opens anything but what 'allow' names, checked on fd
+ * before anything is opened. The descriptor, or -errno (ESTALE: the inode
+ * cannot be reached again). */
+int pt_reopen(struct pt *pt, struct fuse_req *r, uint64_t node, int fd, int oflags,
+	      unsigned allow);
+/* The same for the regular file behind fd (O_PATH), which dirfd/name led
+ * to (CREATE of an existing name). */
+int pt_reopen_named(struct pt *pt, struct fuse_req *r, int dirfd, const char *name, int fd,
+		    int oflags);
+/* chmod and utimensat of a node held by an O_PATH descriptor. */
+int pt_node_chmod(struct pt *pt, int nfd, mode_t mode);
+int pt_node_utimens(struct pt *pt, int nfd, const struct timespec ts[2]);
 
 /* passthrough_dir.c */
 void pt_readdir(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size, bool plus);

@@ -196,8 +196,7 @@ static void pl_drop(uint64_t node, uint64_t owner, bool flock)
 static int pl_open(struct pt *pt, struct fuse_req *r, uint64_t node, uint64_t fh, int *out)
 {
 	struct nt_fh f;
-	char path[16];
-	int hfd, fd = -1, acc, err;
+	int hfd, fd, acc, err;
 
 	if ((err = nt_fh_get(pt->pt_env.nt, fh, &f)) < 0)
 		return err == -ESTALE ? -EBADF : err;
@@ -206,15 +205,10 @@ static int pl_open(struct pt *pt, struct fuse_req *r, uint64_t node, uint64_t fh
 	acc = (int)(f.f_flags & O_ACCMODE);
 	if ((err = fdt_fh_get(pt->pt_env.fdt, fh, &hfd)) < 0)
 		return err;
-	pt_proc_name(path, sizeof(path), hfd);
-	if ((err = pt_creds_enter(pt, r)) == 0) {
-		fd = openat(pt->pt_env.proc_fd, path, acc | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-		err = fd < 0 ? -errno : 0;
-		pt_creds_leave(pt);
-	}
+	fd = pt_reopen(pt, r, node, hfd, acc | O_NONBLOCK, PT_REOPEN_FILE | PT_REOPEN_DIR);
 	fdt_put(pt->pt_env.fdt, hfd);
 	*out = fd;
-	return err;
+	return fd < 0 ? fd : 0;
 }
 
 /* Another worker's description, borrowed for one operation (or one wait):

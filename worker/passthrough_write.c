@@ -155,8 +155,7 @@ static void pt_reply_attr_fd(struct pt *pt, struct fuse_req *r, int fd)
 
 /* ---- SETATTR ---- */
 
-static int pt_setattr_times(int nfd, int ffd, int proc_fd, const char *pname,
-			    const struct fuse_setattr_in *in)
+static int pt_setattr_times(struct pt *pt, int nfd, int ffd, const struct fuse_setattr_in *in)
 {
 	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
 	uint32_t v = in->valid;
@@ -171,23 +170,28 @@ static int pt_setattr_times(int nfd, int ffd, int proc_fd, const char *pname,
 		ts[1] = (struct timespec){(time_t)in->mtime, in->mtimensec};
 	if (ffd >= 0)
 		return futimens(ffd, ts) < 0 ? -errno : 0;
-	(void)nfd;
-	/* An O_PATH descriptor takes no futimens: through its /proc link. */
-	return utimensat(proc_fd, pname, ts, 0) < 0 ? -errno : 0;
+	return pt_node_utimens(pt, nfd, ts);
 }
 
-static int pt_setattr_size(int ffd, int proc_fd, const char *pname, uint64_t size)
+/* Truncation of a regular file only (what truncate(2) says of anything
+ * else: EISDIR, EINVAL), checked before anything is opened. */
+static int pt_setattr_size(struct pt *pt, uint64_t node, int nfd, int ffd, uint64_t size)
 {
+	struct stat st;
 	int fd, err;
 
 	if (size > (uint64_t)INT64_MAX)
 		return -EINVAL;
 	if (ffd >= 0 && ftruncate(ffd, (off_t)size) == 0)
 		return 0;
+	if ((err = pt_stat_fd(nfd, &st)) < 0)
+		return err;
+	if (!S_ISREG(st.st_mode))
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	/* No handle, or one opened read-only: a write-only open of the node. */
-	fd = openat(proc_fd, pname, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	fd = pt_reopen(pt, NULL, node, nfd, O_WRONLY | O_NONBLOCK, PT_REOPEN_FILE);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	err = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
 	close(fd);
 	return err;
@@ -199,8 +203,7 @@ static void pt_do_setattr(void *arg)
 	struct pt *pt = j->j_pt;
 	const struct fuse_setattr_in *in = j->j_arg;
 	uint32_t v = in->valid;
-	int nfd, ffd = -1, pfd = pt->pt_env.proc_fd, err;
-	char pname[16];
+	int nfd, ffd = -1, err;
 
 	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &nfd)) < 0) {
 		be_reply_err(arg, err);
@@ -208,11 +211,11 @@ static void pt_do_setattr(void *arg)
 	}
 	if ((v & FATTR_FH) && (err = fdt_fh_get(pt->pt_env.fdt, in->fh, &ffd)) < 0)
 		goto out;
-	pt_proc_name(pname, sizeof(pname), nfd);
-	if ((v & FATTR_MODE) && (ffd >= 0 ? fchmod(ffd, in->mode & 07777)
-					  : fchmodat(pfd, pname, in->mode & 07777, 0)) < 0) {
-		err = -errno;
-		goto out;
+	if (v & FATTR_MODE) {
+		err = ffd >= 0 ? (fchmod(ffd, in->mode & 07777) < 0 ? -errno : 0)
+			       : pt_node_chmod(pt, nfd, in->mode & 07777);
+		if (err < 0)
+			goto out;
 	}
 	if ((v & (FATTR_UID | FATTR_GID)) &&
 	    fchownat(nfd, "", (v & FATTR_UID) ? in->uid : (uid_t)-1,
@@ -220,10 +223,10 @@ static void pt_do_setattr(void *arg)
 		err = -errno;
 		goto out;
 	}
-	if ((v & FATTR_SIZE) && (err = pt_setattr_size(ffd, pfd, pname, in->size)) < 0)
+	if ((v & FATTR_SIZE) && (err = pt_setattr_size(pt, j->j_id, nfd, ffd, in->size)) < 0)
 		goto out;
 	if ((v & (FATTR_ATIME | FATTR_MTIME | FATTR_ATIME_NOW | FATTR_MTIME_NOW)) &&
-	    (err = pt_setattr_times(nfd, ffd, pfd, pname, in)) < 0)
+	    (err = pt_setattr_times(pt, nfd, ffd, in)) < 0)
 		goto out;
 	/* With MODE the guest already computed the bits; ctime follows the host. */
 	if ((v & FATTR_KILL_SUIDGID) && !(v & FATTR_MODE)) {
@@ -234,8 +237,8 @@ static void pt_do_setattr(void *arg)
 
 			if (st.st_mode & S_IXGRP)
 				m &= ~S_ISGID;
-			if (m != st.st_mode && fchmodat(pfd, pname, m & 07777, 0) < 0)
-				log_debug("SETATTR: clear setuid/setgid: %s", strerror(errno));
+			if (m != st.st_mode && (err = pt_node_chmod(pt, nfd, m & 07777)) < 0)
+				log_debug("SETATTR: clear setuid/setgid: %s", strerror(-err));
 		}
 	}
 	err = 0;
@@ -323,44 +326,110 @@ void pt_fsync(void *ctx, struct fuse_req *r, uint64_t fh, bool datasync)
 /* ---- CREATE, TMPFILE ---- */
 
 #define PT_CREATE_PASS (O_ACCMODE | O_APPEND | O_TRUNC | O_EXCL | O_NONBLOCK | O_SYNC | O_DSYNC)
+/* Rounds of "exists" / "gone" against a host that keeps replacing the name. */
+#define PT_CREATE_TRIES 4
 
+/*
+ * CREATE of a name that exists, without O_EXCL: only a regular file is
+ * opened, and it is never opened by its name: the name is looked up O_PATH
+ * (which opens nothing), the type read from that descriptor, and that very
+ * inode reopened (pt_reopen_named). Opening the name would open a device
+ * node's device, or wait forever on a FIFO without a writer. -ENOENT when
+ * the name went away meanwhile (create it then).
+ */
+static int pt_create_existing(struct pt *pt, struct fuse_req *r, int dfd, const char *name,
+			      int oflags, int *pfd)
+{
+	int fd, nfd;
+
+	if ((fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -errno;
+	nfd = pt_reopen_named(pt, r, dfd, name, fd, oflags);
+	if (nfd < 0)
+		close(fd);
+	else
+		*pfd = fd;
+	return nfd == -ESTALE ? -ENOENT : nfd;
+}
+
+/* The new file's node descriptor (O_PATH), checked to be the inode fd is
+ * open on: through our procfs, else by its name. */
+static int pt_created_node_fd(struct pt *pt, int dfd, const char *name, int fd)
+{
+	struct stat a, b;
+	char pname[16];
+	int pfd;
+
+	if (pt->pt_env.proc_fd >= 0) {
+		pt_proc_name(pname, sizeof(pname), fd);
+		pfd = openat(pt->pt_env.proc_fd, pname, O_PATH | O_CLOEXEC);
+	} else if (name) {
+		pfd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	} else {
+		return -EOPNOTSUPP;
+	}
+	if (pfd < 0)
+		return -errno;
+	if (fstat(pfd, &a) < 0 || fstat(fd, &b) < 0 || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino) {
+		close(pfd);
+		return -ESTALE; /* replaced by the host meanwhile */
+	}
+	return pfd;
+}
+
+/*
+ * CREATE: a new regular file (O_EXCL on the host), or an existing regular
+ * file when the guest did not ask for O_EXCL (pt_create_existing).
+ * TMPFILE: an unnamed file in the directory; it needs our procfs (LINK
+ * names it through its link), so without one (--sandbox=chroot, none) it
+ * is EOPNOTSUPP, which guests fall back from.
+ */
 static void pt_do_create(void *arg)
 {
 	struct pt_job *j = pt_job_of(arg);
 	struct pt *pt = j->j_pt;
 	const struct fuse_create_in *ci = j->j_arg;
 	struct fuse_entry_out e;
+	mode_t mode = ci->mode & 07777;
 	uint64_t id;
-	char pname[16];
-	int dfd, fd = -1, pfd, oflags, err;
-	bool excl;
+	int dfd, fd = -EOPNOTSUPP, pfd = -1, oflags, err;
 
-	oflags = pt_file_oflags(pt, (int)(ci->flags & PT_CREATE_PASS) | O_NOCTTY);
-	oflags |= j->j_name ? O_CREAT | O_NOFOLLOW : O_TMPFILE;
-	/* On the loop thread only a new file: an existing name may be a FIFO,
-	 * whose open waits for a writer. */
-	excl = j->j_inline && j->j_name && !(oflags & O_EXCL);
+	oflags = pt_file_oflags(pt, (int)(ci->flags & PT_CREATE_PASS)) | O_NOCTTY;
 	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &dfd)) < 0)
 		goto fail;
-	fd = pt_openat_as_caller(pt, j->j_req, dfd, j->j_name ? j->j_name : ".",
-				 oflags | (excl ? O_EXCL : 0), ci->mode & 07777);
+	if (!j->j_name) {
+		if (pt->pt_env.proc_fd >= 0)
+			fd = pt_openat_as_caller(pt, j->j_req, dfd, ".", oflags | O_TMPFILE, mode);
+	} else {
+		for (int i = 0; i < PT_CREATE_TRIES; i++) {
+			fd = pt_openat_as_caller(pt, j->j_req, dfd, j->j_name,
+						 oflags | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+			if (fd != -EEXIST || (oflags & O_EXCL))
+				break;
+			/* An existing file may be long to open or truncate: the pool. */
+			if (pt_meta_decline(j)) {
+				fdt_put(pt->pt_env.fdt, dfd);
+				return;
+			}
+			fd = pt_create_existing(pt, j->j_req, dfd, j->j_name, oflags, &pfd);
+			if (fd != -ENOENT)
+				break;
+		}
+	}
+	if (fd >= 0 && pfd < 0)
+		pfd = pt_created_node_fd(pt, dfd, j->j_name, fd);
 	fdt_put(pt->pt_env.fdt, dfd);
-	if (fd == -EEXIST && excl && pt_meta_decline(j))
-		return;
 	if ((err = fd) < 0)
+		goto fail;
+	if ((err = pfd) < 0)
 		goto fail;
 	if ((oflags & O_TRUNC) && (ci->open_flags & FUSE_OPEN_KILL_SUIDGID))
 		pt_kill_suidgid(fd);
-	/* The node's O_PATH descriptor from the open file, not from the name. */
-	pt_proc_name(pname, sizeof(pname), fd);
-	pfd = openat(pt->pt_env.proc_fd, pname, O_PATH | O_CLOEXEC);
-	if (pfd < 0) {
-		err = -errno;
-		goto fail;
-	}
 	/* TMPFILE has no name yet (LINK gives it one): pinned till then. */
 	err = j->j_name ? pt_node_entry_named(pt, pfd, j->j_id, j->j_name, &e)
 			: pt_node_entry(pt, pfd, &e);
+	pfd = -1; /* consumed */
 	if (err < 0)
 		goto fail;
 	if ((err = pt_fh_new(pt, e.nodeid, fd, oflags, false, &id)) < 0)
@@ -372,6 +441,8 @@ unref:
 fail:
 	if (fd >= 0)
 		close(fd);
+	if (pfd >= 0)
+		close(pfd);
 	be_reply_err(arg, err);
 }
 
@@ -462,10 +533,43 @@ void pt_mknod(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, 
 }
 
 /*
- * A new name for a node we hold: linkat through its /proc/self/fd link with
+ * A new name for a node we hold: linkat through its link in our procfs with
  * AT_SYMLINK_FOLLOW (AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH). This
- * also links O_TMPFILE files into place.
+ * also links O_TMPFILE files into place. Without a procfs (--sandbox=
+ * chroot, none) by the node's recorded name, checked before and after: a
+ * name the host replaced meanwhile is undone and answers ESTALE.
  */
+static int pt_link_by_name(struct pt *pt, struct fuse_req *r, uint64_t node, int ofd, int dfd,
+			   const char *name)
+{
+	char old[NT_NAME_MAX + 1];
+	struct stat want, st;
+	uint64_t parent;
+	int pfd, err;
+
+	if (pt_stat_fd(ofd, &want) < 0 || nt_node_name(pt->pt_env.nt, node, &parent, old) < 0 ||
+	    parent == node)
+		return -ESTALE;
+	if ((err = fdt_node_get(pt->pt_env.fdt, parent, &pfd)) < 0)
+		return err == -ENFILE ? err : -ESTALE;
+	if (fstatat(pfd, old, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != want.st_dev ||
+	    st.st_ino != want.st_ino) {
+		fdt_put(pt->pt_env.fdt, pfd);
+		return -ESTALE;
+	}
+	if ((err = pt_creds_enter(pt, r)) == 0) {
+		err = linkat(pfd, old, dfd, name, 0) < 0 ? -errno : 0;
+		pt_creds_leave(pt);
+	}
+	fdt_put(pt->pt_env.fdt, pfd);
+	if (err == 0 && (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			 st.st_dev != want.st_dev || st.st_ino != want.st_ino)) {
+		(void)unlinkat(dfd, name, 0);
+		err = -ESTALE;
+	}
+	return err;
+}
+
 static void pt_do_link(void *arg)
 {
 	struct pt_job *j = pt_job_of(arg);
@@ -483,8 +587,10 @@ static void pt_do_link(void *arg)
 		be_reply_err(arg, err);
 		return;
 	}
-	pt_proc_name(pname, sizeof(pname), ofd);
-	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
+	if (pt->pt_env.proc_fd < 0) {
+		err = pt_link_by_name(pt, j->j_req, j->j_id, ofd, dfd, j->j_name);
+	} else if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
+		pt_proc_name(pname, sizeof(pname), ofd);
 		err = linkat(pt->pt_env.proc_fd, pname, dfd, j->j_name, AT_SYMLINK_FOLLOW) < 0
 			  ? -errno
 			  : 0;

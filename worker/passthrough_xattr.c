@@ -7,13 +7,15 @@
  *
  * The f*xattr calls fail on the O_PATH descriptors nodes are held by, and
  * the *xattrat calls are newer than the hosts we run on, so a regular file
- * or directory is reopened read-only through /proc/self/fd for the call,
- * with the worker's own credentials (opening is not the permission check:
- * the kernel checks the xattr access itself, at the call, which runs as the
+ * or directory is reopened read-only for the call (pt_reopen), with the
+ * worker's own credentials (opening is not the permission check: the
+ * kernel checks the xattr access itself, at the call, which runs as the
  * guest's caller). Symlinks and special files are never opened (a device
  * node would be the device): they answer what a local file system answers
  * for user.* names (no data; EPERM to change). security.* and trusted.*
- * need CAP_SYS_ADMIN, which the worker lacks: the host's EPERM goes back.
+ * need CAP_SYS_ADMIN, which the worker lacks: the host's EPERM goes back;
+ * security.capability is the operator's choice (--file-caps, checked by
+ * the dispatcher).
  */
 #include "config.h"
 
@@ -40,19 +42,18 @@ enum { PX_GET, PX_LIST, PX_SET, PX_REMOVE };
  */
 static int px_open(struct pt *pt, uint64_t node, int *fd)
 {
-	struct nt_node n;
-	char path[16];
+	struct stat st;
 	int pfd, err;
 
-	if ((err = nt_node_get(pt->pt_env.nt, node, &n)) < 0)
-		return err;
-	if (!S_ISREG(n.n_mode) && !S_ISDIR(n.n_mode))
-		return 1;
 	if ((err = fdt_node_get(pt->pt_env.fdt, node, &pfd)) < 0)
 		return err;
-	pt_proc_name(path, sizeof(path), pfd);
-	*fd = openat(pt->pt_env.proc_fd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	err = *fd < 0 ? -errno : 0;
+	if ((err = pt_stat_fd(pfd, &st)) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		err = 1;
+	if (err == 0) {
+		*fd = pt_reopen(pt, NULL, node, pfd, O_RDONLY | O_NONBLOCK,
+				PT_REOPEN_FILE | PT_REOPEN_DIR);
+		err = *fd < 0 ? *fd : 0;
+	}
 	fdt_put(pt->pt_env.fdt, pfd);
 	return err;
 }

@@ -1,9 +1,11 @@
 /*
- * sandbox.c - the worker confines itself, in design.md's order: root
- * switched into the share (pivot_root in the namespaces the parent cloned
- * us into, or chroot), capabilities cut to the back end's set with the
- * bounding and ambient sets cleared, no_new_privs, resource limits, a
- * SIGSYS reporter, and last the seccomp filter the parent compiled.
+ * sandbox.c - the worker confines itself: a procfs of its own PID namespace
+ * for reopening descriptors, root switched into the share (pivot_root in
+ * the namespaces the parent cloned us into, with the share mounted nodev
+ * and nosuid, or chroot), capabilities cut to what the enabled features
+ * need with the bounding and ambient sets cleared, no_new_privs, resource
+ * limits, a SIGSYS reporter, and last the seccomp filter the parent
+ * compiled.
  * Runs in: the worker, after CONFIG and before the first memory table, so
  * nothing the guest controls has been read yet. Single-threaded here:
  * capabilities and filters are per thread, and every later thread inherits
@@ -84,19 +86,73 @@ static int sbx_read_prog(int fd, uint32_t n, struct sock_filter **out)
 }
 
 /*
+ * Reopening an O_PATH descriptor for I/O needs its /proc/PID/fd link. The
+ * host's procfs would also lead, by "..", to every host process and to
+ * /proc/sys (a core_pattern write runs a program as host root), so the
+ * worker never holds one: it mounts a procfs instance of its own, detached
+ * (fsmount: no mount point anywhere), showing only the processes of its own
+ * PID namespace (subset=pid: no /proc/sys, no sysrq-trigger; hidepid) where
+ * it is the only process, pid 1. Kept: the "fd" directory of that pid.
+ * Before the root switch, while the namespace still shows a complete /proc
+ * (a user namespace may mount procfs only then).
+ */
+static int sbx_private_proc(int *out, char *why, size_t len)
+{
+	char self[16];
+	ssize_t n;
+	int fs, mnt = -1, fd = -1, r;
+
+	if (getpid() != 1)
+		return sbx_fail(why, len, "private procfs: not the init of a PID namespace", EINVAL);
+	if ((fs = fsopen("proc", FSOPEN_CLOEXEC)) < 0)
+		return sbx_fail(why, len, "private procfs (fsopen)", errno);
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "subset", "pid", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "hidepid", "invisible", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		r = sbx_fail(why, len, "private procfs (fsconfig subset=pid,hidepid=invisible)", errno);
+		goto out;
+	}
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	if (mnt < 0) {
+		r = sbx_fail(why, len, "private procfs (fsmount)", errno);
+		goto out;
+	}
+	/* Our own PID namespace's instance: "self" is 1. */
+	n = readlinkat(mnt, "self", self, sizeof(self) - 1);
+	if (n != 1 || self[0] != '1') {
+		r = sbx_fail(why, len, "private procfs: self is not pid 1", n < 0 ? errno : EINVAL);
+		goto out;
+	}
+	if ((fd = openat(mnt, "1/fd", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		r = sbx_fail(why, len, "private procfs: open 1/fd", errno);
+		goto out;
+	}
+	*out = fd;
+	r = 0;
+out:
+	if (mnt >= 0)
+		close(mnt);
+	close(fs);
+	return r;
+}
+
+/*
  * --sandbox=namespace. The share fd from CONFIG belongs to the parent's mount
  * namespace, which mount calls refuse; the parent therefore cloned us with
  * the share as working directory, which the kernel translated into our
  * copy of the mount tree. Bind it onto itself (pivot_root wants a mount
- * point), make it the root, and detach everything else. With --readonly the
- * clone (and every mount below it: AT_RECURSIVE) is made read-only before
- * it is attached, so a write that slipped past the dispatcher's EROFS
- * still fails in the kernel; a mount flag in our own namespace cannot be
- * undone without CAP_SYS_ADMIN in it, which seccomp and the dropped
- * capabilities keep from us.
+ * point), make it the root, and detach everything else. The clone (and
+ * every mount below it: AT_RECURSIVE) is made nodev and nosuid before it is
+ * attached, so a device node in the share can never be opened through it,
+ * whatever path the back end took, and with --readonly read-only, so a
+ * write that slipped past the dispatcher's EROFS still fails in the
+ * kernel; a mount flag in our own namespace cannot be undone without
+ * CAP_SYS_ADMIN in it, which seccomp and the dropped capabilities keep from
+ * us.
  */
 static int sbx_pivot(int share_fd, bool readonly, char *why, size_t len)
 {
+	struct mount_attr ma = {.attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID};
 	int cwd, tree, r;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -110,13 +166,14 @@ static int sbx_pivot(int share_fd, bool readonly, char *why, size_t len)
 	tree = open_tree(AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (tree < 0)
 		return sbx_fail(why, len, "bind the share (open_tree)", errno);
-	if (readonly) {
-		struct mount_attr ma = {.attr_set = MOUNT_ATTR_RDONLY};
-
-		if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) < 0) {
-			r = sbx_fail(why, len, "make the share read-only", errno);
-			goto out;
-		}
+	if (readonly)
+		ma.attr_set |= MOUNT_ATTR_RDONLY;
+	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) < 0) {
+		r = sbx_fail(why, len,
+			     readonly ? "mount the share nodev, nosuid, read-only"
+				      : "mount the share nodev, nosuid",
+			     errno);
+		goto out;
 	}
 	if (move_mount(tree, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
 		r = sbx_fail(why, len, "bind the share (move_mount)", errno);
@@ -278,17 +335,23 @@ static int sbx_seccomp(const struct sbx_conf *sc, struct sock_filter *prog, int 
 	return 0;
 }
 
-int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *listener, char *why, size_t whylen)
+int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *proc_fd, int *listener, char *why,
+	      size_t whylen)
 {
 	struct sock_filter *prog = NULL;
-	int r, nroot = -1;
+	int r, nroot = -1, nproc = -1;
 
 	*listener = -1;
 	*root_fd = -1;
+	*proc_fd = -1;
 	if (sc->sc_seccomp != IPC_SECCOMP_NONE &&
 	    (r = sbx_read_prog(sc->sc_prog_fd, sc->sc_ninsns, &prog)) < 0)
 		return sbx_fail(why, whylen, "read the seccomp program", -r);
 
+	/* Without a PID namespace of our own (chroot, none) there is no
+	 * procfs we could safely hold: the back end reopens without one. */
+	if (sc->sc_mode == IPC_SBX_NAMESPACE && (r = sbx_private_proc(&nproc, why, whylen)) < 0)
+		goto out;
 	if (sc->sc_mode == IPC_SBX_NAMESPACE)
 		r = sbx_pivot(sc->sc_root_fd, sc->sc_rdonly != 0, why, whylen);
 	else if (sc->sc_mode == IPC_SBX_CHROOT)
@@ -336,9 +399,13 @@ int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *listener, char *why,
 	} else {
 		*root_fd = sc->sc_root_fd;
 	}
+	*proc_fd = nproc;
+	nproc = -1;
 out:
 	if (nroot >= 0)
 		close(nroot);
+	if (nproc >= 0)
+		close(nproc);
 	free(prog);
 	return r;
 }

@@ -35,18 +35,32 @@ struct sbx_conf {
 	    CAP_SETFCAP
 
 /*
- * Every step, in the order of design.md: root switch (pivot_root into the
- * share, or chroot), capabilities, no_new_privs, resource limits, SIGSYS
- * reporter, seccomp filter. On success *root_fd is the share as seen from
- * inside (use it instead of sc_root_fd, which is closed) and *listener the
- * --seccomp=log notification fd (else -1). On failure -errno and the failed
- * step with its reason in why; the caller refuses to serve.
+ * Every step, in order: a private procfs (namespace mode), root switch
+ * (pivot_root into the share mounted nodev and nosuid, or chroot),
+ * capabilities, no_new_privs, resource limits, SIGSYS reporter, seccomp
+ * filter. On success *root_fd is the share as seen from inside (use it
+ * instead of sc_root_fd, which is closed), *proc_fd the "fd" directory of
+ * our own process in a procfs instance of our own PID namespace (namespace
+ * mode; -1 otherwise: nothing then reopens through a procfs) and *listener
+ * the --seccomp=log notification fd (else -1). On failure -errno and the
+ * failed step with its reason in why; the caller refuses to serve.
  */
-int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *listener, char *why, size_t whylen);
+int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *proc_fd, int *listener, char *why,
+	      size_t whylen);
 
 #ifdef BH_TEST_HOOKS
 /* The --enable-test-hooks forbidden call (a harmless umount2 of a missing path). */
 void sbx_test_forbidden_call(void);
+
+/* --test-escape-probe: a LOOKUP of this name in the root runs the probe. */
+#define SBX_TEST_PROBE_NAME   "bulkhead-test-escape-probe"
+/* The file the test puts beside the share: reaching it is an escape. */
+#define SBX_TEST_PROBE_MARKER "bulkhead-escape-marker"
+/* Descriptors 0..SBX_TEST_PROBE_FDS-1 are tried. */
+#define SBX_TEST_PROBE_FDS 4096
+/* Try to leave the box through every descriptor we hold (logged one line
+ * per descriptor): the number of paths that opened; *nfds descriptors. */
+int sbx_test_escape_probe(int proc_fd, unsigned *nfds);
 #endif
 
 #endif

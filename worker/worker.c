@@ -711,7 +711,7 @@ static void worker_configure(void)
 	    (c->ic_flags & ~(uint32_t)(IPC_CFG_TEST_FORBIDDEN | IPC_CFG_WRITEBACK | IPC_CFG_XATTR |
 				       IPC_CFG_DEVICES | IPC_CFG_FILE_CAPS | IPC_CFG_SETID_STRIP |
 				       IPC_CFG_SETID_ALLOW | IPC_CFG_TEST_DIE_NT_LOCK |
-				       IPC_CFG_TEST_SLOW_BORROW)) ||
+				       IPC_CFG_TEST_SLOW_BORROW | IPC_CFG_TEST_ESCAPE_PROBE)) ||
 	    (c->ic_flags & IPC_CFG_SETID_STRIP && c->ic_flags & IPC_CFG_SETID_ALLOW))
 		fatalx("CONFIG: queue %u, back end %u, log level %u, cache %u, pool %u, poll %u us, "
 		       "flags %#x",
@@ -756,13 +756,6 @@ static void worker_sandbox(void)
 		fatalx("SANDBOX: seccomp %u, sandbox %u, %u fds", sb.sb_seccomp,
 		       wk.w_cfg.ic_sandbox, m.im_hdr.ih_nfds);
 
-	/* Reopening O_PATH descriptors (OPEN) goes through /proc/self/fd, which
-	 * is out of reach once the root is switched: open it now. */
-	wk.w_proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (wk.w_proc_fd < 0) {
-		worker_notice(IPC_NOTICE_SANDBOX, "open /proc/self/fd: %s", strerror(errno));
-		exit(1);
-	}
 	sc.sc_mode = wk.w_cfg.ic_sandbox;
 	sc.sc_seccomp = sb.sb_seccomp;
 	sc.sc_root_fd = wk.w_root_fd;
@@ -775,7 +768,7 @@ static void worker_sandbox(void)
 		sc.sc_drop |= SBX_DROP_MKNOD;
 	if (!(wk.w_cfg.ic_flags & IPC_CFG_FILE_CAPS) || !(wk.w_cfg.ic_flags & IPC_CFG_XATTR))
 		sc.sc_drop |= SBX_DROP_SETFCAP;
-	err = sbx_enter(&sc, &root, &listener, why, sizeof(why));
+	err = sbx_enter(&sc, &root, &wk.w_proc_fd, &listener, why, sizeof(why));
 	ipc_close_fds(&m);
 	if (err < 0) {
 		worker_notice(IPC_NOTICE_SANDBOX, "%s", why);
@@ -854,6 +847,7 @@ int main(int argc, char *argv[])
 	env.readonly = wk.w_cfg.ic_readonly != 0;
 	env.writeback = (wk.w_cfg.ic_flags & IPC_CFG_WRITEBACK) != 0;
 	env.xattr = (wk.w_cfg.ic_flags & IPC_CFG_XATTR) != 0;
+	env.test_escape_probe = (wk.w_cfg.ic_flags & IPC_CFG_TEST_ESCAPE_PROBE) != 0;
 	wk.w_sess.fs_be = &be_passthrough_ops;
 	if ((err = wk.w_sess.fs_be->init(&env, &wk.w_sess.fs_be_ctx)) < 0)
 		fatalx("%s back end: %s", wk.w_sess.fs_be->name, strerror(-err));

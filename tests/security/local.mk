@@ -8,7 +8,7 @@
 SEC_TEST_SRCS = tests/integration/itest.c tests/integration/itest.h
 
 if HAVE_CRITERION
-SEC_TESTS = tests/security/test_sec_priv_meta
+SEC_TESTS = tests/security/test_sec_priv_meta tests/security/test_sec_special_files
 check_PROGRAMS += $(SEC_TESTS)
 TESTS += $(SEC_TESTS)
 tests_security_test_sec_priv_meta_SOURCES = tests/security/test_sec_priv_meta.c \
@@ -16,4 +16,21 @@ tests_security_test_sec_priv_meta_SOURCES = tests/security/test_sec_priv_meta.c 
 tests_security_test_sec_priv_meta_CPPFLAGS = $(VUFE_CPPFLAGS)
 tests_security_test_sec_priv_meta_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_security_test_sec_priv_meta_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+tests_security_test_sec_special_files_SOURCES = tests/security/test_sec_special_files.c \
+	tests/integration/fops.c tests/integration/fops.h $(SEC_TEST_SRCS)
+tests_security_test_sec_special_files_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_security_test_sec_special_files_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_security_test_sec_special_files_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+endif
+
+# The worker plays its own attacker: built only with --enable-test-hooks.
+if HAVE_CRITERION
+if BH_TEST_HOOKS
+check_PROGRAMS += tests/security/test_sec_procfs
+TESTS += tests/security/test_sec_procfs
+tests_security_test_sec_procfs_SOURCES = tests/security/test_sec_procfs.c $(SEC_TEST_SRCS)
+tests_security_test_sec_procfs_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_security_test_sec_procfs_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_security_test_sec_procfs_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+endif
 endif

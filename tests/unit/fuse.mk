@@ -20,6 +20,7 @@ tests_unit_test_fuse_passthrough_SOURCES = tests/unit/test_fuse_passthrough.c \
 	worker/backend.h worker/backend_passthrough.c \
 	worker/passthrough.h worker/passthrough_write.c \
 	worker/passthrough_locks.c worker/passthrough_xattr.c worker/passthrough_dir.c \
+	worker/passthrough_open.c worker/escape_probe.c \
 	worker/fdtable.c worker/fdtable.h worker/peer.c worker/peer.h \
 	worker/threadpool.c worker/threadpool.h \
 	worker/guest_mem.c worker/virtqueue.c worker/virtqueue.h

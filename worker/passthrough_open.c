@@ -1,0 +1,213 @@
+/*
+ * passthrough_open.c - the one way the passthrough back end opens an inode
+ * it already holds (an O_PATH node descriptor, or an open handle) for I/O:
+ * OPEN and OPENDIR, CREATE of an existing name, truncation without a
+ * handle, extended attributes, lock descriptions.
+ * Runs in: the worker (sandboxed), on pool threads or the loop thread.
+ * Node ids come from the guest and are resolved through the node table /
+ * fdtable; the node table is shared with other workers, so nothing read
+ * from it is trusted without a look at the inode itself.
+ *
+ * Only regular files and directories are ever opened. The type is read
+ * from the descriptor we hold (fstat), which pins the inode, so no rename
+ * can swap a device node, FIFO or socket in between: a device opened would
+ * be the host's device, and a FIFO's open would block a thread for good.
+ * With --sandbox=namespace the share is also mounted nodev in the worker,
+ * so a device node that slipped past would still fail in the kernel.
+ *
+ * How the inode is reopened: through the "fd" directory of the worker's own
+ * procfs instance (sandbox.c) when it has one: the magic link reaches the
+ * very inode, as the caller, with no path walk. Without one (--sandbox=
+ * chroot or none: no PID namespace of our own, and the host's procfs is
+ * never held) a directory reopens as "." of itself, and a regular file by
+ * its recorded (parent, name), checked to be the same inode before it is
+ * used; a file without a name (unlinked, O_TMPFILE) cannot be reopened
+ * then (ESTALE).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "fdtable.h"
+#include "log.h"
+#include "node_table.h"
+#include "passthrough.h"
+
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452 /* Linux 6.6; the same number on every architecture */
+#endif
+
+int pt_open_type_err(mode_t mode, unsigned allow)
+{
+	if (S_ISDIR(mode))
+		return (allow & PT_REOPEN_DIR) ? 0 : -EISDIR;
+	if (!(allow & PT_REOPEN_FILE))
+		return -ENOTDIR; /* what open(O_DIRECTORY) says of anything else */
+	if (S_ISREG(mode))
+		return 0;
+	if (S_ISLNK(mode))
+		return -ELOOP; /* O_NOFOLLOW: the guest resolves symlinks itself */
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return -EACCES; /* what a nodev mount answers */
+	return -ENXIO;		/* FIFO, socket: nobody on the other end for us */
+}
+
+static bool pt_same_inode(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* openat as the request's caller, or as the worker without a request. */
+static int pt_open_at(const struct pt *pt, struct fuse_req *r, int dirfd, const char *path,
+		      int oflags)
+{
+	int fd;
+
+	if (r)
+		return pt_openat_as_caller(pt, r, dirfd, path, oflags, 0);
+	fd = openat(dirfd, path, oflags | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* No procfs: a regular file by the name dirfd/name, which must still lead
+ * to the inode 'want' or it is ESTALE. Opened without O_TRUNC and with
+ * O_NONBLOCK (a FIFO swapped in by a rename must not block us) until it is
+ * known to be that file. */
+static int pt_reopen_at(struct pt *pt, struct fuse_req *r, int dirfd, const char *name,
+			const struct stat *want, int oflags)
+{
+	struct stat st;
+	int fd, err;
+
+	fd = pt_open_at(pt, r, dirfd, name, (oflags & ~O_TRUNC) | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return fd == -ENOENT || fd == -ELOOP || fd == -ENXIO ? -ESTALE : fd;
+	if (fstat(fd, &st) < 0 || !pt_same_inode(&st, want) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -ESTALE;
+	}
+	if ((!(oflags & O_NONBLOCK) && fcntl(fd, F_SETFL, oflags & ~(O_ACCMODE | O_TRUNC)) < 0) ||
+	    ((oflags & O_TRUNC) && ftruncate(fd, 0) < 0)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* No procfs, by node: its recorded (parent, name). */
+static int pt_reopen_by_name(struct pt *pt, struct fuse_req *r, uint64_t node,
+			     const struct stat *want, int oflags)
+{
+	char name[NT_NAME_MAX + 1];
+	uint64_t parent;
+	int pfd, fd, err;
+
+	if (node == 0 || nt_node_name(pt->pt_env.nt, node, &parent, name) < 0 || parent == node)
+		return -ESTALE;
+	if ((err = fdt_node_get(pt->pt_env.fdt, parent, &pfd)) < 0)
+		return err == -ENFILE ? err : -ESTALE;
+	fd = pt_reopen_at(pt, r, pfd, name, want, oflags);
+	fdt_put(pt->pt_env.fdt, pfd);
+	return fd;
+}
+
+/* Through our procfs: the magic link to the very inode. Directories
+ * without one: "." of themselves. */
+static int pt_reopen_link(struct pt *pt, struct fuse_req *r, int fd, const struct stat *want,
+			  int oflags)
+{
+	struct stat got;
+	char path[16];
+	int nfd;
+
+	if (pt->pt_env.proc_fd >= 0) {
+		pt_proc_name(path, sizeof(path), fd);
+		nfd = pt_open_at(pt, r, pt->pt_env.proc_fd, path, oflags);
+	} else {
+		nfd = pt_open_at(pt, r, fd, ".", oflags);
+	}
+	if (nfd < 0)
+		return nfd;
+	/* The same inode, whatever happened to names meanwhile. */
+	if (fstat(nfd, &got) < 0 || !pt_same_inode(&got, want)) {
+		close(nfd);
+		return -ESTALE;
+	}
+	return nfd;
+}
+
+/* The type check and the flags every reopen gets: 0 or -errno. */
+static int pt_reopen_prepare(int fd, unsigned allow, struct stat *want, int *oflags)
+{
+	int err;
+
+	if ((err = pt_stat_fd(fd, want)) < 0)
+		return err;
+	if ((err = pt_open_type_err(want->st_mode, allow)) < 0)
+		return err;
+	*oflags &= ~(O_CREAT | O_EXCL | O_TMPFILE | O_PATH);
+	*oflags |= O_NOCTTY;
+	if (S_ISDIR(want->st_mode))
+		*oflags |= O_DIRECTORY;
+	return 0;
+}
+
+int pt_reopen(struct pt *pt, struct fuse_req *r, uint64_t node, int fd, int oflags, unsigned allow)
+{
+	struct stat want;
+	int err;
+
+	if ((err = pt_reopen_prepare(fd, allow, &want, &oflags)) < 0)
+		return err;
+	if (pt->pt_env.proc_fd >= 0 || S_ISDIR(want.st_mode))
+		return pt_reopen_link(pt, r, fd, &want, oflags);
+	return pt_reopen_by_name(pt, r, node, &want, oflags);
+}
+
+int pt_reopen_named(struct pt *pt, struct fuse_req *r, int dirfd, const char *name, int fd,
+		    int oflags)
+{
+	struct stat want;
+	int err;
+
+	if ((err = pt_reopen_prepare(fd, PT_REOPEN_FILE, &want, &oflags)) < 0)
+		return err;
+	if (pt->pt_env.proc_fd >= 0)
+		return pt_reopen_link(pt, r, fd, &want, oflags);
+	return pt_reopen_at(pt, r, dirfd, name, &want, oflags);
+}
+
+/* Mode and times of a node held by an O_PATH descriptor, which takes no
+ * fchmod/futimens: the *at calls with AT_EMPTY_PATH where the kernel has
+ * them, else through the procfs link. */
+int pt_node_chmod(struct pt *pt, int nfd, mode_t mode)
+{
+	char path[16];
+
+	if (syscall(SYS_fchmodat2, nfd, "", mode, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOSYS || pt->pt_env.proc_fd < 0)
+		return -errno;
+	pt_proc_name(path, sizeof(path), nfd);
+	return fchmodat(pt->pt_env.proc_fd, path, mode, 0) < 0 ? -errno : 0;
+}
+
+int pt_node_utimens(struct pt *pt, int nfd, const struct timespec ts[2])
+{
+	char path[16];
+
+	if (utimensat(nfd, "", ts, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != EINVAL || pt->pt_env.proc_fd < 0)
+		return -errno;
+	pt_proc_name(path, sizeof(path), nfd);
+	return utimensat(pt->pt_env.proc_fd, path, ts, 0) < 0 ? -errno : 0;
+}
