@@ -367,17 +367,22 @@ fail:
 /*
  * Resolve name in the directory dirfd (node parent) and take one lookup
  * reference on the result. "." is the directory itself and ".." of the
- * root is the root. The share root always answers as node 1 (not counted:
- * the root is never forgotten).
+ * root is the root; any other ".." must lead to the share root or below it
+ * (pt_inside_share: a directory moved out of the share by the host has a
+ * parent outside), else ENOENT. The share root always answers as node 1
+ * (not counted: the root is never forgotten).
  */
 int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name, bool nowait,
 		 struct fuse_entry_out *e)
 {
+	bool dotdot = strcmp(name, "..") == 0;
 	const char *path = name;
 	int fd;
 
-	if (strcmp(name, ".") == 0 || (parent == NT_ROOT_ID && strcmp(name, "..") == 0))
+	if (strcmp(name, ".") == 0 || (parent == NT_ROOT_ID && dotdot))
 		path = ".";
+	else if (dotdot && nowait)
+		return -EWOULDBLOCK; /* the walk up to the root is the pool's */
 	if (nowait) {
 		struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
 				       .resolve = RESOLVE_CACHED | RESOLVE_NO_MAGICLINKS};
@@ -391,6 +396,16 @@ int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name, bo
 		fd = openat(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return pt_open_err(errno);
+	}
+	if (dotdot && path == name && pt_inside_share(pt, fd) < 0) {
+		static time_t last;
+
+		if (bh_ratelimit(&last, 60))
+			log_warnx("LOOKUP \"..\" of node %llu leads outside the share (moved away "
+				  "on the host?): ENOENT",
+				  (unsigned long long)parent);
+		close(fd);
+		return -ENOENT;
 	}
 	return pt_node_entry_named(pt, fd, parent, name, e);
 }

@@ -113,6 +113,8 @@ int pt_reopen(struct pt *pt, struct fuse_req *r, uint64_t node, int fd, int ofla
  * to (CREATE of an existing name). */
 int pt_reopen_named(struct pt *pt, struct fuse_req *r, int dirfd, const char *name, int fd,
 		    int oflags);
+/* The directory behind fd is the share root or below it: 0, else -ENOENT. */
+int pt_inside_share(struct pt *pt, int fd);
 /* chmod and utimensat of a node held by an O_PATH descriptor. */
 int pt_node_chmod(struct pt *pt, int nfd, mode_t mode);
 int pt_node_utimens(struct pt *pt, int nfd, const struct timespec ts[2]);

@@ -2,7 +2,8 @@
  * passthrough_open.c - the one way the passthrough back end opens an inode
  * it already holds (an O_PATH node descriptor, or an open handle) for I/O:
  * OPEN and OPENDIR, CREATE of an existing name, truncation without a
- * handle, extended attributes, lock descriptions.
+ * handle, extended attributes, lock descriptions. And the check that a
+ * ".." lookup stays inside the share.
  * Runs in: the worker (sandboxed), on pool threads or the loop thread.
  * Node ids come from the guest and are resolved through the node table /
  * fdtable; the node table is shared with other workers, so nothing read
@@ -43,6 +44,10 @@
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452 /* Linux 6.6; the same number on every architecture */
 #endif
+
+/* The longest chain of ".." walked to find the share root (PATH_MAX / 2:
+ * no deeper path can be named). */
+#define PT_DOTDOT_DEPTH 2048
 
 int pt_open_type_err(mode_t mode, unsigned allow)
 {
@@ -183,6 +188,40 @@ int pt_reopen_named(struct pt *pt, struct fuse_req *r, int dirfd, const char *na
 	if (pt->pt_env.proc_fd >= 0)
 		return pt_reopen_link(pt, r, fd, &want, oflags);
 	return pt_reopen_at(pt, r, dirfd, name, &want, oflags);
+}
+
+/*
+ * Is the directory behind fd the share root or below it? Walks ".." up to
+ * the root's identity. A directory a host process moved out of the share
+ * never meets it: with --sandbox=namespace the kernel already refuses ".."
+ * above the bind mount's root (ENOENT), but with chroot or none the walk
+ * would reach the host's directories. 0, or -ENOENT when outside.
+ */
+int pt_inside_share(struct pt *pt, int fd)
+{
+	struct stat st, up;
+	int cur = fd, next, err = -ENOENT;
+
+	if (pt_stat_fd(fd, &st) < 0)
+		return -ENOENT;
+	for (unsigned i = 0; i < PT_DOTDOT_DEPTH; i++) {
+		if (st.st_dev == pt->pt_root_dev && st.st_ino == pt->pt_root_ino) {
+			err = 0;
+			break;
+		}
+		next = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (next < 0)
+			break;
+		if (cur != fd)
+			close(cur);
+		cur = next;
+		if (pt_stat_fd(cur, &up) < 0 || pt_same_inode(&up, &st))
+			break; /* the top of a file system, or an error */
+		st = up;
+	}
+	if (cur != fd)
+		close(cur);
+	return err;
 }
 
 /* Mode and times of a node held by an O_PATH descriptor, which takes no

@@ -6,25 +6,35 @@
 # request that must still succeed. Tests that need --enable-test-hooks are
 # compiled only then.
 SEC_TEST_SRCS = tests/integration/itest.c tests/integration/itest.h
+SEC_FOPS_SRCS = tests/integration/fops.c tests/integration/fops.h
 
 if HAVE_CRITERION
-SEC_TESTS = tests/security/test_sec_priv_meta tests/security/test_sec_special_files
+SEC_TESTS = tests/security/test_sec_priv_meta tests/security/test_sec_special_files \
+	tests/security/test_sec_dotdot
 check_PROGRAMS += $(SEC_TESTS)
 TESTS += $(SEC_TESTS)
+
+# Device nodes, setuid/setgid and file capabilities under each policy.
 tests_security_test_sec_priv_meta_SOURCES = tests/security/test_sec_priv_meta.c \
-	tests/integration/fops.c tests/integration/fops.h $(SEC_TEST_SRCS)
+	$(SEC_FOPS_SRCS) $(SEC_TEST_SRCS)
 tests_security_test_sec_priv_meta_CPPFLAGS = $(VUFE_CPPFLAGS)
 tests_security_test_sec_priv_meta_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_security_test_sec_priv_meta_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+
+# Host devices (a loop device among them), FIFOs and sockets: never opened.
 tests_security_test_sec_special_files_SOURCES = tests/security/test_sec_special_files.c \
-	tests/integration/fops.c tests/integration/fops.h $(SEC_TEST_SRCS)
+	$(SEC_FOPS_SRCS) $(SEC_TEST_SRCS)
 tests_security_test_sec_special_files_CPPFLAGS = $(VUFE_CPPFLAGS)
 tests_security_test_sec_special_files_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_security_test_sec_special_files_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
-endif
+
+# ".." of a directory the host moved out of the share, in every sandbox mode.
+tests_security_test_sec_dotdot_SOURCES = tests/security/test_sec_dotdot.c $(SEC_TEST_SRCS)
+tests_security_test_sec_dotdot_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_security_test_sec_dotdot_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_security_test_sec_dotdot_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
 
 # The worker plays its own attacker: built only with --enable-test-hooks.
-if HAVE_CRITERION
 if BH_TEST_HOOKS
 check_PROGRAMS += tests/security/test_sec_procfs
 TESTS += tests/security/test_sec_procfs
