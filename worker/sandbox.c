@@ -1,8 +1,8 @@
 /*
  * sandbox.c - the worker confines itself: a procfs of its own PID namespace
  * for reopening descriptors, root switched into the share (pivot_root in
- * the namespaces the parent cloned us into, with the share mounted nodev
- * and nosuid, or chroot), capabilities cut to what the enabled features
+ * the namespaces the parent cloned us into, with the share mounted nodev,
+ * nosuid and noexec, or chroot), capabilities cut to what the enabled features
  * need with the bounding and ambient sets cleared, no_new_privs, resource
  * limits, a SIGSYS reporter, and last the seccomp filter the parent
  * compiled.
@@ -103,16 +103,19 @@ static int sbx_private_proc(int *out, char *why, size_t len)
 	int fs, mnt = -1, fd = -1, r;
 
 	if (getpid() != 1)
-		return sbx_fail(why, len, "private procfs: not the init of a PID namespace", EINVAL);
+		return sbx_fail(why, len, "private procfs: not the init of a PID namespace",
+				EINVAL);
 	if ((fs = fsopen("proc", FSOPEN_CLOEXEC)) < 0)
 		return sbx_fail(why, len, "private procfs (fsopen)", errno);
 	if (fsconfig(fs, FSCONFIG_SET_STRING, "subset", "pid", 0) < 0 ||
 	    fsconfig(fs, FSCONFIG_SET_STRING, "hidepid", "invisible", 0) < 0 ||
 	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
-		r = sbx_fail(why, len, "private procfs (fsconfig subset=pid,hidepid=invisible)", errno);
+		r = sbx_fail(why, len, "private procfs (fsconfig subset=pid,hidepid=invisible)",
+			     errno);
 		goto out;
 	}
-	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	mnt =
+	    fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 	if (mnt < 0) {
 		r = sbx_fail(why, len, "private procfs (fsmount)", errno);
 		goto out;
@@ -142,9 +145,10 @@ out:
  * the share as working directory, which the kernel translated into our
  * copy of the mount tree. Bind it onto itself (pivot_root wants a mount
  * point), make it the root, and detach everything else. The clone (and
- * every mount below it: AT_RECURSIVE) is made nodev and nosuid before it is
- * attached, so a device node in the share can never be opened through it,
- * whatever path the back end took, and with --readonly read-only, so a
+ * every mount below it: AT_RECURSIVE) is made nodev, nosuid and noexec
+ * before it is attached, so a device node in the share can never be opened
+ * through it, whatever path the back end took, nor anything in it run or
+ * mapped executable, and with --readonly read-only, so a
  * write that slipped past the dispatcher's EROFS still fails in the
  * kernel; a mount flag in our own namespace cannot be undone without
  * CAP_SYS_ADMIN in it, which seccomp and the dropped capabilities keep from
@@ -152,7 +156,8 @@ out:
  */
 static int sbx_pivot(int share_fd, bool readonly, char *why, size_t len)
 {
-	struct mount_attr ma = {.attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID};
+	struct mount_attr ma = {.attr_set =
+				    MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC};
 	int cwd, tree, r;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -170,8 +175,8 @@ static int sbx_pivot(int share_fd, bool readonly, char *why, size_t len)
 		ma.attr_set |= MOUNT_ATTR_RDONLY;
 	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) < 0) {
 		r = sbx_fail(why, len,
-			     readonly ? "mount the share nodev, nosuid, read-only"
-				      : "mount the share nodev, nosuid",
+			     readonly ? "mount the share nodev, nosuid, noexec, read-only"
+				      : "mount the share nodev, nosuid, noexec",
 			     errno);
 		goto out;
 	}

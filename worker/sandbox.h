@@ -36,7 +36,7 @@ struct sbx_conf {
 
 /*
  * Every step, in order: a private procfs (namespace mode), root switch
- * (pivot_root into the share mounted nodev and nosuid, or chroot),
+ * (pivot_root into the share mounted nodev, nosuid and noexec, or chroot),
  * capabilities, no_new_privs, resource limits, SIGSYS reporter, seccomp
  * filter. On success *root_fd is the share as seen from inside (use it
  * instead of sc_root_fd, which is closed), *proc_fd the "fd" directory of

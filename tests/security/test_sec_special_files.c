@@ -1,9 +1,9 @@
 /*
  * test_sec_special_files.c - a hostile guest tries to open host device
  * nodes, FIFOs and sockets for data, through every request that opens a
- * name or a node: CREATE with and without O_EXCL, OPEN, OPENDIR, SETATTR
- * size without a handle, LINK (a new name for the node, then opened),
- * extended attributes. The devices are real: a character device (the
+ * name or a node: CREATE with and without O_EXCL, TMPFILE and CREATE with
+ * the special file as the directory, OPEN, OPENDIR, SETATTR size without a
+ * handle, LINK (a new name for the node, then opened), extended attributes. The devices are real: a character device (the
  * host's /dev/zero: a leak would read zeros) and a block device (a loop
  * device the test sets up over a file of known content: a leak would read
  * it, a truncation would change it). A FIFO must never hang a pool thread
@@ -41,6 +41,9 @@ static char sf_loopdev[64];  /* /dev/loopN */
 static char sf_backing[300]; /* its file */
 static dev_t sf_blk;	     /* the loop device's number */
 static int sf_sock = -1;     /* a listening socket bound in the share */
+/* TMPFILE without a procfs of the worker's own (chroot) is EOPNOTSUPP
+ * before anything else: it could never be linked into place. */
+static int sf_tmpfile_err = -ENOTDIR;
 
 static void sf_fill(unsigned char *buf, size_t len)
 {
@@ -151,6 +154,7 @@ static void sf_chroot(void)
 {
 	static const char *const extra[] = {"--sandbox=chroot", "--xattr", NULL};
 
+	sf_tmpfile_err = -EOPNOTSUPP;
 	sf_start(extra);
 }
 
@@ -166,6 +170,7 @@ static void sf_devices_allowed_chroot(void)
 	static const char *const extra[] = {"--device-nodes=allow", "--sandbox=chroot", "--xattr",
 					    NULL};
 
+	sf_tmpfile_err = -EOPNOTSUPP;
 	sf_start(extra);
 }
 
@@ -236,6 +241,11 @@ static void sf_attack(const char *name, mode_t type, int want)
 	}
 	r = f_create(FUSE_CREATE, 1, name, O_RDWR | O_CREAT | O_EXCL, 0644, &e, &fh);
 	cr_assert_eq(r, -EEXIST, "CREATE %s O_EXCL: %d", name, r);
+	/* the special file as the "directory" of a new file, named or not */
+	r = f_create(FUSE_TMPFILE, nid, ".", O_RDWR, 0600, &e, &fh);
+	cr_assert_eq(r, sf_tmpfile_err, "TMPFILE in %s: %d", name, r);
+	r = f_create(FUSE_CREATE, nid, "x", O_RDWR | O_CREAT, 0600, &e, &fh);
+	cr_assert_eq(r, -ENOTDIR, "CREATE in %s: %d", name, r);
 	r = vufe_fuse_opendir(it_fe, FO_Q, nid, &fh);
 	cr_assert_eq(r, -ENOTDIR, "OPENDIR %s: %d", name, r);
 	sf_follow_up("OPENDIR");
