@@ -175,7 +175,7 @@ struct ipc_ring_start {
 /* --xattr: extended attributes are served (otherwise EOPNOTSUPP). */
 #define IPC_CFG_XATTR 0x4
 /* Test hooks only: on its first request the worker takes the node-table
- * lock and kills itself (robust-lock recovery test). */
+ * lock and kills itself (the parent must release the lock). */
 #define IPC_CFG_TEST_DIE_NT_LOCK 0x100
 /* Test hooks only: a borrowed handle's descriptor waits 200 ms between the
  * check that the handle is live and its install (RELEASE race test). */

@@ -45,6 +45,7 @@ struct wk {
 static struct parent_env *wk_env;
 static struct wk wk_table[BH_MAX_QUEUES];
 static int wk_nt_fd = -1; /* node table of the current front end */
+static struct nt_lockwatch *wk_nt_lw; /* its lock word (node_table_lock.c) */
 static bool wk_test_hook_used; /* --test-forbidden-syscall: first worker only */
 
 static void wk_dispatch_worker(evutil_socket_t fd, short ev, void *arg);
@@ -580,8 +581,10 @@ int workers_spawn(uint32_t q, const struct ipc_region *regions, const int *fds, 
 		return w->w_state == WK_LIVE ? 0 : -EHOSTDOWN;
 	if (wk_nt_fd < 0) {
 		wk_nt_fd = nt_create();
-		if (wk_nt_fd < 0) {
-			r = wk_nt_fd;
+		if (wk_nt_fd < 0 || !(wk_nt_lw = nt_lockwatch_map(wk_nt_fd))) {
+			r = wk_nt_fd < 0 ? wk_nt_fd : -errno;
+			if (wk_nt_fd >= 0)
+				close(wk_nt_fd);
 			wk_nt_fd = -1;
 			log_warnx("cannot create the node table: %s", strerror(-r));
 			return r;
@@ -712,6 +715,18 @@ static void wk_dispatch_worker(evutil_socket_t fd, short ev, void *arg)
 	wk_malformed(q, ipc_type_name(m.im_hdr.ih_type));
 }
 
+/* Worker q is gone for good (reaped): a lock it held is released. */
+static void wk_nt_reaped(uint32_t q)
+{
+	uint32_t word, acq;
+
+	if (!wk_nt_lw)
+		return;
+	nt_lockwatch_sample(wk_nt_lw, &word, &acq);
+	if (nt_lock_holder(word) == (int)q && nt_lockwatch_release(wk_nt_lw, word))
+		log_warnx("worker q%u died holding the node table lock; lock recovered", q);
+}
+
 static void wk_log_exit(const char *who, pid_t pid, int status)
 {
 	if (WIFEXITED(status))
@@ -729,6 +744,8 @@ void workers_reap(void)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		char who[32] = "unknown child";
+		int found = -1;
+
 		for (uint32_t q = 0; q < BH_MAX_QUEUES; q++) {
 			struct wk *w = &wk_table[q];
 			if (w->w_pid != pid)
@@ -740,8 +757,12 @@ void workers_reap(void)
 				wk_close_channel(w);
 				w->w_state = WK_DEAD;
 			}
+			found = (int)q;
 		}
 		wk_log_exit(who, pid, status);
+		/* Gone with every thread: nothing of it can be inside the lock. */
+		if (found >= 0)
+			wk_nt_reaped((uint32_t)found);
 	}
 }
 
@@ -780,6 +801,8 @@ void workers_stop_all(void)
 		w->w_state = WK_NONE;
 		seclog_forget(q);
 	}
+	nt_lockwatch_unmap(wk_nt_lw);
+	wk_nt_lw = NULL;
 	if (wk_nt_fd >= 0) {
 		close(wk_nt_fd);
 		wk_nt_fd = -1;

@@ -235,13 +235,10 @@ static void worker_queue_broken(int err, const char *what)
 }
 
 #ifdef BH_TEST_HOOKS
-void nt_test_hold_lock(struct nt_table *t); /* node_table.c, test hooks only */
-
-/* Die inside a node-table critical section: the other workers must recover
- * the robust lock. As a PID namespace's init we are immune to our own
- * SIGKILL, and the worker policy may not allow kill(2) at all; either way
- * the process ends here with the lock held, which is what the kernel's
- * robust-list cleanup sees. */
+/* Die inside a node-table critical section: the parent must release the
+ * lock once it has reaped us. As a PID namespace's init we are immune to
+ * our own SIGKILL, and the worker policy may not allow kill(2) at all;
+ * either way the process ends here with the lock held. */
 static void worker_test_die_holding_nt_lock(void)
 {
 	nt_test_hold_lock(wk.w_nt);
@@ -724,6 +721,7 @@ static void worker_configure(void)
 	if (!(wk.w_nt = nt_map(m.im_fds[1])))
 		fatal("map the node table");
 	close(m.im_fds[1]);
+	nt_set_self(wk.w_nt, wk.w_self);
 	worker_ack(m.im_hdr.ih_seq, 0);
 }
 
