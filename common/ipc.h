@@ -58,7 +58,10 @@ struct ipc_msg {
  *   P->W RING_STOP        stop watching kick, finish (or after
  *                         ic_drain_timeout_ms fail with EIO) every popped
  *                         request, stop touching the ring; RING_STOPPED
- *   W->P NOTICE           any time: something the parent should log
+ *   W->P NOTICE           any time: something the parent should log (a
+ *                         worker that sends them faster than the parent's
+ *                         limit, between requests, is killed; each line it
+ *                         makes the parent log is rate-limited)
  *
  * The worker survives RING_STOP (the FUSE session and its descriptors stay
  * for pause/resume) and exits on EOF of the channel or when its parent dies
@@ -227,11 +230,14 @@ enum ipc_notice_kind {
 	IPC_NOTICE_BACKEND = 2,
 	IPC_NOTICE_SANDBOX = 3,	/* a sandbox step failed; the worker exits */
 	IPC_NOTICE_SECCOMP = 4,	/* SIGSYS reporter: in_pad = syscall number, no text */
+	/* A thread waited NT_LOCK_HOLD_MAX_MS for the node table's lock: in_pad =
+	 * the lock word it saw. At most one per period per worker. */
+	IPC_NOTICE_NT_STALL = 5,
 };
 
 struct ipc_notice {
 	uint32_t in_kind;
-	uint32_t in_pad;         /* IPC_NOTICE_SECCOMP: the syscall number, else 0 */
+	uint32_t in_pad;         /* SECCOMP: the syscall number; NT_STALL: the lock word; else 0 */
 	char in_text[256];       /* NUL-terminated, for the parent's log */
 };
 

@@ -98,6 +98,16 @@ struct parent_env {
 #define PARENT_DRAIN_TIMEOUT_MS 5000
 #define PARENT_STOP_TIMEOUT_MS	(PARENT_DRAIN_TIMEOUT_MS + 2000)
 #define PARENT_KILL_GRACE_MS	1000
+/* How often the parent looks at the node table's lock word (the bound on
+ * holding it is NT_LOCK_HOLD_MAX_MS, node_table.h). */
+#define PARENT_NT_CHECK_MS 250
+/* NOTICEs a worker may send between requests: a burst, then a steady rate
+ * per second; beyond that it is killed. The lines they make us log: a
+ * burst, then a rate per second; beyond that they are counted, not logged. */
+#define PARENT_NOTICE_BURST 64
+#define PARENT_NOTICE_RATE  16
+#define PARENT_WK_LOG_BURST 20
+#define PARENT_WK_LOG_RATE  2
 /* A front end that stalls in the middle of a message is dropped after this. */
 #define PARENT_FRONTEND_IO_TIMEOUT_S 5
 

@@ -122,6 +122,34 @@ static void worker_notice(uint32_t kind, const char *fmt, ...)
 	worker_send(IPC_NOTICE, 0, &n, sizeof(n));
 }
 
+/*
+ * A thread of ours has waited NT_LOCK_HOLD_MAX_MS for the node table lock:
+ * tell the parent, which kills a holder that keeps it (the word and its
+ * counter are writable by the holder; only a waiter knows it waits). Any
+ * thread may get here; one report per period for the whole worker.
+ */
+static void worker_nt_stall(void *arg, uint32_t word)
+{
+	static uint64_t last;
+	uint64_t now = bh_now_ns(), prev = __atomic_load_n(&last, __ATOMIC_RELAXED);
+	struct ipc_notice n;
+
+	if (prev && now - prev < NT_LOCK_HOLD_MAX_MS * 1000000ull)
+		return;
+	if (!__atomic_compare_exchange_n(&last, &prev, now, false, __ATOMIC_RELAXED,
+					 __ATOMIC_RELAXED))
+		return;
+	memset(&n, 0, sizeof(n));
+	n.in_kind = IPC_NOTICE_NT_STALL;
+	n.in_pad = word;
+	snprintf(n.in_text, sizeof(n.in_text), "waited %u ms for the node table lock (word %#x)",
+		 NT_LOCK_HOLD_MAX_MS, word);
+	log_warnx("%s", n.in_text);
+	/* Not worker_send: this may be a pool thread, which must not exit the
+	 * process; if the parent is gone, PR_SET_PDEATHSIG ends us anyway. */
+	(void)ipc_send(BH_WORKER_IPC_FD, IPC_NOTICE, 0, &n, sizeof(n), NULL, 0);
+}
+
 /* ---- memory tables and request objects ---- */
 
 static void worker_mem_unref(struct worker_mem *m)
@@ -722,6 +750,7 @@ static void worker_configure(void)
 		fatal("map the node table");
 	close(m.im_fds[1]);
 	nt_set_self(wk.w_nt, wk.w_self);
+	nt_set_stall_report(wk.w_nt, worker_nt_stall, NULL);
 	worker_ack(m.im_hdr.ih_seq, 0);
 }
 
