@@ -183,6 +183,16 @@ struct ipc_ring_start {
 /* Test hooks only: a borrowed handle's descriptor waits 200 ms between the
  * check that the handle is live and its install (RELEASE race test). */
 #define IPC_CFG_TEST_SLOW_BORROW 0x200
+/* Test hooks only, a compromised worker (tests/security/test_sec_workers.c):
+ * before each request it serves, it writes garbage into every field of the
+ * node table (node_table_hooks.c). */
+#define IPC_CFG_TEST_SCRIBBLE_NT 0x400
+/* Test hooks only: on its first request, or on a RING_ENABLE that disables
+ * its ring, it sends NOTICEs as fast as it can and nothing else, for ever. */
+#define IPC_CFG_TEST_FLOOD_NOTICES 0x800
+/* Test hooks only: on its first request it takes the node-table lock and
+ * keeps it (and stays alive) until it is killed. */
+#define IPC_CFG_TEST_HOLD_NT_LOCK 0x1000
 
 enum ipc_seccomp { IPC_SECCOMP_NONE = 0, IPC_SECCOMP_KILL, IPC_SECCOMP_TRAP, IPC_SECCOMP_LOG };
 

@@ -56,6 +56,9 @@ struct parent_conf {
 	int pc_test_forbidden;	   /* hidden, test hooks only: first worker misbehaves */
 	int pc_test_slow_borrow;   /* hidden, test hooks only: IPC_CFG_TEST_SLOW_BORROW */
 	uint32_t pc_test_die_nt_queue; /* hidden, test hooks only: 0 = off */
+	uint32_t pc_test_hold_nt_queue;	 /* the same, IPC_CFG_TEST_HOLD_NT_LOCK */
+	uint32_t pc_test_scribble_queue; /* the same, IPC_CFG_TEST_SCRIBBLE_NT */
+	uint32_t pc_test_flood_queue;	 /* the same, IPC_CFG_TEST_FLOOD_NOTICES */
 	struct uns_map pc_uid_map; /* --uid-map, empty: the default */
 	struct uns_map pc_gid_map;
 	struct uns_map pc_tr_uid; /* --translate-uid map:..., empty: none */

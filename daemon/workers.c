@@ -713,6 +713,12 @@ static int wk_config(uint32_t q)
 	}
 	if (c->pc_test_die_nt_queue && c->pc_test_die_nt_queue == q)
 		cfg.ic_flags |= IPC_CFG_TEST_DIE_NT_LOCK;
+	if (c->pc_test_hold_nt_queue && c->pc_test_hold_nt_queue == q)
+		cfg.ic_flags |= IPC_CFG_TEST_HOLD_NT_LOCK;
+	if (c->pc_test_scribble_queue && c->pc_test_scribble_queue == q)
+		cfg.ic_flags |= IPC_CFG_TEST_SCRIBBLE_NT;
+	if (c->pc_test_flood_queue && c->pc_test_flood_queue == q)
+		cfg.ic_flags |= IPC_CFG_TEST_FLOOD_NOTICES;
 	if (c->pc_test_slow_borrow)
 		cfg.ic_flags |= IPC_CFG_TEST_SLOW_BORROW;
 	return wk_request(q, IPC_CONFIG, &cfg, sizeof(cfg), fds, 2);

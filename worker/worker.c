@@ -273,6 +273,49 @@ static void worker_test_die_holding_nt_lock(void)
 	(void)syscall(SYS_kill, getpid(), SIGKILL);
 	_exit(128 + SIGKILL);
 }
+
+/* Keep the lock and stay alive: the parent must kill us. The loop thread
+ * sleeps here; nothing else of ours runs the ring any more. */
+static void __attribute__((noreturn)) worker_test_hold_nt_lock(void)
+{
+	nt_test_hold_lock(wk.w_nt);
+	for (;;)
+		poll(NULL, 0, -1);
+}
+
+/* Send NOTICEs as fast as the channel takes them, and nothing else: the
+ * parent must kill us (rate limit, or its deadline when it waits for an
+ * ACK) and keep serving. Not logged here: the parent's log is the test. */
+static void __attribute__((noreturn)) worker_test_flood_notices(void)
+{
+	struct ipc_notice n;
+
+	memset(&n, 0, sizeof(n));
+	n.in_kind = IPC_NOTICE_BACKEND;
+	snprintf(n.in_text, sizeof(n.in_text), "test flood of notices");
+	for (;;) {
+		int err = ipc_send(BH_WORKER_IPC_FD, IPC_NOTICE, 0, &n, sizeof(n), NULL, 0);
+		if (err < 0)
+			_exit(0); /* the parent closed the channel */
+	}
+}
+
+/* Hooks that act when a request arrives, before it is served. */
+static void worker_test_request_hooks(void)
+{
+	static uint32_t nreq;
+
+	if (wk.w_cfg.ic_flags & IPC_CFG_TEST_DIE_NT_LOCK)
+		worker_test_die_holding_nt_lock();
+	if (wk.w_cfg.ic_flags & IPC_CFG_TEST_HOLD_NT_LOCK)
+		worker_test_hold_nt_lock();
+	if (wk.w_cfg.ic_flags & IPC_CFG_TEST_FLOOD_NOTICES)
+		worker_test_flood_notices();
+	if (wk.w_cfg.ic_flags & IPC_CFG_TEST_SCRIBBLE_NT) {
+		log_warnx("test hook: writing garbage into the node table (round %u)", ++nreq);
+		nt_test_scribble(wk.w_nt, nreq * 0x9e3779b9u);
+	}
+}
 #endif
 
 /*
@@ -371,8 +414,7 @@ static void worker_ring_process(void)
 			r->r_listed = true;
 			wk.w_ninflight++;
 #ifdef BH_TEST_HOOKS
-			if (wk.w_cfg.ic_flags & IPC_CFG_TEST_DIE_NT_LOCK)
-				worker_test_die_holding_nt_lock();
+			worker_test_request_hooks();
 #endif
 			fuse_dispatch(&wk.w_sess, r);
 			budget--;
@@ -648,6 +690,10 @@ static void worker_dispatch_parent(evutil_socket_t fd, short what, void *arg)
 		if (ipc_check(&m, sizeof(re), 0) < 0)
 			fatalx("%s: bad RING_ENABLE", __func__);
 		memcpy(&re, m.im_data, sizeof(re));
+#ifdef BH_TEST_HOOKS
+		if (!re.re_enabled && (wk.w_cfg.ic_flags & IPC_CFG_TEST_FLOOD_NOTICES))
+			worker_test_flood_notices(); /* instead of the ACK the parent waits for */
+#endif
 		wk.w_enabled = re.re_enabled != 0;
 		worker_ack(m.im_hdr.ih_seq, 0);
 		if (wk.w_enabled)
@@ -734,7 +780,9 @@ static void worker_configure(void)
 	    c->ic_log_level > LOG_LVL_DEBUG || c->ic_cache > IPC_CACHE_ALWAYS ||
 	    c->ic_thread_pool > 1024 || c->ic_poll_us > BH_MAX_POLL_US ||
 	    (c->ic_flags & ~(uint32_t)(IPC_CFG_TEST_FORBIDDEN | IPC_CFG_WRITEBACK | IPC_CFG_XATTR |
-						     IPC_CFG_TEST_DIE_NT_LOCK | IPC_CFG_TEST_SLOW_BORROW)))
+				       IPC_CFG_TEST_DIE_NT_LOCK | IPC_CFG_TEST_SLOW_BORROW |
+				       IPC_CFG_TEST_SCRIBBLE_NT | IPC_CFG_TEST_FLOOD_NOTICES |
+				       IPC_CFG_TEST_HOLD_NT_LOCK)))
 		fatalx("CONFIG: queue %u, back end %u, log level %u, cache %u, pool %u, poll %u us, "
 		       "flags %#x",
 		       c->ic_queue, c->ic_backend, c->ic_log_level, c->ic_cache, c->ic_thread_pool,

@@ -6,3 +6,14 @@
 # request that must still succeed. Tests that need --enable-test-hooks are
 # compiled only then.
 SEC_TEST_SRCS = tests/integration/itest.c tests/integration/itest.h
+
+# A compromised worker against its peers and the parent: garbage in the
+# shared node table, its lock held for ever, a flood of NOTICEs.
+if HAVE_CRITERION
+check_PROGRAMS += tests/security/test_sec_workers
+TESTS += tests/security/test_sec_workers
+tests_security_test_sec_workers_SOURCES = tests/security/test_sec_workers.c $(SEC_TEST_SRCS)
+tests_security_test_sec_workers_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_security_test_sec_workers_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_security_test_sec_workers_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+endif
