@@ -58,7 +58,10 @@ struct ipc_msg {
  *   P->W RING_STOP        stop watching kick, finish (or after
  *                         ic_drain_timeout_ms fail with EIO) every popped
  *                         request, stop touching the ring; RING_STOPPED
- *   W->P NOTICE           any time: something the parent should log
+ *   W->P NOTICE           any time: something the parent should log (a
+ *                         worker that sends them faster than the parent's
+ *                         limit, between requests, is killed; each line it
+ *                         makes the parent log is rate-limited)
  *
  * The worker survives RING_STOP (the FUSE session and its descriptors stay
  * for pause/resume) and exits on EOF of the channel or when its parent dies
@@ -183,13 +186,23 @@ struct ipc_ring_start {
 #define IPC_CFG_SETID_STRIP 0x20
 #define IPC_CFG_SETID_ALLOW 0x40
 /* Test hooks only: on its first request the worker takes the node-table
- * lock and kills itself (robust-lock recovery test). */
+ * lock and kills itself (the parent must release the lock). */
 #define IPC_CFG_TEST_DIE_NT_LOCK 0x100
 /* Test hooks only: a borrowed handle's descriptor waits 200 ms between the
  * check that the handle is live and its install (RELEASE race test). */
 #define IPC_CFG_TEST_SLOW_BORROW 0x200
+/* Test hooks only, a compromised worker (tests/security/test_sec_workers.c):
+ * before each request it serves, it writes garbage into every field of the
+ * node table (node_table_hooks.c). */
+#define IPC_CFG_TEST_SCRIBBLE_NT 0x400
+/* Test hooks only: on its first request, or on a RING_ENABLE that disables
+ * its ring, it sends NOTICEs as fast as it can and nothing else, for ever. */
+#define IPC_CFG_TEST_FLOOD_NOTICES 0x800
+/* Test hooks only: on its first request it takes the node-table lock and
+ * keeps it (and stays alive) until it is killed. */
+#define IPC_CFG_TEST_HOLD_NT_LOCK 0x1000
 /* Test hooks only: a LOOKUP of SBX_TEST_PROBE_NAME makes the worker try to
- * escape through every descriptor it holds (worker/sandbox.c). */
+ * escape through every descriptor it holds (worker/escape_probe.c). */
 #define IPC_CFG_TEST_ESCAPE_PROBE 0x4000
 
 enum ipc_seccomp { IPC_SECCOMP_NONE = 0, IPC_SECCOMP_KILL, IPC_SECCOMP_TRAP, IPC_SECCOMP_LOG };
@@ -238,11 +251,14 @@ enum ipc_notice_kind {
 	IPC_NOTICE_BACKEND = 2,
 	IPC_NOTICE_SANDBOX = 3,	/* a sandbox step failed; the worker exits */
 	IPC_NOTICE_SECCOMP = 4,	/* SIGSYS reporter: in_pad = syscall number, no text */
+	/* A thread waited NT_LOCK_HOLD_MAX_MS for the node table's lock: in_pad =
+	 * the lock word it saw. At most one per period per worker. */
+	IPC_NOTICE_NT_STALL = 5,
 };
 
 struct ipc_notice {
 	uint32_t in_kind;
-	uint32_t in_pad;         /* IPC_NOTICE_SECCOMP: the syscall number, else 0 */
+	uint32_t in_pad;         /* SECCOMP: the syscall number; NT_STALL: the lock word; else 0 */
 	char in_text[256];       /* NUL-terminated, for the parent's log */
 };
 

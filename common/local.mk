@@ -4,7 +4,8 @@ common_libcommon_a_SOURCES = \
 	common/log.c common/log.h \
 	common/ipc.c common/ipc.h \
 	common/vhost_user.c common/vhost_user.h \
-	common/node_table.c common/node_table_fh.c common/node_table.h common/node_table_int.h \
+	common/node_table.c common/node_table_fh.c common/node_table_lock.c \
+	common/node_table_hooks.c common/node_table.h common/node_table_int.h \
 	common/util.c common/util.h \
 	common/policy.h common/policy_parse.c common/policy_names.c common/policy_compile.c \
 	common/bulkhead.h

@@ -4,10 +4,12 @@
  * its nodes; handle and lock-description slots are node_table_fh.c.
  * Runs in: the parent creates and initialises it; the workers map it. Trust:
  * ids come from the guest and are checked here (range, generation, state);
- * the table itself is writable by every worker of the device, so every index
- * read back from it (free lists, hash links, counters) is bounds-checked
- * before use: a corrupted table may give wrong answers but never makes us
- * touch memory outside the mapping.
+ * the table itself is writable by every worker of the device, at any time,
+ * so every value read back from it (free lists, hash links, counters, owners,
+ * name lengths) is read once and checked before use, and every chain walk is
+ * bounded: a corrupted table may give wrong answers (ESTALE, ENOENT, ENFILE,
+ * a node forgotten early) but never makes us touch memory outside our slot,
+ * loop without end, or hand out an owner that is no worker.
  *
  * Layout (the memfd is sparse: pages are touched as slots come into use):
  *   [header, one page][hash buckets][node entries][file handle entries]
@@ -20,7 +22,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,24 +45,6 @@ static uint32_t nt_hash(uint64_t dev, uint64_t ino)
 	return (uint32_t)(h & (NT_NBUCKETS - 1));
 }
 
-void nt_lock(struct nt_table *t)
-{
-	int r = pthread_mutex_lock(&t->t_hdr->h_lock);
-
-	if (r == EOWNERDEAD) {
-		/* A worker died inside a critical section: every update keeps
-		 * indices in range, so the table is usable; carry on. */
-		pthread_mutex_consistent(&t->t_hdr->h_lock);
-		log_warnx("node table: previous lock holder died, lock recovered");
-	} else if (r != 0)
-		fatalx("node table: lock failed (%d)", r);
-}
-
-void nt_unlock(struct nt_table *t)
-{
-	pthread_mutex_unlock(&t->t_hdr->h_lock);
-}
-
 static struct nt_table *nt_attach(void *base, size_t size)
 {
 	struct nt_table *t = calloc(1, sizeof(*t));
@@ -75,12 +58,12 @@ static struct nt_table *nt_attach(void *base, size_t size)
 	t->t_names = (struct nt_nament *)((char *)base + NT_NAMES_OFF);
 	t->t_lock_buckets = (uint32_t *)((char *)base + NT_LOCKS_OFF);
 	t->t_size = size;
+	t->t_tag = NT_LOCK_TAG_MASK; /* names no worker until nt_set_self */
 	return t;
 }
 
 int nt_create(void)
 {
-	pthread_mutexattr_t ma;
 	struct nt_hdr *h;
 	struct nt_ent *root;
 	void *base;
@@ -112,16 +95,7 @@ int nt_create(void)
 	h->h_epoch = 1;
 	h->h_node_next = NT_FIRST_SLOT;
 	h->h_fh_next = 1;
-
-	if ((r = pthread_mutexattr_init(&ma)) != 0 ||
-	    (r = pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED)) != 0 ||
-	    (r = pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST)) != 0 ||
-	    (r = pthread_mutex_init(&h->h_lock, &ma)) != 0) {
-		munmap(base, NT_TOTAL_SIZE);
-		close(fd);
-		return -r;
-	}
-	pthread_mutexattr_destroy(&ma);
+	h->h_lock = 0; /* free */
 
 	root = (struct nt_ent *)((char *)base + NT_NODES_OFF) + NT_ROOT_ID;
 	root->e_nlookup = 1;
@@ -195,13 +169,13 @@ void nt_log_full(const char *what, unsigned max)
 /* Clamp the shared counters: another worker may have scribbled on them. */
 static uint32_t nt_node_next(struct nt_table *t)
 {
-	uint32_t n = t->t_hdr->h_node_next;
+	uint32_t n = NT_RD(t->t_hdr->h_node_next);
 	return n > NT_MAX_NODES ? NT_MAX_NODES : n;
 }
 
 uint32_t nt_fh_next(struct nt_table *t)
 {
-	uint32_t n = t->t_hdr->h_fh_next;
+	uint32_t n = NT_RD(t->t_hdr->h_fh_next);
 	return n > NT_MAX_FHS ? NT_MAX_FHS : n;
 }
 
@@ -215,16 +189,16 @@ void nt_reset(struct nt_table *t)
 	 * the mark keeps each slot's generation, which grows on reuse. */
 	n = nt_node_next(t);
 	for (i = NT_FIRST_SLOT; i < n; i++) {
-		t->t_nodes[i].e_state = NT_FREE;
-		t->t_nodes[i].e_link = 0;
-		t->t_nodes[i].e_nlookup = 0;
-		t->t_names[i].nm_parent = 0;
+		NT_NODE(t, i)->e_state = NT_FREE;
+		NT_NODE(t, i)->e_link = 0;
+		NT_NODE(t, i)->e_nlookup = 0;
+		NT_NAME(t, i)->nm_parent = 0;
 	}
 	n = nt_fh_next(t);
 	for (i = 1; i < n; i++) {
-		t->t_fhs[i].f_state = NT_FREE;
-		t->t_fhs[i].f_link = 0;
-		t->t_fhs[i].f_published = 0;
+		NT_FHE(t, i)->f_state = NT_FREE;
+		NT_FHE(t, i)->f_link = 0;
+		NT_FHE(t, i)->f_published = 0;
 	}
 	memset(t->t_buckets, 0, (size_t)NT_NBUCKETS * sizeof(uint32_t));
 	memset(t->t_lock_buckets, 0, (size_t)NT_LOCK_BUCKETS * sizeof(uint32_t));
@@ -235,7 +209,8 @@ void nt_reset(struct nt_table *t)
 	memset(&h->h_session, 0, sizeof(h->h_session));
 	t->t_nodes[NT_ROOT_ID].e_state = NT_LIVE;
 	t->t_nodes[NT_ROOT_ID].e_gen = 0;
-	__atomic_store_n(&h->h_epoch, h->h_epoch + 1, __ATOMIC_RELEASE);
+	t->t_nodes[NT_ROOT_ID].e_owner = 0;
+	__atomic_store_n(&h->h_epoch, NT_RD(h->h_epoch) + 1, __ATOMIC_RELEASE);
 	nt_unlock(t);
 }
 
@@ -255,13 +230,22 @@ void nt_session_set(struct nt_table *t, const struct nt_session *s)
 
 static void nt_node_copy(const struct nt_ent *e, uint32_t slot, struct nt_node *out)
 {
-	out->n_id = (e->e_gen << NT_SLOT_BITS) | slot;
-	out->n_nlookup = e->e_nlookup;
-	out->n_dev = e->e_dev;
-	out->n_ino = e->e_ino;
-	out->n_owner = e->e_owner;
-	out->n_state = e->e_state;
-	out->n_mode = e->e_mode;
+	out->n_id = (NT_RD(e->e_gen) << NT_SLOT_BITS) | slot;
+	out->n_nlookup = NT_RD(e->e_nlookup);
+	out->n_dev = NT_RD(e->e_dev);
+	out->n_ino = NT_RD(e->e_ino);
+	/* nt_node_live checked it, but it may have changed since: again. */
+	out->n_owner = NT_RD(e->e_owner);
+	if (out->n_owner >= NT_MAX_WORKERS)
+		out->n_owner = 0;
+	out->n_state = NT_LIVE;
+	out->n_mode = NT_RD(e->e_mode);
+}
+
+/* A live entry whose owner is a worker; anything else is not a node. */
+static bool nt_node_live(const struct nt_ent *e)
+{
+	return NT_RD(e->e_state) == NT_LIVE && NT_RD(e->e_owner) < NT_MAX_WORKERS;
 }
 
 /* Locked. The entry for a guest-supplied id, or NULL if it is not live. */
@@ -274,28 +258,31 @@ static struct nt_ent *nt_node_lookup_id(struct nt_table *t, uint64_t id)
 		return NULL;
 	if (slot == NT_ROOT_ID && id != NT_ROOT_ID)
 		return NULL;
-	e = &t->t_nodes[slot];
-	if (e->e_state != NT_LIVE || e->e_gen != id >> NT_SLOT_BITS)
+	e = NT_NODE(t, slot);
+	if (!nt_node_live(e) || NT_RD(e->e_gen) != id >> NT_SLOT_BITS)
 		return NULL;
 	return e;
 }
 
-/* Locked. Unlink slot from its hash chain (if it is there). */
+/* Locked. Unlink slot from its hash chain (if it is there). A chain longer
+ * than the slots in use, or a link out of range, is a corrupt table: the
+ * walk stops rather than wanders. */
 static void nt_hash_remove(struct nt_table *t, uint32_t slot)
 {
-	struct nt_ent *e = &t->t_nodes[slot];
-	uint32_t *pp = &t->t_buckets[nt_hash(e->e_dev, e->e_ino)];
-	uint32_t n, next = nt_node_next(t);
+	struct nt_ent *e = NT_NODE(t, slot);
+	uint32_t *pp = &t->t_buckets[nt_hash(NT_RD(e->e_dev), NT_RD(e->e_ino))];
+	uint32_t n, cur, next = nt_node_next(t);
 
-	for (n = 0; n < NT_MAX_NODES && *pp != 0; n++) {
-		if (*pp >= next)
-			break; /* corrupt link: give up rather than wander */
-		if (*pp == slot) {
-			*pp = e->e_link;
+	for (n = 0; n < next; n++) {
+		cur = NT_RD(*pp);
+		if (cur == 0 || cur >= next)
+			break;
+		if (cur == slot) {
+			NT_WR(*pp, NT_RD(e->e_link));
 			e->e_link = 0;
 			return;
 		}
-		pp = &t->t_nodes[*pp].e_link;
+		pp = &NT_NODE(t, cur)->e_link;
 	}
 }
 
@@ -303,44 +290,57 @@ static void nt_hash_remove(struct nt_table *t, uint32_t slot)
 static uint32_t nt_node_alloc_slot(struct nt_table *t)
 {
 	struct nt_hdr *h = t->t_hdr;
-	uint32_t slot = h->h_node_free;
+	uint32_t slot = NT_RD(h->h_node_free), next;
 	struct nt_ent *e;
 
 	if (slot >= NT_FIRST_SLOT && slot < nt_node_next(t) &&
-	    t->t_nodes[slot].e_state == NT_FREE) {
-		h->h_node_free = t->t_nodes[slot].e_link;
+	    NT_RD(NT_NODE(t, slot)->e_state) == NT_FREE) {
+		NT_WR(h->h_node_free, NT_RD(NT_NODE(t, slot)->e_link));
 	} else {
-		h->h_node_free = 0; /* empty, or corrupt: drop the list */
-		if (h->h_node_next < NT_FIRST_SLOT)
-			h->h_node_next = NT_FIRST_SLOT;
+		NT_WR(h->h_node_free, 0); /* empty, or corrupt: drop the list */
+		next = NT_RD(h->h_node_next);
+		if (next < NT_FIRST_SLOT)
+			next = NT_FIRST_SLOT;
 		/* Retired slots (generation exhausted) are skipped. */
 		do {
-			if (h->h_node_next >= NT_MAX_NODES)
+			if (next >= NT_MAX_NODES) {
+				NT_WR(h->h_node_next, NT_MAX_NODES);
 				return 0;
-			slot = h->h_node_next++;
-		} while (t->t_nodes[slot].e_gen >= NT_GEN_MAX);
+			}
+			slot = next++;
+		} while (NT_RD(NT_NODE(t, slot)->e_gen) >= NT_GEN_MAX);
+		NT_WR(h->h_node_next, next);
 	}
-	e = &t->t_nodes[slot];
-	e->e_gen++; /* a never-used slot starts at generation 1 */
+	e = NT_NODE(t, slot);
+	e->e_gen = NT_RD(e->e_gen) + 1; /* a never-used slot starts at generation 1 */
 	e->e_link = 0;
 	return slot;
+}
+
+/* A name that can serve for a reopen relative to its parent: 1 to
+ * NT_NAME_MAX bytes, no '/' or NUL, not "." or "..". */
+static bool nt_name_ok(const char *name, size_t len)
+{
+	if (len == 0 || len > NT_NAME_MAX || memchr(name, '/', len) || memchr(name, '\0', len))
+		return false;
+	return !(name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.')));
 }
 
 /* Locked. Record (parent, name) for slot; a name that cannot serve for a
  * reopen ("", ".", "..", too long, with a '/') leaves the old one. */
 static void nt_name_set(struct nt_table *t, uint32_t slot, uint64_t parent, const char *name)
 {
-	struct nt_nament *m = &t->t_names[slot];
+	struct nt_nament *m = NT_NAME(t, slot);
 	size_t len;
 
 	if (!name || parent == 0)
 		return;
 	len = strnlen(name, NT_NAME_MAX + 1);
-	if (len == 0 || len > NT_NAME_MAX || memchr(name, '/', len) || strcmp(name, ".") == 0 ||
-	    strcmp(name, "..") == 0)
+	if (!nt_name_ok(name, len))
 		return;
 	/* A repeated LOOKUP by the same name costs one compare, no write. */
-	if (m->nm_parent == parent && m->nm_len == len && memcmp(m->nm_name, name, len) == 0)
+	if (NT_RD(m->nm_parent) == parent && NT_RD(m->nm_len) == len &&
+	    memcmp(m->nm_name, name, len) == 0)
 		return;
 	memcpy(m->nm_name, name, len);
 	m->nm_name[len] = '\0';
@@ -362,19 +362,19 @@ int nt_node_ref_named(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t m
 
 	nt_lock(t);
 	next = nt_node_next(t);
-	slot = t->t_buckets[b];
-	for (n = 0; slot != 0 && slot < next && n < NT_MAX_NODES; n++) {
-		e = &t->t_nodes[slot];
-		if (e->e_state == NT_LIVE && e->e_dev == dev && e->e_ino == ino) {
-			if (e->e_nlookup < UINT64_MAX)
-				e->e_nlookup++;
+	slot = NT_RD(t->t_buckets[b]);
+	for (n = 0; slot != 0 && slot < next && n < next; n++) {
+		e = NT_NODE(t, slot);
+		if (nt_node_live(e) && NT_RD(e->e_dev) == dev && NT_RD(e->e_ino) == ino) {
+			if (NT_RD(e->e_nlookup) < UINT64_MAX)
+				e->e_nlookup = NT_RD(e->e_nlookup) + 1;
 			nt_name_set(t, slot, parent, name);
 			nt_node_copy(e, slot, out);
 			nt_unlock(t);
 			*created = false;
 			return 0;
 		}
-		slot = e->e_link;
+		slot = NT_RD(e->e_link);
 	}
 	slot = nt_node_alloc_slot(t);
 	if (slot == 0) {
@@ -382,16 +382,16 @@ int nt_node_ref_named(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t m
 		nt_log_full("node", NT_MAX_NODES - NT_FIRST_SLOT);
 		return -ENFILE;
 	}
-	e = &t->t_nodes[slot];
+	e = NT_NODE(t, slot);
 	e->e_nlookup = 1;
 	e->e_dev = dev;
 	e->e_ino = ino;
 	e->e_mode = mode;
-	e->e_owner = owner;
+	e->e_owner = owner < NT_MAX_WORKERS ? owner : 0;
 	e->e_state = NT_LIVE;
-	e->e_link = t->t_buckets[b];
-	t->t_buckets[b] = slot;
-	t->t_names[slot].nm_parent = 0;
+	e->e_link = NT_RD(t->t_buckets[b]);
+	NT_WR(t->t_buckets[b], slot);
+	NT_NAME(t, slot)->nm_parent = 0;
 	nt_name_set(t, slot, parent, name);
 	nt_node_copy(e, slot, out);
 	nt_unlock(t);
@@ -418,15 +418,15 @@ int nt_node_find(struct nt_table *t, uint64_t dev, uint64_t ino, struct nt_node 
 
 	nt_lock(t);
 	next = nt_node_next(t);
-	slot = t->t_buckets[nt_hash(dev, ino)];
-	for (n = 0; slot != 0 && slot < next && n < NT_MAX_NODES; n++) {
-		e = &t->t_nodes[slot];
-		if (e->e_state == NT_LIVE && e->e_dev == dev && e->e_ino == ino) {
+	slot = NT_RD(t->t_buckets[nt_hash(dev, ino)]);
+	for (n = 0; slot != 0 && slot < next && n < next; n++) {
+		e = NT_NODE(t, slot);
+		if (nt_node_live(e) && NT_RD(e->e_dev) == dev && NT_RD(e->e_ino) == ino) {
 			nt_node_copy(e, slot, out);
 			nt_unlock(t);
 			return 0;
 		}
-		slot = e->e_link;
+		slot = NT_RD(e->e_link);
 	}
 	nt_unlock(t);
 	return -ENOENT;
@@ -450,6 +450,8 @@ int nt_node_name(struct nt_table *t, uint64_t id, uint64_t *parent, char name[NT
 {
 	struct nt_nament *m;
 	struct nt_ent *e;
+	uint64_t p = 0;
+	uint32_t len = 0;
 	int r = 0;
 
 	nt_lock(t);
@@ -457,23 +459,30 @@ int nt_node_name(struct nt_table *t, uint64_t id, uint64_t *parent, char name[NT
 	if (!e || id == NT_ROOT_ID) {
 		r = -ESTALE;
 	} else {
-		m = &t->t_names[nt_slot(id)];
-		/* Every worker may write here: re-check the length. */
-		if (m->nm_parent == 0 || m->nm_len == 0 || m->nm_len > NT_NAME_MAX) {
+		/* Every worker may write here, even now: read the length once,
+		 * copy, and check the copy. */
+		m = NT_NAME(t, nt_slot(id));
+		p = NT_RD(m->nm_parent);
+		len = NT_RD(m->nm_len);
+		if (p == 0 || len == 0 || len > NT_NAME_MAX)
 			r = -ENOENT;
-		} else {
-			*parent = m->nm_parent;
-			memcpy(name, m->nm_name, m->nm_len);
-			name[m->nm_len] = '\0';
-		}
+		else
+			memcpy(name, m->nm_name, len);
 	}
 	nt_unlock(t);
-	return r;
+	if (r < 0)
+		return r;
+	name[len] = '\0';
+	if (!nt_name_ok(name, len))
+		return -ENOENT;
+	*parent = p;
+	return 0;
 }
 
 int nt_node_forget(struct nt_table *t, uint64_t id, uint64_t nlookup, bool *dead, uint32_t *owner)
 {
 	struct nt_ent *e;
+	uint64_t n;
 
 	*dead = false;
 	nt_lock(t);
@@ -486,14 +495,18 @@ int nt_node_forget(struct nt_table *t, uint64_t id, uint64_t nlookup, bool *dead
 		nt_unlock(t);
 		return 0;
 	}
-	e->e_nlookup -= nlookup < e->e_nlookup ? nlookup : e->e_nlookup;
-	if (e->e_nlookup == 0) {
+	n = NT_RD(e->e_nlookup);
+	n -= nlookup < n ? nlookup : n;
+	e->e_nlookup = n;
+	if (n == 0) {
 		/* Out of the index now, so a new LOOKUP makes a new node even
 		 * before the owner gets round to closing the descriptor. */
 		nt_hash_remove(t, nt_slot(id));
 		e->e_state = NT_DYING;
 		*dead = true;
-		*owner = e->e_owner;
+		*owner = NT_RD(e->e_owner);
+		if (*owner >= NT_MAX_WORKERS)
+			*owner = 0;
 	}
 	nt_unlock(t);
 	return 0;
@@ -501,7 +514,7 @@ int nt_node_forget(struct nt_table *t, uint64_t id, uint64_t nlookup, bool *dead
 
 void nt_node_free(struct nt_table *t, uint64_t id)
 {
-	uint32_t slot = nt_slot(id);
+	uint32_t slot = nt_slot(id), state;
 	struct nt_ent *e;
 
 	if (slot < NT_FIRST_SLOT)
@@ -511,45 +524,20 @@ void nt_node_free(struct nt_table *t, uint64_t id)
 		nt_unlock(t);
 		return;
 	}
-	e = &t->t_nodes[slot];
-	if (e->e_state == NT_FREE || e->e_gen != id >> NT_SLOT_BITS) {
+	e = NT_NODE(t, slot);
+	state = NT_RD(e->e_state);
+	if (state == NT_FREE || NT_RD(e->e_gen) != id >> NT_SLOT_BITS) {
 		nt_unlock(t);
 		return;
 	}
-	if (e->e_state == NT_LIVE)
+	if (state == NT_LIVE)
 		nt_hash_remove(t, slot);
 	e->e_state = NT_FREE;
 	e->e_nlookup = 0;
 	/* A slot whose generation is exhausted is retired, never reused. */
-	if (e->e_gen < NT_GEN_MAX) {
-		e->e_link = t->t_hdr->h_node_free;
-		t->t_hdr->h_node_free = slot;
+	if (NT_RD(e->e_gen) < NT_GEN_MAX) {
+		e->e_link = NT_RD(t->t_hdr->h_node_free);
+		NT_WR(t->t_hdr->h_node_free, slot);
 	}
 	nt_unlock(t);
 }
-
-#ifdef NT_TEST_HOOKS
-/* Tests only: hold the lock across a process death. */
-void nt_test_lock(struct nt_table *t);
-void nt_test_unlock(struct nt_table *t);
-
-void nt_test_lock(struct nt_table *t)
-{
-	nt_lock(t);
-}
-
-void nt_test_unlock(struct nt_table *t)
-{
-	nt_unlock(t);
-}
-#endif
-
-#ifdef BH_TEST_HOOKS
-/* --test-die-holding-nt-lock: a worker takes the lock and dies with it. */
-void nt_test_hold_lock(struct nt_table *t);
-
-void nt_test_hold_lock(struct nt_table *t)
-{
-	nt_lock(t);
-}
-#endif

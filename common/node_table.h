@@ -2,10 +2,14 @@
  * node_table.h - the device-wide table of FUSE nodes and file handles,
  * shared by every worker of one front-end connection (design.md, "Inodes,
  * open files and locks across queues").
- * Runs in: the parent creates it (nt_create) and never reads it again; the
- * workers map it and use it. It lives in a memfd, guarded by one
- * process-shared robust mutex: a worker that dies holding the lock does not
- * wedge the others (EOWNERDEAD -> the table is marked consistent again).
+ * Runs in: the parent creates it (nt_create) and afterwards maps only its
+ * header page, to watch the lock (nt_lockwatch_*); the workers map it all
+ * and use it. It lives in a memfd every worker of the device may write, so
+ * nothing in it is trusted: no pointer lives there, every index read back
+ * is range-checked, every chain walk is bounded. One lock guards it: a
+ * 32-bit futex word holding 0 or the holder's tag (its queue index + 1),
+ * which the parent can read and, when the holder died or held it too long,
+ * release (node_table_lock.c).
  *
  * Node ids: id = (generation << NT_SLOT_BITS) | slot. Slot 0 is invalid, the
  * root is slot 1 with generation 0, so its id is 1 (FUSE_ROOT_ID). A freed
@@ -25,6 +29,19 @@
 #define NT_MAX_FHS   (1u << 16)
 #define NT_ROOT_ID   1ull
 #define NT_NAME_MAX  255 /* longest name kept for a reopen */
+#define NT_MAX_WORKERS 32  /* owners and borrowers are bits of a 32-bit mask */
+
+/*
+ * The lock word: 0 when free, else the holder's tag (NT_LOCK_TAG of its
+ * worker id) with NT_LOCK_WAITERS set once someone sleeps on it. A holder
+ * that keeps it longer than NT_LOCK_HOLD_MAX_MS is killed by the parent
+ * (daemon/workers.c), which then releases the word; a waiter that waits that
+ * long reports it (nt_set_stall_report).
+ */
+#define NT_LOCK_WAITERS	    0x80000000u
+#define NT_LOCK_TAG_MASK    0x7fffffffu
+#define NT_LOCK_TAG(w)	    ((uint32_t)(w) + 1u)
+#define NT_LOCK_HOLD_MAX_MS 2000u
 
 enum nt_state { NT_FREE = 0, NT_LIVE = 1, NT_DYING = 2 };
 
@@ -66,6 +83,42 @@ int nt_create(void);
  * (wrong size or magic). */
 struct nt_table *nt_map(int memfd);
 void nt_unmap(struct nt_table *t);
+
+/* Worker: the id (queue index, < NT_MAX_WORKERS) whose tag marks the lock
+ * while this process holds it. Until set, the tag names no worker. */
+void nt_set_self(struct nt_table *t, uint32_t self);
+
+/*
+ * Worker: fn(arg, word) is called by a thread that has waited
+ * NT_LOCK_HOLD_MAX_MS for the lock (and again each further period), with
+ * the lock word it sees, so that the parent can deal with the holder. It
+ * runs on whichever thread waits, outside the lock.
+ */
+void nt_set_stall_report(struct nt_table *t, void (*fn)(void *arg, uint32_t word), void *arg);
+
+/* The worker a lock word names, or -1 (free, or no worker's tag). */
+static inline int nt_lock_holder(uint32_t word)
+{
+	uint32_t tag = word & NT_LOCK_TAG_MASK;
+
+	return tag >= 1 && tag <= NT_MAX_WORKERS ? (int)tag - 1 : -1;
+}
+
+/*
+ * Parent: a mapping of the header page only, to watch the lock. The parent
+ * reads the lock word and the acquisition counter there, with atomic loads,
+ * and releases the word with a compare-and-swap; it dereferences nothing
+ * else a worker could have written.
+ */
+struct nt_lockwatch;
+/* NULL with errno. */
+struct nt_lockwatch *nt_lockwatch_map(int memfd);
+void nt_lockwatch_unmap(struct nt_lockwatch *lw);
+/* The lock word now and the number of acquisitions so far (it wraps). */
+void nt_lockwatch_sample(const struct nt_lockwatch *lw, uint32_t *word, uint32_t *acq);
+/* Release the lock if its word still names the holder 'word' names (the
+ * waiters bit aside), and wake the waiters: true if this call released it. */
+bool nt_lockwatch_release(struct nt_lockwatch *lw, uint32_t word);
 
 /* Session epoch: bumped by nt_reset. Workers compare it to drop their
  * private descriptor caches after a DESTROY or a second INIT elsewhere. */
@@ -161,6 +214,13 @@ int nt_lock_publish(struct nt_table *t, uint64_t id, struct nt_fh *winner);
 int nt_lock_find(struct nt_table *t, uint64_t node, uint64_t lock_owner, uint32_t kind,
 		 struct nt_fh *out);
 int nt_lock_free(struct nt_table *t, uint64_t id);
+
+#ifdef BH_TEST_HOOKS
+/* Test hooks (node_table_hooks.c): take the lock and never give it back;
+ * write garbage into every field of the table (seed varies it). */
+void nt_test_hold_lock(struct nt_table *t);
+void nt_test_scribble(struct nt_table *t, uint32_t seed);
+#endif
 
 /* Slot index of an id (no checks) - for per-worker descriptor arrays. */
 static inline uint32_t nt_slot(uint64_t id)

@@ -4,12 +4,12 @@
  * borrowers, and the (node, lock owner, kind) index of published lock
  * descriptions.
  * Runs in: the workers. Ids come from the guest and are checked here; every
- * index read back from the shared table is bounds-checked (node_table.c).
+ * value read back from the shared table is read once and checked, every
+ * chain walk bounded (node_table.c says why).
  */
 #include "config.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -17,17 +17,30 @@
 #include "log.h"
 #include "node_table_int.h"
 
+/* Callers check kind and state before; the owner is checked again here
+ * (it may have changed since), the rest is only data. */
 static void nt_fh_copy(const struct nt_fhent *f, uint32_t slot, struct nt_fh *out)
 {
-	out->f_id = (f->f_gen << NT_SLOT_BITS) | slot;
-	out->f_node = f->f_node;
-	out->f_owner = f->f_owner;
-	out->f_state = f->f_state;
-	out->f_flags = f->f_flags;
-	out->f_isdir = f->f_isdir;
-	out->f_kind = f->f_kind;
-	out->f_lock_owner = f->f_lock_owner;
-	out->f_dups = f->f_dups;
+	out->f_id = (NT_RD(f->f_gen) << NT_SLOT_BITS) | slot;
+	out->f_node = NT_RD(f->f_node);
+	out->f_owner = NT_RD(f->f_owner);
+	if (out->f_owner >= NT_MAX_WORKERS)
+		out->f_owner = 0;
+	out->f_state = NT_LIVE;
+	out->f_flags = NT_RD(f->f_flags);
+	out->f_isdir = NT_RD(f->f_isdir) != 0;
+	out->f_kind = NT_RD(f->f_kind);
+	if (out->f_kind > NT_FH_FLOCK)
+		out->f_kind = NT_FH_OPEN;
+	out->f_lock_owner = NT_RD(f->f_lock_owner);
+	out->f_dups = NT_RD(f->f_dups);
+}
+
+/* A live entry of this kind whose owner is a worker. */
+static bool nt_fh_live(const struct nt_fhent *f, uint32_t kind)
+{
+	return NT_RD(f->f_state) == NT_LIVE && NT_RD(f->f_kind) == kind &&
+	       NT_RD(f->f_owner) < NT_MAX_WORKERS;
 }
 
 /* Locked. The live entry of kind 'kind' for an id, or NULL. Guest-supplied
@@ -40,8 +53,8 @@ static struct nt_fhent *nt_fh_lookup_kind(struct nt_table *t, uint64_t id, uint3
 
 	if (slot == 0 || slot >= nt_fh_next(t))
 		return NULL;
-	f = &t->t_fhs[slot];
-	if (f->f_state != NT_LIVE || f->f_gen != id >> NT_SLOT_BITS || f->f_kind != kind)
+	f = NT_FHE(t, slot);
+	if (!nt_fh_live(f, kind) || NT_RD(f->f_gen) != id >> NT_SLOT_BITS)
 		return NULL;
 	return f;
 }
@@ -56,25 +69,28 @@ static struct nt_fhent *nt_fh_take(struct nt_table *t, uint32_t *slotp)
 {
 	struct nt_hdr *h = t->t_hdr;
 	struct nt_fhent *f;
-	uint32_t slot;
+	uint32_t slot, next;
 
-	slot = h->h_fh_free;
-	if (slot >= 1 && slot < nt_fh_next(t) && t->t_fhs[slot].f_state == NT_FREE) {
-		h->h_fh_free = t->t_fhs[slot].f_link;
+	slot = NT_RD(h->h_fh_free);
+	if (slot >= 1 && slot < nt_fh_next(t) && NT_RD(NT_FHE(t, slot)->f_state) == NT_FREE) {
+		NT_WR(h->h_fh_free, NT_RD(NT_FHE(t, slot)->f_link));
 	} else {
-		h->h_fh_free = 0;
-		if (h->h_fh_next < 1)
-			h->h_fh_next = 1;
+		NT_WR(h->h_fh_free, 0); /* empty, or corrupt: drop the list */
+		next = NT_RD(h->h_fh_next);
+		if (next < 1)
+			next = 1;
 		do {
-			if (h->h_fh_next >= NT_MAX_FHS) {
+			if (next >= NT_MAX_FHS) {
+				NT_WR(h->h_fh_next, NT_MAX_FHS);
 				nt_log_full("file handle", NT_MAX_FHS - 1);
 				return NULL;
 			}
-			slot = h->h_fh_next++;
-		} while (t->t_fhs[slot].f_gen >= NT_GEN_MAX);
+			slot = next++;
+		} while (NT_RD(NT_FHE(t, slot)->f_gen) >= NT_GEN_MAX);
+		NT_WR(h->h_fh_next, next);
 	}
-	f = &t->t_fhs[slot];
-	f->f_gen++;
+	f = NT_FHE(t, slot);
+	f->f_gen = NT_RD(f->f_gen) + 1;
 	f->f_link = 0;
 	f->f_kind = NT_FH_OPEN;
 	f->f_lock_owner = 0;
@@ -90,9 +106,9 @@ static struct nt_fhent *nt_fh_take(struct nt_table *t, uint32_t *slotp)
 static void nt_fh_put(struct nt_table *t, struct nt_fhent *f, uint32_t slot)
 {
 	f->f_state = NT_FREE;
-	if (f->f_gen < NT_GEN_MAX) {
-		f->f_link = t->t_hdr->h_fh_free;
-		t->t_hdr->h_fh_free = slot;
+	if (NT_RD(f->f_gen) < NT_GEN_MAX) {
+		f->f_link = NT_RD(t->t_hdr->h_fh_free);
+		NT_WR(t->t_hdr->h_fh_free, slot);
 	}
 }
 
@@ -108,7 +124,7 @@ static int nt_fh_new(struct nt_table *t, const struct nt_fh *want, struct nt_fh 
 		return -ENFILE;
 	}
 	f->f_node = want->f_node;
-	f->f_owner = want->f_owner;
+	f->f_owner = want->f_owner < NT_MAX_WORKERS ? want->f_owner : 0;
 	f->f_flags = want->f_flags;
 	f->f_isdir = want->f_isdir;
 	f->f_kind = want->f_kind;
@@ -143,12 +159,12 @@ int nt_fh_note_dup(struct nt_table *t, uint64_t id, uint32_t worker)
 {
 	struct nt_fhent *f;
 
-	if (worker >= 32)
+	if (worker >= NT_MAX_WORKERS)
 		return -EINVAL;
 	nt_lock(t);
 	f = nt_fh_lookup_id(t, id);
 	if (f)
-		f->f_dups |= 1u << worker;
+		f->f_dups = NT_RD(f->f_dups) | 1u << worker;
 	nt_unlock(t);
 	return f ? 0 : -EBADF;
 }
@@ -189,18 +205,20 @@ static uint32_t nt_lock_hash(uint64_t node, uint64_t lock_owner, uint32_t kind)
 static uint32_t nt_lock_lookup(struct nt_table *t, uint64_t node, uint64_t lock_owner,
 			       uint32_t kind)
 {
-	uint32_t slot = t->t_lock_buckets[nt_lock_hash(node, lock_owner, kind)];
-	/* A chain longer than the slots is a corrupt table: stop. */
-	for (uint32_t n = 0; slot && n < NT_MAX_FHS; n++) {
+	uint32_t slot = NT_RD(t->t_lock_buckets[nt_lock_hash(node, lock_owner, kind)]);
+	uint32_t next = nt_fh_next(t);
+
+	/* A chain longer than the slots in use is a corrupt table: stop. */
+	for (uint32_t n = 0; slot && n < next; n++) {
 		struct nt_fhent *f;
 
-		if (slot >= nt_fh_next(t))
+		if (slot >= next)
 			return 0;
-		f = &t->t_fhs[slot];
-		if (f->f_state == NT_LIVE && f->f_published && f->f_node == node &&
-		    f->f_lock_owner == lock_owner && f->f_kind == kind)
+		f = NT_FHE(t, slot);
+		if (nt_fh_live(f, kind) && NT_RD(f->f_published) && NT_RD(f->f_node) == node &&
+		    NT_RD(f->f_lock_owner) == lock_owner)
 			return slot;
-		slot = f->f_lock_next;
+		slot = NT_RD(f->f_lock_next);
 	}
 	return 0;
 }
@@ -218,27 +236,31 @@ int nt_lock_alloc(struct nt_table *t, uint64_t node, uint64_t lock_owner, uint32
 
 int nt_lock_publish(struct nt_table *t, uint64_t id, struct nt_fh *winner)
 {
+	uint64_t node, lock_owner;
 	struct nt_fhent *f, *w;
-	uint32_t b, other;
+	uint32_t b, other, kind;
 
 	nt_lock(t);
 	f = nt_fh_lookup_kind(t, id, NT_FH_POSIX);
 	if (!f)
 		f = nt_fh_lookup_kind(t, id, NT_FH_FLOCK);
-	if (!f || f->f_published) {
+	if (!f || NT_RD(f->f_published)) {
 		nt_unlock(t);
 		return -EBADF;
 	}
-	other = nt_lock_lookup(t, f->f_node, f->f_lock_owner, f->f_kind);
+	node = NT_RD(f->f_node);
+	lock_owner = NT_RD(f->f_lock_owner);
+	kind = NT_RD(f->f_kind);
+	other = nt_lock_lookup(t, node, lock_owner, kind);
 	if (other) {
-		w = &t->t_fhs[other];
+		w = NT_FHE(t, other);
 		nt_fh_copy(w, other, winner);
 		nt_unlock(t);
 		return 1;
 	}
-	b = nt_lock_hash(f->f_node, f->f_lock_owner, f->f_kind);
-	f->f_lock_next = t->t_lock_buckets[b];
-	t->t_lock_buckets[b] = nt_slot(id);
+	b = nt_lock_hash(node, lock_owner, kind);
+	f->f_lock_next = NT_RD(t->t_lock_buckets[b]);
+	NT_WR(t->t_lock_buckets[b], nt_slot(id));
 	f->f_published = 1;
 	nt_fh_copy(f, nt_slot(id), winner);
 	nt_unlock(t);
@@ -253,7 +275,7 @@ int nt_lock_find(struct nt_table *t, uint64_t node, uint64_t lock_owner, uint32_
 	nt_lock(t);
 	slot = nt_lock_lookup(t, node, lock_owner, kind);
 	if (slot)
-		nt_fh_copy(&t->t_fhs[slot], slot, out);
+		nt_fh_copy(NT_FHE(t, slot), slot, out);
 	nt_unlock(t);
 	return slot ? 0 : -ENOENT;
 }
@@ -261,7 +283,7 @@ int nt_lock_find(struct nt_table *t, uint64_t node, uint64_t lock_owner, uint32_
 int nt_lock_free(struct nt_table *t, uint64_t id)
 {
 	struct nt_fhent *f;
-	uint32_t *pp, slot = nt_slot(id);
+	uint32_t *pp, cur, next, slot = nt_slot(id);
 
 	nt_lock(t);
 	f = nt_fh_lookup_kind(t, id, NT_FH_POSIX);
@@ -271,16 +293,19 @@ int nt_lock_free(struct nt_table *t, uint64_t id)
 		nt_unlock(t);
 		return -EBADF;
 	}
-	if (f->f_published) {
-		pp = &t->t_lock_buckets[nt_lock_hash(f->f_node, f->f_lock_owner, f->f_kind)];
-		for (uint32_t n = 0; *pp && n < NT_MAX_FHS; n++) {
-			if (*pp == slot) {
-				*pp = f->f_lock_next;
+	if (NT_RD(f->f_published)) {
+		next = nt_fh_next(t);
+		pp = &t->t_lock_buckets[nt_lock_hash(NT_RD(f->f_node), NT_RD(f->f_lock_owner),
+						     NT_RD(f->f_kind))];
+		for (uint32_t n = 0; n < next; n++) {
+			cur = NT_RD(*pp);
+			if (cur == 0 || cur >= next)
+				break; /* end, or a corrupt link */
+			if (cur == slot) {
+				NT_WR(*pp, NT_RD(f->f_lock_next));
 				break;
 			}
-			if (*pp >= nt_fh_next(t))
-				break;
-			pp = &t->t_fhs[*pp].f_lock_next;
+			pp = &NT_FHE(t, cur)->f_lock_next;
 		}
 		f->f_published = 0;
 	}

@@ -105,6 +105,23 @@ bool bh_ratelimit(time_t *last, unsigned secs)
 	return true;
 }
 
+bool bh_bucket_take(struct bh_bucket *b, unsigned burst, unsigned rate)
+{
+	uint64_t now = bh_now_ns(), cost = 1000000000ull / (rate ? rate : 1);
+	uint64_t cap = cost * (burst ? burst : 1), credit;
+
+	credit = b->b_credit_ns + (now - b->b_last_ns);
+	if (b->b_last_ns == 0 || credit > cap) /* the first call, or full */
+		credit = cap;
+	b->b_last_ns = now;
+	if (credit < cost) {
+		b->b_credit_ns = credit;
+		return false;
+	}
+	b->b_credit_ns = credit - cost;
+	return true;
+}
+
 #define BH_POLL_START_NS 4000u
 
 uint64_t bh_poll_window(uint64_t cur, uint64_t slept, uint64_t max)

@@ -45,6 +45,15 @@ uint64_t bh_now_ns(void);
  * seconds for one *last (any thread; a rare double line is harmless). */
 bool bh_ratelimit(time_t *last, unsigned secs);
 
+/* A token bucket: up to 'burst' events at once, 'rate' a second sustained.
+ * Zeroed, it starts full. One thread per bucket. */
+struct bh_bucket {
+	uint64_t b_credit_ns; /* time credit, at most 'burst' events' worth */
+	uint64_t b_last_ns;
+};
+/* Count one event: true if the bucket had room for it. */
+bool bh_bucket_take(struct bh_bucket *b, unsigned burst, unsigned rate);
+
 /* Adaptive polling (the worker's ring, its pool threads): the window to
  * poll next time, after a sleep of 'slept' ns that followed a window of
  * 'cur' ns, at most 'max'. It grows (doubling from 4 us) while polling that

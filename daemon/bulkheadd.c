@@ -117,6 +117,9 @@ enum {
 	OPT_TEST_FORBIDDEN,
 	OPT_TEST_SLOW_BORROW,
 	OPT_TEST_DIE_NT_LOCK,
+	OPT_TEST_HOLD_NT_LOCK,
+	OPT_TEST_SCRIBBLE_NT,
+	OPT_TEST_FLOOD_NOTICES,
 	OPT_UID_MAP,
 	OPT_GID_MAP,
 	OPT_TRANSLATE_UID,
@@ -161,6 +164,12 @@ static const struct option parent_options[] = {
     {"test-forbidden-syscall", no_argument, NULL, OPT_TEST_FORBIDDEN},
     /* Not in --help: queue N's worker dies holding the node-table lock. */
     {"test-die-holding-nt-lock", required_argument, NULL, OPT_TEST_DIE_NT_LOCK},
+    /* Not in --help: queue N's worker takes the node-table lock and keeps it. */
+    {"test-hold-nt-lock", required_argument, NULL, OPT_TEST_HOLD_NT_LOCK},
+    /* Not in --help: queue N's worker writes garbage all over the node table. */
+    {"test-scribble-node-table", required_argument, NULL, OPT_TEST_SCRIBBLE_NT},
+    /* Not in --help: queue N's worker floods the parent with NOTICEs. */
+    {"test-flood-notices", required_argument, NULL, OPT_TEST_FLOOD_NOTICES},
     /* Not in --help: borrowed handles are installed 200 ms after their check. */
     {"test-slow-borrow", no_argument, NULL, OPT_TEST_SLOW_BORROW},
     /* Not in --help: workers try to escape through their descriptors on request. */
@@ -293,6 +302,21 @@ static int parent_parse_o(struct parent_conf *conf, char *arg)
 			return -EINVAL;
 		}
 	}
+	return 0;
+}
+
+/* --test-NAME=Q: the request queue (1 or more) whose worker a test hook
+ * turns hostile. */
+static int parent_test_queue(const char *name, const char *v, uint32_t *q)
+{
+	uint64_t n;
+
+	if (bh_parse_u64(v, 1, BH_MAX_QUEUES - 1, &n) < 0) {
+		fprintf(stderr, "bulkheadd: invalid --test-%s '%s' (a request queue, 1-%d)\n", name,
+			v, BH_MAX_QUEUES - 1);
+		return -EINVAL;
+	}
+	*q = (uint32_t)n;
 	return 0;
 }
 
@@ -432,12 +456,24 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			conf->pc_test_escape_probe = 1;
 			break;
 		case OPT_TEST_DIE_NT_LOCK:
-			if (bh_parse_u64(optarg, 1, BH_MAX_QUEUES - 1, &v) < 0) {
-				fprintf(stderr, "bulkheadd: invalid --test-die-holding-nt-lock '%s'\n",
-					optarg);
+			if (parent_test_queue("die-holding-nt-lock", optarg,
+					      &conf->pc_test_die_nt_queue) < 0)
 				return -EINVAL;
-			}
-			conf->pc_test_die_nt_queue = (uint32_t)v;
+			break;
+		case OPT_TEST_HOLD_NT_LOCK:
+			if (parent_test_queue("hold-nt-lock", optarg,
+					      &conf->pc_test_hold_nt_queue) < 0)
+				return -EINVAL;
+			break;
+		case OPT_TEST_SCRIBBLE_NT:
+			if (parent_test_queue("scribble-node-table", optarg,
+					      &conf->pc_test_scribble_queue) < 0)
+				return -EINVAL;
+			break;
+		case OPT_TEST_FLOOD_NOTICES:
+			if (parent_test_queue("flood-notices", optarg, &conf->pc_test_flood_queue) <
+			    0)
+				return -EINVAL;
 			break;
 		case OPT_UID_MAP:
 			if (uns_parse_idmap("--uid-map", optarg, &conf->pc_uid_map) < 0)

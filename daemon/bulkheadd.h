@@ -63,6 +63,9 @@ struct parent_conf {
 	int pc_test_slow_borrow;   /* hidden, test hooks only: IPC_CFG_TEST_SLOW_BORROW */
 	int pc_test_escape_probe;  /* hidden, test hooks only: IPC_CFG_TEST_ESCAPE_PROBE */
 	uint32_t pc_test_die_nt_queue; /* hidden, test hooks only: 0 = off */
+	uint32_t pc_test_hold_nt_queue;	 /* the same, IPC_CFG_TEST_HOLD_NT_LOCK */
+	uint32_t pc_test_scribble_queue; /* the same, IPC_CFG_TEST_SCRIBBLE_NT */
+	uint32_t pc_test_flood_queue;	 /* the same, IPC_CFG_TEST_FLOOD_NOTICES */
 	struct uns_map pc_uid_map; /* --uid-map, empty: the default */
 	struct uns_map pc_gid_map;
 	struct uns_map pc_tr_uid; /* --translate-uid map:..., empty: none */
@@ -105,6 +108,16 @@ struct parent_env {
 #define PARENT_DRAIN_TIMEOUT_MS 5000
 #define PARENT_STOP_TIMEOUT_MS	(PARENT_DRAIN_TIMEOUT_MS + 2000)
 #define PARENT_KILL_GRACE_MS	1000
+/* How often the parent looks at the node table's lock word (the bound on
+ * holding it is NT_LOCK_HOLD_MAX_MS, node_table.h). */
+#define PARENT_NT_CHECK_MS 250
+/* NOTICEs a worker may send between requests: a burst, then a steady rate
+ * per second; beyond that it is killed. The lines they make us log: a
+ * burst, then a rate per second; beyond that they are counted, not logged. */
+#define PARENT_NOTICE_BURST 64
+#define PARENT_NOTICE_RATE  16
+#define PARENT_WK_LOG_BURST 20
+#define PARENT_WK_LOG_RATE  2
 /* A front end that stalls in the middle of a message is dropped after this. */
 #define PARENT_FRONTEND_IO_TIMEOUT_S 5
 

@@ -6,6 +6,14 @@
  * worker killed and its queue marked dead; the parent and the other queues
  * carry on. Waits for replies are synchronous (poll with a timeout) because
  * the front end must not hear back before the workers are done.
+ *
+ * A worker cannot stall us or its peers either: NOTICEs between requests
+ * are rate-limited (over the limit, the worker is killed), a wait for a
+ * reply ends at its deadline however many NOTICEs arrive meanwhile, the
+ * lines a worker makes us log are rate-limited, and we watch the shared
+ * node table's lock word (only that word and its counter: a mapping of
+ * the header page, node_table_lock.c) to kill a worker that keeps the lock
+ * and to release the lock of one that died.
  */
 #include "config.h"
 
@@ -40,14 +48,35 @@ struct wk {
 	int w_fd;    /* IPC channel, -1 when closed */
 	uint32_t w_seq;
 	struct event *w_ev; /* watches the channel between front-end messages */
+	struct bh_bucket w_notices; /* NOTICEs between requests */
+	struct bh_bucket w_lines;   /* lines of the log they cause */
+	uint32_t w_lines_dropped;   /* not logged since the last one that was */
+};
+
+/*
+ * The watch over the node table's lock word. A sample every
+ * PARENT_NT_CHECK_MS; a word that stays the same, with the same number of
+ * acquisitions, for NT_LOCK_HOLD_MAX_MS is a holder that keeps the lock. A
+ * holder that fakes progress by bumping the counter is caught by its
+ * victims: a worker that has waited that long says so (IPC_NOTICE_NT_STALL),
+ * and if our samples saw the same holder all that time, it goes too.
+ */
+struct wk_ntwatch {
+	struct nt_lockwatch *nw_lw; /* NULL while there is no table */
+	struct event *nw_ev;
+	uint32_t nw_word, nw_acq; /* the last sample */
+	uint64_t nw_still;	  /* since when neither holder nor counter changed */
+	uint64_t nw_same;	  /* since when the word names the same holder */
 };
 
 static struct parent_env *wk_env;
 static struct wk wk_table[BH_MAX_QUEUES];
 static int wk_nt_fd = -1; /* node table of the current front end */
+static struct wk_ntwatch wk_nt;
 static bool wk_test_hook_used; /* --test-forbidden-syscall: first worker only */
 
 static void wk_dispatch_worker(evutil_socket_t fd, short ev, void *arg);
+static void wk_nt_check(evutil_socket_t fd, short ev, void *arg);
 
 void workers_init(struct parent_env *env)
 {
@@ -56,6 +85,9 @@ void workers_init(struct parent_env *env)
 		wk_table[i].w_fd = -1;
 		wk_table[i].w_state = WK_NONE;
 	}
+	wk_nt.nw_ev = event_new(env->pe_base, -1, EV_PERSIST, wk_nt_check, NULL);
+	if (!wk_nt.nw_ev)
+		fatalx("cannot create the node table watch");
 }
 
 bool workers_live(uint32_t q)
@@ -90,6 +122,176 @@ static void wk_kill(uint32_t q)
 	wk_close_channel(w);
 	seclog_forget(q);
 	w->w_state = WK_DEAD;
+	if (w->w_lines_dropped)
+		log_warnx("worker q%u: %u more of its lines were not logged", q,
+			  w->w_lines_dropped);
+	w->w_lines_dropped = 0;
+}
+
+/* May we log one more line on behalf of worker q? A worker must not fill
+ * the log through us; what is left out is counted and said later. */
+static bool wk_line_ok(uint32_t q)
+{
+	struct wk *w = &wk_table[q];
+
+	if (!bh_bucket_take(&w->w_lines, PARENT_WK_LOG_BURST, PARENT_WK_LOG_RATE)) {
+		w->w_lines_dropped++;
+		return false;
+	}
+	if (w->w_lines_dropped) {
+		log_warnx("worker q%u: %u of its lines were not logged (more than %d a second)", q,
+			  w->w_lines_dropped, PARENT_WK_LOG_RATE);
+		w->w_lines_dropped = 0;
+	}
+	return true;
+}
+
+/* ---- the node table's lock ---- */
+
+static void wk_nt_sample(uint64_t now)
+{
+	struct wk_ntwatch *nw = &wk_nt;
+	uint32_t word, acq;
+
+	nt_lockwatch_sample(nw->nw_lw, &word, &acq);
+	if (word == 0 || nw->nw_word == 0 ||
+	    (word & NT_LOCK_TAG_MASK) != (nw->nw_word & NT_LOCK_TAG_MASK)) {
+		nw->nw_same = now;
+		nw->nw_still = now;
+	} else if (acq != nw->nw_acq) {
+		nw->nw_still = now;
+	}
+	nw->nw_word = word;
+	nw->nw_acq = acq;
+}
+
+/*
+ * The lock has been held past the bound. Kill the holder its word names if
+ * that is a live worker of ours (workers_reap then releases the word), or
+ * release a word that names none. The word is anyone's to write: a worker
+ * can put a peer's tag there and have us kill that peer, a denial of service
+ * of its own device, which it can cause anyway. The tag is only ever an
+ * index into wk_table: nothing but this device's workers can be killed.
+ */
+static void wk_nt_stuck(uint64_t now, int waiter)
+{
+	struct wk_ntwatch *nw = &wk_nt;
+	int h = nt_lock_holder(nw->nw_word);
+	char why[48] = "";
+
+	if (waiter >= 0)
+		snprintf(why, sizeof(why), " (worker q%d waited for it)", waiter);
+	if (h >= 0 && h < BH_MAX_QUEUES && wk_table[h].w_state == WK_LIVE) {
+		log_warnx("worker q%d held the node table lock for more than %u ms, killing it%s",
+			  h, NT_LOCK_HOLD_MAX_MS, why);
+		wk_kill((uint32_t)h);
+	} else if (h >= 0 && h < BH_MAX_QUEUES && wk_table[h].w_pid > 0) {
+		/* dead but not reaped yet: workers_reap releases it */
+	} else if (nt_lockwatch_release(nw->nw_lw, nw->nw_word)) {
+		log_warnx("node table lock word %#x names no worker of this device; released it "
+			  "after %u ms",
+			  nw->nw_word, NT_LOCK_HOLD_MAX_MS);
+	}
+	nw->nw_still = nw->nw_same = now; /* a full period before acting again */
+}
+
+/* One look at the lock, every PARENT_NT_CHECK_MS while there is a table:
+ * from the loop's timer, and from wk_recv while we wait for a reply (the
+ * bound holds then too). */
+static void wk_nt_tick(void)
+{
+	uint64_t now = bh_now_ns();
+
+	if (!wk_nt.nw_lw)
+		return;
+	wk_nt_sample(now);
+	if (wk_nt.nw_word != 0 && now - wk_nt.nw_still >= NT_LOCK_HOLD_MAX_MS * 1000000ull)
+		wk_nt_stuck(now, -1);
+}
+
+static void wk_nt_check(evutil_socket_t fd, short ev, void *arg)
+{
+	wk_nt_tick();
+}
+
+/* Inside a wait: a worker we killed is reaped here rather than by the loop,
+ * so that the lock it held is released without waiting for us. */
+static void wk_nt_tick_waiting(void)
+{
+	wk_nt_tick();
+	for (uint32_t q = 0; q < BH_MAX_QUEUES; q++)
+		if (wk_table[q].w_state == WK_DEAD && wk_table[q].w_pid > 0) {
+			workers_reap();
+			break;
+		}
+}
+
+/* Worker q has waited NT_LOCK_HOLD_MAX_MS for the lock, which it saw as
+ * 'seen'. Believed only if our own samples have seen that holder, at every
+ * sample, for half the bound at least: a waiter may be slow to tell, or
+ * lying. (Not the whole bound: our first sample of a new holder may come a
+ * period late, or later on a loaded machine.) */
+static void wk_nt_stalled(uint32_t q, uint32_t seen)
+{
+	struct wk_ntwatch *nw = &wk_nt;
+	uint64_t now = bh_now_ns();
+
+	if (!nw->nw_lw)
+		return;
+	wk_nt_sample(now);
+	if (nw->nw_word == 0 || (nw->nw_word & NT_LOCK_TAG_MASK) != (seen & NT_LOCK_TAG_MASK) ||
+	    now - nw->nw_same < NT_LOCK_HOLD_MAX_MS / 2 * 1000000ull)
+		return;
+	wk_nt_stuck(now, (int)q);
+}
+
+/* Worker q is gone for good (reaped): a lock it held is released. */
+static void wk_nt_reaped(uint32_t q)
+{
+	uint32_t word, acq;
+
+	if (!wk_nt.nw_lw)
+		return;
+	nt_lockwatch_sample(wk_nt.nw_lw, &word, &acq);
+	if (nt_lock_holder(word) == (int)q && nt_lockwatch_release(wk_nt.nw_lw, word))
+		log_warnx("worker q%u died holding the node table lock; lock recovered", q);
+}
+
+static int wk_nt_start(void)
+{
+	struct timeval tv = {0, PARENT_NT_CHECK_MS * 1000};
+	int fd, r;
+
+	fd = nt_create();
+	if (fd < 0)
+		return fd;
+	if (!(wk_nt.nw_lw = nt_lockwatch_map(fd))) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	wk_nt.nw_word = 0;
+	wk_nt.nw_acq = 0;
+	wk_nt.nw_still = wk_nt.nw_same = bh_now_ns();
+	if (event_add(wk_nt.nw_ev, &tv) < 0) {
+		nt_lockwatch_unmap(wk_nt.nw_lw);
+		wk_nt.nw_lw = NULL;
+		close(fd);
+		return -ENOMEM;
+	}
+	wk_nt_fd = fd;
+	return 0;
+}
+
+static void wk_nt_stop(void)
+{
+	event_del(wk_nt.nw_ev);
+	nt_lockwatch_unmap(wk_nt.nw_lw);
+	wk_nt.nw_lw = NULL;
+	if (wk_nt_fd >= 0) {
+		close(wk_nt_fd);
+		wk_nt_fd = -1;
+	}
 }
 
 static void wk_malformed(uint32_t q, const char *what)
@@ -99,8 +301,9 @@ static void wk_malformed(uint32_t q, const char *what)
 }
 
 /*
- * Log a worker's NOTICE. A forbidden system call (from the worker's SIGSYS
- * reporter) gets the worker killed: 1 then, else 0.
+ * Log a worker's NOTICE (rate-limited), or act on it. A forbidden system
+ * call (from the worker's SIGSYS reporter) gets the worker killed, and so
+ * may a stall report (when it holds the lock itself): 1 then, else 0.
  */
 static int wk_log_notice(uint32_t q, const struct ipc_msg *m)
 {
@@ -115,10 +318,11 @@ static int wk_log_notice(uint32_t q, const struct ipc_msg *m)
 	switch (n.in_kind) {
 	case IPC_NOTICE_SECCOMP:
 		name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, (int)n.in_pad);
-		log_warnx("worker q%u (pid %d) made a forbidden system call: %s (%u); "
-			  "allow it in %s if it is legitimate",
-			  q, (int)wk_table[q].w_pid, name ? name : "unknown", n.in_pad,
-			  priv_policy_for(wk_env, (int)n.in_pad));
+		if (wk_line_ok(q))
+			log_warnx("worker q%u (pid %d) made a forbidden system call: %s (%u); "
+				  "allow it in %s if it is legitimate",
+				  q, (int)wk_table[q].w_pid, name ? name : "unknown", n.in_pad,
+				  priv_policy_for(wk_env, (int)n.in_pad));
 		free(name);
 		/* kill: ours to do (a PID namespace's init cannot SIGKILL itself);
 		 * trap: it dies by SIGSYS on its own, and we reap it. */
@@ -127,23 +331,31 @@ static int wk_log_notice(uint32_t q, const struct ipc_msg *m)
 		wk_kill(q);
 		return 1;
 	case IPC_NOTICE_SANDBOX:
-		log_warnx("worker q%u refused to serve: %s", q, n.in_text);
+		if (wk_line_ok(q))
+			log_warnx("worker q%u refused to serve: %s", q, n.in_text);
 		return 0;
+	case IPC_NOTICE_NT_STALL:
+		wk_nt_stalled(q, n.in_pad);
+		return workers_live(q) ? 0 : 1; /* it may have been the holder */
 	default:
-		log_warnx("worker q%u: %s%s", q,
-			  n.in_kind == IPC_NOTICE_QUEUE_BROKEN ? "queue broken: " : "", n.in_text);
+		if (wk_line_ok(q))
+			log_warnx("worker q%u: %s%s", q,
+				  n.in_kind == IPC_NOTICE_QUEUE_BROKEN ? "queue broken: " : "",
+				  n.in_text);
 		return 0;
 	}
 }
 
 /*
  * Receive one message from worker q, waiting up to timeout_ms. NOTICEs are
- * logged and skipped. 0, or -errno after the worker was killed.
+ * logged and skipped; they do not move the deadline. 0, or -errno after the
+ * worker was killed.
  */
 static int wk_recv(uint32_t q, struct ipc_msg *m, int timeout_ms, const char *waiting_for)
 {
 	struct wk *w = &wk_table[q];
 	uint64_t deadline = bh_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t tick = bh_now_ns() + PARENT_NT_CHECK_MS * 1000000ull;
 	struct pollfd pfd[1 + BH_MAX_QUEUES];
 	int lfd[BH_MAX_QUEUES];
 	uint32_t lq[BH_MAX_QUEUES];
@@ -151,7 +363,24 @@ static int wk_recv(uint32_t q, struct ipc_msg *m, int timeout_ms, const char *wa
 
 	for (;;) {
 		uint64_t now = bh_now_ns();
-		int left = now >= deadline ? 0 : (int)((deadline - now) / 1000000ull);
+		int left;
+
+		if (now >= tick) {
+			wk_nt_tick_waiting();
+			tick = now + PARENT_NT_CHECK_MS * 1000000ull;
+			if (w->w_state != WK_LIVE)
+				return -EHOSTDOWN; /* it held the lock, or it died */
+		}
+
+		/* Checked on every message: a worker that streams NOTICEs
+		 * instead of answering still meets the deadline. */
+		if (now >= deadline) {
+			log_warnx("worker q%u did not send %s within %d ms, killing it", q,
+				  waiting_for, timeout_ms);
+			wk_kill(q);
+			return -ETIMEDOUT;
+		}
+		left = (int)(((deadline < tick ? deadline : tick) - now + 999999) / 1000000ull);
 
 		/* --seccomp=log: a worker (this one, or a peer it waits for) may be
 		 * blocked on a notification only we can answer. */
@@ -163,13 +392,13 @@ static int wk_recv(uint32_t q, struct ipc_msg *m, int timeout_ms, const char *wa
 			pfd[1 + i].events = POLLIN;
 		}
 		r = poll(pfd, (nfds_t)(1 + nl), left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			log_warnx("worker q%u did not send %s within %d ms, killing it", q,
-				  waiting_for, timeout_ms);
+		if (r == 0 || (r < 0 && errno == EINTR))
+			continue; /* the deadline, above */
+		if (r < 0) {
+			r = -errno;
+			log_warn("worker q%u: poll", q);
 			wk_kill(q);
-			return -ETIMEDOUT;
+			return r;
 		}
 		for (int i = 0; i < nl; i++)
 			if (pfd[1 + i].revents)
@@ -417,6 +646,9 @@ static int wk_fork(uint32_t q)
 	w->w_pid = pid;
 	w->w_fd = sv[0];
 	w->w_seq = 0;
+	memset(&w->w_notices, 0, sizeof(w->w_notices));
+	memset(&w->w_lines, 0, sizeof(w->w_lines));
+	w->w_lines_dropped = 0;
 	w->w_state = WK_LIVE;
 	log_info("worker q%u started (pid %d)", q, (int)pid);
 	return 0;
@@ -489,6 +721,12 @@ static int wk_config(uint32_t q)
 	}
 	if (c->pc_test_die_nt_queue && c->pc_test_die_nt_queue == q)
 		cfg.ic_flags |= IPC_CFG_TEST_DIE_NT_LOCK;
+	if (c->pc_test_hold_nt_queue && c->pc_test_hold_nt_queue == q)
+		cfg.ic_flags |= IPC_CFG_TEST_HOLD_NT_LOCK;
+	if (c->pc_test_scribble_queue && c->pc_test_scribble_queue == q)
+		cfg.ic_flags |= IPC_CFG_TEST_SCRIBBLE_NT;
+	if (c->pc_test_flood_queue && c->pc_test_flood_queue == q)
+		cfg.ic_flags |= IPC_CFG_TEST_FLOOD_NOTICES;
 	if (c->pc_test_slow_borrow)
 		cfg.ic_flags |= IPC_CFG_TEST_SLOW_BORROW;
 	if (c->pc_test_escape_probe)
@@ -588,14 +826,9 @@ int workers_spawn(uint32_t q, const struct ipc_region *regions, const int *fds, 
 
 	if (w->w_state != WK_NONE)
 		return w->w_state == WK_LIVE ? 0 : -EHOSTDOWN;
-	if (wk_nt_fd < 0) {
-		wk_nt_fd = nt_create();
-		if (wk_nt_fd < 0) {
-			r = wk_nt_fd;
-			wk_nt_fd = -1;
-			log_warnx("cannot create the node table: %s", strerror(-r));
-			return r;
-		}
+	if (wk_nt_fd < 0 && (r = wk_nt_start()) < 0) {
+		log_warnx("cannot create the node table: %s", strerror(-r));
+		return r;
 	}
 	r = wk_fork(q);
 	if (r < 0)
@@ -715,6 +948,14 @@ static void wk_dispatch_worker(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	if (m.im_hdr.ih_type == IPC_NOTICE && ipc_check(&m, sizeof(struct ipc_notice), 0) == 0) {
+		if (!bh_bucket_take(&wk_table[q].w_notices, PARENT_NOTICE_BURST,
+				    PARENT_NOTICE_RATE)) {
+			log_warnx("worker q%u sent more than %d notices at once, or more than %d a "
+				  "second, killing it",
+				  q, PARENT_NOTICE_BURST, PARENT_NOTICE_RATE);
+			wk_kill(q);
+			return;
+		}
 		(void)wk_log_notice(q, &m);
 		return;
 	}
@@ -739,6 +980,8 @@ void workers_reap(void)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		char who[32] = "unknown child";
+		int found = -1;
+
 		for (uint32_t q = 0; q < BH_MAX_QUEUES; q++) {
 			struct wk *w = &wk_table[q];
 			if (w->w_pid != pid)
@@ -750,8 +993,12 @@ void workers_reap(void)
 				wk_close_channel(w);
 				w->w_state = WK_DEAD;
 			}
+			found = (int)q;
 		}
 		wk_log_exit(who, pid, status);
+		/* Gone with every thread: nothing of it can be inside the lock. */
+		if (found >= 0)
+			wk_nt_reaped((uint32_t)found);
 	}
 }
 
@@ -790,8 +1037,5 @@ void workers_stop_all(void)
 		w->w_state = WK_NONE;
 		seclog_forget(q);
 	}
-	if (wk_nt_fd >= 0) {
-		close(wk_nt_fd);
-		wk_nt_fd = -1;
-	}
+	wk_nt_stop();
 }

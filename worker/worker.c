@@ -122,6 +122,34 @@ static void worker_notice(uint32_t kind, const char *fmt, ...)
 	worker_send(IPC_NOTICE, 0, &n, sizeof(n));
 }
 
+/*
+ * A thread of ours has waited NT_LOCK_HOLD_MAX_MS for the node table lock:
+ * tell the parent, which kills a holder that keeps it (the word and its
+ * counter are writable by the holder; only a waiter knows it waits). Any
+ * thread may get here; one report per period for the whole worker.
+ */
+static void worker_nt_stall(void *arg, uint32_t word)
+{
+	static uint64_t last;
+	uint64_t now = bh_now_ns(), prev = __atomic_load_n(&last, __ATOMIC_RELAXED);
+	struct ipc_notice n;
+
+	if (prev && now - prev < NT_LOCK_HOLD_MAX_MS * 1000000ull)
+		return;
+	if (!__atomic_compare_exchange_n(&last, &prev, now, false, __ATOMIC_RELAXED,
+					 __ATOMIC_RELAXED))
+		return;
+	memset(&n, 0, sizeof(n));
+	n.in_kind = IPC_NOTICE_NT_STALL;
+	n.in_pad = word;
+	snprintf(n.in_text, sizeof(n.in_text), "waited %u ms for the node table lock (word %#x)",
+		 NT_LOCK_HOLD_MAX_MS, word);
+	log_warnx("%s", n.in_text);
+	/* Not worker_send: this may be a pool thread, which must not exit the
+	 * process; if the parent is gone, PR_SET_PDEATHSIG ends us anyway. */
+	(void)ipc_send(BH_WORKER_IPC_FD, IPC_NOTICE, 0, &n, sizeof(n), NULL, 0);
+}
+
 /* ---- memory tables and request objects ---- */
 
 static void worker_mem_unref(struct worker_mem *m)
@@ -235,18 +263,58 @@ static void worker_queue_broken(int err, const char *what)
 }
 
 #ifdef BH_TEST_HOOKS
-void nt_test_hold_lock(struct nt_table *t); /* node_table.c, test hooks only */
-
-/* Die inside a node-table critical section: the other workers must recover
- * the robust lock. As a PID namespace's init we are immune to our own
- * SIGKILL, and the worker policy may not allow kill(2) at all; either way
- * the process ends here with the lock held, which is what the kernel's
- * robust-list cleanup sees. */
+/* Die inside a node-table critical section: the parent must release the
+ * lock once it has reaped us. As a PID namespace's init we are immune to
+ * our own SIGKILL, and the worker policy may not allow kill(2) at all;
+ * either way the process ends here with the lock held. */
 static void worker_test_die_holding_nt_lock(void)
 {
 	nt_test_hold_lock(wk.w_nt);
 	(void)syscall(SYS_kill, getpid(), SIGKILL);
 	_exit(128 + SIGKILL);
+}
+
+/* Keep the lock and stay alive: the parent must kill us. The loop thread
+ * sleeps here; nothing else of ours runs the ring any more. */
+static void __attribute__((noreturn)) worker_test_hold_nt_lock(void)
+{
+	nt_test_hold_lock(wk.w_nt);
+	for (;;)
+		poll(NULL, 0, -1);
+}
+
+/* Send NOTICEs as fast as the channel takes them, and nothing else: the
+ * parent must kill us (rate limit, or its deadline when it waits for an
+ * ACK) and keep serving. Not logged here: the parent's log is the test. */
+static void __attribute__((noreturn)) worker_test_flood_notices(void)
+{
+	struct ipc_notice n;
+
+	memset(&n, 0, sizeof(n));
+	n.in_kind = IPC_NOTICE_BACKEND;
+	snprintf(n.in_text, sizeof(n.in_text), "test flood of notices");
+	for (;;) {
+		int err = ipc_send(BH_WORKER_IPC_FD, IPC_NOTICE, 0, &n, sizeof(n), NULL, 0);
+		if (err < 0)
+			_exit(0); /* the parent closed the channel */
+	}
+}
+
+/* Hooks that act when a request arrives, before it is served. */
+static void worker_test_request_hooks(void)
+{
+	static uint32_t nreq;
+
+	if (wk.w_cfg.ic_flags & IPC_CFG_TEST_DIE_NT_LOCK)
+		worker_test_die_holding_nt_lock();
+	if (wk.w_cfg.ic_flags & IPC_CFG_TEST_HOLD_NT_LOCK)
+		worker_test_hold_nt_lock();
+	if (wk.w_cfg.ic_flags & IPC_CFG_TEST_FLOOD_NOTICES)
+		worker_test_flood_notices();
+	if (wk.w_cfg.ic_flags & IPC_CFG_TEST_SCRIBBLE_NT) {
+		log_warnx("test hook: writing garbage into the node table (round %u)", ++nreq);
+		nt_test_scribble(wk.w_nt, nreq * 0x9e3779b9u);
+	}
 }
 #endif
 
@@ -346,8 +414,7 @@ static void worker_ring_process(void)
 			r->r_listed = true;
 			wk.w_ninflight++;
 #ifdef BH_TEST_HOOKS
-			if (wk.w_cfg.ic_flags & IPC_CFG_TEST_DIE_NT_LOCK)
-				worker_test_die_holding_nt_lock();
+			worker_test_request_hooks();
 #endif
 			fuse_dispatch(&wk.w_sess, r);
 			budget--;
@@ -623,6 +690,10 @@ static void worker_dispatch_parent(evutil_socket_t fd, short what, void *arg)
 		if (ipc_check(&m, sizeof(re), 0) < 0)
 			fatalx("%s: bad RING_ENABLE", __func__);
 		memcpy(&re, m.im_data, sizeof(re));
+#ifdef BH_TEST_HOOKS
+		if (!re.re_enabled && (wk.w_cfg.ic_flags & IPC_CFG_TEST_FLOOD_NOTICES))
+			worker_test_flood_notices(); /* instead of the ACK the parent waits for */
+#endif
 		wk.w_enabled = re.re_enabled != 0;
 		worker_ack(m.im_hdr.ih_seq, 0);
 		if (wk.w_enabled)
@@ -711,7 +782,9 @@ static void worker_configure(void)
 	    (c->ic_flags & ~(uint32_t)(IPC_CFG_TEST_FORBIDDEN | IPC_CFG_WRITEBACK | IPC_CFG_XATTR |
 				       IPC_CFG_DEVICES | IPC_CFG_FILE_CAPS | IPC_CFG_SETID_STRIP |
 				       IPC_CFG_SETID_ALLOW | IPC_CFG_TEST_DIE_NT_LOCK |
-				       IPC_CFG_TEST_SLOW_BORROW | IPC_CFG_TEST_ESCAPE_PROBE)) ||
+				       IPC_CFG_TEST_SLOW_BORROW | IPC_CFG_TEST_SCRIBBLE_NT |
+				       IPC_CFG_TEST_FLOOD_NOTICES | IPC_CFG_TEST_HOLD_NT_LOCK |
+				       IPC_CFG_TEST_ESCAPE_PROBE)) ||
 	    (c->ic_flags & IPC_CFG_SETID_STRIP && c->ic_flags & IPC_CFG_SETID_ALLOW))
 		fatalx("CONFIG: queue %u, back end %u, log level %u, cache %u, pool %u, poll %u us, "
 		       "flags %#x",
@@ -727,6 +800,8 @@ static void worker_configure(void)
 	if (!(wk.w_nt = nt_map(m.im_fds[1])))
 		fatal("map the node table");
 	close(m.im_fds[1]);
+	nt_set_self(wk.w_nt, wk.w_self);
+	nt_set_stall_report(wk.w_nt, worker_nt_stall, NULL);
 	worker_ack(m.im_hdr.ih_seq, 0);
 }
 

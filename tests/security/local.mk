@@ -34,6 +34,16 @@ tests_security_test_sec_dotdot_CPPFLAGS = $(VUFE_CPPFLAGS)
 tests_security_test_sec_dotdot_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_security_test_sec_dotdot_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
 
+# A compromised worker against its peers and the parent: garbage in the
+# shared node table, its lock held for ever, a flood of NOTICEs (the hook
+# tests inside need --enable-test-hooks).
+check_PROGRAMS += tests/security/test_sec_workers
+TESTS += tests/security/test_sec_workers
+tests_security_test_sec_workers_SOURCES = tests/security/test_sec_workers.c $(SEC_TEST_SRCS)
+tests_security_test_sec_workers_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_security_test_sec_workers_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_security_test_sec_workers_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+
 # The worker plays its own attacker: built only with --enable-test-hooks.
 if BH_TEST_HOOKS
 check_PROGRAMS += tests/security/test_sec_procfs

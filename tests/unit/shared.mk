@@ -4,9 +4,12 @@ if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test_node_table tests/unit/test_threadpool tests/unit/test_peer
 TESTS += tests/unit/test_node_table tests/unit/test_threadpool tests/unit/test_peer
 
-# Built with its own copy of the node table for the lock test hooks.
+# Built with its own copy of the node table: the test hooks (lock, garbage)
+# and bounds assertions that abort on any index a corrupted table could
+# make it use out of range (NT_BOUND).
 tests_unit_test_node_table_SOURCES = tests/unit/test_node_table.c common/node_table.c \
-	common/node_table_fh.c common/node_table_int.h
+	common/node_table_fh.c common/node_table_lock.c common/node_table_hooks.c \
+	common/node_table_int.h
 tests_unit_test_node_table_CPPFLAGS = $(AM_CPPFLAGS) -DNT_TEST_HOOKS
 tests_unit_test_node_table_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_node_table_LDADD = common/libcommon.a $(CRITERION_LIBS)

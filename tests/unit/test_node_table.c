@@ -1,24 +1,34 @@
 /*
  * test_node_table.c - the shared node table: id scheme, generation checks,
- * reset, file handles, the robust lock and sharing across processes.
- * Built with NT_TEST_HOOKS (a lock accessor for the robust-lock test).
+ * reset, file handles, the lock (across processes, a holder that dies or
+ * stays, a corrupted word) and a table full of garbage.
+ * Built with NT_TEST_HOOKS: lock accessors, the garbage writer, and bounds
+ * assertions (NT_BOUND) that abort on any index out of range, so that a
+ * corrupted table that would make the code stray fails the test even where
+ * the stray access would still land inside the mapping. White-box: it
+ * includes the layout (node_table_int.h) to corrupt the lock word.
  */
 #include "config.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "node_table.h"
+#include "node_table_int.h"
+#include "util.h"
 
 void nt_test_lock(struct nt_table *t);
 void nt_test_unlock(struct nt_table *t);
+void nt_test_scribble(struct nt_table *t, uint32_t seed);
 
 static int memfd = -1;
 static struct nt_table *nt;
@@ -248,27 +258,211 @@ Test(node_table, full_fh_table_returns_enfile_until_one_is_freed)
 	cr_assert_eq(nt_fh_alloc(nt, NT_ROOT_ID, 1, 0, false, &f), -ENFILE);
 }
 
-Test(node_table, lock_held_by_a_dead_process_is_recovered)
+/* ---- the lock ---- */
+
+static uint32_t lock_word(void)
 {
+	return __atomic_load_n(&nt->t_hdr->h_lock, __ATOMIC_RELAXED);
+}
+
+/* What the parent does (daemon/workers.c): it learns of the death, sees the
+ * dead worker's tag in the word, and releases it. */
+Test(node_table, lock_held_by_a_dead_worker_is_released_by_the_parents_watch)
+{
+	struct nt_lockwatch *lw = nt_lockwatch_map(memfd);
+	uint32_t word, acq;
 	struct nt_node n;
 	bool created;
 	pid_t pid;
 	int st;
 
+	cr_assert_not_null(lw);
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		struct nt_table *c = nt_map(memfd);
 		if (!c)
 			_exit(2);
+		nt_set_self(c, 5);
 		nt_test_lock(c);
 		_exit(0); /* dies holding it */
 	}
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	nt_lockwatch_sample(lw, &word, &acq);
+	cr_assert_eq(nt_lock_holder(word), 5, "the word names worker 5: %#x", word);
+	cr_assert_not(nt_lockwatch_release(lw, NT_LOCK_TAG(4)), "released another holder's lock");
+	cr_assert(nt_lockwatch_release(lw, word));
+	cr_assert_not(nt_lockwatch_release(lw, word), "released twice");
 	cr_assert_eq(nt_node_ref(nt, 5, 6, S_IFDIR, 2, &n, &created), 0);
 	cr_assert(created);
 	cr_assert_eq(nt_node_get(nt, n.n_id, &n), 0);
+	nt_lockwatch_unmap(lw);
+}
+
+/* Four processes add lookups to one node at once: the lookup count is a
+ * plain read-modify-write under the lock, so a single lost update shows. */
+Test(node_table, lock_excludes_across_processes_under_contention, .timeout = 60)
+{
+	enum { PROCS = 4, REFS = 20000 };
+	struct nt_lockwatch *lw = nt_lockwatch_map(memfd);
+	pid_t pids[PROCS];
+	uint32_t word, acq0, acq1;
+	struct nt_node n;
+	bool created;
+	int st;
+
+	cr_assert_not_null(lw);
+	cr_assert_eq(nt_node_ref(nt, 77, 78, S_IFREG, 1, &n, &created), 0);
+	nt_lockwatch_sample(lw, &word, &acq0);
+	for (int p = 0; p < PROCS; p++) {
+		pids[p] = fork();
+		cr_assert_geq(pids[p], 0);
+		if (pids[p] == 0) {
+			struct nt_table *c = nt_map(memfd);
+			struct nt_node cn;
+			bool cc;
+			if (!c)
+				_exit(2);
+			nt_set_self(c, (uint32_t)p + 1);
+			for (int i = 0; i < REFS; i++)
+				if (nt_node_ref(c, 77, 78, S_IFREG, 1, &cn, &cc) < 0 || cc)
+					_exit(3);
+			_exit(0);
+		}
+	}
+	for (int p = 0; p < PROCS; p++) {
+		cr_assert_eq(waitpid(pids[p], &st, 0), pids[p]);
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d: status %#x", p, st);
+	}
+	cr_assert_eq(nt_node_get(nt, n.n_id, &n), 0);
+	cr_assert_eq(n.n_nlookup, 1 + PROCS * REFS, "lost updates: %llu",
+		     (unsigned long long)n.n_nlookup);
+	nt_lockwatch_sample(lw, &word, &acq1);
+	cr_assert_eq(word, 0, "the lock is left taken: %#x", word);
+	cr_assert_geq(acq1 - acq0, PROCS * REFS + 1, "acquisitions are not counted");
+	nt_lockwatch_unmap(lw);
+}
+
+/* A child that takes the lock as worker 'self' and keeps it hold_us
+ * microseconds (< 0: until killed); returns once it holds it. */
+static pid_t fork_holder(uint32_t self, long hold_us)
+{
+	int go[2];
+	pid_t pid;
+	char c;
+
+	cr_assert_eq(pipe(go), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct nt_table *h = nt_map(memfd);
+		if (!h)
+			_exit(2);
+		nt_set_self(h, self);
+		nt_test_lock(h);
+		if (write(go[1], "x", 1) != 1)
+			_exit(3);
+		if (hold_us < 0)
+			for (;;)
+				pause();
+		usleep((useconds_t)hold_us);
+		nt_test_unlock(h);
+		_exit(0);
+	}
+	cr_assert_eq(read(go[0], &c, 1), 1);
+	close(go[0]);
+	close(go[1]);
+	return pid;
+}
+
+static uint32_t stall_word;
+static int stall_calls;
+static struct nt_lockwatch *stall_lw;
+
+/* As the worker's report does, and the parent's kill: here the releaser is
+ * the test itself. */
+static void stall_report(void *arg, uint32_t word)
+{
+	stall_word = word;
+	stall_calls++;
+	nt_lockwatch_release(stall_lw, word);
+}
+
+/* A holder that keeps the lock: the waiter sleeps (no spinning through
+ * the bound), reports once it has waited NT_LOCK_HOLD_MAX_MS, and gets the
+ * lock when the word is released. */
+Test(node_table, waiter_reports_a_holder_past_the_bound, .timeout = 30)
+{
+	uint64_t t0, ms;
+	struct nt_node n;
+	struct rusage ru;
+	pid_t pid;
+	int st;
+
+	cr_assert_not_null(stall_lw = nt_lockwatch_map(memfd));
+	pid = fork_holder(3, -1);
+	nt_set_self(nt, 1);
+	nt_set_stall_report(nt, stall_report, NULL);
+	t0 = bh_now_ns();
+	cr_assert_eq(nt_node_get(nt, NT_ROOT_ID, &n), 0);
+	ms = (bh_now_ns() - t0) / 1000000;
+	cr_assert_eq(stall_calls, 1);
+	cr_assert_eq(nt_lock_holder(stall_word), 3, "reported word %#x", stall_word);
+	cr_assert(ms >= NT_LOCK_HOLD_MAX_MS && ms < NT_LOCK_HOLD_MAX_MS + 1000,
+		  "got the lock after %llu ms", (unsigned long long)ms);
+	cr_assert_eq(lock_word(), 0);
+	cr_assert_eq(getrusage(RUSAGE_SELF, &ru), 0);
+	cr_assert_lt(ru.ru_utime.tv_sec, 1, "the waiter spun instead of sleeping");
+	kill(pid, SIGKILL);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	nt_lockwatch_unmap(stall_lw);
+}
+
+/* A short hold: the waiter sleeps on the word and is woken by the release,
+ * long before the bound. */
+Test(node_table, waiter_is_woken_by_the_release, .timeout = 30)
+{
+	uint64_t t0, ms;
+	struct nt_node n;
+	pid_t pid;
+	int st;
+
+	pid = fork_holder(3, 300000);
+	t0 = bh_now_ns();
+	cr_assert_eq(nt_node_get(nt, NT_ROOT_ID, &n), 0);
+	ms = (bh_now_ns() - t0) / 1000000;
+	cr_assert(ms >= 250 && ms < 1000, "got the lock after %llu ms", (unsigned long long)ms);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* A word of nonsense names no worker: the parent's watch releases it, and
+ * the table works again. A word that names a holder is released only for
+ * that holder. */
+Test(node_table, corrupted_lock_word_is_released_and_the_table_works_again)
+{
+	static const uint32_t words[] = {UINT32_MAX, NT_LOCK_WAITERS, NT_LOCK_TAG_MASK,
+					 NT_LOCK_TAG(NT_MAX_WORKERS), 0x12345678u};
+	struct nt_lockwatch *lw = nt_lockwatch_map(memfd);
+	uint32_t *w = &nt->t_hdr->h_lock;
+	struct nt_node n;
+
+	cr_assert_not_null(lw);
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		__atomic_store_n(w, words[i], __ATOMIC_RELAXED);
+		cr_assert_eq(nt_lock_holder(words[i]), -1, "word %#x names a worker", words[i]);
+		cr_assert_not(nt_lockwatch_release(lw, NT_LOCK_TAG(2)));
+		cr_assert_eq(lock_word(), words[i]);
+		cr_assert(nt_lockwatch_release(lw, words[i]), "word %#x", words[i]);
+		cr_assert_eq(nt_node_get(nt, NT_ROOT_ID, &n), 0);
+	}
+	/* the waiters bit does not make it another holder */
+	__atomic_store_n(w, NT_LOCK_TAG(4) | NT_LOCK_WAITERS, __ATOMIC_RELAXED);
+	cr_assert(nt_lockwatch_release(lw, NT_LOCK_TAG(4)));
+	cr_assert_eq(lock_word(), 0);
+	cr_assert_not(nt_lockwatch_release(lw, 0), "a free lock is never released");
+	nt_lockwatch_unmap(lw);
 }
 
 Test(node_table, two_processes_see_each_others_refs)
@@ -512,4 +706,143 @@ Test(node_table, handle_borrowers_are_recorded_and_returned_on_free)
 	/* a reused slot starts with none */
 	cr_assert_eq(nt_fh_alloc(nt, 5, 1, O_RDWR, false, &h), 0);
 	cr_assert_eq(h.f_dups, 0);
+}
+
+/* ---- a table full of garbage ---- */
+
+/* Every call of the interface on a corrupted table, with ids from the
+ * table's own answers and from the range the garbage favours. Each must
+ * return (Criterion's timeout catches an endless walk) without an index out
+ * of range (NT_BOUND aborts). Which answers come back does not matter. */
+static void use_everything(struct nt_table *t, uint32_t round)
+{
+	/* slots around the ends, and generation 1 of slot 2 */
+	static const uint64_t ids[] = {
+	    0, 1, 2, 3, 63, 4095, NT_MAX_NODES - 1, NT_MAX_NODES, UINT64_MAX, NT_MAX_NODES | 2};
+	char name[NT_NAME_MAX + 1];
+	struct nt_session ss;
+	struct nt_node n;
+	struct nt_fh f, w;
+	uint64_t parent;
+	uint32_t owner;
+	bool b;
+
+	nt_session_get(t, &ss);
+	(void)nt_epoch(t);
+	for (uint64_t i = 0; i < 64; i++) {
+		uint64_t id = i < 10 ? ids[i] : (i << NT_SLOT_BITS) | i;
+
+		(void)nt_node_ref(t, i, i + round, S_IFREG, 1, &n, &b);
+		(void)nt_node_ref_named(t, i + 1, i, S_IFDIR, 2, NT_ROOT_ID, "n", &n, &b);
+		(void)nt_node_get(t, n.n_id, &n);
+		(void)nt_node_get(t, id, &n);
+		(void)nt_node_find(t, i, i, &n);
+		(void)nt_node_name(t, id, &parent, name);
+		(void)nt_node_set_name(t, id, NT_ROOT_ID, "m");
+		(void)nt_node_forget(t, id, 1, &b, &owner);
+		cr_assert(!b || owner < NT_MAX_WORKERS, "owner %u", owner);
+		nt_node_free(t, id);
+		if (nt_fh_alloc(t, id, 1, O_RDONLY, false, &f) == 0) {
+			(void)nt_fh_note_dup(t, f.f_id, 2);
+			(void)nt_fh_get(t, f.f_id, &f);
+			(void)nt_fh_free_get(t, f.f_id, &f);
+		}
+		(void)nt_fh_get(t, id, &f);
+		cr_assert(f.f_owner < NT_MAX_WORKERS);
+		(void)nt_fh_note_dup(t, id, 3);
+		(void)nt_fh_free(t, id);
+		if (nt_lock_alloc(t, id, i, NT_FH_POSIX, 1, &f) == 0 &&
+		    nt_lock_publish(t, f.f_id, &w) >= 0)
+			(void)nt_lock_free(t, f.f_id);
+		(void)nt_lock_find(t, id, i, NT_FH_FLOCK, &f);
+		(void)nt_lock_free(t, id);
+	}
+	nt_session_set(t, &ss);
+}
+
+/* Names read back from a corrupted table are still names a reopen can use:
+ * no '/', no "." or "..", NUL-terminated within NT_NAME_MAX. */
+static void names_stay_usable(struct nt_table *t)
+{
+	char name[NT_NAME_MAX + 1];
+	uint64_t parent;
+
+	for (uint64_t slot = 2; slot < 4096; slot++)
+		for (uint64_t gen = 0; gen < 4; gen++) {
+			memset(name, 'x', sizeof(name));
+			if (nt_node_name(t, gen << NT_SLOT_BITS | slot, &parent, name) < 0)
+				continue;
+			cr_assert_leq(strnlen(name, sizeof(name)), NT_NAME_MAX);
+			cr_assert_null(strchr(name, '/'), "name '%s'", name);
+			cr_assert(strcmp(name, ".") && strcmp(name, ".."), "name '%s'", name);
+			cr_assert_neq(parent, 0);
+		}
+}
+
+Test(node_table, table_full_of_garbage_gives_answers_and_reset_repairs_it, .timeout = 120)
+{
+	struct nt_lockwatch *lw = nt_lockwatch_map(memfd);
+	struct nt_node n;
+	uint32_t word, acq;
+	bool created;
+
+	cr_assert_not_null(lw);
+	for (uint32_t round = 1; round <= 8; round++) {
+		/* something real to corrupt first */
+		for (uint64_t i = 0; i < 200; i++)
+			cr_assert_eq(
+			    nt_node_ref_named(nt, 9, i, S_IFREG, 1, NT_ROOT_ID, "f", &n, &created),
+			    0);
+		nt_test_scribble(nt, round * 0x9e3779b9u);
+		/* the scribbler leaves the lock word naming nobody: the parent's
+		 * watch releases it */
+		nt_lockwatch_sample(lw, &word, &acq);
+		cr_assert_neq(word, 0);
+		cr_assert_eq(nt_lock_holder(word), -1, "round %u: word %#x", round, word);
+		cr_assert(nt_lockwatch_release(lw, word));
+		use_everything(nt, round);
+		names_stay_usable(nt);
+		/* a DESTROY or re-INIT puts it right */
+		nt_reset(nt);
+		cr_assert_eq(nt_node_get(nt, NT_ROOT_ID, &n), 0, "round %u: no root", round);
+		cr_assert_eq(nt_node_ref(nt, 1234, round, S_IFREG, 1, &n, &created), 0);
+		cr_assert(created);
+		cr_assert_eq(nt_node_get(nt, n.n_id, &n), 0);
+		cr_assert_eq(n.n_nlookup, 1);
+	}
+	nt_lockwatch_unmap(lw);
+}
+
+/* The garbage arrives while we use the table, without the lock, as a
+ * compromised worker would write it: every value is read once and checked,
+ * so nothing can change between the check and the use. */
+Test(node_table, garbage_written_during_use_never_makes_an_access_stray, .timeout = 120)
+{
+	uint64_t end = bh_now_ns() + 3000000000ull;
+	uint32_t round = 0;
+	pid_t pid;
+	int st;
+
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct nt_table *c = nt_map(memfd);
+		struct nt_lockwatch *lw = nt_lockwatch_map(memfd);
+		uint32_t word, acq;
+		if (!c || !lw)
+			_exit(2);
+		for (uint32_t r = 1; bh_now_ns() < end; r++) {
+			nt_test_scribble(c, r);
+			/* as the parent would, sooner */
+			nt_lockwatch_sample(lw, &word, &acq);
+			nt_lockwatch_release(lw, word);
+		}
+		_exit(0);
+	}
+	while (bh_now_ns() < end)
+		use_everything(nt, ++round);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	cr_log_info("%u rounds of calls against a scribbler", round);
+	cr_assert_gt(round, 0);
 }
