@@ -1,7 +1,9 @@
 /*
  * log.c - logging for the parent and the workers.
  * Runs in: both. Writes one line per call so concurrent processes sharing
- * stderr do not interleave within a line.
+ * stderr do not interleave within a line. A worker logs in relay form
+ * ("<level>message" lines on its standard error, a pipe to the parent,
+ * which tags, limits and writes them: daemon/worker_log.c).
  */
 #include "config.h"
 
@@ -18,6 +20,7 @@ static const char *log_ident = "bulkhead";
 static char log_tag[32];
 static enum log_level log_level = LOG_LVL_INFO;
 static int log_syslog;
+static int log_relay;
 
 void log_init(const char *ident, enum log_level level, int use_syslog)
 {
@@ -26,6 +29,12 @@ void log_init(const char *ident, enum log_level level, int use_syslog)
 	log_syslog = use_syslog;
 	if (use_syslog)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void log_set_relay(void)
+{
+	log_relay = 1;
+	log_syslog = 0;
 }
 
 void log_set_tag(const char *tag)
@@ -60,6 +69,20 @@ static void log_vwrite(enum log_level lvl, int errnum, const char *fmt, va_list 
 		return;
 	if (errnum && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(errnum));
+	if (log_relay) {
+		/* One write: the parent reads lines off a pipe, and a write of
+		 * at most PIPE_BUF bytes is never split. */
+		char line[sizeof(msg) + 8];
+		int len = snprintf(line, sizeof(line), "<%d>%s\n", (int)lvl, msg);
+
+		if (len > (int)sizeof(line) - 1) {
+			len = (int)sizeof(line) - 1;
+			line[len - 1] = '\n';
+		}
+		if (len > 0)
+			(void)!write(STDERR_FILENO, line, (size_t)len);
+		return;
+	}
 	if (log_syslog) {
 		if (log_tag[0])
 			syslog(prio[lvl], "%s: %s", log_tag, msg);

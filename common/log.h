@@ -12,6 +12,9 @@ enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 void log_init(const char *ident, enum log_level level, int use_syslog);
 /* A short tag printed after the program name, e.g. "q1" for a worker. */
 void log_set_tag(const char *tag);
+/* Worker: write "<level>message" lines to stderr for the parent to relay,
+ * whatever log_init said (no syslog, no name, no tag). */
+void log_set_relay(void);
 enum log_level log_get_level(void);
 /* Parse "error|warn|info|debug"; -1 if unknown. */
 int log_parse_level(const char *s);

@@ -118,6 +118,12 @@ struct parent_env {
 #define PARENT_NOTICE_RATE  16
 #define PARENT_WK_LOG_BURST 20
 #define PARENT_WK_LOG_RATE  2
+/* Lines of a worker's own log (worker_log.c), at once and per second; more
+ * at --log-level=debug, where a worker logs every request. */
+#define PARENT_WK_STDERR_BURST	     200
+#define PARENT_WK_STDERR_RATE	     20
+#define PARENT_WK_STDERR_BURST_DEBUG 5000
+#define PARENT_WK_STDERR_RATE_DEBUG  2000
 /* A front end that stalls in the middle of a message is dropped after this. */
 #define PARENT_FRONTEND_IO_TIMEOUT_S 5
 
@@ -167,6 +173,17 @@ int uns_write_maps(const struct parent_env *env, pid_t pid);
 /* Child, right after the clone: wait on syncfd for the maps, take the
  * namespace ids, keep what the worker needs across exec. 0 or -errno. */
 int uns_child_enter(const struct parent_env *env, int syncfd);
+
+/* worker_log.c: workers' standard error, relayed into our log */
+void wl_init(struct event_base *base);
+/* Read the pipe fd (its other end is worker q's stderr) from now on. */
+int wl_watch(uint32_t q, int fd);
+/* Relay what is there now; at EOF, stop watching. */
+void wl_service(uint32_t q);
+/* Worker q is gone: relay what is left, then close. */
+void wl_forget(uint32_t q);
+/* The pipes being watched (for a wait's poll): count, fds and queues. */
+int wl_fds(int *fds, uint32_t *qs, int max);
 
 /* workers.c */
 void workers_init(struct parent_env *env);

@@ -85,6 +85,7 @@ void workers_init(struct parent_env *env)
 		wk_table[i].w_fd = -1;
 		wk_table[i].w_state = WK_NONE;
 	}
+	wl_init(env->pe_base);
 	wk_nt.nw_ev = event_new(env->pe_base, -1, EV_PERSIST, wk_nt_check, NULL);
 	if (!wk_nt.nw_ev)
 		fatalx("cannot create the node table watch");
@@ -356,10 +357,10 @@ static int wk_recv(uint32_t q, struct ipc_msg *m, int timeout_ms, const char *wa
 	struct wk *w = &wk_table[q];
 	uint64_t deadline = bh_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	uint64_t tick = bh_now_ns() + PARENT_NT_CHECK_MS * 1000000ull;
-	struct pollfd pfd[1 + BH_MAX_QUEUES];
-	int lfd[BH_MAX_QUEUES];
-	uint32_t lq[BH_MAX_QUEUES];
-	int r, nl;
+	struct pollfd pfd[1 + 2 * BH_MAX_QUEUES];
+	int lfd[BH_MAX_QUEUES], gfd[BH_MAX_QUEUES];
+	uint32_t lq[BH_MAX_QUEUES], gq[BH_MAX_QUEUES];
+	int r, nl, ng;
 
 	for (;;) {
 		uint64_t now = bh_now_ns();
@@ -385,13 +386,19 @@ static int wk_recv(uint32_t q, struct ipc_msg *m, int timeout_ms, const char *wa
 		/* --seccomp=log: a worker (this one, or a peer it waits for) may be
 		 * blocked on a notification only we can answer. */
 		nl = seclog_fds(lfd, lq, BH_MAX_QUEUES);
+		/* and the workers' logs, lest a full pipe lose their lines */
+		ng = wl_fds(gfd, gq, BH_MAX_QUEUES);
 		pfd[0].fd = w->w_fd;
 		pfd[0].events = POLLIN;
 		for (int i = 0; i < nl; i++) {
 			pfd[1 + i].fd = lfd[i];
 			pfd[1 + i].events = POLLIN;
 		}
-		r = poll(pfd, (nfds_t)(1 + nl), left);
+		for (int i = 0; i < ng; i++) {
+			pfd[1 + nl + i].fd = gfd[i];
+			pfd[1 + nl + i].events = POLLIN;
+		}
+		r = poll(pfd, (nfds_t)(1 + nl + ng), left);
 		if (r == 0 || (r < 0 && errno == EINTR))
 			continue; /* the deadline, above */
 		if (r < 0) {
@@ -403,6 +410,9 @@ static int wk_recv(uint32_t q, struct ipc_msg *m, int timeout_ms, const char *wa
 		for (int i = 0; i < nl; i++)
 			if (pfd[1 + i].revents)
 				seclog_service(lq[i]);
+		for (int i = 0; i < ng; i++)
+			if (pfd[1 + nl + i].revents)
+				wl_service(gq[i]);
 		if (!pfd[0].revents)
 			continue;
 		r = ipc_recv(w->w_fd, m);
@@ -502,11 +512,12 @@ static int wk_request(uint32_t q, uint32_t type, const void *data, size_t len, c
 }
 
 /* In the child: become the worker. Never returns. */
-static void __attribute__((noreturn)) wk_exec(int chan, pid_t parent, bool new_pidns, int syncfd)
+static void __attribute__((noreturn)) wk_exec(int chan, pid_t parent, bool new_pidns, int syncfd,
+					     int logfd)
 {
 	char *const argv[] = {"bulkhead-worker", NULL};
 	char *const envp[] = {NULL};
-	int exe = wk_env->pe_exe_fd, r;
+	int exe = wk_env->pe_exe_fd, r, null;
 	sigset_t all;
 
 	/* A new user namespace: nothing runs before the parent wrote our maps.
@@ -519,6 +530,13 @@ static void __attribute__((noreturn)) wk_exec(int chan, pid_t parent, bool new_p
 	/* In a new PID namespace our parent has no pid we could see (getppid
 	 * is 0); if it died already, the worker's first send fails and it exits. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || (!new_pidns && getppid() != parent))
+		_exit(127);
+	/* Standard input and output: nothing; standard error: our log pipe
+	 * (worker_log.c). Not our terminal, log file or journal: a worker
+	 * could reopen those through its procfs, or write anything to them. */
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
+	    dup2(logfd, STDERR_FILENO) < 0)
 		_exit(127);
 	/* Keep the binary's fd clear of the channel slot and of the range we close. */
 	if (exe <= BH_WORKER_IPC_FD) {
@@ -584,11 +602,20 @@ static int wk_fork(uint32_t q)
 	struct wk *w = &wk_table[q];
 	bool ns = wk_env->pe_conf->pc_sandbox == IPC_SBX_NAMESPACE;
 	pid_t parent = getpid(), pid;
-	int sv[2], sync[2] = {-1, -1}, r;
+	int sv[2], sync[2] = {-1, -1}, lp[2], r;
 
 	r = ipc_socketpair(sv);
 	if (r < 0) {
 		log_warnx("worker q%u: socketpair: %s", q, strerror(-r));
+		return r;
+	}
+	/* Its standard error: non-blocking at both ends, so that a worker that
+	 * logs faster than we relay loses lines, never time. */
+	if (pipe2(lp, O_CLOEXEC | O_NONBLOCK) < 0) {
+		r = -errno;
+		log_warn("worker q%u: log pipe", q);
+		close(sv[0]);
+		close(sv[1]);
 		return r;
 	}
 	/* The child waits on sync[0] until its user namespace has maps. */
@@ -597,6 +624,8 @@ static int wk_fork(uint32_t q)
 		log_warn("worker q%u: pipe", q);
 		close(sv[0]);
 		close(sv[1]);
+		close(lp[0]);
+		close(lp[1]);
 		return r;
 	}
 	pid = wk_clone(ns);
@@ -614,6 +643,8 @@ static int wk_fork(uint32_t q)
 			log_warn("worker q%u: fork", q);
 		close(sv[0]);
 		close(sv[1]);
+		close(lp[0]);
+		close(lp[1]);
 		if (sync[0] >= 0) {
 			close(sync[0]);
 			close(sync[1]);
@@ -622,11 +653,15 @@ static int wk_fork(uint32_t q)
 	}
 	if (pid == 0) {
 		close(sv[0]);
+		close(lp[0]);
 		if (sync[1] >= 0)
 			close(sync[1]);
-		wk_exec(sv[1], parent, ns, sync[0]);
+		wk_exec(sv[1], parent, ns, sync[0], lp[1]);
 	}
 	close(sv[1]);
+	close(lp[1]);
+	if ((r = wl_watch(q, lp[0])) < 0)
+		log_warnx("worker q%u: cannot watch its log: %s", q, strerror(-r));
 	if (sync[0] >= 0) {
 		close(sync[0]);
 		r = uns_write_maps(wk_env, pid);
@@ -989,6 +1024,7 @@ void workers_reap(void)
 			snprintf(who, sizeof(who), "worker q%u", q);
 			w->w_pid = 0;
 			seclog_forget(q);
+			wl_forget(q); /* its last words before its exit status */
 			if (w->w_state == WK_LIVE) {
 				wk_close_channel(w);
 				w->w_state = WK_DEAD;
@@ -1036,6 +1072,7 @@ void workers_stop_all(void)
 		w->w_fd = -1;
 		w->w_state = WK_NONE;
 		seclog_forget(q);
+		wl_forget(q);
 	}
 	wk_nt_stop();
 }

@@ -791,7 +791,9 @@ static void worker_configure(void)
 		       c->ic_queue, c->ic_backend, c->ic_log_level, c->ic_cache, c->ic_thread_pool,
 		       c->ic_poll_us, c->ic_flags);
 
-	log_init("bulkhead-worker", (enum log_level)c->ic_log_level, c->ic_use_syslog != 0);
+	/* Our lines go to the parent (log_set_relay), which logs them where
+	 * its own go, syslog or not. */
+	log_init("bulkhead-worker", (enum log_level)c->ic_log_level, 0);
 	snprintf(tag, sizeof(tag), "q%u", c->ic_queue);
 	log_set_tag(tag);
 	wk.w_self = c->ic_queue;
@@ -878,6 +880,7 @@ int main(int argc, char *argv[])
 	int err;
 
 	log_init("bulkhead-worker", LOG_LVL_INFO, 0);
+	log_set_relay();
 	worker_loop_thread = true;
 	signal(SIGPIPE, SIG_IGN);
 	/* Die with the parent. If it is gone already, the first send fails

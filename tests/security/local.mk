@@ -40,7 +40,7 @@ tests_security_test_sec_dotdot_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
 check_PROGRAMS += tests/security/test_sec_workers
 TESTS += tests/security/test_sec_workers
 tests_security_test_sec_workers_SOURCES = tests/security/test_sec_workers.c $(SEC_TEST_SRCS)
-tests_security_test_sec_workers_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_security_test_sec_workers_CPPFLAGS = $(VUFE_CPPFLAGS) -I$(top_srcdir)/daemon
 tests_security_test_sec_workers_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_security_test_sec_workers_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
 

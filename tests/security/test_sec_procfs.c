@@ -9,7 +9,8 @@
  * processes, and a marker file the test puts beside the share; the reply
  * says whether anything opened (ECHILD: nothing; EXDEV: something) and the
  * log names every descriptor. From outside, every descriptor of every
- * worker is fetched (pidfd_getfd) and none may belong to the host's procfs.
+ * worker is fetched (pidfd_getfd) and none may belong to the host's procfs,
+ * and its standard descriptors are /dev/null and its log pipe.
  * A worker without a sandbox (--sandbox=none) is the probe's own control:
  * there it must find the host's core_pattern.
  * Runs in: the test process as root; bulkheadd is a child. Needs
@@ -27,6 +28,7 @@
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -112,14 +114,14 @@ static int pr_probe(unsigned q)
 	struct fuse_entry_out e;
 	int r = vufe_fuse_lookup(it_fe, q, 1, PR_PROBE, &e);
 
-	if (r != -ECHILD)
+	if (r != -ECHILD || getenv("PR_DUMP"))
 		hx_log_dump(&it_d);
 	return r;
 }
 
 /* The log's "escape probe: N descriptors, E escapes" lines: how many had
  * E == 0, and the smallest N seen. */
-static int pr_clean_reports(unsigned *min_fds)
+static int pr_count_reports(unsigned *min_fds)
 {
 	char line[512];
 	int clean = 0;
@@ -141,6 +143,17 @@ static int pr_clean_reports(unsigned *min_fds)
 	}
 	fclose(f);
 	return clean;
+}
+
+/* The same once 'want' reports are there: a worker's lines reach the log
+ * through the parent, after the reply (waits up to 5 s). */
+static int pr_clean_reports(int want, unsigned *min_fds)
+{
+	int n = 0;
+
+	for (int i = 0; i < 250 && (n = pr_count_reports(min_fds)) < want; i++)
+		usleep(20000);
+	return n;
 }
 
 /* From outside: every descriptor of every worker, fetched and looked at.
@@ -174,6 +187,21 @@ static int pr_private_procfs_fds(void)
 			close(got);
 		}
 		cr_expect_gt(seen, 3, "worker %d: only %d descriptors", (int)w[i], seen);
+		/* no terminal, log file or journal of ours: /dev/null, and a pipe
+		 * to the parent for its log */
+		for (int fd = 0; fd < 3; fd++) {
+			int got = pidfd_getfd(pidfd, fd, 0);
+
+			cr_assert_geq(got, 0, "worker %d fd %d: %s", (int)w[i], fd, strerror(errno));
+			cr_assert_eq(fstat(got, &st), 0);
+			close(got);
+			if (fd < 2)
+				cr_expect(S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3),
+					  "worker %d fd %d is not /dev/null", (int)w[i], fd);
+			else
+				cr_expect(S_ISFIFO(st.st_mode), "worker %d fd 2 is not a pipe",
+					  (int)w[i]);
+		}
 		close(pidfd);
 	}
 	return private;
@@ -186,7 +214,7 @@ ITEST(sec_procfs, no_descriptor_of_a_worker_leads_out_of_its_box)
 	pr_populate();
 	cr_assert_eq(pr_probe(1), -ECHILD, "queue 1's worker escaped (see the log)");
 	cr_assert_eq(pr_probe(2), -ECHILD, "queue 2's worker escaped (see the log)");
-	cr_assert_eq(pr_clean_reports(&min_fds), 2);
+	cr_assert_eq(pr_clean_reports(2, &min_fds), 2);
 	/* the channel, the log, the share root, the procfs, eventfds, peers,
 	 * nodes, handles: far more than a handful */
 	cr_expect_geq(min_fds, 12, "only %u descriptors probed", min_fds);
@@ -206,7 +234,7 @@ ITEST(sec_procfs_chroot, a_chrooted_worker_holds_no_procfs_and_leads_nowhere)
 	pr_populate();
 	cr_assert_eq(pr_probe(1), -ECHILD, "queue 1's worker escaped (see the log)");
 	cr_assert_eq(pr_probe(2), -ECHILD, "queue 2's worker escaped (see the log)");
-	cr_assert_eq(pr_clean_reports(&min_fds), 2);
+	cr_assert_eq(pr_clean_reports(2, &min_fds), 2);
 	cr_expect_geq(min_fds, 11, "only %u descriptors probed", min_fds);
 	cr_expect_eq(pr_private_procfs_fds(), 0);
 	cr_assert_neq(it_lookup(it_fe, 1, "small.txt"), 0);
@@ -218,6 +246,8 @@ ITEST(sec_procfs_none, the_probe_finds_the_host_from_an_unconfined_worker)
 	pr_populate();
 	cr_assert_eq(vufe_fuse_lookup(it_fe, 1, 1, PR_PROBE, &(struct fuse_entry_out){0}), -EXDEV,
 		     "the probe found no way out of an unconfined worker");
+	for (int i = 0; i < 250 && !hx_log_contains(&it_d, " escapes"); i++)
+		usleep(20000);
 	cr_assert(hx_log_contains(&it_d, "opened /proc/sys/kernel/core_pattern"));
 	cr_assert_neq(it_lookup(it_fe, 1, "small.txt"), 0);
 }

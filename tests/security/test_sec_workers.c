@@ -7,7 +7,10 @@
  * parent with NOTICEs must not crash or stall the other worker, nor stall
  * or crash the parent: the other queue keeps answering, the parent kills
  * the culprit (and only a worker of the device) and says why, once, and
- * the next front end is served.
+ * the next front end is served. A worker that floods its log (its
+ * standard error, a pipe the parent reads) gets a bounded number of lines
+ * into the daemon's log, each tagged with its queue and without control
+ * characters.
  * Runs in: the test process as root; bulkheadd and its workers are
  * children. The hook tests need --enable-test-hooks; the others act as the
  * compromised worker themselves, through its own mapping of the table
@@ -24,9 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/pidfd.h>
 #include <unistd.h>
 
 #include "bulkhead.h"
+#include "bulkheadd.h"
 #include "itest.h"
 #include "node_table.h"
 #include "node_table_int.h"
@@ -188,6 +193,73 @@ static int sw_answer(struct vufe_call *c, const char *what)
 	r = vufe_call_result(c);
 	vufe_call_free(it_fe, c);
 	return r;
+}
+
+/* ---- acting as a compromised worker: its log ---- */
+
+/*
+ * q2's standard error, taken from it, written as fast as the pipe takes
+ * lines for SW_FLOOD_MS: at --log-level=info the parent logs at most its
+ * burst and rate of them (a count of the rest instead), each line as
+ * "worker q2: ...", with the escape character replaced; q1 and the parent
+ * never notice. The pipe is q2's own: a full one costs it lines, not time.
+ */
+#define SW_FLOOD_MS 1500
+ITEST(sec_workers, worker_flooding_its_log_gets_a_bounded_tagged_share_of_ours)
+{
+	static const char line[] = "flood \x1b[2J forged: bulkheadd[1]: fake\n";
+	const char *const extra[] = {"--log-level=info", NULL};
+	unsigned long written = 0;
+	uint64_t t0, end;
+	pid_t q1, q2;
+	int pidfd, fd;
+	unsigned logged, allowed;
+	char *logtext;
+	FILE *f;
+	size_t len = 0;
+
+	it_start(extra, 3);
+	q1 = sw_worker_pid(1);
+	q2 = sw_worker_pid(2);
+	pidfd = pidfd_open(q2, 0);
+	cr_assert_geq(pidfd, 0);
+	fd = pidfd_getfd(pidfd, 2, 0);
+	cr_assert_geq(fd, 0, "q2's standard error: %s", strerror(errno));
+	close(pidfd);
+	t0 = bh_now_ns();
+	end = t0 + SW_FLOOD_MS * 1000000ull;
+	while (bh_now_ns() < end) {
+		ssize_t w = write(fd, line, sizeof(line) - 1);
+
+		if (w > 0)
+			written++;
+		else
+			usleep(1000); /* full: the parent has not read yet */
+	}
+	close(fd);
+	cr_assert_gt(written, 2 * PARENT_WK_STDERR_BURST, "only %lu lines written", written);
+	/* the parent keeps serving meanwhile, and so does q1 */
+	cr_assert_eq(sw_answer(sw_lookup(1, "small.txt"), "LOOKUP during the flood"), 0);
+	usleep(300000); /* what is left in the pipe */
+	logged = sw_log_count("worker q2: flood ?[2J forged: bulkheadd[1]: fake");
+	allowed = PARENT_WK_STDERR_BURST +
+		  PARENT_WK_STDERR_RATE * (unsigned)((bh_now_ns() - t0) / 1000000000ull + 1);
+	cr_assert_gt(logged, 0, "none of q2's lines was relayed");
+	cr_assert_leq(logged, allowed, "%u of %lu lines logged, at most %u allowed", logged,
+		      written, allowed);
+	cr_assert_gt(sw_log_count("worker q2: ") , 0);
+	cr_assert_gt(sw_log_count("lines of its log were left out"), 0);
+	/* no escape character from a worker reaches the log */
+	cr_assert_not_null(f = fopen(it_d.hd_log, "re"));
+	logtext = NULL;
+	cr_assert_geq(getdelim(&logtext, &len, '\0', f), 0);
+	fclose(f);
+	cr_assert_null(strchr(logtext, '\x1b'), "a control character reached the log");
+	free(logtext);
+	sw_assert_healthy(q1, "worker q1");
+	sw_assert_healthy(q2, "worker q2");
+	cr_assert_eq(sw_answer(sw_lookup(2, "small.txt"), "LOOKUP on q2 after its flood"), 0);
+	sw_next_front_end_served();
 }
 
 /* ---- acting as a compromised worker: its own mapping of the table ---- */
