@@ -68,6 +68,7 @@ struct vq {
 	uint16_t last_avail;      /* next avail index to pop */
 	uint16_t used_idx;        /* next used index to publish (shadow) */
 	uint16_t signalled_used;  /* used index at the last call */
+	uint16_t inuse;		  /* popped, not yet pushed: at most num */
 	bool signalled_valid;
 	bool event_idx;           /* VIRTIO_RING_F_EVENT_IDX negotiated */
 	bool indirect;            /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
@@ -124,6 +125,9 @@ int vq_retranslate(struct vq *vq, const struct vq_mem *mem);
  * nested or malformed indirect table, readable after writable, bad or
  * overflowing address, zero-length descriptor): vq->broken is set and the
  * caller stops the queue (and signals err_fd) - no used entry is written.
+ * -EOVERFLOW is the same for a chain offered while num chains are in flight
+ * already (popped, not pushed): a guest that offers a head again before its
+ * used entry would make the worker hold requests without bound.
  */
 int vq_pop(struct vq *vq, const struct vq_mem *mem, struct vq_elem *e);
 

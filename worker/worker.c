@@ -336,7 +336,10 @@ static void worker_ring_process(void)
 					event_active(wk.w_kick_ev, EV_READ, 0);
 					goto out;
 				}
-				worker_queue_broken(rc, "bad chain");
+				worker_queue_broken(rc, rc == -EOVERFLOW
+							    ? "more requests in flight than "
+							      "the queue holds"
+							    : "bad chain");
 				goto out;
 			}
 			r->r_mem = wk.w_mem;

@@ -583,6 +583,35 @@ Test(ring, ring_rejects_avail_idx_more_than_num_ahead)
 	assert_broken(vq_pop(&q, &mem, &e), 0);
 }
 
+/* A head offered again while it is in flight: the guest's ring holds only
+ * indices, so it can offer more chains than the queue has descriptors. */
+Test(ring, ring_rejects_more_chains_in_flight_than_queue_size)
+{
+	struct vq_elem e[5];
+	uint16_t last;
+	unsigned i;
+
+	ring_setup(4, 0, 0);
+	for (i = 0; i < 4; i++)
+		desc_set(D, i, DATA_GPA + 0x100 * i, 16, VRING_DESC_F_WRITE, 0);
+	for (i = 0; i < 4; i++) {
+		avail_add((uint16_t)i);
+		cr_assert_eq(vq_pop(&q, &mem, &e[i]), 1);
+	}
+	/* one used entry back: room for exactly one more */
+	vq_push(&q, e[0].head, 0);
+	avail_add(0);
+	cr_assert_eq(vq_pop(&q, &mem, &e[4]), 1);
+	cr_assert_eq(e[4].head, 0);
+	avail_add(1); /* head 1 is still in flight */
+	last = q.last_avail;
+	snap_used();
+	cr_assert_eq(vq_pop(&q, &mem, &e[0]), -EOVERFLOW);
+	assert_broken(-EOVERFLOW, last);
+	for (i = 1; i < 5; i++)
+		vq_elem_release(&e[i]);
+}
+
 Test(ring, ring_wraps_avail_and_used_indices)
 {
 	volatile uint16_t *avail_event;
