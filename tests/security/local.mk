@@ -6,3 +6,15 @@
 # request that must still succeed. Tests that need --enable-test-hooks are
 # compiled only then.
 SEC_TEST_SRCS = tests/integration/itest.c tests/integration/itest.h
+
+if HAVE_CRITERION
+SEC_TESTS = tests/security/test_sec_sizes
+check_PROGRAMS += $(SEC_TESTS)
+TESTS += $(SEC_TESTS)
+
+# Requests at the protocol's largest sizes; the workers' peak memory watched.
+tests_security_test_sec_sizes_SOURCES = tests/security/test_sec_sizes.c $(SEC_TEST_SRCS)
+tests_security_test_sec_sizes_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_security_test_sec_sizes_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_security_test_sec_sizes_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+endif
