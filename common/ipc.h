@@ -180,6 +180,9 @@ struct ipc_ring_start {
 /* Test hooks only: a borrowed handle's descriptor waits 200 ms between the
  * check that the handle is live and its install (RELEASE race test). */
 #define IPC_CFG_TEST_SLOW_BORROW 0x200
+/* Test hooks only: on each request the worker touches a page whose file
+ * it cut before its sandbox: SIGBUS outside guest memory. */
+#define IPC_CFG_TEST_SIGBUS 0x2000
 
 enum ipc_seccomp { IPC_SECCOMP_NONE = 0, IPC_SECCOMP_KILL, IPC_SECCOMP_TRAP, IPC_SECCOMP_LOG };
 
@@ -227,11 +230,19 @@ enum ipc_notice_kind {
 	IPC_NOTICE_BACKEND = 2,
 	IPC_NOTICE_SANDBOX = 3,	/* a sandbox step failed; the worker exits */
 	IPC_NOTICE_SECCOMP = 4,	/* SIGSYS reporter: in_pad = syscall number, no text */
+	/* SIGBUS reporter (worker/guest_fault.c): in_pad = the index of the
+	 * guest memory region that faulted (the front end shrank its file; the
+	 * worker waits to be killed and the parent drops the front end), or
+	 * IPC_GUEST_FAULT_OUTSIDE for a SIGBUS anywhere else (a bug: the worker
+	 * dies of it). The text says where. */
+	IPC_NOTICE_GUEST_MEMORY = 5,
 };
+
+#define IPC_GUEST_FAULT_OUTSIDE UINT32_MAX
 
 struct ipc_notice {
 	uint32_t in_kind;
-	uint32_t in_pad;         /* IPC_NOTICE_SECCOMP: the syscall number, else 0 */
+	uint32_t in_pad;	 /* SECCOMP: the syscall number; GUEST_MEMORY: the region */
 	char in_text[256];       /* NUL-terminated, for the parent's log */
 };
 

@@ -107,6 +107,7 @@ enum {
 	OPT_TEST_FORBIDDEN,
 	OPT_TEST_SLOW_BORROW,
 	OPT_TEST_DIE_NT_LOCK,
+	OPT_TEST_SIGBUS,
 	OPT_UID_MAP,
 	OPT_GID_MAP,
 	OPT_TRANSLATE_UID,
@@ -146,6 +147,8 @@ static const struct option parent_options[] = {
     {"test-die-holding-nt-lock", required_argument, NULL, OPT_TEST_DIE_NT_LOCK},
     /* Not in --help: borrowed handles are installed 200 ms after their check. */
     {"test-slow-borrow", no_argument, NULL, OPT_TEST_SLOW_BORROW},
+    /* Not in --help: queue N's worker faults outside guest memory at every request. */
+    {"test-sigbus-outside-guest", required_argument, NULL, OPT_TEST_SIGBUS},
 #endif
     {NULL, 0, NULL, 0},
 };
@@ -351,6 +354,15 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			break;
 		case OPT_TEST_SLOW_BORROW:
 			conf->pc_test_slow_borrow = 1;
+			break;
+		case OPT_TEST_SIGBUS:
+			if (bh_parse_u64(optarg, 1, BH_MAX_QUEUES - 1, &v) < 0) {
+				fprintf(stderr,
+					"bulkheadd: invalid --test-sigbus-outside-guest '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			conf->pc_test_sigbus_queue = (uint32_t)v;
 			break;
 		case OPT_TEST_DIE_NT_LOCK:
 			if (bh_parse_u64(optarg, 1, BH_MAX_QUEUES - 1, &v) < 0) {

@@ -99,8 +99,32 @@ static void wk_malformed(uint32_t q, const char *what)
 }
 
 /*
+ * SIGBUS in worker q (worker/guest_fault.c). In guest memory it is the front
+ * end's doing (it shrank a memory file the worker maps): the worker, which
+ * waits for it, is killed and the connection dropped, 1. Anywhere else it
+ * is a bug of the worker, which dies of it by itself: 0.
+ */
+static int wk_guest_memory(uint32_t q, const struct ipc_notice *n)
+{
+	char why[64];
+
+	if (n->in_pad == IPC_GUEST_FAULT_OUTSIDE) {
+		log_warnx("worker q%u (pid %d): %s: a bug, the worker dies of it", q,
+			  (int)wk_table[q].w_pid, n->in_text);
+		return 0;
+	}
+	log_warnx("front end shrank guest memory region %u (%s) under worker q%u: dropping the "
+		  "connection",
+		  n->in_pad, n->in_text, q);
+	wk_kill(q);
+	snprintf(why, sizeof(why), "its guest memory shrank under worker q%u", q);
+	vu_server_drop(why);
+	return 1;
+}
+
+/*
  * Log a worker's NOTICE. A forbidden system call (from the worker's SIGSYS
- * reporter) gets the worker killed: 1 then, else 0.
+ * reporter) or SIGBUS in guest memory gets the worker killed: 1 then, else 0.
  */
 static int wk_log_notice(uint32_t q, const struct ipc_msg *m)
 {
@@ -129,6 +153,8 @@ static int wk_log_notice(uint32_t q, const struct ipc_msg *m)
 	case IPC_NOTICE_SANDBOX:
 		log_warnx("worker q%u refused to serve: %s", q, n.in_text);
 		return 0;
+	case IPC_NOTICE_GUEST_MEMORY:
+		return wk_guest_memory(q, &n);
 	default:
 		log_warnx("worker q%u: %s%s", q,
 			  n.in_kind == IPC_NOTICE_QUEUE_BROKEN ? "queue broken: " : "", n.in_text);
@@ -483,6 +509,8 @@ static int wk_config(uint32_t q)
 		cfg.ic_flags |= IPC_CFG_TEST_DIE_NT_LOCK;
 	if (c->pc_test_slow_borrow)
 		cfg.ic_flags |= IPC_CFG_TEST_SLOW_BORROW;
+	if (c->pc_test_sigbus_queue && c->pc_test_sigbus_queue == q)
+		cfg.ic_flags |= IPC_CFG_TEST_SIGBUS;
 	return wk_request(q, IPC_CONFIG, &cfg, sizeof(cfg), fds, 2);
 }
 

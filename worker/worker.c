@@ -30,6 +30,7 @@
 #include "bulkhead.h"
 #include "fdtable.h"
 #include "fuse_dispatch.h"
+#include "guest_fault.h"
 #include "ipc.h"
 #include "log.h"
 #include "node_table.h"
@@ -351,6 +352,8 @@ static void worker_ring_process(void)
 #ifdef BH_TEST_HOOKS
 			if (wk.w_cfg.ic_flags & IPC_CFG_TEST_DIE_NT_LOCK)
 				worker_test_die_holding_nt_lock();
+			if (wk.w_cfg.ic_flags & IPC_CFG_TEST_SIGBUS)
+				gf_test_fault();
 #endif
 			fuse_dispatch(&wk.w_sess, r);
 			budget--;
@@ -712,7 +715,8 @@ static void worker_configure(void)
 	    c->ic_log_level > LOG_LVL_DEBUG || c->ic_cache > IPC_CACHE_ALWAYS ||
 	    c->ic_thread_pool > 1024 || c->ic_poll_us > BH_MAX_POLL_US ||
 	    (c->ic_flags & ~(uint32_t)(IPC_CFG_TEST_FORBIDDEN | IPC_CFG_WRITEBACK | IPC_CFG_XATTR |
-						     IPC_CFG_TEST_DIE_NT_LOCK | IPC_CFG_TEST_SLOW_BORROW)))
+				       IPC_CFG_TEST_DIE_NT_LOCK | IPC_CFG_TEST_SLOW_BORROW |
+				       IPC_CFG_TEST_SIGBUS)))
 		fatalx("CONFIG: queue %u, back end %u, log level %u, cache %u, pool %u, poll %u us, "
 		       "flags %#x",
 		       c->ic_queue, c->ic_backend, c->ic_log_level, c->ic_cache, c->ic_thread_pool,
@@ -818,7 +822,14 @@ int main(int argc, char *argv[])
 	wk.w_vq.call_fd = wk.w_vq.err_fd = -1;
 
 	worker_configure();
+#ifdef BH_TEST_HOOKS
+	if (wk.w_cfg.ic_flags & IPC_CFG_TEST_SIGBUS)
+		gf_test_prepare(); /* memfd_create is not in the policy */
+#endif
 	worker_sandbox();
+	/* Before the first memory table and before any thread. */
+	if ((err = gf_install(BH_WORKER_IPC_FD)) < 0)
+		fatalx("SIGBUS handler: %s", strerror(-err));
 
 	if (!(wk.w_base = event_base_new()))
 		fatalx("event_base_new failed");

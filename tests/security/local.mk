@@ -8,7 +8,7 @@
 SEC_TEST_SRCS = tests/integration/itest.c tests/integration/itest.h
 
 if HAVE_CRITERION
-SEC_TESTS = tests/security/test_sec_sizes
+SEC_TESTS = tests/security/test_sec_sizes tests/security/test_sec_guest_memory
 check_PROGRAMS += $(SEC_TESTS)
 TESTS += $(SEC_TESTS)
 
@@ -17,4 +17,12 @@ tests_security_test_sec_sizes_SOURCES = tests/security/test_sec_sizes.c $(SEC_TE
 tests_security_test_sec_sizes_CPPFLAGS = $(VUFE_CPPFLAGS)
 tests_security_test_sec_sizes_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_security_test_sec_sizes_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+
+# A front end that shrinks its guest memory under the workers (SIGBUS); the
+# SIGBUS-outside-guest-memory test inside needs --enable-test-hooks.
+tests_security_test_sec_guest_memory_SOURCES = tests/security/test_sec_guest_memory.c \
+	$(SEC_TEST_SRCS)
+tests_security_test_sec_guest_memory_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_security_test_sec_guest_memory_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_security_test_sec_guest_memory_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
 endif
