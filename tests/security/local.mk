@@ -5,7 +5,8 @@
 # named after what it attacks and asserts the exact refusal plus a follow-up
 # request that must still succeed. Tests that need --enable-test-hooks are
 # compiled only then.
-SEC_TEST_SRCS = tests/integration/itest.c tests/integration/itest.h
+SEC_TEST_SRCS = tests/integration/itest.c tests/integration/itest.h \
+	tests/security/sectest.c tests/security/sectest.h
 
 if HAVE_CRITERION
 SEC_TESTS = tests/security/test_sec_sizes tests/security/test_sec_guest_memory

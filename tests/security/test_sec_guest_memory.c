@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "itest.h"
+#include "sectest.h"
 
 #define Q	   1
 #define GM_CUT	   (32ull << 20) /* the file is cut to this (of 64 MiB) */
@@ -99,21 +99,6 @@ static void gm_uncut(void)
 	cr_assert_eq(ftruncate(vufe_mem_fd(it_fe), (off_t)o.mem_size), 0, "%s", strerror(errno));
 }
 
-/* Lines of the daemon's log holding s. */
-static int gm_log_count(const char *s)
-{
-	char line[2048];
-	int n = 0;
-	FILE *f = fopen(it_d.hd_log, "r");
-
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, s))
-			n++;
-	fclose(f);
-	return n;
-}
-
 /* The guest-physical address the shrink line names (region index first). */
 static uint64_t gm_logged_gpa(unsigned *region)
 {
@@ -134,30 +119,6 @@ static uint64_t gm_logged_gpa(unsigned *region)
 	return gpa;
 }
 
-static void gm_wait_log(const char *s)
-{
-	for (int i = 0; i < 250 && !hx_log_contains(&it_d, s); i++)
-		usleep(20000);
-}
-
-/* The next front end is served (the daemon may still be ending the last). */
-static void served_normally(void)
-{
-	struct vufe *fe = NULL;
-	int r = -1;
-
-	for (int i = 0; i < 100 && r; i++) {
-		vufe_free(fe);
-		fe = it_connect(NULL);
-		r = it_up_init(fe);
-		if (r)
-			usleep(50000);
-	}
-	cr_assert_eq(r, 0, "the next front end was not served (%d)", r);
-	cr_assert_neq(it_lookup(fe, Q, "small.txt"), 0);
-	vufe_free(fe);
-}
-
 /* One line, the connection gone, the daemon serving the next front end. */
 static void gm_expect_dropped(uint64_t lo, uint64_t hi)
 {
@@ -165,8 +126,8 @@ static void gm_expect_dropped(uint64_t lo, uint64_t hi)
 	uint64_t gpa;
 
 	cr_assert_eq(vufe_expect_eof(it_fe, 5000), 0, "the connection was not dropped");
-	gm_wait_log("dropping the front end: its guest memory shrank under worker q1");
-	cr_assert_eq(gm_log_count(GM_LINE), 1, "the shrink line is not there exactly once");
+	sec_wait_log("dropping the front end: its guest memory shrank under worker q1");
+	cr_assert_eq(sec_log_count(GM_LINE), 1, "the shrink line is not there exactly once");
 	gpa = gm_logged_gpa(&region);
 	cr_assert_eq(region, 1, "region %u", region);
 	cr_assert(gpa >= lo && gpa < hi, "gpa 0x%llx not in [0x%llx, 0x%llx)",
@@ -174,8 +135,8 @@ static void gm_expect_dropped(uint64_t lo, uint64_t hi)
 	cr_assert(hx_log_contains(&it_d, "dropping the front end: its guest memory shrank under "
 					 "worker q1"));
 	cr_assert(hx_alive(&it_d), "the daemon died");
-	served_normally();
-	cr_assert_eq(gm_log_count(GM_LINE), 1, "logged again");
+	sec_served_normally();
+	cr_assert_eq(sec_log_count(GM_LINE), 1, "logged again");
 }
 
 /* The request itself (in header, arguments) lies in the lost part: the
@@ -271,7 +232,7 @@ ITEST(guest_memory, read_and_write_data_in_shrunk_memory_fail_with_efault)
 	cr_assert_eq(vufe_fuse_read(it_fe, Q, nid, fh, 0, sizeof(buf), buf, &n, 0), 0);
 	cr_assert_eq(n, 15);
 	cr_assert_eq(memcmp(buf, "hello bulkhead\n", 15), 0, "the file changed");
-	cr_assert_eq(gm_log_count(GM_LINE), 0);
+	cr_assert_eq(sec_log_count(GM_LINE), 0);
 }
 
 /* The front end hands a new worker the table after shrinking a file: the
@@ -290,7 +251,7 @@ ITEST(guest_memory, worker_refuses_a_region_past_the_end_of_its_file)
 					 "file offset 0xc0000) extends past the end of its file "
 					 "(0x2000000 bytes): not mapped"));
 	cr_assert(hx_log_contains(&it_d, "worker q2 refused MEM_TABLE: No such device or address"));
-	cr_assert_eq(gm_log_count(GM_LINE), 0);
+	cr_assert_eq(sec_log_count(GM_LINE), 0);
 	/* follow-up: q1 never touched the lost pages and goes on */
 	gm_uncut();
 	cr_assert_eq(vufe_expect_silence(it_fe, 100), 0, "the connection was dropped");
@@ -309,7 +270,7 @@ ITEST(guest_memory, memory_table_past_the_end_of_its_file_is_refused)
 	cr_assert_eq(vufe_expect_eof(it_fe, 5000), 0, "the connection was not dropped");
 	cr_assert(hx_log_contains(&it_d, "memory region gpa 0xc0000 extends past the end of its "
 					 "file"));
-	served_normally();
+	sec_served_normally();
 }
 
 /* QEMU's memfd backend seals its file: it cannot shrink, and the worker
@@ -327,7 +288,7 @@ ITEST(guest_memory_sealed, sealed_memory_cannot_shrink_and_serves_as_before)
 	cr_assert_eq(vufe_fuse_open(it_fe, Q, nid, O_RDONLY, &fh), 0);
 	cr_assert_eq(vufe_fuse_read(it_fe, Q, nid, fh, 0, sizeof(buf), buf, &n, 0), 0);
 	cr_assert_eq(n, 15);
-	cr_assert_eq(gm_log_count(GM_LINE), 0);
+	cr_assert_eq(sec_log_count(GM_LINE), 0);
 }
 
 ITEST(guest_memory, unsealed_memory_of_full_length_serves_as_before)
@@ -341,7 +302,7 @@ ITEST(guest_memory, unsealed_memory_of_full_length_serves_as_before)
 	cr_assert_eq(vufe_fuse_open(it_fe, Q, nid, O_RDONLY, &fh), 0);
 	cr_assert_eq(vufe_fuse_read(it_fe, Q, nid, fh, 0, sizeof(buf), buf, &n, 0), 0);
 	cr_assert_eq(n, 15);
-	cr_assert_eq(gm_log_count(GM_LINE), 0);
+	cr_assert_eq(sec_log_count(GM_LINE), 0);
 }
 
 #ifdef BH_TEST_HOOKS
@@ -372,7 +333,7 @@ ITEST(guest_memory_bug, sigbus_outside_guest_memory_kills_the_worker_with_its_ad
 	FILE *f;
 
 	cr_assert_eq(vufe_fuse_init(it_fe, Q, &io), VUFE_ENOREPLY);
-	gm_wait_log("was killed by signal 7");
+	sec_wait_log("was killed by signal 7");
 	f = fopen(it_d.hd_log, "r");
 	cr_assert_not_null(f);
 	while (fgets(line, sizeof(line), f))
@@ -391,7 +352,7 @@ ITEST(guest_memory_bug, sigbus_outside_guest_memory_kills_the_worker_with_its_ad
 	snprintf(death, sizeof(death), "worker q1 (pid %d) was killed by signal 7 (Bus error)",
 		 pid);
 	cr_assert(hx_log_contains(&it_d, death), "no line \"%s\"", death);
-	cr_assert_eq(gm_log_count(GM_LINE), 0);
+	cr_assert_eq(sec_log_count(GM_LINE), 0);
 	cr_assert(hx_alive(&it_d), "the daemon died");
 	/* follow-up: the other request queue, same connection */
 	cr_assert_eq(vufe_fuse_init(it_fe, 2, &io), 0);

@@ -23,7 +23,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "itest.h"
+#include "sectest.h"
 
 #define SZ_QUEUE      512	     /* max_pages 256 (the cap), and 512 in flight */
 #define SZ_MEM	      (320ull << 20) /* sparse guest memory */
@@ -418,21 +418,6 @@ ITEST(sizes, write_above_max_write_is_einval)
 	cr_assert_eq(w, SZ_MAX_WRITE);
 }
 
-/* Lines of the daemon's log holding s. */
-static int sz_log_count(const char *s)
-{
-	char line[1024];
-	int n = 0;
-	FILE *f = fopen(it_d.hd_log, "r");
-
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, s))
-			n++;
-	fclose(f);
-	return n;
-}
-
 #define SZ_BROKEN                                                                                  \
 	"worker q2: queue broken: queue 2 broken: more requests in flight than the queue holds"
 
@@ -465,9 +450,9 @@ ITEST(sizes, more_chains_in_flight_than_the_queue_size_break_the_queue)
 			     i);
 	}
 	/* every one of them waits, in flight (the debug log names each) */
-	for (int i = 0; i < 500 && sz_log_count("SETLKW unique") < SZ_QUEUE; i++)
+	for (int i = 0; i < 500 && sec_log_count("SETLKW unique") < SZ_QUEUE; i++)
 		usleep(20000);
-	cr_assert_eq(sz_log_count("SETLKW unique"), SZ_QUEUE);
+	cr_assert_eq(sec_log_count("SETLKW unique"), SZ_QUEUE);
 	cr_assert_eq(poll(&p, 1, 0), 0, "ERR before the queue was over-full");
 	cr_assert_eq(vufe_used_idx(it_fe, Q2), used_before);
 	/* one more: the first head again */
@@ -475,9 +460,9 @@ ITEST(sizes, more_chains_in_flight_than_the_queue_size_break_the_queue)
 	vufe_kick(it_fe, Q2);
 	cr_assert_eq(poll(&p, 1, 5000), 1, "the ERR eventfd was not signalled");
 	/* the worker signals ERR first, then tells the parent, which logs */
-	for (int i = 0; i < 250 && sz_log_count(SZ_BROKEN) == 0; i++)
+	for (int i = 0; i < 250 && sec_log_count(SZ_BROKEN) == 0; i++)
 		usleep(20000);
-	cr_assert_eq(sz_log_count(SZ_BROKEN), 1);
+	cr_assert_eq(sec_log_count(SZ_BROKEN), 1);
 	cr_assert(hx_alive(&it_d), "the daemon died");
 	/* follow-up on the other request queue */
 	cr_assert_neq(it_lookup(it_fe, Q, "small.txt"), 0);
