@@ -201,6 +201,9 @@ struct ipc_ring_start {
 /* Test hooks only: on its first request it takes the node-table lock and
  * keeps it (and stays alive) until it is killed. */
 #define IPC_CFG_TEST_HOLD_NT_LOCK 0x1000
+/* Test hooks only: on each request the worker touches a page whose file
+ * it cut before its sandbox: SIGBUS outside guest memory. */
+#define IPC_CFG_TEST_SIGBUS 0x2000
 /* Test hooks only: a LOOKUP of SBX_TEST_PROBE_NAME makes the worker try to
  * escape through every descriptor it holds (worker/escape_probe.c). */
 #define IPC_CFG_TEST_ESCAPE_PROBE 0x4000
@@ -254,11 +257,20 @@ enum ipc_notice_kind {
 	/* A thread waited NT_LOCK_HOLD_MAX_MS for the node table's lock: in_pad =
 	 * the lock word it saw. At most one per period per worker. */
 	IPC_NOTICE_NT_STALL = 5,
+	/* SIGBUS reporter (worker/guest_fault.c): in_pad = the index of the
+	 * guest memory region that faulted (the front end shrank its file; the
+	 * worker waits to be killed and the parent drops the front end), or
+	 * IPC_GUEST_FAULT_OUTSIDE for a SIGBUS anywhere else (a bug: the worker
+	 * dies of it). The text says where. */
+	IPC_NOTICE_GUEST_MEMORY = 6,
 };
+
+#define IPC_GUEST_FAULT_OUTSIDE UINT32_MAX
 
 struct ipc_notice {
 	uint32_t in_kind;
-	uint32_t in_pad;         /* SECCOMP: the syscall number; NT_STALL: the lock word; else 0 */
+	uint32_t in_pad; /* SECCOMP: the syscall number; NT_STALL: the lock word;
+			  * GUEST_MEMORY: the region; else 0 */
 	char in_text[256];       /* NUL-terminated, for the parent's log */
 };
 

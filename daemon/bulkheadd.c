@@ -120,6 +120,7 @@ enum {
 	OPT_TEST_HOLD_NT_LOCK,
 	OPT_TEST_SCRIBBLE_NT,
 	OPT_TEST_FLOOD_NOTICES,
+	OPT_TEST_SIGBUS,
 	OPT_UID_MAP,
 	OPT_GID_MAP,
 	OPT_TRANSLATE_UID,
@@ -174,6 +175,8 @@ static const struct option parent_options[] = {
     {"test-slow-borrow", no_argument, NULL, OPT_TEST_SLOW_BORROW},
     /* Not in --help: workers try to escape through their descriptors on request. */
     {"test-escape-probe", no_argument, NULL, OPT_TEST_ESCAPE_PROBE},
+    /* Not in --help: queue N's worker faults outside guest memory at every request. */
+    {"test-sigbus-outside-guest", required_argument, NULL, OPT_TEST_SIGBUS},
 #endif
     {NULL, 0, NULL, 0},
 };
@@ -454,6 +457,15 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			break;
 		case OPT_TEST_ESCAPE_PROBE:
 			conf->pc_test_escape_probe = 1;
+			break;
+		case OPT_TEST_SIGBUS:
+			if (bh_parse_u64(optarg, 1, BH_MAX_QUEUES - 1, &v) < 0) {
+				fprintf(stderr,
+					"bulkheadd: invalid --test-sigbus-outside-guest '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			conf->pc_test_sigbus_queue = (uint32_t)v;
 			break;
 		case OPT_TEST_DIE_NT_LOCK:
 			if (parent_test_queue("die-holding-nt-lock", optarg,

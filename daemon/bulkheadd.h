@@ -62,6 +62,7 @@ struct parent_conf {
 	int pc_test_forbidden;	   /* hidden, test hooks only: first worker misbehaves */
 	int pc_test_slow_borrow;   /* hidden, test hooks only: IPC_CFG_TEST_SLOW_BORROW */
 	int pc_test_escape_probe;  /* hidden, test hooks only: IPC_CFG_TEST_ESCAPE_PROBE */
+	uint32_t pc_test_sigbus_queue; /* hidden, test hooks only: 0 = off */
 	uint32_t pc_test_die_nt_queue; /* hidden, test hooks only: 0 = off */
 	uint32_t pc_test_hold_nt_queue;	 /* the same, IPC_CFG_TEST_HOLD_NT_LOCK */
 	uint32_t pc_test_scribble_queue; /* the same, IPC_CFG_TEST_SCRIBBLE_NT */
@@ -143,6 +144,9 @@ bool vu_server_busy(void);
 int vu_server_start(int fd);
 /* Drop the current front end (if any): stop workers, close everything. */
 void vu_server_end(const char *why);
+/* The same from the event loop, soon: for a worker's report that arrives
+ * while the parent waits on that worker inside a front-end request. */
+void vu_server_drop(const char *why);
 
 /* privdrop.c */
 int priv_policy_dir(const struct parent_conf *conf, int from_build_tree, char *buf, size_t len);

@@ -53,6 +53,10 @@ struct vs_session {
 static struct parent_env *vs_env;
 static struct vs_session vs;
 static bool vs_active;
+/* Connections so far: a deferred drop (vu_server_drop) names its own. */
+static uint64_t vs_gen;
+static uint64_t vs_drop_gen;
+static char vs_drop_why[256];
 /* Why a handler refused a message (set by vs_fail, logged by the dispatcher). */
 static char vs_why[256];
 
@@ -659,6 +663,7 @@ bool vu_server_busy(void)
 
 int vu_server_start(int fd)
 {
+	vs_gen++;
 	memset(&vs, 0, sizeof(vs));
 	vs.s_fd = fd;
 	for (uint32_t i = 0; i < BH_MAX_QUEUES; i++) {
@@ -693,6 +698,34 @@ static void vs_end(void)
 	memset(&vs, 0, sizeof(vs));
 	vs.s_fd = -1;
 	vs_active = false;
+}
+
+static void vs_drop_now(evutil_socket_t fd, short ev, void *arg)
+{
+	if (vs_drop_gen == vs_gen)
+		vu_server_end(vs_drop_why);
+	vs_drop_gen = 0;
+}
+
+/*
+ * A worker's report can arrive while a front-end request waits on that
+ * worker (workers.c's synchronous waits), deep inside this file's state
+ * machine: the connection is dropped from the loop instead, at its next
+ * turn, and only if it is still the same one.
+ */
+void vu_server_drop(const char *why)
+{
+	static const struct timeval now = {0, 0};
+
+	if (!vs_active || vs_drop_gen == vs_gen)
+		return;
+	snprintf(vs_drop_why, sizeof(vs_drop_why), "%s", why);
+	vs_drop_gen = vs_gen;
+	if (event_base_once(vs_env->pe_base, -1, EV_TIMEOUT, vs_drop_now, NULL, &now) < 0) {
+		vs_drop_gen = 0;
+		log_warnx("cannot schedule dropping the front end (%s): dropping it now", why);
+		vu_server_end(why);
+	}
 }
 
 void vu_server_end(const char *why)

@@ -302,9 +302,35 @@ static void wk_malformed(uint32_t q, const char *what)
 }
 
 /*
+ * SIGBUS in worker q (worker/guest_fault.c). In guest memory it is the front
+ * end's doing (it shrank a memory file the worker maps): the worker, which
+ * waits for it, is killed and the connection dropped, 1. Anywhere else it
+ * is a bug of the worker, which dies of it by itself: 0.
+ */
+static int wk_guest_memory(uint32_t q, const struct ipc_notice *n)
+{
+	char why[64];
+
+	if (n->in_pad == IPC_GUEST_FAULT_OUTSIDE) {
+		if (wk_line_ok(q))
+			log_warnx("worker q%u (pid %d): %s: a bug, the worker dies of it", q,
+				  (int)wk_table[q].w_pid, n->in_text);
+		return 0;
+	}
+	log_warnx("front end shrank guest memory region %u (%s) under worker q%u: dropping the "
+		  "connection",
+		  n->in_pad, n->in_text, q);
+	wk_kill(q);
+	snprintf(why, sizeof(why), "its guest memory shrank under worker q%u", q);
+	vu_server_drop(why);
+	return 1;
+}
+
+/*
  * Log a worker's NOTICE (rate-limited), or act on it. A forbidden system
- * call (from the worker's SIGSYS reporter) gets the worker killed, and so
- * may a stall report (when it holds the lock itself): 1 then, else 0.
+ * call (from the worker's SIGSYS reporter) or SIGBUS in guest memory gets
+ * the worker killed, and so may a stall report (when it holds the lock
+ * itself): 1 then, else 0.
  */
 static int wk_log_notice(uint32_t q, const struct ipc_msg *m)
 {
@@ -338,6 +364,8 @@ static int wk_log_notice(uint32_t q, const struct ipc_msg *m)
 	case IPC_NOTICE_NT_STALL:
 		wk_nt_stalled(q, n.in_pad);
 		return workers_live(q) ? 0 : 1; /* it may have been the holder */
+	case IPC_NOTICE_GUEST_MEMORY:
+		return wk_guest_memory(q, &n);
 	default:
 		if (wk_line_ok(q))
 			log_warnx("worker q%u: %s%s", q,
@@ -766,6 +794,8 @@ static int wk_config(uint32_t q)
 		cfg.ic_flags |= IPC_CFG_TEST_SLOW_BORROW;
 	if (c->pc_test_escape_probe)
 		cfg.ic_flags |= IPC_CFG_TEST_ESCAPE_PROBE;
+	if (c->pc_test_sigbus_queue && c->pc_test_sigbus_queue == q)
+		cfg.ic_flags |= IPC_CFG_TEST_SIGBUS;
 	return wk_request(q, IPC_CONFIG, &cfg, sizeof(cfg), fds, 2);
 }
 

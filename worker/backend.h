@@ -84,13 +84,14 @@ struct be_ops {
 	void (*readlink)(void *ctx, struct fuse_req *r, uint64_t node);
 	/* flags: the guest's O_* flags. Reply: be_reply_open. */
 	void (*open)(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags);
-	/* size already clamped to what the guest can receive. Reply: be_reply_data
+	/* size already clamped to what the guest can receive and to max_pages
+	 * (fuse_max_payload). Reply: be_reply_data
 	 * after filling be_req_data_iov, or be_reply_buf. */
 	void (*read)(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size);
 	void (*release)(void *ctx, struct fuse_req *r, uint64_t fh);
 	void (*flush)(void *ctx, struct fuse_req *r, uint64_t fh);
 	void (*opendir)(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags);
-	/* off = cookie (0 = start); size already clamped. Reply: be_reply_buf with
+	/* off = cookie (0 = start); size already clamped as for read. Reply: be_reply_buf with
 	 * packed fuse_dirent / fuse_direntplus records (an empty reply = end). */
 	void (*readdir)(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size,
 			bool plus);
@@ -104,8 +105,8 @@ struct be_ops {
 	/* in: the request's copy (valid until the reply). Reply: be_reply_attr. */
 	void (*setattr)(void *ctx, struct fuse_req *r, uint64_t node,
 			const struct fuse_setattr_in *in);
-	/* size == the data bytes after write_in (checked): be_req_write_iov
-	 * gives them in place. Reply: be_reply_write. */
+	/* size == the data bytes after write_in, <= FUSE_MAX_WRITE (checked):
+	 * be_req_write_iov gives them in place. Reply: be_reply_write. */
 	void (*write)(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size,
 		      uint32_t write_flags);
 	/* FSYNC and FSYNCDIR. */
@@ -143,7 +144,8 @@ struct be_ops {
 	void (*setlk)(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_lk_in *in,
 		      bool sleep);
 	/* name: NUL-terminated, 1..255 bytes. size: already clamped to what the
-	 * guest can receive; 0 = reply be_reply_xattr_size with the size needed,
+	 * guest can receive and to XATTR_SIZE_MAX; 0 = reply be_reply_xattr_size
+	 * with the size needed,
 	 * otherwise be_reply_buf (or -ERANGE when it does not fit). */
 	void (*getxattr)(void *ctx, struct fuse_req *r, uint64_t node, const char *name,
 			 uint32_t size);

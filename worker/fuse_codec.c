@@ -88,6 +88,22 @@ static const struct fuse_op_info fuse_ops[] = {
 		      sizeof(struct fuse_entry_out) + sizeof(struct fuse_open_out), 0},
 };
 
+uint32_t fuse_max_payload(uint32_t max_pages)
+{
+	if (max_pages == 0)
+		max_pages = 1;
+	if (max_pages > FUSE_MAX_PAGES_CAP)
+		max_pages = FUSE_MAX_PAGES_CAP;
+	return max_pages * FUSE_PAGE_SIZE;
+}
+
+uint32_t fuse_clamp_reply(uint32_t size, uint64_t room, uint32_t cap)
+{
+	if (size > room)
+		size = (uint32_t)room;
+	return size < cap ? size : cap;
+}
+
 const struct fuse_op_info *fuse_op_lookup(uint32_t opcode)
 {
 	if (opcode >= BH_ARRAY_SIZE(fuse_ops) || fuse_ops[opcode].oi_name == NULL)
@@ -250,8 +266,9 @@ int fuse_decode(const struct iovec *rd, unsigned n, uint64_t rd_len, struct fuse
 				return err;
 		}
 	}
-	if (in->h.opcode == FUSE_WRITE && in->a.write.size != in->var_len)
-		return -EINVAL; /* in.len must be exactly 80 + size */
+	if (in->h.opcode == FUSE_WRITE &&
+	    (in->a.write.size > FUSE_MAX_WRITE || in->a.write.size != in->var_len))
+		return -EINVAL; /* in.len must be exactly 80 + size, size <= max_write */
 	if ((in->h.opcode == FUSE_GETLK || in->h.opcode == FUSE_SETLK ||
 	     in->h.opcode == FUSE_SETLKW) &&
 	    !fuse_lk_valid(&in->a.lk.lk, in->h.opcode == FUSE_GETLK))

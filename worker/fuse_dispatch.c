@@ -41,8 +41,6 @@
 #define FUSE_CREATE_SUPP_GROUP (1ULL << 34)
 #endif
 #define FUSE_OUR_FLAGS2 ((uint32_t)(FUSE_CREATE_SUPP_GROUP >> 32))
-#define FUSE_MAX_PAGES_CAP  256
-#define FUSE_MAX_WRITE	    (1u << 20)
 #define FUSE_MAX_BACKGROUND 64
 #define FUSE_CONGESTION	    48
 
@@ -249,6 +247,7 @@ void fuse_sess_sync(struct fuse_sess *s)
 	if (!s->fs_initialized) {
 		nt_session_get(s->fs_nt, &ss);
 		s->fs_initialized = ss.s_initialized != 0;
+		s->fs_max_pages = ss.s_max_pages;
 	}
 }
 
@@ -263,6 +262,7 @@ static void fuse_sess_drop(struct fuse_sess *s)
 		s->fs_be->session_reset(s->fs_be_ctx);
 	s->fs_epoch = nt_epoch(s->fs_nt);
 	s->fs_initialized = false;
+	s->fs_max_pages = 0;
 }
 
 static void fuse_do_init(struct fuse_sess *s, struct fuse_req *r)
@@ -313,6 +313,7 @@ static void fuse_do_init(struct fuse_sess *s, struct fuse_req *r)
 	nt_session_set(s->fs_nt, &ss);
 	s->fs_epoch = nt_epoch(s->fs_nt);
 	s->fs_initialized = true;
+	s->fs_max_pages = pages;
 	log_info("session 7.%u, flags 0x%x, flags2 0x%x, max_pages %u", out.minor, out.flags,
 		 out.flags2, pages);
 	fuse_reply(r, 0, &out, sizeof(out));
@@ -448,10 +449,8 @@ static bool fuse_dispatch_lkx(struct fuse_sess *s, struct fuse_req *r, uint64_t 
 			be_reply_err(r, -EIO);
 			return true;
 		}
-		if (size > room)
-			size = (uint32_t)room;
-		if (size > XATTR_SIZE_MAX)
-			size = XATTR_SIZE_MAX; /* nothing larger exists */
+		/* the back end allocates a buffer of this size; nothing larger exists */
+		size = fuse_clamp_reply(size, room, XATTR_SIZE_MAX);
 		if (in->h.opcode == FUSE_GETXATTR)
 			be->getxattr(ctx, r, node, in->name, size);
 		else
@@ -675,9 +674,8 @@ void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 		break;
 	case FUSE_READ:
 		if (be->read) {
-			size = in->a.read.size;
-			if (size > room)
-				size = (uint32_t)room;
+			size = fuse_clamp_reply(in->a.read.size, room,
+						fuse_max_payload(s->fs_max_pages));
 			be->read(s->fs_be_ctx, r, in->a.read.fh, in->a.read.offset, size);
 			return;
 		}
@@ -685,9 +683,9 @@ void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 	case FUSE_READDIR:
 	case FUSE_READDIRPLUS:
 		if (be->readdir) {
-			size = in->a.read.size;
-			if (size > room)
-				size = (uint32_t)room;
+			/* the back end allocates a buffer of this size */
+			size = fuse_clamp_reply(in->a.read.size, room,
+						fuse_max_payload(s->fs_max_pages));
 			be->readdir(s->fs_be_ctx, r, in->a.read.fh, in->a.read.offset, size,
 				    in->h.opcode == FUSE_READDIRPLUS);
 			return;

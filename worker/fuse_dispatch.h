@@ -31,6 +31,39 @@
 #define FUSE_OUR_MAJOR 7
 #define FUSE_OUR_MINOR 38
 
+/*
+ * Size limits. Every buffer and every reply sized by the guest is bounded by
+ * what INIT negotiated: the guest's kernel never builds a larger request, so
+ * only a hostile guest meets these (man/bulkheadd.8, LIMITS).
+ *
+ * FUSE_MAX_WRITE is INIT's max_write: a WRITE with more data is refused
+ * with EINVAL (fuse_decode), as a malformed request; a short write would
+ * have to pretend the host stopped early.
+ *
+ * A READ or READDIR(PLUS) reply carries at most max_pages pages of
+ * FUSE_PAGE_SIZE (fuse_max_payload): the kernel sizes both by max_pages,
+ * and a short reply is legal for both (fewer bytes, fewer entries), so a
+ * larger size is clamped, not refused. max_pages is counted in 4 KiB pages,
+ * the page size of x86-64 guests; a guest with larger pages would see
+ * reads above max_pages * 4 KiB come back short.
+ *
+ * GETXATTR and LISTXATTR are clamped to XATTR_SIZE_MAX (which is also
+ * XATTR_LIST_MAX), as the host's getxattr(2) and listxattr(2) clamp; a
+ * SETXATTR value above it is E2BIG, as setxattr(2) answers.
+ */
+#define FUSE_PAGE_SIZE	   4096u
+#define FUSE_MAX_PAGES_CAP 256u
+#define FUSE_MAX_WRITE	   (1u << 20)
+
+/* The most data one READ or READDIR reply may carry for a session that
+ * negotiated max_pages (a value from shared memory: never above
+ * FUSE_MAX_PAGES_CAP, never below one page). */
+uint32_t fuse_max_payload(uint32_t max_pages);
+
+/* A reply size the guest asked for, clamped to the writable room behind the
+ * out header and to cap. */
+uint32_t fuse_clamp_reply(uint32_t size, uint64_t room, uint32_t cap);
+
 /* Per-opcode decoding rules (fuse_codec.c). */
 #define FUSE_OP_NOREPLY 0x1 /* FORGET, BATCH_FORGET: chain completed with len 0 */
 #define FUSE_OP_NAME	0x2 /* a NUL-terminated name follows the fixed arguments */
@@ -105,7 +138,7 @@ struct fuse_in {
  *   -ENAMETOOLONG  name longer than FUSE_NAME_MAX (a symlink target: PATH_MAX - 1);
  *   -EINVAL  also: "." or ".." for an opcode that creates the name
  *            (FUSE_OP_NODOTS), WRITE whose size is not exactly the bytes
- *            after write_in (in.len != 80 + size).
+ *            after write_in (in.len != 80 + size) or above FUSE_MAX_WRITE.
  * in->h is valid (copied) for every error but -EPROTO, so the caller can
  * echo the unique and tell whether the opcode wants a reply.
  */
@@ -191,6 +224,7 @@ struct fuse_sess {
 	struct tp *fs_tp;
 	uint32_t fs_self;
 	uint16_t fs_queue_size; /* for max_pages */
+	uint32_t fs_max_pages;	/* the session's, once initialized (fuse_max_payload) */
 	const struct be_ops *fs_be;
 	void *fs_be_ctx;
 	uint64_t fs_epoch;   /* last node-table epoch seen */

@@ -2,7 +2,8 @@
 libexec_PROGRAMS += worker/bulkhead-worker
 worker_bulkhead_worker_SOURCES = \
 	worker/worker.c worker/worker.h \
-	worker/guest_mem.c worker/virtqueue.c worker/virtqueue.h \
+	worker/guest_mem.c worker/guest_fault.c worker/guest_fault.h \
+	worker/virtqueue.c worker/virtqueue.h \
 	worker/fuse_codec.c worker/fuse_dispatch.c worker/fuse_dispatch.h worker/fuse_policy.c \
 	worker/backend.h worker/backend_passthrough.c \
 	worker/passthrough.h worker/passthrough_write.c \

@@ -5,7 +5,9 @@
  * Runs in: the worker (sandboxed), listings on the pool threads. The handle
  * and offset come from the guest: the handle is checked by the node table
  * (a directory handle, live), the offset is the host's own d_off cookie
- * (<= INT64_MAX) and the reply never exceeds the guest's size.
+ * (<= INT64_MAX) and the reply never exceeds the guest's size, which the
+ * dispatcher clamped to max_pages (fuse_max_payload): the two buffers
+ * allocated here are at most that size each.
  */
 #include "config.h"
 

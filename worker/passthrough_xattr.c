@@ -3,7 +3,8 @@
  * (GETXATTR, LISTXATTR, SETXATTR, REMOVEXATTR), served only with --xattr.
  * Runs in: the worker (sandboxed), on pool threads. Names and values come
  * from the guest: the dispatcher checked the name's length and the value's
- * size; the value is copied out of guest memory before the call.
+ * size (<= XATTR_SIZE_MAX, which also bounds GETXATTR's and LISTXATTR's
+ * buffers); the value is copied out of guest memory before the call.
  *
  * The f*xattr calls fail on the O_PATH descriptors nodes are held by, and
  * the *xattrat calls are newer than the hosts we run on, so a regular file

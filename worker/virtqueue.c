@@ -114,6 +114,7 @@ int vq_init(struct vq *vq, const struct vq_mem *mem, uint16_t num, uint16_t base
 	if (vq->scratch == NULL)
 		return -ENOMEM;
 	vq->last_avail = base;
+	vq->inuse = 0;
 	vq->used_idx = vq_load16(&vq->used->idx, __ATOMIC_RELAXED);
 	vq->signalled_used = vq->used_idx;
 	vq->signalled_valid = false;
@@ -290,6 +291,9 @@ int vq_pop(struct vq *vq, const struct vq_mem *mem, struct vq_elem *e)
 		return vq_fail(vq, -EINVAL);
 	if (avail_idx == vq->last_avail)
 		return 0;
+	/* As QEMU's "Virtqueue size exceeded": every request holds memory. */
+	if (vq->inuse >= vq->num)
+		return vq_fail(vq, -EOVERFLOW);
 	head = vq_load16(&vq->avail->ring[vq->last_avail & (vq->num - 1)], __ATOMIC_RELAXED);
 	if (head >= vq->num)
 		return vq_fail(vq, -EINVAL);
@@ -315,6 +319,7 @@ int vq_pop(struct vq *vq, const struct vq_mem *mem, struct vq_elem *e)
 	e->wr = iov + w.nrd;
 
 	vq->last_avail++;
+	vq->inuse++;
 	if (vq->event_idx)
 		vq_store16(vq_avail_event(vq), vq->last_avail, __ATOMIC_RELAXED);
 	return 1;
@@ -326,6 +331,8 @@ void vq_push(struct vq *vq, uint16_t head, uint32_t len)
 
 	if (vq->used == NULL)
 		return;
+	if (vq->inuse > 0)
+		vq->inuse--;
 	ue = &vq->used->ring[vq->used_idx & (vq->num - 1)];
 	ue->id = htole32(head);
 	ue->len = htole32(len);

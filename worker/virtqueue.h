@@ -23,6 +23,7 @@ struct vq_region {
 	uint8_t *host;      /* mapping base + mmap_offset */
 	void *map_base;     /* what mmap returned (offset 0 of the fd) */
 	size_t map_len;     /* mmap_offset + size */
+	bool sealed;	    /* the file cannot shrink (F_SEAL_SHRINK) */
 };
 
 struct vq_mem {
@@ -33,7 +34,12 @@ struct vq_mem {
 /*
  * Map regions (fds[i] for regions[i]; mmap from offset 0 with length
  * mmap_offset + size, MAP_SHARED). The fds are not closed. On failure
- * nothing stays mapped. 0 or -errno (-EINVAL for overflowing geometry).
+ * nothing stays mapped. 0 or -errno: -EINVAL for overflowing geometry,
+ * -ENXIO for a region past the end of its (regular) file, which mmap would
+ * take and the first access would turn into SIGBUS, -ENOSPC when more than
+ * GM_LIVE_MAX regions would be mapped at once (tables still held by
+ * requests in flight). Each mapped region is registered for the SIGBUS
+ * handler (gm_fault_find) until vq_mem_unmap.
  */
 struct ipc_region;
 int vq_mem_map(struct vq_mem *mem, const struct ipc_region *regions, unsigned n,
@@ -56,6 +62,26 @@ void *vq_mem_gpa_ptr(const struct vq_mem *mem, uint64_t gpa, uint64_t len);
  * contained in one region, or NULL. */
 void *vq_mem_uaddr_ptr(const struct vq_mem *mem, uint64_t uaddr, uint64_t len);
 
+/* Regions mapped at once, over every table still in use. */
+#define GM_LIVE_MAX (8 * BH_MAX_MEM_REGIONS)
+
+/* Where a host address lies in guest memory (gm_fault_find). */
+struct gm_fault {
+	uint32_t f_index;      /* the region's index in its table */
+	uint64_t f_region_gpa; /* the region */
+	uint64_t f_region_size;
+	uint64_t f_file_off; /* offset of the address in the region's file */
+	uint64_t f_gpa;	     /* guest-physical address (f_region_gpa if before it) */
+	bool f_sealed;
+};
+
+/*
+ * Is addr inside a live guest mapping? 1 and *f, or 0. Async-signal-safe
+ * and lock-free, for the SIGBUS handler on any thread; the registry
+ * changes only on the loop thread (vq_mem_map, vq_mem_unmap).
+ */
+int gm_fault_find(const void *addr, struct gm_fault *f);
+
 /* ---- split virtqueue (worker/virtqueue.c) ---- */
 
 /* Hard cap on descriptors in one chain (direct + indirect), as QEMU's 1024. */
@@ -68,6 +94,7 @@ struct vq {
 	uint16_t last_avail;      /* next avail index to pop */
 	uint16_t used_idx;        /* next used index to publish (shadow) */
 	uint16_t signalled_used;  /* used index at the last call */
+	uint16_t inuse;		  /* popped, not yet pushed: at most num */
 	bool signalled_valid;
 	bool event_idx;           /* VIRTIO_RING_F_EVENT_IDX negotiated */
 	bool indirect;            /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
@@ -124,6 +151,9 @@ int vq_retranslate(struct vq *vq, const struct vq_mem *mem);
  * nested or malformed indirect table, readable after writable, bad or
  * overflowing address, zero-length descriptor): vq->broken is set and the
  * caller stops the queue (and signals err_fd) - no used entry is written.
+ * -EOVERFLOW is the same for a chain offered while num chains are in flight
+ * already (popped, not pushed): a guest that offers a head again before its
+ * used entry would make the worker hold requests without bound.
  */
 int vq_pop(struct vq *vq, const struct vq_mem *mem, struct vq_elem *e);
 

@@ -30,6 +30,7 @@
 #include "bulkhead.h"
 #include "fdtable.h"
 #include "fuse_dispatch.h"
+#include "guest_fault.h"
 #include "ipc.h"
 #include "log.h"
 #include "node_table.h"
@@ -315,6 +316,8 @@ static void worker_test_request_hooks(void)
 		log_warnx("test hook: writing garbage into the node table (round %u)", ++nreq);
 		nt_test_scribble(wk.w_nt, nreq * 0x9e3779b9u);
 	}
+	if (wk.w_cfg.ic_flags & IPC_CFG_TEST_SIGBUS)
+		gf_test_fault();
 }
 #endif
 
@@ -404,7 +407,10 @@ static void worker_ring_process(void)
 					event_active(wk.w_kick_ev, EV_READ, 0);
 					goto out;
 				}
-				worker_queue_broken(rc, "bad chain");
+				worker_queue_broken(rc, rc == -EOVERFLOW
+							    ? "more requests in flight than "
+							      "the queue holds"
+							    : "bad chain");
 				goto out;
 			}
 			r->r_mem = wk.w_mem;
@@ -784,7 +790,7 @@ static void worker_configure(void)
 				       IPC_CFG_SETID_ALLOW | IPC_CFG_TEST_DIE_NT_LOCK |
 				       IPC_CFG_TEST_SLOW_BORROW | IPC_CFG_TEST_SCRIBBLE_NT |
 				       IPC_CFG_TEST_FLOOD_NOTICES | IPC_CFG_TEST_HOLD_NT_LOCK |
-				       IPC_CFG_TEST_ESCAPE_PROBE)) ||
+				       IPC_CFG_TEST_SIGBUS | IPC_CFG_TEST_ESCAPE_PROBE)) ||
 	    (c->ic_flags & IPC_CFG_SETID_STRIP && c->ic_flags & IPC_CFG_SETID_ALLOW))
 		fatalx("CONFIG: queue %u, back end %u, log level %u, cache %u, pool %u, poll %u us, "
 		       "flags %#x",
@@ -894,7 +900,14 @@ int main(int argc, char *argv[])
 	wk.w_vq.call_fd = wk.w_vq.err_fd = -1;
 
 	worker_configure();
+#ifdef BH_TEST_HOOKS
+	if (wk.w_cfg.ic_flags & IPC_CFG_TEST_SIGBUS)
+		gf_test_prepare(); /* memfd_create is not in the policy */
+#endif
 	worker_sandbox();
+	/* Before the first memory table and before any thread. */
+	if ((err = gf_install(BH_WORKER_IPC_FD)) < 0)
+		fatalx("SIGBUS handler: %s", strerror(-err));
 
 	if (!(wk.w_base = event_base_new()))
 		fatalx("event_base_new failed");

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +75,12 @@ struct vufe *vufe_new(const struct vufe_opts *o)
 		fe->fe_q[q].q_err_fd = fe->fe_q[q].q_masked_call_fd = -1;
 	}
 
-	fe->fe_memfd = memfd_create("vufe-guest-ram", MFD_CLOEXEC);
+	fe->fe_memfd = memfd_create(
+	    "vufe-guest-ram", MFD_CLOEXEC | (fe->fe_opts.seal_memory ? MFD_ALLOW_SEALING : 0));
 	if (fe->fe_memfd < 0 || ftruncate(fe->fe_memfd, (off_t)fe->fe_opts.mem_size) < 0)
+		goto fail;
+	if (fe->fe_opts.seal_memory &&
+	    fcntl(fe->fe_memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		goto fail;
 	mem = mmap(NULL, fe->fe_opts.mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, fe->fe_memfd, 0);
 	if (mem == MAP_FAILED)
@@ -211,7 +216,7 @@ void *vufe_gpa_ptr(struct vufe *fe, uint64_t gpa, size_t len)
 	return r->r_host + (gpa - r->r_gpa);
 }
 
-void *vufe_alloc_in(struct vufe *fe, int region, size_t len, uint64_t *gpa)
+static void *vufe_alloc_pages(struct vufe *fe, int region, size_t len, uint64_t *gpa, int zero)
 {
 	struct vufe_region *r;
 	size_t n, start, run = 0;
@@ -236,12 +241,24 @@ void *vufe_alloc_in(struct vufe *fe, int region, size_t len, uint64_t *gpa)
 				memset(r->r_used + start, 1, n);
 				r->r_hint = p + 1;
 				*gpa = r->r_gpa + start * VUFE_PAGE;
-				memset(r->r_host + start * VUFE_PAGE, 0, n * VUFE_PAGE);
+				if (zero)
+					memset(r->r_host + start * VUFE_PAGE, 0, n * VUFE_PAGE);
 				return r->r_host + start * VUFE_PAGE;
 			}
 		}
 	}
 	return NULL;
+}
+
+void *vufe_alloc_in(struct vufe *fe, int region, size_t len, uint64_t *gpa)
+{
+	return vufe_alloc_pages(fe, region, len, gpa, 1);
+}
+
+void *vufe_reserve(struct vufe *fe, size_t len, uint64_t *gpa)
+{
+	void *p = vufe_alloc_pages(fe, 1, len, gpa, 0);
+	return p ? p : vufe_alloc_pages(fe, 0, len, gpa, 0);
 }
 
 void *vufe_alloc(struct vufe *fe, size_t len, uint64_t *gpa)
@@ -300,6 +317,11 @@ int vufe_region_new(struct vufe *fe, uint64_t gpa, size_t size)
 unsigned vufe_nregions(struct vufe *fe)
 {
 	return fe->fe_nregions;
+}
+
+int vufe_mem_fd(struct vufe *fe)
+{
+	return fe->fe_memfd;
 }
 
 /* ---- control messages ---- */

@@ -38,6 +38,9 @@ struct vufe_opts {
 	uint64_t features;   /* virtio features we want; default VERSION_1|INDIRECT|EVENT_IDX|PF */
 	uint64_t protocol_features; /* we ack offered & this; default MQ|REPLY_ACK|MEM_SLOTS */
 	int always_kick;	    /* kick on every submit, ignoring avail_event / NO_NOTIFY */
+	/* seal the guest memfd against shrinking and growing, as QEMU's
+	 * memory-backend-memfd does by default */
+	int seal_memory;
 };
 
 struct vufe_sg {
@@ -90,11 +93,16 @@ void vufe_set_nqueues(struct vufe *fe, unsigned n);
 /* Guest memory: page-granular allocator over the regions. NULL if full. */
 void *vufe_alloc(struct vufe *fe, size_t len, uint64_t *gpa);
 void *vufe_alloc_in(struct vufe *fe, int region, size_t len, uint64_t *gpa);
+/* Like vufe_alloc, but the pages are not cleared (so a fresh memfd's stay
+ * unallocated): for huge buffers a test never reads whole. */
+void *vufe_reserve(struct vufe *fe, size_t len, uint64_t *gpa);
 void vufe_release(struct vufe *fe, uint64_t gpa, size_t len);
 void *vufe_gpa_ptr(struct vufe *fe, uint64_t gpa, size_t len);
 /* Add a region backed by a fresh memfd at gpa (not yet announced). Its index or -errno. */
 int vufe_region_new(struct vufe *fe, uint64_t gpa, size_t size);
 unsigned vufe_nregions(struct vufe *fe);
+/* The memfd behind regions 0 and 1 (a test may shrink it under the back end). */
+int vufe_mem_fd(struct vufe *fe);
 
 /* --- control messages (one per vhost-user request) --- */
 /* Leave request req out of vufe_negotiate/vufe_start (on = 1) or not.
@@ -193,6 +201,14 @@ void vufe_call_free(struct vufe *fe, struct vufe_call *c);
 int vufe_call_prep(struct vufe *fe, struct vufe_call *c, uint32_t opcode, uint64_t nodeid,
 		   const void *a1, size_t l1, const void *a2, size_t l2, size_t out_len);
 int vufe_call_submit(struct vufe *fe, unsigned q, struct vufe_call *c, int flags);
+/* Submit c with the caller's buffers: the readable part is c's header and
+ * arguments then rd[0..nrd), the writable part c's out header then
+ * wr[0..nwr) (not c's own reply area). The in header's len is the caller's
+ * to set (c_in); c_out_len becomes 16 + the bytes of wr, so vufe_call_result
+ * accepts a reply of that size. Always one indirect table, unless flags say
+ * VUFE_FORCE_CHAIN; VUFE_NO_KICK as for vufe_call_submit. */
+int vufe_call_submit_sg(struct vufe *fe, unsigned q, struct vufe_call *c, const struct vufe_sg *rd,
+			unsigned nrd, const struct vufe_sg *wr, unsigned nwr, int flags);
 /* Wait until c completes (other completions on its queue are recorded). */
 int vufe_call_wait(struct vufe *fe, struct vufe_call *c, int timeout_ms);
 /* Wait for any call on q. */

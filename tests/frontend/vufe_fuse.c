@@ -135,6 +135,38 @@ int vufe_call_submit(struct vufe *fe, unsigned q, struct vufe_call *c, int flags
 	return 0;
 }
 
+int vufe_call_submit_sg(struct vufe *fe, unsigned q, struct vufe_call *c, const struct vufe_sg *rd,
+			unsigned nrd, const struct vufe_sg *wr, unsigned nwr, int flags)
+{
+	static __thread struct vufe_sg sg[VUFE_MAX_SG];
+	size_t out_len = sizeof(struct fuse_out_header);
+	int mode = (flags & VUFE_FORCE_CHAIN) ? VUFE_CHAIN : VUFE_INDIRECT;
+	unsigned n = 0;
+	int head;
+
+	if (2 + nrd + 1 + nwr > VUFE_MAX_SG)
+		return -E2BIG;
+	sg[n++] = (struct vufe_sg){c->c_in_gpa, (uint32_t)c->c_arg_split, 0};
+	if (c->c_in_len > c->c_arg_split)
+		sg[n++] = (struct vufe_sg){c->c_in_gpa + c->c_arg_split,
+					   (uint32_t)(c->c_in_len - c->c_arg_split), 0};
+	for (unsigned i = 0; i < nrd; i++)
+		sg[n++] = (struct vufe_sg){rd[i].gpa, rd[i].len, 0};
+	sg[n++] = (struct vufe_sg){c->c_out_gpa, sizeof(struct fuse_out_header), 1};
+	for (unsigned i = 0; i < nwr; i++) {
+		sg[n++] = (struct vufe_sg){wr[i].gpa, wr[i].len, 1};
+		out_len += wr[i].len;
+	}
+	head = vufe_submit(fe, q, sg, n, mode, c, !(flags & VUFE_NO_KICK));
+	if (head < 0)
+		return head;
+	c->c_out_len = out_len;
+	c->c_queue = q;
+	c->c_head = head;
+	c->c_done = 0;
+	return 0;
+}
+
 int vufe_call_wait_any(struct vufe *fe, unsigned q, int timeout_ms, struct vufe_call **done)
 {
 	void *cookie = NULL;

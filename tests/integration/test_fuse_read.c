@@ -129,12 +129,21 @@ ITEST(fuse, read_small_file_returns_its_content)
 	cr_expect_eq(memcmp(buf, "hello bulkhead\n", 15), 0);
 }
 
+/* 1 MiB is max_pages 256, which INIT offers from a queue of 260 entries:
+ * reads are capped at what INIT negotiated (man/bulkheadd.8, LIMITS). */
 ITEST(fuse, read_1mib_in_one_request_returns_file_content)
 {
-	uint64_t nid, fh = open_file("big.bin", &nid);
 	unsigned char *want = malloc(HX_BIG_SIZE), *got = malloc(1 << 20);
+	struct vufe_opts o;
+	uint64_t nid, fh;
 	uint32_t n;
 
+	vufe_free(it_fe);
+	vufe_opts_default(&o);
+	o.queue_size = 512;
+	it_fe = it_connect(&o);
+	cr_assert_eq(it_up_init(it_fe), 0, "INIT failed");
+	fh = open_file("big.bin", &nid);
 	hx_big_content(want, HX_BIG_SIZE);
 	cr_assert_eq(vufe_fuse_read(it_fe, 1, nid, fh, 0, 1 << 20, got, &n, 0), 0);
 	cr_assert_eq(n, 1 << 20);

@@ -5,12 +5,14 @@
 # named after what it attacks and asserts the exact refusal plus a follow-up
 # request that must still succeed. Tests that need --enable-test-hooks are
 # compiled only then.
-SEC_TEST_SRCS = tests/integration/itest.c tests/integration/itest.h
+SEC_TEST_SRCS = tests/integration/itest.c tests/integration/itest.h \
+	tests/security/sectest.c tests/security/sectest.h
 SEC_FOPS_SRCS = tests/integration/fops.c tests/integration/fops.h
 
 if HAVE_CRITERION
 SEC_TESTS = tests/security/test_sec_priv_meta tests/security/test_sec_special_files \
-	tests/security/test_sec_dotdot
+	tests/security/test_sec_dotdot tests/security/test_sec_sizes \
+	tests/security/test_sec_guest_memory
 check_PROGRAMS += $(SEC_TESTS)
 TESTS += $(SEC_TESTS)
 
@@ -33,6 +35,20 @@ tests_security_test_sec_dotdot_SOURCES = tests/security/test_sec_dotdot.c $(SEC_
 tests_security_test_sec_dotdot_CPPFLAGS = $(VUFE_CPPFLAGS)
 tests_security_test_sec_dotdot_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_security_test_sec_dotdot_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+
+# Requests at the protocol's largest sizes; the workers' peak memory watched.
+tests_security_test_sec_sizes_SOURCES = tests/security/test_sec_sizes.c $(SEC_TEST_SRCS)
+tests_security_test_sec_sizes_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_security_test_sec_sizes_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_security_test_sec_sizes_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+
+# A front end that shrinks its guest memory under the workers (SIGBUS); the
+# SIGBUS-outside-guest-memory test inside needs --enable-test-hooks.
+tests_security_test_sec_guest_memory_SOURCES = tests/security/test_sec_guest_memory.c \
+	$(SEC_TEST_SRCS)
+tests_security_test_sec_guest_memory_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_security_test_sec_guest_memory_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_security_test_sec_guest_memory_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
 
 # A compromised worker against its peers and the parent: garbage in the
 # shared node table, its lock held for ever, a flood of NOTICEs (the hook

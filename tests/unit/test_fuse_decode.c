@@ -752,6 +752,61 @@ Test(fuse_decode, write_len_must_be_80_plus_size)
 	cr_assert_eq(decode_flat(&q, q.len - 1, &in), -EIO);
 }
 
+/* The data itself is never read by the decoder: only its length counts. */
+static int decode_write(struct req *q, uint32_t size, const uint8_t *data)
+{
+	struct fuse_write_in wi = {.size = size};
+	struct fuse_in in;
+	struct iovec iov[2];
+	uint64_t total = IN_HDR + sizeof(wi) + (uint64_t)size;
+	int r;
+
+	req_init(q, FUSE_WRITE, 2);
+	req_add(q, &wi, sizeof(wi));
+	req_seal(q, (uint32_t)total);
+	iov[0] = (struct iovec){q->b, q->len};
+	iov[1] = (struct iovec){(void *)data, size};
+	r = fuse_decode(iov, 2, total, &in);
+	if (r == 0)
+		cr_assert_eq(in.var_len, size);
+	return r;
+}
+
+Test(fuse_decode, write_of_more_than_max_write_is_einval)
+{
+	uint8_t *data = calloc(1, FUSE_MAX_WRITE + 1);
+	struct req q;
+
+	cr_assert_not_null(data);
+	cr_assert_eq(decode_write(&q, FUSE_MAX_WRITE, data), 0);
+	cr_assert_eq(decode_write(&q, FUSE_MAX_WRITE + 1, data), -EINVAL);
+	/* the largest in.len (UINT32_MAX = 80 + size) */
+	cr_assert_eq(decode_write(&q, UINT32_MAX - 80, data), -EINVAL);
+	free(data);
+}
+
+Test(fuse_limits, max_payload_is_max_pages_of_4k_within_the_cap)
+{
+	cr_assert_eq(fuse_max_payload(256), 1u << 20);
+	cr_assert_eq(fuse_max_payload(124), 124u * 4096);
+	cr_assert_eq(fuse_max_payload(1), 4096);
+	/* before INIT, or a zero from shared memory: one page, never nothing */
+	cr_assert_eq(fuse_max_payload(0), 4096);
+	/* the node table is shared with other workers: never above the cap */
+	cr_assert_eq(fuse_max_payload(FUSE_MAX_PAGES_CAP + 1), FUSE_MAX_PAGES_CAP * 4096);
+	cr_assert_eq(fuse_max_payload(UINT32_MAX), FUSE_MAX_PAGES_CAP * 4096);
+}
+
+Test(fuse_limits, reply_size_is_clamped_to_room_and_cap)
+{
+	/* the largest request: size and writable room both near 4 GiB */
+	cr_assert_eq(fuse_clamp_reply(UINT32_MAX, UINT32_MAX - 16, 1u << 20), 1u << 20);
+	cr_assert_eq(fuse_clamp_reply(UINT32_MAX, 1ull << 40, XATTR_SIZE_MAX), XATTR_SIZE_MAX);
+	cr_assert_eq(fuse_clamp_reply(4096, 1000, 1u << 20), 1000);
+	cr_assert_eq(fuse_clamp_reply(100, 1u << 20, 1u << 20), 100);
+	cr_assert_eq(fuse_clamp_reply(4096, 0, 1u << 20), 0);
+}
+
 Test(fuse_decode, created_names_refuse_dots_and_second_names_are_checked)
 {
 	struct fuse_mkdir_in mi = {.mode = 0755};

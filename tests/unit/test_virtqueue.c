@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -583,6 +584,35 @@ Test(ring, ring_rejects_avail_idx_more_than_num_ahead)
 	assert_broken(vq_pop(&q, &mem, &e), 0);
 }
 
+/* A head offered again while it is in flight: the guest's ring holds only
+ * indices, so it can offer more chains than the queue has descriptors. */
+Test(ring, ring_rejects_more_chains_in_flight_than_queue_size)
+{
+	struct vq_elem e[5];
+	uint16_t last;
+	unsigned i;
+
+	ring_setup(4, 0, 0);
+	for (i = 0; i < 4; i++)
+		desc_set(D, i, DATA_GPA + 0x100 * i, 16, VRING_DESC_F_WRITE, 0);
+	for (i = 0; i < 4; i++) {
+		avail_add((uint16_t)i);
+		cr_assert_eq(vq_pop(&q, &mem, &e[i]), 1);
+	}
+	/* one used entry back: room for exactly one more */
+	vq_push(&q, e[0].head, 0);
+	avail_add(0);
+	cr_assert_eq(vq_pop(&q, &mem, &e[4]), 1);
+	cr_assert_eq(e[4].head, 0);
+	avail_add(1); /* head 1 is still in flight */
+	last = q.last_avail;
+	snap_used();
+	cr_assert_eq(vq_pop(&q, &mem, &e[0]), -EOVERFLOW);
+	assert_broken(-EOVERFLOW, last);
+	for (i = 1; i < 5; i++)
+		vq_elem_release(&e[i]);
+}
+
 Test(ring, ring_wraps_avail_and_used_indices)
 {
 	volatile uint16_t *avail_event;
@@ -878,6 +908,87 @@ Test(mem, mem_map_failure_leaves_nothing_mapped)
 	fds[2] = -1;
 	cr_assert_eq(vq_mem_map(&m, r, 3, fds), -EINVAL);
 	cr_assert_eq(guest_mappings(), before);
+}
+
+/* A memfd of len bytes, with seals when asked. */
+static int file_of(size_t len, unsigned seals)
+{
+	int fd = memfd_create("short", MFD_CLOEXEC | (seals ? MFD_ALLOW_SEALING : 0));
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (off_t)len), 0);
+	if (seals)
+		cr_assert_eq(fcntl(fd, F_ADD_SEALS, seals), 0);
+	return fd;
+}
+
+/* mmap takes a region past the end of its file; the first access would be
+ * SIGBUS. Refused before anything is mapped. */
+Test(mem, mem_map_refuses_region_past_the_end_of_its_file)
+{
+	struct ipc_region r[2] = {
+	    {.ir_gpa = 0, .ir_size = 0x10000},
+	    {.ir_gpa = 0x100000, .ir_size = 0x10000, .ir_mmap_offset = 0x8000}};
+	int fd = file_of(0x10000, 0), fds[2] = {memfd, fd};
+	unsigned before = guest_mappings();
+	struct vq_mem m;
+
+	/* region 1 runs 0x8000 bytes past the file's end */
+	cr_assert_eq(vq_mem_map(&m, r, 2, fds), -ENXIO);
+	cr_assert_eq(m.nregions, 0);
+	cr_assert_eq(guest_mappings(), before, "region 0 stayed mapped");
+	r[1].ir_size = 0x8001;
+	cr_assert_eq(vq_mem_map(&m, r, 2, fds), -ENXIO);
+	/* ending exactly at the end of the file is fine */
+	r[1].ir_size = 0x8000;
+	cr_assert_eq(vq_mem_map(&m, r, 2, fds), 0);
+	cr_assert_not_null(vq_mem_gpa_ptr(&m, 0x100000 + 0x7fff, 1));
+	vq_mem_unmap(&m);
+	close(fd);
+}
+
+Test(mem, mem_map_notes_whether_the_file_can_shrink)
+{
+	struct ipc_region r = {.ir_size = 0x1000};
+	int fds[3] = {file_of(0x1000, 0), file_of(0x1000, F_SEAL_GROW),
+		      file_of(0x1000, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)};
+	bool want[3] = {false, false, true};
+	struct vq_mem m;
+
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(vq_mem_map(&m, &r, 1, &fds[i]), 0);
+		cr_assert_eq(m.regions[0].sealed, want[i], "file %d", i);
+		vq_mem_unmap(&m);
+		close(fds[i]);
+	}
+}
+
+/* What the SIGBUS handler looks addresses up in. */
+Test(mem, mem_fault_registry_knows_live_mappings_only)
+{
+	uint8_t *h2 = mem.regions[2].host;
+	struct gm_fault f;
+	struct vq_mem m;
+	int ok;
+
+	cr_assert_eq(gm_fault_find(h2 + 0x1234, &f), 1);
+	cr_assert_eq(f.f_index, 2);
+	cr_assert_eq(f.f_region_gpa, R2_GPA);
+	cr_assert_eq(f.f_region_size, R2_END - R2_GPA);
+	cr_assert_eq(f.f_gpa, R2_GPA + 0x1234);
+	cr_assert_eq(f.f_file_off, 0x400000 + 0x1234, "mapped from offset 0 of the file");
+	cr_assert(!f.f_sealed);
+	ok = gm_fault_find(&f, &f);
+	cr_assert_eq(ok, 0, "a stack address is not guest memory");
+	/* a second table: both are found; once unmapped, neither */
+	cr_assert_eq(vq_mem_map(&m, layout, 2, (int[]){memfd, memfd}), 0);
+	cr_assert_eq(gm_fault_find(m.regions[1].host, &f), 1);
+	cr_assert_eq(f.f_index, 1);
+	cr_assert_eq(f.f_gpa, R1_GPA);
+	vq_mem_unmap(&m);
+	cr_assert_eq(gm_fault_find(h2, &f), 1);
+	vq_mem_unmap(&mem);
+	cr_assert_eq(gm_fault_find(h2, &f), 0);
 }
 
 Test(mem, mem_translates_by_gpa_and_by_uaddr)
