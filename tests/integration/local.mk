@@ -98,3 +98,7 @@ tests_integration_test_limits_CPPFLAGS = $(VUFE_CPPFLAGS)
 tests_integration_test_limits_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_integration_test_limits_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
 endif
+
+# --help and the manual page name the same options (no Criterion needed).
+TESTS += tests/integration/check-docs.sh
+EXTRA_DIST += tests/integration/check-docs.sh
