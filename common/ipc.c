@@ -136,6 +136,7 @@ const char *ipc_type_name(uint32_t type)
 		[IPC_PEER_RELEASE_FH] = "PEER_RELEASE_FH",
 		[IPC_SANDBOX] = "SANDBOX",
 		[IPC_SECCOMP_LISTENER] = "SECCOMP_LISTENER",
+		[IPC_SHARE_MOUNT] = "SHARE_MOUNT",
 	};
 	if (type < IPC_TYPE_MAX && names[type])
 		return names[type];

@@ -103,14 +103,22 @@ enum ipc_type {
 	IPC_PEER_RELEASE_NODE,/* uint64_t ids[1..IPC_PEER_RELEASE_MAX], 0 fds, no reply */
 	IPC_PEER_RELEASE_FH,  /* uint64_t ids[1..IPC_PEER_RELEASE_MAX], 0 fds, no reply */
 
-	/* P -> W right after CONFIG's ACK: struct ipc_sandbox_cfg, 1 fd (a sealed
-	 * memfd holding the compiled seccomp program) or 0 with IPC_SECCOMP_NONE.
-	 * The worker confines itself (worker/sandbox.c) and ACKs; a step that
-	 * fails is reported with IPC_NOTICE_SANDBOX and the worker exits. */
+	/* P -> W right after CONFIG's ACK: struct ipc_sandbox_cfg, and fds: a
+	 * sealed memfd holding the compiled seccomp program (none with
+	 * IPC_SECCOMP_NONE), then with IPC_SBX_SHARE_GIVEN the device's mount of
+	 * the share. The worker confines itself (worker/sandbox.c) and ACKs; a
+	 * step that fails is reported with IPC_NOTICE_SANDBOX and the worker
+	 * exits. */
 	IPC_SANDBOX,
 	/* W -> P, --seccomp=log only, before the SANDBOX ACK: no payload, 1 fd:
 	 * the filter's user-notification listener (daemon/seccomp_notify.c) */
 	IPC_SECCOMP_LISTENER,
+	/* W -> P, with IPC_SBX_SHARE_MAKE, before the SANDBOX ACK: no payload, 1
+	 * fd: the mount of the share the worker made for its device (a detached
+	 * clone, nodev, nosuid, noexec), which the parent gives every later
+	 * worker of the device (IPC_SBX_SHARE_GIVEN) so that all serve one
+	 * mount: a descriptor passed between them stays on it. */
+	IPC_SHARE_MOUNT,
 
 	IPC_TYPE_MAX
 };
@@ -210,9 +218,15 @@ struct ipc_ring_start {
 
 enum ipc_seccomp { IPC_SECCOMP_NONE = 0, IPC_SECCOMP_KILL, IPC_SECCOMP_TRAP, IPC_SECCOMP_LOG };
 
+/* sb_share, with --sandbox=namespace: make the device's mount of the share,
+ * or take the one that follows the program's fd. Other modes: NONE. */
+enum ipc_sbx_share { IPC_SBX_SHARE_NONE = 0, IPC_SBX_SHARE_MAKE, IPC_SBX_SHARE_GIVEN };
+
 struct ipc_sandbox_cfg {
 	uint32_t sb_seccomp;     /* enum ipc_seccomp */
 	uint32_t sb_ninsns;      /* BPF instructions in the memfd, 0 with NONE */
+	uint32_t sb_share;       /* enum ipc_sbx_share */
+	uint32_t sb_pad;
 };
 
 enum ipc_ring_fd_which { IPC_RING_FD_CALL = 1, IPC_RING_FD_ERR = 2 };

@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -72,6 +74,7 @@ struct wk_ntwatch {
 static struct parent_env *wk_env;
 static struct wk wk_table[BH_MAX_QUEUES];
 static int wk_nt_fd = -1; /* node table of the current front end */
+static int wk_share_fd = -1; /* its mount of the share (namespace mode) */
 static struct wk_ntwatch wk_nt;
 static bool wk_test_hook_used; /* --test-forbidden-syscall: first worker only */
 
@@ -799,22 +802,65 @@ static int wk_config(uint32_t q)
 	return wk_request(q, IPC_CONFIG, &cfg, sizeof(cfg), fds, 2);
 }
 
-/* SANDBOX: the worker confines itself; with --seccomp=log it hands us its
- * filter's listener before the ACK. */
+/*
+ * The device's mount of the share, from the first worker that sandboxed
+ * itself (IPC_SHARE_MOUNT): kept for the later ones, so that all serve one
+ * mount. The worker may lie; what it hands us must be the share, with the
+ * flags we asked for, or it is killed.
+ */
+static int wk_take_share_mount(uint32_t q)
+{
+	unsigned long want = ST_NODEV | ST_NOSUID | ST_NOEXEC |
+			     (wk_env->pe_conf->pc_readonly ? ST_RDONLY : 0);
+	struct stat a, b;
+	struct statvfs sv;
+	struct ipc_msg m;
+	int r;
+
+	if ((r = wk_recv(q, &m, PARENT_ACK_TIMEOUT_MS, "its mount of the share")) < 0)
+		return r;
+	if (m.im_hdr.ih_type != IPC_SHARE_MOUNT || ipc_check(&m, 0, 1) < 0) {
+		ipc_close_fds(&m);
+		wk_malformed(q, "expected SHARE_MOUNT");
+		return -EBADMSG;
+	}
+	if (fstat(m.im_fds[0], &a) < 0 || fstat(wk_env->pe_root_fd, &b) < 0 ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino || !S_ISDIR(a.st_mode) ||
+	    fstatvfs(m.im_fds[0], &sv) < 0 || (sv.f_flag & want) != want) {
+		ipc_close_fds(&m);
+		wk_malformed(q, "SHARE_MOUNT that is not the share, nodev, nosuid, noexec");
+		return -EBADMSG;
+	}
+	wk_share_fd = m.im_fds[0];
+	return 0;
+}
+
+/* SANDBOX: the worker confines itself; it hands us the device's mount of the
+ * share if it made it, and with --seccomp=log its filter's listener, before
+ * the ACK. */
 static int wk_sandbox(uint32_t q)
 {
 	const struct parent_conf *c = wk_env->pe_conf;
 	struct ipc_sandbox_cfg sb = {.sb_seccomp = c->pc_seccomp};
 	struct ipc_msg m;
+	int fds[2];
 	size_t nfds = 0;
 	uint32_t seq;
 	int r;
 
 	if (c->pc_seccomp != IPC_SECCOMP_NONE) {
 		sb.sb_ninsns = wk_env->pe_prog_ninsns;
-		nfds = 1;
+		fds[nfds++] = wk_env->pe_prog_fd;
 	}
-	if ((r = wk_send(q, IPC_SANDBOX, &sb, sizeof(sb), &wk_env->pe_prog_fd, nfds, &seq)) < 0)
+	if (c->pc_sandbox == IPC_SBX_NAMESPACE && wk_share_fd >= 0) {
+		sb.sb_share = IPC_SBX_SHARE_GIVEN;
+		fds[nfds++] = wk_share_fd;
+	} else if (c->pc_sandbox == IPC_SBX_NAMESPACE) {
+		sb.sb_share = IPC_SBX_SHARE_MAKE;
+	}
+	if ((r = wk_send(q, IPC_SANDBOX, &sb, sizeof(sb), fds, nfds, &seq)) < 0)
+		return r;
+	if (sb.sb_share == IPC_SBX_SHARE_MAKE && (r = wk_take_share_mount(q)) < 0)
 		return r;
 	if (c->pc_seccomp == IPC_SECCOMP_LOG) {
 		if ((r = wk_recv(q, &m, PARENT_ACK_TIMEOUT_MS, "its seccomp listener")) < 0)
@@ -1105,4 +1151,8 @@ void workers_stop_all(void)
 		wl_forget(q);
 	}
 	wk_nt_stop();
+	if (wk_share_fd >= 0) {
+		close(wk_share_fd);
+		wk_share_fd = -1;
+	}
 }

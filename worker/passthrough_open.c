@@ -194,7 +194,7 @@ int pt_reopen_named(struct pt *pt, struct fuse_req *r, int dirfd, const char *na
  * Is the directory behind fd the share root or below it? Walks ".." up to
  * the root's identity. A directory a host process moved out of the share
  * never meets it: with --sandbox=namespace the kernel already refuses ".."
- * above the bind mount's root (ENOENT), but with chroot or none the walk
+ * above the root of the device's mount (ENOENT), but with chroot or none the walk
  * would reach the host's directories. 0, or -ENOENT when outside.
  */
 int pt_inside_share(struct pt *pt, int fd)

@@ -28,6 +28,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -140,25 +141,71 @@ out:
 }
 
 /*
- * --sandbox=namespace. The share fd from CONFIG belongs to the parent's mount
- * namespace, which mount calls refuse; the parent therefore cloned us with
- * the share as working directory, which the kernel translated into our
- * copy of the mount tree. Bind it onto itself (pivot_root wants a mount
- * point), make it the root, and detach everything else. The clone (and
- * every mount below it: AT_RECURSIVE) is made nodev, nosuid and noexec
- * before it is attached, so a device node in the share can never be opened
- * through it, whatever path the back end took, nor anything in it run or
- * mapped executable, and with --readonly read-only, so a
- * write that slipped past the dispatcher's EROFS still fails in the
- * kernel; a mount flag in our own namespace cannot be undone without
- * CAP_SYS_ADMIN in it, which seccomp and the dropped capabilities keep from
- * us.
+ * --sandbox=namespace, the device's mount of the share: a detached clone of
+ * the share (open_tree; it is in no mount namespace's tree, so ".." at its
+ * root stays there), nodev, nosuid and noexec, and read-only with
+ * --readonly, recursively: a device node in the share can never be opened
+ * through it, whatever path the back end took, nor anything in it run. The
+ * first worker of a device makes it (*tree < 0), every later one gets it
+ * from the parent, so that all of them serve one mount: a descriptor one
+ * worker hands another (peer.c) is on the receiver's mount too, as LINK and
+ * RENAME require (EXDEV across mounts, even of one file system). The
+ * share fd from CONFIG belongs to the parent's mount namespace, which
+ * open_tree refuses; the parent therefore cloned us with the share as
+ * working directory, which the kernel translated into our copy of the tree.
+ * A mount flag cannot be undone without CAP_SYS_ADMIN over the mount,
+ * which seccomp and the dropped capabilities keep from us.
  */
-static int sbx_pivot(int share_fd, bool readonly, char *why, size_t len)
+static int sbx_share_mount(int share_fd, bool readonly, int *tree, char *why, size_t len)
 {
 	struct mount_attr ma = {.attr_set =
 				    MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC};
-	int cwd, tree, r;
+	unsigned long want = ST_NODEV | ST_NOSUID | ST_NOEXEC | (readonly ? ST_RDONLY : 0);
+	struct statvfs sv;
+	int t = *tree, r;
+
+	if (t < 0) {
+		t = open_tree(AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+		if (t < 0)
+			return sbx_fail(why, len, "clone the share (open_tree)", errno);
+		if (readonly)
+			ma.attr_set |= MOUNT_ATTR_RDONLY;
+		if (mount_setattr(t, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) < 0) {
+			r = sbx_fail(why, len,
+				     readonly ? "mount the share nodev, nosuid, noexec, read-only"
+					      : "mount the share nodev, nosuid, noexec",
+				     errno);
+			close(t);
+			return r;
+		}
+	}
+	/* Made here or given: the share, with those flags, or nothing. */
+	if ((r = sbx_same_inode(t, share_fd)) < 0)
+		r = sbx_fail(why, len, "the device's mount is not the share", -r);
+	else if (fstatvfs(t, &sv) < 0)
+		r = sbx_fail(why, len, "the device's mount of the share (statvfs)", errno);
+	else if ((sv.f_flag & want) != want)
+		r = sbx_fail(why, len, "the device's mount of the share lacks nodev, nosuid, "
+				       "noexec or ro",
+			     EPERM);
+	if (r < 0) {
+		if (t != *tree)
+			close(t);
+		return r;
+	}
+	*tree = t;
+	return 0;
+}
+
+/*
+ * --sandbox=namespace, our root: an empty read-only tmpfs over the working
+ * directory, pivot_root into it, everything else detached. The share is
+ * reached only through the device's mount (sbx_share_mount), so an absolute
+ * path names nothing at all.
+ */
+static int sbx_pivot(int share_fd, char *why, size_t len)
+{
+	int cwd, fs, mnt = -1, r;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return sbx_fail(why, len, "make mounts private", errno);
@@ -168,25 +215,28 @@ static int sbx_pivot(int share_fd, bool readonly, char *why, size_t len)
 	close(cwd);
 	if (r < 0)
 		return sbx_fail(why, len, "working directory is not the share", -r);
-	tree = open_tree(AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-	if (tree < 0)
-		return sbx_fail(why, len, "bind the share (open_tree)", errno);
-	if (readonly)
-		ma.attr_set |= MOUNT_ATTR_RDONLY;
-	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) < 0) {
-		r = sbx_fail(why, len,
-			     readonly ? "mount the share nodev, nosuid, noexec, read-only"
-				      : "mount the share nodev, nosuid, noexec",
-			     errno);
+	if ((fs = fsopen("tmpfs", FSOPEN_CLOEXEC)) < 0)
+		return sbx_fail(why, len, "an empty root (fsopen tmpfs)", errno);
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "1", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0555", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		r = sbx_fail(why, len, "an empty root (fsconfig tmpfs)", errno);
 		goto out;
 	}
-	if (move_mount(tree, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
-		r = sbx_fail(why, len, "bind the share (move_mount)", errno);
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC,
+		      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+	if (mnt < 0) {
+		r = sbx_fail(why, len, "an empty root (fsmount)", errno);
 		goto out;
 	}
-	/* tree now names the root of the attached bind mount. */
-	if (fchdir(tree) < 0) {
-		r = sbx_fail(why, len, "enter the bind mount", errno);
+	if (move_mount(mnt, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		r = sbx_fail(why, len, "an empty root (move_mount)", errno);
+		goto out;
+	}
+	/* mnt now names the root of the attached tmpfs. */
+	if (fchdir(mnt) < 0) {
+		r = sbx_fail(why, len, "enter the empty root", errno);
 		goto out;
 	}
 	/* pivot_root(".", "."): the old root ends up stacked on ".", then goes. */
@@ -204,7 +254,9 @@ static int sbx_pivot(int share_fd, bool readonly, char *why, size_t len)
 	}
 	r = 0;
 out:
-	close(tree);
+	if (mnt >= 0)
+		close(mnt);
+	close(fs);
 	return r;
 }
 
@@ -340,15 +392,16 @@ static int sbx_seccomp(const struct sbx_conf *sc, struct sock_filter *prog, int 
 	return 0;
 }
 
-int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *proc_fd, int *listener, char *why,
-	      size_t whylen)
+int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *proc_fd, int *share_out,
+	      int *listener, char *why, size_t whylen)
 {
 	struct sock_filter *prog = NULL;
-	int r, nroot = -1, nproc = -1;
+	int r, nroot = -1, nproc = -1, tree = sc->sc_share_fd;
 
 	*listener = -1;
 	*root_fd = -1;
 	*proc_fd = -1;
+	*share_out = -1;
 	if (sc->sc_seccomp != IPC_SECCOMP_NONE &&
 	    (r = sbx_read_prog(sc->sc_prog_fd, sc->sc_ninsns, &prog)) < 0)
 		return sbx_fail(why, whylen, "read the seccomp program", -r);
@@ -357,15 +410,25 @@ int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *proc_fd, int *listen
 	 * procfs we could safely hold: the back end reopens without one. */
 	if (sc->sc_mode == IPC_SBX_NAMESPACE && (r = sbx_private_proc(&nproc, why, whylen)) < 0)
 		goto out;
-	if (sc->sc_mode == IPC_SBX_NAMESPACE)
-		r = sbx_pivot(sc->sc_root_fd, sc->sc_rdonly != 0, why, whylen);
-	else if (sc->sc_mode == IPC_SBX_CHROOT)
+	if (sc->sc_mode == IPC_SBX_NAMESPACE) {
+		if ((r = sbx_share_mount(sc->sc_root_fd, sc->sc_rdonly != 0, &tree, why,
+					 whylen)) < 0)
+			goto out;
+		r = sbx_pivot(sc->sc_root_fd, why, whylen);
+	} else if (sc->sc_mode == IPC_SBX_CHROOT) {
 		r = sbx_chroot(sc->sc_root_fd, why, whylen);
-	else
+	} else {
 		r = 0;
+	}
 	if (r < 0)
 		goto out;
-	if (sc->sc_mode != IPC_SBX_NONE) {
+	if (sc->sc_mode == IPC_SBX_NAMESPACE) {
+		/* The share: the device's mount, our own descriptor of it. */
+		if ((nroot = fcntl(tree, F_DUPFD_CLOEXEC, 0)) < 0) {
+			r = sbx_fail(why, whylen, "keep the share", errno);
+			goto out;
+		}
+	} else if (sc->sc_mode == IPC_SBX_CHROOT) {
 		/* The share as our root names it: ".." from it stays inside,
 		 * unlike from a descriptor of the parent's mount tree. */
 		if ((nroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
@@ -406,11 +469,19 @@ int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *proc_fd, int *listen
 	}
 	*proc_fd = nproc;
 	nproc = -1;
+	/* The mount we made goes to the parent for the device's other workers
+	 * (one we were given stays the caller's to close: we keep our own
+	 * duplicate). */
+	if (tree >= 0 && tree != sc->sc_share_fd)
+		*share_out = tree;
+	tree = -1;
 out:
 	if (nroot >= 0)
 		close(nroot);
 	if (nproc >= 0)
 		close(nproc);
+	if (tree >= 0 && tree != sc->sc_share_fd)
+		close(tree);
 	free(prog);
 	return r;
 }

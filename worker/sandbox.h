@@ -19,6 +19,7 @@ struct sbx_conf {
 	int sc_ipc_fd;	     /* where the SIGSYS reporter sends its notice */
 	uint32_t sc_rdonly;  /* --readonly: a read-only mount (namespace mode) */
 	uint32_t sc_drop;    /* SBX_DROP_*: capabilities no enabled feature needs */
+	int sc_share_fd;     /* namespace mode: the device's mount of the share, -1: make it */
 };
 
 /* Capabilities of the passthrough set that only an operator's choice needs. */
@@ -35,18 +36,22 @@ struct sbx_conf {
 	    CAP_SETFCAP
 
 /*
- * Every step, in order: a private procfs (namespace mode), root switch
- * (pivot_root into the share mounted nodev, nosuid and noexec, or chroot),
- * capabilities, no_new_privs, resource limits, SIGSYS reporter, seccomp
- * filter. On success *root_fd is the share as seen from inside (use it
- * instead of sc_root_fd, which is closed), *proc_fd the "fd" directory of
- * our own process in a procfs instance of our own PID namespace (namespace
- * mode; -1 otherwise: nothing then reopens through a procfs) and *listener
- * the --seccomp=log notification fd (else -1). On failure -errno and the
- * failed step with its reason in why; the caller refuses to serve.
+ * Every step, in order: a private procfs (namespace mode), the device's
+ * mount of the share (namespace mode: given, or made when sc_share_fd < 0),
+ * root switch (pivot_root into an empty read-only tmpfs, or chroot into
+ * the share), capabilities, no_new_privs, resource limits, SIGSYS reporter,
+ * seccomp filter. On success *root_fd is the share as the back end reaches
+ * it (use it instead of sc_root_fd, which is closed: the device's mount in
+ * namespace mode, our root with chroot), *proc_fd the "fd" directory of our
+ * own process in a procfs instance of our own PID namespace (namespace
+ * mode; -1 otherwise: nothing then reopens through a procfs), *share_out
+ * the mount we made for the parent to hand on (else -1; sc_share_fd, when
+ * given, stays the caller's) and *listener the --seccomp=log notification fd (else
+ * -1). On failure -errno and the failed step with its reason in why; the
+ * caller refuses to serve.
  */
-int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *proc_fd, int *listener, char *why,
-	      size_t whylen);
+int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *proc_fd, int *share_out,
+	      int *listener, char *why, size_t whylen);
 
 #ifdef BH_TEST_HOOKS
 /* The --enable-test-hooks forbidden call (a harmless umount2 of a missing path). */

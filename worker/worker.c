@@ -823,7 +823,7 @@ static void worker_sandbox(void)
 	struct ipc_sandbox_cfg sb;
 	struct sbx_conf sc;
 	char why[200];
-	int err, root, listener;
+	int err, root, listener, share;
 
 	err = ipc_recv(BH_WORKER_IPC_FD, &m);
 	if (err == -EPIPE)
@@ -835,14 +835,18 @@ static void worker_sandbox(void)
 		       m.im_hdr.ih_len);
 	memcpy(&sb, m.im_data, sizeof(sb));
 	if (sb.sb_seccomp > IPC_SECCOMP_LOG || wk.w_cfg.ic_sandbox > IPC_SBX_NAMESPACE ||
-	    m.im_hdr.ih_nfds != (sb.sb_seccomp != IPC_SECCOMP_NONE ? 1u : 0u))
-		fatalx("SANDBOX: seccomp %u, sandbox %u, %u fds", sb.sb_seccomp,
-		       wk.w_cfg.ic_sandbox, m.im_hdr.ih_nfds);
+	    sb.sb_share > IPC_SBX_SHARE_GIVEN ||
+	    (sb.sb_share != IPC_SBX_SHARE_NONE) != (wk.w_cfg.ic_sandbox == IPC_SBX_NAMESPACE) ||
+	    m.im_hdr.ih_nfds != (sb.sb_seccomp != IPC_SECCOMP_NONE ? 1u : 0u) +
+				    (sb.sb_share == IPC_SBX_SHARE_GIVEN ? 1u : 0u))
+		fatalx("SANDBOX: seccomp %u, sandbox %u, share %u, %u fds", sb.sb_seccomp,
+		       wk.w_cfg.ic_sandbox, sb.sb_share, m.im_hdr.ih_nfds);
 
 	sc.sc_mode = wk.w_cfg.ic_sandbox;
 	sc.sc_seccomp = sb.sb_seccomp;
 	sc.sc_root_fd = wk.w_root_fd;
-	sc.sc_prog_fd = m.im_hdr.ih_nfds ? m.im_fds[0] : -1;
+	sc.sc_prog_fd = sb.sb_seccomp != IPC_SECCOMP_NONE ? m.im_fds[0] : -1;
+	sc.sc_share_fd = sb.sb_share == IPC_SBX_SHARE_GIVEN ? m.im_fds[m.im_hdr.ih_nfds - 1] : -1;
 	sc.sc_ninsns = sb.sb_ninsns;
 	sc.sc_ipc_fd = BH_WORKER_IPC_FD;
 	sc.sc_rdonly = wk.w_cfg.ic_readonly != 0;
@@ -851,13 +855,20 @@ static void worker_sandbox(void)
 		sc.sc_drop |= SBX_DROP_MKNOD;
 	if (!(wk.w_cfg.ic_flags & IPC_CFG_FILE_CAPS) || !(wk.w_cfg.ic_flags & IPC_CFG_XATTR))
 		sc.sc_drop |= SBX_DROP_SETFCAP;
-	err = sbx_enter(&sc, &root, &wk.w_proc_fd, &listener, why, sizeof(why));
+	err = sbx_enter(&sc, &root, &wk.w_proc_fd, &share, &listener, why, sizeof(why));
 	ipc_close_fds(&m);
 	if (err < 0) {
 		worker_notice(IPC_NOTICE_SANDBOX, "%s", why);
 		exit(1);
 	}
 	wk.w_root_fd = root;
+	if (share >= 0) {
+		err = ipc_send(BH_WORKER_IPC_FD, IPC_SHARE_MOUNT, m.im_hdr.ih_seq, NULL, 0, &share,
+			       1);
+		close(share);
+		if (err < 0)
+			fatalx("send the share's mount: %s", strerror(-err));
+	}
 	if (listener >= 0) {
 		err = ipc_send(BH_WORKER_IPC_FD, IPC_SECCOMP_LISTENER, m.im_hdr.ih_seq, NULL, 0,
 			       &listener, 1);

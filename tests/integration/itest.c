@@ -5,7 +5,12 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "itest.h"
 
@@ -90,4 +95,37 @@ uint64_t it_lookup(struct vufe *fe, unsigned q, const char *name)
 	if (vufe_fuse_lookup(fe, q, 1, name, &e) != 0)
 		return 0;
 	return e.nodeid;
+}
+
+int it_worker_share_fd(pid_t worker, const char *share, int *mnt_id)
+{
+	struct stat want, st;
+	int pidfd, found = -1;
+
+	if (stat(share, &want) < 0 || (pidfd = pidfd_open(worker, 0)) < 0)
+		return -1;
+	for (int fd = 0; fd < 4096 && found < 0; fd++) {
+		int got = pidfd_getfd(pidfd, fd, 0);
+
+		if (got < 0)
+			continue;
+		if (fstat(got, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino) {
+			char path[64], line[128];
+			FILE *f;
+
+			found = got;
+			snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)worker, fd);
+			if (mnt_id && (f = fopen(path, "re"))) {
+				*mnt_id = -1;
+				while (fgets(line, sizeof(line), f))
+					if (strncmp(line, "mnt_id:", 7) == 0)
+						*mnt_id = atoi(line + 7);
+				fclose(f);
+			}
+		} else {
+			close(got);
+		}
+	}
+	close(pidfd);
+	return found;
 }

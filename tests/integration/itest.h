@@ -8,6 +8,7 @@
 #define BH_ITEST_H
 
 #include <limits.h>
+#include <sys/types.h>
 
 #include "harness.h"
 #include "vufe.h"
@@ -42,6 +43,10 @@ void it_stop_ok(void);
 	}                                                                                          \
 	static void suite##_##name##_body(void)
 
+/* A duplicate of the descriptor worker holds on the share's root (fetched
+ * with pidfd_getfd), and the mount it is on (its fdinfo's mnt_id); -1 when
+ * it holds none. */
+int it_worker_share_fd(pid_t worker, const char *share, int *mnt_id);
 /* Another front end connected to the same daemon. */
 struct vufe *it_connect(const struct vufe_opts *o);
 /* vufe_up then FUSE INIT on queue 1: 0 or the first error. */

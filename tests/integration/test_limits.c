@@ -22,9 +22,11 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "itest.h"
 #include "util.h"
 #include "vufe.h"
 
@@ -338,58 +340,39 @@ Test(limits, lookup_forget_pairs_leave_no_descriptor_behind)
 	lm_stop_ok();
 }
 
-/* --readonly: the worker's root is a read-only mount, not only EROFS
+/* The flags of the mount the last worker reaches the share through. */
+static unsigned long lm_share_flags(void)
+{
+	struct statvfs sv;
+	pid_t kids[8];
+	int n, fd;
+
+	n = hx_children(lm_d.hd_pid, kids, 8);
+	cr_assert_gt(n, 0);
+	fd = it_worker_share_fd(kids[n - 1], lm_share, NULL);
+	cr_assert_geq(fd, 0, "the worker holds no descriptor of the share");
+	cr_assert_eq(fstatvfs(fd, &sv), 0);
+	close(fd);
+	return sv.f_flag;
+}
+
+/* --readonly: the workers' mount of the share is read-only, not only EROFS
  * answers from the dispatcher. */
 Test(limits, readonly_share_is_a_readonly_mount_in_the_worker)
 {
 	static const char *const extra[] = {"--readonly", "--sandbox=namespace", NULL};
-	pid_t kids[8];
-	char path[64], line[1024];
-	int n, ro = 0;
-	FILE *f;
 
 	lm_start(extra);
-	n = hx_children(lm_d.hd_pid, kids, 8);
-	cr_assert_gt(n, 0);
-	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)kids[n - 1]);
-	cr_assert(f = fopen(path, "r"));
-	while (fgets(line, sizeof(line), f)) {
-		char mp[256], opts[256];
-
-		/* id parent major:minor root mountpoint options ... */
-		if (sscanf(line, "%*s %*s %*s %*s %255s %255s", mp, opts) == 2 &&
-		    strcmp(mp, "/") == 0)
-			ro = strncmp(opts, "ro", 2) == 0 && (opts[2] == ',' || opts[2] == '\0')
-				 ? 1
-				 : -1;
-	}
-	fclose(f);
-	cr_assert_eq(ro, 1, "the worker's / is not mounted read-only");
+	cr_assert(lm_share_flags() & ST_RDONLY, "the worker's share is not mounted read-only");
 	lm_stop_ok();
 }
 
 Test(limits, writable_share_is_not_a_readonly_mount)
 {
 	static const char *const extra[] = {"--sandbox=namespace", NULL};
-	pid_t kids[8];
-	char path[64], line[1024];
-	int n, ro = 0;
-	FILE *f;
 
 	lm_start(extra);
-	n = hx_children(lm_d.hd_pid, kids, 8);
-	cr_assert_gt(n, 0);
-	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)kids[n - 1]);
-	cr_assert(f = fopen(path, "r"));
-	while (fgets(line, sizeof(line), f)) {
-		char mp[256], opts[256];
-
-		if (sscanf(line, "%*s %*s %*s %*s %255s %255s", mp, opts) == 2 &&
-		    strcmp(mp, "/") == 0)
-			ro = strncmp(opts, "rw", 2) == 0 ? -1 : 1;
-	}
-	fclose(f);
-	cr_assert_eq(ro, -1, "the worker's / is not mounted read-write");
+	cr_assert(!(lm_share_flags() & ST_RDONLY), "the worker's share is mounted read-only");
 	lm_stop_ok();
 }
 

@@ -13,6 +13,10 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <sys/statvfs.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
@@ -430,21 +434,47 @@ ITEST(sandbox, worker_lives_in_its_own_mount_pid_net_ipc_and_uts_namespaces)
 	}
 }
 
-ITEST(sandbox, worker_root_is_the_share_and_not_the_host_root)
+/* Namespace mode: a worker's root is an empty read-only tmpfs; it reaches
+ * the share only through its descriptor of the device's one mount of it,
+ * which every worker shares (so descriptors they pass each other stay on
+ * one mount) and which is nodev, nosuid and noexec. */
+ITEST(sandbox, worker_root_is_empty_and_every_worker_serves_one_mount_of_the_share)
 {
-	struct stat share, root, wroot;
+	struct statfs sf;
+	struct statvfs sv;
 	char p[64];
 	pid_t w[8];
-	int n = workers(w, 2);
+	int n = workers(w, 2), mnt0 = -2;
 
-	cr_assert_eq(stat(it_share, &share), 0);
-	cr_assert_eq(stat("/", &root), 0);
 	for (int i = 0; i < n; i++) {
+		DIR *d;
+		struct dirent *de;
+		int entries = 0, mnt = -1, fd;
+
 		snprintf(p, sizeof(p), "/proc/%d/root/", (int)w[i]);
-		cr_assert_eq(stat(p, &wroot), 0);
-		cr_expect(wroot.st_dev == share.st_dev && wroot.st_ino == share.st_ino,
-			  "worker %d: root is not the share", (int)w[i]);
-		cr_expect(wroot.st_dev != root.st_dev || wroot.st_ino != root.st_ino);
+		cr_assert_eq(statfs(p, &sf), 0);
+		cr_expect_eq(sf.f_type, TMPFS_MAGIC, "worker %d: root is not a tmpfs", (int)w[i]);
+		cr_assert_eq(statvfs(p, &sv), 0);
+		cr_expect(sv.f_flag & ST_RDONLY, "worker %d: root is writable", (int)w[i]);
+		cr_assert_not_null(d = opendir(p));
+		while ((de = readdir(d)))
+			entries += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+		closedir(d);
+		cr_expect_eq(entries, 0, "worker %d: root holds %d entries", (int)w[i], entries);
+
+		fd = it_worker_share_fd(w[i], it_share, &mnt);
+		cr_assert_geq(fd, 0, "worker %d holds no descriptor of the share", (int)w[i]);
+		cr_assert_eq(fstatvfs(fd, &sv), 0);
+		close(fd);
+		cr_expect((sv.f_flag & (ST_NODEV | ST_NOSUID | ST_NOEXEC)) ==
+			      (ST_NODEV | ST_NOSUID | ST_NOEXEC),
+			  "worker %d: the share is not nodev, nosuid, noexec", (int)w[i]);
+		cr_expect(!(sv.f_flag & ST_RDONLY));
+		cr_assert_geq(mnt, 0);
+		if (mnt0 == -2)
+			mnt0 = mnt;
+		cr_expect_eq(mnt, mnt0, "worker %d serves mount %d, another serves %d", (int)w[i],
+			     mnt, mnt0);
 	}
 }
 
