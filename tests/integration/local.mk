@@ -92,7 +92,8 @@ endif
 if HAVE_CRITERION
 check_PROGRAMS += tests/integration/test_limits
 TESTS += tests/integration/test_limits
-tests_integration_test_limits_SOURCES = tests/integration/test_limits.c
+tests_integration_test_limits_SOURCES = tests/integration/test_limits.c \
+	tests/integration/itest.c tests/integration/itest.h
 tests_integration_test_limits_CPPFLAGS = $(VUFE_CPPFLAGS)
 tests_integration_test_limits_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_integration_test_limits_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)

@@ -456,6 +456,10 @@ Test(mq_opts, worker_killed_holding_node_table_lock_does_not_wedge_others)
 	if (nbefore != MQ_NQ)
 		hx_log_dump(&it_d);
 	cr_assert_eq(nbefore, MQ_NQ, "%d children", nbefore);
+	/* the hook's kill(2) is not in the worker's policy: the SIGSYS reporter
+	 * tells the parent, which kills it (still holding the lock) */
+	it_expect_worker_death(2, IT_FORBIDDEN "kill (62)");
+	it_expect_worker_death(2, IT_KILLED);
 	/* q2's first request: its worker takes the lock and dies */
 	doomed = mq_submit(2, FUSE_GETATTR, 1, &gi, sizeof(gi), NULL, 0,
 			   16 + sizeof(struct fuse_attr_out));
