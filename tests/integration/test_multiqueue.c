@@ -212,8 +212,8 @@ ITEST(mq, append_fh_opened_on_q1_is_locked_written_read_and_released_on_other_qu
 		char buf[64];
 		uint32_t len;
 		struct fuse_attr_out ao;
-		cr_assert_neq(vufe_fuse_read(it_fe, q, node, fh, 0, sizeof(buf), buf, &len, 0), 0,
-			      "a released fh still reads on queue %u", q);
+		cr_assert_eq(vufe_fuse_read(it_fe, q, node, fh, 0, sizeof(buf), buf, &len, 0),
+			     -EBADF, "a released fh still reads on queue %u", q);
 		cr_assert_eq(vufe_fuse_getattr(it_fe, q, node, &ao), 0,
 			     "node lost on queue %u while one lookup remains", q);
 		cr_assert_eq(ao.attr.size, 30);
@@ -414,18 +414,18 @@ Test(mq_opts, lookup_forget_pairs_across_queues_leave_nothing_behind)
 	/* warm up every worker, then take the baseline */
 	mq_lookup_forget_round(dir, 0, old);
 	for (unsigned i = 0; i < MQ_BATCH; i++)
-		cr_assert_neq(vufe_fuse_getattr(it_fe, 1 + i % 3, old[i], &ao), 0,
-			      "node %llu outlived its last FORGET", (unsigned long long)old[i]);
+		cr_assert_eq(vufe_fuse_getattr(it_fe, 1 + i % 3, old[i], &ao), -ESTALE,
+			     "node %llu outlived its last FORGET", (unsigned long long)old[i]);
 	base_fds = mq_worker_fds();
 	while (done < MQ_PAIRS) {
 		mq_lookup_forget_round(dir, done, ids);
 		done += MQ_BATCH;
 	}
 	for (unsigned i = 0; i < MQ_BATCH; i++) {
-		cr_assert_neq(vufe_fuse_getattr(it_fe, 1 + i % 3, old[i], &ao), 0,
-			      "old node id %llu answers again", (unsigned long long)old[i]);
-		cr_assert_neq(vufe_fuse_getattr(it_fe, 1 + i % 3, ids[i], &ao), 0,
-			      "node id %llu outlived its last FORGET", (unsigned long long)ids[i]);
+		cr_assert_eq(vufe_fuse_getattr(it_fe, 1 + i % 3, old[i], &ao), -ESTALE,
+			     "old node id %llu answers again", (unsigned long long)old[i]);
+		cr_assert_eq(vufe_fuse_getattr(it_fe, 1 + i % 3, ids[i], &ao), -ESTALE,
+			     "node id %llu outlived its last FORGET", (unsigned long long)ids[i]);
 	}
 	end_fds = mq_worker_fds();
 	cr_log_info("worker descriptors: %d before, %d after %d LOOKUP/FORGET pairs", base_fds,
