@@ -24,6 +24,7 @@ import hashlib
 import os
 import queue
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -248,6 +249,52 @@ def stop(proc, name):
         proc.wait()
 
 
+def worker_trouble(path):
+    """Lines of a bulkheadd log saying that a worker ended other than by an
+    orderly stop (killed by a signal, a non-zero exit status, did not exit)
+    or made a forbidden system call (or, under --seccomp=log, would have):
+    the same lines the integration fixture fails on (hx_check_workers)."""
+    bad = []
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError as e:
+        return ["cannot read %s: %s" % (path, e)]
+    for line in text.splitlines():
+        exited = re.search(r"\) exited with status (\d+)", line)
+        if ("forbidden system call" in line or "would deny" in line
+                or ") was killed by signal " in line or " did not exit; killing it" in line
+                or (exited and exited.group(1) != "0")):
+            bad.append(line)
+    return bad
+
+
+def stop_daemon(spec, proc, logpath):
+    """Stop the daemon at the end of a run and say what was wrong with it:
+    bulkheadd must still be running, exit 0 on SIGTERM and have logged no
+    worker trouble. Other daemons are only stopped. None if all is well."""
+    if proc is None:
+        return None
+    if spec != "bulkheadd":
+        stop(proc, "daemon")
+        return None
+    if proc.poll() is not None:
+        return "bulkheadd exited with status %d before the end" % proc.returncode
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return "bulkheadd did not exit within 5s of SIGTERM"
+    if proc.returncode != 0:
+        return "bulkheadd exited with status %d on SIGTERM" % proc.returncode
+    bad = worker_trouble(logpath)
+    if bad:
+        return "a worker ended badly: %s" % "; ".join(bad[:3])
+    return None
+
+
 def tail(path, n=40):
     try:
         with open(path, "rb") as f:
@@ -416,9 +463,16 @@ class GuestTest:
             self.qemu.wait(timeout=max(1, min(60, self.deadline - time.monotonic())))
         except subprocess.TimeoutExpired:
             raise TestFailure("QEMU did not exit after the guest powered off")
-        if self.daemon.poll() is not None and self.daemon.returncode not in (0,):
-            raise TestFailure("daemon exited with status %d:\n%s"
-                              % (self.daemon.returncode, tail(self.daemon_log)))
+        self.console.t.join(5)
+        while True:
+            line = self.console.lines.get_nowait() if not self.console.lines.empty() else None
+            if line is None:
+                break
+            if any(bad in line for bad in ("Kernel panic", "BUG:", "Oops", "BH-READY")):
+                raise TestFailure("unexpected guest output after poweroff: %s" % line)
+        why = stop_daemon(self.args.daemon, self.daemon, self.daemon_log)
+        if why:
+            raise TestFailure(why)
 
     def cleanup(self, ok):
         stop(self.qemu, "qemu")
