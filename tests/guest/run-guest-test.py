@@ -269,13 +269,17 @@ def worker_trouble(path):
     return bad
 
 
-def stop_daemon(spec, proc, logpath):
+def is_bulkheadd(proc):
+    return proc is not None and os.path.basename(proc.args[0]) == "bulkheadd"
+
+
+def stop_daemon(proc, logpath):
     """Stop the daemon at the end of a run and say what was wrong with it:
     bulkheadd must still be running, exit 0 on SIGTERM and have logged no
     worker trouble. Other daemons are only stopped. None if all is well."""
     if proc is None:
         return None
-    if spec != "bulkheadd":
+    if not is_bulkheadd(proc):
         stop(proc, "daemon")
         return None
     if proc.poll() is not None:
@@ -470,7 +474,7 @@ class GuestTest:
                 break
             if any(bad in line for bad in ("Kernel panic", "BUG:", "Oops", "BH-READY")):
                 raise TestFailure("unexpected guest output after poweroff: %s" % line)
-        why = stop_daemon(self.args.daemon, self.daemon, self.daemon_log)
+        why = stop_daemon(self.daemon, self.daemon_log)
         if why:
             raise TestFailure(why)
 

@@ -270,17 +270,18 @@ class Workloads:
         gt.stop(self.qemu, "qemu")
         if done != "status=0":
             trouble.append("the guest ended without BH-DONE status=0 (%s)" % (done or "none"))
-        why = gt.stop_daemon(self.args.daemon, self.daemon, self.daemon_log)
+        checked = gt.is_bulkheadd(self.daemon)
+        why = gt.stop_daemon(self.daemon, self.daemon_log)
         if why:
             trouble.append("%s (%s)" % (why, self.daemon_log))
         bc.guest = "fail" if trouble else "ok"
         bc.detail = "; ".join(trouble) if trouble else "one boot, BH-DONE status=0, %s" % (
-            "daemon and workers ended cleanly" if self.args.daemon == "bulkheadd"
-            else "daemon stopped")
+            "daemon and workers ended cleanly" if checked else "daemon stopped")
         log("%s: %.0fs in the guest" % (boot, time.monotonic() - t))
         for n in names:
             if self.checks[n].guest == "not run":
-                self.checks[n].detail = "the guest never reported it"
+                self.checks[n].detail = "the guest never reported it%s" % (
+                    " (see %s)" % bc.name if trouble else "")
 
     # ------------------------------------------------------ host-side checks
     def host_check(self, c):
