@@ -386,6 +386,7 @@ void hx_log_dump(struct hx_daemon *d)
 	fprintf(stderr, "---- end ----\n");
 	fclose(f);
 }
+
 int hx_expect_worker_death(struct hx_daemon *d, int q, const char *what)
 {
 	struct hx_expect *e;

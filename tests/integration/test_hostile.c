@@ -114,6 +114,37 @@ ITEST(hostile, worker_sending_garbage_is_killed_and_daemon_keeps_serving)
 	served_normally();
 }
 
+/* The fixture itself: a worker killed behind the test's back fails the check
+ * that ends every test, until the test declares exactly that death. */
+Test(hostile, undeclared_worker_death_fails_the_fixture_check)
+{
+	pid_t kids[32];
+	int n = hx_children(it_d.hd_pid, kids, 32);
+	char death[64], why[1100];
+
+	cr_assert_gt(n, 0, "no workers");
+	snprintf(death, sizeof(death), "(pid %d) " IT_KILLED, (int)kids[0]);
+	cr_assert_eq(kill(kids[0], SIGKILL), 0);
+	for (int i = 0; i < 250 && !hx_log_contains(&it_d, death); i++)
+		usleep(20000);
+	cr_assert(hx_log_contains(&it_d, death), "the parent did not log the death");
+	vufe_free(it_fe);
+	it_fe = NULL;
+	cr_assert_eq(hx_stop(&it_d, 5000), 0);
+	cr_expect_eq(hx_check_workers(&it_d, why, sizeof(why)), -1, "an undeclared death passed");
+	cr_expect(strstr(why, "unexpected: ") && strstr(why, death), "%s", why);
+	/* declared, but another death that never came: still a failure */
+	cr_assert_eq(hx_expect_worker_death(&it_d, -1, "exited with status 3"), 0);
+	cr_assert_eq(hx_expect_worker_death(&it_d, -1, death), 0);
+	cr_expect_eq(hx_check_workers(&it_d, why, sizeof(why)), -1, "an unmet declaration passed");
+	cr_expect(strstr(why, "exited with status 3"), "%s", why);
+	/* exactly what happened: the check passes */
+	memset(it_d.hd_expect, 0, sizeof(it_d.hd_expect));
+	it_d.hd_nexpect = 0;
+	cr_assert_eq(hx_expect_worker_death(&it_d, -1, death), 0);
+	cr_expect_eq(hx_check_workers(&it_d, why, sizeof(why)), 0, "%s", why);
+}
+
 ITEST(hostile, stopped_parent_does_not_stall_the_data_path)
 {
 	struct fuse_attr_out a;
