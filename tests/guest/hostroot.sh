@@ -27,6 +27,8 @@ done
 [ -f "/bh/$script" ] || fail "bh.script=$script is not in the initramfs's /bh"
 
 mkdir -p $NEW
+# The host asks for a dump of blocked tasks (alt-sysrq-w) when a check hangs.
+echo 1 >/proc/sys/kernel/sysrq
 # cache=loose: the host root does not change under the guest, and without a
 # cache every exec of python3 or git walks 9p for each file it touches.
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose \

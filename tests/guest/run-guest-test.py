@@ -21,6 +21,7 @@ BH_BUILDDIR (where daemon/bulkheadd lives), BH_GUEST_WORKDIR, BH_GUEST_TIMEOUT.
 import argparse
 import difflib
 import hashlib
+import json
 import os
 import queue
 import random
@@ -28,6 +29,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -297,6 +299,71 @@ def stop_daemon(proc, logpath):
     if bad:
         return "a worker ended badly: %s" % "; ".join(bad[:3])
     return None
+
+
+def process_report(pid):
+    """Every thread of pid and of its children (a daemon's workers): state,
+    wait channel and kernel stack, for a run that hung."""
+    out = []
+    pids = [pid]
+    for d in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                if d.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    pids.append(int(d))
+        except (OSError, ValueError, IndexError):
+            pass
+    for p in pids:
+        try:
+            tids = sorted(os.listdir("/proc/%d/task" % p), key=int)
+        except OSError:
+            continue
+        for t in tids:
+            base = "/proc/%d/task/%s/" % (p, t)
+            try:
+                with open(base + "stat") as f:
+                    st = f.read()
+                with open(base + "wchan") as f:
+                    wchan = f.read().strip()
+                with open(base + "stack") as f:
+                    stack = " < ".join(ln.split()[-1].split("+")[0]
+                                       for ln in f.read().splitlines() if ln.strip())
+            except OSError:
+                continue
+            comm = st[st.index("(") + 1:st.rindex(")")]
+            state = st[st.rindex(")") + 2]
+            out.append("pid %d tid %s %s: state %s, wchan %s, stack %s"
+                       % (p, t, comm, state, wchan or "-", stack or "-"))
+    return out
+
+
+def guest_sysrq(qmp_path, keys):
+    """Press alt-sysrq-KEY in the guest for each key, through QEMU's QMP
+    socket (the guest must allow it: kernel.sysrq=1). False if QEMU did not
+    take them."""
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(qmp_path)
+            f = s.makefile("rw")
+            f.readline()  # the greeting
+            cmds = [{"execute": "qmp_capabilities"}] + [
+                {"execute": "send-key", "arguments": {"keys": [
+                    {"type": "qcode", "data": "alt"}, {"type": "qcode", "data": "sysrq"},
+                    {"type": "qcode", "data": k}]}} for k in keys]
+            for c in cmds:
+                f.write(json.dumps(c) + "\n")
+                f.flush()
+                while True:  # skip events until the answer
+                    r = json.loads(f.readline() or "{}")
+                    if "return" in r or "error" in r or not r:
+                        break
+                if "return" not in r:
+                    return False
+                time.sleep(0.2)
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def tail(path, n=40):

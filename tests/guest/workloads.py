@@ -156,6 +156,7 @@ class Workloads:
             time.sleep(0.05)
 
     def start_qemu(self, boot, queues):
+        self.qmp = os.path.join(self.work, "qmp-%s.sock" % boot)
         fs = "vhost-user-fs-pci,chardev=char0,tag=%s,queue-size=1024" % TAG
         if queues > 1:
             fs += ",num-request-queues=%d" % queues
@@ -169,6 +170,7 @@ class Workloads:
                "-kernel", self.kernel, "-initrd", self.initrd,
                "-append", "console=ttyS0 quiet panic=-1 bh.script=workloads-guest.sh "
                "bh.args=%s" % boot,
+               "-qmp", "unix:%s,server=on,wait=off" % self.qmp,
                "-no-reboot", "-nographic", "-no-user-config", "-nodefaults",
                "-serial", "stdio", "-monitor", "none"]
         log("qemu: " + " ".join(shlex.quote(c) for c in cmd))
@@ -191,6 +193,40 @@ class Workloads:
             if line.strip():
                 print("guest| " + line, flush=True)
             return line
+
+    def hang_report(self, boot):
+        """A check hung: what each thread of the daemon and its workers waits
+        for, and every guest task's stack (sysrq-t over QMP: a task waiting
+        for a FUSE reply sleeps interruptibly, so sysrq-w would not show it),
+        into hang-BOOT.log of the work directory; the guest tasks waiting in
+        FUSE or 9p are printed too."""
+        path = os.path.join(self.work, "hang-%s.log" % boot)
+        lines = ["daemon and workers:"] + gt.process_report(self.daemon.pid)
+        shown = list(lines)
+        if gt.guest_sysrq(self.qmp, ["9", "t"]):
+            lines.append("guest tasks (sysrq-t):")
+            task = []
+            end = time.monotonic() + 30
+            while time.monotonic() < end:
+                try:
+                    line = self.console.lines.get(timeout=3)
+                except gt.queue.Empty:
+                    break
+                if line is None:
+                    break
+                lines.append(line)
+                if " task:" in line:
+                    task = []
+                task.append(line)
+                if "</TASK>" in line and any("fuse" in t or "p9_" in t for t in task):
+                    shown += [t for t in task if " ? " not in t]
+        else:
+            lines.append("guest: QEMU did not take the sysrq keys")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        for line in shown[:200]:
+            log("hang| " + line)
+        log("hang report (%d lines): %s" % (len(lines), path))
 
     def host_lock(self, words):
         """The guest holds (or has just released) a lock: look from the host."""
@@ -255,6 +291,7 @@ class Workloads:
         except TimeoutError as e:
             log("%s: %s; stopping this boot" % (boot, e))
             trouble.append(str(e))
+            self.hang_report(boot)
             if current:
                 self.checks[current].guest = "fail"
                 self.checks[current].detail = "no result within %ds (hung?)" % (
