@@ -4,8 +4,9 @@
  * time while FORGETs arrive on hiprio, and the device must behave as one
  * host file system: one open file description per fh (O_APPEND and the
  * offset are shared), locks visible from every queue, exact lookup counts
- * over many LOOKUP/FORGET pairs, and a worker that dies holding the
- * node-table lock does not wedge the others.
+ * over many LOOKUP/FORGET pairs, a file made with TMPFILE on one queue and
+ * named by LINK on another, and a worker that dies holding the node-table
+ * lock does not wedge the others.
  * Runs in: the test process as root; bulkheadd and its workers are children.
  */
 #include "config.h"
@@ -436,6 +437,62 @@ Test(mq_opts, lookup_forget_pairs_across_queues_leave_nothing_behind)
 	for (unsigned q = 1; q < MQ_NQ; q++)
 		cr_assert_neq(it_lookup(it_fe, q, "small.txt"), 0);
 	it_stop_ok();
+}
+
+/* ---- a file without a name, given one on another queue ---- */
+
+/* TMPFILE then LINK: what a guest sends for open(dir, O_TMPFILE) and
+ * linkat(AT_FDCWD, "/proc/self/fd/N", dirfd, name, AT_SYMLINK_FOLLOW). A
+ * guest kernel that spreads requests over its queues (newer Linux maps them
+ * to CPUs; Debian 12's 6.1 uses the first only) may send the LINK on a
+ * queue other than the TMPFILE's. */
+static int mq_tmpfile(unsigned q, uint64_t parent, uint64_t *node)
+{
+	struct fuse_create_in ci = {.flags = O_WRONLY, .mode = S_IFREG | 0640};
+	struct {
+		struct fuse_entry_out e;
+		struct fuse_open_out o;
+	} out;
+	uint32_t n = 0;
+	int r = vufe_fuse(it_fe, q, FUSE_TMPFILE, parent, &ci, sizeof(ci), "/", 2, &out,
+			  sizeof(out), &n, 0);
+
+	*node = r == 0 ? out.e.nodeid : 0;
+	return r;
+}
+
+static int mq_link(unsigned q, uint64_t node, uint64_t parent, const char *name)
+{
+	struct fuse_link_in li = {.oldnodeid = node};
+	struct fuse_entry_out e;
+	uint32_t n = 0;
+
+	return vufe_fuse(it_fe, q, FUSE_LINK, parent, &li, sizeof(li), name, strlen(name) + 1, &e,
+			 sizeof(e), &n, 0);
+}
+
+ITEST(mq, tmpfile_made_on_one_queue_is_linked_on_another)
+{
+	uint64_t node, dir = it_lookup(it_fe, 1, "dir");
+	struct stat st;
+	char p[PATH_MAX];
+	int r;
+
+	cr_assert_neq(dir, 0);
+	/* on one queue, as a control */
+	cr_assert_eq(mq_tmpfile(1, 1, &node), 0);
+	cr_assert_eq(mq_link(1, node, 1, "same-queue"), 0);
+	/* made on q1, named on q2: into its own directory and another one */
+	cr_assert_eq(mq_tmpfile(1, 1, &node), 0);
+	r = mq_link(2, node, 1, "other-queue");
+	cr_expect_eq(r, 0, "LINK on q2 of a q1 tmpfile: %d", r);
+	cr_assert_eq(mq_tmpfile(1, 1, &node), 0);
+	r = mq_link(3, node, dir, "other-queue-and-dir");
+	cr_expect_eq(r, 0, "LINK on q3 of a q1 tmpfile into dir/: %d", r);
+	snprintf(p, sizeof(p), "%s/other-queue", it_share);
+	cr_expect_eq(stat(p, &st), 0, "%s", p);
+	snprintf(p, sizeof(p), "%s/dir/other-queue-and-dir", it_share);
+	cr_expect_eq(stat(p, &st), 0, "%s", p);
 }
 
 /* ---- a worker dies holding the node-table lock ---- */
