@@ -549,13 +549,18 @@ static void parent_fix_stdio(void)
 	}
 }
 
-/* A parent run from its build tree uses that tree's worker and policies. */
+/*
+ * A parent run from its build tree uses that tree's worker and policies.
+ * BH_BUILD_DIR is the path configure was given, which may pass through a
+ * symlink, while /proc/self/exe is resolved: compare the files themselves.
+ */
 static int parent_from_build_tree(void)
 {
-	char self[PATH_MAX];
+	struct stat self, built;
 
-	return realpath("/proc/self/exe", self) &&
-	       strcmp(self, BH_BUILD_DIR "/daemon/bulkheadd") == 0;
+	return stat("/proc/self/exe", &self) == 0 &&
+	       stat(BH_BUILD_DIR "/daemon/bulkheadd", &built) == 0 && self.st_dev == built.st_dev &&
+	       self.st_ino == built.st_ino;
 }
 
 /*

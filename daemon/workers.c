@@ -1139,10 +1139,13 @@ void workers_stop_all(void)
 		int status;
 
 		if (w->w_pid > 0) {
+			char who[32];
+
 			log_warnx("worker q%u (pid %d) did not exit; killing it", q, (int)w->w_pid);
 			kill(w->w_pid, SIGKILL);
+			snprintf(who, sizeof(who), "worker q%u", q);
 			if (waitpid(w->w_pid, &status, 0) == w->w_pid)
-				wk_log_exit("worker", w->w_pid, status);
+				wk_log_exit(who, w->w_pid, status);
 		}
 		memset(w, 0, sizeof(*w));
 		w->w_fd = -1;

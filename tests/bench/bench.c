@@ -98,6 +98,10 @@ struct bn_ctx {
 	uint64_t wnode, wfh; /* the file the write rows write */
 	/* optional: called with each completed call (bn_pipeline) */
 	void (*done)(struct vufe_call *c, struct bn_ctx *x);
+	/* READ and WRITE rows: the rate comes from the bytes the replies say
+	 * were moved (bn_count_read, bn_count_write), in requests of size */
+	bool count_bytes;
+	uint64_t bytes;
 	uint64_t *nodes; /* the LOOKUP row's answers, to forget */
 	unsigned nnodes;
 };
@@ -239,6 +243,23 @@ static int bn_prep_read_seq(struct vufe *fe, struct vufe_call *c, uint64_t i, st
 	return vufe_call_prep(fe, c, FUSE_READ, x->nodeid, &in, sizeof(in), NULL, 0, 16 + x->size);
 }
 
+/* What a READ really returned, not what it asked for: a short reply must
+ * not pass for a full one. */
+static void bn_count_read(struct vufe_call *c, struct bn_ctx *x)
+{
+	x->bytes += vufe_call_data_len(c);
+}
+
+/* What a WRITE's reply says was written. */
+static void bn_count_write(struct vufe_call *c, struct bn_ctx *x)
+{
+	const struct fuse_write_out *wo = vufe_call_data(c);
+
+	if (vufe_call_data_len(c) < sizeof(*wo))
+		bn_die("WRITE reply size", (int)vufe_call_data_len(c));
+	x->bytes += wo->size;
+}
+
 /* WRITE: the data is copied into the guest buffer once per call; later
  * submissions only move the offset (a guest does not copy either). */
 static int bn_prep_write(struct vufe *fe, struct vufe_call *c, uint64_t i, struct bn_ctx *x,
@@ -295,12 +316,18 @@ static double bn_measure(struct vufe *fe, int depth, uint64_t max_ops, double se
 	for (int i = 0; i < depth; i++)
 		if (!(calls[i] = vufe_call_new(fe, in_cap, out_cap)))
 			bn_die("allocate guest buffers", -ENOMEM);
+	x->bytes = 0;
 	ops = bn_pipeline(fe, calls, depth, max_ops, seconds, prep, x, flags, &secs);
 	for (int i = 0; i < depth; i++)
 		vufe_call_free(fe, calls[i]);
 	if (ops_out)
 		*ops_out = ops;
-	return (double)ops / secs;
+	if (!x->count_bytes)
+		return (double)ops / secs;
+	if (x->bytes != ops * x->size)
+		fprintf(stderr, "bench: %llu calls of %u bytes moved %llu bytes\n",
+			(unsigned long long)ops, x->size, (unsigned long long)x->bytes);
+	return (double)x->bytes / x->size / secs;
 }
 
 /* Write back what earlier rows (of either daemon) left dirty, so that the
@@ -558,13 +585,23 @@ static double bn_turn(enum bn_row row, struct bn_side *s, struct bn_ctx *x, doub
 		return bn_measure(s->s_fe, row == BN_GETATTR1 ? 1 : 16, UINT64_MAX, secs,
 				  bn_prep_getattr, x, 256, 0, NULL);
 	case BN_READ4K:
-		x->size = 4096;
-		return bn_measure(s->s_fe, 16, UINT64_MAX, secs, bn_prep_read_rand, x, 4096, 0,
-				  NULL);
-	case BN_READ1M:
-		x->size = 1u << 20;
-		return bn_measure(s->s_fe, 4, UINT64_MAX, secs, bn_prep_read_seq, x, x->size,
-				  VUFE_SPLIT_PAGES, NULL);
+	case BN_READ1M: {
+		struct bn_ctx rd = *x;
+		rd.done = bn_count_read;
+		rd.count_bytes = true;
+		if (row == BN_READ4K) {
+			rd.size = 4096;
+			v = bn_measure(s->s_fe, 16, UINT64_MAX, secs, bn_prep_read_rand, &rd, 4096,
+				       0, NULL);
+		} else {
+			rd.size = 1u << 20;
+			v = bn_measure(s->s_fe, 4, UINT64_MAX, secs, bn_prep_read_seq, &rd, rd.size,
+				       VUFE_SPLIT_PAGES, NULL);
+		}
+		x->rnd = rd.rnd;
+		x->seq = rd.seq;
+		return v;
+	}
 	case BN_WRITE4K:
 	case BN_WRITE1M: {
 		struct bn_ctx w = *x;
@@ -572,6 +609,8 @@ static double bn_turn(enum bn_row row, struct bn_side *s, struct bn_ctx *x, doub
 		w.fh = x->wfh;
 		w.size = row == BN_WRITE4K ? 4096 : 1u << 20;
 		w.seq = 0;
+		w.done = bn_count_write;
+		w.count_bytes = true;
 		v = bn_measure(s->s_fe, row == BN_WRITE4K ? 16 : 4, UINT64_MAX, secs,
 			       row == BN_WRITE4K ? bn_prep_write_rand : bn_prep_write_seq, &w, 256,
 			       BN_DATA_PAGES, NULL);

@@ -21,12 +21,15 @@ BH_BUILDDIR (where daemon/bulkheadd lives), BH_GUEST_WORKDIR, BH_GUEST_TIMEOUT.
 import argparse
 import difflib
 import hashlib
+import json
 import os
 import queue
 import random
+import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -248,6 +251,121 @@ def stop(proc, name):
         proc.wait()
 
 
+def worker_trouble(path):
+    """Lines of a bulkheadd log saying that a worker ended other than by an
+    orderly stop (killed by a signal, a non-zero exit status, did not exit)
+    or made a forbidden system call (or, under --seccomp=log, would have):
+    the same lines the integration fixture fails on (hx_check_workers)."""
+    bad = []
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError as e:
+        return ["cannot read %s: %s" % (path, e)]
+    for line in text.splitlines():
+        exited = re.search(r"\) exited with status (\d+)", line)
+        if ("forbidden system call" in line or "would deny" in line
+                or ") was killed by signal " in line or " did not exit; killing it" in line
+                or (exited and exited.group(1) != "0")):
+            bad.append(line)
+    return bad
+
+
+def is_bulkheadd(proc):
+    return proc is not None and os.path.basename(proc.args[0]) == "bulkheadd"
+
+
+def stop_daemon(proc, logpath):
+    """Stop the daemon at the end of a run and say what was wrong with it:
+    bulkheadd must still be running, exit 0 on SIGTERM and have logged no
+    worker trouble. Other daemons are only stopped. None if all is well."""
+    if proc is None:
+        return None
+    if not is_bulkheadd(proc):
+        stop(proc, "daemon")
+        return None
+    if proc.poll() is not None:
+        return "bulkheadd exited with status %d before the end" % proc.returncode
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return "bulkheadd did not exit within 5s of SIGTERM"
+    if proc.returncode != 0:
+        return "bulkheadd exited with status %d on SIGTERM" % proc.returncode
+    bad = worker_trouble(logpath)
+    if bad:
+        return "a worker ended badly: %s" % "; ".join(bad[:3])
+    return None
+
+
+def process_report(pid):
+    """Every thread of pid and of its children (a daemon's workers): state,
+    wait channel and kernel stack, for a run that hung."""
+    out = []
+    pids = [pid]
+    for d in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                if d.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    pids.append(int(d))
+        except (OSError, ValueError, IndexError):
+            pass
+    for p in pids:
+        try:
+            tids = sorted(os.listdir("/proc/%d/task" % p), key=int)
+        except OSError:
+            continue
+        for t in tids:
+            base = "/proc/%d/task/%s/" % (p, t)
+            try:
+                with open(base + "stat") as f:
+                    st = f.read()
+                with open(base + "wchan") as f:
+                    wchan = f.read().strip()
+                with open(base + "stack") as f:
+                    stack = " < ".join(ln.split()[-1].split("+")[0]
+                                       for ln in f.read().splitlines() if ln.strip())
+            except OSError:
+                continue
+            comm = st[st.index("(") + 1:st.rindex(")")]
+            state = st[st.rindex(")") + 2]
+            out.append("pid %d tid %s %s: state %s, wchan %s, stack %s"
+                       % (p, t, comm, state, wchan or "-", stack or "-"))
+    return out
+
+
+def guest_sysrq(qmp_path, keys):
+    """Press alt-sysrq-KEY in the guest for each key, through QEMU's QMP
+    socket (the guest must allow it: kernel.sysrq=1). False if QEMU did not
+    take them."""
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(qmp_path)
+            f = s.makefile("rw")
+            f.readline()  # the greeting
+            cmds = [{"execute": "qmp_capabilities"}] + [
+                {"execute": "send-key", "arguments": {"keys": [
+                    {"type": "qcode", "data": "alt"}, {"type": "qcode", "data": "sysrq"},
+                    {"type": "qcode", "data": k}]}} for k in keys]
+            for c in cmds:
+                f.write(json.dumps(c) + "\n")
+                f.flush()
+                while True:  # skip events until the answer
+                    r = json.loads(f.readline() or "{}")
+                    if "return" in r or "error" in r or not r:
+                        break
+                if "return" not in r:
+                    return False
+                time.sleep(0.2)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def tail(path, n=40):
     try:
         with open(path, "rb") as f:
@@ -416,9 +534,16 @@ class GuestTest:
             self.qemu.wait(timeout=max(1, min(60, self.deadline - time.monotonic())))
         except subprocess.TimeoutExpired:
             raise TestFailure("QEMU did not exit after the guest powered off")
-        if self.daemon.poll() is not None and self.daemon.returncode not in (0,):
-            raise TestFailure("daemon exited with status %d:\n%s"
-                              % (self.daemon.returncode, tail(self.daemon_log)))
+        self.console.t.join(5)
+        while True:
+            line = self.console.lines.get_nowait() if not self.console.lines.empty() else None
+            if line is None:
+                break
+            if any(bad in line for bad in ("Kernel panic", "BUG:", "Oops", "BH-READY")):
+                raise TestFailure("unexpected guest output after poweroff: %s" % line)
+        why = stop_daemon(self.daemon, self.daemon_log)
+        if why:
+            raise TestFailure(why)
 
     def cleanup(self, ok):
         stop(self.qemu, "qemu")

@@ -138,10 +138,10 @@ TMPFILE_DATA = b"born nameless\n" * 100
 AT_SYMLINK_FOLLOW = 0x400
 
 
-def linkat_fd(fd, new):
+def linkat_fd(fd, new, dirfd=AT_FDCWD):
     # os.link calls link(2), which links the /proc symlink itself (EXDEV).
     src = ("/proc/self/fd/%d" % fd).encode()
-    if _libc.linkat(AT_FDCWD, src, AT_FDCWD, new.encode(), AT_SYMLINK_FOLLOW) != 0:
+    if _libc.linkat(AT_FDCWD, src, dirfd, new.encode(), AT_SYMLINK_FOLLOW) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e), new)
 
@@ -165,13 +165,38 @@ def check_tmpfile(d):
     expect_errno((errno.ENOENT,), linkat_fd, fd, os.path.join(d, "never"))
     os.close(fd)
     want(os.listdir(d) == ["linked"], "entries after close: %s" % os.listdir(d))
+    # The atomic-create idiom as programs write it: a write-only O_TMPFILE,
+    # then linkat(AT_FDCWD, "/proc/self/fd/N", dirfd, name, AT_SYMLINK_FOLLOW)
+    # with a name relative to a descriptor of the target directory: the
+    # tmpfile's own, and another one.
+    os.mkdir(os.path.join(d, "sub"))
+    for where, name in (("", "viadirfd"), ("sub", "moved")):
+        dirfd = os.open(os.path.join(d, where), os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o640)
+        os.write(fd, TMPFILE_DATA)
+        try:
+            linkat_fd(fd, name, dirfd)
+        except OSError as e:
+            raise CheckFailed("O_WRONLY tmpfile in %s, linkat to dirfd of %s/, name %s: %s"
+                              % (d, where or ".", name, errno.errorcode.get(e.errno, e.errno)))
+        os.close(fd)
+        os.close(dirfd)
+        want(read_file(os.path.join(d, where, name)) == TMPFILE_DATA,
+             "%s content differs" % os.path.join(where, name))
+    want(sorted(os.listdir(d)) == TMPFILE_NAMES, "entries at the end: %s" % os.listdir(d))
+
+
+TMPFILE_NAMES = ["linked", "sub", "viadirfd"]
 
 
 def expect_tmpfile(d):
-    want(os.listdir(d) == ["linked"], "entries %s" % os.listdir(d))
-    st = os.stat(os.path.join(d, "linked"))
-    want(st.st_nlink == 1, "nlink %d" % st.st_nlink)
-    want(read_file(os.path.join(d, "linked")) == TMPFILE_DATA, "content differs")
+    want(sorted(os.listdir(d)) == TMPFILE_NAMES, "entries %s" % sorted(os.listdir(d)))
+    want(os.listdir(os.path.join(d, "sub")) == ["moved"],
+         "sub/ holds %s" % os.listdir(os.path.join(d, "sub")))
+    for name in ("linked", "viadirfd", "sub/moved"):
+        st = os.stat(os.path.join(d, name))
+        want(st.st_nlink == 1, "%s: nlink %d" % (name, st.st_nlink))
+        want(read_file(os.path.join(d, name)) == TMPFILE_DATA, "%s: content differs" % name)
 
 
 # --------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 #!/bin/sh
 # workloads-guest.sh: the guest half of the workloads suite. Runs as root in
-# the throwaway guest, chrooted into the host's / (hostroot.sh), and runs real
-# programs on the virtio-fs share mounted at /mnt/share. Every check prints
+# the throwaway guest, chrooted into the host's / (hostroot.sh), from the copy
+# in the guest's own /run/bh that came in the initramfs (the host's checkout
+# may live under /tmp or /root, which the guest covers with tmpfs), and runs
+# real programs on the virtio-fs share mounted at /mnt/share. Every check prints
 # exactly one "BH-CHECK <name> ok|fail|unsupported <seconds> [detail]" line;
 # the host (workloads.py) adds what it can verify from its side and decides.
 # It trusts nothing it reads from the share: it only reports.
@@ -55,8 +57,9 @@ c_mount() {
 	mount -t virtiofs $TAG $S && grep " $S virtiofs " /proc/mounts
 }
 
+# c_pycheck CHECK [DIR]: a wl_checks.py check in $S/DIR (default: CHECK).
 c_pycheck() {
-	mkdir -p "$S/$1" && run $WL "$1" "$S/$1"
+	mkdir -p "$S/${2:-$1}" && run $WL "$1" "$S/${2:-$1}"
 }
 
 c_nonroot() {
@@ -187,6 +190,13 @@ c_mq() {
 	echo "md5=$(md5sum </tmp/mq.bin | cut -d' ' -f1)"
 }
 
+# The tmpfile check again with two request queues, on a mount of its own.
+c_mq_tmpfile() {
+	c_mount || return 1
+	c_pycheck tmpfile tmpfile-mq || return 1
+	c_umount
+}
+
 case ${1:-main} in
 main)
 	check mount c_mount
@@ -210,6 +220,7 @@ main)
 	;;
 mq)
 	check mq-start-stop c_mq
+	check mq-tmpfile c_mq_tmpfile
 	;;
 *)
 	echo "BH-ERROR unknown mode $1"

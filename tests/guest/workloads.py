@@ -6,10 +6,18 @@ the daemon under test (bulkheadd from the build tree, or QEMU's virtiofsd as
 the reference peer), boots Debian's kernel under QEMU (TCG) with the host's /
 as the guest's read-only root over 9p (hostroot.sh), so the host's own git,
 sqlite3, fio, tar and python3 run in the guest on the virtio-fs share, driven
-by workloads-guest.sh. Each workload is one check reported on its own; after
-the guest has powered off the host verifies what it can from its side (owners,
-contents, git fsck, sqlite integrity, fio's verify, diff -r against the same
-generated tree). A second boot with num-request-queues=2 checks start and stop.
+by workloads-guest.sh (shipped in the initramfs with wl_checks.py, so nothing
+depends on where the checkout lives). Each workload is one check reported on
+its own; after the guest has powered off the host verifies what it can from
+its side (owners, contents, git fsck, sqlite integrity, fio's verify, diff -r
+against the same generated tree). A second boot with num-request-queues=2
+checks start and stop and O_TMPFILE again.
+
+Each boot is a check too (boot-main, boot-mq): the guest must boot exactly
+once (QEMU runs with -no-reboot, so a panic or a reset ends it instead of
+running every check again), print no kernel panic, BUG or Oops, end with
+BH-DONE status=0, and bulkheadd must exit 0 on SIGTERM with no worker killed,
+exited non-zero or reported for a forbidden system call in its log.
 
 Known gaps of a peer (an operation it does not implement) are listed in
 KNOWN_GAPS: such a check reports GAP, and the run still fails for anything
@@ -49,8 +57,12 @@ TREE_SEED = 4242           # as in workloads-guest.sh
 MAIN_CHECKS = ["mount", "nonroot", "mmap", "seek", "renameat2", "tmpfile", "sqlite-delete",
                "sqlite-wal", "tar", "git", "fio", "posix-locks", "flock", "posix-lock-host",
                "flock-host", "umount"]
-MQ_CHECKS = ["mq-start-stop"]
+MQ_CHECKS = ["mq-start-stop", "mq-tmpfile"]
+GUEST_TROUBLE = ("Kernel panic", "BUG:", "Oops", "BH-ERROR")
 
+MQ_SKIP = ("QEMU 7.2 virtiofsd serves one request queue: with num-request-queues=2 it "
+           "panics (libvhost-user: Invalid queue index: 2) and the guest's mount would hang, "
+           "so the boot is skipped")
 # Operations a peer lacks: check -> (what the guest reports then, why);
 # "host" means the guest passes but the host cannot see the effect.
 KNOWN_GAPS = {
@@ -61,9 +73,8 @@ KNOWN_GAPS = {
                             "guest kernel keeps POSIX locks to itself: the host sees none"),
         "flock-host": ("host", "virtiofsd runs without -o flock by default, so the guest "
                        "kernel keeps flock locks to itself: the host sees none"),
-        "mq-start-stop": ("skipped", "QEMU 7.2 virtiofsd serves one request queue: with "
-                          "num-request-queues=2 it panics (libvhost-user: Invalid queue "
-                          "index: 2) and the guest's mount would hang, so the boot is skipped"),
+        "mq-start-stop": ("skipped", MQ_SKIP),
+        "mq-tmpfile": ("skipped", MQ_SKIP),
     },
 }
 
@@ -101,10 +112,6 @@ class Workloads:
         self.shared = os.path.join(self.work, "share")
         self.sock = os.path.join(self.work, "vhost.sock")
         self.initrd = os.path.join(self.work, "initrd.cpio.gz")
-        script = os.path.join(HERE, "workloads-guest.sh")
-        if any(c in script for c in " ,\"'"):
-            raise gt.TestFailure("the source path %s cannot go on a kernel command line" % script)
-        self.script = script
 
         os.makedirs(self.shared)
         os.chmod(self.shared, 0o755)
@@ -123,6 +130,8 @@ class Workloads:
         self.kernel = kernel[0]
         subprocess.run([os.path.join(HERE, "mkinitramfs.sh"), "-o", self.initrd, "-k", kernel[1],
                         "-p", os.path.join(HERE, "hostroot.sh"),
+                        "-f", os.path.join(HERE, "workloads-guest.sh") + ":bh/workloads-guest.sh",
+                        "-f", os.path.join(HERE, "wl_checks.py") + ":bh/wl_checks.py",
                         "-m", "9pnet_virtio", "-m", "9p"], check=True)
         log("kernel %s, initramfs %s, share %s" % (self.kernel, self.initrd, self.shared))
 
@@ -147,6 +156,7 @@ class Workloads:
             time.sleep(0.05)
 
     def start_qemu(self, boot, queues):
+        self.qmp = os.path.join(self.work, "qmp-%s.sock" % boot)
         fs = "vhost-user-fs-pci,chardev=char0,tag=%s,queue-size=1024" % TAG
         if queues > 1:
             fs += ",num-request-queues=%d" % queues
@@ -158,9 +168,10 @@ class Workloads:
                "-fsdev", "local,id=root,path=/,security_model=passthrough,readonly=on,multidevs=remap",
                "-device", "virtio-9p-pci,fsdev=root,mount_tag=hostroot",
                "-kernel", self.kernel, "-initrd", self.initrd,
-               "-append", "console=ttyS0 quiet panic=-1 bh.script=%s bh.args=%s"
-               % (self.script, boot),
-               "-nographic", "-no-user-config", "-nodefaults",
+               "-append", "console=ttyS0 quiet panic=-1 bh.script=workloads-guest.sh "
+               "bh.args=%s" % boot,
+               "-qmp", "unix:%s,server=on,wait=off" % self.qmp,
+               "-no-reboot", "-nographic", "-no-user-config", "-nodefaults",
                "-serial", "stdio", "-monitor", "none"]
         log("qemu: " + " ".join(shlex.quote(c) for c in cmd))
         self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -183,6 +194,40 @@ class Workloads:
                 print("guest| " + line, flush=True)
             return line
 
+    def hang_report(self, boot):
+        """A check hung: what each thread of the daemon and its workers waits
+        for, and every guest task's stack (sysrq-t over QMP: a task waiting
+        for a FUSE reply sleeps interruptibly, so sysrq-w would not show it),
+        into hang-BOOT.log of the work directory; the guest tasks waiting in
+        FUSE or 9p are printed too."""
+        path = os.path.join(self.work, "hang-%s.log" % boot)
+        lines = ["daemon and workers:"] + gt.process_report(self.daemon.pid)
+        shown = list(lines)
+        if gt.guest_sysrq(self.qmp, ["9", "t"]):
+            lines.append("guest tasks (sysrq-t):")
+            task = []
+            end = time.monotonic() + 30
+            while time.monotonic() < end:
+                try:
+                    line = self.console.lines.get(timeout=3)
+                except gt.queue.Empty:
+                    break
+                if line is None:
+                    break
+                lines.append(line)
+                if " task:" in line:
+                    task = []
+                task.append(line)
+                if "</TASK>" in line and any("fuse" in t or "p9_" in t for t in task):
+                    shown += [t for t in task if " ? " not in t]
+        else:
+            lines.append("guest: QEMU did not take the sysrq keys")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        for line in shown[:200]:
+            log("hang| " + line)
+        log("hang report (%d lines): %s" % (len(lines), path))
+
     def host_lock(self, words):
         """The guest holds (or has just released) a lock: look from the host."""
         kind, state = words[1], words[2]
@@ -201,6 +246,10 @@ class Workloads:
         self.console.send("BH-GO")
 
     def run_boot(self, boot, queues, names):
+        bc = self.checks["boot-" + boot] = Check("boot-" + boot)
+        trouble = []   # why this boot is not the one clean boot it must be
+        readies = 0
+        done = None
         self.start_daemon(boot)
         self.start_qemu(boot, queues)
         t = time.monotonic()
@@ -211,11 +260,17 @@ class Workloads:
                 line = self.next_line(end, "the guest (%s)" % (current or "boot"))
                 if line is None:
                     break
+                if any(bad in line for bad in GUEST_TROUBLE):
+                    trouble.append(line.strip()[:200])
                 at = line.find("BH-")
                 if at < 0:
                     continue
                 words = line[at:].split()
                 if words[0] == "BH-READY":
+                    readies += 1
+                    if readies > 1:
+                        trouble.append("the guest booted a second time (every check would "
+                                       "run again)")
                     log("%s: guest ready after %.1fs" % (boot, time.monotonic() - t))
                 elif words[0] == "BH-START" and len(words) > 1:
                     current = words[1]
@@ -230,9 +285,13 @@ class Workloads:
                 elif words[0] == "BH-END":
                     end = time.monotonic() + 60
                 elif words[0] == "BH-DONE":
-                    break
+                    # Read on to the end: a panic while powering off counts.
+                    done = " ".join(words[1:])
+                    end = time.monotonic() + 60
         except TimeoutError as e:
             log("%s: %s; stopping this boot" % (boot, e))
+            trouble.append(str(e))
+            self.hang_report(boot)
             if current:
                 self.checks[current].guest = "fail"
                 self.checks[current].detail = "no result within %ds (hung?)" % (
@@ -241,12 +300,25 @@ class Workloads:
             self.qemu.wait(timeout=30)
         except subprocess.TimeoutExpired:
             pass
+        if self.qemu.poll() is None:
+            trouble.append("QEMU was still running at the end")
+        elif self.qemu.returncode != 0:
+            trouble.append("QEMU exited with status %d" % self.qemu.returncode)
         gt.stop(self.qemu, "qemu")
-        gt.stop(self.daemon, "daemon")
+        if done != "status=0":
+            trouble.append("the guest ended without BH-DONE status=0 (%s)" % (done or "none"))
+        checked = gt.is_bulkheadd(self.daemon)
+        why = gt.stop_daemon(self.daemon, self.daemon_log)
+        if why:
+            trouble.append("%s (%s)" % (why, self.daemon_log))
+        bc.guest = "fail" if trouble else "ok"
+        bc.detail = "; ".join(trouble) if trouble else "one boot, BH-DONE status=0, %s" % (
+            "daemon and workers ended cleanly" if checked else "daemon stopped")
         log("%s: %.0fs in the guest" % (boot, time.monotonic() - t))
         for n in names:
             if self.checks[n].guest == "not run":
-                self.checks[n].detail = "the guest never reported it"
+                self.checks[n].detail = "the guest never reported it%s" % (
+                    " (see %s)" % bc.name if trouble else "")
 
     # ------------------------------------------------------ host-side checks
     def host_check(self, c):
@@ -273,7 +345,7 @@ class Workloads:
 
     def host_tmpfile(self, s, c):
         wl_checks.expect_tmpfile(os.path.join(s, "tmpfile"))
-        return "linked file matches, nothing left over"
+        return "linked files match, nothing left over"
 
     def _sqlite(self, s, mode):
         db = os.path.join(s, "sqlite", mode + ".db")
@@ -320,6 +392,10 @@ class Workloads:
         r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         wl_checks.want(r.returncode == 0, "fio --verify_only on the host: %s" % r.stdout[-300:])
         return "fio --verify_only on the host passes"
+
+    def host_mq_tmpfile(self, s, c):
+        wl_checks.expect_tmpfile(os.path.join(s, "tmpfile-mq"))
+        return "linked files match, nothing left over"
 
     def host_mq_start_stop(self, s, c):
         with open(os.path.join(s, "mq.bin"), "rb") as f:
@@ -373,9 +449,11 @@ def main():
         w.setup()
         w.run_boot("main", 1, MAIN_CHECKS)
         if args.no_mq:
-            del w.checks[MQ_CHECKS[0]]
+            for n in MQ_CHECKS:
+                del w.checks[n]
         elif w.gaps.get(MQ_CHECKS[0], ("",))[0] == "skipped":
-            w.checks[MQ_CHECKS[0]].guest = "skipped"
+            for n in MQ_CHECKS:
+                w.checks[n].guest = "skipped"
         else:
             w.run_boot("mq", 2, MQ_CHECKS)
     except (gt.TestFailure, subprocess.CalledProcessError, OSError, KeyboardInterrupt) as e:

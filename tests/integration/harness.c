@@ -387,6 +387,93 @@ void hx_log_dump(struct hx_daemon *d)
 	fclose(f);
 }
 
+int hx_expect_worker_death(struct hx_daemon *d, int q, const char *what)
+{
+	struct hx_expect *e;
+
+	if (d->hd_nexpect >= HX_MAX_EXPECT || strlen(what) >= sizeof(e->he_what))
+		return -ENOSPC;
+	e = &d->hd_expect[d->hd_nexpect++];
+	e->he_queue = q;
+	snprintf(e->he_what, sizeof(e->he_what), "%s", what);
+	e->he_seen = 0;
+	return 0;
+}
+
+/* The queue a daemon line is about ("worker q3 ..."), -1 if it names none. */
+static int hx_line_queue(const char *line)
+{
+	const char *p = strstr(line, "worker q");
+
+	if (!p || p[8] < '0' || p[8] > '9')
+		return -1;
+	return atoi(p + 8);
+}
+
+/* Does this daemon line say that a worker ended other than by an orderly
+ * stop, or made (or under --seccomp=log would have made) a forbidden call? */
+static int hx_bad_worker_line(const char *line)
+{
+	const char *p;
+
+	if (strstr(line, "forbidden system call") || strstr(line, "would deny"))
+		return 1;
+	if (strstr(line, ") was killed by signal ") || strstr(line, " did not exit; killing it"))
+		return 1;
+	p = strstr(line, ") exited with status ");
+	return p && atoi(p + strlen(") exited with status ")) != 0;
+}
+
+int hx_check_workers(struct hx_daemon *d, char *why, size_t len)
+{
+	FILE *f = fopen(d->hd_log, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int bad = 0;
+
+	why[0] = '\0';
+	if (!f) {
+		snprintf(why, len, "cannot read %s: %s", d->hd_log, strerror(errno));
+		return -1;
+	}
+	while (!bad && (n = getline(&line, &cap, f)) >= 0) {
+		int q, i;
+
+		if (n > 0 && line[n - 1] == '\n')
+			line[n - 1] = '\0';
+		if (!hx_bad_worker_line(line))
+			continue;
+		q = hx_line_queue(line);
+		for (i = 0; i < d->hd_nexpect; i++) {
+			struct hx_expect *e = &d->hd_expect[i];
+			if (!e->he_seen && (e->he_queue < 0 || e->he_queue == q) &&
+			    strstr(line, e->he_what))
+				break;
+		}
+		if (i < d->hd_nexpect) {
+			d->hd_expect[i].he_seen = 1;
+			continue;
+		}
+		snprintf(why, len, "unexpected: %s", line);
+		bad = 1;
+	}
+	free(line);
+	fclose(f);
+	for (int i = 0; !bad && i < d->hd_nexpect; i++) {
+		struct hx_expect *e = &d->hd_expect[i];
+		if (e->he_seen)
+			continue;
+		if (e->he_queue < 0)
+			snprintf(why, len, "no worker's line says \"%s\"", e->he_what);
+		else
+			snprintf(why, len, "no line about worker q%d says \"%s\"", e->he_queue,
+				 e->he_what);
+		bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
 int hx_children(pid_t pid, pid_t *out, int max)
 {
 	DIR *dir = opendir("/proc");

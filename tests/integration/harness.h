@@ -13,6 +13,14 @@
 
 #define HX_VIRTIOFSD "/usr/lib/qemu/virtiofsd"
 
+/* A worker's end that a test declared beforehand (hx_expect_worker_death). */
+#define HX_MAX_EXPECT 8
+struct hx_expect {
+	int he_queue;	  /* -1: any queue */
+	char he_what[96]; /* a piece of the daemon's line about it */
+	int he_seen;
+};
+
 struct hx_daemon {
 	pid_t hd_pid;
 	char hd_dir[200]; /* private temp dir: socket + log */
@@ -21,6 +29,8 @@ struct hx_daemon {
 	char hd_share[PATH_MAX];
 	int hd_status; /* wait status once reaped */
 	int hd_reaped;
+	struct hx_expect hd_expect[HX_MAX_EXPECT];
+	int hd_nexpect;
 };
 
 /* A fresh directory under $TMPDIR (or /tmp). 0 or -errno. */
@@ -54,6 +64,23 @@ int hx_alive(struct hx_daemon *d);
 int hx_log_contains(struct hx_daemon *d, const char *s);
 /* Print the captured stderr to our stderr (for failing tests). */
 void hx_log_dump(struct hx_daemon *d);
+
+/*
+ * Workers that end badly. The daemon logs how each worker ended; an orderly
+ * stop is "exited with status 0". Anything else, "was killed by signal N",
+ * a non-zero exit status, "did not exit; killing it", and any line about a
+ * forbidden system call (also --seccomp=log's "would deny"), is a failure of
+ * the test unless the test declared beforehand, with hx_expect_worker_death,
+ * that worker q ends in a line containing what ("was killed by signal 9",
+ * "made a forbidden system call: umount2", "exited with status 1"); q -1
+ * matches any queue. Each declaration stands for exactly one such line and
+ * must be met. Declare after the daemon started (starting clears them).
+ */
+int hx_expect_worker_death(struct hx_daemon *d, int q, const char *what);
+/* After the daemon exited: 0 if its log shows no worker end but the
+ * declared ones and every declared one happened, else -1 with the first
+ * offending line (or the unmet declaration) in why. */
+int hx_check_workers(struct hx_daemon *d, char *why, size_t len);
 
 /* Children of pid (from /proc): count, pids in out[0..max). */
 int hx_children(pid_t pid, pid_t *out, int max);

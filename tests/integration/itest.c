@@ -48,16 +48,30 @@ void it_setup_q3(void)
 	it_launch(NULL, 3);
 }
 
+void it_stop_daemon_ok(struct hx_daemon *d)
+{
+	char why[1100];
+	int code = hx_stop(d, 5000);
+
+	if (code != 0)
+		hx_log_dump(d);
+	cr_assert_eq(code, 0, "bulkheadd did not exit 0 on SIGTERM (status %d)", code);
+	if (hx_check_workers(d, why, sizeof(why)) != 0) {
+		hx_log_dump(d);
+		cr_assert_fail("a worker ended badly: %s", why);
+	}
+}
+
 void it_stop_ok(void)
 {
-	int code;
-
 	vufe_free(it_fe);
 	it_fe = NULL;
-	code = hx_stop(&it_d, 5000);
-	if (code != 0)
-		hx_log_dump(&it_d);
-	cr_assert_eq(code, 0, "bulkheadd did not exit 0 on SIGTERM (status %d)", code);
+	it_stop_daemon_ok(&it_d);
+}
+
+void it_expect_worker_death(int q, const char *what)
+{
+	cr_assert_eq(hx_expect_worker_death(&it_d, q, what), 0, "too many expected deaths");
 }
 
 void it_teardown(void)

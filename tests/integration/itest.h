@@ -1,7 +1,10 @@
 /*
  * itest.h - the fixture every bulkheadd integration test shares: a seeded
  * share, the build tree's bulkheadd on a private socket, a connected test
- * front end, and a strict teardown (SIGTERM must give exit status 0).
+ * front end, and a strict end of every test: SIGTERM must give exit status
+ * 0, and the daemon's log must show no worker that died (killed by a
+ * signal, a non-zero exit) or made a forbidden system call unless the test
+ * declared it beforehand with it_expect_worker_death().
  * Runs in: integration test programs only.
  */
 #ifndef BH_ITEST_H
@@ -29,8 +32,18 @@ void it_launch(const char *const *extra, unsigned nqueues);
 void it_start(const char *const *extra, unsigned nqueues);
 /* Free the front end, stop the daemon if still running, remove the files. */
 void it_teardown(void);
-/* Free the front end, SIGTERM the daemon and assert it exits 0 within 5 s. */
+/* Free the front end, SIGTERM the daemon and assert it exits 0 within 5 s
+ * and that no worker ended badly (it_stop_daemon_ok). */
 void it_stop_ok(void);
+/* The same for any daemon a test started itself: SIGTERM, exit status 0 within
+ * 5 s, and hx_check_workers() on its log; dumps the log on failure. */
+void it_stop_daemon_ok(struct hx_daemon *d);
+/* The test expects worker q of it_d (-1: any) to end in a daemon line that
+ * contains what, exactly once: e.g. IT_KILLED for the parent's SIGKILL. */
+void it_expect_worker_death(int q, const char *what);
+#define IT_KILLED    "was killed by signal 9 (Killed)"
+#define IT_SIGSYS    "was killed by signal 31 (Bad system call)"
+#define IT_FORBIDDEN "made a forbidden system call: "
 
 /* A Criterion test whose body is followed by it_stop_ok(): Criterion ignores
  * assertions in .fini, so the daemon's exit status is checked in the test. */

@@ -412,7 +412,7 @@ ITEST(flocks, two_daemons_on_one_directory_exclude_each_other)
 	cr_assert_eq(setlk(it_fe, Q1, lk_node, lk_fh, 2, F_RDLCK, 0, LK_EOF, true), 0);
 
 	vufe_free(fe2);
-	cr_assert_eq(hx_stop(&d2, 5000), 0, "second bulkheadd did not exit 0");
+	it_stop_daemon_ok(&d2);
 	hx_cleanup(&d2);
 }
 

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -80,25 +79,21 @@ ITEST(hostile, avail_idx_jump_beyond_queue_size_signals_err)
 	expect_queue_broken_others_fine(1);
 }
 
-static off_t log_size(void)
-{
-	struct stat st;
-	return stat(it_d.hd_log, &st) == 0 ? st.st_size : -1;
-}
-
 ITEST(hostile, worker_sending_garbage_is_killed_and_daemon_keeps_serving)
 {
 	static const char garbage[] = "\xff\xff\xff\x7fnot an ipc message";
 	pid_t kids[32];
 	int n = hx_children(it_d.hd_pid, kids, 32), pidfd, sock;
-	off_t before;
+	char death[64];
 
 	cr_assert_gt(n, 0, "no workers");
+	/* whichever queue it serves, this worker and no other is killed */
+	snprintf(death, sizeof(death), "(pid %d) " IT_KILLED, (int)kids[0]);
+	it_expect_worker_death(-1, death);
 	pidfd = pidfd_open(kids[0], 0);
 	cr_assert_geq(pidfd, 0, "pidfd_open: %s", strerror(errno));
 	sock = pidfd_getfd(pidfd, 3, 0);
 	cr_assert_geq(sock, 0, "pidfd_getfd: %s", strerror(errno));
-	before = log_size();
 	cr_assert_eq(send(sock, garbage, sizeof(garbage), MSG_NOSIGNAL), (ssize_t)sizeof(garbage));
 	close(sock);
 	for (int i = 0; i < 250; i++) {
@@ -113,9 +108,41 @@ ITEST(hostile, worker_sending_garbage_is_killed_and_daemon_keeps_serving)
 	}
 	close(pidfd);
 	cr_expect(hx_alive(&it_d), "the daemon died");
-	cr_expect_gt(log_size(), before, "nothing was logged");
+	cr_expect(hx_log_contains(&it_d, "sent a malformed message (bad framing), killing it"),
+		  "the parent did not say why it killed the worker");
 	vufe_disconnect(it_fe);
 	served_normally();
+}
+
+/* The fixture itself: a worker killed behind the test's back fails the check
+ * that ends every test, until the test declares exactly that death. */
+Test(hostile, undeclared_worker_death_fails_the_fixture_check)
+{
+	pid_t kids[32];
+	int n = hx_children(it_d.hd_pid, kids, 32);
+	char death[64], why[1100];
+
+	cr_assert_gt(n, 0, "no workers");
+	snprintf(death, sizeof(death), "(pid %d) " IT_KILLED, (int)kids[0]);
+	cr_assert_eq(kill(kids[0], SIGKILL), 0);
+	for (int i = 0; i < 250 && !hx_log_contains(&it_d, death); i++)
+		usleep(20000);
+	cr_assert(hx_log_contains(&it_d, death), "the parent did not log the death");
+	vufe_free(it_fe);
+	it_fe = NULL;
+	cr_assert_eq(hx_stop(&it_d, 5000), 0);
+	cr_expect_eq(hx_check_workers(&it_d, why, sizeof(why)), -1, "an undeclared death passed");
+	cr_expect(strstr(why, "unexpected: ") && strstr(why, death), "%s", why);
+	/* declared, but another death that never came: still a failure */
+	cr_assert_eq(hx_expect_worker_death(&it_d, -1, "exited with status 3"), 0);
+	cr_assert_eq(hx_expect_worker_death(&it_d, -1, death), 0);
+	cr_expect_eq(hx_check_workers(&it_d, why, sizeof(why)), -1, "an unmet declaration passed");
+	cr_expect(strstr(why, "exited with status 3"), "%s", why);
+	/* exactly what happened: the check passes */
+	memset(it_d.hd_expect, 0, sizeof(it_d.hd_expect));
+	it_d.hd_nexpect = 0;
+	cr_assert_eq(hx_expect_worker_death(&it_d, -1, death), 0);
+	cr_expect_eq(hx_check_workers(&it_d, why, sizeof(why)), 0, "%s", why);
 }
 
 ITEST(hostile, stopped_parent_does_not_stall_the_data_path)

@@ -28,7 +28,6 @@
 #include "harness.h"
 #include "itest.h"
 #include "util.h"
-#include "vufe.h"
 
 #define LM_DEPTH   16
 #define LM_TIMEOUT 10000
@@ -81,14 +80,9 @@ static void lm_start(const char *const *extra)
 
 static void lm_stop_ok(void)
 {
-	int code;
-
 	vufe_free(lm_fe);
 	lm_fe = NULL;
-	code = hx_stop(&lm_d, 5000);
-	if (code != 0)
-		hx_log_dump(&lm_d);
-	cr_assert_eq(code, 0, "bulkheadd did not exit 0 on SIGTERM (status %d)", code);
+	it_stop_daemon_ok(&lm_d);
 }
 
 /* Descriptors open in all of the daemon's workers. */

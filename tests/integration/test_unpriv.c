@@ -1,6 +1,7 @@
 /*
  * test_unpriv.c - bulkheadd run by an unprivileged user: a dedicated system
- * user (bhtest-unpriv, created if absent) owns the share, the build tree's
+ * user (bhtest-unpriv; created for the run and removed after it if absent
+ * before) owns the share, the build tree's
  * bulkheadd runs as that user with no capabilities, and each worker is root
  * of its own user namespace mapped to that user. Checked through the test
  * front end and /proc: the map as the guest sees it (the user's files as
@@ -18,9 +19,11 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,19 +42,36 @@ static gid_t up_gid;
 
 /* ---- helpers ---- */
 
-/* The dedicated user: reused if present, else created with useradd. */
+/*
+ * The dedicated user. Tests run in parallel processes, so the runner creates
+ * it once before any test starts (tests only look it up), and removes it
+ * after the last one if it was not there before: every run starts from the
+ * same state, whether or not the machine ever ran this test.
+ */
+static int up_created, up_useradd_status = -1;
+
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+	(void)set;
+	if (getpwnam(UP_USER))
+		return;
+	up_useradd_status = system("useradd --system --user-group --no-create-home "
+				   "--shell /usr/sbin/nologin " UP_USER " >/dev/null 2>&1");
+	up_created = WIFEXITED(up_useradd_status) && WEXITSTATUS(up_useradd_status) == 0;
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+	(void)stats;
+	if (up_created && system("userdel " UP_USER " >/dev/null 2>&1") != 0)
+		fprintf(stderr, "test_unpriv: userdel " UP_USER " failed\n");
+}
+
 static void up_user(void)
 {
 	struct passwd *pw = getpwnam(UP_USER);
 
-	if (!pw) {
-		int st =
-		    system("useradd --system --no-create-home --shell /usr/sbin/nologin " UP_USER
-			   " >/dev/null 2>&1");
-		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "useradd " UP_USER " failed");
-		pw = getpwnam(UP_USER);
-	}
-	cr_assert(pw, "no user " UP_USER);
+	cr_assert(pw, "no user " UP_USER " (useradd: wait status %d)", up_useradd_status);
 	cr_assert_neq(pw->pw_uid, 0);
 	up_uid = pw->pw_uid;
 	up_gid = pw->pw_gid;
@@ -85,9 +105,80 @@ static void up_share(void)
 	cr_assert_eq(chown(p, up_uid, up_gid), 0);
 }
 
-/* In a child: become the test user for good (no groups, no capabilities). */
+/*
+ * bulkheadd finds its worker and policies by the paths of its build tree
+ * (BH_BUILD_DIR, BH_SRC_POLICY_DIR), which the user may not be allowed to
+ * reach: a clone under /root (mode 0700). In the daemon's own mount
+ * namespace, every topmost directory on those paths that others cannot
+ * search gets a tmpfs (0755) over it holding only the way down, and the
+ * trees are mounted back at their own paths: the same names, reachable,
+ * the host's mounts untouched. 0 or -1. Runs in the child, as root.
+ */
+static int up_expose_trees(void)
+{
+	static const char *const want[] = {BH_BUILD_DIR, BH_SRC_POLICY_DIR};
+	char real[2][PATH_MAX], top[2][PATH_MAX];
+	int tree[2] = {-1, -1};
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -1;
+	/* first every path and its tree, before any tmpfs hides them */
+	for (int i = 0; i < 2; i++) {
+		struct stat st;
+
+		top[i][0] = '\0';
+		if (!realpath(want[i], real[i]))
+			return -1;
+		for (char *p = strchr(real[i] + 1, '/'); p; p = strchr(p + 1, '/')) {
+			*p = '\0';
+			if (stat(real[i], &st) < 0)
+				return -1;
+			if (!(st.st_mode & S_IXOTH) && !top[i][0])
+				strcpy(top[i], real[i]); /* both PATH_MAX */
+			*p = '/';
+		}
+		if (top[i][0] &&
+		    (tree[i] = open_tree(AT_FDCWD, real[i], OPEN_TREE_CLONE | AT_RECURSIVE)) < 0)
+			return -1;
+	}
+	/* the policies inside the build tree (an in-tree build) come with it */
+	if (tree[0] >= 0 && tree[1] >= 0 && strncmp(real[1], real[0], strlen(real[0])) == 0 &&
+	    real[1][strlen(real[0])] == '/') {
+		close(tree[1]);
+		tree[1] = -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (tree[i] < 0)
+			continue;
+		/* one tmpfs for two paths below the same directory */
+		if (i == 0 || tree[0] < 0 || strcmp(top[i], top[0]) != 0)
+			if (mount("tmpfs", top[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+				return -1;
+		/* top is a strict ancestor: real[i][strlen(top[i])] is a '/' */
+		for (char *p = strchr(real[i] + strlen(top[i]) + 1, '/'); p;
+		     p = strchr(p + 1, '/')) {
+			*p = '\0';
+			if (mkdir(real[i], 0755) < 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+		if (mkdir(real[i], 0755) < 0 && errno != EEXIST)
+			return -1;
+		if (move_mount(tree[i], "", AT_FDCWD, real[i], MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return -1;
+		close(tree[i]);
+	}
+	return 0;
+}
+
+/* In a child: become the test user for good (no groups, no capabilities),
+ * with the build tree within its reach. */
 static void up_drop(void)
 {
+	if (up_expose_trees() < 0) {
+		dprintf(2, "test_unpriv: exposing the build tree: %s\n", strerror(errno));
+		_exit(126);
+	}
 	if (setgroups(0, NULL) < 0 || setresgid(up_gid, up_gid, up_gid) < 0 ||
 	    setresuid(up_uid, up_uid, up_uid) < 0)
 		_exit(126);

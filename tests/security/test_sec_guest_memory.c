@@ -145,6 +145,7 @@ ITEST(guest_memory, request_in_shrunk_memory_drops_the_connection)
 {
 	struct vufe_call *c = vufe_call_new(it_fe, 64, sizeof(struct fuse_entry_out));
 
+	it_expect_worker_death(1, IT_KILLED); /* the parent drops it */
 	cr_assert_not_null(c);
 	cr_assert_geq(c->c_in_gpa, GM_CUT);
 	cr_assert_eq(vufe_call_prep(it_fe, c, FUSE_LOOKUP, 1, "small.txt", 10, NULL, 0,
@@ -165,6 +166,7 @@ ITEST(guest_memory, reply_in_shrunk_memory_from_a_pool_thread_drops_the_connecti
 	uint64_t nid = it_lookup(it_fe, Q, "big.bin"), hi = gm_high(4096 + GM_READ_SZ);
 	struct vufe_sg wr = {hi + 4096, GM_READ_SZ, 1};
 
+	it_expect_worker_death(1, IT_KILLED);
 	cr_assert_not_null(c);
 	cr_assert_neq(nid, 0);
 	cr_assert_eq(vufe_fuse_open(it_fe, Q, nid, O_RDONLY, &in.fh), 0);
@@ -181,6 +183,7 @@ ITEST(guest_memory, ring_in_shrunk_memory_drops_the_connection)
 {
 	uint64_t one = 1, lo;
 
+	it_expect_worker_death(1, IT_KILLED);
 	cr_assert_eq(vufe_stop(it_fe, NULL), 0);
 	/* the first layout frees the old ring and tables below the cut */
 	cr_assert_eq(vufe_ring_relayout(it_fe, Q), 0);
@@ -239,6 +242,7 @@ ITEST(guest_memory, read_and_write_data_in_shrunk_memory_fail_with_efault)
  * worker checks the file before it maps anything, and refuses. */
 ITEST(guest_memory, worker_refuses_a_region_past_the_end_of_its_file)
 {
+	it_expect_worker_death(2, IT_KILLED);
 	vufe_set_nqueues(it_fe, 3); /* q2's ring, past the cut, is never touched */
 	gm_cut();
 	vufe_set_need_reply_all(it_fe, 1);
@@ -332,6 +336,7 @@ ITEST(guest_memory_bug, sigbus_outside_guest_memory_kills_the_worker_with_its_ad
 	int pid = 0, code = 0;
 	FILE *f;
 
+	it_expect_worker_death(1, "was killed by signal 7 (Bus error)");
 	cr_assert_eq(vufe_fuse_init(it_fe, Q, &io), VUFE_ENOREPLY);
 	sec_wait_log("was killed by signal 7");
 	f = fopen(it_d.hd_log, "r");

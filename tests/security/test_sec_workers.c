@@ -330,6 +330,7 @@ ITEST(sec_workers, holding_the_lock_while_faking_progress_is_killed_once_a_peer_
 	int r;
 
 	sw_start(NULL);
+	it_expect_worker_death(2, IT_KILLED);
 	cr_assert_neq(it_lookup(it_fe, 2, "small.txt"), 0);
 	q1 = sw_worker_pid(1);
 	q2 = sw_worker_pid(2);
@@ -462,6 +463,7 @@ ITEST(sec_workers, worker_flooding_notices_is_killed_once_and_its_lines_are_limi
 	unsigned lines;
 
 	sw_start("--test-flood-notices=2");
+	it_expect_worker_death(2, IT_KILLED);
 	q1 = sw_worker_pid(1);
 	q2 = sw_worker_pid(2);
 	t0 = bh_now_ns();
@@ -494,6 +496,7 @@ ITEST(sec_workers, worker_flooding_notices_while_the_parent_waits_meets_the_dead
 	long ms;
 
 	sw_start("--test-flood-notices=2");
+	it_expect_worker_death(2, IT_KILLED);
 	q1 = sw_worker_pid(1);
 	q2 = sw_worker_pid(2);
 	t0 = bh_now_ns();
@@ -527,6 +530,8 @@ ITEST(sec_workers, lock_kept_while_the_parent_waits_for_another_worker_is_still_
 	uint64_t t0;
 
 	sw_start("--test-flood-notices=2");
+	it_expect_worker_death(1, IT_KILLED); /* it kept the lock */
+	it_expect_worker_death(2, IT_KILLED); /* its ACK never came */
 	q0 = sw_worker_pid(0);
 	q1 = sw_worker_pid(1);
 	h = sw_map_table_of(q1);
@@ -562,6 +567,7 @@ ITEST(sec_workers, worker_keeping_the_node_table_lock_is_killed_within_the_bound
 	long ms;
 
 	sw_start("--test-hold-nt-lock=2");
+	it_expect_worker_death(2, IT_KILLED);
 	q1 = sw_worker_pid(1);
 	q2 = sw_worker_pid(2);
 	t0 = bh_now_ns();
