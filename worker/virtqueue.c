@@ -402,6 +402,22 @@ void vq_disable_notify(struct vq *vq)
 		vq_store16(&vq->used->flags, VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
 }
 
+bool vq_guest_behind(struct vq *vq)
+{
+	if (vq->broken || vq->used == NULL || vq->avail == NULL)
+		return false;
+	if (!vq->event_idx)
+		return true;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return vq_load16(vq_used_event(vq), __ATOMIC_RELAXED) != vq->used_idx;
+}
+
+void vq_notify_force(struct vq *vq)
+{
+	if (vq->used != NULL && vq->call_fd >= 0)
+		bh_eventfd_signal(vq->call_fd);
+}
+
 unsigned vq_avail_count(struct vq *vq)
 {
 	uint16_t n;

@@ -172,6 +172,15 @@ void vq_disable_notify(struct vq *vq);
 /* Number of entries the guest has made available beyond last_avail (0 if corrupt). */
 unsigned vq_avail_count(struct vq *vq);
 
+/* Has the guest left used entries it may not know about? With EVENT_IDX:
+ * it has not re-armed its interrupt at our used index (it is still taking
+ * them, or it missed the interrupt); without: whenever we published any.
+ * For the worker's quiet-ring check. */
+bool vq_guest_behind(struct vq *vq);
+/* Signal call_fd whatever the guest asked for (a spurious interrupt costs
+ * the guest a look at the used ring, nothing more). */
+void vq_notify_force(struct vq *vq);
+
 /* ---- byte streams over iovecs (for FUSE framing) ---- */
 
 /* Copy up to len bytes starting at byte offset off of the iovec stream into

@@ -43,6 +43,7 @@
 #define WORKER_FDT_CACHE 0 /* descriptors kept: bounded by RLIMIT_NOFILE only */
 #define WORKER_FREE_REQS 1024 /* recycled request objects kept */
 #define WORKER_POLL_USEC 1000 /* ring polling period without a kick fd */
+#define WORKER_QUIET_MS	 10   /* the quiet-ring check, after the last reply */
 
 struct worker {
 	struct event_base *w_base;
@@ -73,6 +74,7 @@ struct worker {
 	int w_call_fd;
 	int w_err_fd;
 	struct event *w_kick_ev;
+	struct event *w_quiet_ev; /* worker_quiet_check, re-armed by every reply */
 
 	struct fuse_req_list w_inflight; /* popped, not yet on the used ring */
 	unsigned w_ninflight;
@@ -207,8 +209,12 @@ static bool worker_ring_usable(void)
 
 static void worker_flush_notify(void)
 {
-	if (wk.w_need_notify && worker_ring_usable())
+	static const struct timeval quiet = {0, WORKER_QUIET_MS * 1000};
+
+	if (wk.w_need_notify && worker_ring_usable()) {
 		vq_notify(&wk.w_vq);
+		event_add(wk.w_quiet_ev, &quiet); /* WORKER_QUIET_MS after the last */
+	}
 	wk.w_need_notify = false;
 }
 
@@ -448,6 +454,36 @@ static void worker_on_kick(evutil_socket_t fd, short what, void *arg)
 		worker_poll_adapt();
 	}
 	worker_ring_process();
+}
+
+/*
+ * The quiet-ring check, WORKER_QUIET_MS after our last reply. Both sides
+ * of the ring decide whether to wake the other by a store, a full barrier
+ * and a load: the guest stores avail->idx (or used_event) and loads
+ * avail_event (or used->idx), we the reverse. A guest run by an emulator
+ * that does not turn its barriers into the host's (QEMU's TCG with one
+ * vCPU thread: it assumes nothing else reads guest memory) may load before
+ * its store is visible to us while we load its old value: then neither
+ * side wakes the other, and the guest waits for replies we have published,
+ * or we for a request it has made available. Seen with Debian's 6.1
+ * guests under TCG as git or umount waiting for ever. So once the ring has
+ * been quiet a while, look again: a request that came without a kick is
+ * served, and used entries the guest has not re-armed for get one more
+ * interrupt, spurious at worst.
+ */
+static void worker_quiet_check(evutil_socket_t fd, short what, void *arg)
+{
+	if (!worker_ring_usable() || !wk.w_enabled)
+		return;
+	if (vq_avail_count(&wk.w_vq)) {
+		log_debug("quiet-ring check: requests came without a kick");
+		worker_ring_process();
+		return;
+	}
+	if (vq_guest_behind(&wk.w_vq)) {
+		log_debug("quiet-ring check: the guest has not taken its replies: interrupt");
+		vq_notify_force(&wk.w_vq);
+	}
 }
 
 static void worker_close_fd(int *fd)
@@ -922,6 +958,8 @@ int main(int argc, char *argv[])
 
 	if (!(wk.w_base = event_base_new()))
 		fatalx("event_base_new failed");
+	if (!(wk.w_quiet_ev = evtimer_new(wk.w_base, worker_quiet_check, NULL)))
+		fatalx("cannot create the quiet-ring check");
 	if (!(wk.w_tp = tp_create(wk.w_cfg.ic_thread_pool, wk.w_base)))
 		fatal("thread pool of %u", wk.w_cfg.ic_thread_pool);
 	tp_set_spin(wk.w_tp, wk.w_poll_max_ns);

@@ -177,6 +177,9 @@ void vufe_kick(struct vufe *fe, unsigned q);
 int vufe_wait(struct vufe *fe, unsigned q, int timeout_ms, int *head, uint32_t *len, void **cookie);
 unsigned vufe_inflight(struct vufe *fe, unsigned q);
 uint16_t vufe_used_idx(struct vufe *fe, unsigned q);
+/* Write used_event of queue q as it is, as a guest whose store the device
+ * did not see in time would have left it (EVENT_IDX only). */
+void vufe_set_used_event_raw(struct vufe *fe, unsigned q, uint16_t v);
 uint16_t vufe_avail_idx(struct vufe *fe, unsigned q);
 
 /* Hostile helpers: write the ring directly. */

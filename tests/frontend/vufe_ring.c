@@ -123,6 +123,11 @@ unsigned vufe_inflight(struct vufe *fe, unsigned q)
 	return fe->fe_q[q].q_inflight;
 }
 
+void vufe_set_used_event_raw(struct vufe *fe, unsigned q, uint16_t v)
+{
+	__atomic_store_n(vufe_used_event(&fe->fe_q[q]), v, __ATOMIC_SEQ_CST);
+}
+
 uint16_t vufe_used_idx(struct vufe *fe, unsigned q)
 {
 	return __atomic_load_n(&fe->fe_q[q].q_used->idx, __ATOMIC_ACQUIRE);

@@ -698,14 +698,23 @@ static uint64_t efd_take(int fd)
 	return v;
 }
 
-Test(ring, ring_event_idx_signals_first_then_per_used_event)
+/* An 8-entry EVENT_IDX ring whose call fd is a fresh eventfd; *used_event
+ * points at the guest's used_event word. Returns the eventfd. */
+static int ring_event_setup(volatile uint16_t **used_event)
 {
-	volatile uint16_t *used_event;
 	int fd = efd_make();
 
 	ring_setup(8, F_EVENT, 0);
 	q.call_fd = fd;
-	used_event = &A->ring[8];
+	*used_event = &A->ring[8];
+	return fd;
+}
+
+Test(ring, ring_event_idx_signals_first_then_per_used_event)
+{
+	volatile uint16_t *used_event;
+	int fd = ring_event_setup(&used_event);
+
 	*used_event = 100; /* "do not call" - ignored the first time */
 	vq_push(&q, 0, 0);
 	vq_notify(&q);
@@ -728,6 +737,32 @@ Test(ring, ring_event_idx_signals_first_then_per_used_event)
 	vq_notify(&q);
 	cr_assert_eq(efd_take(fd), 0, "nothing new since the last call");
 	close(fd);
+}
+
+/* The quiet-ring check's question: has the guest re-armed its interrupt at
+ * our used index? A guest whose used_event store we missed (its barrier not
+ * honoured) looks "behind" until it does; vq_notify_force then signals
+ * whatever used_event says. */
+Test(ring, ring_guest_behind_until_it_rearms_at_our_used_index)
+{
+	volatile uint16_t *used_event;
+	int fd = ring_event_setup(&used_event);
+
+	*used_event = 0;
+	cr_assert(!vq_guest_behind(&q), "nothing published yet");
+	vq_push(&q, 0, 0);
+	vq_push(&q, 1, 0);
+	cr_assert(vq_guest_behind(&q), "two replies the guest has not re-armed for");
+	*used_event = 2; /* the guest took both and waits for the third */
+	cr_assert(!vq_guest_behind(&q));
+	*used_event = 1; /* the missed-store case: stale used_event */
+	cr_assert(vq_guest_behind(&q));
+	vq_notify_force(&q);
+	cr_assert_eq(efd_take(fd), 1, "forced interrupt");
+	close(fd);
+	/* Without EVENT_IDX the guest's progress cannot be seen: always behind. */
+	ring_setup(8, 0, 0);
+	cr_assert(vq_guest_behind(&q));
 }
 
 Test(ring, ring_no_interrupt_suppresses_call_without_event_idx)
