@@ -352,8 +352,8 @@ static int pt_create_existing(struct pt *pt, struct fuse_req *r, int dfd, const 
 	return nfd == -ESTALE ? -ENOENT : nfd;
 }
 
-/* The new file's node descriptor (O_PATH), checked to be the inode fd is
- * open on: through our procfs, else by its name. */
+/* The new file's node descriptor (O_PATH) on the inode fd is open on:
+ * through our procfs (that very inode), else by its name, checked. */
 static int pt_created_node_fd(struct pt *pt, int dfd, const char *name, int fd)
 {
 	struct stat a, b;
@@ -363,12 +363,11 @@ static int pt_created_node_fd(struct pt *pt, int dfd, const char *name, int fd)
 	if (pt->pt_env.proc_fd >= 0) {
 		pt_proc_name(pname, sizeof(pname), fd);
 		pfd = openat(pt->pt_env.proc_fd, pname, O_PATH | O_CLOEXEC);
-	} else if (name) {
-		pfd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	} else {
-		return -EOPNOTSUPP;
+		return pfd < 0 ? -errno : pfd;
 	}
-	if (pfd < 0)
+	if (!name)
+		return -EOPNOTSUPP;
+	if ((pfd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return -errno;
 	if (fstat(pfd, &a) < 0 || fstat(fd, &b) < 0 || a.st_dev != b.st_dev ||
 	    a.st_ino != b.st_ino) {
