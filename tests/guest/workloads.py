@@ -79,6 +79,41 @@ KNOWN_GAPS = {
 }
 
 
+def hostroot_initramfs(path, scripts):
+    """Build the initramfs whose payload is hostroot.sh, with scripts (host
+    paths) in its /bh; return the kernel image to boot with it."""
+    kernel = subprocess.run([os.path.join(HERE, "mkinitramfs.sh"), "--print-kernel"],
+                            stdout=subprocess.PIPE, check=True, text=True).stdout.split()
+    cmd = [os.path.join(HERE, "mkinitramfs.sh"), "-o", path, "-k", kernel[1],
+           "-p", os.path.join(HERE, "hostroot.sh"), "-m", "9pnet_virtio", "-m", "9p"]
+    for f in scripts:
+        cmd += ["-f", "%s:bh/%s" % (f, os.path.basename(f))]
+    subprocess.run(cmd, check=True)
+    return kernel[0]
+
+
+def hostroot_qemu_command(kernel, initrd, sock, qmp, script, args, queues=1, smp=1, mem=MEM):
+    """QEMU (TCG) booting that initramfs: the host's / read-only over 9p as
+    the guest's root, one vhost-user-fs device on sock tagged TAG with
+    queues request queues, script from /bh run with args."""
+    fs = "vhost-user-fs-pci,chardev=char0,tag=%s,queue-size=1024" % TAG
+    if queues > 1:
+        fs += ",num-request-queues=%d" % queues
+    return ["qemu-system-x86_64", "-accel", "tcg", "-smp", str(smp), "-m", mem,
+            "-object", "memory-backend-memfd,id=mem,size=%s,share=on" % mem,
+            "-numa", "node,memdev=mem",
+            "-chardev", "socket,id=char0,path=" + sock,
+            "-device", fs,
+            "-fsdev", "local,id=root,path=/,security_model=passthrough,readonly=on,multidevs=remap",
+            "-device", "virtio-9p-pci,fsdev=root,mount_tag=hostroot",
+            "-kernel", kernel, "-initrd", initrd,
+            "-append", "console=ttyS0 quiet panic=-1 bh.script=%s bh.args=%s"
+            % (script, ",".join(args)),
+            "-qmp", "unix:%s,server=on,wait=off" % qmp,
+            "-no-reboot", "-nographic", "-no-user-config", "-nodefaults",
+            "-serial", "stdio", "-monitor", "none"]
+
+
 def log(msg):
     print("workloads: " + msg, flush=True)
 
@@ -125,14 +160,8 @@ class Workloads:
             f.write("secret\n")
         os.chmod(secret, 0o600)
 
-        kernel = subprocess.run([os.path.join(HERE, "mkinitramfs.sh"), "--print-kernel"],
-                                stdout=subprocess.PIPE, check=True, text=True).stdout.split()
-        self.kernel = kernel[0]
-        subprocess.run([os.path.join(HERE, "mkinitramfs.sh"), "-o", self.initrd, "-k", kernel[1],
-                        "-p", os.path.join(HERE, "hostroot.sh"),
-                        "-f", os.path.join(HERE, "workloads-guest.sh") + ":bh/workloads-guest.sh",
-                        "-f", os.path.join(HERE, "wl_checks.py") + ":bh/wl_checks.py",
-                        "-m", "9pnet_virtio", "-m", "9p"], check=True)
+        self.kernel = hostroot_initramfs(self.initrd, [os.path.join(HERE, "workloads-guest.sh"),
+                                                       os.path.join(HERE, "wl_checks.py")])
         log("kernel %s, initramfs %s, share %s" % (self.kernel, self.initrd, self.shared))
 
     def start_daemon(self, boot):
@@ -157,22 +186,8 @@ class Workloads:
 
     def start_qemu(self, boot, queues):
         self.qmp = os.path.join(self.work, "qmp-%s.sock" % boot)
-        fs = "vhost-user-fs-pci,chardev=char0,tag=%s,queue-size=1024" % TAG
-        if queues > 1:
-            fs += ",num-request-queues=%d" % queues
-        cmd = ["qemu-system-x86_64", "-accel", "tcg", "-smp", "1", "-m", MEM,
-               "-object", "memory-backend-memfd,id=mem,size=%s,share=on" % MEM,
-               "-numa", "node,memdev=mem",
-               "-chardev", "socket,id=char0,path=" + self.sock,
-               "-device", fs,
-               "-fsdev", "local,id=root,path=/,security_model=passthrough,readonly=on,multidevs=remap",
-               "-device", "virtio-9p-pci,fsdev=root,mount_tag=hostroot",
-               "-kernel", self.kernel, "-initrd", self.initrd,
-               "-append", "console=ttyS0 quiet panic=-1 bh.script=workloads-guest.sh "
-               "bh.args=%s" % boot,
-               "-qmp", "unix:%s,server=on,wait=off" % self.qmp,
-               "-no-reboot", "-nographic", "-no-user-config", "-nodefaults",
-               "-serial", "stdio", "-monitor", "none"]
+        cmd = hostroot_qemu_command(self.kernel, self.initrd, self.sock, self.qmp,
+                                    "workloads-guest.sh", [boot], queues=queues)
         log("qemu: " + " ".join(shlex.quote(c) for c in cmd))
         self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)

@@ -1,0 +1,275 @@
+#!/usr/bin/python3
+"""bench-guest.py: `make bench-guest`, bulkhead against QEMU's virtiofsd as a
+real guest sees them.
+
+Host-side driver, runs as root. Each round boots one throwaway guest (Debian's
+kernel under QEMU TCG, the host's / read-only over 9p as its root, as in the
+workloads suite) per daemon, on a fresh empty share, in alternating order
+(bulkhead first in odd rounds, virtiofsd first in even ones). The guest runs
+the same rows in the same order (bench_guest_rows.py: fio sequential and
+random reads and writes, with and without fsync; create, stat, ls -l and
+unlink of many files; a tree of small files written, read warm and cold,
+walked by find) and prints where each row begins and ends; there the driver
+reads the CPU time (user + system) of the daemon and all its processes and
+threads, so every row has its throughput as the guest timed it and the CPU
+the daemon spent on it.
+
+Per row it prints the median throughput of each daemon, the median and range
+of the per-round ratios (bulkhead / virtiofsd, above 1 = bulkhead faster),
+and each daemon's median CPU milliseconds per unit (per MiB, or per thousand
+operations or files); "bulkhead uses more CPU" marks a row where bulkhead's
+CPU per unit is the higher. Exits non-zero if a guest or daemon failed.
+
+Environment and options: see --help. BH_BUILDDIR as for the guest tests.
+"""
+
+import argparse
+import importlib.util
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GUEST = os.path.join(os.path.dirname(HERE), "guest")
+sys.path.insert(0, GUEST)
+sys.dont_write_bytecode = True  # keep the source tree clean
+import workloads as wl  # noqa: E402  (after the path is set)
+
+gt = wl.gt
+PEER = "/usr/lib/qemu/virtiofsd"
+RUN_LIMIT = 1200        # seconds for one guest run, boot to power-off
+ROW_LIMIT = 600         # seconds for one row
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    print("bench-guest: " + msg, flush=True)
+
+
+def process_cpu(pid):
+    """CPU seconds (user + system, every thread) of pid and every process
+    below it, plus what its reaped children used. 0 if it is gone."""
+    stats = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                s = f.read()
+        except OSError:
+            continue
+        # comm may hold spaces and parentheses: fields follow the last ')'
+        w = s[s.rindex(")") + 2:].split()
+        stats[int(d)] = (int(w[1]), int(w[11]) + int(w[12]), int(w[13]) + int(w[14]))
+    if pid not in stats:
+        return 0.0
+    ticks = stats[pid][2]
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        ticks += stats[p][1]
+        todo += [c for c, v in stats.items() if v[0] == p]
+    return ticks / CLK_TCK
+
+
+class Sample:
+    """One row of one guest run."""
+
+    def __init__(self, secs, amount, unit, cpu):
+        self.rate = amount / secs if secs > 0 else 0.0
+        self.unit = unit
+        # CPU ms per MiB, or per thousand of anything else
+        per = amount if unit == "MiB" else amount / 1000.0
+        self.cpu = cpu * 1000.0 / per if per > 0 else 0.0
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.work = args.workdir
+        self.share = os.path.join(self.work, "share")
+        self.sock = os.path.join(self.work, "vhost.sock")
+        self.initrd = os.path.join(self.work, "initrd.cpio.gz")
+        self.results = {}    # (daemon, row) -> [Sample per round]
+        self.order = []      # rows in the order the guest ran them
+        self.daemon = None
+        self.qemu = None
+
+    def setup(self):
+        if os.path.exists(self.work):
+            subprocess.run(["rm", "-rf", self.work], check=True)
+        os.makedirs(self.work)
+        self.kernel = wl.hostroot_initramfs(self.initrd, [
+            os.path.join(HERE, "bench-guest.sh"), os.path.join(HERE, "bench_guest_rows.py"),
+            os.path.join(GUEST, "wl_checks.py")])
+
+    def daemon_cmd(self, who):
+        if who == "bulkhead":
+            return gt.daemon_command("bulkheadd", self.args.builddir, self.sock,
+                                     self.share) + self.args.bulkhead_arg
+        return [PEER, "--socket-path=" + self.sock, "-o", "source=" + self.share,
+                "-o", "cache=auto"] + self.args.peer_arg
+
+    def start_daemon(self, who, tag):
+        subprocess.run(["rm", "-rf", self.share], check=True)
+        os.makedirs(self.share)
+        os.chmod(self.share, 0o755)
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        cmd = self.daemon_cmd(who)
+        self.daemon_log = os.path.join(self.work, "daemon-%s.log" % tag)
+        log("%s: %s" % (tag, " ".join(shlex.quote(c) for c in cmd)))
+        with open(self.daemon_log, "wb") as f:
+            self.daemon = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f,
+                                           stderr=subprocess.STDOUT)
+        end = time.monotonic() + 15
+        while not os.path.exists(self.sock):
+            if self.daemon.poll() is not None or time.monotonic() > end:
+                raise gt.TestFailure("%s did not start listening:\n%s"
+                                     % (who, gt.tail(self.daemon_log)))
+            time.sleep(0.05)
+
+    def run_guest(self, who, rnd):
+        tag = "%s-r%d" % (who, rnd)
+        self.start_daemon(who, tag)
+        queues = self.args.queues if who == "bulkhead" else 1
+        qmp = os.path.join(self.work, "qmp.sock")
+        cmd = wl.hostroot_qemu_command(self.kernel, self.initrd, self.sock, qmp,
+                                       "bench-guest.sh", [",".join(self.args.rows)],
+                                       queues=queues, smp=self.args.smp)
+        self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        console = gt.Console(self.qemu, os.path.join(self.work, "console-%s.log" % tag))
+        t0 = time.monotonic()
+        end_run = t0 + RUN_LIMIT
+        cpu0 = None
+        done = False
+        while not done:
+            left = min(end_run, time.monotonic() + ROW_LIMIT) - time.monotonic()
+            try:
+                line = console.lines.get(timeout=max(left, 0.1))
+            except gt.queue.Empty:
+                raise gt.TestFailure("%s: no progress from the guest (see %s)"
+                                     % (tag, console.logf.name))
+            if line is None:
+                raise gt.TestFailure("%s: QEMU exited before the end" % tag)
+            at = line.find("BH-")
+            if at < 0:
+                continue
+            words = line[at:].split()
+            if words[0] in ("BH-ERROR",) or "Kernel panic" in line:
+                raise gt.TestFailure("%s: %s" % (tag, line.strip()))
+            if words[:2] == ["BH-ROW", "begin"]:
+                cpu0 = process_cpu(self.daemon.pid)
+            elif words[:2] == ["BH-ROW", "end"] and cpu0 is not None:
+                cpu = process_cpu(self.daemon.pid) - cpu0
+                kv = dict(w.split("=", 1) for w in words[3:])
+                s = Sample(float(kv["secs"]), float(kv["amount"]), kv["unit"], cpu)
+                self.results.setdefault((who, words[2]), []).append(s)
+                if words[2] not in self.order:
+                    self.order.append(words[2])
+                log("%s: %-22s %12.1f %s/s  cpu %.2f s" % (tag, words[2], s.rate, s.unit, cpu))
+                cpu0 = None
+            elif words[0] == "BH-DONE":
+                if words[1:] != ["status=0"]:
+                    raise gt.TestFailure("%s: guest ended with %s" % (tag, " ".join(words[1:])))
+                done = True
+        self.qemu.wait(timeout=60)
+        self.qemu = None
+        trouble = gt.stop_daemon(self.daemon, self.daemon_log)
+        self.daemon = None
+        if trouble:
+            raise gt.TestFailure("%s: %s" % (tag, trouble))
+        log("%s: %.0f s" % (tag, time.monotonic() - t0))
+
+    def cleanup(self):
+        if self.qemu is not None:
+            gt.stop(self.qemu, "QEMU")
+        gt.stop(self.daemon, "daemon")
+
+    def report(self):
+        a = self.args
+        print("\nbench-guest: %d rounds, guest -smp %d, TCG; bulkhead %s%s, %d request "
+              "queue(s); virtiofsd %s -o cache=auto%s"
+              % (a.rounds, a.smp, os.path.join(a.builddir, "daemon", "bulkheadd"),
+                 "".join(" " + x for x in a.bulkhead_arg), a.queues, PEER,
+                 "".join(" " + x for x in a.peer_arg)))
+        print("%-22s %12s %12s %-9s %-18s %10s %10s  %s" % (
+            "row", "bulkhead", "virtiofsd", "unit", "ratio (range)", "cpu ours", "cpu peer",
+            "cpu unit"))
+        for row in self.order:
+            ours = self.results.get(("bulkhead", row), [])
+            peer = self.results.get(("virtiofsd", row), [])
+            n = min(len(ours), len(peer))
+            if n == 0:
+                continue
+            ratios = [o.rate / p.rate for o, p in zip(ours, peer) if p.rate > 0]
+            mo = statistics.median(s.rate for s in ours)
+            mp = statistics.median(s.rate for s in peer)
+            co = statistics.median(s.cpu for s in ours)
+            cp = statistics.median(s.cpu for s in peer)
+            unit = ours[0].unit
+            cpu_unit = "ms/MiB" if unit == "MiB" else "ms/1k " + unit
+            note = "  bulkhead uses more CPU" if co > cp else ""
+            print("%-22s %12.1f %12.1f %-9s %4.2f (%4.2f-%4.2f) %10.2f %10.2f  %s%s" % (
+                row, mo, mp, unit + "/s", statistics.median(ratios), min(ratios), max(ratios),
+                co, cp, cpu_unit, note))
+            print("BENCH-GUEST %s bulkhead=%.1f peer=%.1f unit=%s/s ratio=%.2f "
+                  "(run ratios %s) cpu_bulkhead=%.2f cpu_peer=%.2f cpu_unit=%s"
+                  % (row, mo, mp, unit, statistics.median(ratios),
+                     ",".join("%.2f" % r for r in ratios), co, cp, cpu_unit.replace(" ", "")))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=4, help="guest runs per daemon (4)")
+    ap.add_argument("--rows", default="", help="ROW,... (default all; rows use what the "
+                    "rows before them made: create before stat_cold, ls_l, unlink; "
+                    "seq_write_1m before the other fio rows; tree_write before tree_*)")
+    ap.add_argument("--smp", type=int, default=2, help="guest vCPUs (2)")
+    ap.add_argument("--queues", type=int, default=1, help="bulkhead's request queues (1); "
+                    "QEMU 7.2's virtiofsd serves one")
+    ap.add_argument("--bulkhead-arg", action="append", default=[], metavar="OPT",
+                    help="an extra bulkheadd option (repeatable)")
+    ap.add_argument("--peer-arg", action="append", default=[], metavar="OPT",
+                    help="an extra virtiofsd option (repeatable)")
+    ap.add_argument("--builddir", default=os.environ.get("BH_BUILDDIR", os.getcwd()))
+    ap.add_argument("--workdir", default=None)
+    args = ap.parse_args()
+    args.rows = [r for r in args.rows.split(",") if r]
+    if args.workdir is None:
+        args.workdir = os.path.join(args.builddir, "tests", "bench", "guest-work")
+    args.workdir = os.path.abspath(args.workdir)
+    if os.geteuid() != 0:
+        print("bench-guest: must run as root", file=sys.stderr)
+        return 1
+    for tool in (PEER, "qemu-system-x86_64", "fio"):
+        if not shutil.which(tool):
+            print("bench-guest: %s is missing (contrib/install-deps.sh installs it)" % tool,
+                  file=sys.stderr)
+            return 1
+
+    b = Bench(args)
+    t0 = time.monotonic()
+    try:
+        b.setup()
+        for rnd in range(1, args.rounds + 1):
+            first = ["bulkhead", "virtiofsd"] if rnd % 2 else ["virtiofsd", "bulkhead"]
+            for who in first:
+                b.run_guest(who, rnd)
+    except (gt.TestFailure, subprocess.CalledProcessError, OSError, KeyboardInterrupt) as e:
+        print("bench-guest: FAIL: %s" % e, flush=True)
+        return 1
+    finally:
+        b.cleanup()
+    b.report()
+    log("%.0f s" % (time.monotonic() - t0))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+#!/bin/sh
+# bench-guest.sh: payload script of `make bench-guest`, run as root in the
+# throwaway guest by hostroot.sh (from /run/bh). Mounts the share, runs the
+# benchmark rows (bench_guest_rows.py, which prints the BH-ROW lines the host
+# samples the daemon's CPU time at), unmounts. The host's bench-guest.py
+# decides everything else.
+#
+# usage: bench-guest.sh [ROW...]   (hostroot.sh splits bh.args at commas)
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+S=/mnt/share
+
+mount -t virtiofs testfs $S || {
+	echo "BH-ERROR cannot mount the share"
+	exit 1
+}
+/usr/bin/python3 "$HERE/bench_guest_rows.py" $S "$(echo "$*" | tr ' ' ',')"
+rc=$?
+umount $S || {
+	echo "BH-ERROR umount failed"
+	rc=1
+}
+echo "BH-END"
+exit $rc
