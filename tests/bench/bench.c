@@ -641,6 +641,20 @@ static double bn_turn(enum bn_row row, struct bn_side *s, struct bn_ctx *x, doub
  * next one finds the names unknown again.
  */
 static double bn_pair[BN_NROWS][BN_MAX_RUNS];
+/* Per row and side, over every turn: CPU seconds of the daemon's processes
+ * (hx_tree_cpu) and the units done meanwhile (rate x the turn's wall time,
+ * so untimed parts of a turn, a LOOKUP turn's FORGETs, count as cost). */
+static double bn_cpu[BN_NROWS][2], bn_amount[BN_NROWS][2];
+
+/* CPU milliseconds per MiB (MiB/s rows) or per thousand units. */
+static double bn_cpu_per(int row, int side)
+{
+	double per = bn_amount[row][side];
+
+	if (strcmp(bn_rows[row].unit, "MiB/s") != 0)
+		per /= 1000.0;
+	return per > 0 ? bn_cpu[row][side] * 1000.0 / per : 0.0;
+}
 
 static void bn_run(int run, const char *share)
 {
@@ -667,8 +681,13 @@ static void bn_run(int run, const char *share)
 			continue;
 		for (int t = 0; t < 4; t++) {
 			int w = ((t + 1) / 2 + run) % 2;
+			double cpu = hx_tree_cpu(side[w].s_d.hd_pid);
+			uint64_t t0 = bh_now_ns();
 			double v = bn_turn((enum bn_row)i, &side[w], &x[w], bn_seconds / 2, share);
+
 			bn_val[i][w][run] += v / 2;
+			bn_amount[i][w] += v * (double)(bh_now_ns() - t0) / 1e9;
+			bn_cpu[i][w] += hx_tree_cpu(side[w].s_d.hd_pid) - cpu;
 		}
 	}
 	for (int w = 0; w < 2; w++)
@@ -936,8 +955,11 @@ int main(int argc, char **argv)
 		bn_stats(bn_val[i][1], &pm, &pl, &ph);
 		bn_stats(bn_pair[i], &ratio, &rl, &rh);
 		printf("BENCH %s bulkhead=%.0f peer=%.0f unit=%s ratio=%.2f (bulkhead %.0f-%.0f, "
-		       "peer %.0f-%.0f, run ratios %.2f-%.2f)\n",
-		       bn_rows[i].name, bm, pm, bn_rows[i].unit, ratio, bl, bh, pl, ph, rl, rh);
+		       "peer %.0f-%.0f, run ratios %.2f-%.2f) cpu bulkhead=%.3f peer=%.3f %s%s\n",
+		       bn_rows[i].name, bm, pm, bn_rows[i].unit, ratio, bl, bh, pl, ph, rl, rh,
+		       bn_cpu_per(i, 0), bn_cpu_per(i, 1),
+		       strcmp(bn_rows[i].unit, "MiB/s") ? "ms/1k" : "ms/MiB",
+		       bn_cpu_per(i, 0) > bn_cpu_per(i, 1) ? " (bulkhead uses more CPU)" : "");
 	}
 	if (bn_want & BN_SCALE_BIT) {
 		double m[BN_SCALE_N], lo[BN_SCALE_N], hi[BN_SCALE_N];

@@ -474,41 +474,103 @@ int hx_check_workers(struct hx_daemon *d, char *why, size_t len)
 	return bad ? -1 : 0;
 }
 
-int hx_children(pid_t pid, pid_t *out, int max)
+/* One line of /proc/PID/stat, what hx_children and hx_tree_cpu need. */
+struct hx_proc {
+	int hp_pid, hp_ppid;
+	char hp_state;
+	unsigned long long hp_ticks;  /* utime + stime, every thread */
+	unsigned long long hp_cticks; /* cutime + cstime: reaped children */
+};
+
+#define HX_PROC_MAX 32768
+
+/* Every process in /proc, into a malloc'ed array (*out); count or -errno. */
+static int hx_proc_scan(struct hx_proc **out)
 {
 	DIR *dir = opendir("/proc");
+	struct hx_proc *v;
 	struct dirent *e;
 	int n = 0;
 
 	if (!dir)
 		return -errno;
-	while ((e = readdir(dir))) {
-		char p[300], buf[512], *rp;
-		int child, ppid;
-		char state;
+	if (!(v = calloc(HX_PROC_MAX, sizeof(*v)))) {
+		closedir(dir);
+		return -ENOMEM;
+	}
+	while ((e = readdir(dir)) && n < HX_PROC_MAX) {
+		char p[300], buf[1024], *rp;
+		unsigned long long ut, st, cut, cst;
+		struct hx_proc *h = &v[n];
 		FILE *f;
 		size_t k;
 
 		if (e->d_name[0] < '1' || e->d_name[0] > '9')
 			continue;
-		child = atoi(e->d_name);
 		snprintf(p, sizeof(p), "/proc/%s/stat", e->d_name);
 		if (!(f = fopen(p, "re")))
 			continue;
 		k = fread(buf, 1, sizeof(buf) - 1, f);
 		fclose(f);
 		buf[k] = 0;
+		/* the command name may hold anything: fields follow the last ')' */
 		rp = strrchr(buf, ')');
-		if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
+		if (!rp || sscanf(rp + 1,
+				  " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu",
+				  &h->hp_state, &h->hp_ppid, &ut, &st, &cut, &cst) != 6)
 			continue;
-		if (ppid != pid || state == 'Z' || state == 'X')
-			continue;
-		if (n < max && out)
-			out[n] = child;
+		h->hp_pid = atoi(e->d_name);
+		h->hp_ticks = ut + st;
+		h->hp_cticks = cut + cst;
 		n++;
 	}
 	closedir(dir);
+	*out = v;
 	return n;
+}
+
+int hx_children(pid_t pid, pid_t *out, int max)
+{
+	struct hx_proc *v;
+	int n = 0, all = hx_proc_scan(&v);
+
+	if (all < 0)
+		return all;
+	for (int i = 0; i < all; i++) {
+		if (v[i].hp_ppid != pid || v[i].hp_state == 'Z' || v[i].hp_state == 'X')
+			continue;
+		if (n < max && out)
+			out[n] = v[i].hp_pid;
+		n++;
+	}
+	free(v);
+	return n;
+}
+
+double hx_tree_cpu(pid_t pid)
+{
+	unsigned long long ticks = 0;
+	struct hx_proc *v;
+	int all = hx_proc_scan(&v), todo[256], ntodo = 0;
+
+	if (all < 0)
+		return 0;
+	for (int i = 0; i < all; i++)
+		if (v[i].hp_pid == pid) {
+			ticks += v[i].hp_cticks;
+			todo[ntodo++] = pid;
+		}
+	while (ntodo > 0) {
+		int p = todo[--ntodo];
+		for (int i = 0; i < all; i++) {
+			if (v[i].hp_pid == p)
+				ticks += v[i].hp_ticks;
+			else if (v[i].hp_ppid == p && ntodo < (int)(sizeof(todo) / sizeof(todo[0])))
+				todo[ntodo++] = v[i].hp_pid;
+		}
+	}
+	free(v);
+	return (double)ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
 int hx_wait_children(pid_t pid, int n, int timeout_ms)

@@ -84,6 +84,9 @@ int hx_check_workers(struct hx_daemon *d, char *why, size_t len);
 
 /* Children of pid (from /proc): count, pids in out[0..max). */
 int hx_children(pid_t pid, pid_t *out, int max);
+/* CPU seconds (user + system, all threads) of pid and every process below
+ * it, plus what its reaped children used: a daemon's whole cost. */
+double hx_tree_cpu(pid_t pid);
 /* Wait until pid has exactly n children (timeout_ms): 0 or -ETIMEDOUT. */
 int hx_wait_children(pid_t pid, int n, int timeout_ms);
 /* State letter of a process from /proc/PID/stat ('R', 'S', 'Z', 'T', ...), 0 if gone. */
