@@ -143,3 +143,23 @@ int it_worker_share_fd(pid_t worker, const char *share, int *mnt_id)
 	close(pidfd);
 	return found;
 }
+
+/* A fresh front end connected to the same daemon gets the whole start-up
+ * sequence, INIT and a LOOKUP; the daemon may still be tearing the old
+ * session down, so it retries for up to 5 s. */
+void it_next_front_end_served(void)
+{
+	struct vufe *fe = NULL;
+	int r = -1;
+
+	for (int i = 0; i < 100 && r; i++) {
+		vufe_free(fe);
+		fe = it_connect(NULL);
+		r = it_up_init(fe);
+		if (r)
+			usleep(50000);
+	}
+	cr_assert_eq(r, 0, "the next front end was not served (%d)", r);
+	cr_assert_neq(it_lookup(fe, 1, "small.txt"), 0);
+	vufe_free(fe);
+}

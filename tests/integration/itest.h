@@ -66,5 +66,7 @@ struct vufe *it_connect(const struct vufe_opts *o);
 int it_up_init(struct vufe *fe);
 /* LOOKUP name under the root, returns the node id (0 on failure). */
 uint64_t it_lookup(struct vufe *fe, unsigned q, const char *name);
+/* A fresh front end is served: INIT and a LOOKUP of small.txt (asserts). */
+void it_next_front_end_served(void);
 
 #endif

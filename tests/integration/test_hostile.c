@@ -27,23 +27,6 @@ static void hostile_setup(void)
 
 TestSuite(hostile, .init = hostile_setup, .fini = it_teardown, .timeout = 60);
 
-static void served_normally(void)
-{
-	struct vufe *fe = NULL;
-	int r = -1;
-
-	for (int i = 0; i < 100 && r; i++) {
-		vufe_free(fe);
-		fe = it_connect(NULL);
-		r = it_up_init(fe);
-		if (r)
-			usleep(50000);
-	}
-	cr_assert_eq(r, 0, "the next front end was not served (%d)", r);
-	cr_assert_neq(it_lookup(fe, 1, "small.txt"), 0);
-	vufe_free(fe);
-}
-
 /* q2 broke: ERR fired, nothing was completed, q1 and new sessions work. */
 static void expect_queue_broken_others_fine(uint16_t used_before)
 {
@@ -55,7 +38,7 @@ static void expect_queue_broken_others_fine(uint16_t used_before)
 	cr_expect(hx_alive(&it_d), "the daemon died");
 	cr_expect_neq(it_lookup(it_fe, 1, "small.txt"), 0, "queue 1 stopped working");
 	vufe_disconnect(it_fe);
-	served_normally();
+	it_next_front_end_served();
 }
 
 ITEST(hostile, descriptor_loop_gets_no_used_entry_and_signals_err)
@@ -111,7 +94,7 @@ ITEST(hostile, worker_sending_garbage_is_killed_and_daemon_keeps_serving)
 	cr_expect(hx_log_contains(&it_d, "sent a malformed message (bad framing), killing it"),
 		  "the parent did not say why it killed the worker");
 	vufe_disconnect(it_fe);
-	served_normally();
+	it_next_front_end_served();
 }
 
 /* The fixture itself: a worker killed behind the test's back fails the check

@@ -19,25 +19,6 @@
 
 TestSuite(vu, .init = it_setup, .fini = it_teardown, .timeout = 60);
 
-/* A fresh front end gets the whole sequence and a FUSE round trip. */
-static void served_normally(void)
-{
-	struct vufe *fe = NULL;
-	int r = -1;
-
-	/* the daemon may still be tearing the old session down: retry briefly */
-	for (int i = 0; i < 100 && r; i++) {
-		vufe_free(fe);
-		fe = it_connect(NULL);
-		r = it_up_init(fe);
-		if (r)
-			usleep(50000);
-	}
-	cr_assert_eq(r, 0, "the next front end was not served (%d)", r);
-	cr_assert_neq(it_lookup(fe, 1, "small.txt"), 0);
-	vufe_free(fe);
-}
-
 static int send_hdr(struct vufe *fe, uint32_t req, uint32_t flags, uint32_t size,
 		    const void *payload, size_t plen, const int *fds, size_t nfds)
 {
@@ -55,7 +36,7 @@ static void expect_dropped(struct vufe *fe)
 	cr_expect_eq(vufe_expect_eof(fe, 3000), 0, "the daemon kept a bad connection open");
 	cr_expect(hx_alive(&it_d), "the daemon died");
 	vufe_disconnect(fe);
-	served_normally();
+	it_next_front_end_served();
 }
 
 ITEST(vu, qemu_sequence_with_add_mem_reg_and_reply_ack_serves_fuse)
@@ -267,7 +248,7 @@ ITEST(vu, truncated_payload_then_close_leaves_daemon_serving)
 	cr_assert_eq(send_hdr(it_fe, VU_SET_FEATURES, 0x1, 8, &half, sizeof(half), NULL, 0), 0);
 	vufe_disconnect(it_fe);
 	cr_expect(hx_alive(&it_d));
-	served_normally();
+	it_next_front_end_served();
 }
 
 ITEST(vu, set_mem_table_with_fd_count_mismatch_drops_connection)
@@ -382,7 +363,7 @@ ITEST(vu, front_end_eof_ends_workers_and_next_front_end_is_served)
 	vufe_disconnect(it_fe);
 	cr_expect_eq(hx_wait_children(it_d.hd_pid, 0, 5000), 0, "workers outlived the session");
 	cr_expect(hx_alive(&it_d));
-	served_normally();
+	it_next_front_end_served();
 }
 
 ITEST(vu, add_mem_reg_while_running_serves_buffers_in_new_region)

@@ -31,19 +31,3 @@ void sec_wait_log(const char *s)
 		usleep(20000);
 }
 
-void sec_served_normally(void)
-{
-	struct vufe *fe = NULL;
-	int r = -1;
-
-	for (int i = 0; i < 100 && r; i++) {
-		vufe_free(fe);
-		fe = it_connect(NULL);
-		r = it_up_init(fe);
-		if (r)
-			usleep(50000);
-	}
-	cr_assert_eq(r, 0, "the next front end was not served (%d)", r);
-	cr_assert_neq(it_lookup(fe, 1, "small.txt"), 0);
-	vufe_free(fe);
-}

@@ -15,6 +15,5 @@ int sec_log_count(const char *s);
 void sec_wait_log(const char *s);
 /* A new front end is served: up, INIT and a LOOKUP on queue 1 (the daemon
  * may still be ending the last connection, so it is retried). */
-void sec_served_normally(void);
 
 #endif

@@ -135,7 +135,7 @@ static void gm_expect_dropped(uint64_t lo, uint64_t hi)
 	cr_assert(hx_log_contains(&it_d, "dropping the front end: its guest memory shrank under "
 					 "worker q1"));
 	cr_assert(hx_alive(&it_d), "the daemon died");
-	sec_served_normally();
+	it_next_front_end_served();
 	cr_assert_eq(sec_log_count(GM_LINE), 1, "logged again");
 }
 
@@ -274,7 +274,7 @@ ITEST(guest_memory, memory_table_past_the_end_of_its_file_is_refused)
 	cr_assert_eq(vufe_expect_eof(it_fe, 5000), 0, "the connection was not dropped");
 	cr_assert(hx_log_contains(&it_d, "memory region gpa 0xc0000 extends past the end of its "
 					 "file"));
-	sec_served_normally();
+	it_next_front_end_served();
 }
 
 /* QEMU's memfd backend seals its file: it cannot shrink, and the worker
