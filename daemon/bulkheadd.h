@@ -14,6 +14,7 @@
 
 #include "ipc.h"
 
+struct event;
 struct event_base;
 
 /*
@@ -154,6 +155,18 @@ int priv_compile(struct parent_env *env);
 int priv_drop(struct parent_env *env);
 /* Which policy file forbids syscall nr for a worker, for the log. */
 const char *priv_policy_for(const struct parent_env *env, int nr);
+
+/* qwatch.c: a worker's descriptor the loop reads, with its read event */
+struct qwatch {
+	int qw_fd; /* -1: not watched */
+	struct event *qw_ev;
+};
+/* Watch fd (taken; closed on failure), calling cb with q as its argument
+ * whenever it is readable; stops a previous watch first. 0 or -ENOMEM. */
+int qwatch_start(struct qwatch *w, struct event_base *base, int fd,
+		 void (*cb)(int, short, void *), uint32_t q);
+/* Free the event and close the descriptor; qw_fd becomes -1. */
+void qwatch_stop(struct qwatch *w);
 
 /* seccomp_notify.c (--seccomp=log) */
 void seclog_init(struct parent_env *env);

@@ -4,7 +4,7 @@ daemon_bulkheadd_SOURCES = \
 	daemon/bulkheadd.c daemon/bulkheadd.h \
 	daemon/listener.c \
 	daemon/vu_server.c \
-	daemon/workers.c daemon/worker_log.c \
+	daemon/workers.c daemon/worker_log.c daemon/qwatch.c \
 	daemon/privdrop.c \
 	daemon/seccomp_notify.c \
 	daemon/userns.c

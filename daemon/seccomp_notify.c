@@ -28,13 +28,8 @@
 
 #define SECLOG_MAX_NR 1024 /* x86_64 numbers stay far below */
 
-struct seclog {
-	int sl_fd; /* -1: not watched */
-	struct event *sl_ev;
-};
-
 static struct parent_env *sl_env;
-static struct seclog sl_tab[BH_MAX_QUEUES];
+static struct qwatch sl_tab[BH_MAX_QUEUES]; /* each worker's listener */
 static uint8_t sl_seen[SECLOG_MAX_NR / 8]; /* syscalls already printed */
 
 static void seclog_on_read(evutil_socket_t fd, short what, void *arg)
@@ -46,37 +41,17 @@ void seclog_init(struct parent_env *env)
 {
 	sl_env = env;
 	for (uint32_t q = 0; q < BH_MAX_QUEUES; q++)
-		sl_tab[q].sl_fd = -1;
+		sl_tab[q].qw_fd = -1;
 }
 
 int seclog_watch(uint32_t q, int fd)
 {
-	struct seclog *s = &sl_tab[q];
-
-	seclog_forget(q);
-	s->sl_ev = event_new(sl_env->pe_base, fd, EV_READ | EV_PERSIST, seclog_on_read,
-			     (void *)(uintptr_t)q);
-	if (!s->sl_ev || event_add(s->sl_ev, NULL) < 0) {
-		if (s->sl_ev)
-			event_free(s->sl_ev);
-		s->sl_ev = NULL;
-		close(fd);
-		return -ENOMEM;
-	}
-	s->sl_fd = fd;
-	return 0;
+	return qwatch_start(&sl_tab[q], sl_env->pe_base, fd, seclog_on_read, q);
 }
 
 void seclog_forget(uint32_t q)
 {
-	struct seclog *s = &sl_tab[q];
-
-	if (s->sl_ev)
-		event_free(s->sl_ev);
-	s->sl_ev = NULL;
-	if (s->sl_fd >= 0)
-		close(s->sl_fd);
-	s->sl_fd = -1;
+	qwatch_stop(&sl_tab[q]);
 }
 
 int seclog_fds(int *fds, uint32_t *qs, int max)
@@ -84,9 +59,9 @@ int seclog_fds(int *fds, uint32_t *qs, int max)
 	int n = 0;
 
 	for (uint32_t q = 0; q < BH_MAX_QUEUES && n < max; q++) {
-		if (sl_tab[q].sl_fd < 0)
+		if (sl_tab[q].qw_fd < 0)
 			continue;
-		fds[n] = sl_tab[q].sl_fd;
+		fds[n] = sl_tab[q].qw_fd;
 		qs[n++] = q;
 	}
 	return n;
@@ -124,13 +99,13 @@ static void seclog_report(uint32_t q, const struct seccomp_notif *req)
 
 void seclog_service(uint32_t q)
 {
-	struct seclog *s = &sl_tab[q];
+	struct qwatch *s = &sl_tab[q];
 	struct seccomp_notif *req = NULL;
 	struct seccomp_notif_resp *resp = NULL;
-	struct pollfd p = {.fd = s->sl_fd, .events = POLLIN};
+	struct pollfd p = {.fd = s->qw_fd, .events = POLLIN};
 	int r;
 
-	if (s->sl_fd < 0)
+	if (s->qw_fd < 0)
 		return;
 	/* RECV blocks until a notification comes: only ask when one is there.
 	 * HUP alone: the worker and its filter are gone. */
@@ -143,7 +118,7 @@ void seclog_service(uint32_t q)
 		log_warnx("seccomp log: out of memory");
 		return;
 	}
-	r = seccomp_notify_receive(s->sl_fd, req);
+	r = seccomp_notify_receive(s->qw_fd, req);
 	if (r < 0) {
 		/* The worker is gone (its filter with it): nothing will come. */
 		log_debug("seccomp log: worker q%u listener: %s", q, strerror(-r));
@@ -154,7 +129,7 @@ void seclog_service(uint32_t q)
 	resp->val = 0;
 	resp->error = 0;
 	resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-	r = seccomp_notify_respond(s->sl_fd, resp);
+	r = seccomp_notify_respond(s->qw_fd, resp);
 	if (r < 0 && r != -ENOENT)
 		log_warnx("seccomp log: worker q%u: cannot let the call through: %s", q,
 			  strerror(-r));

@@ -30,8 +30,7 @@
 #define WL_SAY_SECS 10	 /* how often a count of left-out lines is logged */
 
 struct wl {
-	int l_fd;
-	struct event *l_ev;
+	struct qwatch l_w; /* the pipe and its read event */
 	struct bh_bucket l_bucket;
 	uint32_t l_dropped;
 	time_t l_said; /* when the last count of left-out lines was logged */
@@ -93,13 +92,7 @@ static void wl_close(uint32_t q)
 {
 	struct wl *l = &wl_table[q];
 
-	if (l->l_ev) {
-		event_free(l->l_ev);
-		l->l_ev = NULL;
-	}
-	if (l->l_fd >= 0)
-		close(l->l_fd);
-	l->l_fd = -1;
+	qwatch_stop(&l->l_w);
 	if (l->l_n)
 		wl_line(q, l, l->l_buf, l->l_n);
 	l->l_n = 0;
@@ -113,11 +106,11 @@ void wl_service(uint32_t q)
 	struct wl *l = &wl_table[q];
 	ssize_t r;
 
-	if (q >= BH_MAX_QUEUES || l->l_fd < 0)
+	if (q >= BH_MAX_QUEUES || l->l_w.qw_fd < 0)
 		return;
 	/* Bounded: a worker that writes without pause does not keep us here. */
 	for (int round = 0; round < 16; round++) {
-		r = read(l->l_fd, l->l_buf + l->l_n, WL_LINE_MAX - l->l_n);
+		r = read(l->l_w.qw_fd, l->l_buf + l->l_n, WL_LINE_MAX - l->l_n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && errno == EAGAIN)
@@ -150,7 +143,7 @@ void wl_init(struct event_base *base)
 {
 	wl_base = base;
 	for (uint32_t q = 0; q < BH_MAX_QUEUES; q++)
-		wl_table[q].l_fd = -1;
+		wl_table[q].l_w.qw_fd = -1;
 }
 
 int wl_watch(uint32_t q, int fd)
@@ -160,13 +153,7 @@ int wl_watch(uint32_t q, int fd)
 	wl_close(q);
 	memset(&l->l_bucket, 0, sizeof(l->l_bucket));
 	l->l_said = 0;
-	l->l_fd = fd;
-	l->l_ev = event_new(wl_base, fd, EV_READ | EV_PERSIST, wl_on_read, (void *)(uintptr_t)q);
-	if (!l->l_ev || event_add(l->l_ev, NULL) < 0) {
-		wl_close(q);
-		return -ENOMEM;
-	}
-	return 0;
+	return qwatch_start(&l->l_w, wl_base, fd, wl_on_read, q);
 }
 
 void wl_forget(uint32_t q)
@@ -182,8 +169,8 @@ int wl_fds(int *fds, uint32_t *qs, int max)
 	int n = 0;
 
 	for (uint32_t q = 0; q < BH_MAX_QUEUES && n < max; q++)
-		if (wl_table[q].l_fd >= 0) {
-			fds[n] = wl_table[q].l_fd;
+		if (wl_table[q].l_w.qw_fd >= 0) {
+			fds[n] = wl_table[q].l_w.qw_fd;
 			qs[n++] = q;
 		}
 	return n;
