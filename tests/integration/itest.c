@@ -18,18 +18,23 @@ struct hx_daemon it_d;
 char it_share[256];
 struct vufe *it_fe;
 
-void it_launch(const char *const *extra, unsigned nqueues)
+void it_launch_opts(const char *const *extra, const struct vufe_opts *o)
 {
-	struct vufe_opts o;
-
 	vufe_fuse_set_creds(0, 0);
 	if (!it_share[0])
 		cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
 	cr_assert_eq(hx_seed_share(it_share), 0);
 	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, extra), 0, "bulkheadd did not start");
+	it_fe = it_connect(o);
+}
+
+void it_launch(const char *const *extra, unsigned nqueues)
+{
+	struct vufe_opts o;
+
 	vufe_opts_default(&o);
 	o.nqueues = nqueues;
-	it_fe = it_connect(&o);
+	it_launch_opts(extra, &o);
 }
 
 void it_start(const char *const *extra, unsigned nqueues)

@@ -29,6 +29,8 @@ void it_setup_q3(void);
  * terminated, may be NULL) and connect a front end with nqueues queues;
  * the guest's credentials are root. it_start also INITs. */
 void it_launch(const char *const *extra, unsigned nqueues);
+/* it_launch with the front end's options given whole. */
+void it_launch_opts(const char *const *extra, const struct vufe_opts *o);
 void it_start(const char *const *extra, unsigned nqueues);
 /* Free the front end, stop the daemon if still running, remove the files. */
 void it_teardown(void);

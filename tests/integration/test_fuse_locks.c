@@ -29,16 +29,7 @@ static uint64_t lk_node, lk_fh;
 
 static void lk_setup(void)
 {
-	struct vufe_opts o;
-
-	vufe_fuse_set_creds(0, 0);
-	cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
-	cr_assert_eq(hx_seed_share(it_share), 0);
-	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, NULL), 0, "bulkheadd did not start");
-	vufe_opts_default(&o);
-	o.nqueues = 3;
-	it_fe = it_connect(&o);
-	cr_assert_eq(it_up_init(it_fe), 0, "INIT failed");
+	it_start(NULL, 3);
 	lk_node = it_lookup(it_fe, Q1, "small.txt");
 	cr_assert_neq(lk_node, 0);
 	cr_assert_eq(vufe_fuse_open(it_fe, Q1, lk_node, O_RDWR, &lk_fh), 0);

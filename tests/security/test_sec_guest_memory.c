@@ -48,13 +48,9 @@ static void gm_start(const char *const *extra, int seal)
 {
 	struct vufe_opts o;
 
-	vufe_fuse_set_creds(0, 0);
-	cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
-	cr_assert_eq(hx_seed_share(it_share), 0);
-	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, extra), 0, "bulkheadd did not start");
 	vufe_opts_default(&o);
 	o.seal_memory = seal;
-	it_fe = it_connect(&o);
+	it_launch_opts(extra, &o);
 	cr_assert_eq(it_up_init(it_fe), 0, "INIT failed");
 	gm_fill();
 }
@@ -313,14 +309,8 @@ ITEST(guest_memory, unsealed_memory_of_full_length_serves_as_before)
 static void gm_setup_bug(void)
 {
 	static const char *const extra[] = {"--test-sigbus-outside-guest=1", NULL};
-	struct vufe_opts o;
 
-	cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
-	cr_assert_eq(hx_seed_share(it_share), 0);
-	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, extra), 0, "bulkheadd did not start");
-	vufe_opts_default(&o);
-	o.nqueues = 3;
-	it_fe = it_connect(&o);
+	it_launch(extra, 3);
 	cr_assert_eq(vufe_up(it_fe), 0);
 }
 
