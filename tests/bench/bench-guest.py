@@ -123,15 +123,7 @@ class Bench:
         cmd = self.daemon_cmd(who)
         self.daemon_log = os.path.join(self.work, "daemon-%s.log" % tag)
         log("%s: %s" % (tag, " ".join(shlex.quote(c) for c in cmd)))
-        with open(self.daemon_log, "wb") as f:
-            self.daemon = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f,
-                                           stderr=subprocess.STDOUT)
-        end = time.monotonic() + 15
-        while not os.path.exists(self.sock):
-            if self.daemon.poll() is not None or time.monotonic() > end:
-                raise gt.TestFailure("%s did not start listening:\n%s"
-                                     % (who, gt.tail(self.daemon_log)))
-            time.sleep(0.05)
+        self.daemon = wl.start_listening(cmd, self.sock, self.daemon_log)
 
     def run_guest(self, who, rnd):
         tag = "%s-r%d" % (who, rnd)

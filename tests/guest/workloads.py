@@ -92,6 +92,24 @@ def hostroot_initramfs(path, scripts):
     return kernel[0]
 
 
+def start_listening(cmd, sock, logpath):
+    """Start a daemon (output to logpath) and wait up to 15 s for it to
+    create its socket; its Popen, or TestFailure."""
+    with open(logpath, "wb") as logf:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                stderr=subprocess.STDOUT)
+    end = time.monotonic() + 15
+    while not os.path.exists(sock):
+        if proc.poll() is not None:
+            raise gt.TestFailure("daemon exited with status %d before listening:\n%s"
+                                 % (proc.returncode, gt.tail(logpath)))
+        if time.monotonic() > end:
+            gt.stop(proc, "daemon")
+            raise gt.TestFailure("daemon did not create %s within 15s" % sock)
+        time.sleep(0.05)
+    return proc
+
+
 def hostroot_qemu_command(kernel, initrd, sock, qmp, script, args, queues=1, smp=1, mem=MEM):
     """QEMU (TCG) booting that initramfs: the host's / read-only over 9p as
     the guest's root, one vhost-user-fs device on sock tagged TAG with
@@ -172,17 +190,7 @@ class Workloads:
             os.unlink(self.sock)
         self.daemon_log = os.path.join(self.work, "daemon-%s.log" % boot)
         log("daemon: " + " ".join(shlex.quote(c) for c in cmd))
-        with open(self.daemon_log, "wb") as logf:
-            self.daemon = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
-                                           stderr=subprocess.STDOUT)
-        end = time.monotonic() + 15
-        while not os.path.exists(self.sock):
-            if self.daemon.poll() is not None:
-                raise gt.TestFailure("daemon exited with status %d before listening:\n%s"
-                                     % (self.daemon.returncode, gt.tail(self.daemon_log)))
-            if time.monotonic() > end:
-                raise gt.TestFailure("daemon did not create %s within 15s" % self.sock)
-            time.sleep(0.05)
+        self.daemon = start_listening(cmd, self.sock, self.daemon_log)
 
     def start_qemu(self, boot, queues):
         self.qmp = os.path.join(self.work, "qmp-%s.sock" % boot)
