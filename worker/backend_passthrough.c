@@ -71,10 +71,6 @@ void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job 
  */
 #define PT_DEFER 1
 
-/* Reads up to this size are tried on the loop thread, larger ones only
- * while the pool is busy (see pt_read). */
-#define PT_INLINE_READ_MAX (128u << 10)
-
 static void pt_fast(struct pt *pt, struct fuse_req *r, int (*body)(struct pt_job *, bool),
 		    tp_fn slow, const struct pt_job *args)
 {
@@ -120,21 +116,26 @@ static void pt_meta_took(struct pt *pt, uint64_t start, uint32_t opcode)
 		  opcode, (unsigned long long)(took / 1000), PT_META_BACKOFF_NS / 1000000);
 }
 
-void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args, uint64_t node)
+/* The loop thread runs fn if the gate is open and the descriptor it needs
+ * (the node's, or the open file's with fh) is already here. */
+static void pt_inline(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args,
+		      uint64_t id, bool fh)
 {
 	struct pt_job *j = pt_prepare(pt, r, args);
 	uint64_t start = bh_now_ns();
 	uint32_t opcode = be_req_header(r)->opcode;
-	int fd = -1;
+	int fd = -1, err = 0;
 
-	if (!pt_meta_open(pt, start) ||
-	    (node && fdt_node_get_nowait(pt->pt_env.fdt, node, &fd) < 0)) {
+	if (pt_meta_open(pt, start) && id)
+		err = fh ? fdt_fh_get_nowait(pt->pt_env.fdt, id, &fd)
+			 : fdt_node_get_nowait(pt->pt_env.fdt, id, &fd);
+	if (!pt_meta_open(pt, start) || err < 0) {
 		tp_submit(pt->pt_env.tp, fn, r);
 		return;
 	}
 	j->j_inline = true;
 	fn(r); /* replies, and r may be gone, unless it declined */
-	if (node)
+	if (id)
 		fdt_put(pt->pt_env.fdt, fd);
 	if (pt->pt_meta_declined) {
 		pt->pt_meta_declined = false;
@@ -143,6 +144,16 @@ void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *a
 		return;
 	}
 	pt_meta_took(pt, start, opcode);
+}
+
+void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args, uint64_t node)
+{
+	pt_inline(pt, r, fn, args, node, false);
+}
+
+void pt_meta_fh(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args, uint64_t fh)
+{
+	pt_inline(pt, r, fn, args, fh, true);
 }
 
 bool pt_meta_decline(struct pt_job *j)
@@ -527,6 +538,13 @@ out:
  * of the full size (a partly cached range, or the end of the file) is read
  * again, blocking, on the pool, so the guest never mistakes it for EOF.
  */
+static bool pt_read_at_eof(int fd, uint64_t end)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size <= end;
+}
+
 static int pt_read_body(struct pt_job *j, bool nowait)
 {
 	struct pt *pt = j->j_pt;
@@ -571,6 +589,10 @@ static int pt_read_body(struct pt_job *j, bool nowait)
 	} else {
 		err = got < 0 ? -errno : 0;
 	}
+	/* Short: the end of the file (a small file's whole content, the
+	 * usual case) if the size says so, else the rest is not cached. */
+	if (nowait && err == 0 && (size_t)got < want && pt_read_at_eof(fd, j->j_off + (size_t)got))
+		nowait = false;
 	fdt_put(fdt, fd);
 	if (nowait && (err < 0 || (size_t)got < want))
 		return PT_DEFER;
@@ -665,8 +687,11 @@ static void pt_lookup(void *ctx, struct fuse_req *r, uint64_t parent, const char
 		return;
 	}
 #endif
-	pt_fast(ctx, r, pt_lookup_body, pt_do_lookup,
-		&(struct pt_job){.j_id = parent, .j_name = name});
+	/* A name not in the host's dentry cache (a negative lookup before a
+	 * create, a cold directory) is a directory search: a metadata call. */
+	if (pt_lookup_body(pt_prepare(ctx, r, &(struct pt_job){.j_id = parent, .j_name = name}),
+			   true) == PT_DEFER)
+		pt_meta(ctx, r, pt_do_lookup, &(struct pt_job){.j_id = parent, .j_name = name}, parent);
 }
 
 static void pt_getattr(void *ctx, struct fuse_req *r, uint64_t node, bool has_fh, uint64_t fh)
@@ -677,7 +702,7 @@ static void pt_getattr(void *ctx, struct fuse_req *r, uint64_t node, bool has_fh
 
 static void pt_readlink(void *ctx, struct fuse_req *r, uint64_t node)
 {
-	pt_submit(ctx, r, pt_do_readlink, &(struct pt_job){.j_id = node});
+	pt_meta(ctx, r, pt_do_readlink, &(struct pt_job){.j_id = node}, node);
 }
 
 static void pt_open(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags)
@@ -690,15 +715,17 @@ static void pt_open(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags
 		be_reply_err(r, -EROFS);
 		return;
 	}
-	/* j_size carries open_flags (FUSE_OPEN_KILL_SUIDGID) */
-	pt_submit(ctx, r, pt_do_open,
-		  &(struct pt_job){.j_id = node, .j_flags = flags, .j_size = oi->open_flags});
+	/* j_size carries open_flags (FUSE_OPEN_KILL_SUIDGID). Special files
+	 * are refused before anything is opened (pt_reopen), so an open never
+	 * waits for a device or a FIFO's other end: a metadata call. */
+	pt_meta(ctx, r, pt_do_open,
+		&(struct pt_job){.j_id = node, .j_flags = flags, .j_size = oi->open_flags}, node);
 }
 
 static void pt_opendir(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags)
 {
-	pt_submit(ctx, r, pt_do_open,
-		  &(struct pt_job){.j_id = node, .j_flags = flags, .j_dir = true});
+	pt_meta(ctx, r, pt_do_open, &(struct pt_job){.j_id = node, .j_flags = flags, .j_dir = true},
+		node);
 }
 
 static void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size)
@@ -709,7 +736,7 @@ static void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, ui
 	}
 	/* Large reads are copy-bound: on the pool, and on the loop thread too
 	 * (cached data only) while the pool is busy, so two copies run at once. */
-	if (size > PT_INLINE_READ_MAX && !tp_busy(((struct pt *)ctx)->pt_env.tp))
+	if (size > PT_INLINE_IO_MAX && !tp_busy(((struct pt *)ctx)->pt_env.tp))
 		pt_submit(ctx, r, pt_do_read,
 			  &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size});
 	else
@@ -764,7 +791,7 @@ static void pt_flush(void *ctx, struct fuse_req *r, uint64_t fh)
 
 static void pt_statfs(void *ctx, struct fuse_req *r, uint64_t node)
 {
-	pt_submit(ctx, r, pt_do_statfs, &(struct pt_job){.j_id = node});
+	pt_meta(ctx, r, pt_do_statfs, &(struct pt_job){.j_id = node}, node);
 }
 
 static int pt_init(const struct be_env *env, void **ctx)

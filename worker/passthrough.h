@@ -33,6 +33,10 @@ struct pt {
 	uint64_t pt_no_nowait[PT_NO_NOWAIT_MEMO];
 };
 
+/* Reads and writes up to this size are tried on the loop thread, larger
+ * ones only while the pool is busy (pt_read, pt_write). */
+#define PT_INLINE_IO_MAX (128u << 10)
+
 /* A pool job's arguments, kept in the request's back-end scratch. Strings
  * and argument structs live in the request until it is replied. */
 struct pt_job {
@@ -59,6 +63,7 @@ _Static_assert(sizeof(struct pt_job) <= BE_REQ_PRIV_SIZE, "pt_job too big");
 /* backend_passthrough.c */
 void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args);
 void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args, uint64_t node);
+void pt_meta_fh(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args, uint64_t fh);
 /* An inline metadata call that must not run on the loop thread after all:
  * true when it was inline (the pool runs it again; do not reply). */
 bool pt_meta_decline(struct pt_job *j);

@@ -163,6 +163,6 @@ void pt_readdir(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32
 		be_reply_err(r, -EINVAL);
 		return;
 	}
-	pt_submit(ctx, r, pt_do_readdir,
-		  &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size, .j_plus = plus});
+	pt_meta_fh(ctx, r, pt_do_readdir,
+		   &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size, .j_plus = plus}, fh);
 }

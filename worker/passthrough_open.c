@@ -134,14 +134,15 @@ static int pt_reopen_link(struct pt *pt, struct fuse_req *r, int fd, const struc
 	int nfd;
 
 	if (pt->pt_env.proc_fd >= 0) {
+		/* The magic link is the descriptor's own file, not a name:
+		 * it opens that very inode whatever happened to names. */
 		pt_proc_name(path, sizeof(path), fd);
-		nfd = pt_open_at(pt, r, pt->pt_env.proc_fd, path, oflags);
-	} else {
-		nfd = pt_open_at(pt, r, fd, ".", oflags);
+		return pt_open_at(pt, r, pt->pt_env.proc_fd, path, oflags);
 	}
+	nfd = pt_open_at(pt, r, fd, ".", oflags);
 	if (nfd < 0)
 		return nfd;
-	/* The same inode, whatever happened to names meanwhile. */
+	/* "." of a directory: the same inode, unless it was replaced. */
 	if (fstat(nfd, &got) < 0 || !pt_same_inode(&got, want)) {
 		close(nfd);
 		return -ESTALE;

@@ -256,7 +256,11 @@ void pt_setattr(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_
 {
 	if (pt_refuse_ro(ctx, r))
 		return;
-	pt_submit(ctx, r, pt_do_setattr, &(struct pt_job){.j_id = node, .j_arg = in});
+	/* One with a handle may need it from another worker: the pool waits. */
+	if (in->valid & FATTR_FH)
+		pt_submit(ctx, r, pt_do_setattr, &(struct pt_job){.j_id = node, .j_arg = in});
+	else
+		pt_meta(ctx, r, pt_do_setattr, &(struct pt_job){.j_id = node, .j_arg = in}, node);
 }
 
 /* ---- WRITE, FSYNC ---- */
@@ -299,8 +303,20 @@ void pt_write(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t
 		be_reply_err(r, -EFBIG);
 		return;
 	}
-	pt_submit(ctx, r, pt_do_write,
-		  &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size, .j_flags = write_flags});
+	/* A write into the page cache takes microseconds, less than two thread
+	 * hand-offs: small ones run on the loop thread as metadata calls do
+	 * (timed, off while the disk is slow, e.g. under dirty-page
+	 * throttling); large ones are copy-bound and go to the pool unless it
+	 * is busy, as reads do. */
+	if (size > PT_INLINE_IO_MAX && !tp_busy(((struct pt *)ctx)->pt_env.tp))
+		pt_submit(ctx, r, pt_do_write,
+			  &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size,
+					   .j_flags = write_flags});
+	else
+		pt_meta_fh(ctx, r, pt_do_write,
+			   &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size,
+					    .j_flags = write_flags},
+			   fh);
 }
 
 static void pt_do_fsync(void *arg)
@@ -735,7 +751,7 @@ void pt_access(void *ctx, struct fuse_req *r, uint64_t node, uint32_t mask)
 	}
 	if ((mask & W_OK) && pt_refuse_ro(pt, r))
 		return;
-	pt_submit(ctx, r, pt_do_access, &(struct pt_job){.j_id = node, .j_mode = mask});
+	pt_meta(ctx, r, pt_do_access, &(struct pt_job){.j_id = node, .j_mode = mask}, node);
 }
 
 /* ---- FALLOCATE, LSEEK, COPY_FILE_RANGE, SYNCFS ---- */
