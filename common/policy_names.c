@@ -297,6 +297,7 @@ static const struct pol_const pol_consts[] = {
     PC(RLIMIT_AS),
     PC(RLIMIT_NPROC),
     PC(RLIMIT_MEMLOCK),
+    PC(RUSAGE_THREAD),
     PC(GRND_NONBLOCK),
     PC(GRND_RANDOM),
     /* file operations */

@@ -9,6 +9,7 @@
 #define BH_PASSTHROUGH_H
 
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -17,6 +18,18 @@
 #include "threadpool.h"
 
 #define PT_NO_NOWAIT_MEMO 16
+
+/* A regular file as an OPEN found it: an unchanged one may keep the
+ * guest's cached pages. */
+#define PT_OPENED_MEMO 4096
+struct pt_opened {
+	uint64_t o_node;
+	dev_t o_dev;
+	ino_t o_ino;
+	off_t o_size;
+	struct timespec o_mtime;
+	struct timespec o_ctime;
+};
 
 struct pt {
 	struct be_env pt_env;
@@ -31,6 +44,9 @@ struct pt {
 	bool pt_meta_declined;	/* the inline call declined: the pool runs it */
 	/* handles whose reads refused RWF_NOWAIT (tmpfs): not asked again */
 	uint64_t pt_no_nowait[PT_NO_NOWAIT_MEMO];
+	/* cache=auto: each file as its last OPEN here found it (pt_keep_pages) */
+	pthread_mutex_t pt_opened_mu;
+	struct pt_opened pt_opened[PT_OPENED_MEMO];
 };
 
 /* Reads and writes up to this size are tried on the loop thread, larger

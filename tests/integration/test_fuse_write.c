@@ -744,6 +744,41 @@ ITEST(fwrite_opts, cache_auto_means_one_second_and_no_open_flags)
 	expect_cache_mode(NULL, 1, 0, 0);
 }
 
+static uint32_t open_flags_of(uint64_t nid, uint32_t flags)
+{
+	struct fuse_open_in oi = {.flags = flags};
+	struct fuse_open_out oo;
+
+	cr_assert_eq(vufe_fuse(it_fe, Q, FUSE_OPEN, nid, &oi, sizeof(oi), NULL, 0, &oo, sizeof(oo),
+			       NULL, 0),
+		     0);
+	return oo.open_flags;
+}
+
+/* cache=auto: an OPEN of a file nobody changed since the guest's last OPEN
+ * of it keeps the guest's pages; a change on the host, or one too recent
+ * for coarse timestamps to show the next one (2 s), drops them. */
+ITEST(fwrite_opts, cache_auto_keeps_pages_only_of_files_unchanged_since_their_last_open)
+{
+	uint64_t nid;
+	int fd;
+
+	w_start(NULL, 2, NULL);
+	nid = it_lookup(it_fe, Q, "small.txt");
+	cr_assert_eq(open_flags_of(nid, O_RDONLY), 0, "made just now: drop");
+	cr_assert_eq(open_flags_of(nid, O_RDONLY), 0, "still too recent to remember");
+	sleep(3);
+	cr_assert_eq(open_flags_of(nid, O_RDONLY), 0, "not opened since it settled: drop");
+	cr_assert_eq(open_flags_of(nid, O_RDONLY), FOPEN_KEEP_CACHE, "unchanged: keep");
+	cr_assert_eq(open_flags_of(nid, O_RDWR), FOPEN_KEEP_CACHE, "unchanged: keep");
+	fd = open(hpath("small.txt"), O_WRONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pwrite(fd, "Z", 1, 0), 1, "same size, new content, on the host");
+	close(fd);
+	cr_assert_eq(open_flags_of(nid, O_RDONLY), 0, "changed on the host: drop");
+	cr_assert_eq(open_flags_of(nid, O_RDONLY), 0, "changed just now: drop again");
+}
+
 ITEST(fwrite_opts, cache_always_means_a_day_and_kept_caches)
 {
 	expect_cache_mode("--cache=always", 86400, FOPEN_KEEP_CACHE,
