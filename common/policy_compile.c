@@ -617,6 +617,14 @@ static int pol_compile_mode(const struct pol_set *ps, uint32_t dflt, uint32_t ki
 		snprintf(err, errlen, "seccomp_attr_set: %s", strerror(-r));
 		goto fail;
 	}
+	/* A binary search over the syscall numbers instead of a linear chain:
+	 * every system call of a worker runs this filter (the kernel's cache
+	 * skips it only for calls allowed whatever their arguments). */
+	r = seccomp_attr_set(pm.pm_ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+	if (r < 0) {
+		snprintf(err, errlen, "seccomp_attr_set optimize: %s", strerror(-r));
+		goto fail;
+	}
 	clone3 = seccomp_syscall_resolve_name("clone3");
 	for (size_t i = 0; i < ps->ps_n; i++) {
 		if ((r = emit_entry(&pm, &ps->ps_ent[i], dflt, kill)) < 0)
