@@ -4,7 +4,8 @@ real guest sees them.
 
 Host-side driver, runs as root. Each round boots one throwaway guest (Debian's
 kernel under QEMU TCG, the host's / read-only over 9p as its root, as in the
-workloads suite) per daemon, on a fresh empty share, in alternating order
+workloads suite) per daemon, on a fresh empty share (its own new ext4 file
+system in RAM, so no run inherits another's freed inodes), in alternating order
 (bulkhead first in odd rounds, virtiofsd first in even ones). The guest runs
 the same rows in the same order (bench_guest_rows.py: fio sequential and
 random reads and writes, with and without fsync; create, stat, ls -l and
@@ -43,6 +44,7 @@ gt = wl.gt
 PEER = "/usr/lib/qemu/virtiofsd"
 RUN_LIMIT = 1200        # seconds for one guest run, boot to power-off
 ROW_LIMIT = 600         # seconds for one row
+SHARE_IMAGE_BYTES = 4 << 30  # sparse; the rows write well under 1 GiB
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -94,12 +96,18 @@ class Bench:
         self.share = os.path.join(self.work, "share")
         self.sock = os.path.join(self.work, "vhost.sock")
         self.initrd = os.path.join(self.work, "initrd.cpio.gz")
+        # in RAM, so no run waits on this machine's disk
+        self.image = "/dev/shm/bulkhead-bench-guest-%d.ext4" % os.getpid()
+        self.mounted = False
         self.results = {}    # (daemon, row) -> [Sample per round]
         self.order = []      # rows in the order the guest ran them
         self.daemon = None
         self.qemu = None
+        self.load = []           # --host-load processes
 
     def setup(self):
+        if os.path.ismount(self.share):  # left by an interrupted run
+            subprocess.run(["umount", self.share], check=True)
         if os.path.exists(self.work):
             subprocess.run(["rm", "-rf", self.work], check=True)
         os.makedirs(self.work)
@@ -114,16 +122,54 @@ class Bench:
         return [PEER, "--socket-path=" + self.sock, "-o", "source=" + self.share,
                 "-o", "cache=auto"] + self.args.peer_arg
 
-    def start_daemon(self, who, tag):
+    def fresh_share(self):
+        """An empty share. On its own new ext4 file system (an image in
+        RAM) unless --share-fs=dir: a share that is a directory of a long-
+        used host file system makes creation costs swing by 2x from one run
+        to the next (ext4 scans recently freed inodes, which the previous
+        run left), far beyond any difference between the daemons."""
+        self.unmount_share()
         subprocess.run(["rm", "-rf", self.share], check=True)
         os.makedirs(self.share)
+        if self.args.share_fs == "ext4":
+            if os.path.exists(self.image):
+                os.unlink(self.image)
+            with open(self.image, "wb") as f:
+                f.truncate(SHARE_IMAGE_BYTES)
+            subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
+                            self.image], check=True)
+            subprocess.run(["mount", "-o", "loop", self.image, self.share], check=True)
+            self.mounted = True
         os.chmod(self.share, 0o755)
+
+    def unmount_share(self):
+        if self.mounted:
+            subprocess.run(["umount", self.share], check=True)
+            self.mounted = False
+        if os.path.exists(self.image):
+            os.unlink(self.image)
+
+    def start_daemon(self, who, tag):
+        self.fresh_share()
         if os.path.exists(self.sock):
             os.unlink(self.sock)
         cmd = self.daemon_cmd(who)
         self.daemon_log = os.path.join(self.work, "daemon-%s.log" % tag)
         log("%s: %s" % (tag, " ".join(shlex.quote(c) for c in cmd)))
         self.daemon = wl.start_listening(cmd, self.sock, self.daemon_log)
+
+    def start_load(self):
+        """--host-load=N: N CPU-bound host processes for the whole run, as
+        on a host whose CPUs have other work than this guest."""
+        for _ in range(self.args.host_load):
+            self.load.append(subprocess.Popen(
+                [sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL))
+
+    def stop_load(self):
+        for p in self.load:
+            p.kill()
+            p.wait()
+        self.load = []
 
     def run_guest(self, who, rnd):
         tag = "%s-r%d" % (who, rnd)
@@ -179,15 +225,20 @@ class Bench:
         log("%s: %.0f s" % (tag, time.monotonic() - t0))
 
     def cleanup(self):
+        self.stop_load()
         if self.qemu is not None:
             gt.stop(self.qemu, "QEMU")
         gt.stop(self.daemon, "daemon")
+        self.unmount_share()
 
     def report(self):
         a = self.args
-        print("\nbench-guest: %d rounds, guest -smp %d, TCG; bulkhead %s%s, %d request "
-              "queue(s); virtiofsd %s -o cache=auto%s"
-              % (a.rounds, a.smp, os.path.join(a.builddir, "daemon", "bulkheadd"),
+        share = "a new ext4 in RAM" if a.share_fs == "ext4" else "a directory"
+        if a.host_load:
+            share += ", %d CPU-bound host process(es) beside" % a.host_load
+        print("\nbench-guest: %d rounds, guest -smp %d, TCG, share on %s; bulkhead %s%s, %d "
+              "request queue(s); virtiofsd %s -o cache=auto%s"
+              % (a.rounds, a.smp, share, os.path.join(a.builddir, "daemon", "bulkheadd"),
                  "".join(" " + x for x in a.bulkhead_arg), a.queues, PEER,
                  "".join(" " + x for x in a.peer_arg)))
         print("%-22s %12s %12s %-9s %-18s %10s %10s  %s" % (
@@ -229,6 +280,11 @@ def main():
                     help="an extra bulkheadd option (repeatable)")
     ap.add_argument("--peer-arg", action="append", default=[], metavar="OPT",
                     help="an extra virtiofsd option (repeatable)")
+    ap.add_argument("--host-load", type=int, default=0, metavar="N",
+                    help="N CPU-bound host processes run beside every guest (0)")
+    ap.add_argument("--share-fs", choices=("ext4", "dir"), default="ext4",
+                    help="each run's share: a new ext4 file system in RAM (ext4, the "
+                    "default) or a new directory beside the work files (dir)")
     ap.add_argument("--builddir", default=os.environ.get("BH_BUILDDIR", os.getcwd()))
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
@@ -249,6 +305,7 @@ def main():
     t0 = time.monotonic()
     try:
         b.setup()
+        b.start_load()
         for rnd in range(1, args.rounds + 1):
             first = ["bulkhead", "virtiofsd"] if rnd % 2 else ["virtiofsd", "bulkhead"]
             for who in first:
