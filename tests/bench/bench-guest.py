@@ -29,6 +29,7 @@ import importlib.util
 import os
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -302,6 +303,8 @@ def main():
             return 1
 
     b = Bench(args)
+    # SIGTERM cleans up as ^C does: no daemon, guest, load or mount left behind
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     t0 = time.monotonic()
     try:
         b.setup()
