@@ -55,6 +55,13 @@ struct be_env {
 	bool writeback; /* the guest caches writes (FUSE_WRITEBACK_CACHE) */
 	bool xattr;	/* --xattr: serve extended attributes */
 	bool test_escape_probe; /* test hooks only: IPC_CFG_TEST_ESCAPE_PROBE */
+	/* Loop thread: do more requests wait on the ring right now? (NULL:
+	 * never.) A back end can leave work to its pool while the loop
+	 * takes the next ones. */
+	bool (*more_waiting)(void);
+	/* Loop thread: a count that moves each time the loop starts a pass over
+	 * the ring, after it may have slept (NULL: unknown). */
+	const uint64_t *ring_passes;
 };
 
 struct be_ops {

@@ -112,8 +112,25 @@ static long pt_slept_count(void)
 	return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nvcsw : -1;
 }
 
+/* The count before an inline call, read once per pass over the ring (the
+ * loop sleeps only between passes, in epoll_wait), not once per call: a
+ * system call less on every call that runs inline. */
+static long pt_slept_before(struct pt *pt)
+{
+	const uint64_t *passes = pt->pt_env.ring_passes;
+
+	if (!passes)
+		return pt_slept_count();
+	if (*passes != pt->pt_pass_seen || pt->pt_pass_seen == 0) {
+		pt->pt_pass_seen = *passes;
+		pt->pt_slept_base = pt_slept_count();
+	}
+	return pt->pt_slept_base;
+}
+
 /* A call that could block ran on the loop thread from start until now,
- * with slept0 the count before it: one that was slow because it slept
+ * with slept0 the count before it (or before an earlier call of the same
+ * pass: a sleep of that one counts too): one that was slow because it slept
  * closes the gate for PT_META_BACKOFF_NS. One that was only preempted (a
  * host whose CPUs also run the guest's vCPUs does that all the time) is
  * not the disk's fault and leaves the gate open: measured, the wall time
@@ -149,7 +166,7 @@ static void pt_inline(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct 
 		return;
 	}
 	j->j_inline = true;
-	slept0 = pt_slept_count();
+	slept0 = pt_slept_before(pt);
 	fn(r); /* replies, and r may be gone, unless it declined */
 	if (id)
 		fdt_put(pt->pt_env.fdt, fd);
@@ -642,7 +659,7 @@ static int pt_read_body(struct pt_job *j, bool nowait)
 	/* tmpfs and kin make no promise not to block (EOPNOTSUPP), and their
 	 * reads are memory copies: run here anyway while reads stay fast. */
 	if (nowait && got < 0 && errno == EOPNOTSUPP && pt_meta_open(pt, start = bh_now_ns())) {
-		long slept0 = pt_slept_count();
+		long slept0 = pt_slept_before(pt);
 
 		do
 			got = preadv2(fd, iov, (int)n, (off_t)j->j_off, 0);

@@ -42,6 +42,8 @@ struct pt {
 	/* loop thread only, see pt_meta */
 	uint64_t pt_meta_until; /* metadata calls go to the pool until then */
 	bool pt_meta_declined;	/* the inline call declined: the pool runs it */
+	uint64_t pt_pass_seen;	/* the ring pass pt_slept_base was read in */
+	long pt_slept_base;	/* voluntary context switches then */
 	/* handles whose reads refused RWF_NOWAIT (tmpfs): not asked again */
 	uint64_t pt_no_nowait[PT_NO_NOWAIT_MEMO];
 	/* cache=auto: each file as its last OPEN here found it (pt_keep_pages) */

@@ -65,6 +65,7 @@ struct worker {
 	bool w_enabled;
 	bool w_broken;	/* corrupt ring: nothing touches it until RING_STOP */
 	bool w_need_notify;
+	uint64_t w_ring_passes; /* worker_ring_process calls (be_env.ring_passes) */
 	uint64_t w_poll_max_ns; /* --poll-us; 0 = never poll */
 	uint64_t w_poll_ns;	/* current window */
 	uint64_t w_poll_slept;	/* when the loop last went to sleep on the ring */
@@ -91,6 +92,11 @@ bool worker_on_loop(void)
 }
 
 /* ---- messages to the parent ---- */
+
+static bool worker_more_waiting(void)
+{
+	return wk.w_running && !wk.w_broken && vq_avail_count(&wk.w_vq) > 0;
+}
 
 static void worker_send(uint32_t type, uint32_t seq, const void *data, size_t len)
 {
@@ -390,6 +396,7 @@ static void worker_ring_process(void)
 
 	if (!worker_ring_usable() || !wk.w_enabled)
 		return;
+	wk.w_ring_passes++;
 	fuse_sess_sync(&wk.w_sess);
 	/* Bounded so that parent messages are not starved by a busy guest. */
 	budget = 2u * wk.w_vq.num;
@@ -988,6 +995,8 @@ int main(int argc, char *argv[])
 	env.writeback = (wk.w_cfg.ic_flags & IPC_CFG_WRITEBACK) != 0;
 	env.xattr = (wk.w_cfg.ic_flags & IPC_CFG_XATTR) != 0;
 	env.test_escape_probe = (wk.w_cfg.ic_flags & IPC_CFG_TEST_ESCAPE_PROBE) != 0;
+	env.more_waiting = worker_more_waiting;
+	env.ring_passes = &wk.w_ring_passes;
 	wk.w_sess.fs_be = &be_passthrough_ops;
 	if ((err = wk.w_sess.fs_be->init(&env, &wk.w_sess.fs_be_ctx)) < 0)
 		fatalx("%s back end: %s", wk.w_sess.fs_be->name, strerror(-err));
