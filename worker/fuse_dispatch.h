@@ -217,7 +217,14 @@ struct peer;
 struct tp;
 struct be_ops;
 
+struct event;
+struct event_base;
+struct fuse_releases;
+
 struct fuse_sess {
+	struct event_base *fs_base; /* for delayed releases; NULL: sent at once */
+	struct event *fs_release_ev;
+	struct fuse_releases *fs_rel; /* releases not sent yet (fuse_do_forget) */
 	struct nt_table *fs_nt;
 	struct fdt *fs_fdt;
 	struct peer *fs_peer;

@@ -1004,6 +1004,7 @@ int main(int argc, char *argv[])
 	wk.w_sess.fs_fdt = wk.w_fdt;
 	wk.w_sess.fs_peer = wk.w_peer;
 	wk.w_sess.fs_tp = wk.w_tp;
+	wk.w_sess.fs_base = wk.w_base;
 	wk.w_sess.fs_self = wk.w_self;
 	wk.w_sess.fs_queue_size = 128;
 	if (wk.w_cfg.ic_flags & IPC_CFG_DEVICES)
