@@ -21,7 +21,7 @@
 
 /* A regular file as an OPEN found it: an unchanged one may keep the
  * guest's cached pages. */
-#define PT_OPENED_MEMO 4096
+#define PT_OPENED_MEMO 16384 /* calloc: only the slots in use are resident */
 struct pt_opened {
 	uint64_t o_node;
 	dev_t o_dev;
