@@ -121,7 +121,7 @@ static long pt_slept_before(struct pt *pt)
 
 	if (!passes)
 		return pt_slept_count();
-	if (*passes != pt->pt_pass_seen || pt->pt_pass_seen == 0) {
+	if (*passes != pt->pt_pass_seen) {
 		pt->pt_pass_seen = *passes;
 		pt->pt_slept_base = pt_slept_count();
 	}
@@ -155,13 +155,12 @@ static void pt_inline(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct 
 	struct pt_job *j = pt_prepare(pt, r, args);
 	uint64_t start = bh_now_ns();
 	uint32_t opcode = be_req_header(r)->opcode;
-	int fd = -1, err = 0;
+	int fd = -1;
 	long slept0;
 
-	if (pt_meta_open(pt, start) && id)
-		err = fh ? fdt_fh_get_nowait(pt->pt_env.fdt, id, &fd)
-			 : fdt_node_get_nowait(pt->pt_env.fdt, id, &fd);
-	if (!pt_meta_open(pt, start) || err < 0) {
+	if (!pt_meta_open(pt, start) ||
+	    (id && (fh ? fdt_fh_get_nowait(pt->pt_env.fdt, id, &fd)
+		       : fdt_node_get_nowait(pt->pt_env.fdt, id, &fd)) < 0)) {
 		tp_submit(pt->pt_env.tp, fn, r);
 		return;
 	}
@@ -755,6 +754,8 @@ static void pt_do_statfs(void *arg)
 
 static void pt_lookup(void *ctx, struct fuse_req *r, uint64_t parent, const char *name)
 {
+	const struct pt_job args = {.j_id = parent, .j_name = name};
+
 #ifdef BH_TEST_HOOKS
 	struct pt *pt = ctx;
 
@@ -770,9 +771,8 @@ static void pt_lookup(void *ctx, struct fuse_req *r, uint64_t parent, const char
 #endif
 	/* A name not in the host's dentry cache (a negative lookup before a
 	 * create, a cold directory) is a directory search: a metadata call. */
-	if (pt_lookup_body(pt_prepare(ctx, r, &(struct pt_job){.j_id = parent, .j_name = name}),
-			   true) == PT_DEFER)
-		pt_meta(ctx, r, pt_do_lookup, &(struct pt_job){.j_id = parent, .j_name = name}, parent);
+	if (pt_lookup_body(pt_prepare(ctx, r, &args), true) == PT_DEFER)
+		pt_meta(ctx, r, pt_do_lookup, &args, parent);
 }
 
 static void pt_getattr(void *ctx, struct fuse_req *r, uint64_t node, bool has_fh, uint64_t fh)

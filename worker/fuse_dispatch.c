@@ -351,7 +351,6 @@ static void fuse_do_init(struct fuse_sess *s, struct fuse_req *r)
 	fuse_reply(r, 0, &out, sizeof(out));
 }
 
-
 static void fuse_releases_flush(struct fuse_sess *s, struct fuse_releases *rel, uint32_t owner)
 {
 	int err;
@@ -395,15 +394,18 @@ static void fuse_forget_node(struct fuse_sess *s, struct fuse_releases *rel, uin
 		fuse_releases_flush(s, rel, owner);
 }
 
-static bool fuse_releases_flush_all(struct fuse_sess *s, struct fuse_releases *rel)
+static void fuse_releases_flush_all(struct fuse_sess *s, struct fuse_releases *rel)
 {
-	bool any = false;
-
-	for (uint32_t q = 0; q < BH_MAX_QUEUES; q++) {
-		any = any || rel->n[q] > 0;
+	for (uint32_t q = 0; q < BH_MAX_QUEUES; q++)
 		fuse_releases_flush(s, rel, q);
-	}
-	return any;
+}
+
+static bool fuse_releases_held(const struct fuse_releases *rel)
+{
+	for (uint32_t q = 0; q < BH_MAX_QUEUES; q++)
+		if (rel->n[q] > 0)
+			return true;
+	return false;
 }
 
 static void fuse_releases_due(evutil_socket_t fd, short what, void *arg)
@@ -419,7 +421,6 @@ static void fuse_do_forget(struct fuse_sess *s, struct fuse_req *r)
 	const struct fuse_in *in = &r->r_in;
 	struct fuse_forget_one one;
 	struct fuse_releases now, *rel = s->fs_rel;
-	bool held = false;
 
 	if (!rel) {
 		memset(now.n, 0, sizeof(now.n));
@@ -437,9 +438,7 @@ static void fuse_do_forget(struct fuse_sess *s, struct fuse_req *r)
 		fuse_releases_flush_all(s, rel);
 		return;
 	}
-	for (uint32_t q = 0; q < BH_MAX_QUEUES; q++)
-		held = held || rel->n[q] > 0;
-	if (held && !evtimer_pending(s->fs_release_ev, NULL))
+	if (fuse_releases_held(rel) && !evtimer_pending(s->fs_release_ev, NULL))
 		evtimer_add(s->fs_release_ev, &delay);
 }
 

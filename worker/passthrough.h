@@ -51,8 +51,8 @@ struct pt {
 	struct pt_opened pt_opened[PT_OPENED_MEMO];
 };
 
-/* Reads and writes up to this size are tried on the loop thread, larger
- * ones only while the pool is busy (pt_read, pt_write). */
+/* Reads and writes up to this size may run on the loop thread (pt_read,
+ * pt_write); larger reads only while the pool is busy, larger writes never. */
 #define PT_INLINE_IO_MAX (128u << 10)
 
 /* A pool job's arguments, kept in the request's back-end scratch. Strings

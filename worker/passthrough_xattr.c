@@ -177,12 +177,6 @@ static void px_do_removexattr(void *arg)
 }
 
 /*
- * Without --xattr: EOPNOTSUPP, which the guest hands to applications as it
- * is. ENOSYS would end the same way (the guest maps it to EOPNOTSUPP) but
- * would claim the operation is not implemented at all, and the guest would
- * stop asking until the next mount.
- */
-/*
  * Without --xattr the answer is ENOSYS, which the guest's kernel turns into
  * EOPNOTSUPP for the caller and remembers: it never asks again. EOPNOTSUPP
  * itself would be asked again each time, and the kernel asks for
