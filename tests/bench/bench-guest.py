@@ -82,9 +82,16 @@ def process_cpu(pid):
 class Sample:
     """One row of one guest run."""
 
-    def __init__(self, secs, amount, unit, cpu):
+    def __init__(self, secs, amount, unit, cpu, kv):
         self.rate = amount / secs if secs > 0 else 0.0
         self.unit = unit
+        # --fuse-time: the share of the row spent waiting in the guest's
+        # FUSE calls, and those calls per unit
+        self.wait_share = None
+        if "wait" in kv and float(kv["traced"]) > 0:
+            self.wait_share = float(kv["wait"]) / float(kv["traced"])
+            self.wait_call_us = float(kv["wait"]) * 1e6 / max(int(kv["calls"]), 1)
+            self.calls_per_unit = int(kv["calls"]) / amount if amount > 0 else 0.0
         # CPU ms per MiB, or per thousand of anything else
         per = amount if unit == "MiB" else amount / 1000.0
         self.cpu = cpu * 1000.0 / per if per > 0 else 0.0
@@ -178,7 +185,9 @@ class Bench:
         queues = self.args.queues if who == "bulkhead" else 1
         qmp = os.path.join(self.work, "qmp.sock")
         cmd = wl.hostroot_qemu_command(self.kernel, self.initrd, self.sock, qmp,
-                                       "bench-guest.sh", [",".join(self.args.rows)],
+                                       "bench-guest.sh",
+                                       [",".join(self.args.rows + (["fuse-time"] if
+                                                                   self.args.fuse_time else []))],
                                        queues=queues, smp=self.args.smp)
         self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
@@ -207,7 +216,7 @@ class Bench:
             elif words[:2] == ["BH-ROW", "end"] and cpu0 is not None:
                 cpu = process_cpu(self.daemon.pid) - cpu0
                 kv = dict(w.split("=", 1) for w in words[3:])
-                s = Sample(float(kv["secs"]), float(kv["amount"]), kv["unit"], cpu)
+                s = Sample(float(kv["secs"]), float(kv["amount"]), kv["unit"], cpu, kv)
                 self.results.setdefault((who, words[2]), []).append(s)
                 if words[2] not in self.order:
                     self.order.append(words[2])
@@ -266,6 +275,49 @@ class Bench:
                   "(run ratios %s) cpu_bulkhead=%.2f cpu_peer=%.2f cpu_unit=%s"
                   % (row, mo, mp, unit, statistics.median(ratios),
                      ",".join("%.2f" % r for r in ratios), co, cp, cpu_unit.replace(" ", "")))
+        if a.fuse_time:
+            self.report_fuse_time()
+
+    def report_fuse_time(self):
+        """What the daemon can change. Per round, a unit of a row takes the
+        guest g = t * (1 - w) outside its FUSE waits (t the time per unit, w
+        the share waited); a daemon that answered in no time at all would
+        leave g, so t_peer / g_ours is the highest ratio bulkhead could reach
+        ("ceiling"). "1.2 needs" is the wait per call at which bulkhead would
+        reach 1.2 (none: out of reach even at no time); with the statfs row,
+        compare it with the round trip of a call that costs the daemon one
+        fstatvfs, below which no daemon can answer."""
+        print("\nbench-guest: time the guest waited in FUSE calls (median of the rounds)")
+        print("%-22s %-13s %-11s %-12s %8s %9s" % (
+            "row", "us per call", "share", "calls/unit", "ceiling", "1.2 needs"))
+        print("%-22s %-13s %-11s %-12s %8s %9s" % ("", "ours/peer", "ours/peer", "ours/peer",
+                                                  "", "us/call"))
+        med = statistics.median
+        for row in self.order:
+            pairs = [(o, p) for o, p in zip(self.results.get(("bulkhead", row), []),
+                                             self.results.get(("virtiofsd", row), []))
+                     if o.wait_share is not None and p.wait_share is not None
+                     and o.rate > 0 and p.rate > 0]
+            if not pairs:
+                continue
+            ceil, need = [], []
+            for o, p in pairs:
+                t_ours, t_peer = 1 / o.rate, 1 / p.rate
+                g_ours = t_ours * (1 - o.wait_share)
+                ceil.append(t_peer / g_ours if g_ours > 0 else float("inf"))
+                # per call: the unit's time at 1.2, less the guest's own, over the calls
+                per_call = (t_peer / 1.2 - g_ours) / o.calls_per_unit if o.calls_per_unit else 0
+                need.append(max(per_call * 1e6, 0.0))
+            fields = (med(o.wait_call_us for o, _ in pairs), med(p.wait_call_us for _, p in pairs),
+                      100 * med(o.wait_share for o, _ in pairs),
+                      100 * med(p.wait_share for _, p in pairs),
+                      med(o.calls_per_unit for o, _ in pairs),
+                      med(p.calls_per_unit for _, p in pairs), med(ceil), med(need))
+            print("%-22s %5.0f/%-7.0f %3.0f%%/%3.0f%%  %5.2f/%-6.2f %8.2f %9s" % (
+                (row,) + fields[:7] + ("%.0f" % fields[7] if fields[7] > 0 else "none",)))
+            print("BENCH-GUEST-WAIT %s wait_us=%.0f/%.0f wait_share=%.2f/%.2f calls_per_unit="
+                  "%.2f/%.2f ceiling=%.2f us_per_call_for_1.2=%.0f"
+                  % ((row,) + fields[:2] + (fields[2] / 100, fields[3] / 100) + fields[4:]))
 
 
 def main():
@@ -286,6 +338,10 @@ def main():
     ap.add_argument("--share-fs", choices=("ext4", "dir"), default="ext4",
                     help="each run's share: a new ext4 file system in RAM (ext4, the "
                     "default) or a new directory beside the work files (dir)")
+    ap.add_argument("--fuse-time", action="store_true",
+                    help="trace, in the guest, the time each row waits in FUSE calls, and "
+                    "print how much of a row a faster daemon could save (slows both "
+                    "daemons' rows a little alike)")
     ap.add_argument("--builddir", default=os.environ.get("BH_BUILDDIR", os.getcwd()))
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()

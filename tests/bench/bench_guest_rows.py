@@ -9,17 +9,25 @@ prints, on the console, the lines the host samples the daemon's CPU time at:
     BH-ROW begin NAME
     BH-ROW end NAME secs=S amount=A unit=U
 
-where A/S is the row's throughput in U per second. The host (bench-guest.py)
+where A/S is the row's throughput in U per second. With the pseudo-row
+"fuse-time" among the rows, the end line also carries wait=W calls=C
+traced=T: the seconds the row's processes spent inside the guest kernel's
+FUSE calls that wait for the daemon's answer (fuse_simple_request, and
+fuse_file_read_iter, which waits for read-ahead sent in the background), and
+how many there were, from the guest's function-graph tracer, which ran T
+seconds (fio's own time leaves out its start and end). W/T is the share of
+the row a faster daemon could shorten; the rest is the guest's own. The host (bench-guest.py)
 boots one guest per daemon and round, with the same empty share each time,
 so both daemons meet the same rows in the same order on the same contents.
 It trusts nothing it reads from the share; a row that fails prints
 "BH-ERROR row NAME: why" and the run stops.
 
-usage: bench_guest_rows.py SHARE [ROW,...]
+usage: bench_guest_rows.py SHARE [ROW,...][,fuse-time]
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -34,10 +42,61 @@ NFILES = 3000        # create, stat, ls -l, unlink
 LS_ROUNDS = 5
 TREE_FILES = 5000    # the small-file tree
 TREE_SEED = 4242
+STATFS_SECS = 4      # the round-trip row
 
 
 class RowFailed(Exception):
     pass
+
+
+class FuseTime:
+    """Time the row's processes spend waiting in the guest's FUSE client,
+    measured with the function-graph tracer at depth 1: only the outermost
+    traced call counts (a GETATTR inside a read is part of the read), and
+    a call's duration includes the time its task slept, which is the wait
+    for the daemon. Calls of concurrent processes (find | xargs cat) add
+    up, so there the sum can exceed the wall time."""
+
+    T = "/sys/kernel/tracing"
+    FUNCS = "fuse_simple_request fuse_file_read_iter"
+    DURATION = re.compile(r"(\d+\.\d+) us +\|")
+
+    def __init__(self):
+        if not os.path.isdir(self.T + "/options"):
+            sh(["mount", "-t", "tracefs", "tracefs", self.T])
+        self.put("tracing_on", "0")
+        self.put("current_tracer", "nop")
+        self.put("set_ftrace_filter", self.FUNCS)
+        self.put("set_graph_function", self.FUNCS)
+        self.put("max_graph_depth", "1")
+        self.put("buffer_size_kb", "16384")
+        self.put("current_tracer", "function_graph")
+        self.put("options/funcgraph-irqs", "0")
+
+    def put(self, name, value):
+        with open(os.path.join(self.T, name), "w") as f:
+            f.write(value + "\n")
+
+    def start(self):
+        self.put("trace", "")
+        self.put("tracing_on", "1")
+
+    def stop(self):
+        """(seconds waited, calls) since start()."""
+        self.put("tracing_on", "0")
+        for cpu in os.listdir(self.T + "/per_cpu"):
+            with open("%s/per_cpu/%s/stats" % (self.T, cpu)) as f:
+                for line in f:
+                    if line.startswith("overrun:") and int(line.split()[1]) != 0:
+                        raise RowFailed("the trace buffer of %s overran" % cpu)
+        total, calls = 0.0, 0
+        with open(self.T + "/trace") as f:
+            for line in f:
+                m = self.DURATION.search(line)
+                if m:
+                    total += float(m.group(1))
+                    calls += 1
+        return total / 1e6, calls
 
 
 def drop_caches():
@@ -58,9 +117,10 @@ def sh(cmd, **kw):
 
 def fio(share, rw, bs, extra):
     """One fio job over the share's fio file; (seconds, bytes) it reports."""
-    out = sh(["fio", "--name=bh", "--filename=%s/fio/data" % share, "--size=%dM" % FILE_MIB,
-              "--rw=" + rw, "--bs=" + bs, "--ioengine=psync", "--randrepeat=1",
-              "--output-format=json"] + extra)
+    with Traced():  # fio's runtime leaves out its start and end, the trace does not
+        out = sh(["fio", "--name=bh", "--filename=%s/fio/data" % share, "--size=%dM" % FILE_MIB,
+                  "--rw=" + rw, "--bs=" + bs, "--ioengine=psync", "--randrepeat=1",
+                  "--output-format=json"] + extra)
     job = json.loads(out[out.index("{"):])["jobs"][0]
     side = job["read" if "read" in rw else "write"]
     if side["io_bytes"] <= 0 or side["runtime"] <= 0:
@@ -96,10 +156,29 @@ def files_dir(share):
     return share + "/files"
 
 
+class Traced:
+    """Around the timed part of a row: the FuseTime tracer when asked for
+    ("fuse-time"), else nothing. `waited` keeps the last (seconds waited,
+    calls, seconds traced)."""
+    tracer = None
+    waited = None
+
+    def __enter__(self):
+        if Traced.tracer:
+            Traced.tracer.start()
+            self.t = time.monotonic()
+
+    def __exit__(self, kind, value, tb):
+        if Traced.tracer and kind is None:
+            Traced.waited = Traced.tracer.stop() + (time.monotonic() - self.t,)
+
+
 def timed(fn):
-    t = time.monotonic()
-    n = fn()
-    return time.monotonic() - t, n
+    with Traced():
+        t = time.monotonic()
+        n = fn()
+        secs = time.monotonic() - t
+    return secs, n
 
 
 def row_create(share):
@@ -185,6 +264,19 @@ def row_find_stat_cold(share):
     return timed(run)
 
 
+def row_statfs(share):
+    """STATFS, which the guest never caches and both daemons answer with
+    one fstatvfs: the price of a round trip itself."""
+    def run():
+        n, end = 0, time.monotonic() + STATFS_SECS
+        while time.monotonic() < end:
+            for _ in range(100):
+                os.statvfs(share)
+            n += 100
+        return n
+    return timed(run)
+
+
 # name, unit, function; in this order (later rows use what earlier ones made)
 ROWS = [
     ("seq_write_1m", "MiB", row_seq_write),
@@ -199,22 +291,34 @@ ROWS = [
     ("tree_cat_warm", "files", row_tree_cat_warm),
     ("tree_cat_cold", "files", row_tree_cat_cold),
     ("find_stat_cold", "files", row_find_stat_cold),
+    ("statfs", "calls", row_statfs),
 ]
 
 
 def main(argv):
     share = argv[1]
-    want = set(argv[2].split(",")) if len(argv) > 2 and argv[2] else None
+    want = set(argv[2].split(",")) if len(argv) > 2 and argv[2] else set()
+    if "fuse-time" in want:
+        want.discard("fuse-time")
+        try:
+            Traced.tracer = FuseTime()
+        except (RowFailed, OSError) as e:
+            print("BH-ERROR cannot set up the function-graph tracer: %s" % e, flush=True)
+            return 1
     for name, unit, fn in ROWS:
-        if want is not None and name not in want:
+        if want and name not in want:
             continue
         print("BH-ROW begin %s" % name, flush=True)
         try:
+            Traced.waited = None
             secs, amount = fn(share)
+            extra = ""
+            if Traced.waited:
+                extra = " wait=%.4f calls=%d traced=%.4f" % Traced.waited
         except (RowFailed, OSError, ValueError) as e:
             print("BH-ERROR row %s: %s" % (name, e), flush=True)
             return 1
-        print("BH-ROW end %s secs=%.4f amount=%.1f unit=%s" % (name, secs, amount, unit),
+        print("BH-ROW end %s secs=%.4f amount=%.1f unit=%s%s" % (name, secs, amount, unit, extra),
               flush=True)
     return 0
 
