@@ -284,7 +284,8 @@ class Bench:
         the share waited); a daemon that answered in no time at all would
         leave g, so t_peer / g_ours is the highest ratio bulkhead could reach
         ("ceiling"). "1.2 needs" is the wait per call at which bulkhead would
-        reach 1.2 (none: out of reach even at no time); with the statfs row,
+        reach 1.2 ("none", and 0 on the BENCH-GUEST-WAIT line: out of reach
+        even at no time); with the statfs row,
         compare it with the round trip of a call that costs the daemon one
         fstatvfs, below which no daemon can answer."""
         print("\nbench-guest: time the guest waited in FUSE calls (median of the rounds)")

@@ -16,11 +16,12 @@ FUSE calls that wait for the daemon's answer (fuse_simple_request, and
 fuse_file_read_iter, which waits for read-ahead sent in the background), and
 how many there were, from the guest's function-graph tracer, which ran T
 seconds (fio's own time leaves out its start and end). W/T is the share of
-the row a faster daemon could shorten; the rest is the guest's own. The host (bench-guest.py)
-boots one guest per daemon and round, with the same empty share each time,
-so both daemons meet the same rows in the same order on the same contents.
-It trusts nothing it reads from the share; a row that fails prints
-"BH-ERROR row NAME: why" and the run stops.
+the row a faster daemon could shorten; the rest is the guest's own.
+
+The host (bench-guest.py) boots one guest per daemon and round, with the
+same empty share each time, so both daemons meet the same rows in the same
+order on the same contents. It trusts nothing it reads from the share; a
+row that fails prints "BH-ERROR row NAME: why" and the run stops.
 
 usage: bench_guest_rows.py SHARE [ROW,...][,fuse-time]
 """
@@ -82,7 +83,8 @@ class FuseTime:
         self.put("tracing_on", "1")
 
     def stop(self):
-        """(seconds waited, calls) since start()."""
+        """(seconds waited, calls) since start(); a row whose trace
+        overran fails rather than report a short sum."""
         self.put("tracing_on", "0")
         for cpu in os.listdir(self.T + "/per_cpu"):
             with open("%s/per_cpu/%s/stats" % (self.T, cpu)) as f:
