@@ -65,6 +65,7 @@ struct worker {
 	bool w_enabled;
 	bool w_broken;	/* corrupt ring: nothing touches it until RING_STOP */
 	bool w_need_notify;
+	unsigned w_quiet_done; /* completions without a reply not signalled yet */
 	uint64_t w_ring_passes; /* worker_ring_process calls (be_env.ring_passes) */
 	uint64_t w_poll_max_ns; /* --poll-us; 0 = never poll */
 	uint64_t w_poll_ns;	/* current window */
@@ -219,11 +220,24 @@ static void worker_flush_notify(void)
 
 	if (wk.w_need_notify && worker_ring_usable()) {
 		vq_notify(&wk.w_vq);
+		wk.w_quiet_done = 0;
 		event_add(wk.w_quiet_ev, &quiet); /* WORKER_QUIET_MS after the last */
+	} else if (wk.w_quiet_done > 0 && !evtimer_pending(wk.w_quiet_ev, NULL)) {
+		event_add(wk.w_quiet_ev, &quiet); /* not postponed by more of them */
 	}
 	wk.w_need_notify = false;
 }
 
+/*
+ * A completion that carries no reply (FORGET, BATCH_FORGET; a chain with
+ * no room for one) is not signalled at once: nothing in the guest waits
+ * for it but the memory of its buffers, and each interrupt costs the
+ * guest an exit and a work item and QEMU a wake-up of its main loop. The
+ * next reply's interrupt covers it, or the quiet-ring check does within
+ * WORKER_QUIET_MS, or a quarter of the ring's worth of them, so the guest
+ * never runs out of room for more. A guest unlinking files one by one
+ * sends a FORGET for each: one interrupt in four per file.
+ */
 void worker_req_complete(void *arg)
 {
 	struct fuse_req *r = arg;
@@ -234,7 +248,8 @@ void worker_req_complete(void *arg)
 		worker_unlist(r);
 		if (worker_ring_usable() && r->r_ring_gen == wk.w_ring_gen) {
 			vq_push(&wk.w_vq, r->r_elem.head, r->r_used);
-			wk.w_need_notify = true;
+			if (r->r_used > 0 || ++wk.w_quiet_done >= wk.w_vq.num / 4)
+				wk.w_need_notify = true;
 		}
 	}
 	worker_req_put(r);
@@ -476,7 +491,8 @@ static void worker_on_kick(evutil_socket_t fd, short what, void *arg)
  * guests under TCG as git or umount waiting for ever. So once the ring has
  * been quiet a while, look again: a request that came without a kick is
  * served, and used entries the guest has not re-armed for get one more
- * interrupt, spurious at worst.
+ * interrupt, spurious at worst. The same check signals the completions
+ * without a reply that worker_req_complete left unsignalled.
  */
 static void worker_quiet_check(evutil_socket_t fd, short what, void *arg)
 {
@@ -488,9 +504,12 @@ static void worker_quiet_check(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (vq_guest_behind(&wk.w_vq)) {
-		log_debug("quiet-ring check: the guest has not taken its replies: interrupt");
+		if (wk.w_quiet_done == 0)
+			log_debug("quiet-ring check: the guest has not taken its replies: "
+				  "interrupt");
 		vq_notify_force(&wk.w_vq);
 	}
+	wk.w_quiet_done = 0;
 }
 
 static void worker_close_fd(int *fd)
@@ -565,6 +584,7 @@ static void worker_ring_start(struct ipc_msg *m)
 	wk.w_vq.call_fd = call;
 	wk.w_vq.err_fd = errfd;
 	wk.w_running = true;
+	wk.w_quiet_done = 0;
 	wk.w_broken = false;
 	wk.w_enabled = rs.rs_enabled != 0;
 	wk.w_ring_gen++;
