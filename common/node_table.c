@@ -354,27 +354,46 @@ int nt_node_ref(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t mode, u
 	return nt_node_ref_named(t, dev, ino, mode, owner, 0, NULL, out, created);
 }
 
+/* Locked. The live node for (dev, ino), or 0. */
+static uint32_t nt_find_slot(struct nt_table *t, uint64_t dev, uint64_t ino)
+{
+	uint32_t next = nt_node_next(t), slot, n;
+	struct nt_ent *e;
+
+	slot = NT_RD(t->t_buckets[nt_hash(dev, ino)]);
+	for (n = 0; slot != 0 && slot < next && n < next; n++) {
+		e = NT_NODE(t, slot);
+		if (nt_node_live(e) && NT_RD(e->e_dev) == dev && NT_RD(e->e_ino) == ino)
+			return slot;
+		slot = NT_RD(e->e_link);
+	}
+	return 0;
+}
+
+/* Locked. One more lookup of the live node in slot, recorded by name. */
+static void nt_ref_slot(struct nt_table *t, uint32_t slot, uint64_t parent, const char *name,
+			struct nt_node *out)
+{
+	struct nt_ent *e = NT_NODE(t, slot);
+
+	if (NT_RD(e->e_nlookup) < UINT64_MAX)
+		e->e_nlookup = NT_RD(e->e_nlookup) + 1;
+	nt_name_set(t, slot, parent, name);
+	nt_node_copy(e, slot, out);
+}
+
 int nt_node_ref_named(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t mode, uint32_t owner,
 		      uint64_t parent, const char *name, struct nt_node *out, bool *created)
 {
-	uint32_t b = nt_hash(dev, ino), slot, next, n;
+	uint32_t b = nt_hash(dev, ino), slot;
 	struct nt_ent *e;
 
 	nt_lock(t);
-	next = nt_node_next(t);
-	slot = NT_RD(t->t_buckets[b]);
-	for (n = 0; slot != 0 && slot < next && n < next; n++) {
-		e = NT_NODE(t, slot);
-		if (nt_node_live(e) && NT_RD(e->e_dev) == dev && NT_RD(e->e_ino) == ino) {
-			if (NT_RD(e->e_nlookup) < UINT64_MAX)
-				e->e_nlookup = NT_RD(e->e_nlookup) + 1;
-			nt_name_set(t, slot, parent, name);
-			nt_node_copy(e, slot, out);
-			nt_unlock(t);
-			*created = false;
-			return 0;
-		}
-		slot = NT_RD(e->e_link);
+	if ((slot = nt_find_slot(t, dev, ino)) != 0) {
+		nt_ref_slot(t, slot, parent, name, out);
+		nt_unlock(t);
+		*created = false;
+		return 0;
 	}
 	slot = nt_node_alloc_slot(t);
 	if (slot == 0) {
@@ -399,6 +418,22 @@ int nt_node_ref_named(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t m
 	return 0;
 }
 
+int nt_node_ref_known(struct nt_table *t, uint64_t id, uint64_t dev, uint64_t ino, uint64_t parent,
+		      const char *name, struct nt_node *out)
+{
+	uint32_t slot;
+	int err = -ENOENT;
+
+	nt_lock(t);
+	slot = nt_find_slot(t, dev, ino);
+	if (slot != 0 && ((NT_RD(NT_NODE(t, slot)->e_gen) << NT_SLOT_BITS) | slot) == id) {
+		nt_ref_slot(t, slot, parent, name, out);
+		err = 0;
+	}
+	nt_unlock(t);
+	return err;
+}
+
 int nt_node_get(struct nt_table *t, uint64_t id, struct nt_node *out)
 {
 	struct nt_ent *e;
@@ -413,23 +448,13 @@ int nt_node_get(struct nt_table *t, uint64_t id, struct nt_node *out)
 
 int nt_node_find(struct nt_table *t, uint64_t dev, uint64_t ino, struct nt_node *out)
 {
-	uint32_t slot, next, n;
-	struct nt_ent *e;
+	uint32_t slot;
 
 	nt_lock(t);
-	next = nt_node_next(t);
-	slot = NT_RD(t->t_buckets[nt_hash(dev, ino)]);
-	for (n = 0; slot != 0 && slot < next && n < next; n++) {
-		e = NT_NODE(t, slot);
-		if (nt_node_live(e) && NT_RD(e->e_dev) == dev && NT_RD(e->e_ino) == ino) {
-			nt_node_copy(e, slot, out);
-			nt_unlock(t);
-			return 0;
-		}
-		slot = NT_RD(e->e_link);
-	}
+	if ((slot = nt_find_slot(t, dev, ino)) != 0)
+		nt_node_copy(NT_NODE(t, slot), slot, out);
 	nt_unlock(t);
-	return -ENOENT;
+	return slot ? 0 : -ENOENT;
 }
 
 int nt_node_set_name(struct nt_table *t, uint64_t id, uint64_t parent, const char *name)

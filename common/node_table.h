@@ -156,6 +156,14 @@ int nt_node_ref_named(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t m
 		      uint32_t owner, uint64_t parent, const char *name, struct nt_node *out,
 		      bool *created);
 
+/*
+ * One more lookup of node id, found by (dev, ino) and recorded by name as
+ * nt_node_ref_named does, only if id is still the live node for (dev, ino):
+ * 0, or -ENOENT (forgotten, or (dev, ino) is another node's now).
+ */
+int nt_node_ref_known(struct nt_table *t, uint64_t id, uint64_t dev, uint64_t ino, uint64_t parent,
+		      const char *name, struct nt_node *out);
+
 /* The live node for (dev, ino), without a reference: 0 or -ENOENT. */
 int nt_node_find(struct nt_table *t, uint64_t dev, uint64_t ino, struct nt_node *out);
 

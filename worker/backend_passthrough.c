@@ -359,6 +359,17 @@ int pt_node_entry(struct pt *pt, int fd, struct fuse_entry_out *e)
 	return pt_node_entry_named(pt, fd, 0, NULL, e);
 }
 
+/* The entry for node id with attributes st, reached by a name in parent:
+ * a directory on another device than its parent is a submount. */
+static void pt_fill_named(struct pt *pt, struct fuse_entry_out *e, uint64_t id, uint64_t parent,
+			  const struct stat *st)
+{
+	pt_fill_entry(pt, e, id, st);
+	if (S_ISDIR(st->st_mode) && st->st_dev != pt->pt_root_dev && parent &&
+	    pt_is_submount(pt, parent, st->st_dev))
+		e->attr.flags |= FUSE_ATTR_SUBMOUNT;
+}
+
 int pt_node_entry_named(struct pt *pt, int fd, uint64_t parent, const char *name,
 			struct fuse_entry_out *e)
 {
@@ -397,14 +408,37 @@ int pt_node_entry_named(struct pt *pt, int fd, uint64_t parent, const char *name
 	} else {
 		fdt_node_offer(pt->pt_env.fdt, n.n_id, fd);
 	}
-	pt_fill_entry(pt, e, n.n_id, &st);
-	if (S_ISDIR(st.st_mode) && st.st_dev != pt->pt_root_dev && parent &&
-	    pt_is_submount(pt, parent, st.st_dev))
-		e->attr.flags |= FUSE_ATTR_SUBMOUNT;
+	pt_fill_named(pt, e, n.n_id, parent, &st);
 	return 0;
 fail:
 	close(fd);
 	return err;
+}
+
+/*
+ * READDIRPLUS of a name whose node this worker already holds a descriptor
+ * for (found by the listing's d_ino in directory device dirdev): one
+ * fstatat instead of pt_lookup_at's O_PATH open, fstat and close (an ls -l
+ * of a listed directory meets only such names). The name must still lead
+ * to that node, which the descriptor held keeps from being reused.
+ * -EAGAIN: ask pt_lookup_at.
+ */
+int pt_lookup_known(struct pt *pt, int dirfd, uint64_t dirdev, uint64_t parent, const char *name,
+		    uint64_t d_ino, struct fuse_entry_out *e)
+{
+	struct nt_node n;
+	struct stat st;
+
+	if (nt_node_find(pt->pt_env.nt, dirdev, d_ino, &n) < 0 ||
+	    !fdt_node_held(pt->pt_env.fdt, n.n_id))
+		return -EAGAIN;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) < 0 ||
+	    (uint64_t)st.st_dev != n.n_dev || (uint64_t)st.st_ino != n.n_ino)
+		return -EAGAIN;
+	if (nt_node_ref_known(pt->pt_env.nt, n.n_id, n.n_dev, n.n_ino, parent, name, &n) < 0)
+		return -EAGAIN;
+	pt_fill_named(pt, e, n.n_id, parent, &st);
+	return 0;
 }
 
 /*
@@ -707,6 +741,8 @@ static void pt_do_release(void *arg)
 		return;
 	}
 	fdt_fh_drop(pt->pt_env.fdt, j->j_id);
+	if (fh.f_isdir)
+		pt_dirstream_drop(pt, j->j_id);
 	/* a shift past the word would be undefined: owners are queue indexes */
 	tell = fh.f_dups | (fh.f_owner < BH_MAX_QUEUES ? 1u << fh.f_owner : 0);
 	tell &= ~(1u << pt->pt_env.self);
@@ -891,6 +927,7 @@ static int pt_init(const struct be_env *env, void **ctx)
 	pt->pt_root_ino = st.st_ino;
 	pt->pt_setcreds = geteuid() == 0;
 	pthread_mutex_init(&pt->pt_opened_mu, NULL);
+	pthread_mutex_init(&pt->pt_dirs_mu, NULL);
 	pt_locks_init(env->nt, env->peer, env->self);
 	/* The guest applied its umask already (no FUSE_DONT_MASK): ours must not
 	 * take more bits off what it asks for. */
@@ -935,6 +972,7 @@ static void pt_release_id(void *ctx, uint64_t id)
 
 static void pt_destroy(void *ctx)
 {
+	pt_dirstreams_free(ctx);
 	free(ctx);
 }
 

@@ -490,6 +490,21 @@ void fdt_node_offer(struct fdt *t, uint64_t nodeid, int fd)
 	fdt_unlock(t, &c);
 }
 
+bool fdt_node_held(struct fdt *t, uint64_t nodeid)
+{
+	uint32_t h = fdt_handle(nodeid, false);
+	struct fdt_ent *e;
+	bool held;
+
+	if (!h)
+		return false;
+	fdt_lock(t);
+	e = fdt_h2e(t, h);
+	held = e->e_kind != FDT_EMPTY && e->e_gen == nodeid >> NT_SLOT_BITS;
+	fdt_unlock(t, NULL);
+	return held;
+}
+
 /* Locked. Hand out fd with a reference. */
 static int fdt_ref(struct fdt *t, int fd)
 {

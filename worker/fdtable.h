@@ -37,6 +37,9 @@ int fdt_fh_install(struct fdt *t, uint64_t fh, int fd);
  * else closed. Never fails. */
 void fdt_node_offer(struct fdt *t, uint64_t nodeid, int fd);
 
+/* This worker holds a descriptor for the node (owned or cached) now. */
+bool fdt_node_held(struct fdt *t, uint64_t nodeid);
+
 /* Get a usable descriptor for a node / handle (owned, cached, or fetched from
  * its owner), with a reference: release with fdt_put. -ESTALE / -EBADF for an
  * id that is not live, -EIO when the owner cannot provide it. */

@@ -31,6 +31,18 @@ struct pt_opened {
 	struct timespec o_ctime;
 };
 
+/* A directory handle's host records read ahead (passthrough_dir.c). */
+#define PT_DIRSTREAMS	  32
+#define PT_DIRSTREAM_BUF (32u << 10)
+struct pt_dirstream {
+	uint64_t ds_fh;	  /* the handle, 0 = a free slot */
+	uint64_t ds_next; /* the cookie of a READDIR that reads on from ds_pos */
+	uint64_t ds_tick; /* last use, for eviction */
+	char *ds_buf;	  /* PT_DIRSTREAM_BUF bytes of getdents64 records */
+	size_t ds_len;
+	size_t ds_pos;
+};
+
 struct pt {
 	struct be_env pt_env;
 	dev_t pt_root_dev; /* the share root's identity: its lookups give node 1 */
@@ -49,6 +61,10 @@ struct pt {
 	/* cache=auto: each file as its last OPEN here found it (pt_keep_pages) */
 	pthread_mutex_t pt_opened_mu;
 	struct pt_opened pt_opened[PT_OPENED_MEMO];
+	/* directory handles read ahead, for the READDIR that continues them */
+	pthread_mutex_t pt_dirs_mu;
+	uint64_t pt_dirs_tick;
+	struct pt_dirstream pt_dirs[PT_DIRSTREAMS];
 };
 
 /* Reads and writes up to this size may run on the loop thread (pt_read,
@@ -117,6 +133,16 @@ int pt_fh_new(struct pt *pt, uint64_t node, int fd, int oflags, bool dir, uint64
  * result; nowait: only from the dentry cache (-EWOULDBLOCK otherwise). */
 int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name, bool nowait,
 		 struct fuse_entry_out *e);
+
+/* READDIRPLUS: the same for a name whose node (dev dirdev, inode d_ino in
+ * the listing) this worker holds, by one fstatat; -EAGAIN: use pt_lookup_at. */
+int pt_lookup_known(struct pt *pt, int dirfd, uint64_t dirdev, uint64_t parent, const char *name,
+		    uint64_t d_ino, struct fuse_entry_out *e);
+
+/* passthrough_dir.c: a released directory handle's read-ahead goes; all
+ * of it when the back end goes. */
+void pt_dirstream_drop(struct pt *pt, uint64_t fh);
+void pt_dirstreams_free(struct pt *pt);
 
 /* passthrough_open.c */
 #define PT_REOPEN_FILE 0x1 /* regular files may be opened */

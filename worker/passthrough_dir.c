@@ -6,8 +6,9 @@
  * and offset come from the guest: the handle is checked by the node table
  * (a directory handle, live), the offset is the host's own d_off cookie
  * (<= INT64_MAX) and the reply never exceeds the guest's size, which the
- * dispatcher clamped to max_pages (fuse_max_payload): the two buffers
- * allocated here are at most that size each.
+ * dispatcher clamped to max_pages (fuse_max_payload): the reply buffer is
+ * at most that size, the host records read ahead PT_DIRSTREAM_BUF for each
+ * of at most PT_DIRSTREAMS handles.
  */
 #include "config.h"
 
@@ -41,7 +42,7 @@ struct pt_dirent64 { /* the kernel's linux_dirent64 */
  * not fit (checked before any lookup is counted).
  */
 #define PT_DIR_FULL SIZE_MAX
-static size_t pt_dir_add(struct pt *pt, int dirfd, uint64_t dirnode, bool plus,
+static size_t pt_dir_add(struct pt *pt, int dirfd, uint64_t dirnode, uint64_t dirdev, bool plus,
 			 const struct pt_dirent64 *d, char *buf, size_t used, size_t size)
 {
 	size_t namelen = strlen(d->d_name);
@@ -69,7 +70,9 @@ static size_t pt_dir_add(struct pt *pt, int dirfd, uint64_t dirnode, bool plus,
 				return used;
 			pt_fill_entry(pt, &dp->entry_out, 0, &st);
 			dp->entry_out.entry_valid = dp->entry_out.attr_valid = 0;
-		} else if (pt_lookup_at(pt, dirfd, dirnode, d->d_name, false, &dp->entry_out) < 0) {
+		} else if (pt_lookup_known(pt, dirfd, dirdev, dirnode, d->d_name, d->d_ino,
+					   &dp->entry_out) < 0 &&
+			   pt_lookup_at(pt, dirfd, dirnode, d->d_name, false, &dp->entry_out) < 0) {
 			return used;
 		}
 		type = (dp->entry_out.attr.mode & S_IFMT) >> 12;
@@ -86,15 +89,121 @@ static size_t pt_dir_add(struct pt *pt, int dirfd, uint64_t dirnode, bool plus,
 	return used + rec;
 }
 
+/*
+ * Read-ahead per directory handle. One getdents64 fills a buffer with more
+ * host records than a guest's READDIR(PLUS) takes (a PLUS reply of one page
+ * holds about 25 entries); what is left waits here with the cookie the
+ * guest's next READDIR of that handle will send. That READDIR reads on from
+ * the buffer, and then from the descriptor where the buffer ended, with no
+ * lseek: on an ext4 directory with an index an lseek makes the next
+ * getdents64 start its walk in hash order over (measured: 75 us a READDIR
+ * in a guest's ls -l, against a few when reading on). Only for a handle
+ * this worker opened and lent to no other (a borrowed duplicate shares the
+ * descriptor's position); any other cookie seeks as before.
+ */
+
+/* The read-ahead of handle fh, taken out of the table (no other READDIR can
+ * use it meanwhile), or a new empty buffer; true when it continues at off. */
+static bool pt_dirstream_take(struct pt *pt, uint64_t fh, uint64_t off, bool mine,
+			      struct pt_dirstream *ds)
+{
+	bool cont = false;
+
+	memset(ds, 0, sizeof(*ds));
+	pthread_mutex_lock(&pt->pt_dirs_mu);
+	for (unsigned i = 0; i < PT_DIRSTREAMS; i++) {
+		struct pt_dirstream *s = &pt->pt_dirs[i];
+
+		if (s->ds_fh == fh && s->ds_buf) {
+			*ds = *s;
+			cont = mine && s->ds_next == off;
+			memset(s, 0, sizeof(*s));
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pt->pt_dirs_mu);
+	if (!ds->ds_buf)
+		ds->ds_buf = malloc(PT_DIRSTREAM_BUF);
+	if (!cont)
+		ds->ds_len = ds->ds_pos = 0;
+	return cont;
+}
+
+/* Keep ds for handle fh (the slot used longest ago goes), or free it. */
+static void pt_dirstream_put(struct pt *pt, uint64_t fh, struct pt_dirstream *ds, bool keep)
+{
+	struct pt_dirstream *slot = NULL;
+	char *gone = NULL;
+
+	if (!keep || !ds->ds_buf) {
+		free(ds->ds_buf);
+		return;
+	}
+	pthread_mutex_lock(&pt->pt_dirs_mu);
+	for (unsigned i = 0; i < PT_DIRSTREAMS; i++) {
+		struct pt_dirstream *s = &pt->pt_dirs[i];
+
+		if (!s->ds_buf) {
+			slot = s;
+			break;
+		}
+		if (!slot || s->ds_tick < slot->ds_tick)
+			slot = s;
+	}
+	gone = slot->ds_buf;
+	*slot = *ds;
+	slot->ds_fh = fh;
+	slot->ds_tick = ++pt->pt_dirs_tick;
+	pthread_mutex_unlock(&pt->pt_dirs_mu);
+	free(gone);
+}
+
+void pt_dirstream_drop(struct pt *pt, uint64_t fh)
+{
+	char *gone = NULL;
+
+	pthread_mutex_lock(&pt->pt_dirs_mu);
+	for (unsigned i = 0; i < PT_DIRSTREAMS; i++) {
+		struct pt_dirstream *s = &pt->pt_dirs[i];
+
+		if (s->ds_fh == fh && s->ds_buf) {
+			gone = s->ds_buf;
+			memset(s, 0, sizeof(*s));
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pt->pt_dirs_mu);
+	free(gone);
+}
+
+void pt_dirstreams_free(struct pt *pt)
+{
+	for (unsigned i = 0; i < PT_DIRSTREAMS; i++)
+		free(pt->pt_dirs[i].ds_buf);
+	memset(pt->pt_dirs, 0, sizeof(pt->pt_dirs));
+}
+
+/* The device of directory node id, for pt_lookup_known's hint. */
+static uint64_t pt_dir_dev(struct pt *pt, uint64_t id)
+{
+	struct nt_node n;
+
+	if (id == NT_ROOT_ID)
+		return pt->pt_root_dev;
+	return nt_node_get(pt->pt_env.nt, id, &n) == 0 ? n.n_dev : UINT64_MAX;
+}
+
 static void pt_do_readdir(void *arg)
 {
 	struct pt_job *j = pt_job_of(arg);
 	struct pt *pt = j->j_pt;
-	size_t size = j->j_size, used = 0, dsize;
-	char *buf = NULL, *dbuf = NULL;
-	bool full = false;
+	size_t size = j->j_size, used = 0, ret_pos;
+	uint64_t ret_off = j->j_off, dirdev = 0;
+	struct pt_dirstream ds;
+	char *buf = NULL;
+	bool full = false, mine;
 	struct nt_fh fh;
-	int fd, err;
+	int fd, err = 0;
 
 	if ((err = nt_fh_get(pt->pt_env.nt, j->j_id, &fh)) < 0) {
 		be_reply_err(arg, err);
@@ -108,53 +217,61 @@ static void pt_do_readdir(void *arg)
 		be_reply_err(arg, err);
 		return;
 	}
-	/* A plus record is ~6 times a host record: read less ahead. */
-	dsize = j->j_plus ? size / 4 : size;
-	if (dsize < 1024)
-		dsize = 1024;
+	mine = fh.f_owner == pt->pt_env.self && !fh.f_dups;
+	if (j->j_plus)
+		dirdev = pt_dir_dev(pt, fh.f_node);
 	buf = malloc(size ? size : 1);
-	dbuf = malloc(dsize);
-	if (!buf || !dbuf) {
-		err = -ENOMEM;
-		goto out;
-	}
-	/* The cookie is the previous entry's d_off; 0 is the start. */
-	if (lseek(fd, (off_t)j->j_off, SEEK_SET) < 0) {
-		err = -errno;
-		goto out;
-	}
-	while (!full) {
-		ssize_t n = getdents64(fd, dbuf, dsize);
-		size_t pos;
-
-		if (n < 0) {
+	if (!pt_dirstream_take(pt, j->j_id, j->j_off, mine, &ds) && ds.ds_buf && buf) {
+		/* The cookie is the previous entry's d_off; 0 is the start. */
+		if (lseek(fd, (off_t)j->j_off, SEEK_SET) < 0)
 			err = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		for (pos = 0; pos < (size_t)n;) {
-			const struct pt_dirent64 *d = (const struct pt_dirent64 *)(dbuf + pos);
-			size_t next = pt_dir_add(pt, fd, fh.f_node, j->j_plus, d, buf, used, size);
+	}
+	if (!buf || !ds.ds_buf)
+		err = -ENOMEM;
+	/* Where the records after the last one replied begin in ds, if there. */
+	ret_pos = ds.ds_pos;
+	while (!full && err == 0) {
+		const struct pt_dirent64 *d;
+		size_t next;
 
-			if (next == PT_DIR_FULL) {
-				full = true;
+		if (ds.ds_pos >= ds.ds_len) {
+			ssize_t n = getdents64(fd, ds.ds_buf, PT_DIRSTREAM_BUF);
+
+			if (n < 0) {
+				err = -errno;
 				break;
 			}
-			used = next;
-			pos += d->d_reclen;
+			if (n == 0)
+				break;
+			/* The descriptor went on from the end of the old records. */
+			ret_pos = ret_pos == ds.ds_len ? 0 : SIZE_MAX;
+			ds.ds_len = (size_t)n;
+			ds.ds_pos = 0;
 		}
+		d = (const struct pt_dirent64 *)(ds.ds_buf + ds.ds_pos);
+		next = pt_dir_add(pt, fd, fh.f_node, dirdev, j->j_plus, d, buf, used, size);
+		if (next == PT_DIR_FULL) {
+			full = true;
+			break;
+		}
+		ds.ds_pos += d->d_reclen;
+		if (next != used) {
+			ret_pos = ds.ds_pos;
+			ret_off = (uint64_t)d->d_off;
+		}
+		used = next;
 	}
 	if (used == 0 && full)
 		err = -EINVAL; /* not even one record fits the guest's buffer */
-out:
+	ds.ds_pos = ret_pos;
+	ds.ds_next = ret_off;
+	pt_dirstream_put(pt, j->j_id, &ds, mine && err == 0 && ret_pos != SIZE_MAX);
 	fdt_put(pt->pt_env.fdt, fd);
 	if (used > 0 || err == 0)
 		be_reply_buf(arg, buf, used);
 	else
 		be_reply_err(arg, err);
 	free(buf);
-	free(dbuf);
 }
 
 void pt_readdir(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size, bool plus)

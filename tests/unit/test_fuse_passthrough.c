@@ -706,6 +706,9 @@ Test(fuse_pt, statfs_reports_the_host_file_system)
 
 /* ---- directories ---- */
 
+/* The size attribute of each entry the last PLUS listing returned. */
+static uint64_t listed_size[100];
+
 /* List directory node with READDIR(PLUS) buffers of size bytes; returns the
  * number of entries and checks record layout on the way. */
 static int list_dir(uint64_t node, bool plus, uint32_t size, char names[][64], uint64_t *ids)
@@ -734,6 +737,7 @@ static int list_dir(uint64_t node, bool plus, uint32_t size, char names[][64], u
 
 				d = &dp->dirent;
 				ids[n] = dp->entry_out.nodeid;
+				listed_size[n] = dp->entry_out.attr.size;
 				rec = FUSE_DIRENTPLUS_SIZE(dp);
 			} else {
 				d = (void *)(rep.data + pos);
@@ -805,6 +809,135 @@ Test(fuse_pt, readdirplus_counts_a_lookup_per_entry_but_not_dots)
 		cr_assert_neq(ids[i], 0);
 		cr_assert_eq(nlookup_of(ids[i]), 1, "%s", names[i]);
 	}
+}
+
+static int index_of(char names[][64], int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return i;
+	cr_assert_fail("%s not listed", name);
+	return -1;
+}
+
+/* A second listing finds the nodes the first one made (by one fstatat, see
+ * pt_lookup_known) and counts them again; a name the host replaced in
+ * between is the new file's node, with the new file's attributes. */
+Test(fuse_pt, readdirplus_again_counts_again_and_a_replaced_name_is_its_new_file)
+{
+	static char names[100][64], names2[100][64];
+	static uint64_t ids[100], ids2[100];
+	char from[300], to[300];
+	int n, i, k;
+
+	do_init(38, 0, NULL);
+	n = list_dir(1, true, 4096, names, ids);
+	cr_assert_eq(n, 5);
+	put_file("hello.new", "a longer text than the first hello.txt had\n");
+	snprintf(from, sizeof(from), "%s/hello.new", dir);
+	snprintf(to, sizeof(to), "%s/hello.txt", dir);
+	cr_assert_eq(rename(from, to), 0);
+	cr_assert_eq(list_dir(1, true, 4096, names2, ids2), n);
+	for (const char *const *nm = (const char *const[]){"sub", "ln", NULL}; *nm; nm++) {
+		i = index_of(names, n, *nm);
+		k = index_of(names2, n, *nm);
+		cr_assert_eq(ids2[k], ids[i], "%s: same node", *nm);
+		cr_assert_eq(nlookup_of(ids[i]), 2, "%s: counted twice", *nm);
+	}
+	i = index_of(names, n, "hello.txt");
+	k = index_of(names2, n, "hello.txt");
+	cr_assert_neq(ids2[k], ids[i], "the replaced name is another node");
+	cr_assert_eq(nlookup_of(ids2[k]), 1);
+	cr_assert_eq(listed_size[k], strlen("a longer text than the first hello.txt had\n"));
+	cr_assert_eq(nlookup_of(ids[i]), 1, "the old file's node keeps its one count");
+}
+
+#define BIG_N 1200
+
+/* READDIR of handle fh from cookie off into names/offs (one reply of 4 KiB). */
+static int read_dir_once(uint64_t node, uint64_t fh, uint64_t off, bool plus,
+			 char names[][64], uint64_t *offs)
+{
+	struct fuse_read_in ri = {.fh = fh, .offset = off, .size = 4096};
+	struct reply rep;
+	size_t pos = 0, len;
+	int n = 0;
+
+	run(plus ? FUSE_READDIRPLUS : FUSE_READDIR, node, &ri, sizeof(ri), NULL, WR_BIG, &rep);
+	cr_assert_eq(rep.oh.error, 0);
+	len = rep.used - 16;
+	while (pos < len) {
+		struct fuse_dirent *d;
+
+		if (plus) {
+			struct fuse_direntplus *dp = (void *)(rep.data + pos);
+
+			d = &dp->dirent;
+			pos += FUSE_DIRENTPLUS_SIZE(dp);
+		} else {
+			d = (void *)(rep.data + pos);
+			pos += FUSE_DIRENT_SIZE(d);
+		}
+		cr_assert_lt(d->namelen, 64);
+		memcpy(names[n], d->name, d->namelen);
+		names[n][d->namelen] = '\0';
+		offs[n++] = d->off;
+	}
+	return n;
+}
+
+/* A directory whose host records fill several read-ahead buffers, read a
+ * page at a time: every name once, in one order; then a READDIR that seeks
+ * back to a cookie in the middle, and the ones that read on from it, give
+ * exactly what followed that cookie the first time. */
+static void list_big(bool plus)
+{
+	static char names[BIG_N + 2][64], again[BIG_N + 2][64];
+	static uint64_t offs[BIG_N + 2], offs2[BIG_N + 2];
+	struct fuse_entry_out e;
+	char path[300];
+	uint64_t node, fh;
+	int n = 0, got, err, from;
+
+	snprintf(path, sizeof(path), "%s/big", dir);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	for (int i = 0; i < BIG_N; i++) {
+		snprintf(path, sizeof(path), "big/entry-%04d-with-a-name-long-enough-for-big-records", i);
+		put_file(path, "");
+	}
+	do_init(38, 0, NULL);
+	node = do_lookup(1, "big", &e);
+	fh = do_open(FUSE_OPENDIR, node, O_RDONLY, &err);
+	cr_assert_eq(err, 0);
+	while ((got = read_dir_once(node, fh, n ? offs[n - 1] : 0, plus, names + n, offs + n)) > 0) {
+		n += got;
+		cr_assert_leq(n, BIG_N + 2, "listed too many");
+	}
+	cr_assert_eq(n, BIG_N + 2, "every entry and the dots");
+	for (int i = 0; i < BIG_N; i++) {
+		snprintf(path, sizeof(path), "entry-%04d-with-a-name-long-enough-for-big-records", i);
+		(void)index_of(names, n, path);
+	}
+	from = n / 2;
+	for (int pass = 0, at = from; pass < 3; pass++) {
+		got = read_dir_once(node, fh, offs[at - 1], plus, again, offs2);
+		cr_assert_gt(got, 0);
+		for (int i = 0; i < got; i++) {
+			cr_assert_str_eq(again[i], names[at + i], "pass %d, entry %d", pass, at + i);
+			cr_assert_eq(offs2[i], offs[at + i]);
+		}
+		at += got;
+	}
+}
+
+Test(fuse_pt, readdir_of_a_big_directory_reads_on_and_seeks_back)
+{
+	list_big(false);
+}
+
+Test(fuse_pt, readdirplus_of_a_big_directory_reads_on_and_seeks_back)
+{
+	list_big(true);
 }
 
 Test(fuse_pt, readdir_buffer_too_small_for_one_record_gets_einval)
