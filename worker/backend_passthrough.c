@@ -847,13 +847,19 @@ static void pt_opendir(void *ctx, struct fuse_req *r, uint64_t node, uint32_t fl
 
 static void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size)
 {
+	struct pt *pt = ctx;
+
 	if (off > (uint64_t)INT64_MAX) {
 		be_reply_err(r, -EINVAL);
 		return;
 	}
-	/* Large reads are copy-bound: on the pool, and on the loop thread too
-	 * (cached data only) while the pool is busy, so two copies run at once. */
-	if (size > PT_INLINE_IO_MAX && !tp_busy(((struct pt *)ctx)->pt_env.tp))
+	/* Large reads are copy-bound. With more requests waiting, the pool
+	 * copies one while the loop takes the next, and the loop copies too
+	 * (cached data only) while the pool is busy, so two copies run at once.
+	 * One that comes alone runs here (cached data only): the loop has
+	 * nothing else to do, and the pool would cost two thread wake-ups. */
+	if (size > PT_INLINE_IO_MAX && !tp_busy(pt->pt_env.tp) && pt->pt_env.more_waiting &&
+	    pt->pt_env.more_waiting())
 		pt_submit(ctx, r, pt_do_read,
 			  &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size});
 	else

@@ -192,9 +192,10 @@ ITEST(fuse, read_at_end_of_file_is_short)
 }
 
 /*
- * Large reads go to the pool, and to the loop thread too while the pool is
- * busy: eight in flight at once each get their own range, the one across
- * the end of the file a short count.
+ * Large reads go to the pool while more requests wait, and run on the loop
+ * thread while the pool is busy or when one comes alone: eight in flight at
+ * once each get their own range, the one across the end of the file a
+ * short count.
  */
 ITEST(fuse, large_reads_in_flight_together_each_return_their_range)
 {
