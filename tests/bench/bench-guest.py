@@ -4,16 +4,21 @@ real guest sees them.
 
 Host-side driver, runs as root. Each round boots one throwaway guest (Debian's
 kernel under QEMU TCG, the host's / read-only over 9p as its root, as in the
-workloads suite) per daemon, on a fresh empty share (its own new ext4 file
-system in RAM, so no run inherits another's freed inodes), in alternating order
-(bulkhead first in odd rounds, virtiofsd first in even ones). The guest runs
-the same rows in the same order (bench_guest_rows.py: fio sequential and
+workloads suite) with two virtio-fs devices: bulkhead's share and virtiofsd's,
+each a fresh empty file system (its own new ext4 in RAM, so no run inherits
+another's freed inodes). The guest (bench_guest_rows.py: fio sequential and
 random reads and writes, with and without fsync; create, stat, ls -l and
 unlink of many files; a tree of small files written, read warm and cold,
-walked by find) and prints where each row begins and ends; there the driver
-reads the CPU time (user + system) of the daemon and all its processes and
-threads, so every row has its throughput as the guest timed it and the CPU
-the daemon spent on it.
+walked by find) runs each row on one share and then on the other, who goes
+first alternating from row to row and from round to round, so both daemons
+meet the same machine within seconds of each other: on this shared 2-core
+machine one daemon's run a minute later could be half as fast or twice for
+reasons of the host alone. --separate boots one guest per daemon and round
+instead (bulkhead first in odd rounds). The guest prints where each row
+begins and ends, and for which daemon; there the driver reads the CPU time
+(user + system) of that daemon and all its processes and threads, so every
+row has its throughput as the guest timed it and the CPU the daemon spent
+on it.
 
 Per row it prints the median throughput of each daemon, the median and range
 of the per-round ratios (bulkhead / virtiofsd, above 1 = bulkhead faster),
@@ -43,10 +48,20 @@ import workloads as wl  # noqa: E402  (after the path is set)
 
 gt = wl.gt
 PEER = "/usr/lib/qemu/virtiofsd"
+DAEMONS = ("bulkhead", "virtiofsd")
 RUN_LIMIT = 1200        # seconds for one guest run, boot to power-off
 ROW_LIMIT = 600         # seconds for one row
 SHARE_IMAGE_BYTES = 4 << 30  # sparse; the rows write well under 1 GiB
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+WARM_FILE = "warm"       # see fresh_share
+
+
+def mem_bytes(size):
+    """QEMU's -m size ("2G") in bytes."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
 
 
 def log(msg):
@@ -101,21 +116,29 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.work = args.workdir
-        self.share = os.path.join(self.work, "share")
-        self.sock = os.path.join(self.work, "vhost.sock")
         self.initrd = os.path.join(self.work, "initrd.cpio.gz")
-        # in RAM, so no run waits on this machine's disk
-        self.image = "/dev/shm/bulkhead-bench-guest-%d.ext4" % os.getpid()
-        self.mounted = False
-        self.results = {}    # (daemon, row) -> [Sample per round]
-        self.order = []      # rows in the order the guest ran them
-        self.daemon = None
+        self.mounted = set()   # daemons whose share image is mounted
+        self.results = {}      # (daemon, row) -> [Sample per round]
+        self.order = []        # rows in the order the guest ran them
+        self.daemons = {}      # daemon -> Popen, while a guest runs
+        self.daemon_logs = {}
         self.qemu = None
         self.load = []           # --host-load processes
 
+    def share(self, who):
+        return os.path.join(self.work, "share-" + who)
+
+    def sock(self, who):
+        return os.path.join(self.work, "vhost-%s.sock" % who)
+
+    def image(self, who):
+        # in RAM, so no run waits on this machine's disk
+        return "/dev/shm/bulkhead-bench-guest-%d-%s.ext4" % (os.getpid(), who)
+
     def setup(self):
-        if os.path.ismount(self.share):  # left by an interrupted run
-            subprocess.run(["umount", self.share], check=True)
+        for who in DAEMONS:  # left mounted by an interrupted run
+            if os.path.ismount(self.share(who)):
+                subprocess.run(["umount", self.share(who)], check=True)
         if os.path.exists(self.work):
             subprocess.run(["rm", "-rf", self.work], check=True)
         os.makedirs(self.work)
@@ -125,46 +148,60 @@ class Bench:
 
     def daemon_cmd(self, who):
         if who == "bulkhead":
-            return gt.daemon_command("bulkheadd", self.args.builddir, self.sock,
-                                     self.share) + self.args.bulkhead_arg
-        return [PEER, "--socket-path=" + self.sock, "-o", "source=" + self.share,
+            return gt.daemon_command("bulkheadd", self.args.builddir, self.sock(who),
+                                     self.share(who)) + self.args.bulkhead_arg
+        return [PEER, "--socket-path=" + self.sock(who), "-o", "source=" + self.share(who),
                 "-o", "cache=auto"] + self.args.peer_arg
 
-    def fresh_share(self):
+    def fresh_share(self, who):
         """An empty share. On its own new ext4 file system (an image in
         RAM) unless --share-fs=dir: a share that is a directory of a long-
         used host file system makes creation costs swing by 2x from one run
         to the next (ext4 scans recently freed inodes, which the previous
         run left), far beyond any difference between the daemons."""
-        self.unmount_share()
-        subprocess.run(["rm", "-rf", self.share], check=True)
-        os.makedirs(self.share)
+        self.unmount_share(who)
+        share, image = self.share(who), self.image(who)
+        subprocess.run(["rm", "-rf", share], check=True)
+        os.makedirs(share)
         if self.args.share_fs == "ext4":
-            if os.path.exists(self.image):
-                os.unlink(self.image)
-            with open(self.image, "wb") as f:
+            if os.path.exists(image):
+                os.unlink(image)
+            with open(image, "wb") as f:
                 f.truncate(SHARE_IMAGE_BYTES)
             subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
-                            self.image], check=True)
-            subprocess.run(["mount", "-o", "loop", self.image, self.share], check=True)
-            self.mounted = True
-        os.chmod(self.share, 0o755)
+                            image], check=True)
+            subprocess.run(["mount", "-o", "loop", image, share], check=True)
+            self.mounted.add(who)
+        os.chmod(share, 0o755)
+        # Read once by the guest before the rows (bench_guest_rows.warm): a
+        # hole the size of its RAM, so it costs the host no memory.
+        with open(os.path.join(share, WARM_FILE), "wb") as f:
+            f.truncate(mem_bytes(wl.MEM))
 
-    def unmount_share(self):
-        if self.mounted:
-            subprocess.run(["umount", self.share], check=True)
-            self.mounted = False
-        if os.path.exists(self.image):
-            os.unlink(self.image)
+    def unmount_share(self, who):
+        if who in self.mounted:
+            subprocess.run(["umount", self.share(who)], check=True)
+            self.mounted.discard(who)
+        if os.path.exists(self.image(who)):
+            os.unlink(self.image(who))
 
     def start_daemon(self, who, tag):
-        self.fresh_share()
-        if os.path.exists(self.sock):
-            os.unlink(self.sock)
+        self.fresh_share(who)
+        if os.path.exists(self.sock(who)):
+            os.unlink(self.sock(who))
         cmd = self.daemon_cmd(who)
-        self.daemon_log = os.path.join(self.work, "daemon-%s.log" % tag)
+        self.daemon_logs[who] = os.path.join(self.work, "daemon-%s-%s.log" % (who, tag))
         log("%s: %s" % (tag, " ".join(shlex.quote(c) for c in cmd)))
-        self.daemon = wl.start_listening(cmd, self.sock, self.daemon_log)
+        self.daemons[who] = wl.start_listening(cmd, self.sock(who), self.daemon_logs[who])
+
+    def stop_daemons(self):
+        trouble = []
+        for who, proc in list(self.daemons.items()):
+            t = gt.stop_daemon(proc, self.daemon_logs[who])
+            if t:
+                trouble.append("%s: %s" % (who, t))
+            del self.daemons[who]
+        return "; ".join(trouble)
 
     def start_load(self):
         """--host-load=N: N CPU-bound host processes for the whole run, as
@@ -179,22 +216,30 @@ class Bench:
             p.wait()
         self.load = []
 
-    def run_guest(self, who, rnd):
-        tag = "%s-r%d" % (who, rnd)
-        self.start_daemon(who, tag)
-        queues = self.args.queues if who == "bulkhead" else 1
+    def run_guest(self, whos, rnd):
+        """One guest run: with two daemons (paired) both shares in one guest,
+        whos[0] first in the first row; with one, that daemon's share."""
+        paired = len(whos) == 2
+        tag = "%s-r%d" % ("paired" if paired else whos[0], rnd)
+        for who in whos:
+            self.start_daemon(who, tag)
+        flags = ["fuse-time"] if self.args.fuse_time else []
+        more = []
+        if paired:
+            flags += ["paired"] + (["peer-first"] if whos[0] == "virtiofsd" else [])
+            more = [(self.sock("virtiofsd"), "peerfs", 1)]
+        first = "bulkhead" if paired else whos[0]
         qmp = os.path.join(self.work, "qmp.sock")
-        cmd = wl.hostroot_qemu_command(self.kernel, self.initrd, self.sock, qmp,
-                                       "bench-guest.sh",
-                                       [",".join(self.args.rows + (["fuse-time"] if
-                                                                   self.args.fuse_time else []))],
-                                       queues=queues, smp=self.args.smp)
+        cmd = wl.hostroot_qemu_command(self.kernel, self.initrd, self.sock(first), qmp,
+                                       "bench-guest.sh", [",".join(self.args.rows + flags)],
+                                       queues=self.args.queues if first == "bulkhead" else 1,
+                                       smp=self.args.smp, more_fs=more)
         self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         console = gt.Console(self.qemu, os.path.join(self.work, "console-%s.log" % tag))
         t0 = time.monotonic()
         end_run = t0 + RUN_LIMIT
-        cpu0 = None
+        cpu0 = {}
         done = False
         while not done:
             left = min(end_run, time.monotonic() + ROW_LIMIT) - time.monotonic()
@@ -211,25 +256,28 @@ class Bench:
             words = line[at:].split()
             if words[0] in ("BH-ERROR",) or "Kernel panic" in line:
                 raise gt.TestFailure("%s: %s" % (tag, line.strip()))
+            if words[0] == "BH-ROW" and len(words) >= 3:
+                kv = dict(w.split("=", 1) for w in words[3:] if "=" in w)
+                who = kv.get("who", whos[0])
+                if who not in self.daemons:
+                    raise gt.TestFailure("%s: a row of an unknown daemon: %s" % (tag, line))
             if words[:2] == ["BH-ROW", "begin"]:
-                cpu0 = process_cpu(self.daemon.pid)
-            elif words[:2] == ["BH-ROW", "end"] and cpu0 is not None:
-                cpu = process_cpu(self.daemon.pid) - cpu0
-                kv = dict(w.split("=", 1) for w in words[3:])
+                cpu0[who] = process_cpu(self.daemons[who].pid)
+            elif words[:2] == ["BH-ROW", "end"] and who in cpu0:
+                cpu = process_cpu(self.daemons[who].pid) - cpu0.pop(who)
                 s = Sample(float(kv["secs"]), float(kv["amount"]), kv["unit"], cpu, kv)
                 self.results.setdefault((who, words[2]), []).append(s)
                 if words[2] not in self.order:
                     self.order.append(words[2])
-                log("%s: %-22s %12.1f %s/s  cpu %.2f s" % (tag, words[2], s.rate, s.unit, cpu))
-                cpu0 = None
+                log("%s: %-9s %-22s %12.1f %s/s  cpu %.2f s" % (tag, who, words[2], s.rate,
+                                                                 s.unit, cpu))
             elif words[0] == "BH-DONE":
                 if words[1:] != ["status=0"]:
                     raise gt.TestFailure("%s: guest ended with %s" % (tag, " ".join(words[1:])))
                 done = True
         self.qemu.wait(timeout=60)
         self.qemu = None
-        trouble = gt.stop_daemon(self.daemon, self.daemon_log)
-        self.daemon = None
+        trouble = self.stop_daemons()
         if trouble:
             raise gt.TestFailure("%s: %s" % (tag, trouble))
         log("%s: %.0f s" % (tag, time.monotonic() - t0))
@@ -238,17 +286,22 @@ class Bench:
         self.stop_load()
         if self.qemu is not None:
             gt.stop(self.qemu, "QEMU")
-        gt.stop(self.daemon, "daemon")
-        self.unmount_share()
+        for who, proc in list(self.daemons.items()):
+            gt.stop(proc, who)
+        self.daemons = {}
+        for who in DAEMONS:
+            self.unmount_share(who)
 
     def report(self):
         a = self.args
         share = "a new ext4 in RAM" if a.share_fs == "ext4" else "a directory"
         if a.host_load:
             share += ", %d CPU-bound host process(es) beside" % a.host_load
-        print("\nbench-guest: %d rounds, guest -smp %d, TCG, share on %s; bulkhead %s%s, %d "
+        how = ("one guest per daemon and round" if a.separate else
+               "both daemons' shares in each guest, taking turns row by row")
+        print("\nbench-guest: %d rounds (%s), guest -smp %d, TCG, share on %s; bulkhead %s%s, %d "
               "request queue(s); virtiofsd %s -o cache=auto%s"
-              % (a.rounds, a.smp, share, os.path.join(a.builddir, "daemon", "bulkheadd"),
+              % (a.rounds, how, a.smp, share, os.path.join(a.builddir, "daemon", "bulkheadd"),
                  "".join(" " + x for x in a.bulkhead_arg), a.queues, PEER,
                  "".join(" " + x for x in a.peer_arg)))
         print("%-22s %12s %12s %-9s %-18s %10s %10s  %s" % (
@@ -323,7 +376,8 @@ class Bench:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=4, help="guest runs per daemon (4)")
+    ap.add_argument("--rounds", type=int, default=4, help="guest runs (4), each with both "
+                    "daemons (with --separate: per daemon)")
     ap.add_argument("--rows", default="", help="ROW,... (default all; rows use what the "
                     "rows before them made: create before stat_cold, ls_l, unlink; "
                     "seq_write_1m before the other fio rows; tree_write before tree_*)")
@@ -343,6 +397,9 @@ def main():
                     help="trace, in the guest, the time each row waits in FUSE calls, and "
                     "print how much of a row a faster daemon could save (slows both "
                     "daemons' rows a little alike)")
+    ap.add_argument("--separate", action="store_true",
+                    help="one guest per daemon and round (bulkhead's first in odd rounds) "
+                    "instead of both daemons' shares in one guest taking turns row by row")
     ap.add_argument("--builddir", default=os.environ.get("BH_BUILDDIR", os.getcwd()))
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
@@ -367,9 +424,12 @@ def main():
         b.setup()
         b.start_load()
         for rnd in range(1, args.rounds + 1):
-            first = ["bulkhead", "virtiofsd"] if rnd % 2 else ["virtiofsd", "bulkhead"]
-            for who in first:
-                b.run_guest(who, rnd)
+            first = list(DAEMONS) if rnd % 2 else list(DAEMONS[::-1])
+            if args.separate:
+                for who in first:
+                    b.run_guest([who], rnd)
+            else:
+                b.run_guest(first, rnd)
     except (gt.TestFailure, subprocess.CalledProcessError, OSError, KeyboardInterrupt) as e:
         print("bench-guest: FAIL: %s" % e, flush=True)
         return 1

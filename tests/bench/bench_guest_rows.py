@@ -18,12 +18,19 @@ how many there were, from the guest's function-graph tracer, which ran T
 seconds (fio's own time leaves out its start and end). W/T is the share of
 the row a faster daemon could shorten; the rest is the guest's own.
 
-The host (bench-guest.py) boots one guest per daemon and round, with the
-same empty share each time, so both daemons meet the same rows in the same
-order on the same contents. It trusts nothing it reads from the share; a
-row that fails prints "BH-ERROR row NAME: why" and the run stops.
+The host (bench-guest.py) boots one guest per round with both daemons'
+shares, each an empty new file system: bulkhead's at /mnt/share, virtiofsd's
+at /mnt/peer ("paired"); each row runs on one share and then on the other,
+the first alternating from row to row (bulkhead's first in the first row
+unless "peer-first"), so both daemons meet the same rows in the same order
+on the same contents within seconds of each other, and the begin and end
+lines carry who=DAEMON. With --separate the host boots one guest per daemon
+and round instead, with the one share at /mnt/share. It trusts nothing it
+reads from the share; a row that fails prints "BH-ERROR row NAME: why" and
+the run stops.
 
-usage: bench_guest_rows.py SHARE [ROW,...][,fuse-time]
+usage: bench_guest_rows.py SHARE [ROW,...][,fuse-time][,paired][,peer-first]
+(SHARE is /mnt/share; the paired shares are at fixed places)
 """
 
 import json
@@ -206,7 +213,11 @@ def row_stat_cold(share):
 
 
 def row_ls_l(share):
+    """Warm: one pass first, not timed, so the timed ones meet the same
+    caches whatever ran just before (in a paired run, the other share's
+    stat_cold dropped them)."""
     d = files_dir(share)
+    sh(["ls", "-l", d])
 
     def run():
         for _ in range(LS_ROUNDS):
@@ -297,31 +308,76 @@ ROWS = [
 ]
 
 
+def warm(share):
+    """Read the share's "warm" file (a hole the size of the guest's RAM,
+    made by the host) once, not timed, and drop the caches: the guest's page
+    cache cycles through its free memory, so the daemon writes into nearly
+    every page of it and has them mapped, as after a guest has run a while.
+    Without it a row pays for the first touch of each page of guest memory
+    it meets, which on this machine costs more than reading the data (6-12
+    us a page against 0.3), and which pages a row meets first depends on
+    what the guest did before: in a paired run, on which daemon's share the
+    guest's page cache held."""
+    t = time.monotonic()
+    with open(share + "/warm", "rb", buffering=0) as f:
+        while f.read(1 << 20):
+            pass
+    drop_caches()
+    return time.monotonic() - t
+
+
+def shares_of(flags):
+    """[(who, mount point)] in the order the first row runs them: one share
+    ("" = the run's only daemon), or with "paired" both daemons' shares in
+    one guest, bulkhead's first unless "peer-first"."""
+    if "paired" not in flags:
+        return [("", "/mnt/share")]
+    both = [("bulkhead", "/mnt/share"), ("virtiofsd", "/mnt/peer")]
+    return both[::-1] if "peer-first" in flags else both
+
+
+def run_row(name, unit, fn, who, share):
+    tag = " who=%s" % who if who else ""
+    print("BH-ROW begin %s%s" % (name, tag), flush=True)
+    Traced.waited = None
+    secs, amount = fn(share)
+    extra = ""
+    if Traced.waited:
+        extra = " wait=%.4f calls=%d traced=%.4f" % Traced.waited
+    print("BH-ROW end %s secs=%.4f amount=%.1f unit=%s%s%s" % (name, secs, amount, unit, tag,
+                                                                 extra), flush=True)
+
+
 def main(argv):
-    share = argv[1]
     want = set(argv[2].split(",")) if len(argv) > 2 and argv[2] else set()
-    if "fuse-time" in want:
-        want.discard("fuse-time")
+    flags = want & {"fuse-time", "paired", "peer-first"}
+    want -= flags
+    shares = shares_of(flags)
+    if "fuse-time" in flags:
         try:
             Traced.tracer = FuseTime()
         except (RowFailed, OSError) as e:
             print("BH-ERROR cannot set up the function-graph tracer: %s" % e, flush=True)
             return 1
+    for who, share in shares:
+        try:
+            print("BH-WARM %s secs=%.1f" % (who or "share", warm(share)), flush=True)
+        except OSError as e:
+            print("BH-ERROR warming %s: %s" % (share, e), flush=True)
+            return 1
+    n = 0
     for name, unit, fn in ROWS:
         if want and name not in want:
             continue
-        print("BH-ROW begin %s" % name, flush=True)
-        try:
-            Traced.waited = None
-            secs, amount = fn(share)
-            extra = ""
-            if Traced.waited:
-                extra = " wait=%.4f calls=%d traced=%.4f" % Traced.waited
-        except (RowFailed, OSError, ValueError) as e:
-            print("BH-ERROR row %s: %s" % (name, e), flush=True)
-            return 1
-        print("BH-ROW end %s secs=%.4f amount=%.1f unit=%s%s" % (name, secs, amount, unit, extra),
-              flush=True)
+        # paired: the two shares take turns, who goes first alternating by row
+        for who, share in (shares if n % 2 == 0 else shares[::-1]):
+            try:
+                run_row(name, unit, fn, who, share)
+            except (RowFailed, OSError, ValueError) as e:
+                print("BH-ERROR row %s%s: %s" % (name, " (%s)" % who if who else "", e),
+                      flush=True)
+                return 1
+        n += 1
     return 0
 
 

@@ -110,18 +110,21 @@ def start_listening(cmd, sock, logpath):
     return proc
 
 
-def hostroot_qemu_command(kernel, initrd, sock, qmp, script, args, queues=1, smp=1, mem=MEM):
+def hostroot_qemu_command(kernel, initrd, sock, qmp, script, args, queues=1, smp=1, mem=MEM,
+                          more_fs=()):
     """QEMU (TCG) booting that initramfs: the host's / read-only over 9p as
     the guest's root, one vhost-user-fs device on sock tagged TAG with
-    queues request queues, script from /bh run with args."""
-    fs = "vhost-user-fs-pci,chardev=char0,tag=%s,queue-size=1024" % TAG
-    if queues > 1:
-        fs += ",num-request-queues=%d" % queues
+    queues request queues (and one more for each (sock, tag, queues) of
+    more_fs), script from /bh run with args."""
+    devices = []
+    for i, (s, tag, q) in enumerate([(sock, TAG, queues)] + list(more_fs)):
+        fs = "vhost-user-fs-pci,chardev=char%d,tag=%s,queue-size=1024" % (i, tag)
+        if q > 1:
+            fs += ",num-request-queues=%d" % q
+        devices += ["-chardev", "socket,id=char%d,path=%s" % (i, s), "-device", fs]
     return ["qemu-system-x86_64", "-accel", "tcg", "-smp", str(smp), "-m", mem,
             "-object", "memory-backend-memfd,id=mem,size=%s,share=on" % mem,
-            "-numa", "node,memdev=mem",
-            "-chardev", "socket,id=char0,path=" + sock,
-            "-device", fs,
+            "-numa", "node,memdev=mem"] + devices + [
             "-fsdev", "local,id=root,path=/,security_model=passthrough,readonly=on,multidevs=remap",
             "-device", "virtio-9p-pci,fsdev=root,mount_tag=hostroot",
             "-kernel", kernel, "-initrd", initrd,
