@@ -24,7 +24,9 @@ at /mnt/peer ("paired"); each row runs on one share and then on the other,
 the first alternating from row to row (bulkhead's first in the first row
 unless "peer-first"), so both daemons meet the same rows in the same order
 on the same contents within seconds of each other, and the begin and end
-lines carry who=DAEMON. With --separate the host boots one guest per daemon
+lines carry who=DAEMON. The statfs row of a paired run (without fuse-time)
+alternates between the shares every STATFS_TURN seconds instead, inside
+one begin/end pair per daemon. With --separate the host boots one guest per daemon
 and round instead, with the one share at /mnt/share. It trusts nothing it
 reads from the share; a row that fails prints "BH-ERROR row NAME: why" and
 the run stops.
@@ -51,6 +53,7 @@ LS_ROUNDS = 5
 TREE_FILES = 5000    # the small-file tree
 TREE_SEED = 4242
 STATFS_SECS = 4      # the round-trip row
+STATFS_TURN = 0.25   # paired: the round-trip row's turns
 
 
 class RowFailed(Exception):
@@ -290,6 +293,25 @@ def row_statfs(share):
     return timed(run)
 
 
+def statfs_turns(shares):
+    """The statfs row of a paired run: the two shares take turns of
+    STATFS_TURN seconds in the order A B B A, STATFS_SECS in all for each,
+    so both meet the same seconds of this machine, whose speed moves by 30%
+    from one second to the next. {who: (seconds, calls)}."""
+    got = {who: [0.0, 0] for who, _ in shares}
+    order = shares + shares[::-1]
+    for t in range(int(round(2 * STATFS_SECS / STATFS_TURN))):
+        who, share = order[t % len(order)]
+        n, start = 0, time.monotonic()
+        while time.monotonic() - start < STATFS_TURN:
+            for _ in range(20):
+                os.statvfs(share)
+            n += 20
+        got[who][0] += time.monotonic() - start
+        got[who][1] += n
+    return got
+
+
 # name, unit, function; in this order (later rows use what earlier ones made)
 ROWS = [
     ("seq_write_1m", "MiB", row_seq_write),
@@ -368,6 +390,18 @@ def main(argv):
     n = 0
     for name, unit, fn in ROWS:
         if want and name not in want:
+            continue
+        if name == "statfs" and len(shares) == 2 and not Traced.tracer:
+            for who, _ in shares:
+                print("BH-ROW begin statfs who=%s" % who, flush=True)
+            try:
+                got = statfs_turns(shares)
+            except OSError as e:
+                print("BH-ERROR row statfs: %s" % e, flush=True)
+                return 1
+            for who, (secs, calls) in got.items():
+                print("BH-ROW end statfs secs=%.4f amount=%d unit=%s who=%s"
+                      % (secs, calls, unit, who), flush=True)
             continue
         # paired: the two shares take turns, who goes first alternating by row
         for who, share in (shares if n % 2 == 0 else shares[::-1]):
