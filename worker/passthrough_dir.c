@@ -201,7 +201,7 @@ static void pt_do_readdir(void *arg)
 	uint64_t ret_off = j->j_off, dirdev = 0;
 	struct pt_dirstream ds;
 	char *buf = NULL;
-	bool full = false, mine;
+	bool full = false, eof = false, mine;
 	struct nt_fh fh;
 	int fd, err = 0;
 
@@ -241,8 +241,10 @@ static void pt_do_readdir(void *arg)
 				err = -errno;
 				break;
 			}
-			if (n == 0)
+			if (n == 0) {
+				eof = true;
 				break;
+			}
 			/* The descriptor went on from the end of the old records. */
 			ret_pos = ret_pos == ds.ds_len ? 0 : SIZE_MAX;
 			ds.ds_len = (size_t)n;
@@ -265,7 +267,10 @@ static void pt_do_readdir(void *arg)
 		err = -EINVAL; /* not even one record fits the guest's buffer */
 	ds.ds_pos = ret_pos;
 	ds.ds_next = ret_off;
-	pt_dirstream_put(pt, j->j_id, &ds, mine && err == 0 && ret_pos != SIZE_MAX);
+	/* After the end, a READDIR seeks again: an indexed ext4 directory's
+	 * descriptor stays at its end marker, where a seek to the cookie would
+	 * find names created since. */
+	pt_dirstream_put(pt, j->j_id, &ds, mine && err == 0 && !eof && ret_pos != SIZE_MAX);
 	fdt_put(pt->pt_env.fdt, fd);
 	if (used > 0 || err == 0)
 		be_reply_buf(arg, buf, used);
