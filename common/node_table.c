@@ -421,13 +421,13 @@ int nt_node_ref_named(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t m
 int nt_node_ref_known(struct nt_table *t, uint64_t id, uint64_t dev, uint64_t ino, uint64_t parent,
 		      const char *name, struct nt_node *out)
 {
-	uint32_t slot;
+	struct nt_ent *e;
 	int err = -ENOENT;
 
 	nt_lock(t);
-	slot = nt_find_slot(t, dev, ino);
-	if (slot != 0 && ((NT_RD(NT_NODE(t, slot)->e_gen) << NT_SLOT_BITS) | slot) == id) {
-		nt_ref_slot(t, slot, parent, name, out);
+	e = nt_node_lookup_id(t, id);
+	if (e && NT_RD(e->e_dev) == dev && NT_RD(e->e_ino) == ino) {
+		nt_ref_slot(t, nt_slot(id), parent, name, out);
 		err = 0;
 	}
 	nt_unlock(t);

@@ -326,6 +326,15 @@ void pt_node_unref(struct pt *pt, uint64_t id)
 	nt_node_free(pt->pt_env.nt, id);
 }
 
+uint64_t pt_node_dev(struct pt *pt, uint64_t id)
+{
+	struct nt_node n;
+
+	if (id == NT_ROOT_ID)
+		return pt->pt_root_dev;
+	return nt_node_get(pt->pt_env.nt, id, &n) == 0 ? n.n_dev : PT_NO_DEV;
+}
+
 /*
  * Host submounts are announced, as virtiofsd's --announce-submounts does:
  * a directory on another device than its parent is a mount point, and
@@ -339,16 +348,9 @@ void pt_node_unref(struct pt *pt, uint64_t id)
 static bool pt_is_submount(struct pt *pt, uint64_t parent, dev_t dev)
 {
 	struct nt_session ss;
-	struct nt_node pn;
-	uint64_t pdev;
+	uint64_t pdev = pt_node_dev(pt, parent);
 
-	if (parent == NT_ROOT_ID)
-		pdev = pt->pt_root_dev;
-	else if (nt_node_get(pt->pt_env.nt, parent, &pn) == 0)
-		pdev = pn.n_dev;
-	else
-		return false;
-	if (pdev == (uint64_t)dev)
+	if (pdev == PT_NO_DEV || pdev == (uint64_t)dev)
 		return false;
 	nt_session_get(pt->pt_env.nt, &ss);
 	return (ss.s_flags & FUSE_SUBMOUNTS) != 0;
@@ -858,8 +860,7 @@ static void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, ui
 	 * (cached data only) while the pool is busy, so two copies run at once.
 	 * One that comes alone runs here (cached data only): the loop has
 	 * nothing else to do, and the pool would cost two thread wake-ups. */
-	if (size > PT_INLINE_IO_MAX && !tp_busy(pt->pt_env.tp) && pt->pt_env.more_waiting &&
-	    pt->pt_env.more_waiting())
+	if (size > PT_INLINE_IO_MAX && !tp_busy(pt->pt_env.tp) && pt_more_waiting(pt))
 		pt_submit(ctx, r, pt_do_read,
 			  &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size});
 	else

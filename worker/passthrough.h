@@ -94,6 +94,12 @@ struct pt_job {
 
 _Static_assert(sizeof(struct pt_job) <= BE_REQ_PRIV_SIZE, "pt_job too big");
 
+/* Loop thread: more requests wait on the ring (be_env.more_waiting). */
+static inline bool pt_more_waiting(const struct pt *pt)
+{
+	return pt->pt_env.more_waiting && pt->pt_env.more_waiting();
+}
+
 /* backend_passthrough.c */
 void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args);
 void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args, uint64_t node);
@@ -133,6 +139,11 @@ int pt_fh_new(struct pt *pt, uint64_t node, int fd, int oflags, bool dir, uint64
  * result; nowait: only from the dentry cache (-EWOULDBLOCK otherwise). */
 int pt_lookup_at(struct pt *pt, int dirfd, uint64_t parent, const char *name, bool nowait,
 		 struct fuse_entry_out *e);
+
+/* The device node id lives on (the share root's for node 1), or PT_NO_DEV
+ * when the node is not live. */
+#define PT_NO_DEV UINT64_MAX
+uint64_t pt_node_dev(struct pt *pt, uint64_t id);
 
 /* READDIRPLUS: the same for a name whose node (dev dirdev, inode d_ino in
  * the listing) this worker holds, by one fstatat; -EAGAIN: use pt_lookup_at. */

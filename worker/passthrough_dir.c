@@ -102,24 +102,29 @@ static size_t pt_dir_add(struct pt *pt, int dirfd, uint64_t dirnode, uint64_t di
  * descriptor's position); any other cookie seeks as before.
  */
 
+/* Locked (pt_dirs_mu). Handle fh's read-ahead, or NULL. */
+static struct pt_dirstream *pt_dirstream_of(struct pt *pt, uint64_t fh)
+{
+	for (unsigned i = 0; i < PT_DIRSTREAMS; i++)
+		if (pt->pt_dirs[i].ds_fh == fh && pt->pt_dirs[i].ds_buf)
+			return &pt->pt_dirs[i];
+	return NULL;
+}
+
 /* The read-ahead of handle fh, taken out of the table (no other READDIR can
  * use it meanwhile), or a new empty buffer; true when it continues at off. */
 static bool pt_dirstream_take(struct pt *pt, uint64_t fh, uint64_t off, bool mine,
 			      struct pt_dirstream *ds)
 {
+	struct pt_dirstream *s;
 	bool cont = false;
 
 	memset(ds, 0, sizeof(*ds));
 	pthread_mutex_lock(&pt->pt_dirs_mu);
-	for (unsigned i = 0; i < PT_DIRSTREAMS; i++) {
-		struct pt_dirstream *s = &pt->pt_dirs[i];
-
-		if (s->ds_fh == fh && s->ds_buf) {
-			*ds = *s;
-			cont = mine && s->ds_next == off;
-			memset(s, 0, sizeof(*s));
-			break;
-		}
+	if ((s = pt_dirstream_of(pt, fh)) != NULL) {
+		*ds = *s;
+		cont = mine && s->ds_next == off;
+		memset(s, 0, sizeof(*s));
 	}
 	pthread_mutex_unlock(&pt->pt_dirs_mu);
 	if (!ds->ds_buf)
@@ -160,17 +165,13 @@ static void pt_dirstream_put(struct pt *pt, uint64_t fh, struct pt_dirstream *ds
 
 void pt_dirstream_drop(struct pt *pt, uint64_t fh)
 {
+	struct pt_dirstream *s;
 	char *gone = NULL;
 
 	pthread_mutex_lock(&pt->pt_dirs_mu);
-	for (unsigned i = 0; i < PT_DIRSTREAMS; i++) {
-		struct pt_dirstream *s = &pt->pt_dirs[i];
-
-		if (s->ds_fh == fh && s->ds_buf) {
-			gone = s->ds_buf;
-			memset(s, 0, sizeof(*s));
-			break;
-		}
+	if ((s = pt_dirstream_of(pt, fh)) != NULL) {
+		gone = s->ds_buf;
+		memset(s, 0, sizeof(*s));
 	}
 	pthread_mutex_unlock(&pt->pt_dirs_mu);
 	free(gone);
@@ -181,16 +182,6 @@ void pt_dirstreams_free(struct pt *pt)
 	for (unsigned i = 0; i < PT_DIRSTREAMS; i++)
 		free(pt->pt_dirs[i].ds_buf);
 	memset(pt->pt_dirs, 0, sizeof(pt->pt_dirs));
-}
-
-/* The device of directory node id, for pt_lookup_known's hint. */
-static uint64_t pt_dir_dev(struct pt *pt, uint64_t id)
-{
-	struct nt_node n;
-
-	if (id == NT_ROOT_ID)
-		return pt->pt_root_dev;
-	return nt_node_get(pt->pt_env.nt, id, &n) == 0 ? n.n_dev : UINT64_MAX;
 }
 
 static void pt_do_readdir(void *arg)
@@ -219,7 +210,7 @@ static void pt_do_readdir(void *arg)
 	}
 	mine = fh.f_owner == pt->pt_env.self && !fh.f_dups;
 	if (j->j_plus)
-		dirdev = pt_dir_dev(pt, fh.f_node);
+		dirdev = pt_node_dev(pt, fh.f_node);
 	buf = malloc(size ? size : 1);
 	if (!pt_dirstream_take(pt, j->j_id, j->j_off, mine, &ds) && ds.ds_buf && buf) {
 		/* The cookie is the previous entry's d_off; 0 is the start. */

@@ -318,7 +318,7 @@ void pt_write(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t
 		return;
 	}
 	if (size <= PT_INLINE_IO_MAX && !tp_pending(pt->pt_env.tp) &&
-	    !(pt->pt_env.more_waiting && pt->pt_env.more_waiting()))
+	    !pt_more_waiting(pt))
 		pt_meta_fh(pt, r, pt_do_write, &args, fh);
 	else
 		pt_submit(pt, r, pt_do_write, &args);
