@@ -1,7 +1,7 @@
 /*
  * node_table.h - the device-wide table of FUSE nodes and file handles,
- * shared by every worker of one front-end connection (design.md, "Inodes,
- * open files and locks across queues").
+ * shared by every worker of one front-end connection, so that a node or an
+ * open file a guest got from one queue means the same on every other.
  * Runs in: the parent creates it (nt_create) and afterwards maps only its
  * header page, to watch the lock (nt_lockwatch_*); the workers map it all
  * and use it. It lives in a memfd every worker of the device may write, so
