@@ -928,6 +928,27 @@ static void list_big(bool plus)
 		}
 		at += got;
 	}
+	/* Cookies a hostile guest may send: one past the host's range is EINVAL;
+	 * the largest in it lies past every entry (no entries, or an errno);
+	 * neither leaves the handle reading on from the wrong place. */
+	for (int k = 0; k < 2; k++) {
+		struct fuse_read_in ri = {.fh = fh, .size = 4096};
+		struct reply rep;
+
+		ri.offset = k == 0 ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+		run(plus ? FUSE_READDIRPLUS : FUSE_READDIR, node, &ri, sizeof(ri), NULL, WR_BIG,
+		    &rep);
+		if (k == 0)
+			cr_assert_eq(rep.oh.error, -EINVAL);
+		else
+			cr_assert(rep.oh.error < 0 || rep.used == 16,
+				  "cookie INT64_MAX: error %d, %u bytes", rep.oh.error, rep.used);
+		got = read_dir_once(node, fh, offs[from - 1], plus, again, offs2);
+		cr_assert_gt(got, 0);
+		for (int i = 0; i < got; i++)
+			cr_assert_str_eq(again[i], names[from + i], "after cookie %d, entry %d", k,
+					 from + i);
+	}
 }
 
 Test(fuse_pt, readdir_of_a_big_directory_reads_on_and_seeks_back)
