@@ -358,16 +358,23 @@ def shares_of(flags):
     return both[::-1] if "peer-first" in flags else both
 
 
+def row_begin(name, who):
+    print("BH-ROW begin %s%s" % (name, " who=%s" % who if who else ""), flush=True)
+
+
+def row_end(name, secs, amount, unit, who, extra=""):
+    print("BH-ROW end %s secs=%.4f amount=%.1f unit=%s%s%s"
+          % (name, secs, amount, unit, " who=%s" % who if who else "", extra), flush=True)
+
+
 def run_row(name, unit, fn, who, share):
-    tag = " who=%s" % who if who else ""
-    print("BH-ROW begin %s%s" % (name, tag), flush=True)
+    row_begin(name, who)
     Traced.waited = None
     secs, amount = fn(share)
     extra = ""
     if Traced.waited:
         extra = " wait=%.4f calls=%d traced=%.4f" % Traced.waited
-    print("BH-ROW end %s secs=%.4f amount=%.1f unit=%s%s%s" % (name, secs, amount, unit, tag,
-                                                                 extra), flush=True)
+    row_end(name, secs, amount, unit, who, extra)
 
 
 def main(argv):
@@ -393,15 +400,14 @@ def main(argv):
             continue
         if name == "statfs" and len(shares) == 2 and not Traced.tracer:
             for who, _ in shares:
-                print("BH-ROW begin statfs who=%s" % who, flush=True)
+                row_begin(name, who)
             try:
                 got = statfs_turns(shares)
             except OSError as e:
                 print("BH-ERROR row statfs: %s" % e, flush=True)
                 return 1
             for who, (secs, calls) in got.items():
-                print("BH-ROW end statfs secs=%.4f amount=%d unit=%s who=%s"
-                      % (secs, calls, unit, who), flush=True)
+                row_end(name, secs, calls, unit, who)
             continue
         # paired: the two shares take turns, who goes first alternating by row
         for who, share in (shares if n % 2 == 0 else shares[::-1]):
