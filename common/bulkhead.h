@@ -11,6 +11,10 @@
  * GET_QUEUE_NUM reports it and every queue index is checked against it. */
 #define BH_MAX_QUEUES 17
 
+/* Queue 0 is virtio-fs's high-priority queue (FORGET, INTERRUPT); request
+ * queues follow it. */
+#define BH_HIPRIO_QUEUE 0
+
 /* Largest queue size accepted from the front end (virtio split ring limit). */
 #define BH_MAX_QUEUE_SIZE 32768
 

@@ -236,7 +236,10 @@ static void worker_flush_notify(void)
  * next reply's interrupt covers it, or the quiet-ring check does within
  * WORKER_QUIET_MS, or a quarter of the ring's worth of them, so the guest
  * never runs out of room for more. A guest unlinking files one by one
- * sends a FORGET for each: one interrupt in four per file.
+ * sends a FORGET for each: one interrupt in four per file. Only on the
+ * hiprio queue, where Linux sends them and never waits for them: a driver
+ * that sends a FORGET on a request queue may wait for it like any other
+ * request, and would wait for the quiet-ring check.
  */
 void worker_req_complete(void *arg)
 {
@@ -248,7 +251,8 @@ void worker_req_complete(void *arg)
 		worker_unlist(r);
 		if (worker_ring_usable() && r->r_ring_gen == wk.w_ring_gen) {
 			vq_push(&wk.w_vq, r->r_elem.head, r->r_used);
-			if (r->r_used > 0 || ++wk.w_quiet_done >= wk.w_vq.num / 4)
+			if (r->r_used > 0 || wk.w_self != BH_HIPRIO_QUEUE ||
+			    ++wk.w_quiet_done >= wk.w_vq.num / 4)
 				wk.w_need_notify = true;
 		}
 	}
