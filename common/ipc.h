@@ -129,7 +129,7 @@ struct ipc_hello {
 	uint32_t ih_pad;
 };
 
-enum ipc_backend { IPC_BE_PASSTHROUGH = 1 };
+enum ipc_backend { IPC_BE_PASSTHROUGH = 1, IPC_BE_MEMORY = 2 };
 enum ipc_sandbox { IPC_SBX_NONE = 0, IPC_SBX_CHROOT, IPC_SBX_NAMESPACE };
 enum ipc_cache { IPC_CACHE_NONE = 0, IPC_CACHE_AUTO, IPC_CACHE_ALWAYS };
 

@@ -8,6 +8,7 @@ common_libcommon_a_SOURCES = \
 	common/node_table_hooks.c common/node_table.h common/node_table_int.h \
 	common/util.c common/util.h \
 	common/policy.h common/policy_parse.c common/policy_names.c common/policy_compile.c \
+	common/ini.c common/ini.h \
 	common/bulkhead.h
 nodist_common_libcommon_a_SOURCES = common/buildid.c
 

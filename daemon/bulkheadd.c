@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -30,16 +31,18 @@
 #include "policy.h"
 #include "util.h"
 
-#define PARENT_DEFAULT_THREADS 1
-#define PARENT_MAX_THREADS     1024
-#define PARENT_DEFAULT_POLL_US 50
 
 static const char parent_usage[] =
-    "usage: bulkheadd --shared-dir=DIR [--socket-path=PATH | --fd=N] [options]\n"
+    "usage: bulkheadd --shared-dir=DIR | --memory-size=SIZE | --config=FILE\n"
+    "                 [--socket-path=PATH | --fd=N] [options]\n"
     "\n"
     "  --socket-path=PATH        create and listen on the UNIX socket PATH\n"
     "  --fd=N                    listen on the inherited socket descriptor N\n"
-    "  --shared-dir=DIR          host directory to share\n"
+    "  --config=FILE             read settings from FILE (bulkhead.conf(5)); options\n"
+    "                            on the command line override it\n"
+    "  --shared-dir=DIR          host directory to share (the passthrough back end)\n"
+    "  --memory-size=SIZE        share a new in-memory file system of SIZE bytes\n"
+    "                            (K, M, G, T; the memory back end) instead\n"
     "  -o OPT[,OPT...]           virtiofsd-style options: source=DIR,\n"
     "                            cache=never|auto|always, writeback, xattr, sandbox=namespace|chroot|none,\n"
     "                            seccomp=kill|trap|log|none, device_nodes=refuse|allow,\n"
@@ -130,12 +133,16 @@ enum {
 	OPT_SETID,
 	OPT_FILE_CAPS,
 	OPT_TEST_ESCAPE_PROBE,
+	OPT_CONFIG,
+	OPT_MEMORY_SIZE,
 };
 
 static const struct option parent_options[] = {
     {"socket-path", required_argument, NULL, OPT_SOCKET_PATH},
     {"fd", required_argument, NULL, OPT_FD},
+    {"config", required_argument, NULL, OPT_CONFIG},
     {"shared-dir", required_argument, NULL, OPT_SHARED_DIR},
+    {"memory-size", required_argument, NULL, OPT_MEMORY_SIZE},
     {"cache", required_argument, NULL, OPT_CACHE},
     {"sandbox", required_argument, NULL, OPT_SANDBOX},
     {"thread-pool-size", required_argument, NULL, OPT_THREAD_POOL},
@@ -181,129 +188,52 @@ static const struct option parent_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static const char *const parent_cache_names[] = {"none", "auto", "always"};
-static const char *const parent_sandbox_names[] = {"none", "chroot", "namespace"};
-static const char *const parent_seccomp_names[] = {"none", "kill", "trap", "log"};
-static const char *const parent_refuse_allow[] = {"refuse", "allow"};
-static const char *const parent_setid_names[] = {"refuse", "strip", "allow"};
-
-static int parent_lookup(const char *const *names, size_t n, const char *s)
+/* A setter's verdict on a command-line value: its reason on stderr. */
+static int parent_opt(int r, const char *why)
 {
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(names[i], s) == 0)
-			return (int)i;
-	return -1;
-}
-
-static int parent_set_cache(struct parent_conf *conf, const char *v)
-{
-	/* "never" is virtiofsd's spelling of "none" */
-	int c = strcmp(v, "never") == 0
-		    ? IPC_CACHE_NONE
-		    : parent_lookup(parent_cache_names, BH_ARRAY_SIZE(parent_cache_names), v);
-	if (c < 0) {
-		fprintf(stderr, "bulkheadd: invalid cache mode '%s' (never, auto or always)\n", v);
+	if (r < 0) {
+		fprintf(stderr, "bulkheadd: %s\n", why);
 		return -EINVAL;
 	}
-	conf->pc_cache = (uint32_t)c;
 	return 0;
-}
-
-static int parent_set_sandbox(struct parent_conf *conf, const char *v)
-{
-	int c = parent_lookup(parent_sandbox_names, BH_ARRAY_SIZE(parent_sandbox_names), v);
-	if (c < 0) {
-		fprintf(stderr,
-			"bulkheadd: invalid sandbox mode '%s' (namespace, chroot or none)\n", v);
-		return -EINVAL;
-	}
-	conf->pc_sandbox = (uint32_t)c;
-	return 0;
-}
-
-static int parent_set_seccomp(struct parent_conf *conf, const char *v)
-{
-	int c = parent_lookup(parent_seccomp_names, BH_ARRAY_SIZE(parent_seccomp_names), v);
-	if (c < 0) {
-		fprintf(stderr, "bulkheadd: invalid seccomp mode '%s' (kill, trap, log or none)\n",
-			v);
-		return -EINVAL;
-	}
-	conf->pc_seccomp = (uint32_t)c;
-	return 0;
-}
-
-/* A privileged-metadata choice: opt names the option in the message. */
-static int parent_set_choice(const char *opt, const char *const *names, size_t n, const char *v,
-			     uint32_t *out)
-{
-	int c = parent_lookup(names, n, v);
-
-	if (c < 0) {
-		if (n > 2)
-			fprintf(stderr, "bulkheadd: invalid %s '%s' (%s, %s or %s)\n", opt, v,
-				names[0], names[1], names[2]);
-		else
-			fprintf(stderr, "bulkheadd: invalid %s '%s' (%s or %s)\n", opt, v, names[0],
-				names[1]);
-		return -EINVAL;
-	}
-	*out = (uint32_t)c;
-	return 0;
-}
-
-static int parent_set_devices(struct parent_conf *conf, const char *v)
-{
-	return parent_set_choice("device-nodes", parent_refuse_allow, 2, v, &conf->pc_devices);
-}
-
-static int parent_set_setid(struct parent_conf *conf, const char *v)
-{
-	return parent_set_choice("setid", parent_setid_names, 3, v, &conf->pc_setid);
-}
-
-static int parent_set_file_caps(struct parent_conf *conf, const char *v)
-{
-	return parent_set_choice("file-caps", parent_refuse_allow, 2, v, &conf->pc_file_caps);
 }
 
 /* -o a=b,c=d: the virtiofsd spelling. The strings stay in argv. */
 static int parent_parse_o(struct parent_conf *conf, char *arg)
 {
-	char *save = NULL;
+	char *save = NULL, why[256];
 
 	for (char *opt = strtok_r(arg, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
 		char *val = strchr(opt, '=');
+		int r = 0;
+
 		if (val)
 			*val++ = '\0';
-		if (strcmp(opt, "source") == 0 && val && *val)
+		if (strcmp(opt, "source") == 0 && val && *val) {
 			conf->pc_shared_dir = val;
-		else if (strcmp(opt, "cache") == 0 && val) {
-			if (parent_set_cache(conf, val) < 0)
-				return -EINVAL;
+			conf->pc_backend = IPC_BE_PASSTHROUGH;
+		} else if (strcmp(opt, "cache") == 0 && val) {
+			r = conf_set_cache(conf, val, why, sizeof(why));
 		} else if (strcmp(opt, "writeback") == 0 && !val) {
 			conf->pc_writeback = 1;
 		} else if (strcmp(opt, "xattr") == 0 && !val) {
 			conf->pc_xattr = 1;
 		} else if (strcmp(opt, "sandbox") == 0 && val) {
-			if (parent_set_sandbox(conf, val) < 0)
-				return -EINVAL;
+			r = conf_set_sandbox(conf, val, why, sizeof(why));
 		} else if (strcmp(opt, "seccomp") == 0 && val) {
-			if (parent_set_seccomp(conf, val) < 0)
-				return -EINVAL;
+			r = conf_set_seccomp(conf, val, why, sizeof(why));
 		} else if (strcmp(opt, "device_nodes") == 0 && val) {
-			if (parent_set_devices(conf, val) < 0)
-				return -EINVAL;
+			r = conf_set_devices(conf, val, why, sizeof(why));
 		} else if (strcmp(opt, "setid") == 0 && val) {
-			if (parent_set_setid(conf, val) < 0)
-				return -EINVAL;
+			r = conf_set_setid(conf, val, why, sizeof(why));
 		} else if (strcmp(opt, "file_caps") == 0 && val) {
-			if (parent_set_file_caps(conf, val) < 0)
-				return -EINVAL;
+			r = conf_set_file_caps(conf, val, why, sizeof(why));
 		} else {
 			fprintf(stderr, "bulkheadd: unknown or incomplete -o option '%s'\n", opt);
 			return -EINVAL;
 		}
+		if (parent_opt(r, why) < 0)
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -326,22 +256,39 @@ static int parent_test_queue(const char *name, const char *v, uint32_t *q)
 /* 0: run; 1: done, exit 0 (help, version, capabilities); -EINVAL: exit 1. */
 int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 {
+	char why[512];
 	uint64_t v;
-	int c, lvl;
+	int c;
 
-	memset(conf, 0, sizeof(*conf));
-	conf->pc_fd = -1;
-	conf->pc_cache = IPC_CACHE_AUTO;
-	conf->pc_sandbox = IPC_SBX_NAMESPACE;
-	conf->pc_seccomp = IPC_SECCOMP_KILL;
-	conf->pc_thread_pool = PARENT_DEFAULT_THREADS;
-	conf->pc_poll_us = PARENT_DEFAULT_POLL_US;
-	conf->pc_log_level = LOG_LVL_INFO;
-
-	optind = 1;
+	conf_defaults(conf);
+	/* The file first, wherever --config stands, so that every option on
+	 * the command line overrides it. */
+	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:", parent_options, NULL)) != -1) {
+		if (c != OPT_CONFIG)
+			continue;
+		if (conf->pc_config) {
+			fprintf(stderr, "bulkheadd: --config may be given once\n");
+			return -EINVAL;
+		}
+		conf->pc_config = optarg;
+	}
+	if (conf->pc_config && conf_load(conf, conf->pc_config, why, sizeof(why)) < 0) {
+		fprintf(stderr, "bulkheadd: %s\n", why);
+		return -EINVAL;
+	}
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":o:", parent_options, NULL)) != -1) {
 		switch (c) {
+		case OPT_CONFIG:
+			break;
+		case OPT_MEMORY_SIZE:
+			if (parent_opt(conf_set_memory_size(conf, optarg, why, sizeof(why)), why) < 0)
+				return -EINVAL;
+			conf->pc_backend = IPC_BE_MEMORY;
+			break;
 		case OPT_SOCKET_PATH:
 			conf->pc_socket_path = optarg;
 			break;
@@ -354,24 +301,25 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			break;
 		case OPT_SHARED_DIR:
 			conf->pc_shared_dir = optarg;
+			conf->pc_backend = IPC_BE_PASSTHROUGH;
 			break;
 		case 'o':
 			if (parent_parse_o(conf, optarg) < 0)
 				return -EINVAL;
 			break;
 		case OPT_CACHE:
-			if (parent_set_cache(conf, optarg) < 0)
+			if (parent_opt(conf_set_cache(conf, optarg, why, sizeof(why)), why) < 0)
 				return -EINVAL;
 			break;
 		case OPT_SANDBOX:
-			if (parent_set_sandbox(conf, optarg) < 0)
+			if (parent_opt(conf_set_sandbox(conf, optarg, why, sizeof(why)), why) < 0)
 				return -EINVAL;
 			break;
 		case OPT_THREAD_POOL:
-			if (bh_parse_u64(optarg, 0, PARENT_MAX_THREADS, &v) < 0) {
+			if (bh_parse_u64(optarg, 0, CONF_MAX_THREADS, &v) < 0) {
 				fprintf(stderr,
 					"bulkheadd: invalid --thread-pool-size '%s' (0-%d)\n",
-					optarg, PARENT_MAX_THREADS);
+					optarg, CONF_MAX_THREADS);
 				return -EINVAL;
 			}
 			conf->pc_thread_pool = (uint32_t)v;
@@ -402,30 +350,23 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			conf->pc_xattr = 1;
 			break;
 		case OPT_DEVICE_NODES:
-			if (parent_set_devices(conf, optarg) < 0)
+			if (parent_opt(conf_set_devices(conf, optarg, why, sizeof(why)), why) < 0)
 				return -EINVAL;
 			break;
 		case OPT_SETID:
-			if (parent_set_setid(conf, optarg) < 0)
+			if (parent_opt(conf_set_setid(conf, optarg, why, sizeof(why)), why) < 0)
 				return -EINVAL;
 			break;
 		case OPT_FILE_CAPS:
-			if (parent_set_file_caps(conf, optarg) < 0)
+			if (parent_opt(conf_set_file_caps(conf, optarg, why, sizeof(why)), why) < 0)
 				return -EINVAL;
 			break;
 		case OPT_SOCKET_GROUP:
 			conf->pc_socket_group = optarg;
 			break;
 		case OPT_LOG_LEVEL:
-			lvl = log_parse_level(optarg);
-			if (lvl < 0) {
-				fprintf(stderr,
-					"bulkheadd: invalid --log-level '%s' "
-					"(error, warn, info or debug)\n",
-					optarg);
+			if (parent_opt(conf_set_log_level(conf, optarg, why, sizeof(why)), why) < 0)
 				return -EINVAL;
-			}
-			conf->pc_log_level = lvl;
 			break;
 		case OPT_SYSLOG:
 			conf->pc_syslog = 1;
@@ -440,7 +381,7 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			printf("bulkheadd %s (build %s)\n", PACKAGE_VERSION, bh_build_id);
 			return 1;
 		case OPT_SECCOMP:
-			if (parent_set_seccomp(conf, optarg) < 0)
+			if (parent_opt(conf_set_seccomp(conf, optarg, why, sizeof(why)), why) < 0)
 				return -EINVAL;
 			break;
 		case OPT_POLICY_DIR:
@@ -518,8 +459,9 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 	}
 	if (conf->pc_check_policy)
 		return 0;
-	if (!conf->pc_shared_dir) {
-		fprintf(stderr, "bulkheadd: --shared-dir (or -o source=DIR) is required\n");
+	if (conf->pc_backend == IPC_BE_PASSTHROUGH && !conf->pc_shared_dir) {
+		fprintf(stderr, "bulkheadd: --shared-dir (or -o source=DIR, --memory-size, "
+				"--config) is required\n");
 		return -EINVAL;
 	}
 	if (conf->pc_socket_path && conf->pc_fd >= 0) {
@@ -601,6 +543,53 @@ static int parent_open_share(struct parent_env *env, const char *dir)
 		return -1;
 	}
 	env->pe_root_fd = fd;
+	return 0;
+}
+
+/*
+ * The memory back end's file system: a tmpfs instance of its own, made with
+ * the new mount API and never attached anywhere, so it is in no mount
+ * namespace's tree and no other host process can reach it; its size is the
+ * limit (ENOSPC), nodev, nosuid and noexec like a share's mount. The
+ * workers serve it exactly as they serve a host directory (the same
+ * passthrough calls, the kernel's own tmpfs semantics), and it lives as
+ * long as we do, across front-end connections. Made before the parent's
+ * seccomp filter, which does not allow fsopen.
+ */
+static int parent_make_memory(struct parent_env *env, const struct parent_conf *c)
+{
+	char size[32], inodes[32];
+	int fs, mnt;
+
+	if (env->pe_unpriv) {
+		log_warnx("the memory back end needs root for now (an unprivileged bulkheadd "
+			  "cannot make a file system of its own)");
+		return -1;
+	}
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)c->pc_mem_size);
+	snprintf(inodes, sizeof(inodes), "%llu", (unsigned long long)c->pc_mem_inodes);
+	if ((fs = fsopen("tmpfs", FSOPEN_CLOEXEC)) < 0) {
+		log_warn("cannot make the in-memory file system (fsopen tmpfs)");
+		return -1;
+	}
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "size", size, 0) < 0 ||
+	    (c->pc_mem_inodes && fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", inodes, 0) < 0) ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		log_warn("cannot make the in-memory file system (size %s, inodes %s)", size,
+			 c->pc_mem_inodes ? inodes : "default");
+		close(fs);
+		return -1;
+	}
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC,
+		      MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC |
+			  (c->pc_readonly ? MOUNT_ATTR_RDONLY : 0));
+	close(fs);
+	if (mnt < 0) {
+		log_warn("cannot make the in-memory file system (fsmount)");
+		return -1;
+	}
+	env->pe_root_fd = mnt;
 	return 0;
 }
 
@@ -686,6 +675,7 @@ int main(int argc, char *argv[])
 	static struct parent_conf conf;
 	static struct parent_env env;
 	struct event *ev_term, *ev_int, *ev_chld;
+	char what[PATH_MAX + 64];
 	int created = 0, lfd, r;
 
 	parent_fix_stdio();
@@ -715,7 +705,8 @@ int main(int argc, char *argv[])
 	/* Policies first: a broken file stops start-up before anything exists. */
 	if (priv_compile(&env) < 0)
 		return 1;
-	if (parent_open_share(&env, conf.pc_shared_dir) < 0)
+	if (conf.pc_backend == IPC_BE_MEMORY ? parent_make_memory(&env, &conf) < 0
+					     : parent_open_share(&env, conf.pc_shared_dir) < 0)
 		return 1;
 	if (parent_open_worker(&env) < 0)
 		return 1;
@@ -765,13 +756,19 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 
-	log_info("bulkheadd %s (build %s) serving %s: socket %s, cache %s, sandbox %s, "
+	if (conf.pc_backend == IPC_BE_MEMORY)
+		snprintf(what, sizeof(what), "a new in-memory file system of %llu MiB",
+			 (unsigned long long)(conf.pc_mem_size >> 20));
+	else
+		snprintf(what, sizeof(what), "%s", conf.pc_shared_dir);
+	log_info("bulkheadd %s (build %s) serving %s%s%s: socket %s, cache %s, sandbox %s, "
 		 "seccomp %s, thread pool %u, polling up to %u us%s, worker %s",
-		 PACKAGE_VERSION, bh_build_id, conf.pc_shared_dir,
+		 PACKAGE_VERSION, bh_build_id, what, conf.pc_config ? ", settings from " : "",
+		 conf.pc_config ? conf.pc_config : "",
 		 conf.pc_socket_path ? conf.pc_socket_path
 				     : (conf.pc_fd >= 0 ? "inherited (--fd)" : "systemd"),
-		 parent_cache_names[conf.pc_cache], parent_sandbox_names[conf.pc_sandbox],
-		 parent_seccomp_names[conf.pc_seccomp], conf.pc_thread_pool, conf.pc_poll_us,
+		 conf_cache_names[conf.pc_cache], conf_sandbox_names[conf.pc_sandbox],
+		 conf_seccomp_names[conf.pc_seccomp], conf.pc_thread_pool, conf.pc_poll_us,
 		 conf.pc_readonly ? ", read-only" : "", env.pe_exe_path);
 	parent_notify("READY=1");
 
@@ -793,6 +790,7 @@ int main(int argc, char *argv[])
 		close(env.pe_prog_fd);
 	pol_free(env.pe_worker_set);
 	pol_free(env.pe_parent_set);
+	conf_free(&conf);
 	log_info("stopped");
 	return 0;
 }

@@ -38,9 +38,14 @@ struct uns_map {
 /* --setid: what becomes of setuid/setgid bits on files the guest makes. */
 enum parent_setid { PARENT_SETID_REFUSE = 0, PARENT_SETID_STRIP, PARENT_SETID_ALLOW };
 
-/* What the command line asked for; filled once by parent_parse_args. */
+/* What the configuration file and the command line asked for; filled once
+ * by parent_parse_args (config.c holds the defaults and the file). */
 struct parent_conf {
-	const char *pc_shared_dir;
+	const char *pc_config;	 /* --config=FILE, NULL: none */
+	uint32_t pc_backend;	 /* enum ipc_backend */
+	const char *pc_shared_dir; /* passthrough: the host directory */
+	uint64_t pc_mem_size;	 /* memory: the size limit in bytes */
+	uint64_t pc_mem_inodes;	 /* memory: the inode limit, 0: the kernel's default */
 	const char *pc_socket_path; /* NULL: --fd or socket activation */
 	int pc_fd;		    /* --fd=N, -1 if not given */
 	const char *pc_socket_group;
@@ -72,7 +77,13 @@ struct parent_conf {
 	struct uns_map pc_gid_map;
 	struct uns_map pc_tr_uid; /* --translate-uid map:..., empty: none */
 	struct uns_map pc_tr_gid;
+	char **pc_strings; /* what the file gave, freed by conf_free */
+	size_t pc_nstrings;
 };
+
+#define CONF_DEFAULT_THREADS 1
+#define CONF_MAX_THREADS     1024
+#define CONF_DEFAULT_POLL_US 50
 
 struct pol_set;
 
@@ -131,6 +142,27 @@ struct parent_env {
 
 /* bulkheadd.c */
 int parent_parse_args(int argc, char *argv[], struct parent_conf *conf);
+
+/* config.c: settings as the command line and bulkhead.conf(5) spell them.
+ * The setters return 0, or -1 with the reason in why. */
+extern const char *const conf_cache_names[3];
+extern const char *const conf_sandbox_names[3];
+extern const char *const conf_seccomp_names[4];
+extern const char *const conf_backend_names[3];
+void conf_defaults(struct parent_conf *c);
+int conf_set_cache(struct parent_conf *c, const char *v, char *why, size_t whylen);
+int conf_set_sandbox(struct parent_conf *c, const char *v, char *why, size_t whylen);
+int conf_set_seccomp(struct parent_conf *c, const char *v, char *why, size_t whylen);
+int conf_set_devices(struct parent_conf *c, const char *v, char *why, size_t whylen);
+int conf_set_setid(struct parent_conf *c, const char *v, char *why, size_t whylen);
+int conf_set_file_caps(struct parent_conf *c, const char *v, char *why, size_t whylen);
+int conf_set_log_level(struct parent_conf *c, const char *v, char *why, size_t whylen);
+int conf_set_backend(struct parent_conf *c, const char *v, char *why, size_t whylen);
+int conf_set_memory_size(struct parent_conf *c, const char *v, char *why, size_t whylen);
+/* Read bulkhead.conf(5) at path into c: 0, or -1 with "FILE:LINE: reason". */
+int conf_load(struct parent_conf *c, const char *path, char *err, size_t errlen);
+int conf_keep(struct parent_conf *c, char *s);
+void conf_free(struct parent_conf *c);
 
 /* listener.c */
 int listener_open(const struct parent_conf *conf, int *created);

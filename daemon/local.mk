@@ -1,7 +1,7 @@
 # daemon/: the privileged parent. Never parses guest-controlled bytes.
 sbin_PROGRAMS += daemon/bulkheadd
 daemon_bulkheadd_SOURCES = \
-	daemon/bulkheadd.c daemon/bulkheadd.h \
+	daemon/bulkheadd.c daemon/bulkheadd.h daemon/config.c \
 	daemon/listener.c \
 	daemon/vu_server.c \
 	daemon/workers.c daemon/worker_log.c daemon/qwatch.c \

@@ -89,7 +89,7 @@ int priv_compile(struct parent_env *env)
 		return 0;
 	if (priv_policy_dir(c, env->pe_from_build_tree, env->pe_policy_dir,
 			    sizeof(env->pe_policy_dir)) < 0 ||
-	    pol_worker_file("passthrough", file, sizeof(file)) < 0) {
+	    pol_worker_file(conf_backend_names[c->pc_backend], file, sizeof(file)) < 0) {
 		log_warnx("policy directory name too long");
 		return -ENAMETOOLONG;
 	}

@@ -616,7 +616,10 @@ static pid_t wk_clone(bool ns)
 	flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
 	if (wk_env->pe_userns)
 		flags |= CLONE_NEWUSER;
-	if (fchdir(wk_env->pe_root_fd) < 0)
+	/* The memory back end's file system is in no tree: the child gets it
+	 * from us (wk_sandbox) and pivots from "/" */
+	if (wk_env->pe_conf->pc_backend == IPC_BE_PASSTHROUGH ? fchdir(wk_env->pe_root_fd) < 0
+							      : chdir("/") < 0)
 		return -1;
 	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
 	if (pid != 0) {
@@ -760,7 +763,7 @@ static int wk_config(uint32_t q)
 	snprintf(cfg.ic_build_id, sizeof(cfg.ic_build_id), "%s", bh_build_id);
 	cfg.ic_queue = q;
 	cfg.ic_max_queues = BH_MAX_QUEUES;
-	cfg.ic_backend = IPC_BE_PASSTHROUGH;
+	cfg.ic_backend = wk_env->pe_conf->pc_backend;
 	cfg.ic_thread_pool = c->pc_thread_pool;
 	cfg.ic_poll_us = c->pc_poll_us;
 	cfg.ic_log_level = (uint32_t)c->pc_log_level;
@@ -851,6 +854,12 @@ static int wk_sandbox(uint32_t q)
 	if (c->pc_seccomp != IPC_SECCOMP_NONE) {
 		sb.sb_ninsns = wk_env->pe_prog_ninsns;
 		fds[nfds++] = wk_env->pe_prog_fd;
+	}
+	/* The memory back end's file system is the device's mount already. */
+	if (c->pc_sandbox == IPC_SBX_NAMESPACE && c->pc_backend == IPC_BE_MEMORY &&
+	    wk_share_fd < 0 && (wk_share_fd = fcntl(wk_env->pe_root_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		log_warn("worker q%u: duplicate the in-memory file system", q);
+		return -errno;
 	}
 	if (c->pc_sandbox == IPC_SBX_NAMESPACE && wk_share_fd >= 0) {
 		sb.sb_share = IPC_SBX_SHARE_GIVEN;

@@ -5,7 +5,9 @@ policydir = $(policybasedir)/x86_64
 dist_policy_DATA = \
 	policy/x86_64/common.policy \
 	policy/x86_64/parent.policy \
-	policy/x86_64/worker-passthrough.policy
+	policy/x86_64/files.policy \
+	policy/x86_64/worker-passthrough.policy \
+	policy/x86_64/worker-memory.policy
 
 # BH_POLICY_DIR: the installed base (pol_default_dir adds the arch);
 # BH_SRC_POLICY_DIR: the source tree's, for binaries run from the build tree.

@@ -201,20 +201,24 @@ static int sbx_share_mount(int share_fd, bool readonly, int *tree, char *why, si
  * --sandbox=namespace, our root: an empty read-only tmpfs over the working
  * directory, pivot_root into it, everything else detached. The share is
  * reached only through the device's mount (sbx_share_mount), so an absolute
- * path names nothing at all.
+ * path names nothing at all. A share that is no host directory (the memory
+ * back end's file system, in no tree) is not our working directory: the
+ * parent cloned us in "/", which the empty root covers as well.
  */
-static int sbx_pivot(int share_fd, char *why, size_t len)
+static int sbx_pivot(int share_fd, bool host_dir, char *why, size_t len)
 {
 	int cwd, fs, mnt = -1, r;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return sbx_fail(why, len, "make mounts private", errno);
-	if ((cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return sbx_fail(why, len, "open the working directory", errno);
-	r = sbx_same_inode(cwd, share_fd);
-	close(cwd);
-	if (r < 0)
-		return sbx_fail(why, len, "working directory is not the share", -r);
+	if (host_dir) {
+		if ((cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+			return sbx_fail(why, len, "open the working directory", errno);
+		r = sbx_same_inode(cwd, share_fd);
+		close(cwd);
+		if (r < 0)
+			return sbx_fail(why, len, "working directory is not the share", -r);
+	}
 	if ((fs = fsopen("tmpfs", FSOPEN_CLOEXEC)) < 0)
 		return sbx_fail(why, len, "an empty root (fsopen tmpfs)", errno);
 	if (fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
@@ -414,7 +418,7 @@ int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *proc_fd, int *share_
 		if ((r = sbx_share_mount(sc->sc_root_fd, sc->sc_rdonly != 0, &tree, why,
 					 whylen)) < 0)
 			goto out;
-		r = sbx_pivot(sc->sc_root_fd, why, whylen);
+		r = sbx_pivot(sc->sc_root_fd, sc->sc_host_dir, why, whylen);
 	} else if (sc->sc_mode == IPC_SBX_CHROOT) {
 		r = sbx_chroot(sc->sc_root_fd, why, whylen);
 	} else {

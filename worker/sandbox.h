@@ -8,6 +8,7 @@
 #define BH_SANDBOX_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct sbx_conf {
@@ -20,6 +21,8 @@ struct sbx_conf {
 	uint32_t sc_rdonly;  /* --readonly: a read-only mount (namespace mode) */
 	uint32_t sc_drop;    /* SBX_DROP_*: capabilities no enabled feature needs */
 	int sc_share_fd;     /* namespace mode: the device's mount of the share, -1: make it */
+	bool sc_host_dir;    /* the share is a host directory (passthrough), not a file
+				system the parent made (memory) */
 };
 
 /* Capabilities of the passthrough set that only an operator's choice needs. */

@@ -849,7 +849,7 @@ static void worker_configure(void)
 		fatalx("CONFIG: unterminated build id");
 	if (strcmp(c->ic_build_id, bh_build_id) != 0)
 		fatalx("build id mismatch: parent %s, worker %s", c->ic_build_id, bh_build_id);
-	if (c->ic_queue >= BH_MAX_QUEUES || c->ic_backend != IPC_BE_PASSTHROUGH ||
+	if (c->ic_queue >= BH_MAX_QUEUES || (c->ic_backend != IPC_BE_PASSTHROUGH && c->ic_backend != IPC_BE_MEMORY) ||
 	    c->ic_log_level > LOG_LVL_DEBUG || c->ic_cache > IPC_CACHE_ALWAYS ||
 	    c->ic_thread_pool > 1024 || c->ic_poll_us > BH_MAX_POLL_US ||
 	    (c->ic_flags & ~(uint32_t)(IPC_CFG_TEST_FORBIDDEN | IPC_CFG_WRITEBACK | IPC_CFG_XATTR |
@@ -917,6 +917,7 @@ static void worker_sandbox(void)
 	sc.sc_ninsns = sb.sb_ninsns;
 	sc.sc_ipc_fd = BH_WORKER_IPC_FD;
 	sc.sc_rdonly = wk.w_cfg.ic_readonly != 0;
+	sc.sc_host_dir = wk.w_cfg.ic_backend == IPC_BE_PASSTHROUGH;
 	sc.sc_drop = 0;
 	if (!(wk.w_cfg.ic_flags & IPC_CFG_DEVICES))
 		sc.sc_drop |= SBX_DROP_MKNOD;
@@ -1021,6 +1022,9 @@ int main(int argc, char *argv[])
 	env.test_escape_probe = (wk.w_cfg.ic_flags & IPC_CFG_TEST_ESCAPE_PROBE) != 0;
 	env.more_waiting = worker_more_waiting;
 	env.ring_passes = &wk.w_ring_passes;
+	/* Both back ends so far are the passthrough calls: the memory back end's
+	 * share is a file system the parent made (a private tmpfs) rather than
+	 * a host directory, and the sandbox treats it as such (sc_host_dir). */
 	wk.w_sess.fs_be = &be_passthrough_ops;
 	if ((err = wk.w_sess.fs_be->init(&env, &wk.w_sess.fs_be_ctx)) < 0)
 		fatalx("%s back end: %s", wk.w_sess.fs_be->name, strerror(-err));

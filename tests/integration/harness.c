@@ -236,7 +236,7 @@ static int hx_prepare(struct hx_daemon *d, const char *share, const char *tag)
 		return r;
 	snprintf(d->hd_sock, sizeof(d->hd_sock), "%s/s", d->hd_dir);
 	snprintf(d->hd_log, sizeof(d->hd_log), "%s/stderr.log", d->hd_dir);
-	snprintf(d->hd_share, sizeof(d->hd_share), "%s", share);
+	snprintf(d->hd_share, sizeof(d->hd_share), "%s", share ? share : "");
 	return 0;
 }
 
@@ -252,7 +252,8 @@ int hx_start_bulkheadd(struct hx_daemon *d, const char *share, const char *const
 	snprintf(sharearg, sizeof(sharearg), "--shared-dir=%s", share);
 	argv[n++] = (char *)BH_BUILD_DIR "/daemon/bulkheadd";
 	argv[n++] = sockarg;
-	argv[n++] = sharearg;
+	if (share)
+		argv[n++] = sharearg;
 	argv[n++] = (char *)"--log-level=debug"; /* extra may override: the last one wins */
 	for (int i = 0; extra && extra[i] && n < 31; i++)
 		argv[n++] = (char *)extra[i];

@@ -50,7 +50,8 @@ int hx_seed_share(const char *dir);
 void hx_big_content(unsigned char *buf, size_t len);
 
 /* Start bulkheadd (extra arguments NULL-terminated, may be NULL) serving
- * share and wait until its socket exists. 0 or -errno. */
+ * share (NULL: no --shared-dir, the extra arguments say what to serve) and
+ * wait until its socket exists. 0 or -errno. */
 int hx_start_bulkheadd(struct hx_daemon *d, const char *share, const char *const *extra);
 int hx_start_virtiofsd(struct hx_daemon *d, const char *share);
 /* SIGTERM, wait up to timeout_ms (then SIGKILL). Returns the exit code

@@ -100,6 +100,18 @@ tests_integration_test_limits_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_integration_test_limits_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
 endif
 
+# The memory back end and bulkhead.conf(5) (issue 12).
+if HAVE_CRITERION
+check_PROGRAMS += tests/integration/test_memory
+TESTS += tests/integration/test_memory
+tests_integration_test_memory_SOURCES = tests/integration/test_memory.c \
+	tests/integration/fops.c tests/integration/fops.h \
+	tests/integration/itest.c tests/integration/itest.h
+tests_integration_test_memory_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_memory_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_integration_test_memory_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+endif
+
 # --help and the manual page name the same options (no Criterion needed).
 TESTS += tests/integration/check-docs.sh
 EXTRA_DIST += tests/integration/check-docs.sh

@@ -11,3 +11,13 @@ tests_unit_test_ipc_SOURCES = tests/unit/test_ipc.c
 tests_unit_test_ipc_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_ipc_LDADD = common/libcommon.a $(CRITERION_LIBS)
 endif
+
+# bulkhead.conf(5): the INI reader and the parent's keys (daemon/config.c).
+if HAVE_CRITERION
+check_PROGRAMS += tests/unit/test_config
+TESTS += tests/unit/test_config
+tests_unit_test_config_SOURCES = tests/unit/test_config.c daemon/config.c
+tests_unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
+tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_config_LDADD = common/libcommon.a $(CRITERION_LIBS)
+endif
