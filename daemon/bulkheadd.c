@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -546,53 +545,6 @@ static int parent_open_share(struct parent_env *env, const char *dir)
 	return 0;
 }
 
-/*
- * The memory back end's file system: a tmpfs instance of its own, made with
- * the new mount API and never attached anywhere, so it is in no mount
- * namespace's tree and no other host process can reach it; its size is the
- * limit (ENOSPC), nodev, nosuid and noexec like a share's mount. The
- * workers serve it exactly as they serve a host directory (the same
- * passthrough calls, the kernel's own tmpfs semantics), and it lives as
- * long as we do, across front-end connections. Made before the parent's
- * seccomp filter, which does not allow fsopen.
- */
-static int parent_make_memory(struct parent_env *env, const struct parent_conf *c)
-{
-	char size[32], inodes[32];
-	int fs, mnt;
-
-	if (env->pe_unpriv) {
-		log_warnx("the memory back end needs root for now (an unprivileged bulkheadd "
-			  "cannot make a file system of its own)");
-		return -1;
-	}
-	snprintf(size, sizeof(size), "%llu", (unsigned long long)c->pc_mem_size);
-	snprintf(inodes, sizeof(inodes), "%llu", (unsigned long long)c->pc_mem_inodes);
-	if ((fs = fsopen("tmpfs", FSOPEN_CLOEXEC)) < 0) {
-		log_warn("cannot make the in-memory file system (fsopen tmpfs)");
-		return -1;
-	}
-	if (fsconfig(fs, FSCONFIG_SET_STRING, "size", size, 0) < 0 ||
-	    (c->pc_mem_inodes && fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", inodes, 0) < 0) ||
-	    fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
-	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
-		log_warn("cannot make the in-memory file system (size %s, inodes %s)", size,
-			 c->pc_mem_inodes ? inodes : "default");
-		close(fs);
-		return -1;
-	}
-	mnt = fsmount(fs, FSMOUNT_CLOEXEC,
-		      MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC |
-			  (c->pc_readonly ? MOUNT_ATTR_RDONLY : 0));
-	close(fs);
-	if (mnt < 0) {
-		log_warn("cannot make the in-memory file system (fsmount)");
-		return -1;
-	}
-	env->pe_root_fd = mnt;
-	return 0;
-}
-
 /* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET. */
 static void parent_notify(const char *state)
 {
@@ -705,7 +657,7 @@ int main(int argc, char *argv[])
 	/* Policies first: a broken file stops start-up before anything exists. */
 	if (priv_compile(&env) < 0)
 		return 1;
-	if (conf.pc_backend == IPC_BE_MEMORY ? parent_make_memory(&env, &conf) < 0
+	if (conf.pc_backend == IPC_BE_MEMORY ? mem_make(&env) < 0
 					     : parent_open_share(&env, conf.pc_shared_dir) < 0)
 		return 1;
 	if (parent_open_worker(&env) < 0)

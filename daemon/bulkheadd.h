@@ -188,6 +188,10 @@ int priv_drop(struct parent_env *env);
 /* Which policy file forbids syscall nr for a worker, for the log. */
 const char *priv_policy_for(const struct parent_env *env, int nr);
 
+/* memshare.c: the memory back end's file system, made once at start-up
+ * into env->pe_root_fd. 0 or -1 (logged). */
+int mem_make(struct parent_env *env);
+
 /* qwatch.c: a worker's descriptor the loop reads, with its read event */
 struct qwatch {
 	int qw_fd; /* -1: not watched */

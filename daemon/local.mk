@@ -5,7 +5,7 @@ daemon_bulkheadd_SOURCES = \
 	daemon/listener.c \
 	daemon/vu_server.c \
 	daemon/workers.c daemon/worker_log.c daemon/qwatch.c \
-	daemon/privdrop.c \
+	daemon/privdrop.c daemon/memshare.c \
 	daemon/seccomp_notify.c \
 	daemon/userns.c
 daemon_bulkheadd_LDADD = common/libcommon.a $(LIBEVENT_LIBS) $(LIBSECCOMP_LIBS) $(LIBCAPNG_LIBS)

@@ -3,8 +3,8 @@
  * from the command line: a file system of its own, bounded by its size,
  * shared by every request queue, in no mount tree, and a configuration file
  * that stops start-up with FILE:LINE: reason.
- * Runs in: integration test program only (root: the parent makes the file
- * system with fsopen).
+ * Runs in: integration test program only (the daemon as root; test_unpriv
+ * has the unprivileged case).
  */
 #include "config.h"
 

@@ -293,6 +293,20 @@ static void up_status(pid_t pid, const char *key, char *val, size_t len)
 	cr_assert(found, "no %s in the status of %d", key, (int)pid);
 }
 
+/* Every one of the n workers in w runs as the test user (real, effective,
+ * saved and file system uid). */
+static void up_expect_user(const pid_t *w, int n)
+{
+	char v[128], want[64];
+
+	snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", (unsigned)up_uid, (unsigned)up_uid,
+		 (unsigned)up_uid, (unsigned)up_uid);
+	for (int i = 0; i < n; i++) {
+		up_status(w[i], "Uid", v, sizeof(v));
+		cr_expect_str_eq(v, want, "worker %d: Uid %s", (int)w[i], v);
+	}
+}
+
 /* Does /proc/PID/<file> hold the line "ns host count"? */
 static int up_has_map_line(pid_t pid, const char *file, unsigned ns, unsigned host, unsigned count)
 {
@@ -490,7 +504,7 @@ TestSuite(root_userns, .init = up_setup_root_with_map, .fini = it_teardown, .tim
 
 ITEST(root_userns, root_parent_with_uid_map_runs_workers_as_the_mapped_user)
 {
-	char v[128], want[64];
+	char v[128];
 	struct fuse_attr a;
 	pid_t w[8];
 	int n;
@@ -500,14 +514,69 @@ ITEST(root_userns, root_parent_with_uid_map_runs_workers_as_the_mapped_user)
 	a = up_attr("roots.txt");
 	cr_expect_eq(a.uid, UP_OVERFLOW);
 	n = up_workers(w, 2);
-	snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", (unsigned)up_uid, (unsigned)up_uid,
-		 (unsigned)up_uid, (unsigned)up_uid);
+	up_expect_user(w, n);
 	for (int i = 0; i < n; i++) {
-		up_status(w[i], "Uid", v, sizeof(v));
-		cr_expect_str_eq(v, want, "worker %d: Uid %s", (int)w[i], v);
 		up_status(w[i], "Groups", v, sizeof(v));
 		cr_expect_str_eq(v, "", "worker %d kept supplementary groups", (int)w[i]);
 	}
+}
+
+/* ---- the memory back end, unprivileged ---- */
+
+static void up_setup_memory(void)
+{
+	static const char *const extra[] = {"--memory-size=8M", NULL};
+
+	up_user();
+	up_share();
+	up_start(extra, 0);
+}
+
+TestSuite(unpriv_memory, .init = up_setup_memory, .fini = it_teardown, .timeout = 60);
+
+/*
+ * A user without privileges gets a memory share too: a child in a user
+ * namespace like the workers' makes the file system. The guest sees an
+ * empty file system of the size asked for, owned by its root (the user),
+ * writes and reads files in it, and its workers run as the user.
+ */
+ITEST(unpriv_memory, an_unprivileged_daemon_serves_a_memory_share)
+{
+	struct {
+		struct fuse_entry_out e;
+		struct fuse_open_out o;
+	} co;
+	struct fuse_create_in ci = {.flags = O_RDWR, .mode = S_IFREG | 0644};
+	struct fuse_statfs_out sf;
+	struct fuse_attr_out ra;
+	char back[16];
+	uint32_t n = 0, written = 0, got = 0;
+	pid_t w[8];
+	int nw;
+
+	cr_expect_eq(hx_log_contains(&it_d, "in-memory file system of 8 MiB (made in a user "
+					    "namespace)"),
+		     1);
+	cr_assert_eq(vufe_fuse_statfs(it_fe, 1, &sf), 0);
+	cr_expect_eq((uint64_t)sf.st.blocks * sf.st.bsize, 8u << 20);
+	cr_expect_eq(vufe_fuse_lookup(it_fe, 1, 1, "mine.txt", &co.e), -ENOENT,
+		     "the host directory leaked into the memory share");
+	cr_assert_eq(vufe_fuse_getattr(it_fe, 1, 1, &ra), 0);
+	cr_expect_eq(ra.attr.uid, 0, "the root belongs to %u, not the user (0 in the guest)",
+		     ra.attr.uid);
+	cr_assert_eq(vufe_fuse(it_fe, 1, FUSE_CREATE, 1, &ci, sizeof(ci), "new", 4, &co, sizeof(co),
+			       &n, 0),
+		     0);
+	cr_expect_eq(co.e.attr.uid, 0);
+	cr_assert_eq(vufe_fuse_write(it_fe, 1, co.e.nodeid, co.o.fh, 0, "in memory", 9, 0,
+				     &written),
+		     0);
+	cr_assert_eq(vufe_fuse_read(it_fe, 1, co.e.nodeid, co.o.fh, 0, sizeof(back), back, &got, 0),
+		     0);
+	cr_expect_eq(got, 9);
+	cr_expect_eq(memcmp(back, "in memory", 9), 0);
+	nw = up_workers(w, 2);
+	up_expect_user(w, nw);
 }
 
 /* ---- start-up errors ---- */
