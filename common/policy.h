@@ -1,9 +1,9 @@
 /*
  * policy.h - seccomp policy files: parse (policy_parse.c) and compile to a
  * libseccomp filter (policy_compile.c).
- * Runs in: both (the parent compiles its own deny list and validates sets
- * for --check-policy; a worker compiles its kind's allow list before it
- * loads the filter). Input is operator-written, trusted to be what the
+ * Runs in: the parent (it compiles its own deny list and each worker kind's
+ * allow list, which a worker only loads, and validates sets for
+ * --check-policy) and the unit tests. Input is operator-written, trusted to be what the
  * operator meant but not to be well formed: every error is reported as
  * "file:line: reason" in the caller's buffer, never by exiting.
  *

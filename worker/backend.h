@@ -1,6 +1,7 @@
 /*
  * backend.h - the interface between the FUSE dispatcher and a storage back
- * end (passthrough directory now; memory and S3 later).
+ * end (worker/backends/NAME/: passthrough, which the memory back end also
+ * uses; S3 to come).
  * Runs in: the worker (sandboxed).
  *
  * Shaped like nbdkit's plugin table: a back end fills a struct be_ops with
@@ -20,7 +21,7 @@
  * DESTROY are handled by the dispatcher (node table); a back end that keeps
  * per-node state hooks session_reset.
  *
- * Lookup counting (protocol.md F.5): lookup and readdirplus add one lookup
+ * Lookup counting (docs/protocol.md §F.5): lookup and readdirplus add one lookup
  * per node id they return (nt_node_ref does it), the dispatcher subtracts on
  * FORGET.
  */
@@ -35,7 +36,6 @@
 
 struct fuse_req;
 struct nt_table;
-struct fdt;
 struct peer;
 struct tp;
 struct event_base;
@@ -43,18 +43,22 @@ struct event_base;
 /* What a back end gets at start-up. Pointers stay valid until destroy. */
 struct be_env {
 	struct nt_table *nt;
-	struct fdt *fdt;
+	/* The channels to the other workers; a back end whose objects other
+	 * workers may need (descriptors) answers them with peer_set_provider
+	 * in init. */
 	struct peer *peer;
 	struct tp *tp;
 	struct event_base *base;
 	uint32_t self;	/* this worker's id (queue index) */
-	int root_fd;	/* the share (O_PATH|O_DIRECTORY), owned by the worker */
+	int root_fd;	/* the share the sandbox prepared (O_PATH|O_DIRECTORY),
+			   owned by the worker; -1 for a back end with none */
 	int proc_fd;	/* our procfs's "fd" directory for reopening, -1: none */
 	uint32_t cache; /* enum ipc_cache */
 	bool readonly;
 	bool writeback; /* the guest caches writes (FUSE_WRITEBACK_CACHE) */
 	bool xattr;	/* --xattr: serve extended attributes */
 	bool test_escape_probe; /* test hooks only: IPC_CFG_TEST_ESCAPE_PROBE */
+	bool test_slow_borrow;	/* test hooks only: IPC_CFG_TEST_SLOW_BORROW */
 	/* Loop thread: do more requests wait on the ring right now? (NULL:
 	 * never.) A back end can leave work to its pool while the loop
 	 * takes the next ones. */
@@ -69,19 +73,16 @@ struct be_ops {
 	/* Start-up / shutdown, on the loop thread. init returns 0 or -errno. */
 	int (*init)(const struct be_env *env, void **ctx);
 	void (*destroy)(void *ctx);
-	/* The FUSE session was dropped (DESTROY or a new INIT); the node table
-	 * has already been reset. */
+	/* The FUSE session was dropped (DESTROY or a new INIT, here or on
+	 * another worker); the node table has already been reset. */
 	void (*session_reset)(void *ctx);
+	/* FORGET took node id's last lookup (on this worker, before its owner
+	 * is told): drop what is kept for it here. May be NULL. */
+	void (*forget)(void *ctx, uint64_t id);
 	/* The queue is stopping (RING_STOP), before its in-flight requests are
 	 * drained: requests that wait on something other than a pool thread
 	 * (a SETLKW's timer) must be answered now. May be NULL. */
 	void (*ring_stop)(void *ctx);
-	/* Descriptions the back end keeps outside the descriptor table, in
-	 * the file-handle id space (lock descriptions): a duplicate for
-	 * another worker (fd or -EBADF), and a drop another worker decided.
-	 * Called on the peer thread. May be NULL. */
-	int (*provide_fd)(void *ctx, uint64_t id);
-	void (*release_id)(void *ctx, uint64_t id);
 
 	/* Reply: be_reply_entry (+1 lookup) or an error. */
 	void (*lookup)(void *ctx, struct fuse_req *r, uint64_t parent, const char *name);

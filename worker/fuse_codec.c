@@ -11,7 +11,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/xattr.h>
 #include <linux/limits.h>
 
 #include "fuse_dispatch.h"
@@ -209,6 +212,57 @@ static int fuse_decode_ext(const struct iovec *rd, unsigned n, uint64_t off, uin
 	return 0;
 }
 
+/* File offsets and lengths are off_t: a larger value means nothing. */
+#define FUSE_OFF_MAX ((uint64_t)INT64_MAX)
+
+/*
+ * Values the system calls themselves bound, whatever stores the files:
+ * refused here, once, with the errno the call gives (EINVAL), so that no
+ * back end checks them again and every back end answers alike.
+ */
+static int fuse_check_values(const struct fuse_in *in)
+{
+	switch (in->h.opcode) {
+	case FUSE_WRITE:
+		/* in.len must be exactly 80 + size, size <= max_write */
+		return in->a.write.size > FUSE_MAX_WRITE || in->a.write.size != in->var_len
+			   ? -EINVAL
+			   : 0;
+	case FUSE_GETLK:
+	case FUSE_SETLK:
+	case FUSE_SETLKW:
+		return fuse_lk_valid(&in->a.lk.lk, in->h.opcode == FUSE_GETLK) ? 0 : -EINVAL;
+	case FUSE_READ:
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS:
+		return in->a.read.offset > FUSE_OFF_MAX ? -EINVAL : 0;
+	case FUSE_LSEEK:
+		return in->a.lseek.whence > SEEK_HOLE || in->a.lseek.offset > FUSE_OFF_MAX ? -EINVAL
+											 : 0;
+	case FUSE_FALLOCATE:
+		return in->a.fallocate.offset > FUSE_OFF_MAX || in->a.fallocate.length > FUSE_OFF_MAX
+			   ? -EINVAL
+			   : 0;
+	case FUSE_COPY_FILE_RANGE:
+		return in->a.copy.flags != 0 || in->a.copy.off_in > FUSE_OFF_MAX ||
+			       in->a.copy.off_out > FUSE_OFF_MAX
+			   ? -EINVAL
+			   : 0;
+	case FUSE_ACCESS:
+		return in->a.access.mask & ~(uint32_t)(R_OK | W_OK | X_OK) ? -EINVAL : 0;
+	case FUSE_RENAME2:
+		return in->a.rename2.flags &
+				   ~(uint32_t)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)
+			   ? -EINVAL
+			   : 0;
+	case FUSE_TMPFILE:
+		/* as open(2) says for O_TMPFILE without write access */
+		return (in->a.create.flags & O_ACCMODE) == O_RDONLY ? -EINVAL : 0;
+	default:
+		return 0;
+	}
+}
+
 int fuse_decode(const struct iovec *rd, unsigned n, uint64_t rd_len, struct fuse_in *in)
 {
 	const struct fuse_op_info *oi;
@@ -266,17 +320,10 @@ int fuse_decode(const struct iovec *rd, unsigned n, uint64_t rd_len, struct fuse
 				return err;
 		}
 	}
-	if (in->h.opcode == FUSE_WRITE &&
-	    (in->a.write.size > FUSE_MAX_WRITE || in->a.write.size != in->var_len))
-		return -EINVAL; /* in.len must be exactly 80 + size, size <= max_write */
-	if ((in->h.opcode == FUSE_GETLK || in->h.opcode == FUSE_SETLK ||
-	     in->h.opcode == FUSE_SETLKW) &&
-	    !fuse_lk_valid(&in->a.lk.lk, in->h.opcode == FUSE_GETLK))
-		return -EINVAL;
 	if (in->h.opcode == FUSE_BATCH_FORGET &&
 	    (uint64_t)in->a.batch_forget.count * sizeof(struct fuse_forget_one) > in->var_len)
 		return -EIO;
-	return 0;
+	return fuse_check_values(in);
 }
 
 _Static_assert(XATTR_NAME_MAX == FUSE_NAME_MAX, "attribute names fit in fuse_in.name");
@@ -314,6 +361,8 @@ int fuse_decode_xattr(const struct iovec *rd, unsigned n, struct fuse_in *in, bo
 	avail -= in->namelen + 1u;
 	if (op != FUSE_SETXATTR)
 		return 0;
+	if (in->a.setxattr.flags & ~(uint32_t)(XATTR_CREATE | XATTR_REPLACE))
+		return -EINVAL;
 	if (in->a.setxattr.size > XATTR_SIZE_MAX)
 		return -E2BIG;
 	if (in->a.setxattr.size != avail)

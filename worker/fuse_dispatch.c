@@ -10,22 +10,23 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <linux/limits.h>
 
 #include "backend.h"
 #include "bulkhead.h"
-#include "fdtable.h"
 #include "fuse_dispatch.h"
 #include "log.h"
 #include "node_table.h"
 #include "peer.h"
 #include "threadpool.h"
-#include "worker.h"
+#include "util.h"
 
 #define OUT_HDR sizeof(struct fuse_out_header)
 
@@ -46,8 +47,10 @@
 #define FUSE_MAX_BACKGROUND 64
 #define FUSE_CONGESTION	    48
 
-/* The tp in use, for be_reply_* called from pool threads. */
+/* The tp in use and where finished requests go, for be_reply_* called
+ * from pool threads (set once by fuse_sess_start). */
 static struct tp *fuse_tp;
+static const struct fuse_host *fuse_host;
 
 /* ---- request accessors and reply helpers (backend.h) ---- */
 
@@ -118,10 +121,10 @@ static bool fuse_req_claim(struct fuse_req *r)
 
 static void fuse_req_finish(struct fuse_req *r)
 {
-	if (worker_on_loop())
-		worker_req_complete_local(r);
+	if (fuse_host->fh_on_loop())
+		fuse_host->fh_complete_local(r);
 	else
-		tp_complete(fuse_tp, worker_req_complete, r);
+		tp_complete(fuse_tp, fuse_host->fh_complete, r);
 }
 
 static void fuse_reply(struct fuse_req *r, int err, const void *buf, size_t len)
@@ -246,6 +249,7 @@ static void fuse_releases_due(evutil_socket_t fd, short what, void *arg);
 void fuse_sess_start(struct fuse_sess *s)
 {
 	fuse_tp = s->fs_tp;
+	fuse_host = s->fs_host;
 	if (s->fs_base) {
 		s->fs_rel = calloc(1, sizeof(*s->fs_rel));
 		s->fs_release_ev = evtimer_new(s->fs_base, fuse_releases_due, s);
@@ -272,7 +276,6 @@ void fuse_sess_sync(struct fuse_sess *s)
 		/* DESTROY or a re-INIT on another queue: our descriptors are stale. */
 		log_debug("node table epoch %llu -> %llu: dropping descriptors",
 			  (unsigned long long)s->fs_epoch, (unsigned long long)epoch);
-		fdt_reset(s->fs_fdt);
 		if (s->fs_be->session_reset)
 			s->fs_be->session_reset(s->fs_be_ctx);
 		s->fs_epoch = epoch;
@@ -291,7 +294,6 @@ static void fuse_sess_drop(struct fuse_sess *s)
 
 	nt_reset(s->fs_nt);
 	nt_session_set(s->fs_nt, &ss);
-	fdt_reset(s->fs_fdt);
 	if (s->fs_be->session_reset)
 		s->fs_be->session_reset(s->fs_be_ctx);
 	s->fs_epoch = nt_epoch(s->fs_nt);
@@ -382,7 +384,8 @@ static void fuse_forget_node(struct fuse_sess *s, struct fuse_releases *rel, uin
 	}
 	if (!dead)
 		return;
-	fdt_node_drop(s->fs_fdt, id); /* ours, or our cached duplicate */
+	if (s->fs_be->forget)
+		s->fs_be->forget(s->fs_be_ctx, id);
 	if (owner == s->fs_self) {
 		nt_node_free(s->fs_nt, id);
 		return;
@@ -444,43 +447,279 @@ static void fuse_do_forget(struct fuse_sess *s, struct fuse_req *r)
 		evtimer_add(s->fs_release_ev, &delay);
 }
 
-/* ---- dispatch ---- */
+/* ---- dispatch: one row per opcode a back end serves ---- */
 
 /*
- * Locks and extended attributes: true when the request was handed to the
- * back end (or answered here). xattr names and SETXATTR's argument size
- * depend on the session (SETXATTR_EXT), so they are decoded now.
+ * A row hands a decoded request to the back end's call for it, with the
+ * arguments that call takes, and returns false when the back end has no
+ * such call (answered ENOSYS). What a share cannot do whatever the back
+ * end is decided from the row's flags, here, before any back end runs:
+ * a change to a read-only share is EROFS, an extended attribute call on a
+ * share that does not serve them ENOSYS: the guest's kernel turns that into
+ * EOPNOTSUPP for the caller and never asks again, where EOPNOTSUPP itself
+ * would be asked again each time, and the kernel asks for
+ * security.capability before every write() (measured: ~20% of a small-file
+ * write workload's requests).
  */
-static bool fuse_dispatch_lkx(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+#define FR_CHANGES 0x1 /* changes the share */
+#define FR_XATTR   0x2 /* extended attributes */
+
+struct fuse_route {
+	bool (*fr_run)(struct fuse_sess *s, struct fuse_req *r, uint64_t room);
+	uint32_t fr_flags;
+};
+
+static bool fr_lookup(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->lookup)
+		return false;
+	s->fs_be->lookup(s->fs_be_ctx, r, r->r_in.h.nodeid, r->r_in.name);
+	return true;
+}
+
+static bool fr_getattr(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	const struct fuse_getattr_in *a = &r->r_in.a.getattr;
+
+	if (!s->fs_be->getattr)
+		return false;
+	s->fs_be->getattr(s->fs_be_ctx, r, r->r_in.h.nodeid, (a->getattr_flags & FUSE_GETATTR_FH) != 0, a->fh);
+	return true;
+}
+
+static bool fr_readlink(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->readlink)
+		return false;
+	s->fs_be->readlink(s->fs_be_ctx, r, r->r_in.h.nodeid);
+	return true;
+}
+
+static bool fr_open(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->open)
+		return false;
+	s->fs_be->open(s->fs_be_ctx, r, r->r_in.h.nodeid, r->r_in.a.open.flags);
+	return true;
+}
+
+static bool fr_opendir(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->opendir)
+		return false;
+	s->fs_be->opendir(s->fs_be_ctx, r, r->r_in.h.nodeid, r->r_in.a.open.flags);
+	return true;
+}
+
+/* READ and READDIR(PLUS) sizes: what the guest can take and INIT allowed
+ * (the back end allocates a buffer of this size). */
+static uint32_t fr_payload(const struct fuse_sess *s, const struct fuse_req *r, uint64_t room)
+{
+	return fuse_clamp_reply(r->r_in.a.read.size, room, fuse_max_payload(s->fs_max_pages));
+}
+
+static bool fr_read(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->read)
+		return false;
+	s->fs_be->read(s->fs_be_ctx, r, r->r_in.a.read.fh, r->r_in.a.read.offset, fr_payload(s, r, room));
+	return true;
+}
+
+static bool fr_readdir(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->readdir)
+		return false;
+	s->fs_be->readdir(s->fs_be_ctx, r, r->r_in.a.read.fh, r->r_in.a.read.offset, fr_payload(s, r, room),
+		       r->r_in.h.opcode == FUSE_READDIRPLUS);
+	return true;
+}
+
+static bool fr_release(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	void (*fn)(void *, struct fuse_req *, uint64_t) =
+	    r->r_in.h.opcode == FUSE_RELEASE ? s->fs_be->release : s->fs_be->releasedir;
+
+	if (!fn)
+		return false;
+	fn(s->fs_be_ctx, r, r->r_in.a.release.fh);
+	return true;
+}
+
+static bool fr_flush(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->flush)
+		return false;
+	s->fs_be->flush(s->fs_be_ctx, r, r->r_in.a.flush.fh);
+	return true;
+}
+
+static bool fr_statfs(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->statfs)
+		return false;
+	s->fs_be->statfs(s->fs_be_ctx, r, r->r_in.h.nodeid);
+	return true;
+}
+
+static bool fr_destroy(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	fuse_sess_drop(s);
+	be_reply_err(r, 0);
+	return true;
+}
+
+static bool fr_setattr(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->setattr)
+		return false;
+	s->fs_be->setattr(s->fs_be_ctx, r, r->r_in.h.nodeid, &r->r_in.a.setattr);
+	return true;
+}
+
+static bool fr_write(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	const struct fuse_write_in *a = &r->r_in.a.write;
+
+	if (!s->fs_be->write)
+		return false;
+	s->fs_be->write(s->fs_be_ctx, r, a->fh, a->offset, a->size, a->write_flags);
+	return true;
+}
+
+static bool fr_fsync(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->fsync)
+		return false;
+	s->fs_be->fsync(s->fs_be_ctx, r, r->r_in.a.fsync.fh, (r->r_in.a.fsync.fsync_flags & 1) != 0);
+	return true;
+}
+
+static bool fr_create(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->create)
+		return false;
+	s->fs_be->create(s->fs_be_ctx, r, r->r_in.h.nodeid, r->r_in.h.opcode == FUSE_CREATE ? r->r_in.name : NULL,
+		      &r->r_in.a.create);
+	return true;
+}
+
+/* MKNOD, MKDIR and SYMLINK are one call: the type is in the mode. */
+static bool fr_mknod(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	const struct fuse_in *in = &r->r_in;
+
+	if (!s->fs_be->mknod)
+		return false;
+	if (in->h.opcode == FUSE_MKNOD)
+		s->fs_be->mknod(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, in->a.mknod.mode, in->a.mknod.rdev, NULL);
+	else if (in->h.opcode == FUSE_MKDIR)
+		s->fs_be->mknod(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, S_IFDIR | (in->a.mkdir.mode & 07777), 0,
+			     NULL);
+	else
+		s->fs_be->mknod(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, S_IFLNK | 0777, 0, in->name2);
+	return true;
+}
+
+static bool fr_link(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->link)
+		return false;
+	s->fs_be->link(s->fs_be_ctx, r, r->r_in.a.link.oldnodeid, r->r_in.h.nodeid, r->r_in.name);
+	return true;
+}
+
+static bool fr_unlink(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->unlink)
+		return false;
+	s->fs_be->unlink(s->fs_be_ctx, r, r->r_in.h.nodeid, r->r_in.name, r->r_in.h.opcode == FUSE_RMDIR);
+	return true;
+}
+
+static bool fr_rename(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	const struct fuse_in *in = &r->r_in;
+
+	if (!s->fs_be->rename)
+		return false;
+	/* rename_in is the head of rename2_in: newdir sits at offset 0 in both */
+	s->fs_be->rename(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, in->a.rename.newdir, in->name2,
+		      in->h.opcode == FUSE_RENAME2 ? in->a.rename2.flags : 0);
+	return true;
+}
+
+static bool fr_access(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->access)
+		return false;
+	s->fs_be->access(s->fs_be_ctx, r, r->r_in.h.nodeid, r->r_in.a.access.mask);
+	return true;
+}
+
+static bool fr_fallocate(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	const struct fuse_fallocate_in *a = &r->r_in.a.fallocate;
+
+	if (!s->fs_be->fallocate)
+		return false;
+	s->fs_be->fallocate(s->fs_be_ctx, r, a->fh, a->offset, a->length, a->mode);
+	return true;
+}
+
+static bool fr_lseek(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->lseek)
+		return false;
+	s->fs_be->lseek(s->fs_be_ctx, r, r->r_in.a.lseek.fh, r->r_in.a.lseek.offset, r->r_in.a.lseek.whence);
+	return true;
+}
+
+static bool fr_copy_file_range(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->copy_file_range)
+		return false;
+	s->fs_be->copy_file_range(s->fs_be_ctx, r, &r->r_in.a.copy);
+	return true;
+}
+
+static bool fr_syncfs(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->syncfs)
+		return false;
+	s->fs_be->syncfs(s->fs_be_ctx, r);
+	return true;
+}
+
+static bool fr_getlk(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->getlk)
+		return false;
+	s->fs_be->getlk(s->fs_be_ctx, r, r->r_in.h.nodeid, &r->r_in.a.lk);
+	return true;
+}
+
+static bool fr_setlk(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
+{
+	if (!s->fs_be->setlk)
+		return false;
+	s->fs_be->setlk(s->fs_be_ctx, r, r->r_in.h.nodeid, &r->r_in.a.lk, r->r_in.h.opcode == FUSE_SETLKW);
+	return true;
+}
+
+/*
+ * The xattr calls: their names and SETXATTR's argument size depend on the
+ * session (SETXATTR_EXT), so they are decoded now, then put to the
+ * operator's policy; true when answered here or handed on.
+ */
+static bool fr_xattr(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	const struct be_ops *be = s->fs_be;
 	struct fuse_in *in = &r->r_in;
-	void *ctx = s->fs_be_ctx;
-	uint64_t node = in->h.nodeid;
 	struct nt_session ss;
 	uint32_t size;
 	int err;
 
-	switch (in->h.opcode) {
-	case FUSE_GETLK:
-		if (!be->getlk)
-			return false;
-		be->getlk(ctx, r, node, &in->a.lk);
-		return true;
-	case FUSE_SETLK:
-	case FUSE_SETLKW:
-		if (!be->setlk)
-			return false;
-		be->setlk(ctx, r, node, &in->a.lk, in->h.opcode == FUSE_SETLKW);
-		return true;
-	case FUSE_GETXATTR:
-	case FUSE_LISTXATTR:
-	case FUSE_SETXATTR:
-	case FUSE_REMOVEXATTR:
-		break;
-	default:
-		return false;
-	}
 	nt_session_get(s->fs_nt, &ss);
 	if ((err = fuse_decode_xattr(r->r_elem.rd, r->r_elem.nrd, in,
 				     (ss.s_flags & FUSE_SETXATTR_EXT) != 0)) < 0) {
@@ -506,130 +745,90 @@ static bool fuse_dispatch_lkx(struct fuse_sess *s, struct fuse_req *r, uint64_t 
 		/* the back end allocates a buffer of this size; nothing larger exists */
 		size = fuse_clamp_reply(size, room, XATTR_SIZE_MAX);
 		if (in->h.opcode == FUSE_GETXATTR)
-			be->getxattr(ctx, r, node, in->name, size);
+			be->getxattr(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, size);
 		else
-			be->listxattr(ctx, r, node, size);
+			be->listxattr(s->fs_be_ctx, r, r->r_in.h.nodeid, size);
 		return true;
 	case FUSE_SETXATTR:
 		if (!be->setxattr)
 			return false;
-		be->setxattr(ctx, r, node, in->name, in->a.setxattr.size, in->a.setxattr.flags);
+		be->setxattr(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, in->a.setxattr.size,
+			     in->a.setxattr.flags);
 		return true;
 	default:
 		if (!be->removexattr)
 			return false;
-		be->removexattr(ctx, r, node, in->name);
+		be->removexattr(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name);
 		return true;
 	}
 }
 
-/* The write side: true when the request was handed to the back end.
- * IOCTL and POLL stay ENOSYS here, deliberately. */
-static bool fuse_dispatch_write(struct fuse_sess *s, struct fuse_req *r)
-{
-	const struct be_ops *be = s->fs_be;
-	struct fuse_in *in = &r->r_in;
-	void *ctx = s->fs_be_ctx;
-	uint64_t node = in->h.nodeid;
+/* Every opcode a back end may serve; INIT, FORGET and BATCH_FORGET are the
+ * session's own, IOCTL and POLL stay ENOSYS, deliberately. */
+static const struct fuse_route fuse_routes[] = {
+    [FUSE_LOOKUP] = {fr_lookup, 0},
+    [FUSE_GETATTR] = {fr_getattr, 0},
+    [FUSE_SETATTR] = {fr_setattr, FR_CHANGES},
+    [FUSE_READLINK] = {fr_readlink, 0},
+    [FUSE_SYMLINK] = {fr_mknod, FR_CHANGES},
+    [FUSE_MKNOD] = {fr_mknod, FR_CHANGES},
+    [FUSE_MKDIR] = {fr_mknod, FR_CHANGES},
+    [FUSE_UNLINK] = {fr_unlink, FR_CHANGES},
+    [FUSE_RMDIR] = {fr_unlink, FR_CHANGES},
+    [FUSE_RENAME] = {fr_rename, FR_CHANGES},
+    [FUSE_LINK] = {fr_link, FR_CHANGES},
+    [FUSE_OPEN] = {fr_open, 0}, /* EROFS by its flags: fuse_changes_share */
+    [FUSE_READ] = {fr_read, 0},
+    [FUSE_WRITE] = {fr_write, FR_CHANGES},
+    [FUSE_STATFS] = {fr_statfs, 0},
+    [FUSE_RELEASE] = {fr_release, 0},
+    [FUSE_FSYNC] = {fr_fsync, 0},
+    [FUSE_SETXATTR] = {fr_xattr, FR_XATTR | FR_CHANGES},
+    [FUSE_GETXATTR] = {fr_xattr, FR_XATTR},
+    [FUSE_LISTXATTR] = {fr_xattr, FR_XATTR},
+    [FUSE_REMOVEXATTR] = {fr_xattr, FR_XATTR | FR_CHANGES},
+    [FUSE_FLUSH] = {fr_flush, 0},
+    [FUSE_OPENDIR] = {fr_opendir, 0},
+    [FUSE_READDIR] = {fr_readdir, 0},
+    [FUSE_RELEASEDIR] = {fr_release, 0},
+    [FUSE_FSYNCDIR] = {fr_fsync, 0},
+    [FUSE_GETLK] = {fr_getlk, 0},
+    [FUSE_SETLK] = {fr_setlk, 0},
+    [FUSE_SETLKW] = {fr_setlk, 0},
+    [FUSE_ACCESS] = {fr_access, 0}, /* EROFS for W_OK: fuse_changes_share */
+    [FUSE_CREATE] = {fr_create, FR_CHANGES},
+    [FUSE_DESTROY] = {fr_destroy, 0},
+    [FUSE_READDIRPLUS] = {fr_readdir, 0},
+    [FUSE_RENAME2] = {fr_rename, FR_CHANGES},
+    [FUSE_LSEEK] = {fr_lseek, 0},
+    [FUSE_COPY_FILE_RANGE] = {fr_copy_file_range, FR_CHANGES},
+    [FUSE_FALLOCATE] = {fr_fallocate, FR_CHANGES},
+    [FUSE_SYNCFS] = {fr_syncfs, 0},
+    [FUSE_TMPFILE] = {fr_create, FR_CHANGES},
+};
 
+/* Would the request change a read-only share? OPEN for writing or
+ * truncation and ACCESS asking for W_OK do, like the rows that say so. */
+static bool fuse_changes_share(const struct fuse_in *in, const struct fuse_route *rt)
+{
 	switch (in->h.opcode) {
-	case FUSE_SETATTR:
-		if (!be->setattr)
-			return false;
-		be->setattr(ctx, r, node, &in->a.setattr);
-		return true;
-	case FUSE_WRITE:
-		if (!be->write)
-			return false;
-		be->write(ctx, r, in->a.write.fh, in->a.write.offset, in->a.write.size,
-			  in->a.write.write_flags);
-		return true;
-	case FUSE_FSYNC:
-	case FUSE_FSYNCDIR:
-		if (!be->fsync)
-			return false;
-		be->fsync(ctx, r, in->a.fsync.fh, (in->a.fsync.fsync_flags & 1) != 0);
-		return true;
-	case FUSE_CREATE:
-	case FUSE_TMPFILE:
-		if (!be->create)
-			return false;
-		be->create(ctx, r, node, in->h.opcode == FUSE_CREATE ? in->name : NULL,
-			   &in->a.create);
-		return true;
-	case FUSE_MKNOD:
-		if (!be->mknod)
-			return false;
-		be->mknod(ctx, r, node, in->name, in->a.mknod.mode, in->a.mknod.rdev, NULL);
-		return true;
-	case FUSE_MKDIR:
-		if (!be->mknod)
-			return false;
-		be->mknod(ctx, r, node, in->name, S_IFDIR | (in->a.mkdir.mode & 07777), 0, NULL);
-		return true;
-	case FUSE_SYMLINK:
-		if (!be->mknod)
-			return false;
-		be->mknod(ctx, r, node, in->name, S_IFLNK | 0777, 0, in->name2);
-		return true;
-	case FUSE_LINK:
-		if (!be->link)
-			return false;
-		be->link(ctx, r, in->a.link.oldnodeid, node, in->name);
-		return true;
-	case FUSE_UNLINK:
-	case FUSE_RMDIR:
-		if (!be->unlink)
-			return false;
-		be->unlink(ctx, r, node, in->name, in->h.opcode == FUSE_RMDIR);
-		return true;
-	case FUSE_RENAME:
-	case FUSE_RENAME2:
-		if (!be->rename)
-			return false;
-		/* rename_in is the head of rename2_in: newdir sits at offset 0 in both */
-		be->rename(ctx, r, node, in->name, in->a.rename.newdir, in->name2,
-			   in->h.opcode == FUSE_RENAME2 ? in->a.rename2.flags : 0);
-		return true;
+	case FUSE_OPEN:
+		return (in->a.open.flags & O_ACCMODE) != O_RDONLY ||
+		       (in->a.open.flags & (O_TRUNC | O_CREAT));
 	case FUSE_ACCESS:
-		if (!be->access)
-			return false;
-		be->access(ctx, r, node, in->a.access.mask);
-		return true;
-	case FUSE_FALLOCATE:
-		if (!be->fallocate)
-			return false;
-		be->fallocate(ctx, r, in->a.fallocate.fh, in->a.fallocate.offset,
-			      in->a.fallocate.length, in->a.fallocate.mode);
-		return true;
-	case FUSE_LSEEK:
-		if (!be->lseek)
-			return false;
-		be->lseek(ctx, r, in->a.lseek.fh, in->a.lseek.offset, in->a.lseek.whence);
-		return true;
-	case FUSE_COPY_FILE_RANGE:
-		if (!be->copy_file_range)
-			return false;
-		be->copy_file_range(ctx, r, &in->a.copy);
-		return true;
-	case FUSE_SYNCFS:
-		if (!be->syncfs)
-			return false;
-		be->syncfs(ctx, r);
-		return true;
+		return (in->a.access.mask & W_OK) != 0;
 	default:
-		return false;
+		return (rt->fr_flags & FR_CHANGES) != 0;
 	}
 }
 
 void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 {
-	const struct be_ops *be = s->fs_be;
 	struct vq_elem *e = &r->r_elem;
 	struct fuse_in *in = &r->r_in;
 	const struct fuse_op_info *oi;
+	const struct fuse_route *rt = NULL;
 	uint64_t room;
-	uint32_t size;
 	int err;
 
 	r->r_used = 0;
@@ -641,7 +840,7 @@ void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 			log_debug("%s: malformed (%s), dropped", oi->oi_name, strerror(-err));
 		else if (s->fs_initialized)
 			fuse_do_forget(s, r);
-		worker_req_complete_local(r);
+		s->fs_host->fh_complete_local(r);
 		return;
 	}
 	if (e->wr_len < OUT_HDR) {
@@ -649,7 +848,7 @@ void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 		log_debug("opcode %u unique %llu: %llu writable bytes, no reply possible",
 			  in->h.opcode, (unsigned long long)in->h.unique,
 			  (unsigned long long)e->wr_len);
-		worker_req_complete_local(r);
+		s->fs_host->fh_complete_local(r);
 		return;
 	}
 	if (err < 0) {
@@ -684,95 +883,20 @@ void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 	}
 	log_debug("%s unique %llu node %llu", oi->oi_name, (unsigned long long)in->h.unique,
 		  (unsigned long long)in->h.nodeid);
+	if (in->h.opcode < BH_ARRAY_SIZE(fuse_routes) && fuse_routes[in->h.opcode].fr_run)
+		rt = &fuse_routes[in->h.opcode];
+	if (!rt || ((rt->fr_flags & FR_XATTR) && !s->fs_xattr)) {
+		be_reply_err(r, -ENOSYS);
+		return;
+	}
+	if (s->fs_readonly && fuse_changes_share(in, rt)) {
+		be_reply_err(r, -EROFS);
+		return;
+	}
 	if ((err = fuse_policy_check(s, in)) < 0) {
 		be_reply_err(r, err);
 		return;
 	}
-
-	switch (in->h.opcode) {
-	case FUSE_DESTROY:
-		fuse_sess_drop(s);
-		be_reply_err(r, 0);
-		return;
-	case FUSE_LOOKUP:
-		if (be->lookup) {
-			be->lookup(s->fs_be_ctx, r, in->h.nodeid, in->name);
-			return;
-		}
-		break;
-	case FUSE_GETATTR:
-		if (be->getattr) {
-			be->getattr(s->fs_be_ctx, r, in->h.nodeid,
-				    (in->a.getattr.getattr_flags & FUSE_GETATTR_FH) != 0,
-				    in->a.getattr.fh);
-			return;
-		}
-		break;
-	case FUSE_READLINK:
-		if (be->readlink) {
-			be->readlink(s->fs_be_ctx, r, in->h.nodeid);
-			return;
-		}
-		break;
-	case FUSE_OPEN:
-		if (be->open) {
-			be->open(s->fs_be_ctx, r, in->h.nodeid, in->a.open.flags);
-			return;
-		}
-		break;
-	case FUSE_OPENDIR:
-		if (be->opendir) {
-			be->opendir(s->fs_be_ctx, r, in->h.nodeid, in->a.open.flags);
-			return;
-		}
-		break;
-	case FUSE_READ:
-		if (be->read) {
-			size = fuse_clamp_reply(in->a.read.size, room,
-						fuse_max_payload(s->fs_max_pages));
-			be->read(s->fs_be_ctx, r, in->a.read.fh, in->a.read.offset, size);
-			return;
-		}
-		break;
-	case FUSE_READDIR:
-	case FUSE_READDIRPLUS:
-		if (be->readdir) {
-			/* the back end allocates a buffer of this size */
-			size = fuse_clamp_reply(in->a.read.size, room,
-						fuse_max_payload(s->fs_max_pages));
-			be->readdir(s->fs_be_ctx, r, in->a.read.fh, in->a.read.offset, size,
-				    in->h.opcode == FUSE_READDIRPLUS);
-			return;
-		}
-		break;
-	case FUSE_RELEASE:
-		if (be->release) {
-			be->release(s->fs_be_ctx, r, in->a.release.fh);
-			return;
-		}
-		break;
-	case FUSE_RELEASEDIR:
-		if (be->releasedir) {
-			be->releasedir(s->fs_be_ctx, r, in->a.release.fh);
-			return;
-		}
-		break;
-	case FUSE_FLUSH:
-		if (be->flush) {
-			be->flush(s->fs_be_ctx, r, in->a.flush.fh);
-			return;
-		}
-		break;
-	case FUSE_STATFS:
-		if (be->statfs) {
-			be->statfs(s->fs_be_ctx, r, in->h.nodeid);
-			return;
-		}
-		break;
-	default:
-		if (fuse_dispatch_write(s, r) || fuse_dispatch_lkx(s, r, room))
-			return;
-		break;
-	}
-	be_reply_err(r, -ENOSYS);
+	if (!rt->fr_run(s, r, room))
+		be_reply_err(r, -ENOSYS);
 }

@@ -138,7 +138,12 @@ struct fuse_in {
  *   -ENAMETOOLONG  name longer than FUSE_NAME_MAX (a symlink target: PATH_MAX - 1);
  *   -EINVAL  also: "." or ".." for an opcode that creates the name
  *            (FUSE_OP_NODOTS), WRITE whose size is not exactly the bytes
- *            after write_in (in.len != 80 + size) or above FUSE_MAX_WRITE.
+ *            after write_in (in.len != 80 + size) or above FUSE_MAX_WRITE,
+ *            and values the system calls bound whatever the back end: a
+ *            lock range, a READ/READDIR/LSEEK/FALLOCATE/COPY_FILE_RANGE
+ *            offset or length beyond INT64_MAX, an unknown LSEEK whence,
+ *            ACCESS mask bit, RENAME2 or COPY_FILE_RANGE flag, TMPFILE
+ *            without write access.
  * in->h is valid (copied) for every error but -EPROTO, so the caller can
  * echo the unique and tell whether the opcode wants a reply.
  */
@@ -162,7 +167,8 @@ int fuse_decode_name(const struct iovec *rd, unsigned n, size_t off, size_t avai
  * -ERANGE as setxattr(2) would say). SETXATTR: the value must be exactly the
  * remaining size bytes (-EINVAL) and at most XATTR_SIZE_MAX (-E2BIG); on
  * success in->var_off / var_len describe the value (be_req_write_iov).
- * LISTXATTR needs nothing more. 0 or -errno.
+ * LISTXATTR needs nothing more. SETXATTR flags other than XATTR_CREATE
+ * and XATTR_REPLACE are -EINVAL. 0 or -errno.
  */
 int fuse_decode_xattr(const struct iovec *rd, unsigned n, struct fuse_in *in, bool ext);
 
@@ -212,7 +218,6 @@ TAILQ_HEAD(fuse_req_list, fuse_req);
 
 /* Per-worker FUSE state, set up once by the worker. */
 struct nt_table;
-struct fdt;
 struct peer;
 struct tp;
 struct be_ops;
@@ -221,12 +226,27 @@ struct event;
 struct event_base;
 struct fuse_releases;
 
+/*
+ * What the dispatcher needs of the program that runs it (worker.c; a unit
+ * test's doubles): where a finished request goes. The dispatcher does not
+ * know the ring.
+ */
+struct fuse_host {
+	/* True on the thread running the event loop. */
+	bool (*fh_on_loop)(void);
+	/* Loop thread: publish a finished request and recycle it (tp_fn-shaped,
+	 * so pool threads hand it to tp_complete). */
+	void (*fh_complete)(void *req);
+	/* Loop thread: the same for a request finished on the loop itself. */
+	void (*fh_complete_local)(struct fuse_req *r);
+};
+
 struct fuse_sess {
+	const struct fuse_host *fs_host;
 	struct event_base *fs_base; /* for delayed releases; NULL: sent at once */
 	struct event *fs_release_ev;
 	struct fuse_releases *fs_rel; /* releases not sent yet (fuse_do_forget) */
 	struct nt_table *fs_nt;
-	struct fdt *fs_fdt;
 	struct peer *fs_peer;
 	struct tp *fs_tp;
 	uint32_t fs_self;
@@ -237,6 +257,8 @@ struct fuse_sess {
 	uint64_t fs_epoch;   /* last node-table epoch seen */
 	bool fs_initialized; /* cached: some worker answered INIT this epoch */
 	uint32_t fs_policy;  /* FUSE_POL_*: privileged metadata the operator allows */
+	bool fs_readonly;    /* --readonly: every change is EROFS */
+	bool fs_xattr;	     /* --xattr: extended attributes are served (else ENOSYS) */
 };
 
 /* Once, after filling *s: remember the pool for replies from its threads. */
@@ -248,7 +270,7 @@ void fuse_sess_sync(struct fuse_sess *s);
 
 /* Loop thread: decode and run one popped request. The request has been
  * put on the in-flight list by the caller; it is finished (pushed or
- * abandoned) through worker_req_complete exactly once. */
+ * abandoned) through the host's fh_complete exactly once. */
 void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r);
 
 /* ---- privileged metadata (fuse_policy.c) ---- */

@@ -229,20 +229,48 @@ static void *peer_thread_main(void *arg)
 	return NULL;
 }
 
+/* Until a back end says otherwise: nothing to lend, nothing to release. */
+static int peer_no_fd(void *ctx, uint64_t id)
+{
+	return -EBADF;
+}
+
+static void peer_no_release(void *ctx, uint64_t id)
+{
+}
+
+static const struct peer_provider peer_no_provider = {
+    .node_fd = peer_no_fd,
+    .fh_fd = peer_no_fd,
+    .release_node = peer_no_release,
+    .release_fh = peer_no_release,
+};
+
+static bool peer_provider_ok(const struct peer_provider *prov)
+{
+	return prov->node_fd && prov->fh_fd && prov->release_node && prov->release_fh;
+}
+
+void peer_set_provider(struct peer *p, const struct peer_provider *prov)
+{
+	if (peer_provider_ok(prov))
+		p->p_prov = *prov;
+}
+
 struct peer *peer_create(uint32_t self, const struct peer_provider *prov)
 {
 	sigset_t all, old;
 	struct peer *p;
 	int r;
 
-	if (!prov || !prov->node_fd || !prov->fh_fd || !prov->release_node || !prov->release_fh) {
+	if (prov && !peer_provider_ok(prov)) {
 		errno = EINVAL;
 		return NULL;
 	}
 	if (!(p = calloc(1, sizeof(*p))))
 		return NULL;
 	p->p_self = self;
-	p->p_prov = *prov;
+	p->p_prov = prov ? *prov : peer_no_provider;
 	pthread_mutex_init(&p->p_lock, NULL);
 	for (uint32_t i = 0; i < BH_MAX_QUEUES; i++) {
 		pthread_mutex_init(&p->p_client[i].pc_lock, NULL);

@@ -25,7 +25,12 @@ struct peer_provider {
 	void (*release_fh)(void *ctx, uint64_t fh);
 };
 
+/* prov may be NULL: until peer_set_provider, requests for descriptors are
+ * answered -EBADF and releases ignored. */
 struct peer *peer_create(uint32_t self, const struct peer_provider *prov);
+/* Who answers the other workers (the back end, in its init); before the
+ * first peer_add. */
+void peer_set_provider(struct peer *p, const struct peer_provider *prov);
 /* Stop the server thread, close every channel. */
 void peer_destroy(struct peer *p);
 

@@ -1,7 +1,7 @@
 /*
  * worker.c - bulkhead-worker: serves one virtqueue of one vhost-user-fs
- * device. Start-up (HELLO, CONFIG, node table, pool, peers, descriptor
- * table, back end), then a libevent loop: messages from the parent (memory
+ * device. Start-up (HELLO, CONFIG, SANDBOX, node table, pool, peers, back
+ * end), then a libevent loop: messages from the parent (memory
  * table, ring start/stop/enable, call/err fds, peer channels) and kicks
  * from the guest (pop, decode, dispatch; completions come back from the
  * pool and go onto the used ring).
@@ -28,7 +28,6 @@
 
 #include "backend.h"
 #include "bulkhead.h"
-#include "fdtable.h"
 #include "fuse_dispatch.h"
 #include "guest_fault.h"
 #include "ipc.h"
@@ -40,7 +39,6 @@
 #include "util.h"
 #include "worker.h"
 
-#define WORKER_FDT_CACHE 0 /* descriptors kept: bounded by RLIMIT_NOFILE only */
 #define WORKER_FREE_REQS 1024 /* recycled request objects kept */
 #define WORKER_POLL_USEC 1000 /* ring polling period without a kick fd */
 #define WORKER_QUIET_MS	 10   /* the quiet-ring check, after the last reply */
@@ -53,7 +51,6 @@ struct worker {
 	struct nt_table *w_nt;
 	struct tp *w_tp;
 	struct peer *w_peer;
-	struct fdt *w_fdt;
 	int w_root_fd;
 	int w_proc_fd;
 	struct fuse_sess w_sess;
@@ -795,30 +792,6 @@ static void worker_dispatch_parent(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* ---- peer requests (peer thread) ---- */
-
-/* File handles come from the descriptor table, lock descriptions from the
- * back end; both share the node table's handle id space. The back end is
- * set before the parent sends the first PEER channel. */
-static int worker_provide_fh_fd(void *ctx, uint64_t id)
-{
-	const struct be_ops *be = wk.w_sess.fs_be;
-	int fd = fdt_provide_fh_fd(ctx, id);
-
-	if (fd == -EBADF && be && be->provide_fd)
-		fd = be->provide_fd(wk.w_sess.fs_be_ctx, id);
-	return fd;
-}
-
-static void worker_release_fh(void *ctx, uint64_t id)
-{
-	const struct be_ops *be = wk.w_sess.fs_be;
-
-	fdt_release_fh(ctx, id);
-	if (be && be->release_id)
-		be->release_id(wk.w_sess.fs_be_ctx, id);
-}
-
 /* ---- start-up ---- */
 
 static void worker_configure(void)
@@ -953,14 +926,14 @@ static void worker_sandbox(void)
 	worker_ack(m.im_hdr.ih_seq, 0);
 }
 
+static const struct fuse_host worker_fuse_host = {
+    .fh_on_loop = worker_on_loop,
+    .fh_complete = worker_req_complete,
+    .fh_complete_local = worker_req_complete_local,
+};
+
 int main(int argc, char *argv[])
 {
-	struct peer_provider prov = {
-	    .node_fd = fdt_provide_node_fd,
-	    .fh_fd = worker_provide_fh_fd,
-	    .release_node = fdt_release_node,
-	    .release_fh = worker_release_fh,
-	};
 	struct be_env env;
 	int err;
 
@@ -995,20 +968,12 @@ int main(int argc, char *argv[])
 	if (!(wk.w_tp = tp_create(wk.w_cfg.ic_thread_pool, wk.w_base)))
 		fatal("thread pool of %u", wk.w_cfg.ic_thread_pool);
 	tp_set_spin(wk.w_tp, wk.w_poll_max_ns);
-	if (!(wk.w_fdt = fdt_create(wk.w_nt, wk.w_self, wk.w_root_fd, WORKER_FDT_CACHE)))
-		fatal("descriptor table");
-	prov.ctx = wk.w_fdt;
-	if (!(wk.w_peer = peer_create(wk.w_self, &prov)))
+	/* The back end answers the other workers once it is up (init). */
+	if (!(wk.w_peer = peer_create(wk.w_self, NULL)))
 		fatal("peer channels");
-	fdt_set_peer(wk.w_fdt, wk.w_peer);
-#ifdef BH_TEST_HOOKS
-	if (wk.w_cfg.ic_flags & IPC_CFG_TEST_SLOW_BORROW)
-		fdt_test_slow_borrow(wk.w_fdt);
-#endif
 
 	memset(&env, 0, sizeof(env));
 	env.nt = wk.w_nt;
-	env.fdt = wk.w_fdt;
 	env.peer = wk.w_peer;
 	env.tp = wk.w_tp;
 	env.base = wk.w_base;
@@ -1020,6 +985,7 @@ int main(int argc, char *argv[])
 	env.writeback = (wk.w_cfg.ic_flags & IPC_CFG_WRITEBACK) != 0;
 	env.xattr = (wk.w_cfg.ic_flags & IPC_CFG_XATTR) != 0;
 	env.test_escape_probe = (wk.w_cfg.ic_flags & IPC_CFG_TEST_ESCAPE_PROBE) != 0;
+	env.test_slow_borrow = (wk.w_cfg.ic_flags & IPC_CFG_TEST_SLOW_BORROW) != 0;
 	env.more_waiting = worker_more_waiting;
 	env.ring_passes = &wk.w_ring_passes;
 	/* Both back ends so far are the passthrough calls: the memory back end's
@@ -1028,8 +994,10 @@ int main(int argc, char *argv[])
 	wk.w_sess.fs_be = &be_passthrough_ops;
 	if ((err = wk.w_sess.fs_be->init(&env, &wk.w_sess.fs_be_ctx)) < 0)
 		fatalx("%s back end: %s", wk.w_sess.fs_be->name, strerror(-err));
+	wk.w_sess.fs_host = &worker_fuse_host;
+	wk.w_sess.fs_readonly = env.readonly;
+	wk.w_sess.fs_xattr = env.xattr;
 	wk.w_sess.fs_nt = wk.w_nt;
-	wk.w_sess.fs_fdt = wk.w_fdt;
 	wk.w_sess.fs_peer = wk.w_peer;
 	wk.w_sess.fs_tp = wk.w_tp;
 	wk.w_sess.fs_base = wk.w_base;

@@ -50,7 +50,7 @@ Test(peer, virtiofsd_serves_init_lookup_getattr_read)
 	uint32_t n;
 
 	cr_assert_eq(vufe_up(fe), 0);
-	/* virtiofsd 7.2 counts hiprio + one request queue (protocol.md §G.7) */
+	/* virtiofsd 7.2 counts hiprio + one request queue (docs/protocol.md §G.7) */
 	cr_expect_eq(vufe_queue_num(fe), 2);
 	cr_assert_eq(vufe_fuse_init(fe, 1, &io), 0);
 	cr_expect_eq(io.major, 7);
@@ -93,7 +93,7 @@ Test(peer, virtiofsd_reads_big_file_split_into_pages)
 	free(got);
 }
 
-Test(peer, virtiofsd_offers_what_protocol_md_recorded)
+Test(peer, virtiofsd_offers_what_the_protocol_notes_record)
 {
 	cr_assert_eq(vufe_negotiate(fe), 0);
 	cr_expect_eq(vufe_offered_features(fe), 0x175000000ull);

@@ -17,14 +17,12 @@ check_PROGRAMS += tests/unit/test_fuse_passthrough
 TESTS += tests/unit/test_fuse_passthrough
 tests_unit_test_fuse_passthrough_SOURCES = tests/unit/test_fuse_passthrough.c \
 	worker/fuse_codec.c worker/fuse_dispatch.c worker/fuse_dispatch.h worker/fuse_policy.c \
-	worker/backend.h worker/backend_passthrough.c \
-	worker/passthrough.h worker/passthrough_write.c \
-	worker/passthrough_locks.c worker/passthrough_xattr.c worker/passthrough_dir.c \
-	worker/passthrough_open.c worker/escape_probe.c \
-	worker/fdtable.c worker/fdtable.h worker/peer.c worker/peer.h \
+	worker/backend.h $(PASSTHROUGH_SOURCES) worker/escape_probe.c \
+	worker/peer.c worker/peer.h \
 	worker/threadpool.c worker/threadpool.h \
 	worker/guest_mem.c worker/virtqueue.c worker/virtqueue.h
-tests_unit_test_fuse_passthrough_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
+tests_unit_test_fuse_passthrough_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker \
+	-I$(top_srcdir)/worker/backends/passthrough
 tests_unit_test_fuse_passthrough_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_unit_test_fuse_passthrough_LDADD = common/libcommon.a $(LIBEVENT_LIBS) $(CRITERION_LIBS)
 endif

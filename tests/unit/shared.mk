@@ -19,8 +19,10 @@ tests_unit_test_threadpool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 tests_unit_test_threadpool_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_unit_test_threadpool_LDADD = common/libcommon.a $(LIBEVENT_LIBS) $(CRITERION_LIBS)
 
-tests_unit_test_peer_SOURCES = tests/unit/test_peer.c worker/peer.c worker/fdtable.c
-tests_unit_test_peer_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
+tests_unit_test_peer_SOURCES = tests/unit/test_peer.c worker/peer.c \
+	worker/backends/passthrough/fdtable.c
+tests_unit_test_peer_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker \
+	-I$(top_srcdir)/worker/backends/passthrough
 tests_unit_test_peer_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_peer_LDADD = common/libcommon.a $(CRITERION_LIBS)
 endif

@@ -16,6 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "fuse_dispatch.h"
 
@@ -1017,4 +1020,103 @@ Test(fuse_decode, xattr_names_are_checked_like_setxattr_does)
 	req_add(&q, "user.x", 6); /* no NUL */
 	req_seal(&q, (uint32_t)q.len);
 	cr_assert_eq(decode_xattr_flat(&q, true, &in), -EINVAL);
+}
+
+/* Decode opcode with fixed arguments args (and an optional name): the
+ * decoder's verdict. */
+static int decode_args(uint32_t opcode, const void *args, size_t len, const char *name)
+{
+	struct fuse_in in;
+	struct req q;
+
+	req_init(&q, opcode, 2);
+	req_add(&q, args, len);
+	if (name)
+		req_add(&q, name, strlen(name) + 1);
+	req_seal(&q, (uint32_t)q.len);
+	return decode_flat(&q, q.len, &in);
+}
+
+/*
+ * Values the system calls bound whatever stores the files are refused by
+ * the decoder, once, with EINVAL, and their largest valid neighbours pass:
+ * no back end needs to check them again.
+ */
+Test(fuse_decode, values_the_system_calls_bound_are_refused_once_here)
+{
+	const uint64_t big = (uint64_t)INT64_MAX + 1;
+	struct fuse_read_in rd = {.offset = big};
+	struct fuse_lseek_in ls = {.offset = 0, .whence = SEEK_HOLE + 1};
+	struct fuse_fallocate_in fa = {.offset = 0, .length = big};
+	struct fuse_copy_file_range_in cp = {.off_in = 0, .off_out = big};
+	struct fuse_access_in ac = {.mask = 0x10};
+	struct fuse_rename2_in rn = {.newdir = 1, .flags = 0x8};
+	struct fuse_create_in cr = {.flags = O_RDONLY, .mode = S_IFREG | 0600};
+	char two[8] = "a\0b";
+	struct fuse_in in;
+	struct req q;
+
+	cr_expect_eq(decode_args(FUSE_READ, &rd, sizeof(rd), NULL), -EINVAL);
+	cr_expect_eq(decode_args(FUSE_READDIR, &rd, sizeof(rd), NULL), -EINVAL);
+	cr_expect_eq(decode_args(FUSE_READDIRPLUS, &rd, sizeof(rd), NULL), -EINVAL);
+	rd.offset = INT64_MAX;
+	cr_expect_eq(decode_args(FUSE_READ, &rd, sizeof(rd), NULL), 0);
+
+	cr_expect_eq(decode_args(FUSE_LSEEK, &ls, sizeof(ls), NULL), -EINVAL, "whence");
+	ls.whence = SEEK_HOLE;
+	cr_expect_eq(decode_args(FUSE_LSEEK, &ls, sizeof(ls), NULL), 0);
+	ls.offset = big;
+	cr_expect_eq(decode_args(FUSE_LSEEK, &ls, sizeof(ls), NULL), -EINVAL, "offset");
+
+	cr_expect_eq(decode_args(FUSE_FALLOCATE, &fa, sizeof(fa), NULL), -EINVAL);
+	fa.length = INT64_MAX;
+	cr_expect_eq(decode_args(FUSE_FALLOCATE, &fa, sizeof(fa), NULL), 0);
+
+	cr_expect_eq(decode_args(FUSE_COPY_FILE_RANGE, &cp, sizeof(cp), NULL), -EINVAL);
+	cp.off_out = 0;
+	cp.flags = 1;
+	cr_expect_eq(decode_args(FUSE_COPY_FILE_RANGE, &cp, sizeof(cp), NULL), -EINVAL, "flags");
+	cp.flags = 0;
+	cr_expect_eq(decode_args(FUSE_COPY_FILE_RANGE, &cp, sizeof(cp), NULL), 0);
+
+	cr_expect_eq(decode_args(FUSE_ACCESS, &ac, sizeof(ac), NULL), -EINVAL);
+	ac.mask = R_OK | W_OK | X_OK;
+	cr_expect_eq(decode_args(FUSE_ACCESS, &ac, sizeof(ac), NULL), 0);
+
+	/* RENAME2: fixed arguments, then two names */
+	req_init(&q, FUSE_RENAME2, 2);
+	req_add(&q, &rn, sizeof(rn));
+	req_add(&q, two, 4);
+	req_seal(&q, (uint32_t)q.len);
+	cr_expect_eq(decode_flat(&q, q.len, &in), -EINVAL, "RENAME2 flag 0x8");
+	rn.flags = RENAME_NOREPLACE;
+	memcpy(q.b + IN_HDR, &rn, sizeof(rn));
+	cr_expect_eq(decode_flat(&q, q.len, &in), 0);
+
+	cr_expect_eq(decode_args(FUSE_TMPFILE, &cr, sizeof(cr), "t"), -EINVAL,
+		     "O_TMPFILE without write access");
+	cr.flags = O_RDWR;
+	cr_expect_eq(decode_args(FUSE_TMPFILE, &cr, sizeof(cr), "t"), 0);
+}
+
+/* SETXATTR flags other than XATTR_CREATE and XATTR_REPLACE: EINVAL. */
+Test(fuse_decode, setxattr_flags_are_checked_with_the_name)
+{
+	struct fuse_setxattr_in sx = {.size = 1, .flags = 0x4};
+	struct fuse_in in;
+	struct iovec iov;
+	struct req q;
+
+	req_init(&q, FUSE_SETXATTR, 2);
+	req_add(&q, &sx, FUSE_COMPAT_SETXATTR_IN_SIZE);
+	req_add(&q, "user.a", 7);
+	req_add(&q, "v", 1);
+	req_seal(&q, (uint32_t)q.len);
+	iov = (struct iovec){q.b, q.len};
+	cr_assert_eq(fuse_decode(&iov, 1, q.len, &in), 0);
+	cr_expect_eq(fuse_decode_xattr(&iov, 1, &in, false), -EINVAL);
+	sx.flags = XATTR_CREATE;
+	memcpy(q.b + IN_HDR, &sx, FUSE_COMPAT_SETXATTR_IN_SIZE);
+	cr_assert_eq(fuse_decode(&iov, 1, q.len, &in), 0);
+	cr_expect_eq(fuse_decode_xattr(&iov, 1, &in, false), 0);
 }

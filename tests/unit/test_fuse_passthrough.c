@@ -4,8 +4,8 @@
  * fuse_dispatch with an inline pool, and the replies read back. Pins the
  * session rules (INIT, DESTROY, order), lookup counting, and the read side
  * against a real temporary directory.
- * Runs in: the test process only. The worker_* hooks the dispatcher calls
- * are replaced by doubles that record the completion.
+ * Runs in: the test process only. Finished requests go to a fuse_host of
+ * doubles that record the completion.
  */
 #include "config.h"
 
@@ -21,25 +21,23 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "fdtable.h"
 #include "fuse_dispatch.h"
 #include "ipc.h"
 #include "node_table.h"
 #include "peer.h"
 #include "threadpool.h"
-#include "worker.h"
 
-/* ---- doubles for worker.c ---- */
+/* ---- where finished requests go (worker.c in the worker) ---- */
 
 static int completions;
 static uint32_t last_used;
 
-bool worker_on_loop(void)
+static bool t_on_loop(void)
 {
 	return true;
 }
 
-void worker_req_complete(void *arg)
+static void t_complete(void *arg)
 {
 	struct fuse_req *r = arg;
 
@@ -47,10 +45,16 @@ void worker_req_complete(void *arg)
 	completions++;
 }
 
-void worker_req_complete_local(struct fuse_req *r)
+static void t_complete_local(struct fuse_req *r)
 {
-	worker_req_complete(r);
+	t_complete(r);
 }
+
+static const struct fuse_host t_host = {
+    .fh_on_loop = t_on_loop,
+    .fh_complete = t_complete,
+    .fh_complete_local = t_complete_local,
+};
 
 /* ---- fixture ---- */
 
@@ -73,12 +77,6 @@ static void put_file(const char *name, const char *text)
 
 static void setup(void)
 {
-	struct peer_provider prov = {
-	    .node_fd = fdt_provide_node_fd,
-	    .fh_fd = fdt_provide_fh_fd,
-	    .release_node = fdt_release_node,
-	    .release_fh = fdt_release_fh,
-	};
 	struct be_env env = {0};
 	char path[256];
 	int memfd;
@@ -105,19 +103,16 @@ static void setup(void)
 	env.proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	cr_assert_geq(env.root_fd, 0);
 	env.tp = tp_create(0, base);
-	env.fdt = fdt_create(nt, 1, env.root_fd, 64);
-	prov.ctx = env.fdt;
-	env.peer = peer_create(1, &prov);
-	cr_assert(env.tp && env.fdt && env.peer);
-	fdt_set_peer(env.fdt, env.peer);
+	env.peer = peer_create(1, NULL);
+	cr_assert(env.tp && env.peer);
 	env.cache = IPC_CACHE_AUTO;
 	env.base = base;
 
 	memset(&sess, 0, sizeof(sess));
 	sess.fs_be = &be_passthrough_ops;
 	cr_assert_eq(sess.fs_be->init(&env, &sess.fs_be_ctx), 0);
+	sess.fs_host = &t_host;
 	sess.fs_nt = nt;
-	sess.fs_fdt = env.fdt;
 	sess.fs_peer = env.peer;
 	sess.fs_tp = env.tp;
 	sess.fs_self = 1;

@@ -356,6 +356,48 @@ Test(peer, provider_errors_and_releases_cross_the_channel)
 	pair_fini(&pp);
 }
 
+/* A worker whose back end has not said what it lends (or lends nothing)
+ * answers every request with EBADF and ignores releases; once the back end
+ * sets its provider, that one answers. */
+Test(peer, without_a_provider_nothing_is_lent_until_one_is_set)
+{
+	struct peer_provider prov = {NULL, fake_node_fd, fake_fh_fd, fake_release_node,
+				     fake_release_fh};
+	struct fake f = {0};
+	struct peer *srv, *cli;
+	int sv[2], fd;
+
+	f.file = memfile("0123456789");
+	prov.ctx = &f;
+	cr_assert_not_null(srv = peer_create(1, NULL));
+	cr_assert_not_null(cli = peer_create(2, &prov));
+	cr_assert_eq(ipc_socketpair(sv), 0);
+	cr_assert_eq(peer_add(cli, 1, IPC_PEER_CLIENT, sv[0]), 0);
+	cr_assert_eq(peer_add(srv, 2, IPC_PEER_SERVER, sv[1]), 0);
+	cr_expect_eq(peer_get_node_fd(cli, 1, 42), -EBADF);
+	cr_expect_eq(peer_get_fh_fd(cli, 1, 42), -EBADF);
+	cr_assert_eq(peer_release_node(cli, 1, 7), 0);
+	cr_expect_eq(peer_get_node_fd(cli, 1, 41), -EBADF, "the channel broke on a release");
+	cr_expect_eq(f.released_node, 0, "a release reached a provider that was never set");
+	peer_destroy(cli);
+	peer_destroy(srv);
+
+	/* The same worker with the provider set before its channels. */
+	cr_assert_not_null(srv = peer_create(1, NULL));
+	peer_set_provider(srv, &prov);
+	cr_assert_not_null(cli = peer_create(2, &prov));
+	cr_assert_eq(ipc_socketpair(sv), 0);
+	cr_assert_eq(peer_add(cli, 1, IPC_PEER_CLIENT, sv[0]), 0);
+	cr_assert_eq(peer_add(srv, 2, IPC_PEER_SERVER, sv[1]), 0);
+	fd = peer_get_node_fd(cli, 1, 42);
+	cr_expect_geq(fd, 0);
+	if (fd >= 0)
+		close(fd);
+	peer_destroy(cli);
+	peer_destroy(srv);
+	close(f.file);
+}
+
 /* A thousand releases (a guest's BATCH_FORGET) cross in two messages of
  * IPC_PEER_RELEASE_MAX ids, each id exactly once. */
 Test(peer, batched_releases_reach_the_owner_once_each)

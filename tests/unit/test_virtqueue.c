@@ -1,6 +1,6 @@
 /*
  * test_virtqueue.c - guest memory translation and the split virtqueue
- * against hand-built rings, including the hostile shapes of protocol.md D.6.
+ * against hand-built rings, including the hostile shapes of docs/protocol.md §D.6.
  * Guest memory is one memfd mapped through vq_mem_map as QEMU lays it out:
  * RAM below the 0xa0000 hole, then RAM from 0xc0000 split into two regions
  * adjacent in guest-physical space but not in host memory, and a sparse

@@ -1,7 +1,7 @@
 /*
  * passthrough.h - what the two halves of the passthrough back end share:
  * the context, the pool job, and helpers for node references and
- * credentials. backend_passthrough.c holds the read side and the ops table,
+ * credentials. passthrough.c holds the read side and the ops table,
  * passthrough_write.c the operations that change the share.
  * Runs in: the worker (sandboxed). Not an interface for other back ends.
  */
@@ -43,8 +43,13 @@ struct pt_dirstream {
 	size_t ds_pos;
 };
 
+/* Descriptors of other workers' nodes kept as duplicates: 0, bounded by
+ * RLIMIT_NOFILE only (fdtable.c evicts when it is reached). */
+#define PT_FDT_CACHE 0
+
 struct pt {
 	struct be_env pt_env;
+	struct fdt *pt_fdt; /* the host descriptors of nodes and open files */
 	dev_t pt_root_dev; /* the share root's identity: its lookups give node 1 */
 	ino_t pt_root_ino;
 	uint64_t pt_valid;	/* entry/attr cache lifetime, seconds */
@@ -100,7 +105,7 @@ static inline bool pt_more_waiting(const struct pt *pt)
 	return pt->pt_env.more_waiting && pt->pt_env.more_waiting();
 }
 
-/* backend_passthrough.c */
+/* passthrough.c */
 void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args);
 void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args, uint64_t node);
 void pt_meta_fh(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args, uint64_t fh);

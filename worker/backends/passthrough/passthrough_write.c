@@ -124,17 +124,8 @@ uint32_t pt_init_flags(void *ctx)
 		f |= FUSE_WRITEBACK_CACHE;
 	if (pt->pt_env.xattr)
 		f |= FUSE_SETXATTR_EXT;
-	f |= FUSE_SUBMOUNTS; /* mount points flagged on LOOKUP (backend_passthrough.c) */
+	f |= FUSE_SUBMOUNTS; /* mount points flagged on LOOKUP (passthrough.c) */
 	return f;
-}
-
-/* Refuse a change on a read-only share: true when the request was answered. */
-static bool pt_refuse_ro(struct pt *pt, struct fuse_req *r)
-{
-	if (!pt->pt_env.readonly)
-		return false;
-	be_reply_err(r, -EROFS);
-	return true;
 }
 
 static void pt_reply_attr_fd(struct pt *pt, struct fuse_req *r, int fd)
@@ -205,11 +196,11 @@ static void pt_do_setattr(void *arg)
 	uint32_t v = in->valid;
 	int nfd, ffd = -1, err;
 
-	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &nfd)) < 0) {
+	if ((err = fdt_node_get(pt->pt_fdt, j->j_id, &nfd)) < 0) {
 		be_reply_err(arg, err);
 		return;
 	}
-	if ((v & FATTR_FH) && (err = fdt_fh_get(pt->pt_env.fdt, in->fh, &ffd)) < 0)
+	if ((v & FATTR_FH) && (err = fdt_fh_get(pt->pt_fdt, in->fh, &ffd)) < 0)
 		goto out;
 	if (v & FATTR_MODE) {
 		err = ffd >= 0 ? (fchmod(ffd, in->mode & 07777) < 0 ? -errno : 0)
@@ -248,14 +239,12 @@ out:
 	else
 		be_reply_err(arg, err);
 	if (ffd >= 0)
-		fdt_put(pt->pt_env.fdt, ffd);
-	fdt_put(pt->pt_env.fdt, nfd);
+		fdt_put(pt->pt_fdt, ffd);
+	fdt_put(pt->pt_fdt, nfd);
 }
 
 void pt_setattr(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_setattr_in *in)
 {
-	if (pt_refuse_ro(ctx, r))
-		return;
 	/* One with a handle may need it from another worker: the pool waits. */
 	if (in->valid & FATTR_FH)
 		pt_submit(ctx, r, pt_do_setattr, &(struct pt_job){.j_id = node, .j_arg = in});
@@ -269,7 +258,7 @@ void pt_setattr(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_
 static void pt_do_write(void *arg)
 {
 	struct pt_job *j = pt_job_of(arg);
-	struct fdt *fdt = j->j_pt->pt_env.fdt;
+	struct fdt *fdt = j->j_pt->pt_fdt;
 	struct iovec *iov;
 	unsigned n;
 	size_t want;
@@ -311,8 +300,6 @@ void pt_write(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t
 	struct pt *pt = ctx;
 	struct pt_job args = {.j_id = fh, .j_off = off, .j_size = size, .j_flags = write_flags};
 
-	if (pt_refuse_ro(ctx, r))
-		return;
 	if (off > (uint64_t)INT64_MAX - size) {
 		be_reply_err(r, -EFBIG);
 		return;
@@ -327,7 +314,7 @@ void pt_write(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t
 static void pt_do_fsync(void *arg)
 {
 	struct pt_job *j = pt_job_of(arg);
-	struct fdt *fdt = j->j_pt->pt_env.fdt;
+	struct fdt *fdt = j->j_pt->pt_fdt;
 	int fd, err;
 
 	if ((err = fdt_fh_get(fdt, j->j_id, &fd)) < 0) {
@@ -416,7 +403,7 @@ static void pt_do_create(void *arg)
 	int dfd, fd = -EOPNOTSUPP, pfd = -1, oflags, err;
 
 	oflags = pt_file_oflags(pt, (int)(ci->flags & PT_CREATE_PASS)) | O_NOCTTY;
-	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &dfd)) < 0)
+	if ((err = fdt_node_get(pt->pt_fdt, j->j_id, &dfd)) < 0)
 		goto fail;
 	if (!j->j_name) {
 		if (pt->pt_env.proc_fd >= 0)
@@ -429,7 +416,7 @@ static void pt_do_create(void *arg)
 				break;
 			/* An existing file may be long to open or truncate: the pool. */
 			if (pt_meta_decline(j)) {
-				fdt_put(pt->pt_env.fdt, dfd);
+				fdt_put(pt->pt_fdt, dfd);
 				return;
 			}
 			fd = pt_create_existing(pt, j->j_req, dfd, j->j_name, oflags, &pfd);
@@ -439,7 +426,7 @@ static void pt_do_create(void *arg)
 	}
 	if (fd >= 0 && pfd < 0)
 		pfd = pt_created_node_fd(pt, dfd, j->j_name, fd);
-	fdt_put(pt->pt_env.fdt, dfd);
+	fdt_put(pt->pt_fdt, dfd);
 	if ((err = fd) < 0)
 		goto fail;
 	if ((err = pfd) < 0)
@@ -469,12 +456,6 @@ fail:
 void pt_create(void *ctx, struct fuse_req *r, uint64_t parent, const char *name,
 	       const struct fuse_create_in *in)
 {
-	if (pt_refuse_ro(ctx, r))
-		return;
-	if (!name && (in->flags & O_ACCMODE) == O_RDONLY) {
-		be_reply_err(r, -EINVAL); /* as open(2) says for O_TMPFILE */
-		return;
-	}
 	pt_meta(ctx, r, pt_do_create, &(struct pt_job){.j_id = parent, .j_name = name, .j_arg = in},
 		parent);
 }
@@ -498,7 +479,7 @@ static void pt_do_mknod(void *arg)
 	mode_t mode = j->j_mode;
 	int dfd, rc, err;
 
-	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &dfd)) < 0) {
+	if ((err = fdt_node_get(pt->pt_fdt, j->j_id, &dfd)) < 0) {
 		be_reply_err(arg, err);
 		return;
 	}
@@ -514,7 +495,7 @@ static void pt_do_mknod(void *arg)
 	}
 	if (err == 0)
 		err = pt_entry_of_name(pt, dfd, j->j_id, j->j_name, &e);
-	fdt_put(pt->pt_env.fdt, dfd);
+	fdt_put(pt->pt_fdt, dfd);
 	if (err < 0)
 		be_reply_err(arg, err);
 	else
@@ -524,8 +505,6 @@ static void pt_do_mknod(void *arg)
 void pt_mknod(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, uint32_t mode,
 	      uint32_t rdev, const char *target)
 {
-	if (pt_refuse_ro(ctx, r))
-		return;
 	switch (mode & S_IFMT) {
 	case S_IFREG:
 	case S_IFDIR:
@@ -570,18 +549,18 @@ static int pt_link_by_name(struct pt *pt, struct fuse_req *r, uint64_t node, int
 	if (pt_stat_fd(ofd, &want) < 0 || nt_node_name(pt->pt_env.nt, node, &parent, old) < 0 ||
 	    parent == node)
 		return -ESTALE;
-	if ((err = fdt_node_get(pt->pt_env.fdt, parent, &pfd)) < 0)
+	if ((err = fdt_node_get(pt->pt_fdt, parent, &pfd)) < 0)
 		return err == -ENFILE ? err : -ESTALE;
 	if (fstatat(pfd, old, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != want.st_dev ||
 	    st.st_ino != want.st_ino) {
-		fdt_put(pt->pt_env.fdt, pfd);
+		fdt_put(pt->pt_fdt, pfd);
 		return -ESTALE;
 	}
 	if ((err = pt_creds_enter(pt, r)) == 0) {
 		err = linkat(pfd, old, dfd, name, 0) < 0 ? -errno : 0;
 		pt_creds_leave(pt);
 	}
-	fdt_put(pt->pt_env.fdt, pfd);
+	fdt_put(pt->pt_fdt, pfd);
 	if (err == 0 && (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 			 st.st_dev != want.st_dev || st.st_ino != want.st_ino)) {
 		(void)unlinkat(dfd, name, 0);
@@ -598,12 +577,12 @@ static void pt_do_link(void *arg)
 	char pname[16];
 	int ofd, dfd, err;
 
-	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &ofd)) < 0) {
+	if ((err = fdt_node_get(pt->pt_fdt, j->j_id, &ofd)) < 0) {
 		be_reply_err(arg, err);
 		return;
 	}
-	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id2, &dfd)) < 0) {
-		fdt_put(pt->pt_env.fdt, ofd);
+	if ((err = fdt_node_get(pt->pt_fdt, j->j_id2, &dfd)) < 0) {
+		fdt_put(pt->pt_fdt, ofd);
 		be_reply_err(arg, err);
 		return;
 	}
@@ -618,8 +597,8 @@ static void pt_do_link(void *arg)
 	}
 	if (err == 0)
 		err = pt_entry_of_name(pt, dfd, j->j_id2, j->j_name, &e);
-	fdt_put(pt->pt_env.fdt, dfd);
-	fdt_put(pt->pt_env.fdt, ofd);
+	fdt_put(pt->pt_fdt, dfd);
+	fdt_put(pt->pt_fdt, ofd);
 	if (err < 0)
 		be_reply_err(arg, err);
 	else
@@ -628,8 +607,6 @@ static void pt_do_link(void *arg)
 
 void pt_link(void *ctx, struct fuse_req *r, uint64_t node, uint64_t newparent, const char *name)
 {
-	if (pt_refuse_ro(ctx, r))
-		return;
 	pt_submit(ctx, r, pt_do_link,
 		  &(struct pt_job){.j_id = node, .j_id2 = newparent, .j_name = name});
 }
@@ -642,7 +619,7 @@ static void pt_do_unlink(void *arg)
 	struct pt *pt = j->j_pt;
 	int dfd, err;
 
-	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &dfd)) < 0) {
+	if ((err = fdt_node_get(pt->pt_fdt, j->j_id, &dfd)) < 0) {
 		be_reply_err(arg, err);
 		return;
 	}
@@ -650,14 +627,12 @@ static void pt_do_unlink(void *arg)
 		err = unlinkat(dfd, j->j_name, j->j_dir ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
 		pt_creds_leave(pt);
 	}
-	fdt_put(pt->pt_env.fdt, dfd);
+	fdt_put(pt->pt_fdt, dfd);
 	be_reply_err(arg, err);
 }
 
 void pt_unlink(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, bool dir)
 {
-	if (pt_refuse_ro(ctx, r))
-		return;
 	pt_meta(ctx, r, pt_do_unlink, &(struct pt_job){.j_id = parent, .j_name = name, .j_dir = dir},
 		parent);
 }
@@ -685,12 +660,12 @@ static void pt_do_rename(void *arg)
 	struct pt *pt = j->j_pt;
 	int ofd, nfd, err;
 
-	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &ofd)) < 0) {
+	if ((err = fdt_node_get(pt->pt_fdt, j->j_id, &ofd)) < 0) {
 		be_reply_err(arg, err);
 		return;
 	}
-	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id2, &nfd)) < 0) {
-		fdt_put(pt->pt_env.fdt, ofd);
+	if ((err = fdt_node_get(pt->pt_fdt, j->j_id2, &nfd)) < 0) {
+		fdt_put(pt->pt_fdt, ofd);
 		be_reply_err(arg, err);
 		return;
 	}
@@ -703,20 +678,14 @@ static void pt_do_rename(void *arg)
 		if (j->j_flags & RENAME_EXCHANGE)
 			pt_rename_names(pt, ofd, j->j_id, j->j_name);
 	}
-	fdt_put(pt->pt_env.fdt, nfd);
-	fdt_put(pt->pt_env.fdt, ofd);
+	fdt_put(pt->pt_fdt, nfd);
+	fdt_put(pt->pt_fdt, ofd);
 	be_reply_err(arg, err);
 }
 
 void pt_rename(void *ctx, struct fuse_req *r, uint64_t olddir, const char *oldname,
 	       uint64_t newdir, const char *newname, uint32_t flags)
 {
-	if (pt_refuse_ro(ctx, r))
-		return;
-	if (flags & ~(uint32_t)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) {
-		be_reply_err(r, -EINVAL);
-		return;
-	}
 	pt_submit(ctx, r, pt_do_rename,
 		  &(struct pt_job){.j_id = olddir,
 				   .j_name = oldname,
@@ -733,7 +702,7 @@ static void pt_do_access(void *arg)
 	struct pt *pt = j->j_pt;
 	int fd, err;
 
-	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &fd)) < 0) {
+	if ((err = fdt_node_get(pt->pt_fdt, j->j_id, &fd)) < 0) {
 		be_reply_err(arg, err);
 		return;
 	}
@@ -742,20 +711,12 @@ static void pt_do_access(void *arg)
 											: 0;
 		pt_creds_leave(pt);
 	}
-	fdt_put(pt->pt_env.fdt, fd);
+	fdt_put(pt->pt_fdt, fd);
 	be_reply_err(arg, err);
 }
 
 void pt_access(void *ctx, struct fuse_req *r, uint64_t node, uint32_t mask)
 {
-	struct pt *pt = ctx;
-
-	if (mask & ~(uint32_t)(R_OK | W_OK | X_OK)) {
-		be_reply_err(r, -EINVAL);
-		return;
-	}
-	if ((mask & W_OK) && pt_refuse_ro(pt, r))
-		return;
 	pt_meta(ctx, r, pt_do_access, &(struct pt_job){.j_id = node, .j_mode = mask}, node);
 }
 
@@ -768,7 +729,7 @@ void pt_access(void *ctx, struct fuse_req *r, uint64_t node, uint32_t mask)
 static void pt_do_fallocate(void *arg)
 {
 	struct pt_job *j = pt_job_of(arg);
-	struct fdt *fdt = j->j_pt->pt_env.fdt;
+	struct fdt *fdt = j->j_pt->pt_fdt;
 	int fd, err;
 
 	if ((err = fdt_fh_get(fdt, j->j_id, &fd)) < 0) {
@@ -783,14 +744,8 @@ static void pt_do_fallocate(void *arg)
 void pt_fallocate(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint64_t len,
 		  uint32_t mode)
 {
-	if (pt_refuse_ro(ctx, r))
-		return;
 	if (mode & ~(uint32_t)PT_FALLOC_MODES) {
 		be_reply_err(r, -EOPNOTSUPP);
-		return;
-	}
-	if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX) {
-		be_reply_err(r, -EINVAL);
 		return;
 	}
 	pt_submit(ctx, r, pt_do_fallocate,
@@ -800,7 +755,7 @@ void pt_fallocate(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint
 static void pt_do_lseek(void *arg)
 {
 	struct pt_job *j = pt_job_of(arg);
-	struct fdt *fdt = j->j_pt->pt_env.fdt;
+	struct fdt *fdt = j->j_pt->pt_fdt;
 	off_t res;
 	int fd, err;
 
@@ -820,10 +775,6 @@ static void pt_do_lseek(void *arg)
 
 void pt_lseek(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t whence)
 {
-	if (whence > SEEK_HOLE || off > (uint64_t)INT64_MAX) {
-		be_reply_err(r, -EINVAL);
-		return;
-	}
 	pt_submit(ctx, r, pt_do_lseek, &(struct pt_job){.j_id = fh, .j_off = off, .j_flags = whence});
 }
 
@@ -833,7 +784,7 @@ void pt_lseek(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t
 static void pt_do_copy(void *arg)
 {
 	struct pt_job *j = pt_job_of(arg);
-	struct fdt *fdt = j->j_pt->pt_env.fdt;
+	struct fdt *fdt = j->j_pt->pt_fdt;
 	const struct fuse_copy_file_range_in *in = j->j_arg;
 	loff_t off_in = (loff_t)in->off_in, off_out = (loff_t)in->off_out;
 	size_t len = in->len < PT_COPY_MAX ? (size_t)in->len : PT_COPY_MAX;
@@ -862,13 +813,6 @@ static void pt_do_copy(void *arg)
 
 void pt_copy_file_range(void *ctx, struct fuse_req *r, const struct fuse_copy_file_range_in *in)
 {
-	if (pt_refuse_ro(ctx, r))
-		return;
-	if (in->flags != 0 || in->off_in > (uint64_t)INT64_MAX ||
-	    in->off_out > (uint64_t)INT64_MAX) {
-		be_reply_err(r, -EINVAL);
-		return;
-	}
 	pt_submit(ctx, r, pt_do_copy, &(struct pt_job){.j_arg = in});
 }
 

@@ -1,9 +1,11 @@
 /*
- * backend_passthrough.c - the host-directory back end, read side: LOOKUP,
+ * passthrough.c - the host-directory back end, read side: LOOKUP,
  * GETATTR, READLINK, OPEN/READ/RELEASE, OPENDIR/RELEASEDIR, FLUSH, STATFS,
  * and the ops table (the write side is passthrough_write.c, listings
- * passthrough_dir.c).
+ * passthrough_dir.c), and what other workers ask of it (descriptors).
  * OPEN for writing lives here too: it is the same reopen, as the caller.
+ * The memory back end is these same calls over the file system the parent
+ * made in memory: the share descriptor is all that differs.
  * Runs in: the worker (sandboxed), blocking calls on the pool threads.
  * Names and ids come from the guest, already copied and checked by the
  * dispatcher (no '/', NUL-terminated, <= 255 bytes); ids are resolved
@@ -159,8 +161,8 @@ static void pt_inline(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct 
 	long slept0;
 
 	if (!pt_meta_open(pt, start) ||
-	    (id && (fh ? fdt_fh_get_nowait(pt->pt_env.fdt, id, &fd)
-		       : fdt_node_get_nowait(pt->pt_env.fdt, id, &fd)) < 0)) {
+	    (id && (fh ? fdt_fh_get_nowait(pt->pt_fdt, id, &fd)
+		       : fdt_node_get_nowait(pt->pt_fdt, id, &fd)) < 0)) {
 		tp_submit(pt->pt_env.tp, fn, r);
 		return;
 	}
@@ -168,7 +170,7 @@ static void pt_inline(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct 
 	slept0 = pt_slept_before(pt);
 	fn(r); /* replies, and r may be gone, unless it declined */
 	if (id)
-		fdt_put(pt->pt_env.fdt, fd);
+		fdt_put(pt->pt_fdt, fd);
 	if (pt->pt_meta_declined) {
 		pt->pt_meta_declined = false;
 		j->j_inline = false;
@@ -198,8 +200,8 @@ bool pt_meta_decline(struct pt_job *j)
 
 static int pt_node_fd(struct pt *pt, uint64_t id, bool nowait, int *fd)
 {
-	return nowait ? fdt_node_get_nowait(pt->pt_env.fdt, id, fd)
-		      : fdt_node_get(pt->pt_env.fdt, id, fd);
+	return nowait ? fdt_node_get_nowait(pt->pt_fdt, id, fd)
+		      : fdt_node_get(pt->pt_fdt, id, fd);
 }
 
 struct pt_job *pt_job_of(void *arg)
@@ -285,7 +287,7 @@ int pt_fh_new(struct pt *pt, uint64_t node, int fd, int oflags, bool dir, uint64
 	err = nt_fh_alloc(pt->pt_env.nt, node, pt->pt_env.self, (uint32_t)oflags, dir, &fh);
 	if (err < 0)
 		return err;
-	if ((err = fdt_fh_install(pt->pt_env.fdt, fh.f_id, fd)) < 0) {
+	if ((err = fdt_fh_install(pt->pt_fdt, fh.f_id, fd)) < 0) {
 		nt_fh_free(pt->pt_env.nt, fh.f_id);
 		return err;
 	}
@@ -322,7 +324,7 @@ void pt_node_unref(struct pt *pt, uint64_t id)
 	if (nt_node_forget(pt->pt_env.nt, id, 1, &dead, &owner) < 0 || !dead)
 		return;
 	/* Only a node this request created can die here, and we own it. */
-	fdt_node_drop(pt->pt_env.fdt, id);
+	fdt_node_drop(pt->pt_fdt, id);
 	nt_node_free(pt->pt_env.nt, id);
 }
 
@@ -397,8 +399,8 @@ int pt_node_entry_named(struct pt *pt, int fd, uint64_t parent, const char *name
 	if (err < 0)
 		goto fail; /* -ENFILE: node_table.c told the operator */
 	if (created) {
-		err = name ? fdt_node_install_named(pt->pt_env.fdt, n.n_id, fd)
-			   : fdt_node_install(pt->pt_env.fdt, n.n_id, fd);
+		err = name ? fdt_node_install_named(pt->pt_fdt, n.n_id, fd)
+			   : fdt_node_install(pt->pt_fdt, n.n_id, fd);
 		if (err < 0) {
 			bool dead;
 			uint32_t owner;
@@ -408,7 +410,7 @@ int pt_node_entry_named(struct pt *pt, int fd, uint64_t parent, const char *name
 			goto fail;
 		}
 	} else {
-		fdt_node_offer(pt->pt_env.fdt, n.n_id, fd);
+		fdt_node_offer(pt->pt_fdt, n.n_id, fd);
 	}
 	pt_fill_named(pt, e, n.n_id, parent, &st);
 	return 0;
@@ -432,7 +434,7 @@ int pt_lookup_known(struct pt *pt, int dirfd, uint64_t dirdev, uint64_t parent, 
 	struct stat st;
 
 	if (nt_node_find(pt->pt_env.nt, dirdev, d_ino, &n) < 0 ||
-	    !fdt_node_held(pt->pt_env.fdt, n.n_id))
+	    !fdt_node_held(pt->pt_fdt, n.n_id))
 		return -EAGAIN;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) < 0 ||
 	    (uint64_t)st.st_dev != n.n_dev || (uint64_t)st.st_ino != n.n_ino)
@@ -499,7 +501,7 @@ static int pt_lookup_body(struct pt_job *j, bool nowait)
 	if ((err = pt_node_fd(j->j_pt, j->j_id, nowait, &fd)) < 0)
 		goto out;
 	err = pt_lookup_at(j->j_pt, fd, j->j_id, j->j_name, nowait, &e);
-	fdt_put(j->j_pt->pt_env.fdt, fd);
+	fdt_put(j->j_pt->pt_fdt, fd);
 out:
 	if (err == -EWOULDBLOCK && nowait)
 		return PT_DEFER;
@@ -529,7 +531,7 @@ static int pt_getattr_body(struct pt_job *j, bool nowait)
 		return 0;
 	}
 	err = pt_stat_fd(fd, &st);
-	fdt_put(j->j_pt->pt_env.fdt, fd);
+	fdt_put(j->j_pt->pt_fdt, fd);
 	if (err < 0) {
 		be_reply_err(j->j_req, err);
 		return 0;
@@ -553,13 +555,13 @@ static void pt_do_readlink(void *arg)
 	ssize_t n;
 	int fd, err;
 
-	if ((err = fdt_node_get(j->j_pt->pt_env.fdt, j->j_id, &fd)) < 0) {
+	if ((err = fdt_node_get(j->j_pt->pt_fdt, j->j_id, &fd)) < 0) {
 		be_reply_err(arg, err);
 		return;
 	}
 	n = readlinkat(fd, "", buf, sizeof(buf));
 	err = n < 0 ? -errno : 0;
-	fdt_put(j->j_pt->pt_env.fdt, fd);
+	fdt_put(j->j_pt->pt_fdt, fd);
 	if (err < 0)
 		be_reply_err(arg, err);
 	else
@@ -625,10 +627,10 @@ static void pt_do_open(void *arg)
 
 	oflags = j->j_dir ? O_RDONLY | O_DIRECTORY
 			  : pt_file_oflags(pt, (int)(j->j_flags & PT_OPEN_PASS));
-	if ((err = fdt_node_get(pt->pt_env.fdt, j->j_id, &pfd)) < 0)
+	if ((err = fdt_node_get(pt->pt_fdt, j->j_id, &pfd)) < 0)
 		goto out;
 	fd = pt_reopen(pt, j->j_req, j->j_id, pfd, oflags, j->j_dir ? PT_REOPEN_DIR : PT_REOPEN_FILE);
-	fdt_put(pt->pt_env.fdt, pfd);
+	fdt_put(pt->pt_fdt, pfd);
 	if ((err = fd) < 0)
 		goto out;
 	if ((oflags & O_TRUNC) && (j->j_size & FUSE_OPEN_KILL_SUIDGID))
@@ -662,7 +664,7 @@ static bool pt_read_at_eof(int fd, uint64_t end)
 static int pt_read_body(struct pt_job *j, bool nowait)
 {
 	struct pt *pt = j->j_pt;
-	struct fdt *fdt = pt->pt_env.fdt;
+	struct fdt *fdt = pt->pt_fdt;
 	struct iovec *iov;
 	uint64_t start, *memo;
 	unsigned n;
@@ -742,7 +744,7 @@ static void pt_do_release(void *arg)
 		be_reply_err(arg, err);
 		return;
 	}
-	fdt_fh_drop(pt->pt_env.fdt, j->j_id);
+	fdt_fh_drop(pt->pt_fdt, j->j_id);
 	if (fh.f_isdir)
 		pt_dirstream_drop(pt, j->j_id);
 	/* a shift past the word would be undefined: owners are queue indexes */
@@ -766,12 +768,12 @@ static void pt_do_statfs(void *arg)
 	struct statfs sf;
 	int fd, err;
 
-	if ((err = fdt_node_get(j->j_pt->pt_env.fdt, j->j_id, &fd)) < 0) {
+	if ((err = fdt_node_get(j->j_pt->pt_fdt, j->j_id, &fd)) < 0) {
 		be_reply_err(arg, err);
 		return;
 	}
 	err = fstatfs(fd, &sf) < 0 ? -errno : 0;
-	fdt_put(j->j_pt->pt_env.fdt, fd);
+	fdt_put(j->j_pt->pt_fdt, fd);
 	if (err < 0) {
 		be_reply_err(arg, err);
 		return;
@@ -827,13 +829,7 @@ static void pt_readlink(void *ctx, struct fuse_req *r, uint64_t node)
 static void pt_open(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags)
 {
 	const struct fuse_open_in *oi = be_req_args(r);
-	struct pt *pt = ctx;
 
-	if (pt->pt_env.readonly &&
-	    ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_CREAT)))) {
-		be_reply_err(r, -EROFS);
-		return;
-	}
 	/* j_size carries open_flags (FUSE_OPEN_KILL_SUIDGID). Special files
 	 * are refused before anything is opened (pt_reopen), so an open never
 	 * waits for a device or a FIFO's other end: a metadata call. */
@@ -851,10 +847,6 @@ static void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, ui
 {
 	struct pt *pt = ctx;
 
-	if (off > (uint64_t)INT64_MAX) {
-		be_reply_err(r, -EINVAL);
-		return;
-	}
 	/* Large reads are copy-bound. With more requests waiting, the pool
 	 * copies one while the loop takes the next, and the loop copies too
 	 * (cached data only) while the pool is busy, so two copies run at once.
@@ -918,6 +910,35 @@ static void pt_statfs(void *ctx, struct fuse_req *r, uint64_t node)
 	pt_meta(ctx, r, pt_do_statfs, &(struct pt_job){.j_id = node}, node);
 }
 
+/*
+ * What other workers ask of us (peer thread): duplicates of the node and
+ * file descriptors we own, and releases of them. File handles come from
+ * the descriptor table, lock descriptions from passthrough_locks.c; both
+ * share the node table's handle id space.
+ */
+static int pt_provide_node_fd(void *ctx, uint64_t id)
+{
+	return fdt_provide_node_fd(((struct pt *)ctx)->pt_fdt, id);
+}
+
+static int pt_provide_fh_fd(void *ctx, uint64_t id)
+{
+	int fd = fdt_provide_fh_fd(((struct pt *)ctx)->pt_fdt, id);
+
+	return fd == -EBADF ? pt_locks_provide_fd(id) : fd;
+}
+
+static void pt_release_node(void *ctx, uint64_t id)
+{
+	fdt_release_node(((struct pt *)ctx)->pt_fdt, id);
+}
+
+static void pt_release_fh(void *ctx, uint64_t id)
+{
+	fdt_release_fh(((struct pt *)ctx)->pt_fdt, id);
+	pt_locks_release_id(id);
+}
+
 static int pt_init(const struct be_env *env, void **ctx)
 {
 	struct stat st;
@@ -930,6 +951,22 @@ static int pt_init(const struct be_env *env, void **ctx)
 	if (!(pt = calloc(1, sizeof(*pt))))
 		return -ENOMEM;
 	pt->pt_env = *env;
+	if (!(pt->pt_fdt = fdt_create(env->nt, env->self, env->root_fd, PT_FDT_CACHE))) {
+		free(pt);
+		return -ENOMEM;
+	}
+	fdt_set_peer(pt->pt_fdt, env->peer);
+#ifdef BH_TEST_HOOKS
+	if (env->test_slow_borrow)
+		fdt_test_slow_borrow(pt->pt_fdt);
+#endif
+	peer_set_provider(env->peer, &(struct peer_provider){
+					 .ctx = pt,
+					 .node_fd = pt_provide_node_fd,
+					 .fh_fd = pt_provide_fh_fd,
+					 .release_node = pt_release_node,
+					 .release_fh = pt_release_fh,
+				     });
 	pt->pt_root_dev = st.st_dev;
 	pt->pt_root_ino = st.st_ino;
 	pt->pt_setcreds = geteuid() == 0;
@@ -957,9 +994,22 @@ static int pt_init(const struct be_env *env, void **ctx)
 	return 0;
 }
 
+/* A new session: every descriptor we hold is stale. */
 static void pt_session_reset(void *ctx)
 {
+	struct pt *pt = ctx;
+
+	fdt_reset(pt->pt_fdt);
 	pt_locks_reset();
+}
+
+/* The node's last lookup is gone: drop our descriptor of it (ours, or our
+ * cached duplicate of another worker's). */
+static void pt_forget(void *ctx, uint64_t id)
+{
+	struct pt *pt = ctx;
+
+	fdt_node_drop(pt->pt_fdt, id);
 }
 
 static void pt_ring_stop(void *ctx)
@@ -967,20 +1017,14 @@ static void pt_ring_stop(void *ctx)
 	pt_locks_ring_stop();
 }
 
-static int pt_provide_fd(void *ctx, uint64_t id)
-{
-	return pt_locks_provide_fd(id);
-}
-
-static void pt_release_id(void *ctx, uint64_t id)
-{
-	pt_locks_release_id(id);
-}
 
 static void pt_destroy(void *ctx)
 {
-	pt_dirstreams_free(ctx);
-	free(ctx);
+	struct pt *pt = ctx;
+
+	pt_dirstreams_free(pt);
+	fdt_destroy(pt->pt_fdt);
+	free(pt);
 }
 
 const struct be_ops be_passthrough_ops = {
@@ -1014,8 +1058,7 @@ const struct be_ops be_passthrough_ops = {
     .syncfs = pt_syncfs,
     .session_reset = pt_session_reset,
     .ring_stop = pt_ring_stop,
-    .provide_fd = pt_provide_fd,
-    .release_id = pt_release_id,
+    .forget = pt_forget,
     .getlk = pt_getlk,
     .setlk = pt_setlk,
     .getxattr = pt_getxattr,

@@ -117,10 +117,10 @@ static int pt_reopen_by_name(struct pt *pt, struct fuse_req *r, uint64_t node,
 
 	if (node == 0 || nt_node_name(pt->pt_env.nt, node, &parent, name) < 0 || parent == node)
 		return -ESTALE;
-	if ((err = fdt_node_get(pt->pt_env.fdt, parent, &pfd)) < 0)
+	if ((err = fdt_node_get(pt->pt_fdt, parent, &pfd)) < 0)
 		return err == -ENFILE ? err : -ESTALE;
 	fd = pt_reopen_at(pt, r, pfd, name, want, oflags);
-	fdt_put(pt->pt_env.fdt, pfd);
+	fdt_put(pt->pt_fdt, pfd);
 	return fd;
 }
 

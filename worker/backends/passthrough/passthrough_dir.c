@@ -204,7 +204,7 @@ static void pt_do_readdir(void *arg)
 		be_reply_err(arg, -ENOTDIR);
 		return;
 	}
-	if ((err = fdt_fh_get(pt->pt_env.fdt, j->j_id, &fd)) < 0) {
+	if ((err = fdt_fh_get(pt->pt_fdt, j->j_id, &fd)) < 0) {
 		be_reply_err(arg, err);
 		return;
 	}
@@ -262,7 +262,7 @@ static void pt_do_readdir(void *arg)
 	 * descriptor stays at its end marker, where a seek to the cookie would
 	 * find names created since. */
 	pt_dirstream_put(pt, j->j_id, &ds, mine && err == 0 && !eof && ret_pos != SIZE_MAX);
-	fdt_put(pt->pt_env.fdt, fd);
+	fdt_put(pt->pt_fdt, fd);
 	if (used > 0 || err == 0)
 		be_reply_buf(arg, buf, used);
 	else
@@ -272,10 +272,6 @@ static void pt_do_readdir(void *arg)
 
 void pt_readdir(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size, bool plus)
 {
-	if (off > (uint64_t)INT64_MAX) {
-		be_reply_err(r, -EINVAL);
-		return;
-	}
 	pt_meta_fh(ctx, r, pt_do_readdir,
 		   &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size, .j_plus = plus}, fh);
 }

@@ -1,8 +1,8 @@
 /*
  * fdtable.c - this worker's descriptors for nodes and file handles: the ones
  * it owns (it opened them) and the ones it borrowed from their owners through
- * peer.c (same open file description), cached and evicted first-in
- * first-out.
+ * peer.c (same open file description), cached and evicted least recently
+ * used first.
  * Runs in: the worker, from the loop and the pool threads (one mutex, held
  * only for memory updates; closes happen after it is dropped, peer requests
  * never under it). Trust: ids come from the guest and are validated against

@@ -203,10 +203,10 @@ static int pl_open(struct pt *pt, struct fuse_req *r, uint64_t node, uint64_t fh
 	if (f.f_node != node)
 		return -EBADF; /* a handle of another file: a confused or hostile guest */
 	acc = (int)(f.f_flags & O_ACCMODE);
-	if ((err = fdt_fh_get(pt->pt_env.fdt, fh, &hfd)) < 0)
+	if ((err = fdt_fh_get(pt->pt_fdt, fh, &hfd)) < 0)
 		return err;
 	fd = pt_reopen(pt, r, node, hfd, acc | O_NONBLOCK, PT_REOPEN_FILE | PT_REOPEN_DIR);
-	fdt_put(pt->pt_env.fdt, hfd);
+	fdt_put(pt->pt_fdt, hfd);
 	*out = fd;
 	return fd < 0 ? fd : 0;
 }
@@ -522,7 +522,7 @@ void pt_getlk(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_lk
 	pt_submit(ctx, r, pl_do_getlk, &(struct pt_job){.j_id = node, .j_arg = in});
 }
 
-/* ---- closing (backend_passthrough.c) ---- */
+/* ---- closing (passthrough.c) ---- */
 
 void pt_locks_flush(uint64_t node, uint64_t lock_owner)
 {

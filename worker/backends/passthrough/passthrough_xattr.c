@@ -46,7 +46,7 @@ static int px_open(struct pt *pt, uint64_t node, int *fd)
 	struct stat st;
 	int pfd, err;
 
-	if ((err = fdt_node_get(pt->pt_env.fdt, node, &pfd)) < 0)
+	if ((err = fdt_node_get(pt->pt_fdt, node, &pfd)) < 0)
 		return err;
 	if ((err = pt_stat_fd(pfd, &st)) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 		err = 1;
@@ -55,7 +55,7 @@ static int px_open(struct pt *pt, uint64_t node, int *fd)
 				PT_REOPEN_FILE | PT_REOPEN_DIR);
 		err = *fd < 0 ? *fd : 0;
 	}
-	fdt_put(pt->pt_env.fdt, pfd);
+	fdt_put(pt->pt_fdt, pfd);
 	return err;
 }
 
@@ -176,63 +176,28 @@ static void px_do_removexattr(void *arg)
 	px_do_change(arg, PX_REMOVE);
 }
 
-/*
- * Without --xattr the answer is ENOSYS, which the guest's kernel turns into
- * EOPNOTSUPP for the caller and remembers: it never asks again. EOPNOTSUPP
- * itself would be asked again each time, and the kernel asks for
- * security.capability before every write() to a file: one more round trip
- * per write, measured as ~20% of a small-file write workload's requests.
- */
-static bool px_off(struct pt *pt, struct fuse_req *r)
-{
-	if (pt->pt_env.xattr)
-		return false;
-	be_reply_err(r, -ENOSYS);
-	return true;
-}
+/* Without --xattr the dispatcher answers ENOSYS before these run
+ * (fuse_dispatch.c, FR_XATTR). */
 
 void pt_getxattr(void *ctx, struct fuse_req *r, uint64_t node, const char *name, uint32_t size)
 {
-	if (!px_off(ctx, r))
-		pt_meta(ctx, r, px_do_getxattr,
-			&(struct pt_job){.j_id = node, .j_name = name, .j_size = size}, node);
+	pt_meta(ctx, r, px_do_getxattr,
+		&(struct pt_job){.j_id = node, .j_name = name, .j_size = size}, node);
 }
 
 void pt_listxattr(void *ctx, struct fuse_req *r, uint64_t node, uint32_t size)
 {
-	if (!px_off(ctx, r))
-		pt_meta(ctx, r, px_do_listxattr, &(struct pt_job){.j_id = node, .j_size = size},
-			node);
+	pt_meta(ctx, r, px_do_listxattr, &(struct pt_job){.j_id = node, .j_size = size}, node);
 }
 
 void pt_setxattr(void *ctx, struct fuse_req *r, uint64_t node, const char *name, uint32_t size,
 		 uint32_t flags)
 {
-	struct pt *pt = ctx;
-
-	if (px_off(pt, r))
-		return;
-	if (flags & ~(uint32_t)(XATTR_CREATE | XATTR_REPLACE)) {
-		be_reply_err(r, -EINVAL);
-		return;
-	}
-	if (pt->pt_env.readonly) {
-		be_reply_err(r, -EROFS);
-		return;
-	}
-	pt_meta(pt, r, px_do_setxattr,
+	pt_meta(ctx, r, px_do_setxattr,
 		&(struct pt_job){.j_id = node, .j_name = name, .j_size = size, .j_flags = flags}, node);
 }
 
 void pt_removexattr(void *ctx, struct fuse_req *r, uint64_t node, const char *name)
 {
-	struct pt *pt = ctx;
-
-	if (px_off(pt, r))
-		return;
-	if (pt->pt_env.readonly) {
-		be_reply_err(r, -EROFS);
-		return;
-	}
-	pt_meta(pt, r, px_do_removexattr, &(struct pt_job){.j_id = node, .j_name = name}, node);
+	pt_meta(ctx, r, px_do_removexattr, &(struct pt_job){.j_id = node, .j_name = name}, node);
 }
