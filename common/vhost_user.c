@@ -1,5 +1,5 @@
 /*
- * vhost_user.c - vhost-user message codec (protocol.md §A).
+ * vhost_user.c - vhost-user message codec (docs/protocol.md §A).
  * Runs in: the parent, and the test front end. Reads one message at a time
  * from a stream socket: the header with its descriptors, then exactly the
  * payload. Every framing error is final for the connection: a byte stream
@@ -77,7 +77,7 @@ int vu_msg_recv(int fd, struct vu_msg *m)
 	return 0;
 }
 
-/* Expected payload and descriptors per request (protocol.md §A.4, §B.4). */
+/* Expected payload and descriptors per request (docs/protocol.md §A.4, §B.4). */
 struct vu_layout {
 	int known;
 	uint32_t min, max;   /* payload size range */

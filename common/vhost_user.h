@@ -1,5 +1,5 @@
 /*
- * vhost_user.h - vhost-user wire format (docs: protocol.md §A, §C).
+ * vhost_user.h - vhost-user wire format (docs/protocol.md §A, §C).
  * Runs in: the parent (daemon/) and the test front end (tests/frontend/).
  * Never in a worker: workers do not speak vhost-user.
  */
@@ -160,7 +160,7 @@ struct vu_msg {
 int vu_msg_recv(int fd, struct vu_msg *m);
 
 /* Check payload size and fd count of a request against the table of
- * protocol.md §A.4/§B.4: 0 or -EBADMSG with *why set to a short reason. */
+ * docs/protocol.md §A.4/§B.4: 0 or -EBADMSG with *why set to a short reason. */
 int vu_msg_validate(const struct vu_msg *m, const char **why);
 
 /* Write a reply: header {request, 0x5, size} + payload. 0 or -errno. */

@@ -1,6 +1,6 @@
 /*
  * vu_server.c - the vhost-user state machine for the one connected front end
- * (protocol.md §B).
+ * (docs/protocol.md §B).
  * Runs in: the parent. The front end is checked strictly: vu_msg_recv and
  * vu_msg_validate check framing and layout, then one table (vs_table, in the
  * shape of OpenSSH's monitor table) says which requests are accepted in which

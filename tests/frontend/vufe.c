@@ -1,7 +1,7 @@
 /*
  * vufe.c - the test front end's control side: guest memory, the connection,
  * one function per vhost-user request and the QEMU 7.2 sequences
- * (protocol.md §B.3). Runs in: test and bench programs only; whatever the
+ * (docs/protocol.md §B.3). Runs in: test and bench programs only; whatever the
  * back end answers is checked before use.
  */
 #include "config.h"

@@ -256,7 +256,7 @@ void vufe_fuse_set_creds(uint32_t uid, uint32_t gid);
 int vufe_fuse_write(struct vufe *fe, unsigned q, uint64_t nodeid, uint64_t fh, uint64_t off,
 		    const void *data, uint32_t size, uint32_t write_flags, uint32_t *written);
 
-/* The INIT flags a Linux 6.1 guest offers (protocol.md §F.3). */
+/* The INIT flags a Linux 6.1 guest offers (docs/protocol.md §F.3). */
 #define VUFE_GUEST_INIT_FLAGS  0x7bfffffbu
 #define VUFE_GUEST_INIT_FLAGS2 0xbu
 

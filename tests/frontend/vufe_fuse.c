@@ -1,6 +1,6 @@
 /*
  * vufe_fuse.c - FUSE requests over the test front end's rings, laid out as a
- * Linux 6.1 virtio-fs guest does (protocol.md §F.1): in_header and arguments
+ * Linux 6.1 virtio-fs guest does (docs/protocol.md §F.1): in_header and arguments
  * as two readable elements, out_header and reply data as writable elements,
  * one indirect table per multi-element request. Runs in: test and bench
  * programs only; replies are checked (length, unique, error range).

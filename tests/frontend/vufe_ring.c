@@ -1,5 +1,5 @@
 /*
- * vufe_ring.c - the test front end's split rings, driver side (protocol.md
+ * vufe_ring.c - the test front end's split rings, driver side (docs/protocol.md
  * §D): lay rings out in guest memory, post scatter lists as plain chains or
  * one indirect table (the Linux form), kick and wait like a Linux driver with
  * EVENT_IDX, and corrupt a ring on purpose for hostile tests. Runs in: test
