@@ -463,6 +463,11 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 				"--config) is required\n");
 		return -EINVAL;
 	}
+	if (conf->pc_backend == IPC_BE_MEMORY && conf->pc_readonly) {
+		fprintf(stderr, "bulkheadd: --readonly (readonly = yes) with the memory back end: a "
+				"new in-memory file system that refuses every change stays empty\n");
+		return -EINVAL;
+	}
 	if (conf->pc_socket_path && conf->pc_fd >= 0) {
 		fprintf(stderr, "bulkheadd: --socket-path and --fd exclude each other\n");
 		return -EINVAL;

@@ -62,9 +62,8 @@ static int mem_mount(const struct parent_conf *c, const char **step)
 		return -err;
 	}
 	*step = "fsmount";
-	mnt = fsmount(fs, FSMOUNT_CLOEXEC,
-		      MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC |
-			  (c->pc_readonly ? MOUNT_ATTR_RDONLY : 0));
+	/* never read-only: the command line refuses --readonly for it */
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
 	err = errno;
 	close(fs);
 	return mnt < 0 ? -err : mnt;

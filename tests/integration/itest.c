@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -18,13 +20,73 @@ struct hx_daemon it_d;
 char it_share[256];
 struct vufe *it_fe;
 
-void it_launch_opts(const char *const *extra, const struct vufe_opts *o)
+#ifdef IT_BACKEND_MEMORY
+#define IT_MEMORY_BYTES (256ull << 20)
+
+/* Our duplicate of the daemon's in-memory file system (-1: none). */
+static int it_mem_fd = -1;
+
+/*
+ * The daemon's descriptor of its in-memory file system, duplicated into
+ * this process with pidfd_getfd (root may): the tmpfs directory of the
+ * size we asked for. -1 if there is none.
+ */
+static int it_grab_memory_share(pid_t daemon)
 {
-	vufe_fuse_set_creds(0, 0);
+	int pidfd = pidfd_open(daemon, 0), found = -1;
+	struct statfs sf;
+	struct stat st;
+
+	if (pidfd < 0)
+		return -1;
+	for (int fd = 3; fd < 1024 && found < 0; fd++) {
+		int got = pidfd_getfd(pidfd, fd, 0);
+
+		if (got < 0)
+			continue;
+		if (fstatfs(got, &sf) == 0 && sf.f_type == TMPFS_MAGIC &&
+		    (uint64_t)sf.f_blocks * sf.f_bsize == IT_MEMORY_BYTES && fstat(got, &st) == 0 &&
+		    S_ISDIR(st.st_mode))
+			found = got;
+		else
+			close(got);
+	}
+	close(pidfd);
+	return found;
+}
+#endif
+
+void it_start_share(const char *const *extra, int (*prep)(const char *dir))
+{
+#ifdef IT_BACKEND_MEMORY
+	const char *args[40];
+	unsigned n = 0;
+
+	for (; extra && extra[n] && n < 38; n++)
+		args[n] = extra[n];
+	args[n++] = "--memory-size=256M";
+	args[n] = NULL;
+	cr_assert_eq(hx_start_bulkheadd(&it_d, NULL, args), 0, "bulkheadd did not start");
+	it_mem_fd = it_grab_memory_share(it_d.hd_pid);
+	cr_assert_geq(it_mem_fd, 0, "no in-memory file system in the daemon");
+	snprintf(it_share, sizeof(it_share), "/proc/self/fd/%d", it_mem_fd);
+	cr_assert_eq(hx_seed_share(it_share), 0);
+	if (prep)
+		cr_assert_eq(prep(it_share), 0, "share preparation failed");
+#else
 	if (!it_share[0])
 		cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
 	cr_assert_eq(hx_seed_share(it_share), 0);
+	if (prep)
+		cr_assert_eq(prep(it_share), 0, "share preparation failed");
 	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, extra), 0, "bulkheadd did not start");
+#endif
+}
+
+void it_launch_opts(const char *const *extra, const struct vufe_opts *o)
+{
+	vufe_fuse_set_creds(0, 0);
+	it_start_share(extra, NULL);
 	it_fe = it_connect(o);
 }
 
@@ -37,10 +99,21 @@ void it_launch(const char *const *extra, unsigned nqueues)
 	it_launch_opts(extra, &o);
 }
 
+void it_start_prep(const char *const *extra, unsigned nqueues, int (*prep)(const char *dir))
+{
+	struct vufe_opts o;
+
+	vufe_fuse_set_creds(0, 0);
+	it_start_share(extra, prep);
+	vufe_opts_default(&o);
+	o.nqueues = nqueues;
+	it_fe = it_connect(&o);
+	cr_assert_eq(it_up_init(it_fe), 0, "INIT failed");
+}
+
 void it_start(const char *const *extra, unsigned nqueues)
 {
-	it_launch(extra, nqueues);
-	cr_assert_eq(it_up_init(it_fe), 0, "INIT failed");
+	it_start_prep(extra, nqueues, NULL);
 }
 
 void it_setup(void)
@@ -86,7 +159,15 @@ void it_teardown(void)
 	if (it_d.hd_pid > 0 && !it_d.hd_reaped && hx_stop(&it_d, 5000) != 0)
 		hx_log_dump(&it_d);
 	hx_cleanup(&it_d);
+#ifdef IT_BACKEND_MEMORY
+	/* the file system goes with the daemon and our descriptor */
+	if (it_mem_fd >= 0)
+		close(it_mem_fd);
+	it_mem_fd = -1;
+	it_share[0] = '\0';
+#else
 	hx_rmtree(it_share);
+#endif
 }
 
 struct vufe *it_connect(const struct vufe_opts *o)

@@ -20,6 +20,16 @@ extern struct hx_daemon it_d;
 extern char it_share[256];
 extern struct vufe *it_fe;
 
+/*
+ * The share, passthrough or memory: a program built with IT_BACKEND_MEMORY
+ * runs the same tests on a memory share (--memory-size=256M), which the
+ * test reaches from the host through the daemon's own descriptor of it
+ * (it_share is then /proc/self/fd/N), so the host-side checks hold as well.
+ * it_start_share seeds it (and runs prep on it, if not NULL) and starts the
+ * daemon with extra arguments (NULL-terminated, may be NULL).
+ */
+void it_start_share(const char *const *extra, int (*prep)(const char *dir));
+
 /* Seed a share, start bulkheadd, connect a front end with default options. */
 void it_setup(void);
 /* Same with three queues (hiprio + two request queues). */
@@ -32,6 +42,8 @@ void it_launch(const char *const *extra, unsigned nqueues);
 /* it_launch with the front end's options given whole. */
 void it_launch_opts(const char *const *extra, const struct vufe_opts *o);
 void it_start(const char *const *extra, unsigned nqueues);
+/* it_start, with prep run on the seeded share before the front end comes. */
+void it_start_prep(const char *const *extra, unsigned nqueues, int (*prep)(const char *dir));
 /* Free the front end, stop the daemon if still running, remove the files. */
 void it_teardown(void);
 /* Free the front end, SIGTERM the daemon and assert it exits 0 within 5 s

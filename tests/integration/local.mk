@@ -112,6 +112,39 @@ tests_integration_test_memory_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_integration_test_memory_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
 endif
 
+# The generic suites again on a memory share (itest.h, IT_BACKEND_MEMORY):
+# one source, two programs.
+if HAVE_CRITERION
+MEM_TESTS = tests/integration/test_fuse_read_memory tests/integration/test_fuse_write_memory \
+	tests/integration/test_fuse_locks_memory tests/integration/test_fuse_xattr_memory \
+	tests/integration/test_multiqueue_memory
+check_PROGRAMS += $(MEM_TESTS)
+TESTS += $(MEM_TESTS)
+MEM_CPPFLAGS = $(VUFE_CPPFLAGS) -DIT_BACKEND_MEMORY
+MEM_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+MEM_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+tests_integration_test_fuse_read_memory_SOURCES = $(tests_integration_test_fuse_read_SOURCES)
+tests_integration_test_fuse_read_memory_CPPFLAGS = $(MEM_CPPFLAGS)
+tests_integration_test_fuse_read_memory_CFLAGS = $(MEM_CFLAGS)
+tests_integration_test_fuse_read_memory_LDADD = $(MEM_LDADD)
+tests_integration_test_fuse_write_memory_SOURCES = $(tests_integration_test_fuse_write_SOURCES)
+tests_integration_test_fuse_write_memory_CPPFLAGS = $(MEM_CPPFLAGS)
+tests_integration_test_fuse_write_memory_CFLAGS = $(MEM_CFLAGS)
+tests_integration_test_fuse_write_memory_LDADD = $(MEM_LDADD)
+tests_integration_test_fuse_locks_memory_SOURCES = $(tests_integration_test_fuse_locks_SOURCES)
+tests_integration_test_fuse_locks_memory_CPPFLAGS = $(MEM_CPPFLAGS)
+tests_integration_test_fuse_locks_memory_CFLAGS = $(MEM_CFLAGS)
+tests_integration_test_fuse_locks_memory_LDADD = $(MEM_LDADD)
+tests_integration_test_fuse_xattr_memory_SOURCES = $(tests_integration_test_fuse_xattr_SOURCES)
+tests_integration_test_fuse_xattr_memory_CPPFLAGS = $(MEM_CPPFLAGS)
+tests_integration_test_fuse_xattr_memory_CFLAGS = $(MEM_CFLAGS)
+tests_integration_test_fuse_xattr_memory_LDADD = $(MEM_LDADD)
+tests_integration_test_multiqueue_memory_SOURCES = $(tests_integration_test_multiqueue_SOURCES)
+tests_integration_test_multiqueue_memory_CPPFLAGS = $(MEM_CPPFLAGS)
+tests_integration_test_multiqueue_memory_CFLAGS = $(MEM_CFLAGS)
+tests_integration_test_multiqueue_memory_LDADD = $(MEM_LDADD)
+endif
+
 # --help and the manual page name the same options (no Criterion needed).
 TESTS += tests/integration/check-docs.sh
 EXTRA_DIST += tests/integration/check-docs.sh

@@ -26,25 +26,9 @@
 
 #define Q FO_Q
 
-static void w_start(const char *const *extra, unsigned nqueues, int (*prep)(const char *))
-{
-	struct vufe_opts o;
-
-	vufe_fuse_set_creds(0, 0);
-	cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
-	cr_assert_eq(hx_seed_share(it_share), 0);
-	if (prep)
-		cr_assert_eq(prep(it_share), 0, "share preparation failed");
-	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, extra), 0, "bulkheadd did not start");
-	vufe_opts_default(&o);
-	o.nqueues = nqueues;
-	it_fe = it_connect(&o);
-	cr_assert_eq(it_up_init(it_fe), 0, "INIT failed");
-}
-
 static void w_setup(void)
 {
-	w_start(NULL, 2, NULL);
+	it_start_prep(NULL, 2, NULL);
 }
 
 static void w_fini(void)
@@ -265,7 +249,7 @@ ITEST(fwrite_opts, created_objects_belong_to_the_request_uid_and_gid)
 	uint64_t pub, fh;
 	struct stat st;
 
-	w_start(NULL, 2, prep_public_dir);
+	it_start_prep(NULL, 2, prep_public_dir);
 	pub = it_lookup(it_fe, Q, "pub");
 	cr_assert_gt(pub, 0);
 	vufe_fuse_set_creds(1000, 1001);
@@ -339,7 +323,7 @@ ITEST(fwrite_opts, supplementary_group_from_the_guest_lets_a_member_create)
 	uint64_t grp;
 	struct stat st;
 
-	w_start(NULL, 2, prep_group_dir);
+	it_start_prep(NULL, 2, prep_group_dir);
 	/* a newer guest INITs again, offering CREATE_SUPP_GROUP */
 	cr_assert_eq(vufe_fuse(it_fe, Q, FUSE_INIT, 0, &ii, sizeof(ii), NULL, 0, &io, sizeof(io),
 			       &n, 0),
@@ -367,7 +351,7 @@ ITEST(fwrite_opts, non_owner_is_denied_like_on_the_host)
 {
 	uint64_t secret, rootdir, fh;
 
-	w_start(NULL, 2, prep_public_dir);
+	it_start_prep(NULL, 2, prep_public_dir);
 	secret = it_lookup(it_fe, Q, "secret");
 	rootdir = it_lookup(it_fe, Q, "rootdir");
 	cr_assert(secret && rootdir);
@@ -544,6 +528,9 @@ ITEST(fwrite, long_and_dot_names_are_refused)
 	cr_assert_eq(access(hpath("small.txt"), F_OK), 0);
 }
 
+#ifndef IT_BACKEND_MEMORY
+/* Passthrough only: a host mount inside the share; the memory
+ * share is in no mount tree, so nothing can be mounted in it. */
 static int prep_submount(const char *share)
 {
 	char p[PATH_MAX];
@@ -561,7 +548,7 @@ ITEST(fwrite_opts, rename_across_a_host_mount_gives_exdev)
 
 	struct fuse_entry_out e;
 
-	w_start(NULL, 2, prep_submount);
+	it_start_prep(NULL, 2, prep_submount);
 	/* The worker took its copy of the mount tree at start: the host's can go. */
 	snprintf(p, sizeof(p), "%s/mnt", it_share);
 	cr_assert_eq(umount2(p, MNT_DETACH), 0);
@@ -573,6 +560,7 @@ ITEST(fwrite_opts, rename_across_a_host_mount_gives_exdev)
 	cr_assert_eq(vufe_fuse_lookup(it_fe, Q, mnt, "inside", &e), 0);
 	cr_assert_eq(access(hpath("small.txt"), F_OK), 0);
 }
+#endif
 
 /* ---- handles ---- */
 
@@ -654,7 +642,7 @@ ITEST(fwrite_opts, copy_file_range_between_handles_of_two_queues)
 	uint64_t f1, f2;
 	uint32_t written;
 
-	w_start(NULL, 3, NULL);
+	it_start_prep(NULL, 3, NULL);
 	fill(src, sizeof(src), 5);
 	cr_assert_eq(f_create(FUSE_CREATE, 1, "src", O_RDWR | O_CREAT, 0644, &e1, &f1), 0);
 	cr_assert_eq(vufe_fuse_write(it_fe, Q, e1.nodeid, f1, 0, src, sizeof(src), 0, &written), 0);
@@ -676,6 +664,9 @@ ITEST(fwrite_opts, copy_file_range_between_handles_of_two_queues)
 
 /* ---- options ---- */
 
+#ifndef IT_BACKEND_MEMORY
+/* Passthrough only: a memory share refuses --readonly
+ * (test_memory: a_read_only_memory_share_is_refused). */
 ITEST(fwrite_opts, readonly_refuses_every_change_with_erofs)
 {
 	static const char *const ro[] = {"--readonly", NULL};
@@ -683,7 +674,7 @@ ITEST(fwrite_opts, readonly_refuses_every_change_with_erofs)
 	uint64_t small, fh, rfh;
 	uint32_t written;
 
-	w_start(ro, 2, NULL);
+	it_start_prep(ro, 2, NULL);
 	small = it_lookup(it_fe, Q, "small.txt");
 	cr_assert_eq(vufe_fuse_open(it_fe, Q, small, O_WRONLY, &fh), -EROFS);
 	cr_assert_eq(vufe_fuse_open(it_fe, Q, small, O_RDWR, &fh), -EROFS);
@@ -705,6 +696,7 @@ ITEST(fwrite_opts, readonly_refuses_every_change_with_erofs)
 	cr_assert_eq(access(hpath("small.txt"), F_OK), 0);
 	cr_assert_neq(access(hpath("d"), F_OK), 0);
 }
+#endif
 
 static void expect_cache_mode(const char *arg, uint64_t valid, uint32_t fopen, uint32_t dopen)
 {
@@ -713,7 +705,7 @@ static void expect_cache_mode(const char *arg, uint64_t valid, uint32_t fopen, u
 	struct fuse_open_out oo;
 	struct fuse_entry_out e;
 
-	w_start(arg ? args : NULL, 2, NULL);
+	it_start_prep(arg ? args : NULL, 2, NULL);
 	cr_assert_eq(vufe_fuse_lookup(it_fe, Q, 1, "small.txt", &e), 0);
 	cr_expect_eq(e.entry_valid, valid, "%s: entry_valid %llu", arg,
 		     (unsigned long long)e.entry_valid);
@@ -763,7 +755,7 @@ ITEST(fwrite_opts, cache_auto_keeps_pages_only_of_files_unchanged_since_their_la
 	uint64_t nid;
 	int fd;
 
-	w_start(NULL, 2, NULL);
+	it_start_prep(NULL, 2, NULL);
 	nid = it_lookup(it_fe, Q, "small.txt");
 	cr_assert_eq(open_flags_of(nid, O_RDONLY), 0, "made just now: drop");
 	cr_assert_eq(open_flags_of(nid, O_RDONLY), 0, "still too recent to remember");
@@ -793,7 +785,7 @@ ITEST(fwrite_opts, writeback_is_offered_and_makes_write_only_opens_readable)
 	uint32_t written, got;
 	char back[32];
 
-	w_start(wb, 2, NULL);
+	it_start_prep(wb, 2, NULL);
 	cr_assert_eq(vufe_fuse_init(it_fe, Q, &io), 0);
 	cr_assert_neq(io.flags & FUSE_WRITEBACK_CACHE, 0);
 	cr_assert_neq(io.flags & FUSE_HANDLE_KILLPRIV_V2, 0);

@@ -24,17 +24,21 @@
 
 static uint64_t x_node;
 
+/* A symlink beside the seeded files. */
+static int x_prep(const char *dir)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/link", dir);
+	return symlink("small.txt", p) < 0 ? -errno : 0;
+}
+
 static void x_start(const char *const *extra)
 {
 	struct vufe_opts o;
-	char p[PATH_MAX];
 
 	vufe_fuse_set_creds(0, 0);
-	cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
-	cr_assert_eq(hx_seed_share(it_share), 0);
-	snprintf(p, sizeof(p), "%s/link", it_share);
-	cr_assert_eq(symlink("small.txt", p), 0);
-	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, extra), 0, "bulkheadd did not start");
+	it_start_share(extra, x_prep);
 	vufe_opts_default(&o);
 	it_fe = it_connect(&o);
 	cr_assert_eq(it_up_init(it_fe), 0, "INIT failed");

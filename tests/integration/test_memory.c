@@ -256,3 +256,15 @@ Test(memory, a_bad_file_stops_start_up_with_file_line_and_reason)
 	snprintf(want, sizeof(want), "bulkheadd: %s:5: 'lots' is not a size", mt_conf);
 	cr_expect_not_null(strstr(out, want), "'%s' does not say '%s'", out, want);
 }
+
+/* A memory share starts empty: read-only, it would stay so, and is refused. */
+Test(memory, a_read_only_memory_share_is_refused)
+{
+	static char out[4096];
+	char *argv[] = {(char *)BH_BUILD_DIR "/daemon/bulkheadd", (char *)"--memory-size=8M",
+			(char *)"--readonly", (char *)"--socket-path=/nonexistent/s", NULL};
+
+	cr_expect_eq(hx_run_capture(argv, NULL, NULL, out, sizeof(out)), 1);
+	cr_expect_not_null(strstr(out, "--readonly (readonly = yes) with the memory back end"),
+			   "%s", out);
+}

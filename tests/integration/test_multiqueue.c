@@ -49,9 +49,7 @@ static int mq_make_files(const char *share)
 
 static void mq_start(const char *const *extra)
 {
-	cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
-	cr_assert_eq(mq_make_files(it_share), 0);
-	it_start(extra, MQ_NQ);
+	it_start_prep(extra, MQ_NQ, mq_make_files);
 }
 
 static void mq_setup(void)
