@@ -7,7 +7,8 @@
 # symlink in /tmp (which the test user cannot enter, which the workloads
 # guest covers with tmpfs, and whose build directory is a logical path),
 # where test_unpriv and `make check-guest-workloads` (git, sqlite3, fio, tar
-# and system-call checks in a guest) run, and `make distcheck`. Prints how
+# and system-call checks in a guest, on a passthrough and on a memory share)
+# run, and `make distcheck`. Prints how
 # long each part took and ends with one line "N passed, N failed" counting
 # test cases: every Criterion test case, every other test program, each
 # workload check, the guest test and distcheck as one each; a part that was
@@ -162,9 +163,11 @@ anywhere_build() (
 		make -j2 daemon/bulkheadd worker/bulkhead-worker
 )
 
-# run_workloads DIR LOG: the workloads guest suite in DIR, its output in LOG.
+# run_workloads DIR LOG BACKEND: the workloads guest suite in DIR on a
+# passthrough or memory share, its output in LOG.
 run_workloads() (
-	make -C "$1" check-guest-workloads 2>&1 | tee "$2"
+	BH_GUEST_BACKEND=$3 BH_GUEST_WORKDIR=$1/tests/guest/wl-work-$3 \
+		make -C "$1" check-guest-workloads 2>&1 | tee "$2"
 	exit "${PIPESTATUS[0]}"
 )
 
@@ -261,21 +264,27 @@ if [ $build_ok = 1 ]; then
 		skip check-guest-workloads BH_SKIP_GUEST
 		skipped+=(guest)
 	elif [ $copy_ok = 1 ]; then
-		# Real programs in a guest whose root is the host's / over 9p; each
-		# workload check counts as one case.
-		wl_log=$builddir/tests/anywhere/workloads.out
-		step check-guest-workloads run_workloads "$link/src" "$wl_log"
-		rc=$?
-		wl=$(grep -a '^workloads: .* checks, ' "$wl_log" | tail -n1)
-		if [ -n "$wl" ]; then
-			passed=$((passed + $(sed -n 's/.* \([0-9]*\) passed,.*/\1/p' <<<"$wl")))
-			failed=$((failed + $(sed -n 's/.* \([0-9]*\) failed,.*/\1/p' <<<"$wl")))
-		fi
-		if [ $rc -ne 0 ] && ! grep -q ' [1-9][0-9]* failed,' <<<"$wl"; then
-			failed=$((failed + 1))
-		fi
-		# the consoles and daemon logs outlive the copy
-		cp "$link/src/tests/guest/wl-work/"*.log "$builddir/tests/anywhere/" 2>/dev/null
+		# Real programs in a guest whose root is the host's / over 9p, on a
+		# passthrough share and on a memory share; each workload check
+		# counts as one case.
+		for backend in passthrough memory; do
+			wl_log=$builddir/tests/anywhere/workloads-$backend.out
+			step workloads-$backend run_workloads "$link/src" "$wl_log" \
+				$backend
+			rc=$?
+			wl=$(grep -a '^workloads: .* checks, ' "$wl_log" | tail -n1)
+			if [ -n "$wl" ]; then
+				passed=$((passed + $(sed -n 's/.* \([0-9]*\) passed,.*/\1/p' <<<"$wl")))
+				failed=$((failed + $(sed -n 's/.* \([0-9]*\) failed,.*/\1/p' <<<"$wl")))
+			fi
+			if [ $rc -ne 0 ] && ! grep -q ' [1-9][0-9]* failed,' <<<"$wl"; then
+				failed=$((failed + 1))
+			fi
+			# the consoles and daemon logs outlive the copy
+			mkdir -p "$builddir/tests/anywhere/wl-$backend"
+			cp "$link/src/tests/guest/wl-work-$backend/"*.log \
+				"$builddir/tests/anywhere/wl-$backend/" 2>/dev/null
+		done
 	fi
 	where=
 

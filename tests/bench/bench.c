@@ -45,6 +45,8 @@ enum bn_row {
 	BN_WRITE4K,
 	BN_WRITE1M,
 	BN_CREATE,
+	BN_SMALLREAD,
+	BN_READDIRPLUS,
 	BN_NROWS
 };
 
@@ -65,6 +67,12 @@ static const struct {
     [BN_CREATE] = {"create_10k", "files/s",
 		   "CREATE+GETATTR+RELEASE+UNLINK of 10,000 files, 16 files in flight, "
 		   "FORGETs batched on hiprio"},
+    [BN_SMALLREAD] = {"smallfile_read", "files/s",
+		      "LOOKUP+OPEN+READ 4 KiB+FLUSH+RELEASE of each of 10,000 4 KiB files, 16 "
+		      "files in flight, FORGETs batched on hiprio"},
+    [BN_READDIRPLUS] = {"readdirplus_3k", "entries/s",
+			"OPENDIR, READDIRPLUS of 4 KiB pages to the end, RELEASEDIR of a "
+			"3,000-entry directory, one request at a time; FORGETs not timed"},
 };
 
 /* The scaling row: bulkhead alone, GETATTR with 1, 2 and 4 request queues. */
@@ -74,6 +82,12 @@ static const unsigned bn_scale_queues[BN_SCALE_N] = {1, 2, 4};
 static double bn_scale[BN_SCALE_N][BN_MAX_RUNS];
 
 static int bn_runs = 5;
+/* --backend=memory: bulkhead serves a new in-memory file system of this
+ * size (made afresh with every daemon, its files through the daemon's
+ * descriptor of it), virtiofsd a directory on tmpfs. */
+static bool bn_memory;
+#define BN_MEMORY_BYTES (1ull << 30)
+#define BN_DIR3K	3000
 /* The harness logs at debug for the tests; a benchmark logs like production.
  * --bulkhead-arg adds options (e.g. --thread-pool-size=N) for tuning runs. */
 #define BN_MAX_ARGS 8
@@ -104,6 +118,8 @@ struct bn_ctx {
 	uint64_t bytes;
 	uint64_t *nodes; /* the LOOKUP row's answers, to forget */
 	unsigned nnodes;
+	uint64_t dir3k; /* node id of the 3,000-entry directory */
+	const char *share; /* this side's share as the host reaches it */
 };
 
 /* bn_pipeline flag: WRITE data in one readable descriptor per 4 KiB page,
@@ -351,8 +367,9 @@ static void bn_settle(const char *share)
  * the row would time that scan (3,000 files/s with no daemon at all, against
  * 75,000 in a fresh group) rather than the daemons.
  */
-static void bn_create_dir(struct vufe *fe, struct bn_ctx *x, const char *share)
+static void bn_create_dir(struct vufe *fe, struct bn_ctx *x)
 {
+	const char *share = x->share;
 	static unsigned seq;
 	struct fuse_entry_out e;
 	char p[512], name[32];
@@ -368,17 +385,30 @@ static void bn_create_dir(struct vufe *fe, struct bn_ctx *x, const char *share)
 	x->cdir = e.nodeid;
 }
 
-/* One file's life as a guest's `touch f; stat f; rm f` sends it. */
-enum bn_stage { BN_ST_CREATE, BN_ST_GETATTR, BN_ST_RELEASE, BN_ST_UNLINK };
-
+/*
+ * The rows that take many files through a few requests each, 16 files in
+ * flight: a file's stages are requests in order, and its node is forgotten
+ * (batched on hiprio, as a guest does) after its last one.
+ */
 struct bn_file {
 	struct vufe_call *f_call;
-	enum bn_stage f_stage;
+	unsigned f_stage;
 	unsigned f_idx;
 	uint64_t f_node, f_fh;
 };
 
-static int bn_file_prep(struct vufe *fe, struct bn_file *f, struct bn_ctx *x)
+struct bn_file_row {
+	unsigned fr_stages;
+	/* prepare f's request for its stage */
+	int (*fr_prep)(struct vufe *fe, struct bn_file *f, struct bn_ctx *x);
+	/* a stage's reply arrived: keep what later stages need */
+	void (*fr_done)(struct bn_file *f, struct vufe_call *c);
+};
+
+/* One file's life as a guest's `touch f; stat f; rm f` sends it. */
+enum bn_stage { BN_ST_CREATE, BN_ST_GETATTR, BN_ST_RELEASE, BN_ST_UNLINK };
+
+static int bn_create_prep(struct vufe *fe, struct bn_file *f, struct bn_ctx *x)
 {
 	struct fuse_create_in ci = {
 	    .flags = O_RDWR | O_CREAT | O_EXCL, .mode = S_IFREG | 0644, .umask = 022};
@@ -404,6 +434,70 @@ static int bn_file_prep(struct vufe *fe, struct bn_file *f, struct bn_ctx *x)
 	}
 	return -EINVAL;
 }
+
+static void bn_create_done(struct bn_file *f, struct vufe_call *c)
+{
+	const struct fuse_entry_out *e = vufe_call_data(c);
+	const struct fuse_open_out *oo = (const void *)(e + 1);
+
+	if (f->f_stage != BN_ST_CREATE)
+		return;
+	if (vufe_call_data_len(c) < sizeof(*e) + sizeof(*oo))
+		bn_die("CREATE reply size", (int)vufe_call_data_len(c));
+	f->f_node = e->nodeid;
+	f->f_fh = oo->fh;
+}
+
+static const struct bn_file_row bn_create_stages = {4, bn_create_prep, bn_create_done};
+
+/* One small file read as a guest's `cat f` sends it (warm: no GETATTR). */
+enum bn_rstage { BN_RS_LOOKUP, BN_RS_OPEN, BN_RS_READ, BN_RS_FLUSH, BN_RS_RELEASE };
+
+static int bn_smallread_prep(struct vufe *fe, struct bn_file *f, struct bn_ctx *x)
+{
+	struct fuse_open_in oi = {.flags = O_RDONLY};
+	struct fuse_read_in ri = {.fh = f->f_fh, .size = BN_PAGE, .flags = O_RDONLY};
+	struct fuse_flush_in fl = {.fh = f->f_fh};
+	struct fuse_release_in rl = {.fh = f->f_fh, .flags = O_RDONLY};
+	char name[16];
+	int n = snprintf(name, sizeof(name), "f%05u", f->f_idx % BN_FILES);
+
+	switch (f->f_stage) {
+	case BN_RS_LOOKUP:
+		return vufe_call_prep(fe, f->f_call, FUSE_LOOKUP, x->many, name, (size_t)n + 1,
+				      NULL, 0, 16 + sizeof(struct fuse_entry_out));
+	case BN_RS_OPEN:
+		return vufe_call_prep(fe, f->f_call, FUSE_OPEN, f->f_node, &oi, sizeof(oi), NULL, 0,
+				      16 + sizeof(struct fuse_open_out));
+	case BN_RS_READ:
+		return vufe_call_prep(fe, f->f_call, FUSE_READ, f->f_node, &ri, sizeof(ri), NULL, 0,
+				      16 + BN_PAGE);
+	case BN_RS_FLUSH:
+		return vufe_call_prep(fe, f->f_call, FUSE_FLUSH, f->f_node, &fl, sizeof(fl), NULL, 0,
+				      16);
+	case BN_RS_RELEASE:
+		return vufe_call_prep(fe, f->f_call, FUSE_RELEASE, f->f_node, &rl, sizeof(rl), NULL,
+				      0, 16);
+	}
+	return -EINVAL;
+}
+
+static void bn_smallread_done(struct bn_file *f, struct vufe_call *c)
+{
+	if (f->f_stage == BN_RS_LOOKUP) {
+		if (vufe_call_data_len(c) < sizeof(struct fuse_entry_out))
+			bn_die("LOOKUP reply size", (int)vufe_call_data_len(c));
+		f->f_node = ((const struct fuse_entry_out *)vufe_call_data(c))->nodeid;
+	} else if (f->f_stage == BN_RS_OPEN) {
+		if (vufe_call_data_len(c) < sizeof(struct fuse_open_out))
+			bn_die("OPEN reply size", (int)vufe_call_data_len(c));
+		f->f_fh = ((const struct fuse_open_out *)vufe_call_data(c))->fh;
+	} else if (f->f_stage == BN_RS_READ && vufe_call_data_len(c) != BN_PAGE) {
+		bn_die("READ of a 4 KiB file", (int)vufe_call_data_len(c));
+	}
+}
+
+static const struct bn_file_row bn_smallread_stages = {5, bn_smallread_prep, bn_smallread_done};
 
 /*
  * The create row's FORGETs, sent as a guest's kernel sends them: in
@@ -474,30 +568,33 @@ static void bn_forgets_end(struct vufe *fe, struct bn_forgets *g)
 	}
 }
 
-/* BN_FILES files through CREATE, GETATTR, RELEASE, UNLINK with 16 files in
- * flight; the guest's FORGETs for the unlinked nodes go to hiprio in
- * batches (above). Seconds taken. */
-static double bn_create_row(struct vufe *fe, struct bn_ctx *x)
+/*
+ * Files through the row's stages, 16 in flight, each file's node forgotten
+ * after its last stage (above): up to max files, or until secs have passed
+ * (files in flight then finish). Files per second.
+ */
+static double bn_files_row(struct vufe *fe, struct bn_ctx *x, const struct bn_file_row *row,
+			   unsigned max, double secs)
 {
 	enum { DEPTH = 16 };
 	struct bn_file files[DEPTH];
 	struct bn_forgets forgets = {.f_n = 0};
-	unsigned next = 0, done = 0;
-	uint64_t start = bh_now_ns();
+	uint64_t start = bh_now_ns(), deadline = start + (uint64_t)(secs * 1e9);
+	unsigned next = 0, done = 0, busy = 0;
 	double took;
 	int r;
 
 	for (int i = 0; i < DEPTH; i++) {
-		if (!(files[i].f_call = vufe_call_new(fe, 256, 512)))
+		if (!(files[i].f_call = vufe_call_new(fe, 256, 16 + BN_PAGE)))
 			bn_die("allocate guest buffers", -ENOMEM);
-		files[i].f_stage = BN_ST_CREATE;
-		files[i].f_idx = next++;
-		if ((r = bn_file_prep(fe, &files[i], x)) ||
+		files[i] = (struct bn_file){.f_call = files[i].f_call, .f_idx = next++};
+		if ((r = row->fr_prep(fe, &files[i], x)) ||
 		    (r = vufe_call_submit(fe, 1, files[i].f_call, VUFE_NO_KICK)))
-			bn_die("submit create", r);
+			bn_die("submit", r);
+		busy++;
 	}
 	vufe_kick(fe, 1);
-	while (done < BN_FILES) {
+	while (busy > 0) {
 		struct vufe_call *c = NULL;
 		struct bn_file *f = NULL;
 		if ((r = vufe_call_wait_any(fe, 1, VUFE_TIMEOUT_MS, &c)) || !c)
@@ -508,26 +605,18 @@ static double bn_create_row(struct vufe *fe, struct bn_ctx *x)
 		if (!f)
 			bn_die("completion of an unknown call", -EPROTO);
 		if ((r = vufe_call_result(c)))
-			bn_die("create row request", r);
-		if (f->f_stage == BN_ST_CREATE) {
-			const struct fuse_entry_out *e = vufe_call_data(c);
-			const struct fuse_open_out *oo = (const void *)(e + 1);
-			if (vufe_call_data_len(c) < sizeof(*e) + sizeof(*oo))
-				bn_die("CREATE reply size", (int)vufe_call_data_len(c));
-			f->f_node = e->nodeid;
-			f->f_fh = oo->fh;
-		}
-		if (f->f_stage == BN_ST_UNLINK) {
+			bn_die("file row request", r);
+		row->fr_done(f, c);
+		if (++f->f_stage == row->fr_stages) {
 			bn_forget(fe, &forgets, f->f_node);
 			done++;
-			if (next >= BN_FILES)
+			if (next >= max || bh_now_ns() >= deadline) {
+				busy--;
 				continue;
-			f->f_stage = BN_ST_CREATE;
-			f->f_idx = next++;
-		} else {
-			f->f_stage++;
+			}
+			*f = (struct bn_file){.f_call = c, .f_idx = next++};
 		}
-		if ((r = bn_file_prep(fe, f, x)) || (r = vufe_call_submit(fe, 1, c, 0)))
+		if ((r = row->fr_prep(fe, f, x)) || (r = vufe_call_submit(fe, 1, c, 0)))
 			bn_die("resubmit", r);
 	}
 	bn_forgets_send(fe, &forgets);
@@ -535,7 +624,58 @@ static double bn_create_row(struct vufe *fe, struct bn_ctx *x)
 	bn_forgets_end(fe, &forgets);
 	for (int i = 0; i < DEPTH; i++)
 		vufe_call_free(fe, files[i].f_call);
-	return took;
+	return done / took;
+}
+
+/*
+ * A guest's `ls -l` of the 3,000-entry directory, from the daemon's side:
+ * OPENDIR, READDIRPLUS one 4 KiB page at a time (as Linux asks) until an
+ * empty reply, RELEASEDIR; then, not timed, a FORGET of every entry it
+ * returned, so that the next pass meets the names unknown again. Passes
+ * until secs have passed; entries per second.
+ */
+static double bn_readdirplus_row(struct vufe *fe, struct bn_ctx *x, double secs)
+{
+	static uint64_t nodes[BN_DIR3K + 16];
+	static uint8_t page[BN_PAGE];
+	struct bn_forgets forgets = {.f_n = 0};
+	double t = 0;
+	uint64_t entries = 0;
+	int r;
+
+	do {
+		uint64_t start = bh_now_ns(), fh, off = 0;
+		unsigned n = 0;
+		uint32_t len;
+
+		if ((r = vufe_fuse_opendir(fe, 1, x->dir3k, &fh)))
+			bn_die("OPENDIR", r);
+		for (;;) {
+			if ((r = vufe_fuse_readdir(fe, 1, FUSE_READDIRPLUS, x->dir3k, fh, off,
+						   BN_PAGE, page, &len)))
+				bn_die("READDIRPLUS", r);
+			if (len == 0)
+				break;
+			for (uint32_t at = 0; at + FUSE_NAME_OFFSET_DIRENTPLUS <= len;) {
+				const struct fuse_direntplus *d = (const void *)(page + at);
+				if (d->entry_out.nodeid && n < BN_DIR3K + 16)
+					nodes[n++] = d->entry_out.nodeid;
+				off = d->dirent.off;
+				at += FUSE_DIRENTPLUS_SIZE(d);
+			}
+		}
+		if ((r = vufe_fuse_release(fe, 1, FUSE_RELEASEDIR, x->dir3k, fh)))
+			bn_die("RELEASEDIR", r);
+		t += (double)(bh_now_ns() - start) / 1e9;
+		if (n < BN_DIR3K)
+			bn_die("READDIRPLUS entries", (int)n);
+		entries += n;
+		for (unsigned i = 0; i < n; i++)
+			bn_forget(fe, &forgets, nodes[i]);
+		bn_forgets_send(fe, &forgets);
+	} while (t < secs);
+	bn_forgets_end(fe, &forgets);
+	return (double)entries / t;
 }
 
 static void bn_print_session(const char *who, struct vufe *fe, const struct fuse_init_out *io)
@@ -557,7 +697,38 @@ static const char *bn_names[2] = {"bulkhead", "peer"};
 struct bn_side {
 	struct hx_daemon s_d;
 	struct vufe *s_fe;
+	char s_share[256]; /* its share as the host reaches it */
+	int s_mem_fd;	   /* --backend=memory, bulkhead: our duplicate of its file system */
 };
+
+static int bn_make_share(const char *dir);
+
+/* bulkheadd on share, or with --backend=memory on a new in-memory file
+ * system; then s_share names what it serves, with the bench's files. */
+static int bn_start_bulkhead(struct hx_daemon *d, const char *share, char *served, size_t len,
+			     int *mem_fd)
+{
+	const char *args[BN_MAX_ARGS + 3];
+	char size[64];
+	int n = 0, r;
+
+	*mem_fd = -1;
+	if (!bn_memory) {
+		snprintf(served, len, "%s", share);
+		return hx_start_bulkheadd(d, share, bn_bulkhead_args);
+	}
+	for (; bn_bulkhead_args[n]; n++)
+		args[n] = bn_bulkhead_args[n];
+	snprintf(size, sizeof(size), "--memory-size=%llu", (unsigned long long)BN_MEMORY_BYTES);
+	args[n++] = size;
+	args[n] = NULL;
+	if ((r = hx_start_bulkheadd(d, NULL, args)))
+		return r;
+	if ((*mem_fd = hx_memory_share_fd(d->hd_pid, BN_MEMORY_BYTES)) < 0)
+		return -ENOENT;
+	snprintf(served, len, "/proc/self/fd/%d", *mem_fd);
+	return bn_make_share(served);
+}
 
 static void bn_side_up(struct bn_side *s, int which, bool print, const char *share)
 {
@@ -565,8 +736,13 @@ static void bn_side_up(struct bn_side *s, int which, bool print, const char *sha
 	struct fuse_init_out io;
 	int r;
 
-	r = which == 0 ? hx_start_bulkheadd(&s->s_d, share, bn_bulkhead_args)
-		       : hx_start_virtiofsd(&s->s_d, share);
+	if (which == 0) {
+		r = bn_start_bulkhead(&s->s_d, share, s->s_share, sizeof(s->s_share), &s->s_mem_fd);
+	} else {
+		s->s_mem_fd = -1;
+		snprintf(s->s_share, sizeof(s->s_share), "%s", share);
+		r = hx_start_virtiofsd(&s->s_d, share);
+	}
 	if (r)
 		bn_die(which == 0 ? "start bulkheadd" : "start virtiofsd", r);
 	vufe_opts_default(&o);
@@ -591,6 +767,8 @@ static void bn_side_down(struct bn_side *s, int which)
 	int r;
 
 	vufe_free(s->s_fe);
+	if (s->s_mem_fd >= 0)
+		close(s->s_mem_fd);
 	r = hx_stop(&s->s_d, 5000);
 	if (which == 0 && r != 0)
 		fprintf(stderr, "bench: bulkheadd exited with status %d\n", r);
@@ -621,8 +799,7 @@ static void bn_side_files(struct bn_side *s, struct bn_ctx *x)
 }
 
 /* One turn of one row on one side: its rate in the row's unit. */
-static double bn_turn(enum bn_row row, struct bn_side *s, struct bn_ctx *x, double secs,
-		      const char *share)
+static double bn_turn(enum bn_row row, struct bn_side *s, struct bn_ctx *x, double secs)
 {
 	uint64_t ops;
 	double v;
@@ -683,11 +860,15 @@ static double bn_turn(enum bn_row row, struct bn_side *s, struct bn_ctx *x, doub
 		return v;
 	}
 	case BN_CREATE:
-		bn_create_dir(s->s_fe, x, share);
-		v = (double)BN_FILES / bn_create_row(s->s_fe, x);
+		bn_create_dir(s->s_fe, x);
+		v = bn_files_row(s->s_fe, x, &bn_create_stages, BN_FILES, 1e9);
 		if ((r = vufe_fuse_forget(s->s_fe, 0, x->cdir, 1)))
 			bn_die("FORGET", r);
 		return v;
+	case BN_SMALLREAD:
+		return bn_files_row(s->s_fe, x, &bn_smallread_stages, ~0u, secs);
+	case BN_READDIRPLUS:
+		return bn_readdirplus_row(s->s_fe, x, secs);
 	case BN_NROWS:
 		break;
 	}
@@ -731,13 +912,17 @@ static void bn_run(int run, const char *share)
 		struct fuse_entry_out e;
 		int r;
 		bn_side_up(&side[w], w, run == 0, share);
-		x[w] = (struct bn_ctx){.rnd = 12345u + (uint32_t)run, .nodes = nodes[w]};
+		x[w] = (struct bn_ctx){.rnd = 12345u + (uint32_t)run, .nodes = nodes[w],
+				       .share = side[w].s_share};
 		if ((r = vufe_fuse_lookup(side[w].s_fe, 1, 1, "many", &e)))
 			bn_die("lookup many", r);
 		x[w].many = e.nodeid;
 		if ((r = vufe_fuse_lookup(side[w].s_fe, 1, 1, "cdirs", &e)))
 			bn_die("lookup cdirs", r);
 		x[w].cdirs = e.nodeid;
+		if ((r = vufe_fuse_lookup(side[w].s_fe, 1, 1, "dir3k", &e)))
+			bn_die("lookup dir3k", r);
+		x[w].dir3k = e.nodeid;
 	}
 	for (int w = 0; w < 2; w++)
 		bn_side_files(&side[w], &x[w]);
@@ -748,7 +933,7 @@ static void bn_run(int run, const char *share)
 			int w = ((t + 1) / 2 + run) % 2;
 			double cpu = hx_tree_cpu(side[w].s_d.hd_pid);
 			uint64_t t0 = bh_now_ns();
-			double v = bn_turn((enum bn_row)i, &side[w], &x[w], bn_seconds / 2, share);
+			double v = bn_turn((enum bn_row)i, &side[w], &x[w], bn_seconds / 2);
 
 			bn_val[i][w][run] += v / 2;
 			bn_amount[i][w] += v * (double)(bh_now_ns() - t0) / 1e9;
@@ -832,7 +1017,10 @@ static void bn_scale_run(int run, const char *share)
 		struct fuse_entry_out e;
 		int r;
 
-		if ((r = hx_start_bulkheadd(&d, share, bn_bulkhead_args)))
+		char served[256];
+		int mem_fd;
+
+		if ((r = bn_start_bulkhead(&d, share, served, sizeof(served), &mem_fd)))
 			bn_die("start bulkheadd", r);
 		vufe_opts_default(&o);
 		o.mem_size = 64u << 20;
@@ -847,6 +1035,8 @@ static void bn_scale_run(int run, const char *share)
 			bn_die("lookup big", r);
 		bn_scale[k][run] = bn_scale_measure(fe, nq, e.nodeid);
 		vufe_free(fe);
+		if (mem_fd >= 0)
+			close(mem_fd);
 		if ((r = hx_stop(&d, 5000)) != 0)
 			fprintf(stderr, "bench: bulkheadd exited with status %d\n", r);
 		hx_cleanup(&d);
@@ -879,6 +1069,9 @@ static int bn_make_share(const char *dir)
 	unsigned char *buf;
 	int fd, flags, r = 0;
 
+	char small[BN_PAGE];
+
+	memset(small, 's', sizeof(small));
 	snprintf(p, sizeof(p), "%s/many", dir);
 	if (mkdir(p, 0755))
 		return -errno;
@@ -886,10 +1079,19 @@ static int bn_make_share(const char *dir)
 		snprintf(p, sizeof(p), "%s/many/f%05d", dir, i);
 		if ((fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
 			return -errno;
-		r = bh_write_full(fd, "small file\n", 11);
+		r = bh_write_full(fd, small, sizeof(small));
 		close(fd);
 		if (r)
 			return r;
+	}
+	snprintf(p, sizeof(p), "%s/dir3k", dir);
+	if (mkdir(p, 0755))
+		return -errno;
+	for (int i = 0; i < BN_DIR3K; i++) {
+		snprintf(p, sizeof(p), "%s/dir3k/entry-%04d", dir, i);
+		if ((fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+			return -errno;
+		close(fd);
 	}
 	snprintf(p, sizeof(p), "%s/cdirs", dir);
 	if (mkdir(p, 0755))
@@ -959,6 +1161,7 @@ int main(int argc, char **argv)
 	    {"seconds", required_argument, NULL, 's'},
 	    {"bulkhead-arg", required_argument, NULL, 'a'},
 	    {"rows", required_argument, NULL, 'w'},
+	    {"backend", required_argument, NULL, 'b'},
 	    {NULL, 0, NULL, 0},
 	};
 	char share[256];
@@ -973,13 +1176,15 @@ int main(int argc, char **argv)
 			bn_bulkhead_args[bn_nargs++] = optarg;
 		else if (c == 'w' && bn_parse_rows(optarg) == 0)
 			;
+		else if (c == 'b' && (strcmp(optarg, "memory") == 0 || strcmp(optarg, "passthrough") == 0))
+			bn_memory = strcmp(optarg, "memory") == 0;
 		else
 			return 2;
 	}
 	if (bn_runs < 1 || bn_runs > BN_MAX_RUNS || bn_seconds <= 0) {
 		fprintf(stderr,
 			"usage: bench [--runs=1..%d] [--seconds=S] [--rows=ROW,...] "
-			"[--bulkhead-arg=OPT]...\n",
+			"[--backend=passthrough|memory] [--bulkhead-arg=OPT]...\n",
 			BN_MAX_RUNS);
 		return 2;
 	}
@@ -988,14 +1193,25 @@ int main(int argc, char **argv)
 			HX_VIRTIOFSD);
 		return 1;
 	}
-	if ((r = hx_mkdtemp(share, sizeof(share), "bench")) || (r = bn_make_share(share)))
+	/* --backend=memory: the peer's share on tmpfs, as bulkhead's is */
+	if (bn_memory) {
+		snprintf(share, sizeof(share), "/dev/shm/bh-bench-XXXXXX");
+		r = mkdtemp(share) ? 0 : -errno;
+	} else {
+		r = hx_mkdtemp(share, sizeof(share), "bench");
+	}
+	if (r || (r = bn_make_share(share)))
 		bn_die("create the share", r);
-	printf("bench: share %s (%d small files, %u MiB file), queue size %d, hiprio + 1 request "
-	       "queue, %d runs, %.1f s per timed row\n",
-	       share, BN_FILES, BN_BIG >> 20, BN_QSIZE, bn_runs, bn_seconds);
+	printf("bench: %s (%d files of 4 KiB, a %d-entry directory, a %u MiB file), queue size "
+	       "%d, hiprio + 1 request queue, %d runs, %.1f s per timed row\n",
+	       bn_memory ? "bulkhead's share in memory, virtiofsd's" : "share", BN_FILES,
+	       BN_DIR3K, BN_BIG >> 20, BN_QSIZE, bn_runs, bn_seconds);
+	printf("bench: %s\n", share);
 	printf("bench: bulkhead = %s/daemon/bulkheadd", BH_BUILD_DIR);
 	for (int i = 0; i < bn_nargs; i++)
 		printf(" %s", bn_bulkhead_args[i]);
+	if (bn_memory)
+		printf(" --memory-size=%llu", (unsigned long long)BN_MEMORY_BYTES);
 	printf(", peer = %s -o cache=auto\n", HX_VIRTIOFSD);
 	for (int i = 0; i < BN_NROWS; i++)
 		if (bn_want & (1u << i))

@@ -4,7 +4,8 @@
 # BH_GUEST_DAEMON=virtiofsd runs the same test against QEMU's virtiofsd.
 # check-guest-workloads: git, sqlite3, fio, tar and python3 system-call checks
 # in a guest whose root is the host's / over 9p (about 10 minutes, needs root
-# and the packages contrib/install-deps.sh installs); same BH_GUEST_DAEMON.
+# and the packages contrib/install-deps.sh installs); same BH_GUEST_DAEMON;
+# BH_GUEST_BACKEND=memory runs it on a memory share.
 GUEST_TEST_FILES = \
 	tests/guest/run-guest-test.py \
 	tests/guest/mkinitramfs.sh \

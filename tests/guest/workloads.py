@@ -23,8 +23,15 @@ Known gaps of a peer (an operation it does not implement) are listed in
 KNOWN_GAPS: such a check reports GAP, and the run still fails for anything
 else. The exit status is non-zero if any check fails.
 
+With --backend=memory (BH_GUEST_BACKEND=memory) bulkheadd serves a new
+in-memory file system instead of the directory (--memory-size), and the same
+checks run on it: the host seeds it and checks it through the daemon's own
+descriptor of it (/proc/PID/fd/N), after the guest has powered off and
+before the daemon stops, since the file system ends with the daemon.
+
 Environment: BH_GUEST_DAEMON=bulkheadd|virtiofsd|"CMD {socket} {dir}",
-BH_BUILDDIR, BH_GUEST_WORKDIR, BH_GUEST_TIMEOUT (seconds for the whole run).
+BH_GUEST_BACKEND=passthrough|memory, BH_BUILDDIR, BH_GUEST_WORKDIR,
+BH_GUEST_TIMEOUT (seconds for the whole run).
 """
 
 import hashlib
@@ -32,6 +39,7 @@ import importlib.util
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -59,6 +67,7 @@ MAIN_CHECKS = ["mount", "nonroot", "mmap", "seek", "renameat2", "tmpfile", "sqli
                "flock-host", "umount"]
 MQ_CHECKS = ["mq-start-stop", "mq-tmpfile"]
 GUEST_TROUBLE = ("Kernel panic", "BUG:", "Oops", "BH-ERROR")
+MEMORY_SIZE = 3 << 30      # --backend=memory: git, tar, fio and sqlite fit with room
 
 MQ_SKIP = ("QEMU 7.2 virtiofsd serves one request queue: with num-request-queues=2 it "
            "panics (libvhost-user: Invalid queue index: 2) and the guest's mount would hang, "
@@ -168,8 +177,18 @@ class Workloads:
         self.shared = os.path.join(self.work, "share")
         self.sock = os.path.join(self.work, "vhost.sock")
         self.initrd = os.path.join(self.work, "initrd.cpio.gz")
+        if self.args.backend == "passthrough":
+            os.makedirs(self.shared)
+            self.seed()
 
-        os.makedirs(self.shared)
+        self.kernel = hostroot_initramfs(self.initrd, [os.path.join(HERE, "workloads-guest.sh"),
+                                                       os.path.join(HERE, "wl_checks.py")])
+        log("kernel %s, initramfs %s, share %s" % (self.kernel, self.initrd,
+                                                  self.shared if self.args.backend ==
+                                                  "passthrough" else "in memory"))
+
+    def seed(self):
+        """What the checks expect in the share before the guest comes."""
         os.chmod(self.shared, 0o755)
         users = os.path.join(self.shared, "users")
         os.mkdir(users)
@@ -181,12 +200,25 @@ class Workloads:
             f.write("secret\n")
         os.chmod(secret, 0o600)
 
-        self.kernel = hostroot_initramfs(self.initrd, [os.path.join(HERE, "workloads-guest.sh"),
-                                                       os.path.join(HERE, "wl_checks.py")])
-        log("kernel %s, initramfs %s, share %s" % (self.kernel, self.initrd, self.shared))
+    def memory_share(self):
+        """The daemon's in-memory file system as the host reaches it: the
+        directory descriptor of that size among the daemon's own."""
+        fds = "/proc/%d/fd" % self.daemon.pid
+        for fd in sorted(os.listdir(fds), key=int):
+            path = os.path.join(fds, fd)
+            try:
+                st, sv = os.stat(path), os.statvfs(path)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode) and sv.f_blocks * sv.f_frsize == MEMORY_SIZE:
+                return path
+        raise gt.TestFailure("bulkheadd holds no in-memory file system of %d bytes" % MEMORY_SIZE)
 
     def start_daemon(self, boot):
         cmd = gt.daemon_command(self.args.daemon, self.args.builddir, self.sock, self.shared)
+        if self.args.backend == "memory":
+            cmd = [a for a in cmd if not a.startswith("--shared-dir=")]
+            cmd.append("--memory-size=%d" % MEMORY_SIZE)
         if not shutil.which(cmd[0]):
             raise gt.TestFailure("daemon %s not found or not executable (build it first)" % cmd[0])
         if os.path.exists(self.sock):
@@ -194,6 +226,10 @@ class Workloads:
         self.daemon_log = os.path.join(self.work, "daemon-%s.log" % boot)
         log("daemon: " + " ".join(shlex.quote(c) for c in cmd))
         self.daemon = start_listening(cmd, self.sock, self.daemon_log)
+        if self.args.backend == "memory":
+            self.shared = self.memory_share()
+            log("%s: the in-memory share is %s" % (boot, self.shared))
+            self.seed()
 
     def start_qemu(self, boot, queues):
         self.qmp = os.path.join(self.work, "qmp-%s.sock" % boot)
@@ -333,6 +369,10 @@ class Workloads:
         gt.stop(self.qemu, "qemu")
         if done != "status=0":
             trouble.append("the guest ended without BH-DONE status=0 (%s)" % (done or "none"))
+        # What the host can see of this boot's checks, while the share (a
+        # memory share ends with its daemon) is still there.
+        for n in names:
+            self.host_check(self.checks[n])
         checked = gt.is_bulkheadd(self.daemon)
         why = gt.stop_daemon(self.daemon, self.daemon_log)
         if why:
@@ -350,7 +390,7 @@ class Workloads:
     def host_check(self, c):
         s = self.shared
         f = getattr(self, "host_" + c.name.replace("-", "_"), None)
-        if f is None or c.guest != "ok":
+        if f is None or c.guest != "ok" or c.host:
             return
         try:
             c.host = f(s, c) or "ok"
@@ -373,8 +413,21 @@ class Workloads:
         wl_checks.expect_tmpfile(os.path.join(s, "tmpfile"))
         return "linked files match, nothing left over"
 
+    def for_tools(self, s, rel):
+        """A path to s/rel that programs which resolve their paths (sqlite3,
+        git) may be given: the share's own, or with a memory share a copy
+        made through the daemon's descriptor (the magic link reads as "/",
+        and such a program would go there instead)."""
+        if self.args.backend == "passthrough":
+            return os.path.join(s, rel)
+        copy = os.path.join(self.work, "host-copy", rel)
+        if os.path.exists(copy):
+            shutil.rmtree(copy)
+        shutil.copytree(os.path.join(s, rel), copy, symlinks=True)
+        return copy
+
     def _sqlite(self, s, mode):
-        db = os.path.join(s, "sqlite", mode + ".db")
+        db = os.path.join(self.for_tools(s, "sqlite"), mode + ".db")
         out = subprocess.run(["sqlite3", "-batch", db, "PRAGMA integrity_check; "
                               "SELECT count(*) FROM t;"], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, check=True).stdout.split()
@@ -399,7 +452,7 @@ class Workloads:
         return "diff -r clean, archive holds %d entries" % n
 
     def host_git(self, s, c):
-        g = os.path.join(s, "git")
+        g = self.for_tools(s, "git")
 
         def git(*a):
             return subprocess.run(["git", "-C", g] + list(a), stdout=subprocess.PIPE,
@@ -465,7 +518,13 @@ class Workloads:
 def main():
     ap = gt.driver_args(__doc__, 1500)
     ap.add_argument("--no-mq", action="store_true", help="skip the num-request-queues=2 boot")
+    ap.add_argument("--backend", choices=("passthrough", "memory"),
+                    default=os.environ.get("BH_GUEST_BACKEND", "passthrough"),
+                    help="bulkheadd's share: the work directory, or a new in-memory file system")
     args = ap.parse_args()
+    if args.backend == "memory" and args.daemon != "bulkheadd":
+        print("workloads: FAIL: --backend=memory needs --daemon=bulkheadd", file=sys.stderr)
+        return 1
     if not gt.driver_setup(args, "wl-work", "workloads: FAIL: must run as root"):
         return 1
 
@@ -493,8 +552,8 @@ def main():
     failed = w.verdicts()
     w.report()
     gaps = sum(c.verdict == "GAP" for c in w.checks.values())
-    print("workloads: %s (%s): %d checks, %d passed, %d known gaps, %d failed, %.0fs"
-          % ("PASS" if not failed else "FAIL", args.daemon, len(w.checks),
+    print("workloads: %s (%s, %s): %d checks, %d passed, %d known gaps, %d failed, %.0fs"
+          % ("PASS" if not failed else "FAIL", args.daemon, args.backend, len(w.checks),
              len(w.checks) - failed - gaps, gaps, failed, time.monotonic() - t0), flush=True)
     return 1 if failed else 0
 

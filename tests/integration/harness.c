@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -122,6 +125,30 @@ int hx_seed_share(const char *dir)
 			return r;
 	}
 	return 0;
+}
+
+int hx_memory_share_fd(pid_t daemon, uint64_t bytes)
+{
+	int pidfd = pidfd_open(daemon, 0), found = -1;
+	struct statfs sf;
+	struct stat st;
+
+	if (pidfd < 0)
+		return -1;
+	for (int fd = 3; fd < 1024 && found < 0; fd++) {
+		int got = pidfd_getfd(pidfd, fd, 0);
+
+		if (got < 0)
+			continue;
+		if (fstatfs(got, &sf) == 0 && sf.f_type == TMPFS_MAGIC &&
+		    (uint64_t)sf.f_blocks * sf.f_bsize == bytes && fstat(got, &st) == 0 &&
+		    S_ISDIR(st.st_mode))
+			found = got;
+		else
+			close(got);
+	}
+	close(pidfd);
+	return found;
 }
 
 int hx_wait_path(const char *path, int timeout_ms)

@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define HX_VIRTIOFSD "/usr/lib/qemu/virtiofsd"
@@ -102,5 +103,10 @@ int hx_spawn_as(struct hx_daemon *d, char *const argv[], const char *dir, void (
 int hx_run_capture(char *const argv[], const char *dir, void (*as)(void), char *out, size_t cap);
 /* Block until path exists or timeout: 0 or -ETIMEDOUT. */
 int hx_wait_path(const char *path, int timeout_ms);
+/* bulkheadd --memory-size=bytes: a duplicate of the daemon's descriptor of
+ * its in-memory file system (pidfd_getfd, as root), the tmpfs directory of
+ * that size among its descriptors; -1 if there is none. The host reaches the
+ * share through it, as /proc/self/fd/N. */
+int hx_memory_share_fd(pid_t daemon, uint64_t bytes);
 
 #endif

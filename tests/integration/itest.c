@@ -9,9 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -26,34 +24,6 @@ struct vufe *it_fe;
 /* Our duplicate of the daemon's in-memory file system (-1: none). */
 static int it_mem_fd = -1;
 
-/*
- * The daemon's descriptor of its in-memory file system, duplicated into
- * this process with pidfd_getfd (root may): the tmpfs directory of the
- * size we asked for. -1 if there is none.
- */
-static int it_grab_memory_share(pid_t daemon)
-{
-	int pidfd = pidfd_open(daemon, 0), found = -1;
-	struct statfs sf;
-	struct stat st;
-
-	if (pidfd < 0)
-		return -1;
-	for (int fd = 3; fd < 1024 && found < 0; fd++) {
-		int got = pidfd_getfd(pidfd, fd, 0);
-
-		if (got < 0)
-			continue;
-		if (fstatfs(got, &sf) == 0 && sf.f_type == TMPFS_MAGIC &&
-		    (uint64_t)sf.f_blocks * sf.f_bsize == IT_MEMORY_BYTES && fstat(got, &st) == 0 &&
-		    S_ISDIR(st.st_mode))
-			found = got;
-		else
-			close(got);
-	}
-	close(pidfd);
-	return found;
-}
 #endif
 
 void it_start_share(const char *const *extra, int (*prep)(const char *dir))
@@ -67,7 +37,7 @@ void it_start_share(const char *const *extra, int (*prep)(const char *dir))
 	args[n++] = "--memory-size=256M";
 	args[n] = NULL;
 	cr_assert_eq(hx_start_bulkheadd(&it_d, NULL, args), 0, "bulkheadd did not start");
-	it_mem_fd = it_grab_memory_share(it_d.hd_pid);
+	it_mem_fd = hx_memory_share_fd(it_d.hd_pid, IT_MEMORY_BYTES);
 	cr_assert_geq(it_mem_fd, 0, "no in-memory file system in the daemon");
 	snprintf(it_share, sizeof(it_share), "/proc/self/fd/%d", it_mem_fd);
 	cr_assert_eq(hx_seed_share(it_share), 0);
