@@ -182,18 +182,19 @@ void *be_req_priv(struct fuse_req *r);
 
 /*
  * Zero-copy data reply (READ): the writable guest buffers after the
- * out_header, at most size bytes, as iovecs in thread-local storage (valid
- * until the calling thread's next call). Returns the bytes covered; the
- * back end fills them (preadv) and then calls be_reply_data with what it
- * wrote.
+ * out_header, at most size bytes, as iovecs kept in the request (valid
+ * until it is answered, whatever else the thread does meanwhile: many
+ * requests may be in progress on one thread). Returns the bytes covered;
+ * the back end fills them (preadv) and then calls be_reply_data with what
+ * it wrote. Out of memory: 0 with *iov NULL.
  */
 size_t be_req_data_iov(struct fuse_req *r, size_t size, struct iovec **iov, unsigned *n);
 
 /*
  * WRITE: the data bytes (already checked: in.len == 80 + size) as iovecs
- * (SETXATTR: the value bytes, likewise checked)
- * pointing into guest memory, in thread-local storage like
- * be_req_data_iov. Returns the bytes covered (== size for a decoded WRITE).
+ * (SETXATTR: the value bytes, likewise checked) pointing into guest
+ * memory, kept in the request like be_req_data_iov's. Returns the bytes
+ * covered (== size for a decoded WRITE); out of memory: 0 with *iov NULL.
  */
 size_t be_req_write_iov(struct fuse_req *r, size_t size, struct iovec **iov, unsigned *n);
 

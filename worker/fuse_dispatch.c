@@ -80,34 +80,65 @@ bool be_req_abandoned(const struct fuse_req *r)
 	return __atomic_load_n(&r->r_state, __ATOMIC_ACQUIRE) == FR_ABANDONED;
 }
 
-size_t be_req_data_iov(struct fuse_req *r, size_t size, struct iovec **iov, unsigned *n)
+/* Room for need iovecs in the request itself (need is at most the chain's
+ * descriptors): NULL when out of memory. */
+static struct iovec *fuse_req_slice(struct fuse_req *r, unsigned need)
 {
-	/* Thread-local: preadv takes at most IOV_MAX entries anyway. */
-	static __thread struct iovec tls_iov[IOV_MAX];
+	struct iovec *p;
+
+	if (need > IOV_MAX)
+		need = IOV_MAX; /* preadv and pwritev take no more */
+	if (r->r_slice && need <= r->r_slice_cap)
+		return r->r_slice;
+	if (need <= FUSE_SLICE_INLINE) {
+		r->r_slice = r->r_slice_inline;
+		r->r_slice_cap = FUSE_SLICE_INLINE;
+		return r->r_slice;
+	}
+	if (!(p = calloc(need, sizeof(*p))))
+		return NULL;
+	fuse_req_slice_free(r);
+	r->r_slice = p;
+	r->r_slice_cap = need;
+	return p;
+}
+
+void fuse_req_slice_free(struct fuse_req *r)
+{
+	if (r->r_slice != r->r_slice_inline)
+		free(r->r_slice);
+	r->r_slice = NULL;
+	r->r_slice_cap = 0;
+}
+
+/* size bytes of the iovecs from offset off on, in the request's slice. */
+static size_t fuse_req_iov(struct fuse_req *r, const struct iovec *from, unsigned nfrom,
+			   size_t off, size_t size, struct iovec **iov, unsigned *n)
+{
+	struct iovec *to = fuse_req_slice(r, nfrom);
 	size_t covered = 0;
 	unsigned k;
 
-	k = vq_iov_slice(r->r_elem.wr, r->r_elem.nwr, OUT_HDR, size, tls_iov, IOV_MAX);
+	*iov = to;
+	*n = 0;
+	if (!to)
+		return 0;
+	k = vq_iov_slice(from, nfrom, off, size, to, r->r_slice_cap);
 	for (unsigned i = 0; i < k; i++)
-		covered += tls_iov[i].iov_len;
-	*iov = tls_iov;
+		covered += to[i].iov_len;
 	*n = k;
 	return covered;
 }
 
+size_t be_req_data_iov(struct fuse_req *r, size_t size, struct iovec **iov, unsigned *n)
+{
+	return fuse_req_iov(r, r->r_elem.wr, r->r_elem.nwr, OUT_HDR, size, iov, n);
+}
+
 size_t be_req_write_iov(struct fuse_req *r, size_t size, struct iovec **iov, unsigned *n)
 {
-	static __thread struct iovec tls_iov[IOV_MAX];
-	size_t covered = 0;
-	unsigned k;
-
 	/* var_off is 80 for WRITE: the data follows write_in. */
-	k = vq_iov_slice(r->r_elem.rd, r->r_elem.nrd, r->r_in.var_off, size, tls_iov, IOV_MAX);
-	for (unsigned i = 0; i < k; i++)
-		covered += tls_iov[i].iov_len;
-	*iov = tls_iov;
-	*n = k;
-	return covered;
+	return fuse_req_iov(r, r->r_elem.rd, r->r_elem.nrd, r->r_in.var_off, size, iov, n);
 }
 
 /* Take the right to write the reply; false if the loop gave up on it. */
@@ -121,6 +152,7 @@ static bool fuse_req_claim(struct fuse_req *r)
 
 static void fuse_req_finish(struct fuse_req *r)
 {
+	fuse_req_slice_free(r);
 	if (fuse_host->fh_on_loop())
 		fuse_host->fh_complete_local(r);
 	else
@@ -832,6 +864,8 @@ void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 	int err;
 
 	r->r_used = 0;
+	r->r_slice = NULL;
+	r->r_slice_cap = 0;
 	err = fuse_decode(e->rd, e->nrd, e->rd_len, in);
 	oi = in->info;
 	if (oi && (oi->oi_flags & FUSE_OP_NOREPLY)) {

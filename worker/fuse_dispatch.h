@@ -198,6 +198,9 @@ struct worker_mem;
 
 enum fuse_req_state { FR_PENDING = 0, FR_REPLYING, FR_ABANDONED };
 
+/* iovecs a request slices without allocating (a 32 KiB read in pages) */
+#define FUSE_SLICE_INLINE 8
+
 struct fuse_req {
 	TAILQ_ENTRY(fuse_req) r_entry; /* worker's in-flight list (loop thread) */
 	struct vq_elem r_elem;
@@ -212,6 +215,11 @@ struct fuse_req {
 		uint64_t u64[16];
 		void *ptr[16];
 	} r_priv;
+	/* be_req_data_iov / be_req_write_iov: the request's own slice of its
+	 * buffers, valid until it is answered, whatever else the thread does */
+	struct iovec *r_slice; /* r_slice_inline, allocated, or NULL */
+	unsigned r_slice_cap;
+	struct iovec r_slice_inline[FUSE_SLICE_INLINE];
 };
 
 TAILQ_HEAD(fuse_req_list, fuse_req);
@@ -267,6 +275,10 @@ void fuse_sess_start(struct fuse_sess *s);
 /* Loop thread: check the node-table epoch before a batch of requests;
  * a reset elsewhere (DESTROY, re-INIT) drops our cached descriptors. */
 void fuse_sess_sync(struct fuse_sess *s);
+
+/* Free what be_req_data_iov / be_req_write_iov allocated for r (done when
+ * it is answered). */
+void fuse_req_slice_free(struct fuse_req *r);
 
 /* Loop thread: decode and run one popped request. The request has been
  * put on the in-flight list by the caller; it is finished (pushed or

@@ -181,11 +181,14 @@ static struct fuse_req *worker_req_get(void)
 	r->r_listed = false;
 	r->r_used = 0;
 	r->r_mem = NULL;
+	r->r_slice = NULL;
+	r->r_slice_cap = 0;
 	return r;
 }
 
 static void worker_req_put(struct fuse_req *r)
 {
+	fuse_req_slice_free(r); /* answered already, unless it was abandoned */
 	vq_elem_release(&r->r_elem);
 	worker_mem_unref(r->r_mem);
 	r->r_mem = NULL;

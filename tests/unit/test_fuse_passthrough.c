@@ -968,3 +968,46 @@ Test(fuse_pt, readdir_buffer_too_small_for_one_record_gets_einval)
 	run(FUSE_READDIRPLUS, 1, &ri, sizeof(ri), NULL, WR_BIG, &rep);
 	cr_assert_eq(rep.oh.error, -EINVAL);
 }
+
+/*
+ * The iovecs a back end gets for a request's data stay the request's own
+ * until it is answered, however many other requests the same thread
+ * slices meanwhile (a back end finishing reads on the loop thread holds
+ * several at once), and a chain of many descriptors gets all of them.
+ */
+Test(fuse_pt, data_iovecs_belong_to_their_request)
+{
+	enum { NSEG = 40 };
+	static uint8_t buf[2][16 + NSEG * 64];
+	struct iovec wr[2][NSEG + 1], *iov[2];
+	struct fuse_req *r[2];
+	unsigned n[2];
+	size_t got[2];
+
+	for (int k = 0; k < 2; k++) {
+		cr_assert_not_null(r[k] = calloc(1, sizeof(*r[k])));
+		/* the out header, then NSEG pieces of 64 bytes */
+		wr[k][0] = (struct iovec){buf[k], 16};
+		for (int i = 0; i < NSEG; i++)
+			wr[k][1 + i] = (struct iovec){buf[k] + 16 + i * 64, 64};
+		r[k]->r_elem.wr = wr[k];
+		r[k]->r_elem.nwr = NSEG + 1;
+		r[k]->r_elem.wr_len = sizeof(buf[k]);
+	}
+	got[0] = be_req_data_iov(r[0], 100, &iov[0], &n[0]);
+	got[1] = be_req_data_iov(r[1], NSEG * 64, &iov[1], &n[1]);
+	cr_assert_eq(got[0], 100);
+	cr_assert_eq(n[0], 2);
+	cr_assert_eq(got[1], NSEG * 64);
+	cr_assert_eq(n[1], NSEG);
+	/* the first request's slice still names its own buffers */
+	cr_expect_eq(iov[0][0].iov_base, buf[0] + 16);
+	cr_expect_eq(iov[0][0].iov_len, 64);
+	cr_expect_eq(iov[0][1].iov_base, buf[0] + 16 + 64);
+	cr_expect_eq(iov[0][1].iov_len, 36);
+	cr_expect_eq(iov[1][NSEG - 1].iov_base, buf[1] + 16 + (NSEG - 1) * 64);
+	for (int k = 0; k < 2; k++) {
+		fuse_req_slice_free(r[k]);
+		free(r[k]);
+	}
+}

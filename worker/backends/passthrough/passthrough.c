@@ -680,6 +680,11 @@ static int pt_read_body(struct pt_job *j, bool nowait)
 		return 0;
 	}
 	want = be_req_data_iov(j->j_req, j->j_size, &iov, &n);
+	if (!iov) {
+		fdt_put(fdt, fd);
+		be_reply_err(j->j_req, -ENOMEM);
+		return 0;
+	}
 	memo = &pt->pt_no_nowait[j->j_id % PT_NO_NOWAIT_MEMO];
 	if (nowait && *memo == j->j_id) {
 		got = -1;

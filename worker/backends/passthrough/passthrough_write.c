@@ -270,6 +270,11 @@ static void pt_do_write(void *arg)
 		return;
 	}
 	want = be_req_write_iov(arg, j->j_size, &iov, &n);
+	if (!iov) {
+		fdt_put(fdt, fd);
+		be_reply_err(arg, -ENOMEM);
+		return;
+	}
 	do
 		got = want ? pwritev(fd, iov, (int)n, (off_t)j->j_off) : 0;
 	while (got < 0 && errno == EINTR);
