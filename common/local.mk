@@ -9,6 +9,7 @@ common_libcommon_a_SOURCES = \
 	common/util.c common/util.h \
 	common/policy.h common/policy_parse.c common/policy_names.c common/policy_compile.c \
 	common/ini.c common/ini.h \
+	common/backends.c common/backends.h \
 	common/bulkhead.h
 nodist_common_libcommon_a_SOURCES = common/buildid.c
 

@@ -24,6 +24,7 @@
 #include <event2/event.h>
 
 #include "bulkhead.h"
+#include "backends.h"
 #include "bulkheadd.h"
 #include "ipc.h"
 #include "log.h"
@@ -458,7 +459,7 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 	}
 	if (conf->pc_check_policy)
 		return 0;
-	if (conf->pc_backend == IPC_BE_PASSTHROUGH && !conf->pc_shared_dir) {
+	if ((be_desc_find(conf->pc_backend)->bd_sandbox & BE_SBX_HOST_DIR) && !conf->pc_shared_dir) {
 		fprintf(stderr, "bulkheadd: --shared-dir (or -o source=DIR, --memory-size, "
 				"--config) is required\n");
 		return -EINVAL;
@@ -662,8 +663,10 @@ int main(int argc, char *argv[])
 	/* Policies first: a broken file stops start-up before anything exists. */
 	if (priv_compile(&env) < 0)
 		return 1;
-	if (conf.pc_backend == IPC_BE_MEMORY ? mem_make(&env) < 0
-					     : parent_open_share(&env, conf.pc_shared_dir) < 0)
+	/* What the back end serves: a host directory, or a file system we make. */
+	if ((be_desc_find(conf.pc_backend)->bd_sandbox & BE_SBX_HOST_DIR)
+		? parent_open_share(&env, conf.pc_shared_dir) < 0
+		: mem_make(&env) < 0)
 		return 1;
 	if (parent_open_worker(&env) < 0)
 		return 1;

@@ -148,7 +148,6 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf);
 extern const char *const conf_cache_names[3];
 extern const char *const conf_sandbox_names[3];
 extern const char *const conf_seccomp_names[4];
-extern const char *const conf_backend_names[3];
 void conf_defaults(struct parent_conf *c);
 int conf_set_cache(struct parent_conf *c, const char *v, char *why, size_t whylen);
 int conf_set_sandbox(struct parent_conf *c, const char *v, char *why, size_t whylen);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/sysinfo.h>
 
+#include "backends.h"
 #include "bulkhead.h"
 #include "bulkheadd.h"
 #include "ini.h"
@@ -23,7 +24,6 @@
 const char *const conf_cache_names[3] = {"none", "auto", "always"};
 const char *const conf_sandbox_names[3] = {"none", "chroot", "namespace"};
 const char *const conf_seccomp_names[4] = {"none", "kill", "trap", "log"};
-const char *const conf_backend_names[3] = {"", "passthrough", "memory"};
 static const char *const conf_refuse_allow[] = {"refuse", "allow"};
 static const char *const conf_setid_names[] = {"refuse", "strip", "allow"};
 
@@ -113,8 +113,14 @@ int conf_set_backend(struct parent_conf *c, const char *v, char *why, size_t why
 				      "(passthrough or memory)");
 		return -1;
 	}
-	return conf_choice(conf_backend_names, 3, "backend", "passthrough or memory", v,
-			   &c->pc_backend, why, whylen);
+	const struct be_desc *be = be_desc_by_name(v);
+
+	if (!be) {
+		snprintf(why, whylen, "invalid backend '%s' (passthrough or memory)", v);
+		return -1;
+	}
+	c->pc_backend = be->bd_id;
+	return 0;
 }
 
 /* A number within [min, max]; what names it in the message. */
@@ -302,7 +308,7 @@ static int conf_item(void *arg, const struct ini_item *it, char *why, size_t why
 static int conf_check(const struct conf_load *cl, char *err, size_t errlen)
 {
 	const struct parent_conf *c = cl->cl_conf;
-	const char *be = conf_backend_names[c->pc_backend];
+	const char *be = be_desc_find(c->pc_backend)->bd_name;
 
 	if (!cl->cl_share_line) {
 		snprintf(err, errlen, "%s: no [share] section (it names the backend)", cl->cl_path);

@@ -25,14 +25,11 @@
 #include <cap-ng.h>
 #include <seccomp.h>
 
+#include "backends.h"
 #include "bulkheadd.h"
 #include "log.h"
 #include "policy.h"
 
-/* Must match SBX_PASSTHROUGH_CAPS in worker/sandbox.h: a worker can keep
- * only what its parent holds. */
-static const int priv_worker_caps[] = {CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID,
-				       CAP_SETGID, CAP_SETUID,	     CAP_MKNOD,	 CAP_SETFCAP};
 
 int priv_policy_dir(const struct parent_conf *conf, int from_build_tree, char *buf, size_t len)
 {
@@ -89,7 +86,7 @@ int priv_compile(struct parent_env *env)
 		return 0;
 	if (priv_policy_dir(c, env->pe_from_build_tree, env->pe_policy_dir,
 			    sizeof(env->pe_policy_dir)) < 0 ||
-	    pol_worker_file(conf_backend_names[c->pc_backend], file, sizeof(file)) < 0) {
+	    pol_worker_file(be_desc_find(c->pc_backend)->bd_name, file, sizeof(file)) < 0) {
 		log_warnx("policy directory name too long");
 		return -ENAMETOOLONG;
 	}
@@ -172,15 +169,18 @@ static void priv_on_sigsys(int sig, siginfo_t *si, void *ctx)
  */
 static int priv_drop_caps(const struct parent_conf *c)
 {
+	const struct be_desc *be = be_desc_find(c->pc_backend);
 	int keep[16], n = 0, r;
 	char list[400] = "";
 
 	capng_get_caps_process();
-	for (size_t i = 0; i < sizeof(priv_worker_caps) / sizeof(priv_worker_caps[0]); i++) {
-		if ((priv_worker_caps[i] == CAP_MKNOD && !c->pc_devices) ||
-		    (priv_worker_caps[i] == CAP_SETFCAP && (!c->pc_file_caps || !c->pc_xattr)))
+	/* what the back end's workers keep: a worker can keep only what its
+	 * parent holds */
+	for (size_t i = 0; i < be->bd_nkeep; i++) {
+		if ((be->bd_keep[i] == CAP_MKNOD && !c->pc_devices) ||
+		    (be->bd_keep[i] == CAP_SETFCAP && (!c->pc_file_caps || !c->pc_xattr)))
 			continue;
-		keep[n++] = priv_worker_caps[i];
+		keep[n++] = (int)be->bd_keep[i];
 	}
 	keep[n++] = CAP_SETPCAP;
 	if (c->pc_sandbox == IPC_SBX_NAMESPACE)

@@ -36,6 +36,7 @@
 #include <seccomp.h>
 
 #include "bulkhead.h"
+#include "backends.h"
 #include "bulkheadd.h"
 #include "ipc.h"
 #include "log.h"
@@ -607,19 +608,22 @@ static void __attribute__((noreturn)) wk_exec(int chan, pid_t parent, bool new_p
  */
 static pid_t wk_clone(bool ns)
 {
+	const struct be_desc *be = be_desc_find(wk_env->pe_conf->pc_backend);
 	unsigned long flags = SIGCHLD;
 	pid_t pid;
 	int err;
 
 	if (!ns)
 		return fork();
-	flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
+	flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+	if (!(be->bd_sandbox & BE_SBX_NETWORK))
+		flags |= CLONE_NEWNET;
 	if (wk_env->pe_userns)
 		flags |= CLONE_NEWUSER;
-	/* The memory back end's file system is in no tree: the child gets it
-	 * from us (wk_sandbox) and pivots from "/" */
-	if (wk_env->pe_conf->pc_backend == IPC_BE_PASSTHROUGH ? fchdir(wk_env->pe_root_fd) < 0
-							      : chdir("/") < 0)
+	/* A share that is no host directory (the memory back end's file
+	 * system) is in no tree: the child gets it from us (wk_sandbox) and
+	 * pivots from "/" */
+	if ((be->bd_sandbox & BE_SBX_HOST_DIR) ? fchdir(wk_env->pe_root_fd) < 0 : chdir("/") < 0)
 		return -1;
 	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
 	if (pid != 0) {
@@ -844,6 +848,7 @@ static int wk_take_share_mount(uint32_t q)
 static int wk_sandbox(uint32_t q)
 {
 	const struct parent_conf *c = wk_env->pe_conf;
+	const struct be_desc *be = be_desc_find(c->pc_backend);
 	struct ipc_sandbox_cfg sb = {.sb_seccomp = c->pc_seccomp};
 	struct ipc_msg m;
 	int fds[2];
@@ -855,8 +860,8 @@ static int wk_sandbox(uint32_t q)
 		sb.sb_ninsns = wk_env->pe_prog_ninsns;
 		fds[nfds++] = wk_env->pe_prog_fd;
 	}
-	/* The memory back end's file system is the device's mount already. */
-	if (c->pc_sandbox == IPC_SBX_NAMESPACE && c->pc_backend == IPC_BE_MEMORY &&
+	/* A file system the parent made is the device's mount already. */
+	if (c->pc_sandbox == IPC_SBX_NAMESPACE && !(be->bd_sandbox & BE_SBX_HOST_DIR) &&
 	    wk_share_fd < 0 && (wk_share_fd = fcntl(wk_env->pe_root_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
 		log_warn("worker q%u: duplicate the in-memory file system", q);
 		return -errno;

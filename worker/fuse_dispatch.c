@@ -20,6 +20,7 @@
 #include <linux/limits.h>
 
 #include "backend.h"
+#include "backends.h"
 #include "bulkhead.h"
 #include "fuse_dispatch.h"
 #include "log.h"
@@ -499,6 +500,7 @@ static void fuse_do_forget(struct fuse_sess *s, struct fuse_req *r)
 struct fuse_route {
 	bool (*fr_run)(struct fuse_sess *s, struct fuse_req *r, uint64_t room);
 	uint32_t fr_flags;
+	uint32_t fr_needs; /* BE_CAN_*: answered by fuse_cannot without it */
 };
 
 static bool fr_lookup(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
@@ -808,25 +810,25 @@ static const struct fuse_route fuse_routes[] = {
     [FUSE_UNLINK] = {fr_unlink, FR_CHANGES},
     [FUSE_RMDIR] = {fr_unlink, FR_CHANGES},
     [FUSE_RENAME] = {fr_rename, FR_CHANGES},
-    [FUSE_LINK] = {fr_link, FR_CHANGES},
+    [FUSE_LINK] = {fr_link, FR_CHANGES, BE_CAN_LINK},
     [FUSE_OPEN] = {fr_open, 0}, /* EROFS by its flags: fuse_changes_share */
     [FUSE_READ] = {fr_read, 0},
     [FUSE_WRITE] = {fr_write, FR_CHANGES},
     [FUSE_STATFS] = {fr_statfs, 0},
     [FUSE_RELEASE] = {fr_release, 0},
     [FUSE_FSYNC] = {fr_fsync, 0},
-    [FUSE_SETXATTR] = {fr_xattr, FR_XATTR | FR_CHANGES},
-    [FUSE_GETXATTR] = {fr_xattr, FR_XATTR},
-    [FUSE_LISTXATTR] = {fr_xattr, FR_XATTR},
-    [FUSE_REMOVEXATTR] = {fr_xattr, FR_XATTR | FR_CHANGES},
+    [FUSE_SETXATTR] = {fr_xattr, FR_XATTR | FR_CHANGES, BE_CAN_XATTR},
+    [FUSE_GETXATTR] = {fr_xattr, FR_XATTR, BE_CAN_XATTR},
+    [FUSE_LISTXATTR] = {fr_xattr, FR_XATTR, BE_CAN_XATTR},
+    [FUSE_REMOVEXATTR] = {fr_xattr, FR_XATTR | FR_CHANGES, BE_CAN_XATTR},
     [FUSE_FLUSH] = {fr_flush, 0},
     [FUSE_OPENDIR] = {fr_opendir, 0},
     [FUSE_READDIR] = {fr_readdir, 0},
     [FUSE_RELEASEDIR] = {fr_release, 0},
     [FUSE_FSYNCDIR] = {fr_fsync, 0},
-    [FUSE_GETLK] = {fr_getlk, 0},
-    [FUSE_SETLK] = {fr_setlk, 0},
-    [FUSE_SETLKW] = {fr_setlk, 0},
+    [FUSE_GETLK] = {fr_getlk, 0, BE_CAN_LOCK},
+    [FUSE_SETLK] = {fr_setlk, 0, BE_CAN_LOCK},
+    [FUSE_SETLKW] = {fr_setlk, 0, BE_CAN_LOCK},
     [FUSE_ACCESS] = {fr_access, 0}, /* EROFS for W_OK: fuse_changes_share */
     [FUSE_CREATE] = {fr_create, FR_CHANGES},
     [FUSE_DESTROY] = {fr_destroy, 0},
@@ -836,8 +838,19 @@ static const struct fuse_route fuse_routes[] = {
     [FUSE_COPY_FILE_RANGE] = {fr_copy_file_range, FR_CHANGES},
     [FUSE_FALLOCATE] = {fr_fallocate, FR_CHANGES},
     [FUSE_SYNCFS] = {fr_syncfs, 0},
-    [FUSE_TMPFILE] = {fr_create, FR_CHANGES},
+    [FUSE_TMPFILE] = {fr_create, FR_CHANGES, BE_CAN_TMPFILE},
 };
+
+/* What a share answers for a call its back end cannot make (backends.h):
+ * what a local file system without the feature says. */
+static int fuse_cannot(uint32_t needs)
+{
+	if (needs & BE_CAN_LINK)
+		return -EPERM;
+	if (needs & BE_CAN_TMPFILE)
+		return -EOPNOTSUPP;
+	return -ENOSYS; /* xattrs, locks: the guest's kernel stops asking */
+}
 
 /* Would the request change a read-only share? OPEN for writing or
  * truncation and ACCESS asking for W_OK do, like the rows that say so. */
@@ -921,6 +934,10 @@ void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 		rt = &fuse_routes[in->h.opcode];
 	if (!rt || ((rt->fr_flags & FR_XATTR) && !s->fs_xattr)) {
 		be_reply_err(r, -ENOSYS);
+		return;
+	}
+	if (rt->fr_needs & ~s->fs_can) {
+		be_reply_err(r, fuse_cannot(rt->fr_needs & ~s->fs_can));
 		return;
 	}
 	if (s->fs_readonly && fuse_changes_share(in, rt)) {

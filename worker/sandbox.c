@@ -35,6 +35,7 @@
 
 #include <cap-ng.h>
 
+#include "backends.h"
 #include "ipc.h"
 #include "log.h"
 #include "sandbox.h"
@@ -277,8 +278,9 @@ static int sbx_chroot(int share_fd, char *why, size_t len)
 }
 
 /*
- * Root keeps the passthrough set (ownership, modes, device nodes and file
- * capabilities on the guest's behalf), less what the operator's choices
+ * Root keeps its back end's set (be_desc.bd_keep; for passthrough and
+ * memory: ownership, modes, device nodes and file capabilities on the
+ * guest's behalf), less what the operator's choices
  * leave unused (CAP_MKNOD without device nodes, CAP_SETFCAP without file
  * capabilities), and so does the root of a user namespace (or a worker the
  * parent lent them as ambient capabilities): there the kernel honours them
@@ -294,18 +296,18 @@ static bool sbx_dropped(unsigned cap, uint32_t drop)
 	       (cap == CAP_SETFCAP && (drop & SBX_DROP_SETFCAP));
 }
 
-static int sbx_caps(uint32_t drop, char *why, size_t len)
+static int sbx_caps(const struct be_desc *be, uint32_t drop, char *why, size_t len)
 {
-	static const unsigned keep[] = {SBX_PASSTHROUGH_CAPS};
 	capng_select_t sel = CAPNG_SELECT_CAPS | CAPNG_SELECT_AMBIENT;
-	int held[sizeof(keep) / sizeof(keep[0])], n = 0, r;
+	int held[64], n = 0, r;
 
 	capng_get_caps_process();
 	if (capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP))
 		sel |= CAPNG_SELECT_BOUNDS;
-	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
-		if (!sbx_dropped(keep[i], drop) && capng_have_capability(CAPNG_PERMITTED, keep[i]))
-			held[n++] = (int)keep[i];
+	for (size_t i = 0; i < be->bd_nkeep && n < 64; i++)
+		if (!sbx_dropped(be->bd_keep[i], drop) &&
+		    capng_have_capability(CAPNG_PERMITTED, be->bd_keep[i]))
+			held[n++] = (int)be->bd_keep[i];
 	capng_clear(CAPNG_SELECT_ALL);
 	for (int i = 0; i < n; i++)
 		if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, (unsigned)held[i]))
@@ -418,7 +420,8 @@ int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *proc_fd, int *share_
 		if ((r = sbx_share_mount(sc->sc_root_fd, sc->sc_rdonly != 0, &tree, why,
 					 whylen)) < 0)
 			goto out;
-		r = sbx_pivot(sc->sc_root_fd, sc->sc_host_dir, why, whylen);
+		r = sbx_pivot(sc->sc_root_fd, (sc->sc_be->bd_sandbox & BE_SBX_HOST_DIR) != 0, why,
+			      whylen);
 	} else if (sc->sc_mode == IPC_SBX_CHROOT) {
 		r = sbx_chroot(sc->sc_root_fd, why, whylen);
 	} else {
@@ -452,7 +455,7 @@ int sbx_enter(const struct sbx_conf *sc, int *root_fd, int *proc_fd, int *share_
 		r = sbx_fail(why, whylen, "drop supplementary groups", errno);
 		goto out;
 	}
-	if ((r = sbx_caps(sc->sc_drop, why, whylen)) < 0)
+	if ((r = sbx_caps(sc->sc_be, sc->sc_drop, why, whylen)) < 0)
 		goto out;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		r = sbx_fail(why, whylen, "no_new_privs", errno);

@@ -21,22 +21,14 @@ struct sbx_conf {
 	uint32_t sc_rdonly;  /* --readonly: a read-only mount (namespace mode) */
 	uint32_t sc_drop;    /* SBX_DROP_*: capabilities no enabled feature needs */
 	int sc_share_fd;     /* namespace mode: the device's mount of the share, -1: make it */
-	bool sc_host_dir;    /* the share is a host directory (passthrough), not a file
-				system the parent made (memory) */
+	const struct be_desc *sc_be; /* the back end: its sandbox profile */
 };
 
-/* Capabilities of the passthrough set that only an operator's choice needs. */
+/* Capabilities of a back end's set (be_desc.bd_keep) that only an
+ * operator's choice needs. */
 #define SBX_DROP_MKNOD	 0x1 /* device nodes refused (--device-nodes=refuse) */
 #define SBX_DROP_SETFCAP 0x2 /* file capabilities refused (--file-caps=refuse) */
 
-/*
- * The capabilities a passthrough worker keeps when it runs as root (the
- * parent keeps them too, since it cannot give what it does not hold).
- * Never CAP_DAC_READ_SEARCH: open_by_handle_at would reach any inode.
- */
-#define SBX_PASSTHROUGH_CAPS                                                                       \
-	CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_SETGID, CAP_SETUID, CAP_MKNOD,    \
-	    CAP_SETFCAP
 
 /*
  * Every step, in order: a private procfs (namespace mode), the device's

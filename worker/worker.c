@@ -27,6 +27,7 @@
 #include <event2/event.h>
 
 #include "backend.h"
+#include "backends.h"
 #include "bulkhead.h"
 #include "fuse_dispatch.h"
 #include "guest_fault.h"
@@ -825,7 +826,7 @@ static void worker_configure(void)
 		fatalx("CONFIG: unterminated build id");
 	if (strcmp(c->ic_build_id, bh_build_id) != 0)
 		fatalx("build id mismatch: parent %s, worker %s", c->ic_build_id, bh_build_id);
-	if (c->ic_queue >= BH_MAX_QUEUES || (c->ic_backend != IPC_BE_PASSTHROUGH && c->ic_backend != IPC_BE_MEMORY) ||
+	if (c->ic_queue >= BH_MAX_QUEUES || !be_desc_find(c->ic_backend) ||
 	    c->ic_log_level > LOG_LVL_DEBUG || c->ic_cache > IPC_CACHE_ALWAYS ||
 	    c->ic_thread_pool > 1024 || c->ic_poll_us > BH_MAX_POLL_US ||
 	    (c->ic_flags & ~(uint32_t)(IPC_CFG_TEST_FORBIDDEN | IPC_CFG_WRITEBACK | IPC_CFG_XATTR |
@@ -893,7 +894,7 @@ static void worker_sandbox(void)
 	sc.sc_ninsns = sb.sb_ninsns;
 	sc.sc_ipc_fd = BH_WORKER_IPC_FD;
 	sc.sc_rdonly = wk.w_cfg.ic_readonly != 0;
-	sc.sc_host_dir = wk.w_cfg.ic_backend == IPC_BE_PASSTHROUGH;
+	sc.sc_be = be_desc_find(wk.w_cfg.ic_backend);
 	sc.sc_drop = 0;
 	if (!(wk.w_cfg.ic_flags & IPC_CFG_DEVICES))
 		sc.sc_drop |= SBX_DROP_MKNOD;
@@ -998,6 +999,7 @@ int main(int argc, char *argv[])
 	if ((err = wk.w_sess.fs_be->init(&env, &wk.w_sess.fs_be_ctx)) < 0)
 		fatalx("%s back end: %s", wk.w_sess.fs_be->name, strerror(-err));
 	wk.w_sess.fs_host = &worker_fuse_host;
+	wk.w_sess.fs_can = be_desc_find(wk.w_cfg.ic_backend)->bd_can;
 	wk.w_sess.fs_readonly = env.readonly;
 	wk.w_sess.fs_xattr = env.xattr;
 	wk.w_sess.fs_nt = wk.w_nt;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "backends.h"
 #include "fuse_dispatch.h"
 #include "ipc.h"
 #include "node_table.h"
@@ -112,6 +113,7 @@ static void setup(void)
 	sess.fs_be = &be_passthrough_ops;
 	cr_assert_eq(sess.fs_be->init(&env, &sess.fs_be_ctx), 0);
 	sess.fs_host = &t_host;
+	sess.fs_can = BE_CAN_ALL;
 	sess.fs_nt = nt;
 	sess.fs_peer = env.peer;
 	sess.fs_tp = env.tp;
@@ -1010,4 +1012,46 @@ Test(fuse_pt, data_iovecs_belong_to_their_request)
 		fuse_req_slice_free(r[k]);
 		free(r[k]);
 	}
+}
+
+/*
+ * What a back end cannot do is answered by the dispatcher, before the back
+ * end runs, with what a local file system without the feature says: LINK
+ * EPERM, O_TMPFILE EOPNOTSUPP, locks and xattrs ENOSYS (the guest's kernel
+ * then keeps locks to itself and stops asking for xattrs). A back end that
+ * can is asked (the same calls succeed or fail on their own merits).
+ */
+Test(fuse_pt, what_a_back_end_cannot_do_is_answered_for_it)
+{
+	struct fuse_link_in li;
+	struct fuse_create_in ci = {.flags = O_RDWR, .mode = S_IFREG | 0600};
+	struct fuse_lk_in lk = {.lk = {.start = 0, .end = 10, .type = F_RDLCK}};
+	struct fuse_getxattr_in gx = {.size = 0};
+	struct fuse_entry_out e;
+	struct reply rep;
+	char path[300];
+	uint64_t node;
+
+	do_init(38, 0, NULL);
+	node = do_lookup(1, "hello.txt", &e);
+	li.oldnodeid = node;
+	sess.fs_xattr = true;
+	sess.fs_can = 0;
+	run(FUSE_LINK, 1, &li, sizeof(li), "hard", WR_BIG, &rep);
+	cr_expect_eq(rep.oh.error, -EPERM);
+	run(FUSE_TMPFILE, 1, &ci, sizeof(ci), "t", WR_BIG, &rep);
+	cr_expect_eq(rep.oh.error, -EOPNOTSUPP);
+	run(FUSE_GETLK, node, &lk, sizeof(lk), NULL, WR_BIG, &rep);
+	cr_expect_eq(rep.oh.error, -ENOSYS);
+	run(FUSE_GETXATTR, node, &gx, sizeof(gx), "user.x", WR_BIG, &rep);
+	cr_expect_eq(rep.oh.error, -ENOSYS);
+	snprintf(path, sizeof(path), "%s/hard", dir);
+	cr_expect_eq(access(path, F_OK), -1, "LINK refused, yet the link exists");
+
+	sess.fs_can = BE_CAN_ALL;
+	run(FUSE_LINK, 1, &li, sizeof(li), "hard", WR_BIG, &rep);
+	cr_expect_eq(rep.oh.error, 0, "LINK with BE_CAN_LINK: %d", rep.oh.error);
+	run(FUSE_GETXATTR, node, &gx, sizeof(gx), "user.x", WR_BIG, &rep);
+	cr_expect_neq(rep.oh.error, -ENOSYS, "GETXATTR with BE_CAN_XATTR reached the back end");
+	sess.fs_xattr = false;
 }

@@ -1,0 +1,56 @@
+/*
+ * backends.h - what the parent and the worker core know of each back end:
+ * its descriptor, read from one table instead of facts about passthrough
+ * spread through the code.
+ * Runs in: both. Holds no state.
+ *
+ * The parent reads the name (configuration, policy file
+ * policy/<arch>/worker-NAME.policy), the sandbox profile (does the parent
+ * open a host directory for it, do its workers keep a network, which
+ * capabilities they keep) and passes the id in CONFIG; the worker's
+ * dispatcher reads what the back end can do and answers the rest itself,
+ * with the errno a local file system without that feature gives.
+ */
+#ifndef BH_BACKENDS_H
+#define BH_BACKENDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sandbox profile. */
+#define BE_SBX_HOST_DIR 0x1 /* serves a host directory the parent opens (--shared-dir) */
+#define BE_SBX_NETWORK	0x2 /* its workers keep a network (no new network namespace) */
+
+/* What a back end can do; the dispatcher answers the rest (fuse_dispatch.c):
+ * LINK without BE_CAN_LINK is EPERM, as link(2) says on a file system
+ * without hard links; the xattr calls without BE_CAN_XATTR and the lock
+ * calls without BE_CAN_LOCK are ENOSYS (the guest's kernel then keeps
+ * locks to itself and answers xattr calls EOPNOTSUPP); TMPFILE without
+ * BE_CAN_TMPFILE is EOPNOTSUPP, as open(2) says for O_TMPFILE. */
+#define BE_CAN_LINK    0x1
+#define BE_CAN_XATTR   0x2
+#define BE_CAN_LOCK    0x4
+#define BE_CAN_TMPFILE 0x8
+#define BE_CAN_ALL     (BE_CAN_LINK | BE_CAN_XATTR | BE_CAN_LOCK | BE_CAN_TMPFILE)
+
+struct be_desc {
+	uint32_t bd_id;	     /* enum ipc_backend */
+	const char *bd_name; /* in bulkhead.conf(5) and in worker-NAME.policy */
+	uint32_t bd_sandbox; /* BE_SBX_* */
+	uint32_t bd_can;     /* BE_CAN_* */
+	/* capabilities a worker keeps when it runs as root or in a user
+	 * namespace (the parent keeps them too: it cannot give what it does
+	 * not hold); never CAP_DAC_READ_SEARCH, with which
+	 * open_by_handle_at(2) reaches any inode */
+	const unsigned *bd_keep;
+	size_t bd_nkeep;
+};
+
+/* The descriptor of a back end by id or by name; NULL if there is none. */
+const struct be_desc *be_desc_find(uint32_t id);
+const struct be_desc *be_desc_by_name(const char *name);
+/* Every back end, for messages ("passthrough or memory"). */
+const struct be_desc *be_desc_at(size_t i);
+
+#endif
