@@ -317,12 +317,18 @@ Test(limits, lookup_forget_pairs_leave_no_descriptor_behind)
 	for (unsigned done = 0; done < LM_PAIRS; done += 20000)
 		lm_lookup_many(de.nodeid, 20000, NULL, NULL, true);
 	cr_log_info("%u LOOKUP/FORGET pairs in %.1f s", LM_PAIRS, (double)(bh_now_ns() - t0) / 1e9);
+	/* Never more than before, which is what a leak would show. Fewer is no
+	 * leak: one distcheck run ended at 33 against a baseline of 34, a
+	 * descriptor held when the baseline was taken having gone since. The
+	 * exact counts below, from the settled count, pin the node's own
+	 * descriptor. */
 	for (int i = 0; i < 250; i++) {
-		if ((now = lm_worker_fds()) == base)
+		if ((now = lm_worker_fds()) <= base)
 			break;
 		usleep(20000);
 	}
-	cr_assert_eq(now, base, "workers hold %d descriptors, %d before", now, base);
+	cr_assert_leq(now, base, "workers hold %d descriptors, %d before", now, base);
+	base = now;
 	/* The same name again is a fresh node with one reference: one FORGET
 	 * of 1 makes the descriptor go. */
 	cr_assert_eq(vufe_fuse_lookup(lm_fe, 1, de.nodeid, "f000001", &e), 0);
