@@ -107,7 +107,7 @@ struct be_ops {
 	/* Reply: be_reply_statfs. */
 	void (*statfs)(void *ctx, struct fuse_req *r, uint64_t node);
 
-	/* ---- write side. The caller's uid/gid are in be_req_header(r). ---- */
+	/* ---- write side. The caller is be_req_caller(r). ---- */
 	/* INIT: extra FUSE_* flags this back end wants (e.g. WRITEBACK_CACHE). */
 	uint32_t (*init_flags)(void *ctx);
 	/* in: the request's copy (valid until the reply). Reply: be_reply_attr. */
@@ -172,9 +172,22 @@ const struct fuse_in_header *be_req_header(const struct fuse_req *r);
 /* The request's decoded fixed arguments (struct fuse_*_in of its opcode),
  * a private copy valid until the reply. */
 const void *be_req_args(const struct fuse_req *r);
-/* The caller's supplementary group the guest sent (FUSE_EXT_GROUPS): true
- * and *gid, or false. */
-bool be_req_supp_gid(const struct fuse_req *r, uint32_t *gid);
+/*
+ * Who asks: the guest's caller, as the dispatcher decoded it once (ids as
+ * the guest sent them, which the worker's user namespace, if any, maps).
+ * A back end that acts as the caller takes the identity from here and from
+ * nowhere else, never from the request's raw header.
+ */
+struct be_caller {
+	uint32_t bc_uid;
+	uint32_t bc_gid;
+	uint32_t bc_pid;
+	/* the caller's supplementary group the guest names for a creation
+	 * (FUSE_EXT_GROUPS: the group of the parent directory) */
+	bool bc_has_supp_gid;
+	uint32_t bc_supp_gid;
+};
+const struct be_caller *be_req_caller(const struct fuse_req *r);
 /* 128 bytes of per-request scratch for the back end (e.g. arguments for a
  * pool job), aligned for pointers and u64. */
 #define BE_REQ_PRIV_SIZE 128

@@ -65,10 +65,9 @@ const void *be_req_args(const struct fuse_req *r)
 	return &r->r_in.a;
 }
 
-bool be_req_supp_gid(const struct fuse_req *r, uint32_t *gid)
+const struct be_caller *be_req_caller(const struct fuse_req *r)
 {
-	*gid = r->r_in.supp_gid;
-	return r->r_in.has_supp_gid;
+	return &r->r_caller;
 }
 
 void *be_req_priv(struct fuse_req *r)
@@ -930,6 +929,11 @@ void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 	}
 	log_debug("%s unique %llu node %llu", oi->oi_name, (unsigned long long)in->h.unique,
 		  (unsigned long long)in->h.nodeid);
+	r->r_caller = (struct be_caller){.bc_uid = in->h.uid,
+					 .bc_gid = in->h.gid,
+					 .bc_pid = in->h.pid,
+					 .bc_has_supp_gid = in->has_supp_gid,
+					 .bc_supp_gid = in->supp_gid};
 	if (in->h.opcode < BH_ARRAY_SIZE(fuse_routes) && fuse_routes[in->h.opcode].fr_run)
 		rt = &fuse_routes[in->h.opcode];
 	if (!rt || ((rt->fr_flags & FR_XATTR) && !s->fs_xattr)) {

@@ -23,6 +23,7 @@
 #include <sys/queue.h>
 #include <sys/uio.h>
 
+#include "backend.h"
 #include "virtqueue.h"
 
 #define FUSE_NAME_MAX 255 /* longest accepted name, without its NUL */
@@ -210,6 +211,7 @@ struct fuse_req {
 	int r_state;		  /* enum fuse_req_state, atomic */
 	bool r_listed;		  /* on the in-flight list */
 	struct fuse_in r_in;
+	struct be_caller r_caller; /* who asks (be_req_caller), set by fuse_dispatch */
 	/* back-end private scratch (BE_REQ_PRIV_SIZE bytes), see backend.h */
 	union {
 		uint64_t u64[16];

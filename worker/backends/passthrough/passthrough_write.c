@@ -44,34 +44,33 @@ static __thread bool pt_switched_groups;
  * it), so leaving sets it empty again. A user namespace that denies
  * setgroups leaves the caller without it: the host then decides.
  */
-static void pt_groups_enter(struct fuse_req *r)
+static void pt_groups_enter(const struct be_caller *who)
 {
-	gid_t g;
-	uint32_t gid;
+	gid_t g = (gid_t)who->bc_supp_gid;
 
-	if (!be_req_supp_gid(r, &gid))
+	if (!who->bc_has_supp_gid)
 		return;
-	g = (gid_t)gid;
 	if (syscall(SYS_setgroups, 1, &g) == 0)
 		pt_switched_groups = true;
 	else
-		log_debug("supplementary group %u not applied: %s", gid, strerror(errno));
+		log_debug("supplementary group %u not applied: %s", who->bc_supp_gid,
+			  strerror(errno));
 }
 
 int pt_creds_enter(const struct pt *pt, struct fuse_req *r)
 {
-	const struct fuse_in_header *h = be_req_header(r);
+	const struct be_caller *who = be_req_caller(r);
 
-	if (!pt->pt_setcreds || (h->uid == 0 && h->gid == 0))
+	if (!pt->pt_setcreds || (who->bc_uid == 0 && who->bc_gid == 0))
 		return 0;
 	/* groups, then gid: both need CAP_SETGID, which euid != 0 drops */
-	pt_groups_enter(r);
-	if (syscall(SYS_setresgid, -1, h->gid, -1) < 0) {
+	pt_groups_enter(who);
+	if (syscall(SYS_setresgid, -1, who->bc_gid, -1) < 0) {
 		int err = -errno;
 		pt_creds_leave(pt);
 		return err;
 	}
-	if (syscall(SYS_setresuid, -1, h->uid, -1) < 0) {
+	if (syscall(SYS_setresuid, -1, who->bc_uid, -1) < 0) {
 		int err = -errno;
 
 		if (syscall(SYS_setresgid, -1, 0, -1) < 0)
