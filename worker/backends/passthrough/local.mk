@@ -3,6 +3,8 @@
 # parent makes (memory). Built into the worker; its unit tests link it too.
 PASSTHROUGH_SOURCES = \
 	worker/backends/passthrough/passthrough.c worker/backends/passthrough/passthrough.h \
+	worker/backends/passthrough/passthrough_core.c \
+	worker/backends/passthrough/passthrough_read.c \
 	worker/backends/passthrough/passthrough_open.c \
 	worker/backends/passthrough/passthrough_dir.c \
 	worker/backends/passthrough/passthrough_write.c \

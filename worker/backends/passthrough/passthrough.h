@@ -1,8 +1,11 @@
 /*
- * passthrough.h - what the two halves of the passthrough back end share:
- * the context, the pool job, and helpers for node references and
- * credentials. passthrough.c holds the read side and the ops table,
- * passthrough_write.c the operations that change the share.
+ * passthrough.h - what the files of the passthrough back end share: the
+ * context, the pool job, and the helpers, grouped by the file that defines
+ * them. Layers, each calling only those below it: passthrough_open.c
+ * (reopening, acting as the caller), passthrough_core.c (jobs, the
+ * loop-thread gate, entries, lookups), the operations (passthrough_read.c,
+ * _write.c, _dir.c, _locks.c, _xattr.c), and passthrough.c (the ops table,
+ * start and end, what other workers are lent).
  * Runs in: the worker (sandboxed). Not an interface for other back ends.
  */
 #ifndef BH_PASSTHROUGH_H
@@ -105,7 +108,22 @@ static inline bool pt_more_waiting(const struct pt *pt)
 	return pt->pt_env.more_waiting && pt->pt_env.more_waiting();
 }
 
-/* passthrough.c */
+/* passthrough_core.c */
+/* A pool job's arguments copied into the request's scratch. */
+struct pt_job *pt_prepare(struct pt *pt, struct fuse_req *r, const struct pt_job *args);
+/* The fast path (passthrough_core.c): body(j, true) runs on the loop
+ * thread and returns PT_DEFER when it would block; slow then runs it on the
+ * pool. */
+#define PT_DEFER 1
+void pt_fast(struct pt *pt, struct fuse_req *r, int (*body)(struct pt_job *, bool), tp_fn slow,
+	     const struct pt_job *args);
+/* The loop-thread gate for calls that could block: open now?, the sleep
+ * count before a call, and the verdict on one that ran. */
+bool pt_meta_open(const struct pt *pt, uint64_t now);
+long pt_slept_before(struct pt *pt);
+void pt_meta_took(struct pt *pt, uint64_t start, long slept0, uint32_t opcode);
+/* Node id's descriptor (nowait: only if it is here already): 0 or -errno. */
+int pt_node_fd(struct pt *pt, uint64_t id, bool nowait, int *fd);
 void pt_submit(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args);
 void pt_meta(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args, uint64_t node);
 void pt_meta_fh(struct pt *pt, struct fuse_req *r, tp_fn fn, const struct pt_job *args, uint64_t fh);
@@ -116,7 +134,6 @@ struct pt_job *pt_job_of(void *arg);
 void pt_fill_attr(struct fuse_attr *a, const struct stat *st);
 void pt_fill_entry(const struct pt *pt, struct fuse_entry_out *e, uint64_t id,
 		   const struct stat *st);
-int pt_stat_fd(int fd, struct stat *st);
 /* Take one lookup reference on the node behind fd (O_PATH, consumed in
  * every case) and fill *e. */
 int pt_node_entry(struct pt *pt, int fd, struct fuse_entry_out *e);
@@ -126,16 +143,11 @@ int pt_node_entry_named(struct pt *pt, int fd, uint64_t parent, const char *name
 			struct fuse_entry_out *e);
 /* Give back a reference pt_node_entry took (a later step failed). */
 void pt_node_unref(struct pt *pt, uint64_t id);
-/* "N" for descriptor fd, relative to env.proc_fd (only when it is >= 0). */
-void pt_proc_name(char *buf, size_t len, int fd);
 /* FOPEN_* flags for a regular file under the cache mode. */
 uint32_t pt_file_open_flags(const struct pt *pt);
 /* A regular file's open flags on the host: with --writeback the guest's
  * page cache reads what it writes, and appends itself. */
 int pt_file_oflags(const struct pt *pt, int oflags);
-/* openat as the request's caller (O_CLOEXEC added): the descriptor or -errno. */
-int pt_openat_as_caller(const struct pt *pt, struct fuse_req *r, int dirfd, const char *path,
-			int oflags, mode_t mode);
 /* A guest handle for the open file fd of node: *id, or -errno (fd is the
  * caller's to close then). */
 int pt_fh_new(struct pt *pt, uint64_t node, int fd, int oflags, bool dir, uint64_t *id);
@@ -161,6 +173,17 @@ void pt_dirstream_drop(struct pt *pt, uint64_t fh);
 void pt_dirstreams_free(struct pt *pt);
 
 /* passthrough_open.c */
+int pt_stat_fd(int fd, struct stat *st);
+/* "N" for descriptor fd, relative to env.proc_fd (only when it is >= 0). */
+void pt_proc_name(char *buf, size_t len, int fd);
+/* openat as the request's caller (O_CLOEXEC added): the descriptor or -errno. */
+int pt_openat_as_caller(const struct pt *pt, struct fuse_req *r, int dirfd, const char *path,
+			int oflags, mode_t mode);
+/* Act as the request's caller on this thread (raw setresuid/setresgid:
+ * per thread, unlike glibc's wrappers): 0 or -errno. pt_creds_leave
+ * returns to the worker's own ids; both are no-ops unless pt_setcreds. */
+int pt_creds_enter(const struct pt *pt, struct fuse_req *r);
+void pt_creds_leave(const struct pt *pt);
 #define PT_REOPEN_FILE 0x1 /* regular files may be opened */
 #define PT_REOPEN_DIR  0x2 /* directories may be opened */
 /* The errno for opening an inode of this type when only 'allow' may be
@@ -187,12 +210,18 @@ int pt_node_utimens(struct pt *pt, int nfd, const struct timespec ts[2]);
 /* passthrough_dir.c */
 void pt_readdir(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size, bool plus);
 
+/* passthrough_read.c: the read side's operations (be_ops) */
+void pt_lookup(void *ctx, struct fuse_req *r, uint64_t parent, const char *name);
+void pt_getattr(void *ctx, struct fuse_req *r, uint64_t node, bool has_fh, uint64_t fh);
+void pt_readlink(void *ctx, struct fuse_req *r, uint64_t node);
+void pt_open(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags);
+void pt_opendir(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags);
+void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size);
+void pt_release(void *ctx, struct fuse_req *r, uint64_t fh);
+void pt_flush(void *ctx, struct fuse_req *r, uint64_t fh);
+void pt_statfs(void *ctx, struct fuse_req *r, uint64_t node);
+
 /* passthrough_write.c */
-/* Act as the request's caller on this thread (raw setresuid/setresgid:
- * per thread, unlike glibc's wrappers): 0 or -errno. pt_creds_leave
- * returns to the worker's own ids; both are no-ops unless pt_setcreds. */
-int pt_creds_enter(const struct pt *pt, struct fuse_req *r);
-void pt_creds_leave(const struct pt *pt);
 /* Clear setuid, and setgid when group-executable, on an open descriptor
  * (HANDLE_KILLPRIV_V2: the guest asks for it). */
 void pt_kill_suidgid(int fd);

@@ -522,7 +522,7 @@ void pt_getlk(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_lk
 	pt_submit(ctx, r, pl_do_getlk, &(struct pt_job){.j_id = node, .j_arg = in});
 }
 
-/* ---- closing (passthrough.c) ---- */
+/* ---- closing (passthrough_read.c) ---- */
 
 void pt_locks_flush(uint64_t node, uint64_t lock_owner)
 {

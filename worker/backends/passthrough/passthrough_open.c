@@ -3,7 +3,9 @@
  * it already holds (an O_PATH node descriptor, or an open handle) for I/O:
  * OPEN and OPENDIR, CREATE of an existing name, truncation without a
  * handle, extended attributes, lock descriptions. And the check that a
- * ".." lookup stays inside the share.
+ * ".." lookup stays inside the share, and acting as the guest's caller
+ * (pt_creds_enter: the lowest layer of the back end, on which
+ * passthrough_core.c and every operation file build).
  * Runs in: the worker (sandboxed), on pool threads or the loop thread.
  * Node ids come from the guest and are resolved through the node table /
  * fdtable; the node table is shared with other workers, so nothing read
@@ -250,4 +252,99 @@ int pt_node_utimens(struct pt *pt, int nfd, const struct timespec ts[2])
 		return -errno;
 	pt_proc_name(path, sizeof(path), nfd);
 	return utimensat(pt->pt_env.proc_fd, path, ts, 0) < 0 ? -errno : 0;
+}
+
+/* ---- acting as the guest's caller ---- */
+
+/* Did this thread take the caller's identity? (pt_creds_leave undoes it.) */
+static __thread bool pt_switched;
+static __thread bool pt_switched_groups;
+
+/*
+ * The caller's supplementary group, when the guest names one (it does for
+ * a group that owns the parent directory, so that creating in a directory
+ * writable by that group works as it did in the guest's own check). Per
+ * thread like the rest: the raw system call, not glibc's, which would
+ * change every thread. The worker's own list is empty (sandbox.c clears
+ * it), so leaving sets it empty again. A user namespace that denies
+ * setgroups leaves the caller without it: the host then decides.
+ */
+static void pt_groups_enter(const struct be_caller *who)
+{
+	gid_t g = (gid_t)who->bc_supp_gid;
+
+	if (!who->bc_has_supp_gid)
+		return;
+	if (syscall(SYS_setgroups, 1, &g) == 0)
+		pt_switched_groups = true;
+	else
+		log_debug("supplementary group %u not applied: %s", who->bc_supp_gid,
+			  strerror(errno));
+}
+
+int pt_creds_enter(const struct pt *pt, struct fuse_req *r)
+{
+	const struct be_caller *who = be_req_caller(r);
+
+	if (!pt->pt_setcreds || (who->bc_uid == 0 && who->bc_gid == 0))
+		return 0;
+	/* groups, then gid: both need CAP_SETGID, which euid != 0 drops */
+	pt_groups_enter(who);
+	if (syscall(SYS_setresgid, -1, who->bc_gid, -1) < 0) {
+		int err = -errno;
+		pt_creds_leave(pt);
+		return err;
+	}
+	if (syscall(SYS_setresuid, -1, who->bc_uid, -1) < 0) {
+		int err = -errno;
+
+		if (syscall(SYS_setresgid, -1, 0, -1) < 0)
+			fatal("restore egid");
+		pt_creds_leave(pt);
+		return err;
+	}
+	pt_switched = true;
+	return 0;
+}
+
+void pt_creds_leave(const struct pt *pt)
+{
+	if (pt_switched) {
+		/* euid 0 again restores the effective capabilities, then the gid */
+		if (syscall(SYS_setresuid, -1, 0, -1) < 0 ||
+		    syscall(SYS_setresgid, -1, 0, -1) < 0)
+			fatal("restore the worker's credentials");
+		pt_switched = false;
+	}
+	if (pt_switched_groups) {
+		if (syscall(SYS_setgroups, 0, NULL) < 0)
+			fatal("restore the worker's supplementary groups");
+		pt_switched_groups = false;
+	}
+	(void)pt;
+}
+
+int pt_stat_fd(int fd, struct stat *st)
+{
+	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+void pt_proc_name(char *buf, size_t len, int fd)
+{
+	snprintf(buf, len, "%d", fd);
+}
+
+int pt_openat_as_caller(const struct pt *pt, struct fuse_req *r, int dirfd, const char *path,
+			int oflags, mode_t mode)
+{
+	int fd, err;
+
+	if ((err = pt_creds_enter(pt, r)) < 0)
+		return err;
+	fd = openat(dirfd, path, oflags | O_CLOEXEC, mode);
+	err = fd < 0 ? -errno : fd;
+	pt_creds_leave(pt);
+	return err;
 }

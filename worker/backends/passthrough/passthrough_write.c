@@ -2,7 +2,7 @@
  * passthrough_write.c - the passthrough back end's operations that change
  * the share: SETATTR, WRITE, FSYNC(DIR), CREATE/TMPFILE, MKNOD/MKDIR/
  * SYMLINK, LINK, UNLINK/RMDIR, RENAME(2), ACCESS, FALLOCATE, LSEEK,
- * COPY_FILE_RANGE, SYNCFS; and acting as the guest's caller.
+ * COPY_FILE_RANGE, SYNCFS.
  * Runs in: the worker (sandboxed), every host call on a pool thread. Names,
  * modes and ids come from the guest, already copied and checked by the
  * dispatcher (no '/', no "." or ".." for names that are created); ids are
@@ -31,73 +31,6 @@
 #include "node_table.h"
 #include "passthrough.h"
 
-/* Did this thread take the caller's identity? (pt_creds_leave undoes it.) */
-static __thread bool pt_switched;
-static __thread bool pt_switched_groups;
-
-/*
- * The caller's supplementary group, when the guest names one (it does for
- * a group that owns the parent directory, so that creating in a directory
- * writable by that group works as it did in the guest's own check). Per
- * thread like the rest: the raw system call, not glibc's, which would
- * change every thread. The worker's own list is empty (sandbox.c clears
- * it), so leaving sets it empty again. A user namespace that denies
- * setgroups leaves the caller without it: the host then decides.
- */
-static void pt_groups_enter(const struct be_caller *who)
-{
-	gid_t g = (gid_t)who->bc_supp_gid;
-
-	if (!who->bc_has_supp_gid)
-		return;
-	if (syscall(SYS_setgroups, 1, &g) == 0)
-		pt_switched_groups = true;
-	else
-		log_debug("supplementary group %u not applied: %s", who->bc_supp_gid,
-			  strerror(errno));
-}
-
-int pt_creds_enter(const struct pt *pt, struct fuse_req *r)
-{
-	const struct be_caller *who = be_req_caller(r);
-
-	if (!pt->pt_setcreds || (who->bc_uid == 0 && who->bc_gid == 0))
-		return 0;
-	/* groups, then gid: both need CAP_SETGID, which euid != 0 drops */
-	pt_groups_enter(who);
-	if (syscall(SYS_setresgid, -1, who->bc_gid, -1) < 0) {
-		int err = -errno;
-		pt_creds_leave(pt);
-		return err;
-	}
-	if (syscall(SYS_setresuid, -1, who->bc_uid, -1) < 0) {
-		int err = -errno;
-
-		if (syscall(SYS_setresgid, -1, 0, -1) < 0)
-			fatal("restore egid");
-		pt_creds_leave(pt);
-		return err;
-	}
-	pt_switched = true;
-	return 0;
-}
-
-void pt_creds_leave(const struct pt *pt)
-{
-	if (pt_switched) {
-		/* euid 0 again restores the effective capabilities, then the gid */
-		if (syscall(SYS_setresuid, -1, 0, -1) < 0 ||
-		    syscall(SYS_setresgid, -1, 0, -1) < 0)
-			fatal("restore the worker's credentials");
-		pt_switched = false;
-	}
-	if (pt_switched_groups) {
-		if (syscall(SYS_setgroups, 0, NULL) < 0)
-			fatal("restore the worker's supplementary groups");
-		pt_switched_groups = false;
-	}
-	(void)pt;
-}
 
 void pt_kill_suidgid(int fd)
 {
@@ -123,7 +56,7 @@ uint32_t pt_init_flags(void *ctx)
 		f |= FUSE_WRITEBACK_CACHE;
 	if (pt->pt_env.xattr)
 		f |= FUSE_SETXATTR_EXT;
-	f |= FUSE_SUBMOUNTS; /* mount points flagged on LOOKUP (passthrough.c) */
+	f |= FUSE_SUBMOUNTS; /* mount points flagged on LOOKUP (passthrough_core.c) */
 	return f;
 }
 
