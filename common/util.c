@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -213,4 +214,29 @@ size_t bh_cmsg_take_fds(struct msghdr *mh, int *fds, size_t max, bool *bad)
 		}
 	}
 	return n;
+}
+
+int bh_fs_new(const char *type, const char *const *opts, unsigned attrs, const char **step)
+{
+	int fs, mnt, err;
+
+	*step = "fsopen";
+	if ((fs = fsopen(type, FSOPEN_CLOEXEC)) < 0)
+		return -errno;
+	*step = "fsconfig";
+	for (; opts && opts[0]; opts += 2) {
+		if (fsconfig(fs, FSCONFIG_SET_STRING, opts[0], opts[1], 0) < 0)
+			goto fail;
+	}
+	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		goto fail;
+	*step = "fsmount";
+	if ((mnt = fsmount(fs, FSMOUNT_CLOEXEC, attrs)) < 0)
+		goto fail;
+	close(fs);
+	return mnt;
+fail:
+	err = errno;
+	close(fs);
+	return -err;
 }

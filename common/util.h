@@ -61,6 +61,15 @@ bool bh_bucket_take(struct bh_bucket *b, unsigned burst, unsigned rate);
  * when the sleep outlasted max. */
 uint64_t bh_poll_window(uint64_t cur, uint64_t slept, uint64_t max);
 
+/*
+ * A new instance of file system type (fsopen), with the string options in
+ * opts (name, value, name, value, ..., NULL; may be NULL), mounted
+ * detached with attrs (MOUNT_ATTR_*): attached to no mount tree. The mount
+ * descriptor (close-on-exec), or -errno with *step naming the call that
+ * failed ("fsopen", "fsconfig", "fsmount").
+ */
+int bh_fs_new(const char *type, const char *const *opts, unsigned attrs, const char **step);
+
 /* Write the 8-byte value 1 to an eventfd (ignores EAGAIN: already signalled). */
 void bh_eventfd_signal(int fd);
 /* Read and discard an eventfd's counter (non-blocking fd). */

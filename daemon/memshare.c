@@ -40,33 +40,19 @@
 
 #define MEM_HELPER_TIMEOUT_MS 5000
 
-/* fsopen .. fsmount: the mount descriptor, or -errno with *step naming
- * the call that failed. */
+/* The tmpfs: the mount descriptor, or -errno with *step naming the call
+ * that failed. Never read-only: the command line refuses --readonly for it. */
 static int mem_mount(const struct parent_conf *c, const char **step)
 {
 	char size[32], inodes[32];
-	int fs, mnt, err;
+	const char *opts[] = {"size", size, "mode", "0755", "nr_inodes", inodes, NULL};
 
 	snprintf(size, sizeof(size), "%llu", (unsigned long long)c->pc_mem_size);
 	snprintf(inodes, sizeof(inodes), "%llu", (unsigned long long)c->pc_mem_inodes);
-	*step = "fsopen tmpfs";
-	if ((fs = fsopen("tmpfs", FSOPEN_CLOEXEC)) < 0)
-		return -errno;
-	*step = "fsconfig";
-	if (fsconfig(fs, FSCONFIG_SET_STRING, "size", size, 0) < 0 ||
-	    (c->pc_mem_inodes && fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", inodes, 0) < 0) ||
-	    fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
-	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
-		err = errno;
-		close(fs);
-		return -err;
-	}
-	*step = "fsmount";
-	/* never read-only: the command line refuses --readonly for it */
-	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
-	err = errno;
-	close(fs);
-	return mnt < 0 ? -err : mnt;
+	if (!c->pc_mem_inodes)
+		opts[4] = NULL; /* the kernel's default */
+	return bh_fs_new("tmpfs", opts, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+			 step);
 }
 
 /* The child: wait for its maps, take the workers' ids, make the file

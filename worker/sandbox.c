@@ -39,6 +39,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "sandbox.h"
+#include "util.h"
 
 /* Read by the SIGSYS handler; set before the handler is installed. */
 static int sbx_report_fd = -1;
@@ -100,27 +101,22 @@ static int sbx_read_prog(int fd, uint32_t n, struct sock_filter **out)
  */
 static int sbx_private_proc(int *out, char *why, size_t len)
 {
-	char self[16];
+	static const char *const opts[] = {"subset", "pid", "hidepid", "invisible", NULL};
+	const char *step;
+	char what[64];
 	ssize_t n;
-	int fs, mnt = -1, fd = -1, r;
+	int mnt, fd = -1, r;
+	char self[16];
 
 	if (getpid() != 1)
 		return sbx_fail(why, len, "private procfs: not the init of a PID namespace",
 				EINVAL);
-	if ((fs = fsopen("proc", FSOPEN_CLOEXEC)) < 0)
-		return sbx_fail(why, len, "private procfs (fsopen)", errno);
-	if (fsconfig(fs, FSCONFIG_SET_STRING, "subset", "pid", 0) < 0 ||
-	    fsconfig(fs, FSCONFIG_SET_STRING, "hidepid", "invisible", 0) < 0 ||
-	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
-		r = sbx_fail(why, len, "private procfs (fsconfig subset=pid,hidepid=invisible)",
-			     errno);
-		goto out;
-	}
-	mnt =
-	    fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	mnt = bh_fs_new("proc", opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+			&step);
 	if (mnt < 0) {
-		r = sbx_fail(why, len, "private procfs (fsmount)", errno);
-		goto out;
+		snprintf(what, sizeof(what), "private procfs (%s subset=pid,hidepid=invisible)",
+			 step);
+		return sbx_fail(why, len, what, -mnt);
 	}
 	/* Our own PID namespace's instance: "self" is 1. */
 	n = readlinkat(mnt, "self", self, sizeof(self) - 1);
@@ -135,9 +131,7 @@ static int sbx_private_proc(int *out, char *why, size_t len)
 	*out = fd;
 	r = 0;
 out:
-	if (mnt >= 0)
-		close(mnt);
-	close(fs);
+	close(mnt);
 	return r;
 }
 
@@ -208,7 +202,10 @@ static int sbx_share_mount(int share_fd, bool readonly, int *tree, char *why, si
  */
 static int sbx_pivot(int share_fd, bool host_dir, char *why, size_t len)
 {
-	int cwd, fs, mnt = -1, r;
+	static const char *const opts[] = {"size", "4k", "nr_inodes", "1", "mode", "0555", NULL};
+	const char *step;
+	char what[64];
+	int cwd, mnt, r;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return sbx_fail(why, len, "make mounts private", errno);
@@ -220,20 +217,12 @@ static int sbx_pivot(int share_fd, bool host_dir, char *why, size_t len)
 		if (r < 0)
 			return sbx_fail(why, len, "working directory is not the share", -r);
 	}
-	if ((fs = fsopen("tmpfs", FSOPEN_CLOEXEC)) < 0)
-		return sbx_fail(why, len, "an empty root (fsopen tmpfs)", errno);
-	if (fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
-	    fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "1", 0) < 0 ||
-	    fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0555", 0) < 0 ||
-	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
-		r = sbx_fail(why, len, "an empty root (fsconfig tmpfs)", errno);
-		goto out;
-	}
-	mnt = fsmount(fs, FSMOUNT_CLOEXEC,
-		      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+	mnt = bh_fs_new("tmpfs", opts,
+			MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+			&step);
 	if (mnt < 0) {
-		r = sbx_fail(why, len, "an empty root (fsmount)", errno);
-		goto out;
+		snprintf(what, sizeof(what), "an empty root (%s tmpfs)", step);
+		return sbx_fail(why, len, what, -mnt);
 	}
 	if (move_mount(mnt, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
 		r = sbx_fail(why, len, "an empty root (move_mount)", errno);
@@ -259,9 +248,7 @@ static int sbx_pivot(int share_fd, bool host_dir, char *why, size_t len)
 	}
 	r = 0;
 out:
-	if (mnt >= 0)
-		close(mnt);
-	close(fs);
+	close(mnt);
 	return r;
 }
 
