@@ -54,8 +54,3 @@ const struct be_desc *be_desc_by_name(const char *name)
 			return &be_descs[i];
 	return NULL;
 }
-
-const struct be_desc *be_desc_at(size_t i)
-{
-	return i < BH_ARRAY_SIZE(be_descs) ? &be_descs[i] : NULL;
-}

@@ -50,7 +50,5 @@ struct be_desc {
 /* The descriptor of a back end by id or by name; NULL if there is none. */
 const struct be_desc *be_desc_find(uint32_t id);
 const struct be_desc *be_desc_by_name(const char *name);
-/* Every back end, for messages ("passthrough or memory"). */
-const struct be_desc *be_desc_at(size_t i);
 
 #endif

@@ -158,9 +158,9 @@ int conf_set_file_caps(struct parent_conf *c, const char *v, char *why, size_t w
 int conf_set_log_level(struct parent_conf *c, const char *v, char *why, size_t whylen);
 int conf_set_backend(struct parent_conf *c, const char *v, char *why, size_t whylen);
 int conf_set_memory_size(struct parent_conf *c, const char *v, char *why, size_t whylen);
-/* Read bulkhead.conf(5) at path into c: 0, or -1 with "FILE:LINE: reason". */
+/* Read bulkhead.conf(5) at path into c, which holds the defaults
+ * (conf_defaults): 0, or -1 with "FILE:LINE: reason". */
 int conf_load(struct parent_conf *c, const char *path, char *err, size_t errlen);
-int conf_keep(struct parent_conf *c, char *s);
 void conf_free(struct parent_conf *c);
 
 /* listener.c */

@@ -216,12 +216,21 @@ static const char *const conf_sections[] = {"share", "passthrough", "memory", "d
 struct conf_load {
 	struct parent_conf *cl_conf;
 	const char *cl_path;
-	unsigned cl_share_line;	  /* [share] */
 	unsigned cl_backend_line; /* backend = */
-	unsigned cl_section_line[BH_ARRAY_SIZE(conf_sections)];
-	bool cl_size_set;
-	bool cl_dir_set;
+	unsigned cl_section_line[BH_ARRAY_SIZE(conf_sections)]; /* [share] first */
 };
+
+/* Strings the file gave live as long as the configuration. */
+static int conf_keep(struct parent_conf *c, char *s)
+{
+	char **n = realloc(c->pc_strings, (c->pc_nstrings + 1) * sizeof(*n));
+
+	if (!n)
+		return -1;
+	n[c->pc_nstrings++] = s;
+	c->pc_strings = n;
+	return 0;
+}
 
 static int conf_item(void *arg, const struct ini_item *it, char *why, size_t whylen)
 {
@@ -236,8 +245,6 @@ static int conf_item(void *arg, const struct ini_item *it, char *why, size_t why
 		for (size_t i = 0; i < BH_ARRAY_SIZE(conf_sections); i++) {
 			if (strcmp(conf_sections[i], it->ii_section) == 0) {
 				cl->cl_section_line[i] = it->ii_line;
-				if (i == 0)
-					cl->cl_share_line = it->ii_line;
 				return 0;
 			}
 		}
@@ -296,27 +303,23 @@ static int conf_item(void *arg, const struct ini_item *it, char *why, size_t why
 	}
 	if (k->ck_set == conf_set_backend)
 		cl->cl_backend_line = it->ii_line;
-	else if (k->ck_set == conf_set_memory_size)
-		cl->cl_size_set = true;
-	else if (k->ck_off == CK_FIELD(pc_shared_dir) && k->ck_kind == CK_STRING)
-		cl->cl_dir_set = true;
 	return 0;
 }
 
 /* After the whole file: the back end named, its section there with what it
- * needs, no other back end's section. */
+ * needs (a value the defaults leave unset), no other back end's section. */
 static int conf_check(const struct conf_load *cl, char *err, size_t errlen)
 {
 	const struct parent_conf *c = cl->cl_conf;
 	const char *be = be_desc_find(c->pc_backend)->bd_name;
 
-	if (!cl->cl_share_line) {
+	if (!cl->cl_section_line[0]) {
 		snprintf(err, errlen, "%s: no [share] section (it names the backend)", cl->cl_path);
 		return -1;
 	}
 	if (!cl->cl_backend_line) {
 		snprintf(err, errlen, "%s:%u: [share] needs backend = passthrough or memory",
-			 cl->cl_path, cl->cl_share_line);
+			 cl->cl_path, cl->cl_section_line[0]);
 		return -1;
 	}
 	for (size_t i = 1; i <= 2; i++) {
@@ -328,12 +331,12 @@ static int conf_check(const struct conf_load *cl, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	if (c->pc_backend == IPC_BE_PASSTHROUGH && !cl->cl_dir_set) {
+	if (c->pc_backend == IPC_BE_PASSTHROUGH && !c->pc_shared_dir) {
 		snprintf(err, errlen, "%s:%u: backend = passthrough needs dir = DIR in [passthrough]",
 			 cl->cl_path, cl->cl_backend_line);
 		return -1;
 	}
-	if (c->pc_backend == IPC_BE_MEMORY && !cl->cl_size_set) {
+	if (c->pc_backend == IPC_BE_MEMORY && !c->pc_mem_size) {
 		snprintf(err, errlen, "%s:%u: backend = memory needs size = SIZE in [memory]",
 			 cl->cl_path,
 			 cl->cl_section_line[2] ? cl->cl_section_line[2] : cl->cl_backend_line);
@@ -351,17 +354,6 @@ int conf_load(struct parent_conf *c, const char *path, char *err, size_t errlen)
 	return conf_check(&cl, err, errlen);
 }
 
-/* Strings the file gave live as long as the configuration. */
-int conf_keep(struct parent_conf *c, char *s)
-{
-	char **n = realloc(c->pc_strings, (c->pc_nstrings + 1) * sizeof(*n));
-
-	if (!n)
-		return -1;
-	n[c->pc_nstrings++] = s;
-	c->pc_strings = n;
-	return 0;
-}
 
 void conf_free(struct parent_conf *c)
 {
