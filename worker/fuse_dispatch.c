@@ -485,16 +485,13 @@ static void fuse_do_forget(struct fuse_sess *s, struct fuse_req *r)
  * A row hands a decoded request to the back end's call for it, with the
  * arguments that call takes, and returns false when the back end has no
  * such call (answered ENOSYS). What a share cannot do whatever the back
- * end is decided from the row's flags, here, before any back end runs:
- * a change to a read-only share is EROFS, an extended attribute call on a
- * share that does not serve them ENOSYS: the guest's kernel turns that into
- * EOPNOTSUPP for the caller and never asks again, where EOPNOTSUPP itself
- * would be asked again each time, and the kernel asks for
- * security.capability before every write() (measured: ~20% of a small-file
- * write workload's requests).
+ * end is decided from the row, here, before any back end runs: a change
+ * to a read-only share is EROFS (FR_CHANGES), and a call that needs what
+ * the session cannot do (fr_needs against fs_can: the back end's
+ * capabilities, less extended attributes without --xattr) gets what a
+ * local file system without it answers (fuse_cannot).
  */
 #define FR_CHANGES 0x1 /* changes the share */
-#define FR_XATTR   0x2 /* extended attributes */
 
 struct fuse_route {
 	bool (*fr_run)(struct fuse_sess *s, struct fuse_req *r, uint64_t room);
@@ -816,10 +813,10 @@ static const struct fuse_route fuse_routes[] = {
     [FUSE_STATFS] = {fr_statfs, 0},
     [FUSE_RELEASE] = {fr_release, 0},
     [FUSE_FSYNC] = {fr_fsync, 0},
-    [FUSE_SETXATTR] = {fr_xattr, FR_XATTR | FR_CHANGES, BE_CAN_XATTR},
-    [FUSE_GETXATTR] = {fr_xattr, FR_XATTR, BE_CAN_XATTR},
-    [FUSE_LISTXATTR] = {fr_xattr, FR_XATTR, BE_CAN_XATTR},
-    [FUSE_REMOVEXATTR] = {fr_xattr, FR_XATTR | FR_CHANGES, BE_CAN_XATTR},
+    [FUSE_SETXATTR] = {fr_xattr, FR_CHANGES, BE_CAN_XATTR},
+    [FUSE_GETXATTR] = {fr_xattr, 0, BE_CAN_XATTR},
+    [FUSE_LISTXATTR] = {fr_xattr, 0, BE_CAN_XATTR},
+    [FUSE_REMOVEXATTR] = {fr_xattr, FR_CHANGES, BE_CAN_XATTR},
     [FUSE_FLUSH] = {fr_flush, 0},
     [FUSE_OPENDIR] = {fr_opendir, 0},
     [FUSE_READDIR] = {fr_readdir, 0},
@@ -848,7 +845,12 @@ static int fuse_cannot(uint32_t needs)
 		return -EPERM;
 	if (needs & BE_CAN_TMPFILE)
 		return -EOPNOTSUPP;
-	return -ENOSYS; /* xattrs, locks: the guest's kernel stops asking */
+	/* xattrs, locks: the guest's kernel stops asking. For xattrs that
+	 * matters: it turns ENOSYS into EOPNOTSUPP for the caller and never
+	 * asks again, where EOPNOTSUPP itself would be asked again each time,
+	 * and it asks for security.capability before every write() (measured:
+	 * ~20% of a small-file write workload's requests). */
+	return -ENOSYS;
 }
 
 /* Would the request change a read-only share? OPEN for writing or
@@ -936,7 +938,7 @@ void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 					 .bc_supp_gid = in->supp_gid};
 	if (in->h.opcode < BH_ARRAY_SIZE(fuse_routes) && fuse_routes[in->h.opcode].fr_run)
 		rt = &fuse_routes[in->h.opcode];
-	if (!rt || ((rt->fr_flags & FR_XATTR) && !s->fs_xattr)) {
+	if (!rt) {
 		be_reply_err(r, -ENOSYS);
 		return;
 	}

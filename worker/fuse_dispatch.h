@@ -267,9 +267,9 @@ struct fuse_sess {
 	uint64_t fs_epoch;   /* last node-table epoch seen */
 	bool fs_initialized; /* cached: some worker answered INIT this epoch */
 	uint32_t fs_policy;  /* FUSE_POL_*: privileged metadata the operator allows */
-	uint32_t fs_can;     /* BE_CAN_*: what the back end serves (backends.h) */
+	uint32_t fs_can;     /* BE_CAN_*: what the session serves: the back end's
+				capabilities (backends.h), less BE_CAN_XATTR without --xattr */
 	bool fs_readonly;    /* --readonly: every change is EROFS */
-	bool fs_xattr;	     /* --xattr: extended attributes are served (else ENOSYS) */
 };
 
 /* Once, after filling *s: remember the pool for replies from its threads. */

@@ -48,6 +48,7 @@ struct worker {
 	struct event_base *w_base;
 	struct event *w_ipc_ev;
 	struct ipc_config w_cfg;
+	const struct be_desc *w_be; /* the back end CONFIG named */
 	uint32_t w_self;
 	struct nt_table *w_nt;
 	struct tp *w_tp;
@@ -826,7 +827,7 @@ static void worker_configure(void)
 		fatalx("CONFIG: unterminated build id");
 	if (strcmp(c->ic_build_id, bh_build_id) != 0)
 		fatalx("build id mismatch: parent %s, worker %s", c->ic_build_id, bh_build_id);
-	if (c->ic_queue >= BH_MAX_QUEUES || !be_desc_find(c->ic_backend) ||
+	if (c->ic_queue >= BH_MAX_QUEUES || !(wk.w_be = be_desc_find(c->ic_backend)) ||
 	    c->ic_log_level > LOG_LVL_DEBUG || c->ic_cache > IPC_CACHE_ALWAYS ||
 	    c->ic_thread_pool > 1024 || c->ic_poll_us > BH_MAX_POLL_US ||
 	    (c->ic_flags & ~(uint32_t)(IPC_CFG_TEST_FORBIDDEN | IPC_CFG_WRITEBACK | IPC_CFG_XATTR |
@@ -894,7 +895,7 @@ static void worker_sandbox(void)
 	sc.sc_ninsns = sb.sb_ninsns;
 	sc.sc_ipc_fd = BH_WORKER_IPC_FD;
 	sc.sc_rdonly = wk.w_cfg.ic_readonly != 0;
-	sc.sc_be = be_desc_find(wk.w_cfg.ic_backend);
+	sc.sc_be = wk.w_be;
 	sc.sc_drop = 0;
 	if (!(wk.w_cfg.ic_flags & IPC_CFG_DEVICES))
 		sc.sc_drop |= SBX_DROP_MKNOD;
@@ -994,14 +995,13 @@ int main(int argc, char *argv[])
 	env.ring_passes = &wk.w_ring_passes;
 	/* Both back ends so far are the passthrough calls: the memory back end's
 	 * share is a file system the parent made (a private tmpfs) rather than
-	 * a host directory, and the sandbox treats it as such (sc_host_dir). */
+	 * a host directory, which only the sandbox treats differently. */
 	wk.w_sess.fs_be = &be_passthrough_ops;
 	if ((err = wk.w_sess.fs_be->init(&env, &wk.w_sess.fs_be_ctx)) < 0)
 		fatalx("%s back end: %s", wk.w_sess.fs_be->name, strerror(-err));
 	wk.w_sess.fs_host = &worker_fuse_host;
-	wk.w_sess.fs_can = be_desc_find(wk.w_cfg.ic_backend)->bd_can;
+	wk.w_sess.fs_can = wk.w_be->bd_can & ~(env.xattr ? 0u : (uint32_t)BE_CAN_XATTR);
 	wk.w_sess.fs_readonly = env.readonly;
-	wk.w_sess.fs_xattr = env.xattr;
 	wk.w_sess.fs_nt = wk.w_nt;
 	wk.w_sess.fs_peer = wk.w_peer;
 	wk.w_sess.fs_tp = wk.w_tp;
