@@ -127,28 +127,44 @@ int hx_seed_share(const char *dir)
 	return 0;
 }
 
-int hx_memory_share_fd(pid_t daemon, uint64_t bytes)
+int hx_find_fd(pid_t pid, int max, bool (*match)(int fd, const void *arg), const void *arg,
+	       int *which)
 {
-	int pidfd = pidfd_open(daemon, 0), found = -1;
-	struct statfs sf;
-	struct stat st;
+	int pidfd = pidfd_open(pid, 0), found = -1;
 
 	if (pidfd < 0)
 		return -1;
-	for (int fd = 3; fd < 1024 && found < 0; fd++) {
+	for (int fd = 0; fd < max && found < 0; fd++) {
 		int got = pidfd_getfd(pidfd, fd, 0);
 
 		if (got < 0)
 			continue;
-		if (fstatfs(got, &sf) == 0 && sf.f_type == TMPFS_MAGIC &&
-		    (uint64_t)sf.f_blocks * sf.f_bsize == bytes && fstat(got, &st) == 0 &&
-		    S_ISDIR(st.st_mode))
+		if (match(got, arg)) {
 			found = got;
-		else
+			if (which)
+				*which = fd;
+		} else {
 			close(got);
+		}
 	}
 	close(pidfd);
 	return found;
+}
+
+/* A tmpfs directory of *(const uint64_t *)bytes bytes. */
+static bool hx_is_memory_share(int fd, const void *bytes)
+{
+	struct statfs sf;
+	struct stat st;
+
+	return fstatfs(fd, &sf) == 0 && sf.f_type == TMPFS_MAGIC &&
+	       (uint64_t)sf.f_blocks * sf.f_bsize == *(const uint64_t *)bytes &&
+	       fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int hx_memory_share_fd(pid_t daemon, uint64_t bytes)
+{
+	return hx_find_fd(daemon, 1024, hx_is_memory_share, &bytes, NULL);
 }
 
 int hx_wait_path(const char *path, int timeout_ms)

@@ -8,6 +8,7 @@
 #define BH_HARNESS_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -103,6 +104,11 @@ int hx_spawn_as(struct hx_daemon *d, char *const argv[], const char *dir, void (
 int hx_run_capture(char *const argv[], const char *dir, void (*as)(void), char *out, size_t cap);
 /* Block until path exists or timeout: 0 or -ETIMEDOUT. */
 int hx_wait_path(const char *path, int timeout_ms);
+/* A duplicate (pidfd_getfd, as root) of the first of process pid's
+ * descriptors below max for which match says true, *which (if not NULL)
+ * its number there; -1 if none. */
+int hx_find_fd(pid_t pid, int max, bool (*match)(int fd, const void *arg), const void *arg,
+	       int *which);
 /* bulkheadd --memory-size=bytes: a duplicate of the daemon's descriptor of
  * its in-memory file system (pidfd_getfd, as root), the tmpfs directory of
  * that size among its descriptors; -1 if there is none. The host reaches the

@@ -167,36 +167,35 @@ uint64_t it_lookup(struct vufe *fe, unsigned q, const char *name)
 	return e.nodeid;
 }
 
+/* The inode *(const struct stat *)want names. */
+static bool it_is_inode(int fd, const void *want)
+{
+	const struct stat *w = want;
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_dev == w->st_dev && st.st_ino == w->st_ino;
+}
+
 int it_worker_share_fd(pid_t worker, const char *share, int *mnt_id)
 {
-	struct stat want, st;
-	int pidfd, found = -1;
+	char path[64], line[128];
+	struct stat want;
+	int found, which;
+	FILE *f;
 
-	if (stat(share, &want) < 0 || (pidfd = pidfd_open(worker, 0)) < 0)
+	if (stat(share, &want) < 0)
 		return -1;
-	for (int fd = 0; fd < 4096 && found < 0; fd++) {
-		int got = pidfd_getfd(pidfd, fd, 0);
-
-		if (got < 0)
-			continue;
-		if (fstat(got, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino) {
-			char path[64], line[128];
-			FILE *f;
-
-			found = got;
-			snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)worker, fd);
-			if (mnt_id && (f = fopen(path, "re"))) {
-				*mnt_id = -1;
-				while (fgets(line, sizeof(line), f))
-					if (strncmp(line, "mnt_id:", 7) == 0)
-						*mnt_id = atoi(line + 7);
-				fclose(f);
-			}
-		} else {
-			close(got);
-		}
+	found = hx_find_fd(worker, 4096, it_is_inode, &want, &which);
+	if (found < 0 || !mnt_id)
+		return found;
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)worker, which);
+	if ((f = fopen(path, "re"))) {
+		*mnt_id = -1;
+		while (fgets(line, sizeof(line), f))
+			if (strncmp(line, "mnt_id:", 7) == 0)
+				*mnt_id = atoi(line + 7);
+		fclose(f);
 	}
-	close(pidfd);
 	return found;
 }
 
