@@ -316,31 +316,27 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 				return -EINVAL;
 			break;
 		case OPT_THREAD_POOL:
-			if (bh_parse_u64(optarg, 0, CONF_MAX_THREADS, &v) < 0) {
-				fprintf(stderr,
-					"bulkheadd: invalid --thread-pool-size '%s' (0-%d)\n",
-					optarg, CONF_MAX_THREADS);
+			if (parent_opt(conf_number("--thread-pool-size", optarg, 0, CONF_MAX_THREADS,
+						   &v, why, sizeof(why)),
+				       why) < 0)
 				return -EINVAL;
-			}
 			conf->pc_thread_pool = (uint32_t)v;
 			break;
 		case OPT_POLL_US:
-			if (bh_parse_u64(optarg, 0, BH_MAX_POLL_US, &v) < 0) {
-				fprintf(stderr, "bulkheadd: invalid --poll-us '%s' (0-%d)\n",
-					optarg, BH_MAX_POLL_US);
+			if (parent_opt(conf_number("--poll-us", optarg, 0, BH_MAX_POLL_US, &v, why,
+						   sizeof(why)),
+				       why) < 0)
 				return -EINVAL;
-			}
 			conf->pc_poll_us = (uint32_t)v;
 			break;
 		case OPT_READONLY:
 			conf->pc_readonly = 1;
 			break;
 		case OPT_RLIMIT_NOFILE:
-			if (bh_parse_u64(optarg, 1, UINT32_MAX, &v) < 0) {
-				fprintf(stderr, "bulkheadd: invalid --rlimit-nofile '%s'\n",
-					optarg);
+			if (parent_opt(conf_number("--rlimit-nofile", optarg, 1, UINT32_MAX, &v, why,
+						   sizeof(why)),
+				       why) < 0)
 				return -EINVAL;
-			}
 			conf->pc_rlimit_nofile = v;
 			break;
 		case OPT_WRITEBACK:

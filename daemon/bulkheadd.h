@@ -158,6 +158,9 @@ int conf_set_file_caps(struct parent_conf *c, const char *v, char *why, size_t w
 int conf_set_log_level(struct parent_conf *c, const char *v, char *why, size_t whylen);
 int conf_set_backend(struct parent_conf *c, const char *v, char *why, size_t whylen);
 int conf_set_memory_size(struct parent_conf *c, const char *v, char *why, size_t whylen);
+/* A number within [min, max] into *out; what names it in the message. */
+int conf_number(const char *what, const char *v, uint64_t min, uint64_t max, uint64_t *out,
+		char *why, size_t whylen);
 /* Read bulkhead.conf(5) at path into c, which holds the defaults
  * (conf_defaults): 0, or -1 with "FILE:LINE: reason". */
 int conf_load(struct parent_conf *c, const char *path, char *err, size_t errlen);

@@ -123,8 +123,7 @@ int conf_set_backend(struct parent_conf *c, const char *v, char *why, size_t why
 	return 0;
 }
 
-/* A number within [min, max]; what names it in the message. */
-static int conf_u64(const char *what, const char *v, uint64_t min, uint64_t max, uint64_t *out,
+int conf_number(const char *what, const char *v, uint64_t min, uint64_t max, uint64_t *out,
 		    char *why, size_t whylen)
 {
 	if (bh_parse_u64(v, min, max, out) < 0) {
@@ -287,12 +286,12 @@ static int conf_item(void *arg, const struct ini_item *it, char *why, size_t why
 			*(uint32_t *)(base + k->ck_off) = (uint32_t)flag;
 		break;
 	case CK_U32:
-		if (conf_u64(it->ii_key, it->ii_value, k->ck_min, k->ck_max, &v, why, whylen) < 0)
+		if (conf_number(it->ii_key, it->ii_value, k->ck_min, k->ck_max, &v, why, whylen) < 0)
 			return -1;
 		*(uint32_t *)(base + k->ck_off) = (uint32_t)v;
 		break;
 	case CK_U64:
-		if (conf_u64(it->ii_key, it->ii_value, k->ck_min, k->ck_max, &v, why, whylen) < 0)
+		if (conf_number(it->ii_key, it->ii_value, k->ck_min, k->ck_max, &v, why, whylen) < 0)
 			return -1;
 		*(uint64_t *)(base + k->ck_off) = v;
 		break;
