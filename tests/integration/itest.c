@@ -30,11 +30,13 @@ void it_start_share(const char *const *extra, int (*prep)(const char *dir))
 {
 #ifdef IT_BACKEND_MEMORY
 	const char *args[40];
+	char size[64];
 	unsigned n = 0;
 
 	for (; extra && extra[n] && n < 38; n++)
 		args[n] = extra[n];
-	args[n++] = "--memory-size=256M";
+	snprintf(size, sizeof(size), "--memory-size=%llu", IT_MEMORY_BYTES);
+	args[n++] = size;
 	args[n] = NULL;
 	cr_assert_eq(hx_start_bulkheadd(&it_d, NULL, args), 0, "bulkheadd did not start");
 	it_mem_fd = hx_memory_share_fd(it_d.hd_pid, IT_MEMORY_BYTES);
