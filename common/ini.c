@@ -35,11 +35,10 @@ struct ini_state {
 	unsigned st_section_line;
 };
 
-static int ini_fail(char *err, size_t errlen, const char *name, unsigned line, const char *fmt,
-		    ...) __attribute__((format(printf, 5, 6)));
+static int ini_fail(char *err, size_t errlen, const char *name, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
-static int ini_fail(char *err, size_t errlen, const char *name, unsigned line, const char *fmt,
-		    ...)
+static int ini_fail(char *err, size_t errlen, const char *name, unsigned line, const char *fmt, ...)
 {
 	char why[512];
 	va_list ap;
@@ -90,8 +89,7 @@ static unsigned ini_seen_at(const struct ini_state *st, const char *section, con
 	return 0;
 }
 
-static int ini_remember(struct ini_state *st, const char *section, const char *key,
-			unsigned line)
+static int ini_remember(struct ini_state *st, const char *section, const char *key, unsigned line)
 {
 	struct ini_seen *s;
 
@@ -104,8 +102,8 @@ static int ini_remember(struct ini_state *st, const char *section, const char *k
 	return 0;
 }
 
-static int ini_line(struct ini_state *st, const char *name, unsigned lineno, char *line,
-		    ini_fn fn, void *arg, char *err, size_t errlen)
+static int ini_line(struct ini_state *st, const char *name, unsigned lineno, char *line, ini_fn fn,
+		    void *arg, char *err, size_t errlen)
 {
 	struct ini_item it = {.ii_file = name, .ii_line = lineno};
 	char why[400] = "";
@@ -148,14 +146,12 @@ static int ini_line(struct ini_state *st, const char *name, unsigned lineno, cha
 		return ini_fail(err, errlen, name, lineno,
 				"bad key '%.40s' (letters, digits, '_', '-')", key);
 	if (st->st_section[0] == '\0')
-		return ini_fail(err, errlen, name, lineno,
-				"'%s' comes before any [section]", key);
+		return ini_fail(err, errlen, name, lineno, "'%s' comes before any [section]", key);
 	if ((prev = ini_seen_at(st, st->st_section, key)))
 		return ini_fail(err, errlen, name, lineno, "'%s' already set on line %u", key,
 				prev);
 	if (ini_remember(st, st->st_section, key, lineno) < 0)
-		return ini_fail(err, errlen, name, lineno, "more than %d settings",
-				INI_MAX_ITEMS);
+		return ini_fail(err, errlen, name, lineno, "more than %d settings", INI_MAX_ITEMS);
 	it.ii_section = st->st_section;
 	it.ii_section_line = st->st_section_line;
 	it.ii_key = key;
@@ -252,8 +248,8 @@ int ini_bool(const char *v, int *out, char *why, size_t whylen)
 	return -1;
 }
 
-int ini_size(const char *v, unsigned long long min, unsigned long long max,
-	     unsigned long long *out, char *why, size_t whylen)
+int ini_size(const char *v, unsigned long long min, unsigned long long max, unsigned long long *out,
+	     char *why, size_t whylen)
 {
 	static const char units[] = "KMGT";
 	unsigned long long n = 0, mul = 1;

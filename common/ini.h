@@ -44,7 +44,7 @@ int ini_parse(const char *name, const char *buf, size_t len, ini_fn fn, void *ar
 int ini_bool(const char *v, int *out, char *why, size_t whylen);
 /* A size in bytes: digits with an optional K, M, G or T (powers of 1024),
  * within [min, max]. */
-int ini_size(const char *v, unsigned long long min, unsigned long long max,
-	     unsigned long long *out, char *why, size_t whylen);
+int ini_size(const char *v, unsigned long long min, unsigned long long max, unsigned long long *out,
+	     char *why, size_t whylen);
 
 #endif

@@ -31,7 +31,6 @@
 #include "policy.h"
 #include "util.h"
 
-
 static const char parent_usage[] =
     "usage: bulkheadd --shared-dir=DIR | --memory-size=SIZE | --config=FILE\n"
     "                 [--socket-path=PATH | --fd=N] [options]\n"
@@ -44,7 +43,8 @@ static const char parent_usage[] =
     "  --memory-size=SIZE        share a new in-memory file system of SIZE bytes\n"
     "                            (K, M, G, T; the memory back end) instead\n"
     "  -o OPT[,OPT...]           virtiofsd-style options: source=DIR,\n"
-    "                            cache=never|auto|always, writeback, xattr, sandbox=namespace|chroot|none,\n"
+    "                            cache=never|auto|always, writeback, xattr, "
+    "sandbox=namespace|chroot|none,\n"
     "                            seccomp=kill|trap|log|none, device_nodes=refuse|allow,\n"
     "                            setid=refuse|strip|allow, file_caps=refuse|allow\n"
     "  --cache=never|auto|always guest cache policy (default auto; none = never)\n"
@@ -285,7 +285,8 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 		case OPT_CONFIG:
 			break;
 		case OPT_MEMORY_SIZE:
-			if (parent_opt(conf_set_memory_size(conf, optarg, why, sizeof(why)), why) < 0)
+			if (parent_opt(conf_set_memory_size(conf, optarg, why, sizeof(why)), why) <
+			    0)
 				return -EINVAL;
 			conf->pc_backend = IPC_BE_MEMORY;
 			break;
@@ -316,8 +317,8 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 				return -EINVAL;
 			break;
 		case OPT_THREAD_POOL:
-			if (parent_opt(conf_number("--thread-pool-size", optarg, 0, CONF_MAX_THREADS,
-						   &v, why, sizeof(why)),
+			if (parent_opt(conf_number("--thread-pool-size", optarg, 0,
+						   CONF_MAX_THREADS, &v, why, sizeof(why)),
 				       why) < 0)
 				return -EINVAL;
 			conf->pc_thread_pool = (uint32_t)v;
@@ -333,8 +334,8 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			conf->pc_readonly = 1;
 			break;
 		case OPT_RLIMIT_NOFILE:
-			if (parent_opt(conf_number("--rlimit-nofile", optarg, 1, UINT32_MAX, &v, why,
-						   sizeof(why)),
+			if (parent_opt(conf_number("--rlimit-nofile", optarg, 1, UINT32_MAX, &v,
+						   why, sizeof(why)),
 				       why) < 0)
 				return -EINVAL;
 			conf->pc_rlimit_nofile = v;
@@ -455,14 +456,16 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 	}
 	if (conf->pc_check_policy)
 		return 0;
-	if ((be_desc_find(conf->pc_backend)->bd_sandbox & BE_SBX_HOST_DIR) && !conf->pc_shared_dir) {
+	if ((be_desc_find(conf->pc_backend)->bd_sandbox & BE_SBX_HOST_DIR) &&
+	    !conf->pc_shared_dir) {
 		fprintf(stderr, "bulkheadd: --shared-dir (or -o source=DIR, --memory-size, "
 				"--config) is required\n");
 		return -EINVAL;
 	}
 	if (conf->pc_backend == IPC_BE_MEMORY && conf->pc_readonly) {
-		fprintf(stderr, "bulkheadd: --readonly (readonly = yes) with the memory back end: a "
-				"new in-memory file system that refuses every change stays empty\n");
+		fprintf(stderr,
+			"bulkheadd: --readonly (readonly = yes) with the memory back end: a "
+			"new in-memory file system that refuses every change stays empty\n");
 		return -EINVAL;
 	}
 	if (conf->pc_socket_path && conf->pc_fd >= 0) {

@@ -41,11 +41,11 @@ enum parent_setid { PARENT_SETID_REFUSE = 0, PARENT_SETID_STRIP, PARENT_SETID_AL
 /* What the configuration file and the command line asked for; filled once
  * by parent_parse_args (config.c holds the defaults and the file). */
 struct parent_conf {
-	const char *pc_config;	 /* --config=FILE, NULL: none */
-	uint32_t pc_backend;	 /* enum ipc_backend */
-	const char *pc_shared_dir; /* passthrough: the host directory */
-	uint64_t pc_mem_size;	 /* memory: the size limit in bytes */
-	uint64_t pc_mem_inodes;	 /* memory: the inode limit, 0: the kernel's default */
+	const char *pc_config;	    /* --config=FILE, NULL: none */
+	uint32_t pc_backend;	    /* enum ipc_backend */
+	const char *pc_shared_dir;  /* passthrough: the host directory */
+	uint64_t pc_mem_size;	    /* memory: the size limit in bytes */
+	uint64_t pc_mem_inodes;	    /* memory: the inode limit, 0: the kernel's default */
 	const char *pc_socket_path; /* NULL: --fd or socket activation */
 	int pc_fd;		    /* --fd=N, -1 if not given */
 	const char *pc_socket_group;

@@ -84,8 +84,8 @@ int conf_set_devices(struct parent_conf *c, const char *v, char *why, size_t why
 
 int conf_set_setid(struct parent_conf *c, const char *v, char *why, size_t whylen)
 {
-	return conf_choice(conf_setid_names, 3, "setid", "refuse, strip or allow", v,
-			   &c->pc_setid, why, whylen);
+	return conf_choice(conf_setid_names, 3, "setid", "refuse, strip or allow", v, &c->pc_setid,
+			   why, whylen);
 }
 
 int conf_set_file_caps(struct parent_conf *c, const char *v, char *why, size_t whylen)
@@ -109,8 +109,9 @@ int conf_set_log_level(struct parent_conf *c, const char *v, char *why, size_t w
 int conf_set_backend(struct parent_conf *c, const char *v, char *why, size_t whylen)
 {
 	if (strcmp(v, "s3") == 0) {
-		snprintf(why, whylen, "backend s3 is not part of this version of bulkhead "
-				      "(passthrough or memory)");
+		snprintf(why, whylen,
+			 "backend s3 is not part of this version of bulkhead "
+			 "(passthrough or memory)");
 		return -1;
 	}
 	const struct be_desc *be = be_desc_by_name(v);
@@ -124,7 +125,7 @@ int conf_set_backend(struct parent_conf *c, const char *v, char *why, size_t why
 }
 
 int conf_number(const char *what, const char *v, uint64_t min, uint64_t max, uint64_t *out,
-		    char *why, size_t whylen)
+		char *why, size_t whylen)
 {
 	if (bh_parse_u64(v, min, max, out) < 0) {
 		snprintf(why, whylen, "invalid %s '%s' (%llu to %llu)", what, v,
@@ -163,11 +164,11 @@ int conf_set_memory_size(struct parent_conf *c, const char *v, char *why, size_t
 /* ---- the configuration file ---- */
 
 enum conf_kind {
-	CK_STRING,  /* kept as given (a path, a group) */
-	CK_FLAG,    /* yes/no into a uint32_t or int */
-	CK_U32,	    /* a number within [min, max] */
+	CK_STRING, /* kept as given (a path, a group) */
+	CK_FLAG,   /* yes/no into a uint32_t or int */
+	CK_U32,	   /* a number within [min, max] */
 	CK_U64,
-	CK_SETTER,  /* one of the conf_set_* above */
+	CK_SETTER, /* one of the conf_set_* above */
 };
 
 typedef int (*conf_setter)(struct parent_conf *, const char *, char *, size_t);
@@ -215,7 +216,7 @@ static const char *const conf_sections[] = {"share", "passthrough", "memory", "d
 struct conf_load {
 	struct parent_conf *cl_conf;
 	const char *cl_path;
-	unsigned cl_backend_line; /* backend = */
+	unsigned cl_backend_line;				/* backend = */
 	unsigned cl_section_line[BH_ARRAY_SIZE(conf_sections)]; /* [share] first */
 };
 
@@ -248,11 +249,13 @@ static int conf_item(void *arg, const struct ini_item *it, char *why, size_t why
 			}
 		}
 		if (strcmp(it->ii_section, "s3") == 0)
-			snprintf(why, whylen, "section [s3]: the s3 back end is not part of this "
-					      "version of bulkhead");
+			snprintf(why, whylen,
+				 "section [s3]: the s3 back end is not part of this "
+				 "version of bulkhead");
 		else
-			snprintf(why, whylen, "unknown section [%s] (share, passthrough, memory, "
-					      "daemon)",
+			snprintf(why, whylen,
+				 "unknown section [%s] (share, passthrough, memory, "
+				 "daemon)",
 				 it->ii_section);
 		return -1;
 	}
@@ -286,12 +289,14 @@ static int conf_item(void *arg, const struct ini_item *it, char *why, size_t why
 			*(uint32_t *)(base + k->ck_off) = (uint32_t)flag;
 		break;
 	case CK_U32:
-		if (conf_number(it->ii_key, it->ii_value, k->ck_min, k->ck_max, &v, why, whylen) < 0)
+		if (conf_number(it->ii_key, it->ii_value, k->ck_min, k->ck_max, &v, why, whylen) <
+		    0)
 			return -1;
 		*(uint32_t *)(base + k->ck_off) = (uint32_t)v;
 		break;
 	case CK_U64:
-		if (conf_number(it->ii_key, it->ii_value, k->ck_min, k->ck_max, &v, why, whylen) < 0)
+		if (conf_number(it->ii_key, it->ii_value, k->ck_min, k->ck_max, &v, why, whylen) <
+		    0)
 			return -1;
 		*(uint64_t *)(base + k->ck_off) = v;
 		break;
@@ -323,15 +328,17 @@ static int conf_check(const struct conf_load *cl, char *err, size_t errlen)
 	}
 	for (size_t i = 1; i <= 2; i++) {
 		if (cl->cl_section_line[i] && strcmp(conf_sections[i], be) != 0) {
-			snprintf(err, errlen, "%s:%u: section [%s] is for backend = %s, but the "
-					      "share's backend is %s (line %u)",
+			snprintf(err, errlen,
+				 "%s:%u: section [%s] is for backend = %s, but the "
+				 "share's backend is %s (line %u)",
 				 cl->cl_path, cl->cl_section_line[i], conf_sections[i],
 				 conf_sections[i], be, cl->cl_backend_line);
 			return -1;
 		}
 	}
 	if (c->pc_backend == IPC_BE_PASSTHROUGH && !c->pc_shared_dir) {
-		snprintf(err, errlen, "%s:%u: backend = passthrough needs dir = DIR in [passthrough]",
+		snprintf(err, errlen,
+			 "%s:%u: backend = passthrough needs dir = DIR in [passthrough]",
 			 cl->cl_path, cl->cl_backend_line);
 		return -1;
 	}
@@ -352,7 +359,6 @@ int conf_load(struct parent_conf *c, const char *path, char *err, size_t errlen)
 		return -1;
 	return conf_check(&cl, err, errlen);
 }
-
 
 void conf_free(struct parent_conf *c)
 {

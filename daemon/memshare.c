@@ -157,13 +157,14 @@ int mem_make(struct parent_env *env)
 	}
 	if (r < 0) {
 		log_warnx("cannot make the in-memory file system of %llu bytes (%s): %s",
-			  (unsigned long long)c->pc_mem_size, env->pe_unpriv ? "in a user namespace" : step,
-			  strerror(-r));
+			  (unsigned long long)c->pc_mem_size,
+			  env->pe_unpriv ? "in a user namespace" : step, strerror(-r));
 		return -1;
 	}
 	log_info("the share is a new in-memory file system of %llu MiB%s, in no mount tree",
-		 (unsigned long long)(c->pc_mem_size >> 20), env->pe_unpriv ? " (made in a user "
-									     "namespace)"
-									   : "");
+		 (unsigned long long)(c->pc_mem_size >> 20),
+		 env->pe_unpriv ? " (made in a user "
+				  "namespace)"
+				: "");
 	return 0;
 }

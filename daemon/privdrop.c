@@ -30,7 +30,6 @@
 #include "log.h"
 #include "policy.h"
 
-
 int priv_policy_dir(const struct parent_conf *conf, int from_build_tree, char *buf, size_t len)
 {
 	if (conf->pc_policy_dir)

@@ -238,9 +238,10 @@ static int fuse_check_values(const struct fuse_in *in)
 		return in->a.read.offset > FUSE_OFF_MAX ? -EINVAL : 0;
 	case FUSE_LSEEK:
 		return in->a.lseek.whence > SEEK_HOLE || in->a.lseek.offset > FUSE_OFF_MAX ? -EINVAL
-											 : 0;
+											   : 0;
 	case FUSE_FALLOCATE:
-		return in->a.fallocate.offset > FUSE_OFF_MAX || in->a.fallocate.length > FUSE_OFF_MAX
+		return in->a.fallocate.offset > FUSE_OFF_MAX ||
+			       in->a.fallocate.length > FUSE_OFF_MAX
 			   ? -EINVAL
 			   : 0;
 	case FUSE_COPY_FILE_RANGE:
@@ -252,7 +253,7 @@ static int fuse_check_values(const struct fuse_in *in)
 		return in->a.access.mask & ~(uint32_t)(R_OK | W_OK | X_OK) ? -EINVAL : 0;
 	case FUSE_RENAME2:
 		return in->a.rename2.flags &
-				   ~(uint32_t)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)
+			       ~(uint32_t)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)
 			   ? -EINVAL
 			   : 0;
 	case FUSE_TMPFILE:

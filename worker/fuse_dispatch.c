@@ -112,8 +112,8 @@ void fuse_req_slice_free(struct fuse_req *r)
 }
 
 /* size bytes of the iovecs from offset off on, in the request's slice. */
-static size_t fuse_req_iov(struct fuse_req *r, const struct iovec *from, unsigned nfrom,
-			   size_t off, size_t size, struct iovec **iov, unsigned *n)
+static size_t fuse_req_iov(struct fuse_req *r, const struct iovec *from, unsigned nfrom, size_t off,
+			   size_t size, struct iovec **iov, unsigned *n)
 {
 	struct iovec *to = fuse_req_slice(r, nfrom);
 	size_t covered = 0;
@@ -513,7 +513,8 @@ static bool fr_getattr(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 
 	if (!s->fs_be->getattr)
 		return false;
-	s->fs_be->getattr(s->fs_be_ctx, r, r->r_in.h.nodeid, (a->getattr_flags & FUSE_GETATTR_FH) != 0, a->fh);
+	s->fs_be->getattr(s->fs_be_ctx, r, r->r_in.h.nodeid,
+			  (a->getattr_flags & FUSE_GETATTR_FH) != 0, a->fh);
 	return true;
 }
 
@@ -552,7 +553,8 @@ static bool fr_read(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->read)
 		return false;
-	s->fs_be->read(s->fs_be_ctx, r, r->r_in.a.read.fh, r->r_in.a.read.offset, fr_payload(s, r, room));
+	s->fs_be->read(s->fs_be_ctx, r, r->r_in.a.read.fh, r->r_in.a.read.offset,
+		       fr_payload(s, r, room));
 	return true;
 }
 
@@ -560,8 +562,8 @@ static bool fr_readdir(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->readdir)
 		return false;
-	s->fs_be->readdir(s->fs_be_ctx, r, r->r_in.a.read.fh, r->r_in.a.read.offset, fr_payload(s, r, room),
-		       r->r_in.h.opcode == FUSE_READDIRPLUS);
+	s->fs_be->readdir(s->fs_be_ctx, r, r->r_in.a.read.fh, r->r_in.a.read.offset,
+			  fr_payload(s, r, room), r->r_in.h.opcode == FUSE_READDIRPLUS);
 	return true;
 }
 
@@ -621,7 +623,8 @@ static bool fr_fsync(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->fsync)
 		return false;
-	s->fs_be->fsync(s->fs_be_ctx, r, r->r_in.a.fsync.fh, (r->r_in.a.fsync.fsync_flags & 1) != 0);
+	s->fs_be->fsync(s->fs_be_ctx, r, r->r_in.a.fsync.fh,
+			(r->r_in.a.fsync.fsync_flags & 1) != 0);
 	return true;
 }
 
@@ -629,8 +632,8 @@ static bool fr_create(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->create)
 		return false;
-	s->fs_be->create(s->fs_be_ctx, r, r->r_in.h.nodeid, r->r_in.h.opcode == FUSE_CREATE ? r->r_in.name : NULL,
-		      &r->r_in.a.create);
+	s->fs_be->create(s->fs_be_ctx, r, r->r_in.h.nodeid,
+			 r->r_in.h.opcode == FUSE_CREATE ? r->r_in.name : NULL, &r->r_in.a.create);
 	return true;
 }
 
@@ -642,12 +645,14 @@ static bool fr_mknod(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 	if (!s->fs_be->mknod)
 		return false;
 	if (in->h.opcode == FUSE_MKNOD)
-		s->fs_be->mknod(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, in->a.mknod.mode, in->a.mknod.rdev, NULL);
+		s->fs_be->mknod(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, in->a.mknod.mode,
+				in->a.mknod.rdev, NULL);
 	else if (in->h.opcode == FUSE_MKDIR)
-		s->fs_be->mknod(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, S_IFDIR | (in->a.mkdir.mode & 07777), 0,
-			     NULL);
+		s->fs_be->mknod(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name,
+				S_IFDIR | (in->a.mkdir.mode & 07777), 0, NULL);
 	else
-		s->fs_be->mknod(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, S_IFLNK | 0777, 0, in->name2);
+		s->fs_be->mknod(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, S_IFLNK | 0777, 0,
+				in->name2);
 	return true;
 }
 
@@ -663,7 +668,8 @@ static bool fr_unlink(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->unlink)
 		return false;
-	s->fs_be->unlink(s->fs_be_ctx, r, r->r_in.h.nodeid, r->r_in.name, r->r_in.h.opcode == FUSE_RMDIR);
+	s->fs_be->unlink(s->fs_be_ctx, r, r->r_in.h.nodeid, r->r_in.name,
+			 r->r_in.h.opcode == FUSE_RMDIR);
 	return true;
 }
 
@@ -674,8 +680,8 @@ static bool fr_rename(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 	if (!s->fs_be->rename)
 		return false;
 	/* rename_in is the head of rename2_in: newdir sits at offset 0 in both */
-	s->fs_be->rename(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, in->a.rename.newdir, in->name2,
-		      in->h.opcode == FUSE_RENAME2 ? in->a.rename2.flags : 0);
+	s->fs_be->rename(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, in->a.rename.newdir,
+			 in->name2, in->h.opcode == FUSE_RENAME2 ? in->a.rename2.flags : 0);
 	return true;
 }
 
@@ -701,7 +707,8 @@ static bool fr_lseek(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->lseek)
 		return false;
-	s->fs_be->lseek(s->fs_be_ctx, r, r->r_in.a.lseek.fh, r->r_in.a.lseek.offset, r->r_in.a.lseek.whence);
+	s->fs_be->lseek(s->fs_be_ctx, r, r->r_in.a.lseek.fh, r->r_in.a.lseek.offset,
+			r->r_in.a.lseek.whence);
 	return true;
 }
 
@@ -733,7 +740,8 @@ static bool fr_setlk(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->setlk)
 		return false;
-	s->fs_be->setlk(s->fs_be_ctx, r, r->r_in.h.nodeid, &r->r_in.a.lk, r->r_in.h.opcode == FUSE_SETLKW);
+	s->fs_be->setlk(s->fs_be_ctx, r, r->r_in.h.nodeid, &r->r_in.a.lk,
+			r->r_in.h.opcode == FUSE_SETLKW);
 	return true;
 }
 

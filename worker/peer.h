@@ -1,10 +1,11 @@
 /*
  * peer.h - worker-to-worker descriptor sharing: each node's and open file's
- * descriptor has one owner, the worker that opened it. The parent creates two SOCK_SEQPACKET channels per pair of
- * workers: on a CLIENT channel we ask the other worker for a descriptor, on
- * a SERVER channel the other worker asks us. A dedicated thread answers the
- * SERVER channels so that a worker busy on its own queue (or blocked asking
- * someone else) still answers: no cycle can deadlock.
+ * descriptor has one owner, the worker that opened it. The parent creates
+ * two SOCK_SEQPACKET channels per pair of workers: on a CLIENT channel we
+ * ask the other worker for a descriptor, on a SERVER channel the other
+ * worker asks us. A dedicated thread answers the SERVER channels so that a
+ * worker busy on its own queue (or blocked asking someone else) still
+ * answers: no cycle can deadlock.
  * Runs in: the worker. Everything a peer sends is checked like any IPC.
  */
 #ifndef BH_PEER_H

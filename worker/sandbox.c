@@ -217,9 +217,9 @@ static int sbx_pivot(int share_fd, bool host_dir, char *why, size_t len)
 		if (r < 0)
 			return sbx_fail(why, len, "working directory is not the share", -r);
 	}
-	mnt = bh_fs_new("tmpfs", opts,
-			MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
-			&step);
+	mnt = bh_fs_new(
+	    "tmpfs", opts,
+	    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, &step);
 	if (mnt < 0) {
 		snprintf(what, sizeof(what), "an empty root (%s tmpfs)", step);
 		return sbx_fail(why, len, what, -mnt);

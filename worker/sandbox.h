@@ -29,7 +29,6 @@ struct sbx_conf {
 #define SBX_DROP_MKNOD	 0x1 /* device nodes refused (--device-nodes=refuse) */
 #define SBX_DROP_SETFCAP 0x2 /* file capabilities refused (--file-caps=refuse) */
 
-
 /*
  * Every step, in order: a private procfs (namespace mode), the device's
  * mount of the share (namespace mode: given, or made when sc_share_fd < 0),

@@ -118,7 +118,7 @@ struct bn_ctx {
 	uint64_t bytes;
 	uint64_t *nodes; /* the LOOKUP row's answers, to forget */
 	unsigned nnodes;
-	uint64_t dir3k; /* node id of the 3,000-entry directory */
+	uint64_t dir3k;	   /* node id of the 3,000-entry directory */
 	const char *share; /* this side's share as the host reaches it */
 };
 
@@ -473,8 +473,8 @@ static int bn_smallread_prep(struct vufe *fe, struct bn_file *f, struct bn_ctx *
 		return vufe_call_prep(fe, f->f_call, FUSE_READ, f->f_node, &ri, sizeof(ri), NULL, 0,
 				      16 + BN_PAGE);
 	case BN_RS_FLUSH:
-		return vufe_call_prep(fe, f->f_call, FUSE_FLUSH, f->f_node, &fl, sizeof(fl), NULL, 0,
-				      16);
+		return vufe_call_prep(fe, f->f_call, FUSE_FLUSH, f->f_node, &fl, sizeof(fl), NULL,
+				      0, 16);
 	case BN_RS_RELEASE:
 		return vufe_call_prep(fe, f->f_call, FUSE_RELEASE, f->f_node, &rl, sizeof(rl), NULL,
 				      0, 16);
@@ -912,8 +912,8 @@ static void bn_run(int run, const char *share)
 		struct fuse_entry_out e;
 		int r;
 		bn_side_up(&side[w], w, run == 0, share);
-		x[w] = (struct bn_ctx){.rnd = 12345u + (uint32_t)run, .nodes = nodes[w],
-				       .share = side[w].s_share};
+		x[w] = (struct bn_ctx){
+		    .rnd = 12345u + (uint32_t)run, .nodes = nodes[w], .share = side[w].s_share};
 		if ((r = vufe_fuse_lookup(side[w].s_fe, 1, 1, "many", &e)))
 			bn_die("lookup many", r);
 		x[w].many = e.nodeid;
@@ -1176,7 +1176,8 @@ int main(int argc, char **argv)
 			bn_bulkhead_args[bn_nargs++] = optarg;
 		else if (c == 'w' && bn_parse_rows(optarg) == 0)
 			;
-		else if (c == 'b' && (strcmp(optarg, "memory") == 0 || strcmp(optarg, "passthrough") == 0))
+		else if (c == 'b' &&
+			 (strcmp(optarg, "memory") == 0 || strcmp(optarg, "passthrough") == 0))
 			bn_memory = strcmp(optarg, "memory") == 0;
 		else
 			return 2;
@@ -1204,8 +1205,8 @@ int main(int argc, char **argv)
 		bn_die("create the share", r);
 	printf("bench: %s (%d files of 4 KiB, a %d-entry directory, a %u MiB file), queue size "
 	       "%d, hiprio + 1 request queue, %d runs, %.1f s per timed row\n",
-	       bn_memory ? "bulkhead's share in memory, virtiofsd's" : "share", BN_FILES,
-	       BN_DIR3K, BN_BIG >> 20, BN_QSIZE, bn_runs, bn_seconds);
+	       bn_memory ? "bulkhead's share in memory, virtiofsd's" : "share", BN_FILES, BN_DIR3K,
+	       BN_BIG >> 20, BN_QSIZE, bn_runs, bn_seconds);
 	printf("bench: %s\n", share);
 	printf("bench: bulkhead = %s/daemon/bulkheadd", BH_BUILD_DIR);
 	for (int i = 0; i < bn_nargs; i++)

@@ -164,9 +164,10 @@ Test(memory, filling_it_gives_enospc_and_deleting_frees_the_space, .init = mt_st
 	int r = 0;
 
 	for (int round = 0; round < 2; round++) {
-		cr_assert_eq(f_create(FUSE_CREATE, 1, "fill", O_RDWR, 0600, &e, &fh), 0,
-			     "round %d", round);
-		for (off = 0; off < (8u << 20) && (r = mt_write(e.nodeid, fh, off, CHUNK, 'f')) == 0;
+		cr_assert_eq(f_create(FUSE_CREATE, 1, "fill", O_RDWR, 0600, &e, &fh), 0, "round %d",
+			     round);
+		for (off = 0;
+		     off < (8u << 20) && (r = mt_write(e.nodeid, fh, off, CHUNK, 'f')) == 0;
 		     off += CHUNK)
 			;
 		cr_expect_eq(r, -ENOSPC, "round %d: the write past 4 MiB gave %d", round, r);

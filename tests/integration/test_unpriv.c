@@ -564,13 +564,12 @@ ITEST(unpriv_memory, an_unprivileged_daemon_serves_a_memory_share)
 	cr_assert_eq(vufe_fuse_getattr(it_fe, 1, 1, &ra), 0);
 	cr_expect_eq(ra.attr.uid, 0, "the root belongs to %u, not the user (0 in the guest)",
 		     ra.attr.uid);
-	cr_assert_eq(vufe_fuse(it_fe, 1, FUSE_CREATE, 1, &ci, sizeof(ci), "new", 4, &co, sizeof(co),
-			       &n, 0),
-		     0);
+	cr_assert_eq(
+	    vufe_fuse(it_fe, 1, FUSE_CREATE, 1, &ci, sizeof(ci), "new", 4, &co, sizeof(co), &n, 0),
+	    0);
 	cr_expect_eq(co.e.attr.uid, 0);
-	cr_assert_eq(vufe_fuse_write(it_fe, 1, co.e.nodeid, co.o.fh, 0, "in memory", 9, 0,
-				     &written),
-		     0);
+	cr_assert_eq(
+	    vufe_fuse_write(it_fe, 1, co.e.nodeid, co.o.fh, 0, "in memory", 9, 0, &written), 0);
 	cr_assert_eq(vufe_fuse_read(it_fe, 1, co.e.nodeid, co.o.fh, 0, sizeof(back), back, &got, 0),
 		     0);
 	cr_expect_eq(got, 9);

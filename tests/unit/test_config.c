@@ -153,8 +153,7 @@ Test(config, sizes_take_binary_units)
 
 Test(config, a_file_that_cannot_be_read_is_named)
 {
-	cr_assert_eq(conf_load(&cf_conf, "/nonexistent/bulkhead.conf", cf_err, sizeof(cf_err)),
-		     -1);
+	cr_assert_eq(conf_load(&cf_conf, "/nonexistent/bulkhead.conf", cf_err, sizeof(cf_err)), -1);
 	cr_expect_str_eq(cf_err, "/nonexistent/bulkhead.conf: No such file or directory");
 	cr_assert_eq(conf_load(&cf_conf, cf_dir, cf_err, sizeof(cf_err)), -1);
 	cr_expect_not_null(strstr(cf_err, "not a regular file"), "%s", cf_err);
@@ -260,6 +259,6 @@ Test(config, another_back_ends_section_is_refused)
 	cf_bad("[share]\nbackend = memory\n[memory]\nsize = 1G\n[passthrough]\ndir = /srv\n", 5,
 	       "section [passthrough] is for backend = passthrough, but the share's backend is "
 	       "memory");
-	cf_bad("[memory]\nsize = 1G\n[share]\nbackend = passthrough\n[passthrough]\ndir = /x\n",
-	       1, "section [memory] is for backend = memory");
+	cf_bad("[memory]\nsize = 1G\n[share]\nbackend = passthrough\n[passthrough]\ndir = /x\n", 1,
+	       "section [memory] is for backend = memory");
 }
