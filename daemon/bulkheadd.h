@@ -45,7 +45,7 @@ struct parent_conf {
 	uint32_t pc_backend;	    /* enum ipc_backend */
 	const char *pc_shared_dir;  /* passthrough: the host directory */
 	uint64_t pc_mem_size;	    /* memory: the size limit in bytes */
-	uint64_t pc_mem_inodes;	    /* memory: the inode limit, 0: the kernel's default */
+	uint64_t pc_mem_inodes;	    /* memory: the inode limit, 0: one per 4 KiB of size */
 	const char *pc_socket_path; /* NULL: --fd or socket activation */
 	int pc_fd;		    /* --fd=N, -1 if not given */
 	const char *pc_socket_group;

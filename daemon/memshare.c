@@ -39,18 +39,24 @@
 #include "util.h"
 
 #define MEM_HELPER_TIMEOUT_MS 5000
+#define MEM_BYTES_PER_INODE   4096
 
-/* The tmpfs: the mount descriptor, or -errno with *step naming the call
- * that failed. Never read-only: the command line refuses --readonly for it. */
+/*
+ * The tmpfs: the mount descriptor, or -errno with *step naming the call
+ * that failed. Never read-only: the command line refuses --readonly for it.
+ * Inodes take host memory the size limit does not count (tmpfs's own
+ * default allows half the host's RAM in pages of them): without inodes =
+ * the default is one per MEM_BYTES_PER_INODE of the size, so a guest that
+ * creates empty files meets ENOSPC long before it could fill the host.
+ */
 static int mem_mount(const struct parent_conf *c, const char **step)
 {
 	char size[32], inodes[32];
 	const char *opts[] = {"size", size, "mode", "0755", "nr_inodes", inodes, NULL};
+	uint64_t n = c->pc_mem_inodes ? c->pc_mem_inodes : c->pc_mem_size / MEM_BYTES_PER_INODE;
 
 	snprintf(size, sizeof(size), "%llu", (unsigned long long)c->pc_mem_size);
-	snprintf(inodes, sizeof(inodes), "%llu", (unsigned long long)c->pc_mem_inodes);
-	if (!c->pc_mem_inodes)
-		opts[4] = NULL; /* the kernel's default */
+	snprintf(inodes, sizeof(inodes), "%llu", (unsigned long long)n);
 	return bh_fs_new("tmpfs", opts, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
 			 step);
 }

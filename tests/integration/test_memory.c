@@ -269,3 +269,41 @@ Test(memory, a_read_only_memory_share_is_refused)
 	cr_expect_not_null(strstr(out, "--readonly (readonly = yes) with the memory back end"),
 			   "%s", out);
 }
+
+/*
+ * Inodes cost the host memory the size does not count: by default a memory
+ * share holds one per 4 KiB of its size, so a guest creating empty files
+ * meets ENOSPC at 256 of them in 1 MiB (the root is one), not when the
+ * host runs out. Deleting one (and forgetting it) makes room again.
+ */
+Test(memory, empty_files_are_bounded_by_the_size_too)
+{
+	static const char *const extra[] = {"--memory-size=1M", NULL};
+	struct fuse_entry_out e;
+	char name[32];
+	uint64_t fh, first = 0;
+	int r = 0, n;
+
+	if (!it_share[0])
+		cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "memconf"), 0);
+	mt_start(extra, 2);
+	for (n = 0; n < 2000; n++) {
+		snprintf(name, sizeof(name), "e%04d", n);
+		if ((r = f_create(FUSE_CREATE, 1, name, O_RDWR, 0600, &e, &fh)) < 0)
+			break;
+		if (n == 0)
+			first = e.nodeid;
+		cr_assert_eq(vufe_fuse_release(it_fe, FO_Q, FUSE_RELEASE, e.nodeid, fh), 0);
+	}
+	cr_expect_eq(r, -ENOSPC, "file %d: %d", n, r);
+	cr_expect_eq(n, 255, "%d empty files fit in a 1 MiB share", n);
+	cr_assert_eq(hx_alive(&it_d), 1);
+	cr_assert_eq(f_unlink(FUSE_UNLINK, 1, "e0000"), 0);
+	cr_assert_eq(vufe_fuse_forget(it_fe, 0, first, 1), 0);
+	for (int i = 0; i < 200 && (r = f_create(FUSE_CREATE, 1, "again", O_RDWR, 0600, &e,
+						 &fh)) == -ENOSPC;
+	     i++)
+		usleep(10000);
+	cr_expect_eq(r, 0, "no room after a delete: %d", r);
+	it_stop_ok();
+}
