@@ -99,6 +99,10 @@ static double bn_val[BN_NROWS][2][BN_MAX_RUNS];
  * a row left out is not run and prints no BENCH line. */
 #define BN_SCALE_BIT (1u << BN_NROWS)
 static unsigned bn_want = ~0u;
+/* --turns: print each turn's start and end on CLOCK_MONOTONIC, the clock of
+ * `perf record -k mono`, so a profile of the run can be cut to one daemon's
+ * turn (perf report --time START,END). */
+static bool bn_turns;
 
 struct bn_ctx {
 	uint64_t nodeid;
@@ -938,6 +942,9 @@ static void bn_run(int run, const char *share)
 			bn_val[i][w][run] += v / 2;
 			bn_amount[i][w] += v * (double)(bh_now_ns() - t0) / 1e9;
 			bn_cpu[i][w] += hx_tree_cpu(side[w].s_d.hd_pid) - cpu;
+			if (bn_turns)
+				printf("turn %s %s %.6f-%.6f\n", bn_rows[i].name, bn_names[w],
+				       (double)t0 / 1e9, (double)bh_now_ns() / 1e9);
 		}
 	}
 	for (int w = 0; w < 2; w++)
@@ -1162,6 +1169,7 @@ int main(int argc, char **argv)
 	    {"bulkhead-arg", required_argument, NULL, 'a'},
 	    {"rows", required_argument, NULL, 'w'},
 	    {"backend", required_argument, NULL, 'b'},
+	    {"turns", no_argument, NULL, 't'},
 	    {NULL, 0, NULL, 0},
 	};
 	char share[256];
@@ -1176,6 +1184,8 @@ int main(int argc, char **argv)
 			bn_bulkhead_args[bn_nargs++] = optarg;
 		else if (c == 'w' && bn_parse_rows(optarg) == 0)
 			;
+		else if (c == 't')
+			bn_turns = true;
 		else if (c == 'b' &&
 			 (strcmp(optarg, "memory") == 0 || strcmp(optarg, "passthrough") == 0))
 			bn_memory = strcmp(optarg, "memory") == 0;
@@ -1185,7 +1195,7 @@ int main(int argc, char **argv)
 	if (bn_runs < 1 || bn_runs > BN_MAX_RUNS || bn_seconds <= 0) {
 		fprintf(stderr,
 			"usage: bench [--runs=1..%d] [--seconds=S] [--rows=ROW,...] "
-			"[--backend=passthrough|memory] [--bulkhead-arg=OPT]...\n",
+			"[--backend=passthrough|memory] [--turns] [--bulkhead-arg=OPT]...\n",
 			BN_MAX_RUNS);
 		return 2;
 	}

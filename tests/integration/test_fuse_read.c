@@ -538,6 +538,63 @@ ITEST(fuse, a_quarter_ring_of_completions_without_reply_is_signalled_at_once)
 	cr_expect_geq(prompt, 2, "%u of 3 bursts were signalled within 2 ms", prompt);
 }
 
+/*
+ * The replies a pass over the ring answers are signalled together, not one
+ * interrupt each: a front end without EVENT_IDX (every notify reaches it)
+ * puts 16 GETATTRs behind one kick to a worker that does not poll, and the
+ * call eventfd counts the interrupts (each signal adds one). Signalled one
+ * by one they were 16.
+ */
+static void fuse_setup_no_event_idx(void)
+{
+	static const char *const extra[] = {"--poll-us=0", NULL};
+	struct vufe_opts o;
+
+	vufe_opts_default(&o);
+	o.features &= ~(1ull << VU_F_RING_EVENT_IDX);
+	it_launch_opts(extra, &o);
+	cr_assert_eq(it_up_init(it_fe), 0, "INIT failed");
+}
+
+Test(fuse_notify, the_replies_of_one_pass_are_signalled_together,
+     .init = fuse_setup_no_event_idx, .fini = it_teardown, .timeout = 60)
+{
+	enum { N = 16 };
+	int callfd = vufe_call_fd(it_fe, 1);
+	struct pollfd p = {callfd, POLLIN, 0};
+	struct vufe_call *c[N];
+	uint16_t before = vufe_used_idx(it_fe, 1);
+	uint64_t v = 0, end;
+
+	cr_assert_geq(callfd, 0);
+	for (int i = 0; i < N; i++) {
+		cr_assert_not_null(c[i] = vufe_call_new(it_fe, 64, 256));
+		cr_assert_eq(vufe_call_prep(it_fe, c[i], FUSE_GETATTR, 1,
+					    &(struct fuse_getattr_in){0},
+					    sizeof(struct fuse_getattr_in), NULL, 0, 16 + 104),
+			     0);
+	}
+	while (poll(&p, 1, 0) == 1)
+		cr_assert_eq(read(callfd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(vufe_call_submit(it_fe, 1, c[i], VUFE_NO_KICK), 0);
+	vufe_kick(it_fe, 1);
+	end = bh_now_ns() + 5000000000ull;
+	while ((uint16_t)(vufe_used_idx(it_fe, 1) - before) < N && bh_now_ns() < end)
+		;
+	cr_assert_eq((uint16_t)(vufe_used_idx(it_fe, 1) - before), N);
+	cr_assert_eq(poll(&p, 1, 2000), 1, "the replies were not signalled");
+	cr_assert_eq(read(callfd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	cr_expect_eq(v, 1, "%llu interrupts for %d replies of one pass", (unsigned long long)v,
+		     N);
+	for (int i = 0; i < N; i++) {
+		cr_assert_eq(vufe_call_wait(it_fe, c[i], 1000), 0);
+		cr_expect_eq(vufe_call_result(c[i]), 0);
+		vufe_call_free(it_fe, c[i]);
+	}
+	it_stop_ok();
+}
+
 /* ---- escape attempts ---- */
 
 ITEST(fuse, lookup_dotdot_at_root_stays_at_root)
