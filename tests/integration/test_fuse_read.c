@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,6 +355,77 @@ ITEST(fuse, readdirplus_lists_exactly_the_host_entries_with_attributes)
 
 	list_dir(FUSE_READDIRPLUS, it_lookup(it_fe, 1, "dir"), &l);
 	expect_listing_is_host_dir(&l, 1);
+}
+
+/*
+ * A page of READDIRPLUS large enough that the loop thread shares its
+ * lookups with a pool thread (passthrough_dir.c): every entry comes once,
+ * in the host's order, with its own node and the host's attributes, and
+ * each is counted exactly once (one FORGET of 1 ends every node).
+ */
+ITEST(fuse, readdirplus_of_a_large_page_counts_each_entry_once)
+{
+	enum { FILES = 100 };
+	static uint8_t buf[64 << 10];
+	static uint64_t nodes[FILES];
+	char p[PATH_MAX];
+	uint64_t dir, fh;
+	uint32_t len, pos = 0;
+	unsigned n = 0;
+
+	share_path(p, sizeof(p), "wide");
+	cr_assert_eq(mkdir(p, 0755), 0);
+	for (int i = 0; i < FILES; i++) {
+		int fd;
+		share_path(p, sizeof(p), "wide");
+		snprintf(p + strlen(p), sizeof(p) - strlen(p), "/f%03d", i);
+		cr_assert_geq(fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644), 0);
+		cr_assert_eq(ftruncate(fd, i), 0);
+		close(fd);
+	}
+	cr_assert_neq(dir = it_lookup(it_fe, 1, "wide"), 0);
+	cr_assert_eq(vufe_fuse_opendir(it_fe, 1, dir, &fh), 0);
+	cr_assert_eq(vufe_fuse_readdir(it_fe, 1, FUSE_READDIRPLUS, dir, fh, 0, sizeof(buf), buf, &len),
+		     0);
+	while (pos + FUSE_NAME_OFFSET_DIRENTPLUS <= len) {
+		const struct fuse_direntplus *d = (const void *)(buf + pos);
+		char name[NAME_MAX + 1], rel[300];
+		unsigned idx;
+
+		cr_assert_leq(pos + FUSE_DIRENTPLUS_SIZE(d), len, "record past the reply");
+		memcpy(name, d->dirent.name, d->dirent.namelen);
+		name[d->dirent.namelen] = 0;
+		pos += FUSE_DIRENTPLUS_SIZE(d);
+		if (!strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
+		cr_assert_eq(sscanf(name, "f%03u", &idx), 1, "unexpected entry %s", name);
+		cr_assert_lt(idx, FILES);
+		cr_expect_eq(nodes[idx], 0, "%s listed twice", name);
+		cr_expect_gt(d->entry_out.nodeid, 1, "%s: no node", name);
+		nodes[idx] = d->entry_out.nodeid;
+		snprintf(rel, sizeof(rel), "wide/%s", name);
+		expect_attr_eq_stat(&d->entry_out.attr, rel);
+		n++;
+	}
+	cr_expect_eq(n, FILES, "%u of %d entries in one page", n, FILES);
+	cr_assert_eq(vufe_fuse_release(it_fe, 1, FUSE_RELEASEDIR, dir, fh), 0);
+	for (int i = 0; i < FILES; i++)
+		for (int k = i + 1; k < FILES; k++)
+			cr_expect_neq(nodes[i], nodes[k], "f%03d and f%03d share a node", i, k);
+	for (int i = 0; i < FILES; i++)
+		cr_assert_eq(vufe_fuse_forget(it_fe, 0, nodes[i], 1), 0);
+	/* the hiprio queue's FORGETs are served before the GETATTRs below */
+	for (int i = 0; i < FILES; i++) {
+		struct fuse_attr_out a;
+		int r = -1;
+		for (int t = 0; t < 100; t++) {
+			if ((r = vufe_fuse_getattr(it_fe, 1, nodes[i], &a)) != 0)
+				break;
+			usleep(10000);
+		}
+		cr_expect_neq(r, 0, "f%03d: node %llu still alive after one FORGET", i,
+			      (unsigned long long)nodes[i]);
+	}
 }
 
 ITEST(fuse, statfs_reports_the_host_file_system)
