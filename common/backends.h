@@ -5,7 +5,8 @@
  * Runs in: both. Holds no state.
  *
  * The parent reads the name (configuration, policy file
- * policy/<arch>/worker-NAME.policy), the sandbox profile (does the parent
+ * policy/<arch>/worker-NAME.policy), the keys of its own section of the
+ * configuration file and how to check them, the sandbox profile (does the parent
  * open a host directory for it, do its workers keep a network, which
  * capabilities they keep) and passes the id in CONFIG; the worker's
  * dispatcher reads what the back end can do and answers the rest itself,
@@ -27,16 +28,46 @@
  * without hard links; the xattr calls without BE_CAN_XATTR and the lock
  * calls without BE_CAN_LOCK are ENOSYS (the guest's kernel then keeps
  * locks to itself and answers xattr calls EOPNOTSUPP); TMPFILE without
- * BE_CAN_TMPFILE is EOPNOTSUPP, as open(2) says for O_TMPFILE. */
-#define BE_CAN_LINK    0x1
-#define BE_CAN_XATTR   0x2
-#define BE_CAN_LOCK    0x4
-#define BE_CAN_TMPFILE 0x8
-#define BE_CAN_ALL     (BE_CAN_LINK | BE_CAN_XATTR | BE_CAN_LOCK | BE_CAN_TMPFILE)
+ * BE_CAN_TMPFILE is EOPNOTSUPP, as open(2) says for O_TMPFILE. Without
+ * BE_CAN_RANDOM_WRITE (a store that takes a file only whole, front to
+ * back) FALLOCATE is EOPNOTSUPP, as fallocate(2) says where a file system
+ * lacks it, and COPY_FILE_RANGE is ENOSYS, so the guest's kernel copies
+ * through READ and WRITE instead; a WRITE that does not continue the file
+ * where the last one ended is the back end's to refuse (EINVAL). */
+#define BE_CAN_LINK	    0x1
+#define BE_CAN_XATTR	    0x2
+#define BE_CAN_LOCK	    0x4
+#define BE_CAN_TMPFILE	    0x8
+#define BE_CAN_RANDOM_WRITE 0x10
+#define BE_CAN_ALL                                                                                 \
+	(BE_CAN_LINK | BE_CAN_XATTR | BE_CAN_LOCK | BE_CAN_TMPFILE | BE_CAN_RANDOM_WRITE)
+
+/* A key of a back end's own section of bulkhead.conf(5), [NAME]. */
+enum be_key_kind {
+	BK_PATH,  /* a path, kept as given (the parent opens it at start-up) */
+	BK_SIZE,  /* bytes: digits with an optional K, M, G or T, within [min, max] */
+	BK_COUNT, /* a number within [min, max] */
+};
+
+struct be_key {
+	const char *bk_name;
+	enum be_key_kind bk_kind;
+	uint64_t bk_min, bk_max; /* BK_SIZE, BK_COUNT */
+	bool bk_required;
+	const char *bk_what;   /* its value in messages: "needs dir = DIR" */
+	const char *bk_option; /* the command-line option that sets it, or NULL */
+	/* a check of its own after the kind's: 0, or -1 with why filled */
+	int (*bk_check)(const char *value, uint64_t num, char *why, size_t whylen);
+};
+
+#define BE_MAX_KEYS 8 /* keys of one back end */
+#define BE_MAX_ID   8 /* back-end ids are below this */
 
 struct be_desc {
 	uint32_t bd_id;	     /* enum ipc_backend */
 	const char *bd_name; /* in bulkhead.conf(5) and in worker-NAME.policy */
+	const struct be_key *bd_keys; /* its section's keys, at most BE_MAX_KEYS */
+	size_t bd_nkeys;
 	uint32_t bd_sandbox; /* BE_SBX_* */
 	uint32_t bd_can;     /* BE_CAN_* */
 	/* capabilities a worker keeps when it runs as root or in a user
@@ -50,5 +81,14 @@ struct be_desc {
 /* The descriptor of a back end by id or by name; NULL if there is none. */
 const struct be_desc *be_desc_find(uint32_t id);
 const struct be_desc *be_desc_by_name(const char *name);
+/* The i-th descriptor (in the order bulkhead.conf(5) lists them), or NULL. */
+const struct be_desc *be_desc_at(size_t i);
+
+/* The index of back end be's key name, or -1 if it has none. */
+int be_key_index(const struct be_desc *be, const char *name);
+/* Check value against key k: 0 with *num set (BK_SIZE, BK_COUNT; 0 for a
+ * path), or -1 with why filled. */
+int be_key_parse(const struct be_key *k, const char *value, uint64_t *num, char *why,
+		 size_t whylen);
 
 #endif

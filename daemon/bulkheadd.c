@@ -210,7 +210,7 @@ static int parent_parse_o(struct parent_conf *conf, char *arg)
 		if (val)
 			*val++ = '\0';
 		if (strcmp(opt, "source") == 0 && val && *val) {
-			conf->pc_shared_dir = val;
+			r = conf_set_be_key(conf, IPC_BE_PASSTHROUGH, "dir", val, why, sizeof(why));
 			conf->pc_backend = IPC_BE_PASSTHROUGH;
 		} else if (strcmp(opt, "cache") == 0 && val) {
 			r = conf_set_cache(conf, val, why, sizeof(why));
@@ -256,6 +256,7 @@ static int parent_test_queue(const char *name, const char *v, uint32_t *q)
 /* 0: run; 1: done, exit 0 (help, version, capabilities); -EINVAL: exit 1. */
 int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 {
+	const struct be_key *missing;
 	char why[512];
 	uint64_t v;
 	int c;
@@ -285,8 +286,9 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 		case OPT_CONFIG:
 			break;
 		case OPT_MEMORY_SIZE:
-			if (parent_opt(conf_set_memory_size(conf, optarg, why, sizeof(why)), why) <
-			    0)
+			if (parent_opt(conf_set_be_key(conf, IPC_BE_MEMORY, "size", optarg, why,
+						       sizeof(why)),
+				       why) < 0)
 				return -EINVAL;
 			conf->pc_backend = IPC_BE_MEMORY;
 			break;
@@ -301,7 +303,10 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			conf->pc_fd = (int)v;
 			break;
 		case OPT_SHARED_DIR:
-			conf->pc_shared_dir = optarg;
+			if (parent_opt(conf_set_be_key(conf, IPC_BE_PASSTHROUGH, "dir", optarg, why,
+						       sizeof(why)),
+				       why) < 0)
+				return -EINVAL;
 			conf->pc_backend = IPC_BE_PASSTHROUGH;
 			break;
 		case 'o':
@@ -456,10 +461,16 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 	}
 	if (conf->pc_check_policy)
 		return 0;
-	if ((be_desc_find(conf->pc_backend)->bd_sandbox & BE_SBX_HOST_DIR) &&
-	    !conf->pc_shared_dir) {
-		fprintf(stderr, "bulkheadd: --shared-dir (or -o source=DIR, --memory-size, "
-				"--config) is required\n");
+	if ((missing = conf_be_missing(conf)) != NULL) {
+		if (conf->pc_backend == IPC_BE_PASSTHROUGH)
+			fprintf(stderr, "bulkheadd: --shared-dir (or -o source=DIR, --memory-size, "
+					"--config) is required\n");
+		else
+			fprintf(stderr, "bulkheadd: the %s back end needs %s=%s (or %s = %s in [%s] of "
+				"--config)\n",
+				be_desc_find(conf->pc_backend)->bd_name, missing->bk_option,
+				missing->bk_what, missing->bk_name, missing->bk_what,
+				be_desc_find(conf->pc_backend)->bd_name);
 		return -EINVAL;
 	}
 	if (conf->pc_backend == IPC_BE_MEMORY && conf->pc_readonly) {
@@ -664,7 +675,7 @@ int main(int argc, char *argv[])
 		return 1;
 	/* What the back end serves: a host directory, or a file system we make. */
 	if ((be_desc_find(conf.pc_backend)->bd_sandbox & BE_SBX_HOST_DIR)
-		? parent_open_share(&env, conf.pc_shared_dir) < 0
+		? parent_open_share(&env, conf_be_str(&conf, "dir")) < 0
 		: mem_make(&env) < 0)
 		return 1;
 	if (parent_open_worker(&env) < 0)
@@ -717,9 +728,9 @@ int main(int argc, char *argv[])
 
 	if (conf.pc_backend == IPC_BE_MEMORY)
 		snprintf(what, sizeof(what), "a new in-memory file system of %llu MiB",
-			 (unsigned long long)(conf.pc_mem_size >> 20));
+			 (unsigned long long)(conf_be_num(&conf, "size") >> 20));
 	else
-		snprintf(what, sizeof(what), "%s", conf.pc_shared_dir);
+		snprintf(what, sizeof(what), "%s", conf_be_str(&conf, "dir"));
 	log_info("bulkheadd %s (build %s) serving %s%s%s: socket %s, cache %s, sandbox %s, "
 		 "seccomp %s, thread pool %u, polling up to %u us%s, worker %s",
 		 PACKAGE_VERSION, bh_build_id, what, conf.pc_config ? ", settings from " : "",

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "backends.h"
 #include "ipc.h"
 
 struct event;
@@ -43,9 +44,6 @@ enum parent_setid { PARENT_SETID_REFUSE = 0, PARENT_SETID_STRIP, PARENT_SETID_AL
 struct parent_conf {
 	const char *pc_config;	    /* --config=FILE, NULL: none */
 	uint32_t pc_backend;	    /* enum ipc_backend */
-	const char *pc_shared_dir;  /* passthrough: the host directory */
-	uint64_t pc_mem_size;	    /* memory: the size limit in bytes */
-	uint64_t pc_mem_inodes;	    /* memory: the inode limit, 0: one per 4 KiB of size */
 	const char *pc_socket_path; /* NULL: --fd or socket activation */
 	int pc_fd;		    /* --fd=N, -1 if not given */
 	const char *pc_socket_group;
@@ -77,6 +75,13 @@ struct parent_conf {
 	struct uns_map pc_gid_map;
 	struct uns_map pc_tr_uid; /* --translate-uid map:..., empty: none */
 	struct uns_map pc_tr_gid;
+	/* Each back end's own keys (be_desc.bd_keys, by index) as the file
+	 * or the command line gave them; conf_be_str and conf_be_num read the
+	 * share's back end's. */
+	struct conf_be_values {
+		const char *bv_str[BE_MAX_KEYS]; /* NULL: not given */
+		uint64_t bv_num[BE_MAX_KEYS];	 /* BK_SIZE, BK_COUNT */
+	} pc_be[BE_MAX_ID];
 	char **pc_strings; /* what the file gave, freed by conf_free */
 	size_t pc_nstrings;
 };
@@ -157,7 +162,17 @@ int conf_set_setid(struct parent_conf *c, const char *v, char *why, size_t whyle
 int conf_set_file_caps(struct parent_conf *c, const char *v, char *why, size_t whylen);
 int conf_set_log_level(struct parent_conf *c, const char *v, char *why, size_t whylen);
 int conf_set_backend(struct parent_conf *c, const char *v, char *why, size_t whylen);
-int conf_set_memory_size(struct parent_conf *c, const char *v, char *why, size_t whylen);
+/* Key name of back end id (its descriptor's) set to v, checked; the string
+ * must outlive c (argv, or conf_keep'd). The command line's --shared-dir,
+ * -o source= and --memory-size come here, as the file's sections do. */
+int conf_set_be_key(struct parent_conf *c, uint32_t id, const char *name, const char *v,
+		    char *why, size_t whylen);
+/* The share's back end's key name: as given (NULL: not given), or its
+ * number (0: not given). */
+const char *conf_be_str(const struct parent_conf *c, const char *name);
+uint64_t conf_be_num(const struct parent_conf *c, const char *name);
+/* The first key the share's back end requires that is not given, or NULL. */
+const struct be_key *conf_be_missing(const struct parent_conf *c);
 /* A number within [min, max] into *out; what names it in the message. */
 int conf_number(const char *what, const char *v, uint64_t min, uint64_t max, uint64_t *out,
 		char *why, size_t whylen);

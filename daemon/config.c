@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sysinfo.h>
 
 #include "backends.h"
 #include "bulkhead.h"
@@ -106,18 +105,32 @@ int conf_set_log_level(struct parent_conf *c, const char *v, char *why, size_t w
 	return 0;
 }
 
+/* "passthrough or memory": the back ends the descriptors name. */
+static void conf_be_names(char *buf, size_t len)
+{
+	const struct be_desc *be;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; (be = be_desc_at(i)) != NULL && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s",
+				      i == 0 ? "" : be_desc_at(i + 1) ? ", " : " or ", be->bd_name);
+}
+
 int conf_set_backend(struct parent_conf *c, const char *v, char *why, size_t whylen)
 {
-	if (strcmp(v, "s3") == 0) {
-		snprintf(why, whylen,
-			 "backend s3 is not part of this version of bulkhead "
-			 "(passthrough or memory)");
-		return -1;
-	}
+	char names[128];
+
 	const struct be_desc *be = be_desc_by_name(v);
 
+	conf_be_names(names, sizeof(names));
+	if (!be && strcmp(v, "s3") == 0) {
+		snprintf(why, whylen, "backend s3 is not part of this version of bulkhead (%s)",
+			 names);
+		return -1;
+	}
 	if (!be) {
-		snprintf(why, whylen, "invalid backend '%s' (passthrough or memory)", v);
+		snprintf(why, whylen, "invalid backend '%s' (%s)", v, names);
 		return -1;
 	}
 	c->pc_backend = be->bd_id;
@@ -135,30 +148,55 @@ int conf_number(const char *what, const char *v, uint64_t min, uint64_t max, uin
 	return 0;
 }
 
-/*
- * The memory back end's size: at least 1 MiB, and no more than the host's
- * memory, or a guest could fill the host's RAM before the share is full
- * (the size is the limit that keeps the host out of an OOM; swap is not
- * counted on, since a host serving VMs often runs without).
- */
-int conf_set_memory_size(struct parent_conf *c, const char *v, char *why, size_t whylen)
-{
-	unsigned long long n, ram = ~0ull;
-	struct sysinfo si;
+/* ---- each back end's own keys (be_desc.bd_keys) ---- */
 
-	if (sysinfo(&si) == 0)
-		ram = (unsigned long long)si.totalram * si.mem_unit;
-	if (ini_size(v, 1ull << 20, ~0ull, &n, why, whylen) < 0)
-		return -1;
-	if (n > ram) {
-		snprintf(why, whylen,
-			 "size %s is more than this host's memory (%llu MiB): a guest could fill "
-			 "the host's memory before the share is full",
-			 v, ram >> 20);
+int conf_set_be_key(struct parent_conf *c, uint32_t id, const char *name, const char *v,
+		    char *why, size_t whylen)
+{
+	const struct be_desc *be = be_desc_find(id);
+	int i = be && id < BE_MAX_ID ? be_key_index(be, name) : -1;
+	uint64_t n;
+
+	if (i < 0) {
+		snprintf(why, whylen, "unknown key '%s' in [%s]", name, be ? be->bd_name : "?");
 		return -1;
 	}
-	c->pc_mem_size = n;
+	if (be_key_parse(&be->bd_keys[i], v, &n, why, whylen) < 0)
+		return -1;
+	c->pc_be[id].bv_str[i] = v;
+	c->pc_be[id].bv_num[i] = n;
 	return 0;
+}
+
+static int conf_be_key(const struct parent_conf *c, const char *name)
+{
+	const struct be_desc *be = be_desc_find(c->pc_backend);
+
+	return be && c->pc_backend < BE_MAX_ID ? be_key_index(be, name) : -1;
+}
+
+const char *conf_be_str(const struct parent_conf *c, const char *name)
+{
+	int i = conf_be_key(c, name);
+
+	return i < 0 ? NULL : c->pc_be[c->pc_backend].bv_str[i];
+}
+
+uint64_t conf_be_num(const struct parent_conf *c, const char *name)
+{
+	int i = conf_be_key(c, name);
+
+	return i < 0 ? 0 : c->pc_be[c->pc_backend].bv_num[i];
+}
+
+const struct be_key *conf_be_missing(const struct parent_conf *c)
+{
+	const struct be_desc *be = be_desc_find(c->pc_backend);
+
+	for (size_t i = 0; be && i < be->bd_nkeys; i++)
+		if (be->bd_keys[i].bk_required && !c->pc_be[c->pc_backend].bv_str[i])
+			return &be->bd_keys[i];
+	return NULL;
 }
 
 /* ---- the configuration file ---- */
@@ -194,9 +232,6 @@ static const struct conf_key conf_keys[] = {
     {"share", "device_nodes", CK_SETTER, 0, 0, 0, conf_set_devices, false},
     {"share", "setid", CK_SETTER, 0, 0, 0, conf_set_setid, false},
     {"share", "file_caps", CK_SETTER, 0, 0, 0, conf_set_file_caps, false},
-    {"passthrough", "dir", CK_STRING, CK_FIELD(pc_shared_dir), 0, 0, NULL, false},
-    {"memory", "size", CK_SETTER, 0, 0, 0, conf_set_memory_size, false},
-    {"memory", "inodes", CK_U64, CK_FIELD(pc_mem_inodes), 1, 1ull << 32, NULL, false},
     {"daemon", "socket_path", CK_STRING, CK_FIELD(pc_socket_path), 0, 0, NULL, false},
     {"daemon", "socket_group", CK_STRING, CK_FIELD(pc_socket_group), 0, 0, NULL, false},
     {"daemon", "sandbox", CK_SETTER, 0, 0, 0, conf_set_sandbox, false},
@@ -210,7 +245,9 @@ static const struct conf_key conf_keys[] = {
     {"daemon", "syslog", CK_FLAG, CK_FIELD(pc_syslog), 0, 0, NULL, true},
 };
 
-static const char *const conf_sections[] = {"share", "passthrough", "memory", "daemon"};
+/* The sections of the table above; each back end's own section, named
+ * after it, holds the keys of its descriptor (be_desc.bd_keys). */
+static const char *const conf_sections[] = {"share", "daemon"};
 
 /* What the file said, for the checks once it has all been read. */
 struct conf_load {
@@ -218,6 +255,7 @@ struct conf_load {
 	const char *cl_path;
 	unsigned cl_backend_line;				/* backend = */
 	unsigned cl_section_line[BH_ARRAY_SIZE(conf_sections)]; /* [share] first */
+	unsigned cl_be_line[BE_MAX_ID];				/* [NAME] of back end id */
 };
 
 /* Strings the file gave live as long as the configuration. */
@@ -232,15 +270,48 @@ static int conf_keep(struct parent_conf *c, char *s)
 	return 0;
 }
 
+/* A line of back end be's own section: its header, or one of its keys. */
+static int conf_be_item(struct conf_load *cl, const struct be_desc *be, const struct ini_item *it,
+			char *why, size_t whylen)
+{
+	char *v;
+
+	if (be->bd_id >= BE_MAX_ID) {
+		snprintf(why, whylen, "section [%s]: back end id out of range", be->bd_name);
+		return -1;
+	}
+	if (!it->ii_key) {
+		cl->cl_be_line[be->bd_id] = it->ii_line;
+		return 0;
+	}
+	if (be_key_index(be, it->ii_key) < 0) {
+		snprintf(why, whylen, "unknown key '%s' in [%s]", it->ii_key, it->ii_section);
+		return -1;
+	}
+	if (it->ii_value[0] == '\0') {
+		snprintf(why, whylen, "'%s' has no value", it->ii_key);
+		return -1;
+	}
+	if (!(v = strdup(it->ii_value)) || conf_keep(cl->cl_conf, v) < 0) {
+		free(v);
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	return conf_set_be_key(cl->cl_conf, be->bd_id, it->ii_key, v, why, whylen);
+}
+
 static int conf_item(void *arg, const struct ini_item *it, char *why, size_t whylen)
 {
 	struct conf_load *cl = arg;
 	struct parent_conf *c = cl->cl_conf;
 	const struct conf_key *k = NULL;
+	const struct be_desc *be;
 	char *base = (char *)c, *s;
 	uint64_t v;
 	int flag;
 
+	if ((be = be_desc_by_name(it->ii_section)) != NULL)
+		return conf_be_item(cl, be, it, why, whylen);
 	if (!it->ii_key) {
 		for (size_t i = 0; i < BH_ARRAY_SIZE(conf_sections); i++) {
 			if (strcmp(conf_sections[i], it->ii_section) == 0) {
@@ -248,15 +319,18 @@ static int conf_item(void *arg, const struct ini_item *it, char *why, size_t why
 				return 0;
 			}
 		}
-		if (strcmp(it->ii_section, "s3") == 0)
+		if (strcmp(it->ii_section, "s3") == 0) {
 			snprintf(why, whylen,
 				 "section [s3]: the s3 back end is not part of this "
 				 "version of bulkhead");
-		else
-			snprintf(why, whylen,
-				 "unknown section [%s] (share, passthrough, memory, "
-				 "daemon)",
-				 it->ii_section);
+		} else {
+			size_t n = (size_t)snprintf(why, whylen, "unknown section [%s] (share",
+						    it->ii_section);
+			for (size_t i = 0; (be = be_desc_at(i)) != NULL && n < whylen; i++)
+				n += (size_t)snprintf(why + n, whylen - n, ", %s", be->bd_name);
+			if (n < whylen)
+				snprintf(why + n, whylen - n, ", daemon)");
+		}
 		return -1;
 	}
 	for (size_t i = 0; i < BH_ARRAY_SIZE(conf_keys); i++)
@@ -316,36 +390,39 @@ static int conf_check(const struct conf_load *cl, char *err, size_t errlen)
 {
 	const struct parent_conf *c = cl->cl_conf;
 	const char *be = be_desc_find(c->pc_backend)->bd_name;
+	const struct be_desc *other;
+	const struct be_key *missing;
 
 	if (!cl->cl_section_line[0]) {
 		snprintf(err, errlen, "%s: no [share] section (it names the backend)", cl->cl_path);
 		return -1;
 	}
 	if (!cl->cl_backend_line) {
-		snprintf(err, errlen, "%s:%u: [share] needs backend = passthrough or memory",
-			 cl->cl_path, cl->cl_section_line[0]);
+		char names[128];
+
+		conf_be_names(names, sizeof(names));
+		snprintf(err, errlen, "%s:%u: [share] needs backend = %s", cl->cl_path,
+			 cl->cl_section_line[0], names);
 		return -1;
 	}
-	for (size_t i = 1; i <= 2; i++) {
-		if (cl->cl_section_line[i] && strcmp(conf_sections[i], be) != 0) {
+	for (size_t i = 0; (other = be_desc_at(i)) != NULL; i++) {
+		unsigned line = other->bd_id < BE_MAX_ID ? cl->cl_be_line[other->bd_id] : 0;
+
+		if (line && other->bd_id != c->pc_backend) {
 			snprintf(err, errlen,
 				 "%s:%u: section [%s] is for backend = %s, but the "
 				 "share's backend is %s (line %u)",
-				 cl->cl_path, cl->cl_section_line[i], conf_sections[i],
-				 conf_sections[i], be, cl->cl_backend_line);
+				 cl->cl_path, line, other->bd_name, other->bd_name, be,
+				 cl->cl_backend_line);
 			return -1;
 		}
 	}
-	if (c->pc_backend == IPC_BE_PASSTHROUGH && !c->pc_shared_dir) {
-		snprintf(err, errlen,
-			 "%s:%u: backend = passthrough needs dir = DIR in [passthrough]",
-			 cl->cl_path, cl->cl_backend_line);
-		return -1;
-	}
-	if (c->pc_backend == IPC_BE_MEMORY && !c->pc_mem_size) {
-		snprintf(err, errlen, "%s:%u: backend = memory needs size = SIZE in [memory]",
-			 cl->cl_path,
-			 cl->cl_section_line[2] ? cl->cl_section_line[2] : cl->cl_backend_line);
+	if ((missing = conf_be_missing(c)) != NULL) {
+		unsigned line = cl->cl_be_line[c->pc_backend];
+
+		snprintf(err, errlen, "%s:%u: backend = %s needs %s = %s in [%s]", cl->cl_path,
+			 line ? line : cl->cl_backend_line, be, missing->bk_name, missing->bk_what,
+			 be);
 		return -1;
 	}
 	return 0;

@@ -53,9 +53,11 @@ static int mem_mount(const struct parent_conf *c, const char **step)
 {
 	char size[32], inodes[32];
 	const char *opts[] = {"size", size, "mode", "0755", "nr_inodes", inodes, NULL};
-	uint64_t n = c->pc_mem_inodes ? c->pc_mem_inodes : c->pc_mem_size / MEM_BYTES_PER_INODE;
+	uint64_t bytes = conf_be_num(c, "size"), n = conf_be_num(c, "inodes");
 
-	snprintf(size, sizeof(size), "%llu", (unsigned long long)c->pc_mem_size);
+	if (n == 0)
+		n = bytes / MEM_BYTES_PER_INODE;
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)bytes);
 	snprintf(inodes, sizeof(inodes), "%llu", (unsigned long long)n);
 	return bh_fs_new("tmpfs", opts, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
 			 step);
@@ -163,12 +165,12 @@ int mem_make(struct parent_env *env)
 	}
 	if (r < 0) {
 		log_warnx("cannot make the in-memory file system of %llu bytes (%s): %s",
-			  (unsigned long long)c->pc_mem_size,
+			  (unsigned long long)conf_be_num(c, "size"),
 			  env->pe_unpriv ? "in a user namespace" : step, strerror(-r));
 		return -1;
 	}
 	log_info("the share is a new in-memory file system of %llu MiB%s, in no mount tree",
-		 (unsigned long long)(c->pc_mem_size >> 20),
+		 (unsigned long long)(conf_be_num(c, "size") >> 20),
 		 env->pe_unpriv ? " (made in a user "
 				  "namespace)"
 				: "");

@@ -839,20 +839,23 @@ static const struct fuse_route fuse_routes[] = {
     [FUSE_READDIRPLUS] = {fr_readdir, 0},
     [FUSE_RENAME2] = {fr_rename, FR_CHANGES},
     [FUSE_LSEEK] = {fr_lseek, 0},
-    [FUSE_COPY_FILE_RANGE] = {fr_copy_file_range, FR_CHANGES},
-    [FUSE_FALLOCATE] = {fr_fallocate, FR_CHANGES},
+    [FUSE_COPY_FILE_RANGE] = {fr_copy_file_range, FR_CHANGES, BE_CAN_RANDOM_WRITE},
+    [FUSE_FALLOCATE] = {fr_fallocate, FR_CHANGES, BE_CAN_RANDOM_WRITE},
     [FUSE_SYNCFS] = {fr_syncfs, 0},
     [FUSE_TMPFILE] = {fr_create, FR_CHANGES, BE_CAN_TMPFILE},
 };
 
 /* What a share answers for a call its back end cannot make (backends.h):
  * what a local file system without the feature says. */
-static int fuse_cannot(uint32_t needs)
+static int fuse_cannot(uint32_t opcode, uint32_t needs)
 {
 	if (needs & BE_CAN_LINK)
 		return -EPERM;
 	if (needs & BE_CAN_TMPFILE)
 		return -EOPNOTSUPP;
+	if (needs & BE_CAN_RANDOM_WRITE)
+		/* copy_file_range: the guest's kernel copies by READ and WRITE */
+		return opcode == FUSE_COPY_FILE_RANGE ? -ENOSYS : -EOPNOTSUPP;
 	/* xattrs, locks: the guest's kernel stops asking. For xattrs that
 	 * matters: it turns ENOSYS into EOPNOTSUPP for the caller and never
 	 * asks again, where EOPNOTSUPP itself would be asked again each time,
@@ -951,7 +954,7 @@ void fuse_dispatch(struct fuse_sess *s, struct fuse_req *r)
 		return;
 	}
 	if (rt->fr_needs & ~s->fs_can) {
-		be_reply_err(r, fuse_cannot(rt->fr_needs & ~s->fs_can));
+		be_reply_err(r, fuse_cannot(in->h.opcode, rt->fr_needs & ~s->fs_can));
 		return;
 	}
 	if (s->fs_readonly && fuse_changes_share(in, rt)) {

@@ -76,8 +76,9 @@ Test(config, the_minimal_memory_configuration_works_as_written)
 	cr_assert_eq(cf_load("[share]\nbackend = memory\n\n[memory]\nsize = 1G\n"), 0, "%s",
 		     cf_err);
 	cr_expect_eq(cf_conf.pc_backend, IPC_BE_MEMORY);
-	cr_expect_eq(cf_conf.pc_mem_size, 1ull << 30);
-	cr_expect_eq(cf_conf.pc_mem_inodes, 0);
+	cr_expect_eq(conf_be_num(&cf_conf, "size"), 1ull << 30);
+	cr_expect_eq(conf_be_num(&cf_conf, "inodes"), 0);
+	cr_expect_null(conf_be_str(&cf_conf, "inodes"));
 }
 
 Test(config, a_passthrough_share_with_every_section_sets_what_it_says)
@@ -115,7 +116,7 @@ Test(config, a_passthrough_share_with_every_section_sets_what_it_says)
 	cr_expect_eq(cf_conf.pc_devices, 1);
 	cr_expect_eq(cf_conf.pc_setid, PARENT_SETID_STRIP);
 	cr_expect_eq(cf_conf.pc_file_caps, 1);
-	cr_expect_str_eq(cf_conf.pc_shared_dir, "/srv/vm #1");
+	cr_expect_str_eq(conf_be_str(&cf_conf, "dir"), "/srv/vm #1");
 	cr_expect_str_eq(cf_conf.pc_socket_path, "/run/bulkhead/vm1.sock");
 	cr_expect_str_eq(cf_conf.pc_socket_group, "kvm");
 	cr_expect_eq(cf_conf.pc_sandbox, IPC_SBX_CHROOT);

@@ -1027,13 +1027,21 @@ Test(fuse_pt, what_a_back_end_cannot_do_is_answered_for_it)
 	struct fuse_create_in ci = {.flags = O_RDWR, .mode = S_IFREG | 0600};
 	struct fuse_lk_in lk = {.lk = {.start = 0, .end = 10, .type = F_RDLCK}};
 	struct fuse_getxattr_in gx = {.size = 0};
+	struct fuse_fallocate_in fa = {.fh = 1, .offset = 0, .length = 1 << 20, .mode = 0};
+	struct fuse_copy_file_range_in cf = {.fh_in = 1, .nodeid_out = 0, .fh_out = 1, .len = 10};
 	struct fuse_entry_out e;
 	struct reply rep;
 	char path[300];
+	struct stat st;
+	off_t size0;
 	uint64_t node;
 
 	do_init(38, 0, NULL);
 	node = do_lookup(1, "hello.txt", &e);
+	cf.nodeid_out = node;
+	snprintf(path, sizeof(path), "%s/hello.txt", dir);
+	cr_assert_eq(stat(path, &st), 0);
+	size0 = st.st_size;
 	li.oldnodeid = node;
 	sess.fs_can = 0;
 	run(FUSE_LINK, 1, &li, sizeof(li), "hard", WR_BIG, &rep);
@@ -1044,6 +1052,15 @@ Test(fuse_pt, what_a_back_end_cannot_do_is_answered_for_it)
 	cr_expect_eq(rep.oh.error, -ENOSYS);
 	run(FUSE_GETXATTR, node, &gx, sizeof(gx), "user.x", WR_BIG, &rep);
 	cr_expect_eq(rep.oh.error, -ENOSYS);
+	run(FUSE_FALLOCATE, node, &fa, sizeof(fa), NULL, WR_BIG, &rep);
+	cr_expect_eq(rep.oh.error, -EOPNOTSUPP, "FALLOCATE without random writes: %d",
+		     rep.oh.error);
+	run(FUSE_COPY_FILE_RANGE, node, &cf, sizeof(cf), NULL, WR_BIG, &rep);
+	cr_expect_eq(rep.oh.error, -ENOSYS, "COPY_FILE_RANGE without random writes: %d",
+		     rep.oh.error);
+	snprintf(path, sizeof(path), "%s/hello.txt", dir);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_size, size0, "a refused FALLOCATE changed the file");
 	snprintf(path, sizeof(path), "%s/hard", dir);
 	cr_expect_eq(access(path, F_OK), -1, "LINK refused, yet the link exists");
 
