@@ -263,3 +263,61 @@ Test(config, another_back_ends_section_is_refused)
 	cf_bad("[memory]\nsize = 1G\n[share]\nbackend = passthrough\n[passthrough]\ndir = /x\n", 1,
 	       "section [memory] is for backend = memory");
 }
+
+/* A sample value of each kind, accepted by every key of that kind. */
+static const char *cf_sample(const struct be_key *k)
+{
+	return k->bk_kind == BK_PATH ? "/srv/share" : k->bk_kind == BK_SIZE ? "64M" : "1000";
+}
+
+/*
+ * Each back end's section is read from its descriptor alone: every key it
+ * lists is taken and read back as given, a key it does not list is
+ * refused at its line, and each key it requires is asked for by name
+ * (at the section's line) when it alone is left out.
+ */
+Test(config, every_back_end_section_takes_exactly_its_descriptors_keys)
+{
+	const struct be_desc *be;
+
+	for (size_t i = 0; (be = be_desc_at(i)) != NULL; i++) {
+		char text[1024], want[200];
+		size_t n = (size_t)snprintf(text, sizeof(text), "[share]\nbackend = %s\n[%s]\n",
+					    be->bd_name, be->bd_name);
+
+		for (size_t k = 0; k < be->bd_nkeys; k++)
+			n += (size_t)snprintf(text + n, sizeof(text) - n, "%s = %s\n",
+					      be->bd_keys[k].bk_name, cf_sample(&be->bd_keys[k]));
+		conf_free(&cf_conf);
+		conf_defaults(&cf_conf);
+		cr_assert_eq(cf_load(text), 0, "%s: %s", be->bd_name, cf_err);
+		cr_expect_eq(cf_conf.pc_backend, be->bd_id);
+		for (size_t k = 0; k < be->bd_nkeys; k++)
+			cr_expect_str_eq(conf_be_str(&cf_conf, be->bd_keys[k].bk_name),
+					 cf_sample(&be->bd_keys[k]), "%s: %s", be->bd_name,
+					 be->bd_keys[k].bk_name);
+
+		snprintf(text + n, sizeof(text) - n, "no_such_key = 1\n");
+		snprintf(want, sizeof(want), "unknown key 'no_such_key' in [%s]", be->bd_name);
+		conf_free(&cf_conf);
+		conf_defaults(&cf_conf);
+		cf_bad(text, (unsigned)(4 + be->bd_nkeys), want);
+
+		for (size_t k = 0; k < be->bd_nkeys; k++) {
+			if (!be->bd_keys[k].bk_required)
+				continue;
+			n = (size_t)snprintf(text, sizeof(text), "[share]\nbackend = %s\n[%s]\n",
+					     be->bd_name, be->bd_name);
+			for (size_t o = 0; o < be->bd_nkeys; o++)
+				if (o != k)
+					n += (size_t)snprintf(text + n, sizeof(text) - n, "%s = %s\n",
+							      be->bd_keys[o].bk_name,
+							      cf_sample(&be->bd_keys[o]));
+			snprintf(want, sizeof(want), "backend = %s needs %s = %s", be->bd_name,
+				 be->bd_keys[k].bk_name, be->bd_keys[k].bk_what);
+			conf_free(&cf_conf);
+			conf_defaults(&cf_conf);
+			cf_bad(text, 3, want);
+		}
+	}
+}
