@@ -12,23 +12,16 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/resource.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <linux/openat2.h>
 
 #include "backend.h"
 #include "bulkhead.h"
@@ -37,10 +30,10 @@
 #include "log.h"
 #include "node_table.h"
 #include "passthrough.h"
-#include "util.h"
 #include "peer.h"
 #include "sandbox.h"
 #include "threadpool.h"
+#include "util.h"
 
 
 static int pt_lookup_body(struct pt_job *j, bool nowait)
