@@ -65,11 +65,6 @@ const void *be_req_args(const struct fuse_req *r)
 	return &r->r_in.a;
 }
 
-const struct be_caller *be_req_caller(const struct fuse_req *r)
-{
-	return &r->r_caller;
-}
-
 void *be_req_priv(struct fuse_req *r)
 {
 	return &r->r_priv;
@@ -503,7 +498,7 @@ static bool fr_lookup(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->lookup)
 		return false;
-	s->fs_be->lookup(s->fs_be_ctx, r, r->r_in.h.nodeid, r->r_in.name);
+	s->fs_be->lookup(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, r->r_in.name);
 	return true;
 }
 
@@ -513,7 +508,7 @@ static bool fr_getattr(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 
 	if (!s->fs_be->getattr)
 		return false;
-	s->fs_be->getattr(s->fs_be_ctx, r, r->r_in.h.nodeid,
+	s->fs_be->getattr(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid,
 			  (a->getattr_flags & FUSE_GETATTR_FH) != 0, a->fh);
 	return true;
 }
@@ -522,7 +517,7 @@ static bool fr_readlink(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->readlink)
 		return false;
-	s->fs_be->readlink(s->fs_be_ctx, r, r->r_in.h.nodeid);
+	s->fs_be->readlink(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid);
 	return true;
 }
 
@@ -530,7 +525,7 @@ static bool fr_open(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->open)
 		return false;
-	s->fs_be->open(s->fs_be_ctx, r, r->r_in.h.nodeid, r->r_in.a.open.flags);
+	s->fs_be->open(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, r->r_in.a.open.flags);
 	return true;
 }
 
@@ -538,7 +533,7 @@ static bool fr_opendir(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->opendir)
 		return false;
-	s->fs_be->opendir(s->fs_be_ctx, r, r->r_in.h.nodeid, r->r_in.a.open.flags);
+	s->fs_be->opendir(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, r->r_in.a.open.flags);
 	return true;
 }
 
@@ -553,7 +548,7 @@ static bool fr_read(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->read)
 		return false;
-	s->fs_be->read(s->fs_be_ctx, r, r->r_in.a.read.fh, r->r_in.a.read.offset,
+	s->fs_be->read(s->fs_be_ctx, r, &r->r_caller, r->r_in.a.read.fh, r->r_in.a.read.offset,
 		       fr_payload(s, r, room));
 	return true;
 }
@@ -562,19 +557,19 @@ static bool fr_readdir(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->readdir)
 		return false;
-	s->fs_be->readdir(s->fs_be_ctx, r, r->r_in.a.read.fh, r->r_in.a.read.offset,
+	s->fs_be->readdir(s->fs_be_ctx, r, &r->r_caller, r->r_in.a.read.fh, r->r_in.a.read.offset,
 			  fr_payload(s, r, room), r->r_in.h.opcode == FUSE_READDIRPLUS);
 	return true;
 }
 
 static bool fr_release(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
-	void (*fn)(void *, struct fuse_req *, uint64_t) =
+	void (*fn)(void *, struct fuse_req *, const struct be_caller *, uint64_t) =
 	    r->r_in.h.opcode == FUSE_RELEASE ? s->fs_be->release : s->fs_be->releasedir;
 
 	if (!fn)
 		return false;
-	fn(s->fs_be_ctx, r, r->r_in.a.release.fh);
+	fn(s->fs_be_ctx, r, &r->r_caller, r->r_in.a.release.fh);
 	return true;
 }
 
@@ -582,7 +577,7 @@ static bool fr_flush(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->flush)
 		return false;
-	s->fs_be->flush(s->fs_be_ctx, r, r->r_in.a.flush.fh);
+	s->fs_be->flush(s->fs_be_ctx, r, &r->r_caller, r->r_in.a.flush.fh);
 	return true;
 }
 
@@ -590,7 +585,7 @@ static bool fr_statfs(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->statfs)
 		return false;
-	s->fs_be->statfs(s->fs_be_ctx, r, r->r_in.h.nodeid);
+	s->fs_be->statfs(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid);
 	return true;
 }
 
@@ -605,7 +600,7 @@ static bool fr_setattr(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->setattr)
 		return false;
-	s->fs_be->setattr(s->fs_be_ctx, r, r->r_in.h.nodeid, &r->r_in.a.setattr);
+	s->fs_be->setattr(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, &r->r_in.a.setattr);
 	return true;
 }
 
@@ -615,7 +610,7 @@ static bool fr_write(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 
 	if (!s->fs_be->write)
 		return false;
-	s->fs_be->write(s->fs_be_ctx, r, a->fh, a->offset, a->size, a->write_flags);
+	s->fs_be->write(s->fs_be_ctx, r, &r->r_caller, a->fh, a->offset, a->size, a->write_flags);
 	return true;
 }
 
@@ -623,7 +618,7 @@ static bool fr_fsync(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->fsync)
 		return false;
-	s->fs_be->fsync(s->fs_be_ctx, r, r->r_in.a.fsync.fh,
+	s->fs_be->fsync(s->fs_be_ctx, r, &r->r_caller, r->r_in.a.fsync.fh,
 			(r->r_in.a.fsync.fsync_flags & 1) != 0);
 	return true;
 }
@@ -632,7 +627,7 @@ static bool fr_create(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->create)
 		return false;
-	s->fs_be->create(s->fs_be_ctx, r, r->r_in.h.nodeid,
+	s->fs_be->create(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid,
 			 r->r_in.h.opcode == FUSE_CREATE ? r->r_in.name : NULL, &r->r_in.a.create);
 	return true;
 }
@@ -645,13 +640,13 @@ static bool fr_mknod(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 	if (!s->fs_be->mknod)
 		return false;
 	if (in->h.opcode == FUSE_MKNOD)
-		s->fs_be->mknod(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, in->a.mknod.mode,
+		s->fs_be->mknod(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name, in->a.mknod.mode,
 				in->a.mknod.rdev, NULL);
 	else if (in->h.opcode == FUSE_MKDIR)
-		s->fs_be->mknod(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name,
+		s->fs_be->mknod(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name,
 				S_IFDIR | (in->a.mkdir.mode & 07777), 0, NULL);
 	else
-		s->fs_be->mknod(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, S_IFLNK | 0777, 0,
+		s->fs_be->mknod(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name, S_IFLNK | 0777, 0,
 				in->name2);
 	return true;
 }
@@ -660,7 +655,7 @@ static bool fr_link(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->link)
 		return false;
-	s->fs_be->link(s->fs_be_ctx, r, r->r_in.a.link.oldnodeid, r->r_in.h.nodeid, r->r_in.name);
+	s->fs_be->link(s->fs_be_ctx, r, &r->r_caller, r->r_in.a.link.oldnodeid, r->r_in.h.nodeid, r->r_in.name);
 	return true;
 }
 
@@ -668,7 +663,7 @@ static bool fr_unlink(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->unlink)
 		return false;
-	s->fs_be->unlink(s->fs_be_ctx, r, r->r_in.h.nodeid, r->r_in.name,
+	s->fs_be->unlink(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, r->r_in.name,
 			 r->r_in.h.opcode == FUSE_RMDIR);
 	return true;
 }
@@ -680,7 +675,7 @@ static bool fr_rename(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 	if (!s->fs_be->rename)
 		return false;
 	/* rename_in is the head of rename2_in: newdir sits at offset 0 in both */
-	s->fs_be->rename(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, in->a.rename.newdir,
+	s->fs_be->rename(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name, in->a.rename.newdir,
 			 in->name2, in->h.opcode == FUSE_RENAME2 ? in->a.rename2.flags : 0);
 	return true;
 }
@@ -689,7 +684,7 @@ static bool fr_access(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->access)
 		return false;
-	s->fs_be->access(s->fs_be_ctx, r, r->r_in.h.nodeid, r->r_in.a.access.mask);
+	s->fs_be->access(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, r->r_in.a.access.mask);
 	return true;
 }
 
@@ -699,7 +694,7 @@ static bool fr_fallocate(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 
 	if (!s->fs_be->fallocate)
 		return false;
-	s->fs_be->fallocate(s->fs_be_ctx, r, a->fh, a->offset, a->length, a->mode);
+	s->fs_be->fallocate(s->fs_be_ctx, r, &r->r_caller, a->fh, a->offset, a->length, a->mode);
 	return true;
 }
 
@@ -707,7 +702,7 @@ static bool fr_lseek(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->lseek)
 		return false;
-	s->fs_be->lseek(s->fs_be_ctx, r, r->r_in.a.lseek.fh, r->r_in.a.lseek.offset,
+	s->fs_be->lseek(s->fs_be_ctx, r, &r->r_caller, r->r_in.a.lseek.fh, r->r_in.a.lseek.offset,
 			r->r_in.a.lseek.whence);
 	return true;
 }
@@ -716,7 +711,7 @@ static bool fr_copy_file_range(struct fuse_sess *s, struct fuse_req *r, uint64_t
 {
 	if (!s->fs_be->copy_file_range)
 		return false;
-	s->fs_be->copy_file_range(s->fs_be_ctx, r, &r->r_in.a.copy);
+	s->fs_be->copy_file_range(s->fs_be_ctx, r, &r->r_caller, &r->r_in.a.copy);
 	return true;
 }
 
@@ -724,7 +719,7 @@ static bool fr_syncfs(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->syncfs)
 		return false;
-	s->fs_be->syncfs(s->fs_be_ctx, r);
+	s->fs_be->syncfs(s->fs_be_ctx, r, &r->r_caller);
 	return true;
 }
 
@@ -732,7 +727,7 @@ static bool fr_getlk(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->getlk)
 		return false;
-	s->fs_be->getlk(s->fs_be_ctx, r, r->r_in.h.nodeid, &r->r_in.a.lk);
+	s->fs_be->getlk(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, &r->r_in.a.lk);
 	return true;
 }
 
@@ -740,7 +735,7 @@ static bool fr_setlk(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->setlk)
 		return false;
-	s->fs_be->setlk(s->fs_be_ctx, r, r->r_in.h.nodeid, &r->r_in.a.lk,
+	s->fs_be->setlk(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, &r->r_in.a.lk,
 			r->r_in.h.opcode == FUSE_SETLKW);
 	return true;
 }
@@ -783,20 +778,20 @@ static bool fr_xattr(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 		/* the back end allocates a buffer of this size; nothing larger exists */
 		size = fuse_clamp_reply(size, room, XATTR_SIZE_MAX);
 		if (in->h.opcode == FUSE_GETXATTR)
-			be->getxattr(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, size);
+			be->getxattr(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name, size);
 		else
-			be->listxattr(s->fs_be_ctx, r, r->r_in.h.nodeid, size);
+			be->listxattr(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, size);
 		return true;
 	case FUSE_SETXATTR:
 		if (!be->setxattr)
 			return false;
-		be->setxattr(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name, in->a.setxattr.size,
+		be->setxattr(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name, in->a.setxattr.size,
 			     in->a.setxattr.flags);
 		return true;
 	default:
 		if (!be->removexattr)
 			return false;
-		be->removexattr(s->fs_be_ctx, r, r->r_in.h.nodeid, in->name);
+		be->removexattr(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name);
 		return true;
 	}
 }

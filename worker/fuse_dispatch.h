@@ -211,7 +211,7 @@ struct fuse_req {
 	int r_state;		  /* enum fuse_req_state, atomic */
 	bool r_listed;		  /* on the in-flight list */
 	struct fuse_in r_in;
-	struct be_caller r_caller; /* who asks (be_req_caller), set by fuse_dispatch */
+	struct be_caller r_caller; /* who asks (each callback's who), set by fuse_dispatch */
 	/* back-end private scratch (BE_REQ_PRIV_SIZE bytes), see backend.h */
 	union {
 		uint64_t u64[16];

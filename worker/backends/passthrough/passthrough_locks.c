@@ -193,7 +193,7 @@ static void pl_drop(uint64_t node, uint64_t owner, bool flock)
 /* A new description of the file behind handle fh (pool thread), with the
  * handle's access mode (an OFD write lock needs a writable one, as a POSIX
  * write lock does locally; flock() needs none). */
-static int pl_open(struct pt *pt, struct fuse_req *r, uint64_t node, uint64_t fh, int *out)
+static int pl_open(struct pt *pt, const struct be_caller *who, uint64_t node, uint64_t fh, int *out)
 {
 	struct nt_fh f;
 	int hfd, fd, acc, err;
@@ -205,7 +205,7 @@ static int pl_open(struct pt *pt, struct fuse_req *r, uint64_t node, uint64_t fh
 	acc = (int)(f.f_flags & O_ACCMODE);
 	if ((err = fdt_fh_get(pt->pt_fdt, fh, &hfd)) < 0)
 		return err;
-	fd = pt_reopen(pt, r, node, hfd, acc | O_NONBLOCK, PT_REOPEN_FILE | PT_REOPEN_DIR);
+	fd = pt_reopen(pt, who, node, hfd, acc | O_NONBLOCK, PT_REOPEN_FILE | PT_REOPEN_DIR);
 	fdt_put(pt->pt_fdt, hfd);
 	*out = fd;
 	return fd < 0 ? fd : 0;
@@ -243,14 +243,14 @@ static int pl_borrow(const struct nt_fh *f, bool flock, struct pl_ofd **out)
 
 /* A new description, ours: 0 with *out, 1 when another request of the same
  * owner (here or on another queue) got there first (look again), -errno. */
-static int pl_create(struct pt *pt, struct fuse_req *r, const struct fuse_lk_in *in,
+static int pl_create(struct pt *pt, const struct be_caller *who, const struct fuse_lk_in *in,
 		     uint64_t node, bool flock, struct pl_ofd **out)
 {
 	struct nt_fh f, w;
 	struct pl_ofd *n;
 	int fd, err;
 
-	if ((err = pl_open(pt, r, node, in->fh, &fd)) < 0)
+	if ((err = pl_open(pt, who, node, in->fh, &fd)) < 0)
 		return err;
 	if ((err = nt_lock_alloc(pl_nt, node, in->owner, pl_kind(flock), pl_self, &f)) < 0) {
 		close(fd);
@@ -294,7 +294,7 @@ static int pl_create(struct pt *pt, struct fuse_req *r, const struct fuse_lk_in 
 
 /* The description of (node, owner) with a reference, wherever it lives;
  * created unless create is false (then NULL with 0 when there is none). */
-static int pl_get(struct pt *pt, struct fuse_req *r, const struct fuse_lk_in *in, uint64_t node,
+static int pl_get(struct pt *pt, const struct be_caller *who, const struct fuse_lk_in *in, uint64_t node,
 		  bool create, struct pl_ofd **out)
 {
 	bool flock = (in->lk_flags & FUSE_LK_FLOCK) != 0;
@@ -322,7 +322,7 @@ static int pl_get(struct pt *pt, struct fuse_req *r, const struct fuse_lk_in *in
 		else if (!create)
 			return 0;
 		else
-			err = pl_create(pt, r, in, node, flock, out);
+			err = pl_create(pt, who, in, node, flock, out);
 		if (err != 1)
 			return err;
 	}
@@ -447,7 +447,7 @@ static void pl_do_setlk(void *arg)
 	struct flock fl;
 	int err;
 
-	if ((err = pl_get(j->j_pt, arg, in, j->j_id, !unlock, &o)) < 0 || o == NULL)
+	if ((err = pl_get(j->j_pt, j->j_who, in, j->j_id, !unlock, &o)) < 0 || o == NULL)
 		goto out; /* unlocking what was never locked is a success */
 	pl_to_flock(in, &fl);
 	err = pl_try(o, &fl);
@@ -486,7 +486,7 @@ static void pl_do_getlk(void *arg)
 		return;
 	}
 	/* The owner's own description: its own locks are no conflict. */
-	if ((err = pl_get(j->j_pt, arg, in, j->j_id, true, &o)) < 0) {
+	if ((err = pl_get(j->j_pt, j->j_who, in, j->j_id, true, &o)) < 0) {
 		be_reply_err(arg, err);
 		return;
 	}
@@ -511,15 +511,15 @@ static void pl_do_getlk(void *arg)
 	be_reply_lk(arg, &lk);
 }
 
-void pt_setlk(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_lk_in *in, bool sleep)
+void pt_setlk(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const struct fuse_lk_in *in, bool sleep)
 {
-	pt_submit(ctx, r, pl_do_setlk,
+	pt_submit(ctx, r, who, pl_do_setlk,
 		  &(struct pt_job){.j_id = node, .j_arg = in, .j_flags = sleep});
 }
 
-void pt_getlk(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_lk_in *in)
+void pt_getlk(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const struct fuse_lk_in *in)
 {
-	pt_submit(ctx, r, pl_do_getlk, &(struct pt_job){.j_id = node, .j_arg = in});
+	pt_submit(ctx, r, who, pl_do_getlk, &(struct pt_job){.j_id = node, .j_arg = in});
 }
 
 /* ---- closing (passthrough_read.c) ---- */

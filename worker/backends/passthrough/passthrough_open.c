@@ -72,13 +72,13 @@ static bool pt_same_inode(const struct stat *a, const struct stat *b)
 }
 
 /* openat as the request's caller, or as the worker without a request. */
-static int pt_open_at(const struct pt *pt, struct fuse_req *r, int dirfd, const char *path,
+static int pt_open_at(const struct pt *pt, const struct be_caller *who, int dirfd, const char *path,
 		      int oflags)
 {
 	int fd;
 
-	if (r)
-		return pt_openat_as_caller(pt, r, dirfd, path, oflags, 0);
+	if (who)
+		return pt_openat_as_caller(pt, who, dirfd, path, oflags, 0);
 	fd = openat(dirfd, path, oflags | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
@@ -87,13 +87,13 @@ static int pt_open_at(const struct pt *pt, struct fuse_req *r, int dirfd, const 
  * to the inode 'want' or it is ESTALE. Opened without O_TRUNC and with
  * O_NONBLOCK (a FIFO swapped in by a rename must not block us) until it is
  * known to be that file. */
-static int pt_reopen_at(struct pt *pt, struct fuse_req *r, int dirfd, const char *name,
+static int pt_reopen_at(struct pt *pt, const struct be_caller *who, int dirfd, const char *name,
 			const struct stat *want, int oflags)
 {
 	struct stat st;
 	int fd, err;
 
-	fd = pt_open_at(pt, r, dirfd, name, (oflags & ~O_TRUNC) | O_NOFOLLOW | O_NONBLOCK);
+	fd = pt_open_at(pt, who, dirfd, name, (oflags & ~O_TRUNC) | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return fd == -ENOENT || fd == -ELOOP || fd == -ENXIO ? -ESTALE : fd;
 	if (fstat(fd, &st) < 0 || !pt_same_inode(&st, want) || !S_ISREG(st.st_mode)) {
@@ -110,7 +110,7 @@ static int pt_reopen_at(struct pt *pt, struct fuse_req *r, int dirfd, const char
 }
 
 /* No procfs, by node: its recorded (parent, name). */
-static int pt_reopen_by_name(struct pt *pt, struct fuse_req *r, uint64_t node,
+static int pt_reopen_by_name(struct pt *pt, const struct be_caller *who, uint64_t node,
 			     const struct stat *want, int oflags)
 {
 	char name[NT_NAME_MAX + 1];
@@ -121,14 +121,14 @@ static int pt_reopen_by_name(struct pt *pt, struct fuse_req *r, uint64_t node,
 		return -ESTALE;
 	if ((err = fdt_node_get(pt->pt_fdt, parent, &pfd)) < 0)
 		return err == -ENFILE ? err : -ESTALE;
-	fd = pt_reopen_at(pt, r, pfd, name, want, oflags);
+	fd = pt_reopen_at(pt, who, pfd, name, want, oflags);
 	fdt_put(pt->pt_fdt, pfd);
 	return fd;
 }
 
 /* Through our procfs: the magic link to the very inode. Directories
  * without one: "." of themselves. */
-static int pt_reopen_link(struct pt *pt, struct fuse_req *r, int fd, const struct stat *want,
+static int pt_reopen_link(struct pt *pt, const struct be_caller *who, int fd, const struct stat *want,
 			  int oflags)
 {
 	struct stat got;
@@ -139,9 +139,9 @@ static int pt_reopen_link(struct pt *pt, struct fuse_req *r, int fd, const struc
 		/* The magic link is the descriptor's own file, not a name:
 		 * it opens that very inode whatever happened to names. */
 		pt_proc_name(path, sizeof(path), fd);
-		return pt_open_at(pt, r, pt->pt_env.proc_fd, path, oflags);
+		return pt_open_at(pt, who, pt->pt_env.proc_fd, path, oflags);
 	}
-	nfd = pt_open_at(pt, r, fd, ".", oflags);
+	nfd = pt_open_at(pt, who, fd, ".", oflags);
 	if (nfd < 0)
 		return nfd;
 	/* "." of a directory: the same inode, unless it was replaced. */
@@ -168,7 +168,7 @@ static int pt_reopen_prepare(int fd, unsigned allow, struct stat *want, int *ofl
 	return 0;
 }
 
-int pt_reopen(struct pt *pt, struct fuse_req *r, uint64_t node, int fd, int oflags, unsigned allow)
+int pt_reopen(struct pt *pt, const struct be_caller *who, uint64_t node, int fd, int oflags, unsigned allow)
 {
 	struct stat want;
 	int err;
@@ -176,11 +176,11 @@ int pt_reopen(struct pt *pt, struct fuse_req *r, uint64_t node, int fd, int ofla
 	if ((err = pt_reopen_prepare(fd, allow, &want, &oflags)) < 0)
 		return err;
 	if (pt->pt_env.proc_fd >= 0 || S_ISDIR(want.st_mode))
-		return pt_reopen_link(pt, r, fd, &want, oflags);
-	return pt_reopen_by_name(pt, r, node, &want, oflags);
+		return pt_reopen_link(pt, who, fd, &want, oflags);
+	return pt_reopen_by_name(pt, who, node, &want, oflags);
 }
 
-int pt_reopen_named(struct pt *pt, struct fuse_req *r, int dirfd, const char *name, int fd,
+int pt_reopen_named(struct pt *pt, const struct be_caller *who, int dirfd, const char *name, int fd,
 		    int oflags)
 {
 	struct stat want;
@@ -189,8 +189,8 @@ int pt_reopen_named(struct pt *pt, struct fuse_req *r, int dirfd, const char *na
 	if ((err = pt_reopen_prepare(fd, PT_REOPEN_FILE, &want, &oflags)) < 0)
 		return err;
 	if (pt->pt_env.proc_fd >= 0)
-		return pt_reopen_link(pt, r, fd, &want, oflags);
-	return pt_reopen_at(pt, r, dirfd, name, &want, oflags);
+		return pt_reopen_link(pt, who, fd, &want, oflags);
+	return pt_reopen_at(pt, who, dirfd, name, &want, oflags);
 }
 
 /*
@@ -282,10 +282,8 @@ static void pt_groups_enter(const struct be_caller *who)
 			  strerror(errno));
 }
 
-int pt_creds_enter(const struct pt *pt, struct fuse_req *r)
+int pt_creds_enter(const struct pt *pt, const struct be_caller *who)
 {
-	const struct be_caller *who = be_req_caller(r);
-
 	if (!pt->pt_setcreds || (who->bc_uid == 0 && who->bc_gid == 0))
 		return 0;
 	/* groups, then gid: both need CAP_SETGID, which euid != 0 drops */
@@ -336,12 +334,12 @@ void pt_proc_name(char *buf, size_t len, int fd)
 	snprintf(buf, len, "%d", fd);
 }
 
-int pt_openat_as_caller(const struct pt *pt, struct fuse_req *r, int dirfd, const char *path,
+int pt_openat_as_caller(const struct pt *pt, const struct be_caller *who, int dirfd, const char *path,
 			int oflags, mode_t mode)
 {
 	int fd, err;
 
-	if ((err = pt_creds_enter(pt, r)) < 0)
+	if ((err = pt_creds_enter(pt, who)) < 0)
 		return err;
 	fd = openat(dirfd, path, oflags | O_CLOEXEC, mode);
 	err = fd < 0 ? -errno : fd;

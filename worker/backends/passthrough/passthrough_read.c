@@ -172,7 +172,7 @@ static void pt_do_open(void *arg)
 			  : pt_file_oflags(pt, (int)(j->j_flags & PT_OPEN_PASS));
 	if ((err = fdt_node_get(pt->pt_fdt, j->j_id, &pfd)) < 0)
 		goto out;
-	fd = pt_reopen(pt, j->j_req, j->j_id, pfd, oflags, j->j_dir ? PT_REOPEN_DIR : PT_REOPEN_FILE);
+	fd = pt_reopen(pt, j->j_who, j->j_id, pfd, oflags, j->j_dir ? PT_REOPEN_DIR : PT_REOPEN_FILE);
 	fdt_put(pt->pt_fdt, pfd);
 	if ((err = fd) < 0)
 		goto out;
@@ -340,7 +340,7 @@ static void pt_do_statfs(void *arg)
 
 /* ---- be_ops entry points (loop thread) ---- */
 
-void pt_lookup(void *ctx, struct fuse_req *r, uint64_t parent, const char *name)
+void pt_lookup(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name)
 {
 	const struct pt_job args = {.j_id = parent, .j_name = name};
 
@@ -359,39 +359,39 @@ void pt_lookup(void *ctx, struct fuse_req *r, uint64_t parent, const char *name)
 #endif
 	/* A name not in the host's dentry cache (a negative lookup before a
 	 * create, a cold directory) is a directory search: a metadata call. */
-	if (pt_lookup_body(pt_prepare(ctx, r, &args), true) == PT_DEFER)
-		pt_meta(ctx, r, pt_do_lookup, &args, parent);
+	if (pt_lookup_body(pt_prepare(ctx, r, who, &args), true) == PT_DEFER)
+		pt_meta(ctx, r, who, pt_do_lookup, &args, parent);
 }
 
-void pt_getattr(void *ctx, struct fuse_req *r, uint64_t node, bool has_fh, uint64_t fh)
+void pt_getattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, bool has_fh, uint64_t fh)
 {
 	/* The node's O_PATH descriptor answers for open files too. */
-	pt_fast(ctx, r, pt_getattr_body, pt_do_getattr, &(struct pt_job){.j_id = node});
+	pt_fast(ctx, r, who, pt_getattr_body, pt_do_getattr, &(struct pt_job){.j_id = node});
 }
 
-void pt_readlink(void *ctx, struct fuse_req *r, uint64_t node)
+void pt_readlink(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node)
 {
-	pt_meta(ctx, r, pt_do_readlink, &(struct pt_job){.j_id = node}, node);
+	pt_meta(ctx, r, who, pt_do_readlink, &(struct pt_job){.j_id = node}, node);
 }
 
-void pt_open(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags)
+void pt_open(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t flags)
 {
 	const struct fuse_open_in *oi = be_req_args(r);
 
 	/* j_size carries open_flags (FUSE_OPEN_KILL_SUIDGID). Special files
 	 * are refused before anything is opened (pt_reopen), so an open never
 	 * waits for a device or a FIFO's other end: a metadata call. */
-	pt_meta(ctx, r, pt_do_open,
+	pt_meta(ctx, r, who, pt_do_open,
 		&(struct pt_job){.j_id = node, .j_flags = flags, .j_size = oi->open_flags}, node);
 }
 
-void pt_opendir(void *ctx, struct fuse_req *r, uint64_t node, uint32_t flags)
+void pt_opendir(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t flags)
 {
-	pt_meta(ctx, r, pt_do_open, &(struct pt_job){.j_id = node, .j_flags = flags, .j_dir = true},
+	pt_meta(ctx, r, who, pt_do_open, &(struct pt_job){.j_id = node, .j_flags = flags, .j_dir = true},
 		node);
 }
 
-void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size)
+void pt_read(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t size)
 {
 	struct pt *pt = ctx;
 
@@ -401,16 +401,16 @@ void pt_read(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t 
 	 * One that comes alone runs here (cached data only): the loop has
 	 * nothing else to do, and the pool would cost two thread wake-ups. */
 	if (size > PT_INLINE_IO_MAX && !tp_busy(pt->pt_env.tp) && pt_more_waiting(pt))
-		pt_submit(ctx, r, pt_do_read,
+		pt_submit(ctx, r, who, pt_do_read,
 			  &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size});
 	else
-		pt_fast(ctx, r, pt_read_body, pt_do_read,
+		pt_fast(ctx, r, who, pt_read_body, pt_do_read,
 			&(struct pt_job){.j_id = fh, .j_off = off, .j_size = size});
 }
 
 /* RELEASE with FUSE_RELEASE_FLOCK_UNLOCK drops the flock owner's locks
  * first (pt_do_release, on the pool: that may wait for another worker). */
-void pt_release(void *ctx, struct fuse_req *r, uint64_t fh)
+void pt_release(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh)
 {
 	struct pt *pt = ctx;
 	const struct fuse_release_in *in = be_req_args(r);
@@ -426,9 +426,9 @@ void pt_release(void *ctx, struct fuse_req *r, uint64_t fh)
 		!f.f_dups && nt_node_get(pt->pt_env.nt, f.f_node, &n) == 0 &&
 		(S_ISREG(n.n_mode) || S_ISDIR(n.n_mode));
 	if (local)
-		pt_meta(pt, r, pt_do_release, &(struct pt_job){.j_id = fh}, 0);
+		pt_meta(pt, r, who, pt_do_release, &(struct pt_job){.j_id = fh}, 0);
 	else
-		pt_submit(pt, r, pt_do_release, &(struct pt_job){.j_id = fh});
+		pt_submit(pt, r, who, pt_do_release, &(struct pt_job){.j_id = fh});
 }
 
 static void pt_do_flush(void *arg)
@@ -443,17 +443,17 @@ static void pt_do_flush(void *arg)
  * is buffered here (writes go straight to the host), so a FLUSH of an
  * owner without locks is answered at once; one whose description another
  * worker holds waits for it on the pool. */
-void pt_flush(void *ctx, struct fuse_req *r, uint64_t fh)
+void pt_flush(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh)
 {
 	const struct fuse_flush_in *in = be_req_args(r);
 
 	if (pt_locks_flush_local(be_req_header(r)->nodeid, in->lock_owner))
 		be_reply_err(r, 0);
 	else
-		pt_submit(ctx, r, pt_do_flush, &(struct pt_job){.j_id = fh});
+		pt_submit(ctx, r, who, pt_do_flush, &(struct pt_job){.j_id = fh});
 }
 
-void pt_statfs(void *ctx, struct fuse_req *r, uint64_t node)
+void pt_statfs(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node)
 {
-	pt_meta(ctx, r, pt_do_statfs, &(struct pt_job){.j_id = node}, node);
+	pt_meta(ctx, r, who, pt_do_statfs, &(struct pt_job){.j_id = node}, node);
 }

@@ -175,13 +175,13 @@ out:
 	fdt_put(pt->pt_fdt, nfd);
 }
 
-void pt_setattr(void *ctx, struct fuse_req *r, uint64_t node, const struct fuse_setattr_in *in)
+void pt_setattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const struct fuse_setattr_in *in)
 {
 	/* One with a handle may need it from another worker: the pool waits. */
 	if (in->valid & FATTR_FH)
-		pt_submit(ctx, r, pt_do_setattr, &(struct pt_job){.j_id = node, .j_arg = in});
+		pt_submit(ctx, r, who, pt_do_setattr, &(struct pt_job){.j_id = node, .j_arg = in});
 	else
-		pt_meta(ctx, r, pt_do_setattr, &(struct pt_job){.j_id = node, .j_arg = in}, node);
+		pt_meta(ctx, r, who, pt_do_setattr, &(struct pt_job){.j_id = node, .j_arg = in}, node);
 }
 
 /* ---- WRITE, FSYNC ---- */
@@ -234,7 +234,7 @@ static void pt_do_write(void *arg)
  * 1.50x (within the runs' spread). Large writes are copy-bound: always
  * the pool.
  */
-void pt_write(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t size,
+void pt_write(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t size,
 	      uint32_t write_flags)
 {
 	struct pt *pt = ctx;
@@ -245,9 +245,9 @@ void pt_write(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t
 		return;
 	}
 	if (size <= PT_INLINE_IO_MAX && !tp_pending(pt->pt_env.tp))
-		pt_meta_fh(pt, r, pt_do_write, &args, fh);
+		pt_meta_fh(pt, r, who, pt_do_write, &args, fh);
 	else
-		pt_submit(pt, r, pt_do_write, &args);
+		pt_submit(pt, r, who, pt_do_write, &args);
 }
 
 static void pt_do_fsync(void *arg)
@@ -265,9 +265,9 @@ static void pt_do_fsync(void *arg)
 	be_reply_err(arg, err);
 }
 
-void pt_fsync(void *ctx, struct fuse_req *r, uint64_t fh, bool datasync)
+void pt_fsync(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, bool datasync)
 {
-	pt_submit(ctx, r, pt_do_fsync, &(struct pt_job){.j_id = fh, .j_flags = datasync});
+	pt_submit(ctx, r, who, pt_do_fsync, &(struct pt_job){.j_id = fh, .j_flags = datasync});
 }
 
 /* ---- CREATE, TMPFILE ---- */
@@ -284,14 +284,14 @@ void pt_fsync(void *ctx, struct fuse_req *r, uint64_t fh, bool datasync)
  * node's device, or wait forever on a FIFO without a writer. -ENOENT when
  * the name went away meanwhile (create it then).
  */
-static int pt_create_existing(struct pt *pt, struct fuse_req *r, int dfd, const char *name,
+static int pt_create_existing(struct pt *pt, const struct be_caller *who, int dfd, const char *name,
 			      int oflags, int *pfd)
 {
 	int fd, nfd;
 
 	if ((fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return -errno;
-	nfd = pt_reopen_named(pt, r, dfd, name, fd, oflags);
+	nfd = pt_reopen_named(pt, who, dfd, name, fd, oflags);
 	if (nfd < 0)
 		close(fd);
 	else
@@ -346,10 +346,10 @@ static void pt_do_create(void *arg)
 		goto fail;
 	if (!j->j_name) {
 		if (pt->pt_env.proc_fd >= 0)
-			fd = pt_openat_as_caller(pt, j->j_req, dfd, ".", oflags | O_TMPFILE, mode);
+			fd = pt_openat_as_caller(pt, j->j_who, dfd, ".", oflags | O_TMPFILE, mode);
 	} else {
 		for (int i = 0; i < PT_CREATE_TRIES; i++) {
-			fd = pt_openat_as_caller(pt, j->j_req, dfd, j->j_name,
+			fd = pt_openat_as_caller(pt, j->j_who, dfd, j->j_name,
 						 oflags | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
 			if (fd != -EEXIST || (oflags & O_EXCL))
 				break;
@@ -358,7 +358,7 @@ static void pt_do_create(void *arg)
 				fdt_put(pt->pt_fdt, dfd);
 				return;
 			}
-			fd = pt_create_existing(pt, j->j_req, dfd, j->j_name, oflags, &pfd);
+			fd = pt_create_existing(pt, j->j_who, dfd, j->j_name, oflags, &pfd);
 			if (fd != -ENOENT)
 				break;
 		}
@@ -392,10 +392,10 @@ fail:
 	be_reply_err(arg, err);
 }
 
-void pt_create(void *ctx, struct fuse_req *r, uint64_t parent, const char *name,
+void pt_create(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name,
 	       const struct fuse_create_in *in)
 {
-	pt_meta(ctx, r, pt_do_create, &(struct pt_job){.j_id = parent, .j_name = name, .j_arg = in},
+	pt_meta(ctx, r, who, pt_do_create, &(struct pt_job){.j_id = parent, .j_name = name, .j_arg = in},
 		parent);
 }
 
@@ -422,7 +422,7 @@ static void pt_do_mknod(void *arg)
 		be_reply_err(arg, err);
 		return;
 	}
-	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
+	if ((err = pt_creds_enter(pt, j->j_who)) == 0) {
 		if (S_ISDIR(mode))
 			rc = mkdirat(dfd, j->j_name, mode & 07777);
 		else if (S_ISLNK(mode))
@@ -441,7 +441,7 @@ static void pt_do_mknod(void *arg)
 		be_reply_entry(arg, &e);
 }
 
-void pt_mknod(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, uint32_t mode,
+void pt_mknod(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name, uint32_t mode,
 	      uint32_t rdev, const char *target)
 {
 	switch (mode & S_IFMT) {
@@ -461,7 +461,7 @@ void pt_mknod(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, 
 		be_reply_err(r, -EINVAL);
 		return;
 	}
-	pt_meta(ctx, r, pt_do_mknod,
+	pt_meta(ctx, r, who, pt_do_mknod,
 		&(struct pt_job){.j_id = parent,
 				 .j_name = name,
 				 .j_name2 = target,
@@ -477,7 +477,7 @@ void pt_mknod(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, 
  * chroot, none) by the node's recorded name, checked before and after: a
  * name the host replaced meanwhile is undone and answers ESTALE.
  */
-static int pt_link_by_name(struct pt *pt, struct fuse_req *r, uint64_t node, int ofd, int dfd,
+static int pt_link_by_name(struct pt *pt, const struct be_caller *who, uint64_t node, int ofd, int dfd,
 			   const char *name)
 {
 	char old[NT_NAME_MAX + 1];
@@ -495,7 +495,7 @@ static int pt_link_by_name(struct pt *pt, struct fuse_req *r, uint64_t node, int
 		fdt_put(pt->pt_fdt, pfd);
 		return -ESTALE;
 	}
-	if ((err = pt_creds_enter(pt, r)) == 0) {
+	if ((err = pt_creds_enter(pt, who)) == 0) {
 		err = linkat(pfd, old, dfd, name, 0) < 0 ? -errno : 0;
 		pt_creds_leave(pt);
 	}
@@ -526,8 +526,8 @@ static void pt_do_link(void *arg)
 		return;
 	}
 	if (pt->pt_env.proc_fd < 0) {
-		err = pt_link_by_name(pt, j->j_req, j->j_id, ofd, dfd, j->j_name);
-	} else if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
+		err = pt_link_by_name(pt, j->j_who, j->j_id, ofd, dfd, j->j_name);
+	} else if ((err = pt_creds_enter(pt, j->j_who)) == 0) {
 		pt_proc_name(pname, sizeof(pname), ofd);
 		err = linkat(pt->pt_env.proc_fd, pname, dfd, j->j_name, AT_SYMLINK_FOLLOW) < 0
 			  ? -errno
@@ -544,9 +544,9 @@ static void pt_do_link(void *arg)
 		be_reply_entry(arg, &e);
 }
 
-void pt_link(void *ctx, struct fuse_req *r, uint64_t node, uint64_t newparent, const char *name)
+void pt_link(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint64_t newparent, const char *name)
 {
-	pt_submit(ctx, r, pt_do_link,
+	pt_submit(ctx, r, who, pt_do_link,
 		  &(struct pt_job){.j_id = node, .j_id2 = newparent, .j_name = name});
 }
 
@@ -562,7 +562,7 @@ static void pt_do_unlink(void *arg)
 		be_reply_err(arg, err);
 		return;
 	}
-	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
+	if ((err = pt_creds_enter(pt, j->j_who)) == 0) {
 		err = unlinkat(dfd, j->j_name, j->j_dir ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
 		pt_creds_leave(pt);
 	}
@@ -570,9 +570,9 @@ static void pt_do_unlink(void *arg)
 	be_reply_err(arg, err);
 }
 
-void pt_unlink(void *ctx, struct fuse_req *r, uint64_t parent, const char *name, bool dir)
+void pt_unlink(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name, bool dir)
 {
-	pt_meta(ctx, r, pt_do_unlink, &(struct pt_job){.j_id = parent, .j_name = name, .j_dir = dir},
+	pt_meta(ctx, r, who, pt_do_unlink, &(struct pt_job){.j_id = parent, .j_name = name, .j_dir = dir},
 		parent);
 }
 
@@ -608,7 +608,7 @@ static void pt_do_rename(void *arg)
 		be_reply_err(arg, err);
 		return;
 	}
-	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
+	if ((err = pt_creds_enter(pt, j->j_who)) == 0) {
 		err = renameat2(ofd, j->j_name, nfd, j->j_name2, j->j_flags) < 0 ? -errno : 0;
 		pt_creds_leave(pt);
 	}
@@ -622,10 +622,10 @@ static void pt_do_rename(void *arg)
 	be_reply_err(arg, err);
 }
 
-void pt_rename(void *ctx, struct fuse_req *r, uint64_t olddir, const char *oldname,
+void pt_rename(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t olddir, const char *oldname,
 	       uint64_t newdir, const char *newname, uint32_t flags)
 {
-	pt_submit(ctx, r, pt_do_rename,
+	pt_submit(ctx, r, who, pt_do_rename,
 		  &(struct pt_job){.j_id = olddir,
 				   .j_name = oldname,
 				   .j_id2 = newdir,
@@ -645,7 +645,7 @@ static void pt_do_access(void *arg)
 		be_reply_err(arg, err);
 		return;
 	}
-	if ((err = pt_creds_enter(pt, j->j_req)) == 0) {
+	if ((err = pt_creds_enter(pt, j->j_who)) == 0) {
 		err = faccessat(fd, "", (int)j->j_mode, AT_EMPTY_PATH | AT_EACCESS) < 0 ? -errno
 											: 0;
 		pt_creds_leave(pt);
@@ -654,9 +654,9 @@ static void pt_do_access(void *arg)
 	be_reply_err(arg, err);
 }
 
-void pt_access(void *ctx, struct fuse_req *r, uint64_t node, uint32_t mask)
+void pt_access(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t mask)
 {
-	pt_meta(ctx, r, pt_do_access, &(struct pt_job){.j_id = node, .j_mode = mask}, node);
+	pt_meta(ctx, r, who, pt_do_access, &(struct pt_job){.j_id = node, .j_mode = mask}, node);
 }
 
 /* ---- FALLOCATE, LSEEK, COPY_FILE_RANGE, SYNCFS ---- */
@@ -680,14 +680,14 @@ static void pt_do_fallocate(void *arg)
 	be_reply_err(arg, err);
 }
 
-void pt_fallocate(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint64_t len,
+void pt_fallocate(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint64_t len,
 		  uint32_t mode)
 {
 	if (mode & ~(uint32_t)PT_FALLOC_MODES) {
 		be_reply_err(r, -EOPNOTSUPP);
 		return;
 	}
-	pt_submit(ctx, r, pt_do_fallocate,
+	pt_submit(ctx, r, who, pt_do_fallocate,
 		  &(struct pt_job){.j_id = fh, .j_off = off, .j_len = len, .j_mode = mode});
 }
 
@@ -712,9 +712,9 @@ static void pt_do_lseek(void *arg)
 		be_reply_lseek(arg, (uint64_t)res);
 }
 
-void pt_lseek(void *ctx, struct fuse_req *r, uint64_t fh, uint64_t off, uint32_t whence)
+void pt_lseek(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t whence)
 {
-	pt_submit(ctx, r, pt_do_lseek, &(struct pt_job){.j_id = fh, .j_off = off, .j_flags = whence});
+	pt_submit(ctx, r, who, pt_do_lseek, &(struct pt_job){.j_id = fh, .j_off = off, .j_flags = whence});
 }
 
 /* The reply counts bytes in 32 bits. */
@@ -750,9 +750,9 @@ static void pt_do_copy(void *arg)
 		be_reply_write(arg, (uint32_t)got);
 }
 
-void pt_copy_file_range(void *ctx, struct fuse_req *r, const struct fuse_copy_file_range_in *in)
+void pt_copy_file_range(void *ctx, struct fuse_req *r, const struct be_caller *who, const struct fuse_copy_file_range_in *in)
 {
-	pt_submit(ctx, r, pt_do_copy, &(struct pt_job){.j_arg = in});
+	pt_submit(ctx, r, who, pt_do_copy, &(struct pt_job){.j_arg = in});
 }
 
 static void pt_do_syncfs(void *arg)
@@ -771,7 +771,7 @@ static void pt_do_syncfs(void *arg)
 	be_reply_err(arg, err);
 }
 
-void pt_syncfs(void *ctx, struct fuse_req *r)
+void pt_syncfs(void *ctx, struct fuse_req *r, const struct be_caller *who)
 {
-	pt_submit(ctx, r, pt_do_syncfs, &(struct pt_job){0});
+	pt_submit(ctx, r, who, pt_do_syncfs, &(struct pt_job){0});
 }

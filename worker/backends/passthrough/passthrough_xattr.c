@@ -84,7 +84,7 @@ static void px_do_get(void *arg, int op)
 		err = -ENOMEM;
 		goto out;
 	}
-	if ((err = pt_creds_enter(pt, j->j_req)) < 0)
+	if ((err = pt_creds_enter(pt, j->j_who)) < 0)
 		goto out;
 	if (op == PX_GET)
 		got = fgetxattr(fd, j->j_name, buf, j->j_size);
@@ -151,7 +151,7 @@ static void px_do_change(void *arg, int op)
 			off += iov[i].iov_len;
 		}
 	}
-	if ((err = pt_creds_enter(pt, j->j_req)) < 0)
+	if ((err = pt_creds_enter(pt, j->j_who)) < 0)
 		goto out;
 	if (op == PX_SET)
 		err = fsetxattr(fd, j->j_name, val, j->j_size, (int)j->j_flags);
@@ -179,25 +179,25 @@ static void px_do_removexattr(void *arg)
 /* Without --xattr the dispatcher answers ENOSYS before these run
  * (fuse_dispatch.c, FR_XATTR). */
 
-void pt_getxattr(void *ctx, struct fuse_req *r, uint64_t node, const char *name, uint32_t size)
+void pt_getxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const char *name, uint32_t size)
 {
-	pt_meta(ctx, r, px_do_getxattr,
+	pt_meta(ctx, r, who, px_do_getxattr,
 		&(struct pt_job){.j_id = node, .j_name = name, .j_size = size}, node);
 }
 
-void pt_listxattr(void *ctx, struct fuse_req *r, uint64_t node, uint32_t size)
+void pt_listxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t size)
 {
-	pt_meta(ctx, r, px_do_listxattr, &(struct pt_job){.j_id = node, .j_size = size}, node);
+	pt_meta(ctx, r, who, px_do_listxattr, &(struct pt_job){.j_id = node, .j_size = size}, node);
 }
 
-void pt_setxattr(void *ctx, struct fuse_req *r, uint64_t node, const char *name, uint32_t size,
+void pt_setxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const char *name, uint32_t size,
 		 uint32_t flags)
 {
-	pt_meta(ctx, r, px_do_setxattr,
+	pt_meta(ctx, r, who, px_do_setxattr,
 		&(struct pt_job){.j_id = node, .j_name = name, .j_size = size, .j_flags = flags}, node);
 }
 
-void pt_removexattr(void *ctx, struct fuse_req *r, uint64_t node, const char *name)
+void pt_removexattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const char *name)
 {
-	pt_meta(ctx, r, px_do_removexattr, &(struct pt_job){.j_id = node, .j_name = name}, node);
+	pt_meta(ctx, r, who, px_do_removexattr, &(struct pt_job){.j_id = node, .j_name = name}, node);
 }
