@@ -22,7 +22,7 @@ fi
 # git, sqlite3, fio, tar, diff (diffutils) and setpriv (util-linux) in the guest
 PACKAGES="
 	build-essential autoconf automake pkg-config
-	libevent-dev libseccomp-dev libcap-ng-dev libcurl4-openssl-dev
+	libevent-dev libseccomp-dev libcap-ng-dev libcurl4-openssl-dev libssl-dev
 	libcriterion-dev
 	qemu-system-x86 qemu-system-common
 	linux-image-amd64 busybox-static cpio kmod xz-utils zstd

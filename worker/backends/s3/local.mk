@@ -1,0 +1,15 @@
+# worker/backends/s3/: the back end that serves a share from an S3 bucket.
+# Being built up piece by piece: so far the request signing (SigV4), which
+# only its unit tests link; the worker gets the back end with its operations.
+S3_SOURCES = \
+	worker/backends/s3/sigv4.c worker/backends/s3/sigv4.h
+EXTRA_DIST += $(S3_SOURCES)
+
+if HAVE_CRITERION
+check_PROGRAMS += tests/unit/test_s3_sigv4
+TESTS += tests/unit/test_s3_sigv4
+tests_unit_test_s3_sigv4_SOURCES = tests/unit/test_s3_sigv4.c $(S3_SOURCES)
+tests_unit_test_s3_sigv4_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker/backends/s3
+tests_unit_test_s3_sigv4_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBCRYPTO_CFLAGS)
+tests_unit_test_s3_sigv4_LDADD = $(LIBCRYPTO_LIBS) $(CRITERION_LIBS)
+endif
