@@ -19,7 +19,8 @@ fi
 # /usr/lib/qemu/virtiofsd, the peer we compare with), Debian's kernel and its
 # modules, a static busybox for the initramfs, cpio/kmod/xz/zstd to build it,
 # python3 for the test driver; the workloads guest test runs the host's own
-# git, sqlite3, fio, tar, diff (diffutils) and setpriv (util-linux) in the guest
+# git, sqlite3, fio, tar, diff (diffutils) and setpriv (util-linux) in the guest;
+# the S3 tests: a one-node Ceph cluster with its gateway (tests/s3/ceph-cluster.sh)
 PACKAGES="
 	build-essential autoconf automake pkg-config
 	libevent-dev libseccomp-dev libcap-ng-dev libcurl4-openssl-dev libssl-dev
@@ -28,6 +29,7 @@ PACKAGES="
 	linux-image-amd64 busybox-static cpio kmod xz-utils zstd
 	python3
 	git sqlite3 fio tar diffutils util-linux
+	ceph-mon ceph-osd radosgw ceph-common
 "
 
 export DEBIAN_FRONTEND=noninteractive

@@ -13,3 +13,17 @@ tests_unit_test_s3_sigv4_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker/backen
 tests_unit_test_s3_sigv4_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBCRYPTO_CFLAGS)
 tests_unit_test_s3_sigv4_LDADD = $(LIBCRYPTO_LIBS) $(CRITERION_LIBS)
 endif
+
+# The signing against a real gateway: a one-node Ceph cluster started by
+# the test (tests/s3/ceph-cluster.sh; root, Debian's Ceph packages).
+EXTRA_DIST += tests/s3/ceph-cluster.sh
+if HAVE_CRITERION
+check_PROGRAMS += tests/s3/test_s3_gateway
+TESTS += tests/s3/test_s3_gateway
+tests_s3_test_s3_gateway_SOURCES = tests/s3/test_s3_gateway.c $(S3_SOURCES)
+tests_s3_test_s3_gateway_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker/backends/s3 \
+	-DBH_SRC_DIR='"$(abs_top_srcdir)"'
+tests_s3_test_s3_gateway_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBCRYPTO_CFLAGS) \
+	$(LIBCURL_CFLAGS)
+tests_s3_test_s3_gateway_LDADD = $(LIBCURL_LIBS) $(LIBCRYPTO_LIBS) $(CRITERION_LIBS)
+endif

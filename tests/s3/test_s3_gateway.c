@@ -1,0 +1,211 @@
+/*
+ * test_s3_gateway.c - the S3 back end's request signing against a real
+ * gateway: a one-node Ceph cluster with the RADOS Gateway
+ * (tests/s3/ceph-cluster.sh), started for this program and stopped after.
+ * The gateway checks every signature, so each request that succeeds is a
+ * signature it accepted, made the way the back end will make them (path
+ * and query encoded by s3_uri_encode, signed by s3_sign, sent by libcurl).
+ * Runs in: the test process, as root; the cluster's daemons are children
+ * of the script.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sigv4.h"
+
+static char gw_dir[] = "/tmp/bh-ceph-XXXXXX";
+static char gw_endpoint[300], gw_key[300], gw_secret[300];
+static char gw_script[4096];
+
+static void gw_start(void)
+{
+	char cmd[8192], line[256];
+	FILE *f;
+
+	snprintf(gw_script, sizeof(gw_script), "%s/tests/s3/ceph-cluster.sh", BH_SRC_DIR);
+	cr_assert_not_null(mkdtemp(gw_dir));
+	snprintf(cmd, sizeof(cmd), "'%s' start '%s'", gw_script, gw_dir);
+	cr_assert_eq(system(cmd), 0, "the Ceph cluster did not start (%s)", cmd);
+	snprintf(line, sizeof(line), "%s/env", gw_dir);
+	cr_assert_not_null(f = fopen(line, "r"));
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "S3_ENDPOINT=", 12))
+			snprintf(gw_endpoint, sizeof(gw_endpoint), "%s", line + 12);
+		else if (!strncmp(line, "S3_ACCESS_KEY=", 14))
+			snprintf(gw_key, sizeof(gw_key), "%s", line + 14);
+		else if (!strncmp(line, "S3_SECRET_KEY=", 14))
+			snprintf(gw_secret, sizeof(gw_secret), "%s", line + 14);
+	}
+	fclose(f);
+	cr_assert(gw_endpoint[0] && gw_key[0] && gw_secret[0], "incomplete %s/env", gw_dir);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void gw_stop(void)
+{
+	char cmd[8192];
+
+	snprintf(cmd, sizeof(cmd), "'%s' stop '%s' >/dev/null 2>&1", gw_script, gw_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "test_s3_gateway: stopping the cluster in %s failed\n", gw_dir);
+}
+
+TestSuite(s3gw, .init = gw_start, .fini = gw_stop, .timeout = 180);
+
+struct gw_body {
+	char *data;
+	size_t len;
+};
+
+static size_t gw_collect(char *p, size_t size, size_t n, void *arg)
+{
+	struct gw_body *b = arg;
+	char *d = realloc(b->data, b->len + size * n + 1);
+
+	if (!d)
+		return 0;
+	memcpy(d + b->len, p, size * n);
+	b->data = d;
+	b->len += size * n;
+	d[b->len] = '\0';
+	return size * n;
+}
+
+/* One signed request; the HTTP status, the reply body in *reply (malloc'ed). */
+static long gw_request(const char *method, const char *path, const struct s3_pair *q, size_t nq,
+		       const char *body, const char *secret, struct gw_body *reply)
+{
+	char url[4096], enc[2048], hash[65], date[17], auth[1024], hdr[3][1200];
+	const char *host = gw_endpoint + strlen("http://");
+	size_t blen = body ? strlen(body) : 0, u;
+	struct curl_slist *list = NULL;
+	struct tm tm;
+	time_t now = time(NULL);
+	long status = 0;
+	CURL *c;
+
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
+	s3_sha256_hex(body ? body : "", blen, hash);
+	const struct s3_pair h[] = {
+	    {"host", host}, {"x-amz-date", date}, {"x-amz-content-sha256", hash}};
+	struct s3_sig_in in = {.method = method,
+			       .path = path,
+			       .query = q,
+			       .nquery = nq,
+			       .headers = h,
+			       .nheaders = 3,
+			       .payload_hash = hash,
+			       .amz_date = date,
+			       .region = "us-east-1",
+			       .service = "s3",
+			       .access_key = gw_key,
+			       .secret_key = secret};
+	cr_assert_eq(s3_sign(&in, auth, sizeof(auth)), 0);
+	cr_assert_geq(s3_uri_encode(path, strlen(path), true, enc, sizeof(enc)), 0);
+	u = (size_t)snprintf(url, sizeof(url), "%s%s", gw_endpoint, enc);
+	for (size_t i = 0; i < nq; i++) {
+		char n[512], v[512];
+		const char *val = q[i].value ? q[i].value : "";
+
+		cr_assert_geq(s3_uri_encode(q[i].name, strlen(q[i].name), false, n, sizeof(n)), 0);
+		cr_assert_geq(s3_uri_encode(val, strlen(val), false, v, sizeof(v)), 0);
+		u += (size_t)snprintf(url + u, sizeof(url) - u, "%c%s=%s", i ? '&' : '?', n, v);
+	}
+	snprintf(hdr[0], sizeof(hdr[0]), "x-amz-date: %s", date);
+	snprintf(hdr[1], sizeof(hdr[1]), "x-amz-content-sha256: %s", hash);
+	snprintf(hdr[2], sizeof(hdr[2]), "Authorization: %s", auth);
+	for (int i = 0; i < 3; i++)
+		list = curl_slist_append(list, hdr[i]);
+	list = curl_slist_append(list, "Expect:");
+	memset(reply, 0, sizeof(*reply));
+	cr_assert_not_null(c = curl_easy_init());
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, gw_collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, reply);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (body || strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
+	}
+	cr_assert_eq(curl_easy_perform(c), CURLE_OK, "%s %s: no answer", method, url);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(list);
+	return status;
+}
+
+static void expect_status(long got, long want, const char *what, const struct gw_body *b)
+{
+	cr_expect_eq(got, want, "%s: HTTP %ld, wanted %ld: %s", what, got, want,
+		     b->data ? b->data : "");
+}
+
+Test(s3gw, the_gateway_accepts_what_the_back_end_signs)
+{
+	static const char key[] = "/bulkhead-test/vm1/a b+c/\xc3\xbc~x.txt";
+	static const char content[] = "bytes the gateway keeps\n";
+	const struct s3_pair list[] = {{"list-type", "2"},
+				       {"prefix", "vm1/a b+c/"},
+				       {"encoding-type", "url"},
+				       {"max-keys", "10"}};
+	const struct s3_pair uploads[] = {{"uploads", ""}};
+	struct gw_body b;
+	char id[256], *p = NULL, *e = NULL;
+	long st;
+
+	st = gw_request("PUT", "/bulkhead-test", NULL, 0, NULL, gw_secret, &b);
+	expect_status(st, 200, "create the bucket", &b);
+	free(b.data);
+
+	st = gw_request("PUT", key, NULL, 0, content, gw_secret, &b);
+	expect_status(st, 200, "PUT of a key with a space, a '+' and UTF-8", &b);
+	free(b.data);
+
+	st = gw_request("GET", key, NULL, 0, NULL, gw_secret, &b);
+	expect_status(st, 200, "GET of it", &b);
+	cr_expect(b.data && strcmp(b.data, content) == 0, "GET gave '%s'", b.data ? b.data : "");
+	free(b.data);
+
+	/* a listing with a '/' and a space in a value, url-encoded keys back */
+	st = gw_request("GET", "/bulkhead-test", list, 4, NULL, gw_secret, &b);
+	expect_status(st, 200, "ListObjectsV2", &b);
+	cr_expect(b.data && strstr(b.data, "<Key>vm1%2Fa%20b%2Bc%2F%C3%BC~x.txt</Key>"),
+		  "the listing does not hold the key: %s", b.data ? b.data : "");
+	free(b.data);
+
+	/* ?uploads: a parameter without a value, as a multipart upload begins */
+	st = gw_request("POST", "/bulkhead-test/vm1/big", uploads, 1, NULL, gw_secret, &b);
+	expect_status(st, 200, "CreateMultipartUpload", &b);
+	cr_assert(b.data && (p = strstr(b.data, "<UploadId>")) && (e = strstr(p, "</UploadId>")),
+		  "no UploadId: %s", b.data ? b.data : "");
+	p += strlen("<UploadId>");
+	snprintf(id, sizeof(id), "%.*s", (int)(e - p), p);
+	free(b.data);
+	const struct s3_pair abort_q[] = {{"uploadId", id}};
+	st = gw_request("DELETE", "/bulkhead-test/vm1/big", abort_q, 1, NULL, gw_secret, &b);
+	expect_status(st, 204, "AbortMultipartUpload", &b);
+	free(b.data);
+
+	/* the gateway really checks: the wrong secret is refused */
+	st = gw_request("GET", key, NULL, 0, NULL, "not-the-secret", &b);
+	expect_status(st, 403, "GET signed with the wrong secret", &b);
+	cr_expect(b.data && strstr(b.data, "SignatureDoesNotMatch"), "%s", b.data ? b.data : "");
+	free(b.data);
+
+	st = gw_request("DELETE", key, NULL, 0, NULL, gw_secret, &b);
+	expect_status(st, 204, "DELETE of the key", &b);
+	free(b.data);
+}
