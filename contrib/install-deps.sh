@@ -23,7 +23,7 @@ fi
 # the S3 tests: a one-node Ceph cluster with its gateway (tests/s3/ceph-cluster.sh)
 PACKAGES="
 	build-essential autoconf automake pkg-config
-	libevent-dev libseccomp-dev libcap-ng-dev libcurl4-openssl-dev libssl-dev
+	libevent-dev libseccomp-dev libcap-ng-dev libcurl4-openssl-dev libssl-dev libexpat1-dev
 	libcriterion-dev
 	qemu-system-x86 qemu-system-common
 	linux-image-amd64 busybox-static cpio kmod xz-utils zstd

@@ -5,6 +5,9 @@
  * The gateway checks every signature, so each request that succeeds is a
  * signature it accepted, made the way the back end will make them (path
  * and query encoded by s3_uri_encode, signed by s3_sign, sent by libcurl).
+ * The replies are read with the back end's XML code (s3_xml.c): the
+ * listing, the new upload's id and the error body come from the real
+ * gateway.
  * Runs in: the test process, as root; the cluster's daemons are children
  * of the script.
  */
@@ -18,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "s3_xml.h"
 #include "sigv4.h"
 
 static char gw_dir[] = "/tmp/bh-ceph-XXXXXX";
@@ -147,6 +151,15 @@ static long gw_request(const char *method, const char *path, const struct s3_pai
 	return status;
 }
 
+static int gw_keep_first(const struct s3_entry *e, void *arg)
+{
+	char *out = arg;
+
+	if (!out[0])
+		snprintf(out, 512, "%s%s", e->is_prefix ? "prefix:" : "", e->key);
+	return 0;
+}
+
 static void expect_status(long got, long want, const char *what, const struct gw_body *b)
 {
 	cr_expect_eq(got, want, "%s: HTTP %ld, wanted %ld: %s", what, got, want,
@@ -163,7 +176,8 @@ Test(s3gw, the_gateway_accepts_what_the_back_end_signs)
 				       {"max-keys", "10"}};
 	const struct s3_pair uploads[] = {{"uploads", ""}};
 	struct gw_body b;
-	char id[256], *p = NULL, *e = NULL;
+	char id[256], first[512], code[64], msg[256];
+	struct s3_list_result res;
 	long st;
 
 	st = gw_request("PUT", "/bulkhead-test", NULL, 0, NULL, gw_secret, &b);
@@ -184,15 +198,19 @@ Test(s3gw, the_gateway_accepts_what_the_back_end_signs)
 	expect_status(st, 200, "ListObjectsV2", &b);
 	cr_expect(b.data && strstr(b.data, "<Key>vm1%2Fa%20b%2Bc%2F%C3%BC~x.txt</Key>"),
 		  "the listing does not hold the key: %s", b.data ? b.data : "");
+	first[0] = '\0';
+	cr_expect_eq(s3_parse_list(b.data ? b.data : "", b.len, gw_keep_first, first, &res), 0,
+		     "s3_parse_list refused the gateway's listing: %s", b.data ? b.data : "");
+	cr_expect_str_eq(first, key + strlen("/bulkhead-test/"));
+	cr_expect_eq(res.objects, 1);
+	cr_expect_not(res.truncated);
 	free(b.data);
 
 	/* ?uploads: a parameter without a value, as a multipart upload begins */
 	st = gw_request("POST", "/bulkhead-test/vm1/big", uploads, 1, NULL, gw_secret, &b);
 	expect_status(st, 200, "CreateMultipartUpload", &b);
-	cr_assert(b.data && (p = strstr(b.data, "<UploadId>")) && (e = strstr(p, "</UploadId>")),
-		  "no UploadId: %s", b.data ? b.data : "");
-	p += strlen("<UploadId>");
-	snprintf(id, sizeof(id), "%.*s", (int)(e - p), p);
+	cr_assert_eq(s3_parse_upload_id(b.data ? b.data : "", b.len, id, sizeof(id)), 0,
+		     "no UploadId: %s", b.data ? b.data : "");
 	free(b.data);
 	const struct s3_pair abort_q[] = {{"uploadId", id}};
 	st = gw_request("DELETE", "/bulkhead-test/vm1/big", abort_q, 1, NULL, gw_secret, &b);
@@ -202,7 +220,10 @@ Test(s3gw, the_gateway_accepts_what_the_back_end_signs)
 	/* the gateway really checks: the wrong secret is refused */
 	st = gw_request("GET", key, NULL, 0, NULL, "not-the-secret", &b);
 	expect_status(st, 403, "GET signed with the wrong secret", &b);
-	cr_expect(b.data && strstr(b.data, "SignatureDoesNotMatch"), "%s", b.data ? b.data : "");
+	cr_expect_eq(s3_parse_error(b.data ? b.data : "", b.len, code, sizeof(code), msg,
+				    sizeof(msg)),
+		     0, "%s", b.data ? b.data : "");
+	cr_expect_str_eq(code, "SignatureDoesNotMatch");
 	free(b.data);
 
 	st = gw_request("DELETE", key, NULL, 0, NULL, gw_secret, &b);
