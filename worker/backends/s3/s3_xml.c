@@ -222,6 +222,14 @@ static void s3_xp_end_list(struct s3_xp *x)
 	}
 }
 
+/* The one value an error body or an upload id is read for. */
+static void s3_xp_take1(struct s3_xp *x)
+{
+	if (!s3_copy(x->out1, x->out1len, x->text, x->textlen))
+		s3_xp_fail(x, -EPROTO);
+	x->have1 = true;
+}
+
 static void XMLCALL s3_xp_end(void *arg, const XML_Char *name)
 {
 	struct s3_xp *x = arg;
@@ -233,9 +241,7 @@ static void XMLCALL s3_xp_end(void *arg, const XML_Char *name)
 		break;
 	case S3_DOC_ERROR:
 		if (s3_at(x, "Error/Code")) {
-			if (!s3_copy(x->out1, x->out1len, x->text, x->textlen))
-				s3_xp_fail(x, -EPROTO);
-			x->have1 = true;
+			s3_xp_take1(x);
 		} else if (s3_at(x, "Error/Message") && x->out2len) {
 			/* a long message is cut, not refused: it is only shown */
 			size_t n = x->textlen < x->out2len ? x->textlen : x->out2len - 1;
@@ -244,11 +250,8 @@ static void XMLCALL s3_xp_end(void *arg, const XML_Char *name)
 		}
 		break;
 	case S3_DOC_UPLOAD:
-		if (s3_at(x, "InitiateMultipartUploadResult/UploadId")) {
-			if (!s3_copy(x->out1, x->out1len, x->text, x->textlen))
-				s3_xp_fail(x, -EPROTO);
-			x->have1 = true;
-		}
+		if (s3_at(x, "InitiateMultipartUploadResult/UploadId"))
+			s3_xp_take1(x);
 		break;
 	}
 	if (x->depth > 0)
