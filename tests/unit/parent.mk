@@ -21,3 +21,13 @@ tests_unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
 tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_config_LDADD = common/libcommon.a $(CRITERION_LIBS)
 endif
+
+# The S3 back end's credentials, read by the parent.
+if HAVE_CRITERION
+check_PROGRAMS += tests/unit/test_s3_creds
+TESTS += tests/unit/test_s3_creds
+tests_unit_test_s3_creds_SOURCES = tests/unit/test_s3_creds.c daemon/s3_creds.c daemon/s3_creds.h
+tests_unit_test_s3_creds_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
+tests_unit_test_s3_creds_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_s3_creds_LDADD = common/libcommon.a $(CRITERION_LIBS)
+endif
