@@ -15,12 +15,14 @@
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "s3_http.h"
 #include "s3_xml.h"
 #include "sigv4.h"
 
@@ -229,4 +231,150 @@ Test(s3gw, the_gateway_accepts_what_the_back_end_signs)
 	st = gw_request("DELETE", key, NULL, 0, NULL, gw_secret, &b);
 	expect_status(st, 204, "DELETE of the key", &b);
 	free(b.data);
+}
+
+/* ---- the back end's HTTP client (s3_http.c) on a libevent loop ---- */
+
+#define GW_N 16
+
+struct gw_loop {
+	struct event_base *base;
+	unsigned pending, max_inflight;
+	struct s3_client *client;
+};
+
+static void gw_done(struct s3_req *r)
+{
+	struct gw_loop *l = r->arg;
+
+	if (--l->pending == 0)
+		event_base_loopbreak(l->base);
+}
+
+/* Submit n requests at once and run the loop until all are done. */
+static void gw_run(struct gw_loop *l, struct s3_req *r, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		r[i].done = gw_done;
+		r[i].arg = l;
+		r[i].reply_max = 1 << 20;
+		cr_assert_eq(s3_submit(l->client, &r[i]), 0, "submit %u", i);
+		l->pending++;
+	}
+	if (s3_inflight(l->client) > l->max_inflight)
+		l->max_inflight = s3_inflight(l->client);
+	cr_assert_eq(event_base_dispatch(l->base), 0);
+	cr_assert_eq(l->pending, 0, "%u requests never ended", l->pending);
+	cr_assert_eq(s3_inflight(l->client), 0);
+}
+
+static int gw_count(const struct s3_entry *e, void *arg)
+{
+	(*(unsigned *)arg)++;
+	return 0;
+}
+
+Test(s3gw, the_http_client_keeps_many_requests_in_flight_on_one_loop)
+{
+	static char bodies[GW_N][64], keys[GW_N][64];
+	static struct s3_req r[GW_N];
+	struct s3_client_conf conf = {.endpoint = gw_endpoint,
+				      .bucket = "bulkhead-loop",
+				      .region = "us-east-1",
+				      .access_key = gw_key,
+				      .secret_key = gw_secret,
+				      .timeout_ms = 30000};
+	struct gw_loop l = {0};
+	struct s3_list_result res;
+	char err[256], code[64], msg[128];
+	unsigned listed = 0;
+
+	cr_assert_not_null(l.base = event_base_new());
+	cr_assert_not_null(l.client = s3_client_new(l.base, &conf, err, sizeof(err)), "%s", err);
+
+	memset(r, 0, sizeof(r));
+	r[0] = (struct s3_req){.method = "PUT", .key = ""};
+	gw_run(&l, r, 1);
+	cr_expect_eq(r[0].status, 200, "create the bucket: %ld %s", r[0].status,
+		     r[0].reply ? r[0].reply : "");
+	s3_req_reset(&r[0]);
+
+	for (unsigned i = 0; i < GW_N; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "dir/file %02u+\xc3\xa9", i);
+		snprintf(bodies[i], sizeof(bodies[i]), "content of file %u", i);
+		r[i] = (struct s3_req){.method = "PUT",
+				       .key = keys[i],
+				       .body = bodies[i],
+				       .body_len = strlen(bodies[i])};
+	}
+	gw_run(&l, r, GW_N);
+	cr_expect_geq(l.max_inflight, GW_N, "only %u in flight at once", l.max_inflight);
+	for (unsigned i = 0; i < GW_N; i++) {
+		cr_expect_eq(r[i].err, 0);
+		cr_expect_eq(r[i].status, 200, "PUT %u: %ld", i, r[i].status);
+		cr_expect_neq(r[i].etag[0], '\0', "PUT %u: no ETag", i);
+		s3_req_reset(&r[i]);
+		r[i] = (struct s3_req){.method = "GET", .key = keys[i]};
+	}
+	gw_run(&l, r, GW_N);
+	for (unsigned i = 0; i < GW_N; i++) {
+		cr_expect_eq(r[i].status, 200, "GET %u: %ld", i, r[i].status);
+		cr_expect(r[i].reply && strcmp(r[i].reply, bodies[i]) == 0, "GET %u gave '%s'", i,
+			  r[i].reply ? r[i].reply : "");
+		s3_req_reset(&r[i]);
+	}
+
+	r[0] = (struct s3_req){.method = "HEAD", .key = keys[3]};
+	r[1] = (struct s3_req){.method = "GET",
+			       .key = "",
+			       .query = {{"list-type", "2"}, {"prefix", "dir/"}, {"encoding-type", "url"}},
+			       .nquery = 3};
+	r[2] = (struct s3_req){.method = "GET", .key = keys[5], .headers = {{"Range", "bytes=11-14"}},
+			       .nheaders = 1};
+	gw_run(&l, r, 3);
+	cr_expect_eq(r[0].status, 200);
+	cr_expect_eq(r[0].content_length, strlen(bodies[3]));
+	cr_expect_eq(r[1].status, 200);
+	cr_expect_eq(s3_parse_list(r[1].reply ? r[1].reply : "", r[1].reply_len, gw_count, &listed,
+				   &res),
+		     0);
+	cr_expect_eq(listed, GW_N, "listed %u of %d", listed, GW_N);
+	cr_expect_eq(r[2].status, 206);
+	cr_expect(r[2].reply && strcmp(r[2].reply, "file") == 0, "range gave '%s'",
+		  r[2].reply ? r[2].reply : "");
+	for (unsigned i = 0; i < 3; i++)
+		s3_req_reset(&r[i]);
+
+	for (unsigned i = 0; i < GW_N; i++)
+		r[i] = (struct s3_req){.method = "DELETE", .key = keys[i]};
+	gw_run(&l, r, GW_N);
+	for (unsigned i = 0; i < GW_N; i++) {
+		cr_expect_eq(r[i].status, 204, "DELETE %u: %ld", i, r[i].status);
+		s3_req_reset(&r[i]);
+	}
+	r[0] = (struct s3_req){.method = "GET", .key = keys[0]};
+	gw_run(&l, r, 1);
+	cr_expect_eq(r[0].status, 404);
+	cr_expect_eq(s3_parse_error(r[0].reply ? r[0].reply : "", r[0].reply_len, code,
+				    sizeof(code), msg, sizeof(msg)),
+		     0);
+	cr_expect_str_eq(code, "NoSuchKey");
+	s3_req_reset(&r[0]);
+
+	/* a reply longer than the caller allows ends the request, never the loop */
+	r[0] = (struct s3_req){.method = "GET",
+			       .key = "",
+			       .query = {{"list-type", "2"}},
+			       .nquery = 1};
+	r[0].done = gw_done;
+	r[0].arg = &l;
+	r[0].reply_max = 16;
+	cr_assert_eq(s3_submit(l.client, &r[0]), 0);
+	l.pending++;
+	cr_assert_eq(event_base_dispatch(l.base), 0);
+	cr_expect_eq(r[0].err, -EMSGSIZE, "a long reply gave %d", r[0].err);
+	s3_req_reset(&r[0]);
+
+	s3_client_free(l.client);
+	event_base_free(l.base);
 }

@@ -1,10 +1,12 @@
 # worker/backends/s3/: the back end that serves a share from an S3 bucket.
-# Being built up piece by piece: so far the request signing (SigV4) and the
-# reading of XML bodies (expat), which only the tests link; the worker gets
-# the back end with its operations.
+# Being built up piece by piece: so far the request signing (SigV4), the
+# reading of XML bodies (expat) and the HTTP client (libcurl multi on
+# libevent), which only the tests link; the worker gets the back end with
+# its operations.
 S3_SOURCES = \
 	worker/backends/s3/sigv4.c worker/backends/s3/sigv4.h \
-	worker/backends/s3/s3_xml.c worker/backends/s3/s3_xml.h
+	worker/backends/s3/s3_xml.c worker/backends/s3/s3_xml.h \
+	worker/backends/s3/s3_http.c worker/backends/s3/s3_http.h
 EXTRA_DIST += $(S3_SOURCES)
 
 if HAVE_CRITERION
@@ -35,6 +37,7 @@ tests_s3_test_s3_gateway_SOURCES = tests/s3/test_s3_gateway.c $(S3_SOURCES)
 tests_s3_test_s3_gateway_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker/backends/s3 \
 	-DBH_SRC_DIR='"$(abs_top_srcdir)"'
 tests_s3_test_s3_gateway_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBCRYPTO_CFLAGS) \
-	$(LIBCURL_CFLAGS) $(EXPAT_CFLAGS)
-tests_s3_test_s3_gateway_LDADD = $(LIBCURL_LIBS) $(LIBCRYPTO_LIBS) $(EXPAT_LIBS) $(CRITERION_LIBS)
+	$(LIBCURL_CFLAGS) $(EXPAT_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_s3_test_s3_gateway_LDADD = $(LIBCURL_LIBS) $(LIBCRYPTO_LIBS) $(EXPAT_LIBS) \
+	$(LIBEVENT_LIBS) $(CRITERION_LIBS)
 endif

@@ -1,0 +1,74 @@
+/*
+ * s3_http.h - the S3 back end's HTTP client: requests signed with SigV4
+ * (sigv4.c), many in flight through the libcurl multi interface, driven by
+ * the caller's libevent loop (no thread per request).
+ * Runs in: the S3 worker (and its tests), on the loop thread only.
+ *
+ * A request names a key of the bucket (not a URL): the client builds the
+ * URL for the addressing style (path: ENDPOINT/BUCKET/KEY, virtual:
+ * BUCKET.HOST/KEY), encodes path and query the one way the signature
+ * covers them, and calls the request's done() on the loop when the
+ * exchange ends, whatever its outcome.
+ */
+#ifndef BH_S3_HTTP_H
+#define BH_S3_HTTP_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sigv4.h"
+
+struct s3_client;
+
+struct s3_client_conf {
+	const char *endpoint; /* "http://127.0.0.1:7480" or "https://..." */
+	const char *bucket;
+	const char *region;
+	bool virtual_host; /* addressing = virtual */
+	const char *access_key, *secret_key, *session_token;
+	long timeout_ms; /* one exchange, connection included */
+	const char *ca_file; /* NULL: the system's CA bundle; TLS is always verified */
+};
+
+#define S3_HEADERS_MAX 8
+#define S3_QUERY_MAX   8
+
+struct s3_req {
+	/* set by the caller */
+	const char *method;
+	const char *key; /* "" for the bucket itself */
+	struct s3_pair query[S3_QUERY_MAX];
+	size_t nquery;
+	struct s3_pair headers[S3_HEADERS_MAX]; /* beyond host, date, payload hash */
+	size_t nheaders;
+	const void *body; /* sent as is; the payload hash is computed over it */
+	size_t body_len;
+	size_t reply_max; /* longest reply body kept; more is an error (-EMSGSIZE) */
+	void (*done)(struct s3_req *r);
+	void *arg;
+	/* set by the client before done() */
+	int err;     /* 0: an HTTP answer came (see status); -errno: none did */
+	long status; /* HTTP status */
+	char *reply; /* the reply body, NUL-terminated, malloc'ed (s3_req_reset frees) */
+	size_t reply_len;
+	char etag[128];	      /* ETag header, as sent */
+	uint64_t content_length;
+	/* private */
+	void *priv;
+};
+
+/* A client over base; NULL with err filled on failure. */
+struct s3_client *s3_client_new(struct event_base *base, const struct s3_client_conf *conf,
+				char *err, size_t errlen);
+/* Ends every request in flight (done() with -ECANCELED), frees the client. */
+void s3_client_free(struct s3_client *c);
+/* Start r; 0 (done() will be called), or -errno (it will not). */
+int s3_submit(struct s3_client *c, struct s3_req *r);
+/* Requests in flight. */
+unsigned s3_inflight(const struct s3_client *c);
+/* Free what the client put in r (the reply), ready to be submitted again. */
+void s3_req_reset(struct s3_req *r);
+
+#endif
