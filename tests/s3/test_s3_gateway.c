@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -375,6 +377,135 @@ Test(s3gw, the_http_client_keeps_many_requests_in_flight_on_one_loop)
 	cr_expect_eq(r[0].err, -EMSGSIZE, "a long reply gave %d", r[0].err);
 	s3_req_reset(&r[0]);
 
+	s3_client_free(l.client);
+	event_base_free(l.base);
+}
+
+/* ---- retries: a proxy that answers 503 SlowDown, a gateway that stops ---- */
+
+/* Start tests/s3/fault-proxy.py in front of the gateway, failing each
+ * request's first fails attempts; its port into *port. */
+static pid_t gw_proxy(int fails, int *port)
+{
+	char script[4200], up[300], n[16], line[32];
+	int fd[2];
+	pid_t pid;
+	FILE *f;
+
+	snprintf(script, sizeof(script), "%s/tests/s3/fault-proxy.py", BH_SRC_DIR);
+	snprintf(up, sizeof(up), "%s", gw_endpoint + strlen("http://"));
+	snprintf(n, sizeof(n), "%d", fails);
+	cr_assert_eq(pipe(fd), 0);
+	cr_assert_geq(pid = fork(), 0);
+	if (pid == 0) {
+		dup2(fd[1], 1);
+		close(fd[0]);
+		close(fd[1]);
+		execlp("python3", "python3", script, up, n, (char *)NULL);
+		_exit(127);
+	}
+	close(fd[1]);
+	cr_assert_not_null(f = fdopen(fd[0], "r"));
+	cr_assert_not_null(fgets(line, sizeof(line), f), "the fault proxy did not start");
+	fclose(f);
+	*port = atoi(line);
+	cr_assert_gt(*port, 0);
+	return pid;
+}
+
+static double gw_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+Test(s3gw, requests_are_retried_and_a_dead_gateway_ends_them_in_bounded_time)
+{
+	static const char body[] = "kept despite two SlowDowns\n";
+	struct s3_client_conf conf = {.bucket = "bulkhead-retry",
+				      .region = "us-east-1",
+				      .access_key = gw_key,
+				      .secret_key = gw_secret,
+				      .timeout_ms = 1000,
+				      .retry_base_ms = 10,
+				      .retry_max_ms = 50};
+	struct gw_loop l = {0};
+	struct s3_req r[2];
+	char err[256], endpoint[320], code[64], msg[128], rgw[32] = "";
+	int port;
+	pid_t proxy = gw_proxy(2, &port);
+	double t0;
+	FILE *f;
+
+	cr_assert_not_null(l.base = event_base_new());
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", port);
+	conf.endpoint = endpoint;
+	conf.max_attempts = 4;
+	cr_assert_not_null(l.client = s3_client_new(l.base, &conf, err, sizeof(err)), "%s", err);
+
+	/* each request meets two 503 SlowDown, then the gateway */
+	memset(r, 0, sizeof(r));
+	r[0] = (struct s3_req){.method = "PUT", .key = ""};
+	gw_run(&l, r, 1);
+	cr_expect_eq(r[0].status, 200, "bucket: %ld", r[0].status);
+	cr_expect_eq(r[0].attempts, 3);
+	s3_req_reset(&r[0]);
+	r[0] = (struct s3_req){.method = "PUT", .key = "k", .body = body, .body_len = strlen(body)};
+	r[1] = (struct s3_req){.method = "GET", .key = "k"};
+	gw_run(&l, r, 1);
+	cr_expect_eq(r[0].status, 200);
+	cr_expect_eq(r[0].attempts, 3, "PUT took %u attempts", r[0].attempts);
+	gw_run(&l, &r[1], 1);
+	cr_expect_eq(r[1].status, 200);
+	cr_expect_eq(r[1].attempts, 3);
+	cr_expect(r[1].reply && strcmp(r[1].reply, body) == 0, "GET gave '%s'",
+		  r[1].reply ? r[1].reply : "");
+	s3_req_reset(&r[0]);
+	s3_req_reset(&r[1]);
+	s3_client_free(l.client);
+
+	/* fewer attempts than failures: the last answer is the caller's */
+	conf.max_attempts = 2;
+	cr_assert_not_null(l.client = s3_client_new(l.base, &conf, err, sizeof(err)), "%s", err);
+	r[0] = (struct s3_req){.method = "GET", .key = "other"};
+	gw_run(&l, r, 1);
+	cr_expect_eq(r[0].status, 503);
+	cr_expect_eq(r[0].attempts, 2);
+	cr_expect_eq(s3_parse_error(r[0].reply ? r[0].reply : "", r[0].reply_len, code,
+				    sizeof(code), msg, sizeof(msg)),
+		     0);
+	cr_expect_str_eq(code, "SlowDown");
+	s3_req_reset(&r[0]);
+	s3_client_free(l.client);
+	kill(proxy, SIGKILL);
+	waitpid(proxy, NULL, 0);
+
+	/* the gateway itself stops (SIGSTOP): the request ends with a timeout
+	 * after max_attempts x timeout_ms and the waits, not never */
+	snprintf(endpoint, sizeof(endpoint), "%s", gw_endpoint);
+	snprintf(err, sizeof(err), "%s/pids", gw_dir);
+	cr_assert_not_null(f = fopen(err, "r"));
+	for (int i = 0; i < 3 && fgets(rgw, sizeof(rgw), f); i++)
+		; /* the third pid is the gateway's (ceph-cluster.sh) */
+	fclose(f);
+	cr_assert_gt(atoi(rgw), 0);
+	cr_assert_eq(kill(atoi(rgw), SIGSTOP), 0);
+	cr_assert_not_null(l.client = s3_client_new(l.base, &conf, err, sizeof(err)), "%s", err);
+	r[0] = (struct s3_req){.method = "GET", .key = "k"};
+	t0 = gw_now();
+	gw_run(&l, r, 1);
+	cr_expect_eq(r[0].err, -ETIMEDOUT, "a stopped gateway gave %d", r[0].err);
+	cr_expect_eq(r[0].attempts, 2);
+	cr_expect_lt(gw_now() - t0, 4.0, "took %.1f s for 2 attempts of 1 s", gw_now() - t0);
+	s3_req_reset(&r[0]);
+	cr_assert_eq(kill(atoi(rgw), SIGCONT), 0);
+	/* and once it runs again, the same client is served */
+	r[0] = (struct s3_req){.method = "GET", .key = "k"};
+	gw_run(&l, r, 1);
+	cr_expect_eq(r[0].status, 200, "after SIGCONT: %ld (err %d)", r[0].status, r[0].err);
+	s3_req_reset(&r[0]);
 	s3_client_free(l.client);
 	event_base_free(l.base);
 }

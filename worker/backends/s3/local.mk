@@ -29,7 +29,7 @@ endif
 
 # The signing against a real gateway: a one-node Ceph cluster started by
 # the test (tests/s3/ceph-cluster.sh; root, Debian's Ceph packages).
-EXTRA_DIST += tests/s3/ceph-cluster.sh
+EXTRA_DIST += tests/s3/ceph-cluster.sh tests/s3/fault-proxy.py
 if HAVE_CRITERION
 check_PROGRAMS += tests/s3/test_s3_gateway
 TESTS += tests/s3/test_s3_gateway

@@ -29,6 +29,7 @@ struct s3_xfer {
 	struct curl_slist *x_hdrs;
 	char *x_url;
 	bool x_too_big;
+	struct event *x_retry; /* the wait before the next attempt */
 	struct s3_xfer *x_next, *x_prev;
 };
 
@@ -183,6 +184,21 @@ static int s3_curl_errno(CURLcode res, bool too_big)
 	}
 }
 
+/* What one attempt holds: its easy handle, headers and URL. */
+static void s3_xfer_release(struct s3_xfer *x)
+{
+	if (x->x_easy) {
+		curl_multi_remove_handle(x->x_c->c_multi, x->x_easy);
+		curl_easy_cleanup(x->x_easy);
+		x->x_easy = NULL;
+	}
+	curl_slist_free_all(x->x_hdrs);
+	x->x_hdrs = NULL;
+	free(x->x_url);
+	x->x_url = NULL;
+	x->x_too_big = false;
+}
+
 static void s3_xfer_free(struct s3_xfer *x)
 {
 	struct s3_client *c = x->x_c;
@@ -193,26 +209,84 @@ static void s3_xfer_free(struct s3_xfer *x)
 		c->c_xfers = x->x_next;
 	if (x->x_next)
 		x->x_next->x_prev = x->x_prev;
-	if (x->x_easy) {
-		curl_multi_remove_handle(c->c_multi, x->x_easy);
-		curl_easy_cleanup(x->x_easy);
-	}
-	curl_slist_free_all(x->x_hdrs);
-	free(x->x_url);
+	s3_xfer_release(x);
+	if (x->x_retry)
+		event_free(x->x_retry);
 	c->c_inflight--;
 	x->x_r->priv = NULL;
 	free(x);
 }
 
-static void s3_finish(struct s3_xfer *x, int err)
+static int s3_start(struct s3_xfer *x);
+
+/* Worth another attempt: no answer at all (timeout, refused, reset), or
+ * the server's own trouble (500, 502, 503 SlowDown, 504, 429). */
+static bool s3_retryable(int err, long status)
+{
+	if (err == -EMSGSIZE || err == -ENOMEM)
+		return false;
+	if (err < 0)
+		return true;
+	return status == 500 || status == 502 || status == 503 || status == 504 || status == 429;
+}
+
+static void s3_complete(struct s3_xfer *x, int err, long status)
 {
 	struct s3_req *r = x->x_r;
 
-	if (x->x_easy)
-		curl_easy_getinfo(x->x_easy, CURLINFO_RESPONSE_CODE, &r->status);
 	r->err = err;
+	r->status = status;
 	s3_xfer_free(x);
 	r->done(r);
+}
+
+static void s3_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct s3_xfer *x = arg;
+	int err;
+
+	(void)fd;
+	(void)what;
+	if ((err = s3_start(x)) < 0)
+		s3_complete(x, err, 0);
+}
+
+/*
+ * The wait before attempt n + 1: exponential from retry_base_ms, at most
+ * retry_max_ms, with "equal jitter" (half of it fixed, half random), so
+ * clients that failed together do not come back together.
+ */
+static long s3_backoff_ms(const struct s3_client *c, unsigned n)
+{
+	uint64_t d = (uint64_t)c->c_conf.retry_base_ms << (n > 16 ? 16 : n - 1);
+
+	if (d > (uint64_t)c->c_conf.retry_max_ms)
+		d = (uint64_t)c->c_conf.retry_max_ms;
+	return (long)(d / 2 + arc4random_uniform((uint32_t)(d / 2 + 1)));
+}
+
+static void s3_finish(struct s3_xfer *x, int err)
+{
+	struct s3_req *r = x->x_r;
+	struct s3_client *c = x->x_c;
+	long status = 0;
+
+	if (x->x_easy)
+		curl_easy_getinfo(x->x_easy, CURLINFO_RESPONSE_CODE, &status);
+	r->attempts++;
+	if (s3_retryable(err, status) && r->attempts < c->c_conf.max_attempts &&
+	    (x->x_retry || (x->x_retry = evtimer_new(c->c_base, s3_retry_cb, x)))) {
+		long ms = s3_backoff_ms(c, r->attempts);
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+		s3_xfer_release(x);
+		s3_req_reset(r);
+		r->etag[0] = '\0';
+		r->content_length = 0;
+		if (evtimer_add(x->x_retry, &tv) == 0)
+			return;
+	}
+	s3_complete(x, err, status);
 }
 
 static void s3_collect(struct s3_client *c)
@@ -277,25 +351,19 @@ fail:
 	return NULL;
 }
 
-int s3_submit(struct s3_client *c, struct s3_req *r)
+/* One attempt of x's request: signed with the date of now, a new easy
+ * handle on the multi handle. 0, or -errno with the attempt undone. */
+static int s3_start(struct s3_xfer *x)
 {
+	struct s3_client *c = x->x_c;
+	struct s3_req *r = x->x_r;
 	struct s3_pair h[S3_HEADERS_MAX + 4];
 	char date[17], hash[65], auth[1024], line[4200], *path;
 	size_t nh = 0, plen;
-	struct s3_xfer *x;
 	time_t now = time(NULL);
 	struct tm tm;
 	int err;
 
-	if (!r->method || !r->key || !r->done || r->nheaders > S3_HEADERS_MAX ||
-	    r->nquery > S3_QUERY_MAX)
-		return -EINVAL;
-	r->err = 0;
-	r->status = 0;
-	r->reply = NULL;
-	r->reply_len = 0;
-	r->etag[0] = '\0';
-	r->content_length = 0;
 	/* the path the signature covers: /BUCKET/KEY, or /KEY on the bucket's host */
 	plen = strlen(c->c_conf.bucket) + strlen(r->key) + 3;
 	if (!(path = malloc(plen)))
@@ -331,12 +399,6 @@ int s3_submit(struct s3_client *c, struct s3_req *r)
 		free(path);
 		return err;
 	}
-	if (!(x = calloc(1, sizeof(*x)))) {
-		free(path);
-		return -ENOMEM;
-	}
-	x->x_c = c;
-	x->x_r = r;
 	x->x_url = s3_url(c, r, path, strlen(path));
 	free(path);
 	err = -ENOMEM;
@@ -381,26 +443,44 @@ int s3_submit(struct s3_client *c, struct s3_req *r)
 		curl_easy_setopt(x->x_easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
 		curl_easy_setopt(x->x_easy, CURLOPT_POSTFIELDS, r->body ? r->body : "");
 	}
+	if (curl_multi_add_handle(c->c_multi, x->x_easy) != CURLM_OK)
+		goto fail;
+	return 0;
+fail:
+	s3_xfer_release(x);
+	return err;
+}
+
+int s3_submit(struct s3_client *c, struct s3_req *r)
+{
+	struct s3_xfer *x;
+	int err;
+
+	if (!r->method || !r->key || !r->done || r->nheaders > S3_HEADERS_MAX ||
+	    r->nquery > S3_QUERY_MAX)
+		return -EINVAL;
+	r->err = 0;
+	r->status = 0;
+	r->attempts = 0;
+	r->reply = NULL;
+	r->reply_len = 0;
+	r->etag[0] = '\0';
+	r->content_length = 0;
+	if (!(x = calloc(1, sizeof(*x))))
+		return -ENOMEM;
+	x->x_c = c;
+	x->x_r = r;
 	x->x_next = c->c_xfers;
 	if (c->c_xfers)
 		c->c_xfers->x_prev = x;
 	c->c_xfers = x;
 	c->c_inflight++;
 	r->priv = x;
-	if (curl_multi_add_handle(c->c_multi, x->x_easy) != CURLM_OK) {
-		curl_easy_cleanup(x->x_easy);
-		x->x_easy = NULL;
+	if ((err = s3_start(x)) < 0) {
 		s3_xfer_free(x);
-		return -ENOMEM;
+		return err;
 	}
 	return 0;
-fail:
-	if (x->x_easy)
-		curl_easy_cleanup(x->x_easy);
-	curl_slist_free_all(x->x_hdrs);
-	free(x->x_url);
-	free(x);
-	return err;
 }
 
 unsigned s3_inflight(const struct s3_client *c)
@@ -465,7 +545,13 @@ struct s3_client *s3_client_new(struct event_base *base, const struct s3_client_
 	c->c_conf.session_token = s3_keep(c, 5, conf->session_token);
 	c->c_conf.ca_file = s3_keep(c, 6, conf->ca_file);
 	if (c->c_conf.timeout_ms <= 0)
-		c->c_conf.timeout_ms = 30000;
+		c->c_conf.timeout_ms = S3_DEFAULT_TIMEOUT_MS;
+	if (c->c_conf.max_attempts == 0)
+		c->c_conf.max_attempts = S3_DEFAULT_ATTEMPTS;
+	if (c->c_conf.retry_base_ms <= 0)
+		c->c_conf.retry_base_ms = S3_DEFAULT_RETRY_BASE_MS;
+	if (c->c_conf.retry_max_ms < c->c_conf.retry_base_ms)
+		c->c_conf.retry_max_ms = S3_DEFAULT_RETRY_MAX_MS;
 	snprintf(c->c_origin, sizeof(c->c_origin), "%.*s", (int)(slash ? slash - conf->endpoint
 								 : (long)strlen(conf->endpoint)),
 		 conf->endpoint);

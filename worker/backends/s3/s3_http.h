@@ -28,9 +28,21 @@ struct s3_client_conf {
 	const char *region;
 	bool virtual_host; /* addressing = virtual */
 	const char *access_key, *secret_key, *session_token;
-	long timeout_ms; /* one exchange, connection included */
+	long timeout_ms; /* one attempt, connection included (0: S3_DEFAULT_TIMEOUT_MS) */
 	const char *ca_file; /* NULL: the system's CA bundle; TLS is always verified */
+	/* Retries: an attempt that got no answer, or 500, 502, 503, 504, 429,
+	 * is made again after retry_base_ms, doubling up to retry_max_ms, with
+	 * jitter, until max_attempts. So a dead server ends a request after at
+	 * most max_attempts x timeout_ms plus the waits (with the defaults
+	 * 4 x 30 s + 0.7 s), never hangs it. 0: the defaults. */
+	unsigned max_attempts;
+	long retry_base_ms, retry_max_ms;
 };
+
+#define S3_DEFAULT_TIMEOUT_MS	  30000
+#define S3_DEFAULT_ATTEMPTS	  4
+#define S3_DEFAULT_RETRY_BASE_MS  100
+#define S3_DEFAULT_RETRY_MAX_MS	  2000
 
 #define S3_HEADERS_MAX 8
 #define S3_QUERY_MAX   8
@@ -49,8 +61,9 @@ struct s3_req {
 	void (*done)(struct s3_req *r);
 	void *arg;
 	/* set by the client before done() */
-	int err;     /* 0: an HTTP answer came (see status); -errno: none did */
-	long status; /* HTTP status */
+	int err;	   /* 0: an HTTP answer came (see status); -errno: none did */
+	long status;	   /* HTTP status of the last attempt */
+	unsigned attempts; /* made (1 without retries) */
 	char *reply; /* the reply body, NUL-terminated, malloc'ed (s3_req_reset frees) */
 	size_t reply_len;
 	char etag[128];	      /* ETag header, as sent */
