@@ -509,3 +509,117 @@ Test(s3gw, requests_are_retried_and_a_dead_gateway_ends_them_in_bounded_time)
 	s3_client_free(l.client);
 	event_base_free(l.base);
 }
+
+/* ---- a multipart upload as the back end will make one ---- */
+
+#define GW_PART (5u << 20) /* the smallest part S3 takes, but the last */
+
+Test(s3gw, a_multipart_upload_completes_whole_and_an_aborted_one_leaves_nothing)
+{
+	static char parts[3][GW_PART];
+	static char etags[3][128];
+	const char *etag_of[3] = {etags[0], etags[1], etags[2]};
+	struct s3_client_conf conf = {.endpoint = gw_endpoint,
+				      .bucket = "bulkhead-mpu",
+				      .region = "us-east-1",
+				      .access_key = gw_key,
+				      .secret_key = gw_secret};
+	struct gw_loop l = {0};
+	struct s3_req r[3];
+	char err[256], id[256], code[64], num[3][4], *body;
+
+	for (unsigned p = 0; p < 3; p++)
+		for (unsigned i = 0; i < GW_PART; i++)
+			parts[p][i] = (char)('a' + (p * 7 + i / 4096) % 26);
+	cr_assert_not_null(l.base = event_base_new());
+	cr_assert_not_null(l.client = s3_client_new(l.base, &conf, err, sizeof(err)), "%s", err);
+	memset(r, 0, sizeof(r));
+	r[0] = (struct s3_req){.method = "PUT", .key = ""};
+	gw_run(&l, r, 1);
+	cr_expect_eq(r[0].status, 200);
+	s3_req_reset(&r[0]);
+
+	r[0] = (struct s3_req){.method = "POST", .key = "big", .query = {{"uploads", ""}}, .nquery = 1};
+	gw_run(&l, r, 1);
+	cr_assert_eq(s3_parse_upload_id(r[0].reply ? r[0].reply : "", r[0].reply_len, id, sizeof(id)),
+		     0);
+	s3_req_reset(&r[0]);
+	/* the three parts in flight at once */
+	for (unsigned p = 0; p < 3; p++) {
+		snprintf(num[p], sizeof(num[p]), "%u", p + 1);
+		r[p] = (struct s3_req){.method = "PUT",
+				       .key = "big",
+				       .query = {{"partNumber", num[p]}, {"uploadId", id}},
+				       .nquery = 2,
+				       .body = parts[p],
+				       .body_len = GW_PART};
+	}
+	gw_run(&l, r, 3);
+	for (unsigned p = 0; p < 3; p++) {
+		cr_expect_eq(r[p].status, 200, "part %u: %ld", p + 1, r[p].status);
+		snprintf(etags[p], sizeof(etags[p]), "%s", r[p].etag);
+		cr_expect_neq(etags[p][0], '\0', "part %u: no ETag", p + 1);
+		s3_req_reset(&r[p]);
+	}
+	cr_assert_not_null(body = s3_complete_body(etag_of, 3));
+	r[0] = (struct s3_req){.method = "POST",
+			       .key = "big",
+			       .query = {{"uploadId", id}},
+			       .nquery = 1,
+			       .body = body,
+			       .body_len = strlen(body)};
+	gw_run(&l, r, 1);
+	cr_expect_eq(r[0].status, 200);
+	/* the gateway's reply carries an empty ETag: a result all the same */
+	cr_expect_eq(s3_parse_done(r[0].reply ? r[0].reply : "", r[0].reply_len, code, sizeof(code)),
+		     0, "%s", r[0].reply ? r[0].reply : "");
+	s3_req_reset(&r[0]);
+	free(body);
+
+	r[0] = (struct s3_req){.method = "HEAD", .key = "big"};
+	/* across the first part's end */
+	r[1] = (struct s3_req){
+	    .method = "GET", .key = "big", .headers = {{"Range", "bytes=5242878-5242881"}}, .nheaders = 1};
+	gw_run(&l, r, 2);
+	cr_expect_eq(r[0].content_length, 3ull * GW_PART);
+	cr_expect_not_null(strstr(r[0].etag, "-3\""), "the object's ETag: %s", r[0].etag);
+	cr_expect_eq(r[1].status, 206);
+	cr_expect(r[1].reply_len == 4 && memcmp(r[1].reply, parts[0] + GW_PART - 2, 2) == 0 &&
+		      memcmp(r[1].reply + 2, parts[1], 2) == 0,
+		  "the range across parts came back wrong");
+	s3_req_reset(&r[0]);
+	s3_req_reset(&r[1]);
+
+	/* an upload begun and aborted leaves no upload open and no object */
+	r[0] = (struct s3_req){.method = "POST", .key = "gone", .query = {{"uploads", ""}}, .nquery = 1};
+	gw_run(&l, r, 1);
+	cr_assert_eq(s3_parse_upload_id(r[0].reply ? r[0].reply : "", r[0].reply_len, id, sizeof(id)),
+		     0);
+	s3_req_reset(&r[0]);
+	r[0] = (struct s3_req){.method = "PUT",
+			       .key = "gone",
+			       .query = {{"partNumber", "1"}, {"uploadId", id}},
+			       .nquery = 2,
+			       .body = parts[2],
+			       .body_len = GW_PART};
+	gw_run(&l, r, 1);
+	cr_expect_eq(r[0].status, 200);
+	s3_req_reset(&r[0]);
+	r[0] = (struct s3_req){.method = "DELETE", .key = "gone", .query = {{"uploadId", id}}, .nquery = 1};
+	r[1] = (struct s3_req){.method = "GET", .key = "", .query = {{"uploads", ""}}, .nquery = 1};
+	gw_run(&l, r, 1);
+	cr_expect_eq(r[0].status, 204);
+	gw_run(&l, &r[1], 1);
+	cr_expect_eq(r[1].status, 200);
+	cr_expect(r[1].reply && !strstr(r[1].reply, "<Upload>"), "an upload is still open: %s",
+		  r[1].reply ? r[1].reply : "");
+	s3_req_reset(&r[0]);
+	s3_req_reset(&r[1]);
+	r[0] = (struct s3_req){.method = "HEAD", .key = "gone"};
+	gw_run(&l, r, 1);
+	cr_expect_eq(r[0].status, 404);
+	s3_req_reset(&r[0]);
+
+	s3_client_free(l.client);
+	event_base_free(l.base);
+}

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "s3_xml.h"
@@ -202,4 +203,34 @@ Test(s3xml, url_decoding_undoes_percent_escapes_and_plus)
 	cr_expect_eq(s3_url_decode("%zz", 3, out, sizeof(out)), -EPROTO);
 	cr_expect_eq(s3_url_decode("abcd", 4, out, 4), -ENOSPC);
 	cr_expect_eq(s3_url_decode("abc", 3, out, 4), 3);
+}
+
+Test(s3xml, the_complete_body_lists_the_parts_with_their_etags_escaped)
+{
+	const char *const etags[] = {"\"a1\"", "\"b&<2>\""};
+	const char *const bad[] = {"\"a\"", NULL};
+	char *b = s3_complete_body(etags, 2);
+
+	cr_assert_not_null(b);
+	cr_expect_str_eq(b, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+			    "<Part><PartNumber>1</PartNumber><ETag>&quot;a1&quot;</ETag></Part>"
+			    "<Part><PartNumber>2</PartNumber><ETag>&quot;b&amp;&lt;2&gt;&quot;</ETag>"
+			    "</Part></CompleteMultipartUpload>");
+	free(b);
+	cr_expect_null(s3_complete_body(bad, 2), "a missing ETag was accepted");
+}
+
+Test(s3xml, a_200_reply_is_a_result_unless_it_is_an_error)
+{
+	static const char done[] = "<CompleteMultipartUploadResult><Location>h/b/k</Location>"
+				   "<Bucket>b</Bucket><Key>k</Key><ETag></ETag>"
+				   "</CompleteMultipartUploadResult>";
+	static const char failed[] = "<Error><Code>InternalError</Code><Message>m</Message></Error>";
+	char code[64];
+
+	cr_expect_eq(s3_parse_done(done, sizeof(done) - 1, code, sizeof(code)), 0);
+	cr_expect_eq(s3_parse_done(failed, sizeof(failed) - 1, code, sizeof(code)), -EIO);
+	cr_expect_str_eq(code, "InternalError");
+	cr_expect_eq(s3_parse_done("", 0, code, sizeof(code)), -EPROTO);
+	cr_expect_eq(s3_parse_done("<Result", 7, code, sizeof(code)), -EPROTO);
 }

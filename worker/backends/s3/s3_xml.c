@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <expat.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -346,4 +347,63 @@ int s3_parse_upload_id(const char *body, size_t len, char *id, size_t idlen)
 		r = -EPROTO;
 	free(x);
 	return r == -ENOENT ? -EPROTO : r;
+}
+
+char *s3_complete_body(const char *const *etags, unsigned n)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	bool ok = f != NULL;
+
+	if (!f)
+		return NULL;
+	fputs("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">", f);
+	for (unsigned i = 0; i < n && ok; i++) {
+		if (!etags[i] || strlen(etags[i]) > 128) {
+			ok = false;
+			break;
+		}
+		fprintf(f, "<Part><PartNumber>%u</PartNumber><ETag>", i + 1);
+		for (const char *p = etags[i]; *p; p++) {
+			switch (*p) {
+			case '"':
+				fputs("&quot;", f);
+				break;
+			case '&':
+				fputs("&amp;", f);
+				break;
+			case '<':
+				fputs("&lt;", f);
+				break;
+			case '>':
+				fputs("&gt;", f);
+				break;
+			default:
+				fputc(*p, f);
+			}
+		}
+		fputs("</ETag></Part>", f);
+	}
+	fputs("</CompleteMultipartUpload>", f);
+	if (fclose(f) != 0)
+		ok = false;
+	if (!ok) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+int s3_parse_done(const char *body, size_t len, char *code, size_t codelen)
+{
+	char msg[1];
+	int r = s3_parse_error(body, len, code, codelen, msg, 0);
+
+	if (r == 0)
+		return -EIO;
+	if (r != -ENOENT)
+		return -EPROTO;
+	/* well formed and not an error: the result (its ETag may be empty) */
+	return 0;
 }

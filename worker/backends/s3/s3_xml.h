@@ -49,6 +49,18 @@ int s3_parse_error(const char *body, size_t len, char *code, size_t codelen, cha
 /* The UploadId of an InitiateMultipartUploadResult: 0 or -EPROTO. */
 int s3_parse_upload_id(const char *body, size_t len, char *id, size_t idlen);
 
+/* The body of CompleteMultipartUpload for parts 1..n with their ETags (as
+ * the gateway sent them, quotes included; escaped here), malloc'ed, or
+ * NULL (out of memory, an ETag of more than 128 bytes). */
+char *s3_complete_body(const char *const *etags, unsigned n);
+
+/* A CompleteMultipartUpload or CopyObject reply that came with status 200:
+ * 0 when it is the result, or -EIO with the error's code in code when the
+ * body is an <Error> (S3 may send one with a 200 once the work failed);
+ * -EPROTO when it is neither. An empty <ETag> (the RADOS Gateway's) is a
+ * result. */
+int s3_parse_done(const char *body, size_t len, char *code, size_t codelen);
+
 /* Undo encoding-type=url: %XX and '+' (a space). Returns the decoded
  * length (out NUL-terminated), or -EPROTO (a bad escape), -ENOSPC. */
 int s3_url_decode(const char *in, size_t len, char *out, size_t outlen);
