@@ -119,8 +119,7 @@ int be_key_index(const struct be_desc *be, const char *name)
 	return -1;
 }
 
-int be_key_parse(const struct be_key *k, const char *value, uint64_t *num, char *why,
-		 size_t whylen)
+int be_key_parse(const struct be_key *k, const char *value, uint64_t *num, char *why, size_t whylen)
 {
 	unsigned long long n = 0;
 	uint64_t count;

@@ -39,8 +39,7 @@
 #define BE_CAN_LOCK	    0x4
 #define BE_CAN_TMPFILE	    0x8
 #define BE_CAN_RANDOM_WRITE 0x10
-#define BE_CAN_ALL                                                                                 \
-	(BE_CAN_LINK | BE_CAN_XATTR | BE_CAN_LOCK | BE_CAN_TMPFILE | BE_CAN_RANDOM_WRITE)
+#define BE_CAN_ALL	    (BE_CAN_LINK | BE_CAN_XATTR | BE_CAN_LOCK | BE_CAN_TMPFILE | BE_CAN_RANDOM_WRITE)
 
 /* A key of a back end's own section of bulkhead.conf(5), [NAME]. */
 enum be_key_kind {

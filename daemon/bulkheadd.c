@@ -466,7 +466,8 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			fprintf(stderr, "bulkheadd: --shared-dir (or -o source=DIR, --memory-size, "
 					"--config) is required\n");
 		else
-			fprintf(stderr, "bulkheadd: the %s back end needs %s=%s (or %s = %s in [%s] of "
+			fprintf(stderr,
+				"bulkheadd: the %s back end needs %s=%s (or %s = %s in [%s] of "
 				"--config)\n",
 				be_desc_find(conf->pc_backend)->bd_name, missing->bk_option,
 				missing->bk_what, missing->bk_name, missing->bk_what,

@@ -165,8 +165,8 @@ int conf_set_backend(struct parent_conf *c, const char *v, char *why, size_t why
 /* Key name of back end id (its descriptor's) set to v, checked; the string
  * must outlive c (argv, or conf_keep'd). The command line's --shared-dir,
  * -o source= and --memory-size come here, as the file's sections do. */
-int conf_set_be_key(struct parent_conf *c, uint32_t id, const char *name, const char *v,
-		    char *why, size_t whylen);
+int conf_set_be_key(struct parent_conf *c, uint32_t id, const char *name, const char *v, char *why,
+		    size_t whylen);
 /* The share's back end's key name: as given (NULL: not given), or its
  * number (0: not given). */
 const char *conf_be_str(const struct parent_conf *c, const char *name);

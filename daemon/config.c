@@ -114,7 +114,10 @@ static void conf_be_names(char *buf, size_t len)
 	buf[0] = '\0';
 	for (size_t i = 0; (be = be_desc_at(i)) != NULL && n < len; i++)
 		n += (size_t)snprintf(buf + n, len - n, "%s%s",
-				      i == 0 ? "" : be_desc_at(i + 1) ? ", " : " or ", be->bd_name);
+				      i == 0		  ? ""
+				      : be_desc_at(i + 1) ? ", "
+							  : " or ",
+				      be->bd_name);
 }
 
 int conf_set_backend(struct parent_conf *c, const char *v, char *why, size_t whylen)
@@ -150,8 +153,8 @@ int conf_number(const char *what, const char *v, uint64_t min, uint64_t max, uin
 
 /* ---- each back end's own keys (be_desc.bd_keys) ---- */
 
-int conf_set_be_key(struct parent_conf *c, uint32_t id, const char *name, const char *v,
-		    char *why, size_t whylen)
+int conf_set_be_key(struct parent_conf *c, uint32_t id, const char *name, const char *v, char *why,
+		    size_t whylen)
 {
 	const struct be_desc *be = be_desc_find(id);
 	int i = be && id < BE_MAX_ID ? be_key_index(be, name) : -1;

@@ -97,8 +97,9 @@ static void s3_creds_redact(const char *path, char *err, size_t errlen)
 
 	if (strncmp(err, path, n) != 0 || sscanf(err + n, ":%u:", &line) != 1)
 		return;
-	snprintf(err, errlen, "%s:%u: a line that is not 'key = value' (not shown: it may hold a "
-			      "secret)",
+	snprintf(err, errlen,
+		 "%s:%u: a line that is not 'key = value' (not shown: it may hold a "
+		 "secret)",
 		 path, line);
 }
 
@@ -131,8 +132,9 @@ int s3_creds_load(const char *path, const char *profile, struct s3_creds *out, c
 		return -1;
 	}
 	if (!out->access_key[0] || !out->secret_key[0]) {
-		snprintf(err, errlen, "%s:%u: [%s] needs aws_access_key_id and aws_secret_access_key",
-			 path, l.profile_line, l.profile);
+		snprintf(err, errlen,
+			 "%s:%u: [%s] needs aws_access_key_id and aws_secret_access_key", path,
+			 l.profile_line, l.profile);
 		s3_creds_wipe(out);
 		return -1;
 	}
@@ -148,8 +150,9 @@ int s3_creds_from_env(struct s3_creds *out, char *err, size_t errlen)
 	if (!id && !secret)
 		return 0;
 	if (!id || !secret) {
-		snprintf(err, errlen, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: %s "
-				      "is not set",
+		snprintf(err, errlen,
+			 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: %s "
+			 "is not set",
 			 id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
 		return -1;
 	}

@@ -102,24 +102,29 @@ struct be_ops {
 	void (*ring_stop)(void *ctx);
 
 	/* Reply: be_reply_entry (+1 lookup) or an error. */
-	void (*lookup)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name);
+	void (*lookup)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
+		       const char *name);
 	/* fh valid only when has_fh. Reply: be_reply_attr. */
-	void (*getattr)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, bool has_fh, uint64_t fh);
+	void (*getattr)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+			bool has_fh, uint64_t fh);
 	/* Reply: be_reply_buf with the target (no NUL). */
 	void (*readlink)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node);
 	/* flags: the guest's O_* flags. Reply: be_reply_open. */
-	void (*open)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t flags);
+	void (*open)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		     uint32_t flags);
 	/* size already clamped to what the guest can receive and to max_pages
 	 * (fuse_max_payload). Reply: be_reply_data
 	 * after filling be_req_data_iov, or be_reply_buf. */
-	void (*read)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t size);
+	void (*read)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh,
+		     uint64_t off, uint32_t size);
 	void (*release)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh);
 	void (*flush)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh);
-	void (*opendir)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t flags);
+	void (*opendir)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+			uint32_t flags);
 	/* off = cookie (0 = start); size already clamped as for read. Reply: be_reply_buf with
 	 * packed fuse_dirent / fuse_direntplus records (an empty reply = end). */
-	void (*readdir)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t size,
-			bool plus);
+	void (*readdir)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh,
+			uint64_t off, uint32_t size, bool plus);
 	void (*releasedir)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh);
 	/* Reply: be_reply_statfs. */
 	void (*statfs)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node);
@@ -132,30 +137,34 @@ struct be_ops {
 			const struct fuse_setattr_in *in);
 	/* size == the data bytes after write_in, <= FUSE_MAX_WRITE (checked):
 	 * be_req_write_iov gives them in place. Reply: be_reply_write. */
-	void (*write)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t size,
-		      uint32_t write_flags);
+	void (*write)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh,
+		      uint64_t off, uint32_t size, uint32_t write_flags);
 	/* FSYNC and FSYNCDIR. */
-	void (*fsync)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, bool datasync);
+	void (*fsync)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh,
+		      bool datasync);
 	/* CREATE (name) and TMPFILE (name NULL). Reply: be_reply_create (+1 lookup). */
-	void (*create)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name,
-		       const struct fuse_create_in *in);
+	void (*create)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
+		       const char *name, const struct fuse_create_in *in);
 	/* MKNOD (S_IFMT in mode), MKDIR (mode without S_IFMT: S_IFDIR is implied)
 	 * and SYMLINK (target != NULL). Reply: be_reply_entry (+1 lookup). */
-	void (*mknod)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name,
-		      uint32_t mode, uint32_t rdev, const char *target);
+	void (*mknod)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
+		      const char *name, uint32_t mode, uint32_t rdev, const char *target);
 	/* Reply: be_reply_entry (+1 lookup). */
-	void (*link)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint64_t newparent,
-		     const char *name);
+	void (*link)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		     uint64_t newparent, const char *name);
 	/* UNLINK and RMDIR (dir). */
-	void (*unlink)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name, bool dir);
+	void (*unlink)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
+		       const char *name, bool dir);
 	/* flags: RENAME_* (0 for RENAME). */
-	void (*rename)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t olddir, const char *oldname,
-		       uint64_t newdir, const char *newname, uint32_t flags);
-	void (*access)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t mask);
-	void (*fallocate)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint64_t len,
-			  uint32_t mode);
+	void (*rename)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t olddir,
+		       const char *oldname, uint64_t newdir, const char *newname, uint32_t flags);
+	void (*access)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		       uint32_t mask);
+	void (*fallocate)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh,
+			  uint64_t off, uint64_t len, uint32_t mode);
 	/* Reply: be_reply_lseek. */
-	void (*lseek)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t whence);
+	void (*lseek)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh,
+		      uint64_t off, uint32_t whence);
 	/* Reply: be_reply_write with the bytes copied. */
 	void (*copy_file_range)(void *ctx, struct fuse_req *r, const struct be_caller *who,
 				const struct fuse_copy_file_range_in *in);
@@ -165,20 +174,23 @@ struct be_ops {
 	/* in: the request's copy, range checked (start <= end <= INT64_MAX; end
 	 * INT64_MAX = to EOF). GETLK replies be_reply_lk; SETLK/SETLKW
 	 * (sleep) reply be_reply_err. */
-	void (*getlk)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const struct fuse_lk_in *in);
-	void (*setlk)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const struct fuse_lk_in *in,
-		      bool sleep);
+	void (*getlk)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		      const struct fuse_lk_in *in);
+	void (*setlk)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		      const struct fuse_lk_in *in, bool sleep);
 	/* name: NUL-terminated, 1..255 bytes. size: already clamped to what the
 	 * guest can receive and to XATTR_SIZE_MAX; 0 = reply be_reply_xattr_size
 	 * with the size needed,
 	 * otherwise be_reply_buf (or -ERANGE when it does not fit). */
-	void (*getxattr)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const char *name,
-			 uint32_t size);
-	void (*listxattr)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t size);
+	void (*getxattr)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+			 const char *name, uint32_t size);
+	void (*listxattr)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+			  uint32_t size);
 	/* The value is size bytes (checked) at be_req_write_iov. flags: XATTR_*. */
-	void (*setxattr)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const char *name,
-			 uint32_t size, uint32_t flags);
-	void (*removexattr)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const char *name);
+	void (*setxattr)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+			 const char *name, uint32_t size, uint32_t flags);
+	void (*removexattr)(void *ctx, struct fuse_req *r, const struct be_caller *who,
+			    uint64_t node, const char *name);
 };
 
 extern const struct be_ops be_passthrough_ops;

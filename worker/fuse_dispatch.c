@@ -640,14 +640,14 @@ static bool fr_mknod(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 	if (!s->fs_be->mknod)
 		return false;
 	if (in->h.opcode == FUSE_MKNOD)
-		s->fs_be->mknod(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name, in->a.mknod.mode,
-				in->a.mknod.rdev, NULL);
+		s->fs_be->mknod(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name,
+				in->a.mknod.mode, in->a.mknod.rdev, NULL);
 	else if (in->h.opcode == FUSE_MKDIR)
 		s->fs_be->mknod(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name,
 				S_IFDIR | (in->a.mkdir.mode & 07777), 0, NULL);
 	else
-		s->fs_be->mknod(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name, S_IFLNK | 0777, 0,
-				in->name2);
+		s->fs_be->mknod(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name,
+				S_IFLNK | 0777, 0, in->name2);
 	return true;
 }
 
@@ -655,7 +655,8 @@ static bool fr_link(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 {
 	if (!s->fs_be->link)
 		return false;
-	s->fs_be->link(s->fs_be_ctx, r, &r->r_caller, r->r_in.a.link.oldnodeid, r->r_in.h.nodeid, r->r_in.name);
+	s->fs_be->link(s->fs_be_ctx, r, &r->r_caller, r->r_in.a.link.oldnodeid, r->r_in.h.nodeid,
+		       r->r_in.name);
 	return true;
 }
 
@@ -675,8 +676,9 @@ static bool fr_rename(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 	if (!s->fs_be->rename)
 		return false;
 	/* rename_in is the head of rename2_in: newdir sits at offset 0 in both */
-	s->fs_be->rename(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name, in->a.rename.newdir,
-			 in->name2, in->h.opcode == FUSE_RENAME2 ? in->a.rename2.flags : 0);
+	s->fs_be->rename(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name,
+			 in->a.rename.newdir, in->name2,
+			 in->h.opcode == FUSE_RENAME2 ? in->a.rename2.flags : 0);
 	return true;
 }
 
@@ -778,15 +780,16 @@ static bool fr_xattr(struct fuse_sess *s, struct fuse_req *r, uint64_t room)
 		/* the back end allocates a buffer of this size; nothing larger exists */
 		size = fuse_clamp_reply(size, room, XATTR_SIZE_MAX);
 		if (in->h.opcode == FUSE_GETXATTR)
-			be->getxattr(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name, size);
+			be->getxattr(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name,
+				     size);
 		else
 			be->listxattr(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, size);
 		return true;
 	case FUSE_SETXATTR:
 		if (!be->setxattr)
 			return false;
-		be->setxattr(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name, in->a.setxattr.size,
-			     in->a.setxattr.flags);
+		be->setxattr(s->fs_be_ctx, r, &r->r_caller, r->r_in.h.nodeid, in->name,
+			     in->a.setxattr.size, in->a.setxattr.flags);
 		return true;
 	default:
 		if (!be->removexattr)

@@ -385,8 +385,8 @@ ITEST(fuse, readdirplus_of_a_large_page_counts_each_entry_once)
 	}
 	cr_assert_neq(dir = it_lookup(it_fe, 1, "wide"), 0);
 	cr_assert_eq(vufe_fuse_opendir(it_fe, 1, dir, &fh), 0);
-	cr_assert_eq(vufe_fuse_readdir(it_fe, 1, FUSE_READDIRPLUS, dir, fh, 0, sizeof(buf), buf, &len),
-		     0);
+	cr_assert_eq(
+	    vufe_fuse_readdir(it_fe, 1, FUSE_READDIRPLUS, dir, fh, 0, sizeof(buf), buf, &len), 0);
 	while (pos + FUSE_NAME_OFFSET_DIRENTPLUS <= len) {
 		const struct fuse_direntplus *d = (const void *)(buf + pos);
 		char name[NAME_MAX + 1], rel[300];
@@ -628,8 +628,8 @@ static void fuse_setup_no_event_idx(void)
 	cr_assert_eq(it_up_init(it_fe), 0, "INIT failed");
 }
 
-Test(fuse_notify, the_replies_of_one_pass_are_signalled_together,
-     .init = fuse_setup_no_event_idx, .fini = it_teardown, .timeout = 60)
+Test(fuse_notify, the_replies_of_one_pass_are_signalled_together, .init = fuse_setup_no_event_idx,
+     .fini = it_teardown, .timeout = 60)
 {
 	enum { N = 16 };
 	int callfd = vufe_call_fd(it_fe, 1);
@@ -657,8 +657,7 @@ Test(fuse_notify, the_replies_of_one_pass_are_signalled_together,
 	cr_assert_eq((uint16_t)(vufe_used_idx(it_fe, 1) - before), N);
 	cr_assert_eq(poll(&p, 1, 2000), 1, "the replies were not signalled");
 	cr_assert_eq(read(callfd, &v, sizeof(v)), (ssize_t)sizeof(v));
-	cr_expect_eq(v, 1, "%llu interrupts for %d replies of one pass", (unsigned long long)v,
-		     N);
+	cr_expect_eq(v, 1, "%llu interrupts for %d replies of one pass", (unsigned long long)v, N);
 	for (int i = 0; i < N; i++) {
 		cr_assert_eq(vufe_call_wait(it_fe, c[i], 1000), 0);
 		cr_expect_eq(vufe_call_result(c[i]), 0);

@@ -224,9 +224,9 @@ Test(s3gw, the_gateway_accepts_what_the_back_end_signs)
 	/* the gateway really checks: the wrong secret is refused */
 	st = gw_request("GET", key, NULL, 0, NULL, "not-the-secret", &b);
 	expect_status(st, 403, "GET signed with the wrong secret", &b);
-	cr_expect_eq(s3_parse_error(b.data ? b.data : "", b.len, code, sizeof(code), msg,
-				    sizeof(msg)),
-		     0, "%s", b.data ? b.data : "");
+	cr_expect_eq(
+	    s3_parse_error(b.data ? b.data : "", b.len, code, sizeof(code), msg, sizeof(msg)), 0,
+	    "%s", b.data ? b.data : "");
 	cr_expect_str_eq(code, "SignatureDoesNotMatch");
 	free(b.data);
 
@@ -327,19 +327,20 @@ Test(s3gw, the_http_client_keeps_many_requests_in_flight_on_one_loop)
 	}
 
 	r[0] = (struct s3_req){.method = "HEAD", .key = keys[3]};
-	r[1] = (struct s3_req){.method = "GET",
-			       .key = "",
-			       .query = {{"list-type", "2"}, {"prefix", "dir/"}, {"encoding-type", "url"}},
-			       .nquery = 3};
-	r[2] = (struct s3_req){.method = "GET", .key = keys[5], .headers = {{"Range", "bytes=11-14"}},
-			       .nheaders = 1};
+	r[1] = (struct s3_req){
+	    .method = "GET",
+	    .key = "",
+	    .query = {{"list-type", "2"}, {"prefix", "dir/"}, {"encoding-type", "url"}},
+	    .nquery = 3};
+	r[2] = (struct s3_req){
+	    .method = "GET", .key = keys[5], .headers = {{"Range", "bytes=11-14"}}, .nheaders = 1};
 	gw_run(&l, r, 3);
 	cr_expect_eq(r[0].status, 200);
 	cr_expect_eq(r[0].content_length, strlen(bodies[3]));
 	cr_expect_eq(r[1].status, 200);
-	cr_expect_eq(s3_parse_list(r[1].reply ? r[1].reply : "", r[1].reply_len, gw_count, &listed,
-				   &res),
-		     0);
+	cr_expect_eq(
+	    s3_parse_list(r[1].reply ? r[1].reply : "", r[1].reply_len, gw_count, &listed, &res),
+	    0);
 	cr_expect_eq(listed, GW_N, "listed %u of %d", listed, GW_N);
 	cr_expect_eq(r[2].status, 206);
 	cr_expect(r[2].reply && strcmp(r[2].reply, "file") == 0, "range gave '%s'",
@@ -364,10 +365,8 @@ Test(s3gw, the_http_client_keeps_many_requests_in_flight_on_one_loop)
 	s3_req_reset(&r[0]);
 
 	/* a reply longer than the caller allows ends the request, never the loop */
-	r[0] = (struct s3_req){.method = "GET",
-			       .key = "",
-			       .query = {{"list-type", "2"}},
-			       .nquery = 1};
+	r[0] =
+	    (struct s3_req){.method = "GET", .key = "", .query = {{"list-type", "2"}}, .nquery = 1};
 	r[0].done = gw_done;
 	r[0].arg = &l;
 	r[0].reply_max = 16;
@@ -539,10 +538,11 @@ Test(s3gw, a_multipart_upload_completes_whole_and_an_aborted_one_leaves_nothing)
 	cr_expect_eq(r[0].status, 200);
 	s3_req_reset(&r[0]);
 
-	r[0] = (struct s3_req){.method = "POST", .key = "big", .query = {{"uploads", ""}}, .nquery = 1};
+	r[0] = (struct s3_req){
+	    .method = "POST", .key = "big", .query = {{"uploads", ""}}, .nquery = 1};
 	gw_run(&l, r, 1);
-	cr_assert_eq(s3_parse_upload_id(r[0].reply ? r[0].reply : "", r[0].reply_len, id, sizeof(id)),
-		     0);
+	cr_assert_eq(
+	    s3_parse_upload_id(r[0].reply ? r[0].reply : "", r[0].reply_len, id, sizeof(id)), 0);
 	s3_req_reset(&r[0]);
 	/* the three parts in flight at once */
 	for (unsigned p = 0; p < 3; p++) {
@@ -571,15 +571,18 @@ Test(s3gw, a_multipart_upload_completes_whole_and_an_aborted_one_leaves_nothing)
 	gw_run(&l, r, 1);
 	cr_expect_eq(r[0].status, 200);
 	/* the gateway's reply carries an empty ETag: a result all the same */
-	cr_expect_eq(s3_parse_done(r[0].reply ? r[0].reply : "", r[0].reply_len, code, sizeof(code)),
-		     0, "%s", r[0].reply ? r[0].reply : "");
+	cr_expect_eq(
+	    s3_parse_done(r[0].reply ? r[0].reply : "", r[0].reply_len, code, sizeof(code)), 0,
+	    "%s", r[0].reply ? r[0].reply : "");
 	s3_req_reset(&r[0]);
 	free(body);
 
 	r[0] = (struct s3_req){.method = "HEAD", .key = "big"};
 	/* across the first part's end */
-	r[1] = (struct s3_req){
-	    .method = "GET", .key = "big", .headers = {{"Range", "bytes=5242878-5242881"}}, .nheaders = 1};
+	r[1] = (struct s3_req){.method = "GET",
+			       .key = "big",
+			       .headers = {{"Range", "bytes=5242878-5242881"}},
+			       .nheaders = 1};
 	gw_run(&l, r, 2);
 	cr_expect_eq(r[0].content_length, 3ull * GW_PART);
 	cr_expect_not_null(strstr(r[0].etag, "-3\""), "the object's ETag: %s", r[0].etag);
@@ -591,10 +594,11 @@ Test(s3gw, a_multipart_upload_completes_whole_and_an_aborted_one_leaves_nothing)
 	s3_req_reset(&r[1]);
 
 	/* an upload begun and aborted leaves no upload open and no object */
-	r[0] = (struct s3_req){.method = "POST", .key = "gone", .query = {{"uploads", ""}}, .nquery = 1};
+	r[0] = (struct s3_req){
+	    .method = "POST", .key = "gone", .query = {{"uploads", ""}}, .nquery = 1};
 	gw_run(&l, r, 1);
-	cr_assert_eq(s3_parse_upload_id(r[0].reply ? r[0].reply : "", r[0].reply_len, id, sizeof(id)),
-		     0);
+	cr_assert_eq(
+	    s3_parse_upload_id(r[0].reply ? r[0].reply : "", r[0].reply_len, id, sizeof(id)), 0);
 	s3_req_reset(&r[0]);
 	r[0] = (struct s3_req){.method = "PUT",
 			       .key = "gone",
@@ -605,7 +609,8 @@ Test(s3gw, a_multipart_upload_completes_whole_and_an_aborted_one_leaves_nothing)
 	gw_run(&l, r, 1);
 	cr_expect_eq(r[0].status, 200);
 	s3_req_reset(&r[0]);
-	r[0] = (struct s3_req){.method = "DELETE", .key = "gone", .query = {{"uploadId", id}}, .nquery = 1};
+	r[0] = (struct s3_req){
+	    .method = "DELETE", .key = "gone", .query = {{"uploadId", id}}, .nquery = 1};
 	r[1] = (struct s3_req){.method = "GET", .key = "", .query = {{"uploads", ""}}, .nquery = 1};
 	gw_run(&l, r, 1);
 	cr_expect_eq(r[0].status, 204);

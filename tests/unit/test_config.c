@@ -310,8 +310,8 @@ Test(config, every_back_end_section_takes_exactly_its_descriptors_keys)
 					     be->bd_name, be->bd_name);
 			for (size_t o = 0; o < be->bd_nkeys; o++)
 				if (o != k)
-					n += (size_t)snprintf(text + n, sizeof(text) - n, "%s = %s\n",
-							      be->bd_keys[o].bk_name,
+					n += (size_t)snprintf(text + n, sizeof(text) - n,
+							      "%s = %s\n", be->bd_keys[o].bk_name,
 							      cf_sample(&be->bd_keys[o]));
 			snprintf(want, sizeof(want), "backend = %s needs %s = %s", be->bd_name,
 				 be->bd_keys[k].bk_name, be->bd_keys[k].bk_what);

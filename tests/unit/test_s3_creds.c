@@ -102,8 +102,8 @@ Test(s3creds, what_is_wrong_is_refused_with_file_and_line)
 	/* the reader's own quote of a broken line is not repeated */
 	cr_bad("[default]\naws_secret_access_key " SECRET " = x\n", 0600,
 	       ":2: a line that is not 'key = value'");
-	cr_bad("[default]\naws_access_key_id = AKID\naws_secret_access_key " SECRET " = x\n",
-	       0600, ":3: a line that is not 'key = value'");
+	cr_bad("[default]\naws_access_key_id = AKID\naws_secret_access_key " SECRET " = x\n", 0600,
+	       ":3: a line that is not 'key = value'");
 	cr_bad("[default]\naws_access_key_id = AK ID\naws_secret_access_key = " SECRET "\n", 0600,
 	       "aws_access_key_id holds a character that is not printable ASCII");
 	cr_bad("[default]\naws_access_key_id = AKID\naws_secret_access_key = " SECRET
@@ -118,8 +118,8 @@ Test(s3creds, a_key_longer_than_its_room_is_refused)
 {
 	char text[1024];
 
-	snprintf(text, sizeof(text), "[default]\naws_access_key_id = %0*d\naws_secret_access_key = s\n",
-		 S3_KEY_MAX, 7);
+	snprintf(text, sizeof(text),
+		 "[default]\naws_access_key_id = %0*d\naws_secret_access_key = s\n", S3_KEY_MAX, 7);
 	cr_bad(text, 0600, "aws_access_key_id is longer than");
 }
 

@@ -119,15 +119,17 @@ Test(s3xml, what_is_not_a_listing_is_refused)
 	    "",
 	    "not xml at all",
 	    "<ListBucketResult><Contents><Key>a</Key></ListBucketResult>", /* not well formed */
-	    "<Error><Code>NoSuchBucket</Code></Error>",			    /* another document */
+	    "<Error><Code>NoSuchBucket</Code></Error>",			   /* another document */
 	    "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>", /* no key */
 	    "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>",
-	    "<ListBucketResult><Contents><Key>a</Key><Size>12x</Size></Contents></ListBucketResult>",
+	    "<ListBucketResult><Contents><Key>a</Key><Size>12x</Size></Contents></"
+	    "ListBucketResult>",
 	    "<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>a%4</Key>"
 	    "</Contents></ListBucketResult>",
 	    /* a document type, and with it the entity tricks */
 	    "<!DOCTYPE l [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;\">]>"
-	    "<ListBucketResult><Contents><Key>&b;</Key><Size>1</Size></Contents></ListBucketResult>",
+	    "<ListBucketResult><Contents><Key>&b;</Key><Size>1</Size></Contents></"
+	    "ListBucketResult>",
 	    "<!DOCTYPE l SYSTEM \"file:///etc/passwd\"><ListBucketResult/>",
 	    "<a><b><c><d><e><f><g><h><i>deep</i></h></g></f></e></d></c></b></a>",
 	};
@@ -164,8 +166,7 @@ Test(s3xml, error_bodies_give_their_code_and_message)
 				   "</CompleteMultipartUploadResult>";
 	char code[64], msg[8];
 
-	cr_assert_eq(s3_parse_error(err, sizeof(err) - 1, code, sizeof(code), msg, sizeof(msg)),
-		     0);
+	cr_assert_eq(s3_parse_error(err, sizeof(err) - 1, code, sizeof(code), msg, sizeof(msg)), 0);
 	cr_expect_str_eq(code, "SignatureDoesNotMatch");
 	cr_expect_str_eq(msg, "check y"); /* cut to the room given */
 	/* a 200 whose body is not an error (CompleteMultipartUpload done) */
@@ -212,10 +213,11 @@ Test(s3xml, the_complete_body_lists_the_parts_with_their_etags_escaped)
 	char *b = s3_complete_body(etags, 2);
 
 	cr_assert_not_null(b);
-	cr_expect_str_eq(b, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-			    "<Part><PartNumber>1</PartNumber><ETag>&quot;a1&quot;</ETag></Part>"
-			    "<Part><PartNumber>2</PartNumber><ETag>&quot;b&amp;&lt;2&gt;&quot;</ETag>"
-			    "</Part></CompleteMultipartUpload>");
+	cr_expect_str_eq(
+	    b, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+	       "<Part><PartNumber>1</PartNumber><ETag>&quot;a1&quot;</ETag></Part>"
+	       "<Part><PartNumber>2</PartNumber><ETag>&quot;b&amp;&lt;2&gt;&quot;</ETag>"
+	       "</Part></CompleteMultipartUpload>");
 	free(b);
 	cr_expect_null(s3_complete_body(bad, 2), "a missing ETag was accepted");
 }
@@ -225,7 +227,8 @@ Test(s3xml, a_200_reply_is_a_result_unless_it_is_an_error)
 	static const char done[] = "<CompleteMultipartUploadResult><Location>h/b/k</Location>"
 				   "<Bucket>b</Bucket><Key>k</Key><ETag></ETag>"
 				   "</CompleteMultipartUploadResult>";
-	static const char failed[] = "<Error><Code>InternalError</Code><Message>m</Message></Error>";
+	static const char failed[] =
+	    "<Error><Code>InternalError</Code><Message>m</Message></Error>";
 	char code[64];
 
 	cr_expect_eq(s3_parse_done(done, sizeof(done) - 1, code, sizeof(code)), 0);

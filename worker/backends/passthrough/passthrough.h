@@ -111,13 +111,14 @@ static inline bool pt_more_waiting(const struct pt *pt)
 
 /* passthrough_core.c */
 /* A pool job's arguments copied into the request's scratch. */
-struct pt_job *pt_prepare(struct pt *pt, struct fuse_req *r, const struct be_caller *who, const struct pt_job *args);
+struct pt_job *pt_prepare(struct pt *pt, struct fuse_req *r, const struct be_caller *who,
+			  const struct pt_job *args);
 /* The fast path (passthrough_core.c): body(j, true) runs on the loop
  * thread and returns PT_DEFER when it would block; slow then runs it on the
  * pool. */
 #define PT_DEFER 1
-void pt_fast(struct pt *pt, struct fuse_req *r, const struct be_caller *who, int (*body)(struct pt_job *, bool), tp_fn slow,
-	     const struct pt_job *args);
+void pt_fast(struct pt *pt, struct fuse_req *r, const struct be_caller *who,
+	     int (*body)(struct pt_job *, bool), tp_fn slow, const struct pt_job *args);
 /* The loop-thread gate for calls that could block: open now?, the sleep
  * count before a call, and the verdict on one that ran. */
 bool pt_meta_open(const struct pt *pt, uint64_t now);
@@ -125,9 +126,12 @@ long pt_slept_before(struct pt *pt);
 void pt_meta_took(struct pt *pt, uint64_t start, long slept0, uint32_t opcode);
 /* Node id's descriptor (nowait: only if it is here already): 0 or -errno. */
 int pt_node_fd(struct pt *pt, uint64_t id, bool nowait, int *fd);
-void pt_submit(struct pt *pt, struct fuse_req *r, const struct be_caller *who, tp_fn fn, const struct pt_job *args);
-void pt_meta(struct pt *pt, struct fuse_req *r, const struct be_caller *who, tp_fn fn, const struct pt_job *args, uint64_t node);
-void pt_meta_fh(struct pt *pt, struct fuse_req *r, const struct be_caller *who, tp_fn fn, const struct pt_job *args, uint64_t fh);
+void pt_submit(struct pt *pt, struct fuse_req *r, const struct be_caller *who, tp_fn fn,
+	       const struct pt_job *args);
+void pt_meta(struct pt *pt, struct fuse_req *r, const struct be_caller *who, tp_fn fn,
+	     const struct pt_job *args, uint64_t node);
+void pt_meta_fh(struct pt *pt, struct fuse_req *r, const struct be_caller *who, tp_fn fn,
+		const struct pt_job *args, uint64_t fh);
 /* An inline metadata call that must not run on the loop thread after all:
  * true when it was inline (the pool runs it again; do not reply). */
 bool pt_meta_decline(struct pt_job *j);
@@ -178,8 +182,8 @@ int pt_stat_fd(int fd, struct stat *st);
 /* "N" for descriptor fd, relative to env.proc_fd (only when it is >= 0). */
 void pt_proc_name(char *buf, size_t len, int fd);
 /* openat as the request's caller (O_CLOEXEC added): the descriptor or -errno. */
-int pt_openat_as_caller(const struct pt *pt, const struct be_caller *who, int dirfd, const char *path,
-			int oflags, mode_t mode);
+int pt_openat_as_caller(const struct pt *pt, const struct be_caller *who, int dirfd,
+			const char *path, int oflags, mode_t mode);
 /* Act as the request's caller on this thread (raw setresuid/setresgid:
  * per thread, unlike glibc's wrappers): 0 or -errno. pt_creds_leave
  * returns to the worker's own ids; both are no-ops unless pt_setcreds. */
@@ -209,15 +213,21 @@ int pt_node_chmod(struct pt *pt, int nfd, mode_t mode);
 int pt_node_utimens(struct pt *pt, int nfd, const struct timespec ts[2]);
 
 /* passthrough_dir.c */
-void pt_readdir(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t size, bool plus);
+void pt_readdir(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh,
+		uint64_t off, uint32_t size, bool plus);
 
 /* passthrough_read.c: the read side's operations (be_ops) */
-void pt_lookup(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name);
-void pt_getattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, bool has_fh, uint64_t fh);
+void pt_lookup(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
+	       const char *name);
+void pt_getattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		bool has_fh, uint64_t fh);
 void pt_readlink(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node);
-void pt_open(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t flags);
-void pt_opendir(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t flags);
-void pt_read(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t size);
+void pt_open(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+	     uint32_t flags);
+void pt_opendir(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		uint32_t flags);
+void pt_read(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off,
+	     uint32_t size);
 void pt_release(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh);
 void pt_flush(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh);
 void pt_statfs(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node);
@@ -227,30 +237,38 @@ void pt_statfs(void *ctx, struct fuse_req *r, const struct be_caller *who, uint6
  * (HANDLE_KILLPRIV_V2: the guest asks for it). */
 void pt_kill_suidgid(int fd);
 
-void pt_setattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const struct fuse_setattr_in *in);
-void pt_write(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t size,
-	      uint32_t write_flags);
-void pt_fsync(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, bool datasync);
-void pt_create(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name,
-	       const struct fuse_create_in *in);
-void pt_mknod(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name, uint32_t mode,
-	      uint32_t rdev, const char *target);
-void pt_link(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint64_t newparent, const char *name);
-void pt_unlink(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name, bool dir);
-void pt_rename(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t olddir, const char *oldname, uint64_t newdir,
-	       const char *newname, uint32_t flags);
-void pt_access(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t mask);
-void pt_fallocate(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint64_t len,
-		  uint32_t mode);
-void pt_lseek(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t whence);
-void pt_copy_file_range(void *ctx, struct fuse_req *r, const struct be_caller *who, const struct fuse_copy_file_range_in *in);
+void pt_setattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		const struct fuse_setattr_in *in);
+void pt_write(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off,
+	      uint32_t size, uint32_t write_flags);
+void pt_fsync(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh,
+	      bool datasync);
+void pt_create(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
+	       const char *name, const struct fuse_create_in *in);
+void pt_mknod(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
+	      const char *name, uint32_t mode, uint32_t rdev, const char *target);
+void pt_link(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+	     uint64_t newparent, const char *name);
+void pt_unlink(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
+	       const char *name, bool dir);
+void pt_rename(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t olddir,
+	       const char *oldname, uint64_t newdir, const char *newname, uint32_t flags);
+void pt_access(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+	       uint32_t mask);
+void pt_fallocate(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh,
+		  uint64_t off, uint64_t len, uint32_t mode);
+void pt_lseek(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off,
+	      uint32_t whence);
+void pt_copy_file_range(void *ctx, struct fuse_req *r, const struct be_caller *who,
+			const struct fuse_copy_file_range_in *in);
 void pt_syncfs(void *ctx, struct fuse_req *r, const struct be_caller *who);
 uint32_t pt_init_flags(void *ctx);
 
 /* passthrough_locks.c */
-void pt_getlk(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const struct fuse_lk_in *in);
-void pt_setlk(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const struct fuse_lk_in *in,
-	      bool sleep);
+void pt_getlk(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+	      const struct fuse_lk_in *in);
+void pt_setlk(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+	      const struct fuse_lk_in *in, bool sleep);
 /* FLUSH (close in the guest) drops the POSIX owner's locks on the node;
  * RELEASE with FUSE_RELEASE_FLOCK_UNLOCK the flock owner's. */
 void pt_locks_flush(uint64_t node, uint64_t lock_owner);
@@ -269,10 +287,13 @@ void pt_locks_release_id(uint64_t id);
 void pt_locks_ring_stop(void);
 
 /* passthrough_xattr.c */
-void pt_getxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const char *name, uint32_t size);
-void pt_listxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t size);
-void pt_setxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const char *name, uint32_t size,
-		 uint32_t flags);
-void pt_removexattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const char *name);
+void pt_getxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		 const char *name, uint32_t size);
+void pt_listxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		  uint32_t size);
+void pt_setxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		 const char *name, uint32_t size, uint32_t flags);
+void pt_removexattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		    const char *name);
 
 #endif

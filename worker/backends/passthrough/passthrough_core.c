@@ -32,8 +32,8 @@
 #include "util.h"
 #include "threadpool.h"
 
-
-struct pt_job *pt_prepare(struct pt *pt, struct fuse_req *r, const struct be_caller *who, const struct pt_job *args)
+struct pt_job *pt_prepare(struct pt *pt, struct fuse_req *r, const struct be_caller *who,
+			  const struct pt_job *args)
 {
 	struct pt_job *j = be_req_priv(r);
 
@@ -44,7 +44,8 @@ struct pt_job *pt_prepare(struct pt *pt, struct fuse_req *r, const struct be_cal
 	return j;
 }
 
-void pt_submit(struct pt *pt, struct fuse_req *r, const struct be_caller *who, tp_fn fn, const struct pt_job *args)
+void pt_submit(struct pt *pt, struct fuse_req *r, const struct be_caller *who, tp_fn fn,
+	       const struct pt_job *args)
 {
 	pt_prepare(pt, r, who, args);
 	tp_submit(pt->pt_env.tp, fn, r);
@@ -61,8 +62,8 @@ void pt_submit(struct pt *pt, struct fuse_req *r, const struct be_caller *who, t
  * stalls the queue.
  */
 
-void pt_fast(struct pt *pt, struct fuse_req *r, const struct be_caller *who, int (*body)(struct pt_job *, bool),
-		    tp_fn slow, const struct pt_job *args)
+void pt_fast(struct pt *pt, struct fuse_req *r, const struct be_caller *who,
+	     int (*body)(struct pt_job *, bool), tp_fn slow, const struct pt_job *args)
 {
 	struct pt_job *j = pt_prepare(pt, r, who, args);
 
@@ -138,8 +139,8 @@ void pt_meta_took(struct pt *pt, uint64_t start, long slept0, uint32_t opcode)
 
 /* The loop thread runs fn if the gate is open and the descriptor it needs
  * (the node's, or the open file's with fh) is already here. */
-static void pt_inline(struct pt *pt, struct fuse_req *r, const struct be_caller *who, tp_fn fn, const struct pt_job *args,
-		      uint64_t id, bool fh)
+static void pt_inline(struct pt *pt, struct fuse_req *r, const struct be_caller *who, tp_fn fn,
+		      const struct pt_job *args, uint64_t id, bool fh)
 {
 	struct pt_job *j = pt_prepare(pt, r, who, args);
 	uint64_t start = bh_now_ns();
@@ -167,12 +168,14 @@ static void pt_inline(struct pt *pt, struct fuse_req *r, const struct be_caller 
 	pt_meta_took(pt, start, slept0, opcode);
 }
 
-void pt_meta(struct pt *pt, struct fuse_req *r, const struct be_caller *who, tp_fn fn, const struct pt_job *args, uint64_t node)
+void pt_meta(struct pt *pt, struct fuse_req *r, const struct be_caller *who, tp_fn fn,
+	     const struct pt_job *args, uint64_t node)
 {
 	pt_inline(pt, r, who, fn, args, node, false);
 }
 
-void pt_meta_fh(struct pt *pt, struct fuse_req *r, const struct be_caller *who, tp_fn fn, const struct pt_job *args, uint64_t fh)
+void pt_meta_fh(struct pt *pt, struct fuse_req *r, const struct be_caller *who, tp_fn fn,
+		const struct pt_job *args, uint64_t fh)
 {
 	pt_inline(pt, r, who, fn, args, fh, true);
 }

@@ -390,7 +390,8 @@ static void pt_do_readdir(void *arg)
 	free(buf);
 }
 
-void pt_readdir(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t size, bool plus)
+void pt_readdir(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh,
+		uint64_t off, uint32_t size, bool plus)
 {
 	pt_meta_fh(ctx, r, who, pt_do_readdir,
 		   &(struct pt_job){.j_id = fh, .j_off = off, .j_size = size, .j_plus = plus}, fh);

@@ -294,8 +294,8 @@ static int pl_create(struct pt *pt, const struct be_caller *who, const struct fu
 
 /* The description of (node, owner) with a reference, wherever it lives;
  * created unless create is false (then NULL with 0 when there is none). */
-static int pl_get(struct pt *pt, const struct be_caller *who, const struct fuse_lk_in *in, uint64_t node,
-		  bool create, struct pl_ofd **out)
+static int pl_get(struct pt *pt, const struct be_caller *who, const struct fuse_lk_in *in,
+		  uint64_t node, bool create, struct pl_ofd **out)
 {
 	bool flock = (in->lk_flags & FUSE_LK_FLOCK) != 0;
 	struct pl_ofd *o;
@@ -511,13 +511,15 @@ static void pl_do_getlk(void *arg)
 	be_reply_lk(arg, &lk);
 }
 
-void pt_setlk(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const struct fuse_lk_in *in, bool sleep)
+void pt_setlk(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+	      const struct fuse_lk_in *in, bool sleep)
 {
 	pt_submit(ctx, r, who, pl_do_setlk,
 		  &(struct pt_job){.j_id = node, .j_arg = in, .j_flags = sleep});
 }
 
-void pt_getlk(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const struct fuse_lk_in *in)
+void pt_getlk(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+	      const struct fuse_lk_in *in)
 {
 	pt_submit(ctx, r, who, pl_do_getlk, &(struct pt_job){.j_id = node, .j_arg = in});
 }

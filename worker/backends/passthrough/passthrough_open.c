@@ -128,8 +128,8 @@ static int pt_reopen_by_name(struct pt *pt, const struct be_caller *who, uint64_
 
 /* Through our procfs: the magic link to the very inode. Directories
  * without one: "." of themselves. */
-static int pt_reopen_link(struct pt *pt, const struct be_caller *who, int fd, const struct stat *want,
-			  int oflags)
+static int pt_reopen_link(struct pt *pt, const struct be_caller *who, int fd,
+			  const struct stat *want, int oflags)
 {
 	struct stat got;
 	char path[16];
@@ -168,7 +168,8 @@ static int pt_reopen_prepare(int fd, unsigned allow, struct stat *want, int *ofl
 	return 0;
 }
 
-int pt_reopen(struct pt *pt, const struct be_caller *who, uint64_t node, int fd, int oflags, unsigned allow)
+int pt_reopen(struct pt *pt, const struct be_caller *who, uint64_t node, int fd, int oflags,
+	      unsigned allow)
 {
 	struct stat want;
 	int err;
@@ -334,8 +335,8 @@ void pt_proc_name(char *buf, size_t len, int fd)
 	snprintf(buf, len, "%d", fd);
 }
 
-int pt_openat_as_caller(const struct pt *pt, const struct be_caller *who, int dirfd, const char *path,
-			int oflags, mode_t mode)
+int pt_openat_as_caller(const struct pt *pt, const struct be_caller *who, int dirfd,
+			const char *path, int oflags, mode_t mode)
 {
 	int fd, err;
 

@@ -35,7 +35,6 @@
 #include "threadpool.h"
 #include "util.h"
 
-
 static int pt_lookup_body(struct pt_job *j, bool nowait)
 {
 	struct fuse_entry_out e;
@@ -172,7 +171,8 @@ static void pt_do_open(void *arg)
 			  : pt_file_oflags(pt, (int)(j->j_flags & PT_OPEN_PASS));
 	if ((err = fdt_node_get(pt->pt_fdt, j->j_id, &pfd)) < 0)
 		goto out;
-	fd = pt_reopen(pt, j->j_who, j->j_id, pfd, oflags, j->j_dir ? PT_REOPEN_DIR : PT_REOPEN_FILE);
+	fd = pt_reopen(pt, j->j_who, j->j_id, pfd, oflags,
+		       j->j_dir ? PT_REOPEN_DIR : PT_REOPEN_FILE);
 	fdt_put(pt->pt_fdt, pfd);
 	if ((err = fd) < 0)
 		goto out;
@@ -340,7 +340,8 @@ static void pt_do_statfs(void *arg)
 
 /* ---- be_ops entry points (loop thread) ---- */
 
-void pt_lookup(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name)
+void pt_lookup(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
+	       const char *name)
 {
 	const struct pt_job args = {.j_id = parent, .j_name = name};
 
@@ -363,7 +364,8 @@ void pt_lookup(void *ctx, struct fuse_req *r, const struct be_caller *who, uint6
 		pt_meta(ctx, r, who, pt_do_lookup, &args, parent);
 }
 
-void pt_getattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, bool has_fh, uint64_t fh)
+void pt_getattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		bool has_fh, uint64_t fh)
 {
 	/* The node's O_PATH descriptor answers for open files too. */
 	pt_fast(ctx, r, who, pt_getattr_body, pt_do_getattr, &(struct pt_job){.j_id = node});
@@ -374,7 +376,8 @@ void pt_readlink(void *ctx, struct fuse_req *r, const struct be_caller *who, uin
 	pt_meta(ctx, r, who, pt_do_readlink, &(struct pt_job){.j_id = node}, node);
 }
 
-void pt_open(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t flags)
+void pt_open(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+	     uint32_t flags)
 {
 	const struct fuse_open_in *oi = be_req_args(r);
 
@@ -385,13 +388,15 @@ void pt_open(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_
 		&(struct pt_job){.j_id = node, .j_flags = flags, .j_size = oi->open_flags}, node);
 }
 
-void pt_opendir(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t flags)
+void pt_opendir(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		uint32_t flags)
 {
-	pt_meta(ctx, r, who, pt_do_open, &(struct pt_job){.j_id = node, .j_flags = flags, .j_dir = true},
-		node);
+	pt_meta(ctx, r, who, pt_do_open,
+		&(struct pt_job){.j_id = node, .j_flags = flags, .j_dir = true}, node);
 }
 
-void pt_read(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t size)
+void pt_read(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off,
+	     uint32_t size)
 {
 	struct pt *pt = ctx;
 

@@ -175,13 +175,15 @@ out:
 	fdt_put(pt->pt_fdt, nfd);
 }
 
-void pt_setattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const struct fuse_setattr_in *in)
+void pt_setattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		const struct fuse_setattr_in *in)
 {
 	/* One with a handle may need it from another worker: the pool waits. */
 	if (in->valid & FATTR_FH)
 		pt_submit(ctx, r, who, pt_do_setattr, &(struct pt_job){.j_id = node, .j_arg = in});
 	else
-		pt_meta(ctx, r, who, pt_do_setattr, &(struct pt_job){.j_id = node, .j_arg = in}, node);
+		pt_meta(ctx, r, who, pt_do_setattr, &(struct pt_job){.j_id = node, .j_arg = in},
+			node);
 }
 
 /* ---- WRITE, FSYNC ---- */
@@ -234,8 +236,8 @@ static void pt_do_write(void *arg)
  * 1.50x (within the runs' spread). Large writes are copy-bound: always
  * the pool.
  */
-void pt_write(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t size,
-	      uint32_t write_flags)
+void pt_write(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off,
+	      uint32_t size, uint32_t write_flags)
 {
 	struct pt *pt = ctx;
 	struct pt_job args = {.j_id = fh, .j_off = off, .j_size = size, .j_flags = write_flags};
@@ -265,7 +267,8 @@ static void pt_do_fsync(void *arg)
 	be_reply_err(arg, err);
 }
 
-void pt_fsync(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, bool datasync)
+void pt_fsync(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh,
+	      bool datasync)
 {
 	pt_submit(ctx, r, who, pt_do_fsync, &(struct pt_job){.j_id = fh, .j_flags = datasync});
 }
@@ -392,11 +395,11 @@ fail:
 	be_reply_err(arg, err);
 }
 
-void pt_create(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name,
-	       const struct fuse_create_in *in)
+void pt_create(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
+	       const char *name, const struct fuse_create_in *in)
 {
-	pt_meta(ctx, r, who, pt_do_create, &(struct pt_job){.j_id = parent, .j_name = name, .j_arg = in},
-		parent);
+	pt_meta(ctx, r, who, pt_do_create,
+		&(struct pt_job){.j_id = parent, .j_name = name, .j_arg = in}, parent);
 }
 
 /* ---- MKNOD, MKDIR, SYMLINK, LINK ---- */
@@ -441,8 +444,8 @@ static void pt_do_mknod(void *arg)
 		be_reply_entry(arg, &e);
 }
 
-void pt_mknod(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name, uint32_t mode,
-	      uint32_t rdev, const char *target)
+void pt_mknod(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
+	      const char *name, uint32_t mode, uint32_t rdev, const char *target)
 {
 	switch (mode & S_IFMT) {
 	case S_IFREG:
@@ -461,13 +464,11 @@ void pt_mknod(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64
 		be_reply_err(r, -EINVAL);
 		return;
 	}
-	pt_meta(ctx, r, who, pt_do_mknod,
-		&(struct pt_job){.j_id = parent,
-				 .j_name = name,
-				 .j_name2 = target,
-				 .j_mode = mode,
-				 .j_rdev = rdev},
-		parent);
+	pt_meta(
+	    ctx, r, who, pt_do_mknod,
+	    &(struct pt_job){
+		.j_id = parent, .j_name = name, .j_name2 = target, .j_mode = mode, .j_rdev = rdev},
+	    parent);
 }
 
 /*
@@ -477,8 +478,8 @@ void pt_mknod(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64
  * chroot, none) by the node's recorded name, checked before and after: a
  * name the host replaced meanwhile is undone and answers ESTALE.
  */
-static int pt_link_by_name(struct pt *pt, const struct be_caller *who, uint64_t node, int ofd, int dfd,
-			   const char *name)
+static int pt_link_by_name(struct pt *pt, const struct be_caller *who, uint64_t node, int ofd,
+			   int dfd, const char *name)
 {
 	char old[NT_NAME_MAX + 1];
 	struct stat want, st;
@@ -544,7 +545,8 @@ static void pt_do_link(void *arg)
 		be_reply_entry(arg, &e);
 }
 
-void pt_link(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint64_t newparent, const char *name)
+void pt_link(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+	     uint64_t newparent, const char *name)
 {
 	pt_submit(ctx, r, who, pt_do_link,
 		  &(struct pt_job){.j_id = node, .j_id2 = newparent, .j_name = name});
@@ -570,10 +572,11 @@ static void pt_do_unlink(void *arg)
 	be_reply_err(arg, err);
 }
 
-void pt_unlink(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent, const char *name, bool dir)
+void pt_unlink(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
+	       const char *name, bool dir)
 {
-	pt_meta(ctx, r, who, pt_do_unlink, &(struct pt_job){.j_id = parent, .j_name = name, .j_dir = dir},
-		parent);
+	pt_meta(ctx, r, who, pt_do_unlink,
+		&(struct pt_job){.j_id = parent, .j_name = name, .j_dir = dir}, parent);
 }
 
 /*
@@ -622,8 +625,8 @@ static void pt_do_rename(void *arg)
 	be_reply_err(arg, err);
 }
 
-void pt_rename(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t olddir, const char *oldname,
-	       uint64_t newdir, const char *newname, uint32_t flags)
+void pt_rename(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t olddir,
+	       const char *oldname, uint64_t newdir, const char *newname, uint32_t flags)
 {
 	pt_submit(ctx, r, who, pt_do_rename,
 		  &(struct pt_job){.j_id = olddir,
@@ -654,7 +657,8 @@ static void pt_do_access(void *arg)
 	be_reply_err(arg, err);
 }
 
-void pt_access(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t mask)
+void pt_access(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+	       uint32_t mask)
 {
 	pt_meta(ctx, r, who, pt_do_access, &(struct pt_job){.j_id = node, .j_mode = mask}, node);
 }
@@ -680,8 +684,8 @@ static void pt_do_fallocate(void *arg)
 	be_reply_err(arg, err);
 }
 
-void pt_fallocate(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint64_t len,
-		  uint32_t mode)
+void pt_fallocate(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh,
+		  uint64_t off, uint64_t len, uint32_t mode)
 {
 	if (mode & ~(uint32_t)PT_FALLOC_MODES) {
 		be_reply_err(r, -EOPNOTSUPP);
@@ -712,9 +716,11 @@ static void pt_do_lseek(void *arg)
 		be_reply_lseek(arg, (uint64_t)res);
 }
 
-void pt_lseek(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off, uint32_t whence)
+void pt_lseek(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh, uint64_t off,
+	      uint32_t whence)
 {
-	pt_submit(ctx, r, who, pt_do_lseek, &(struct pt_job){.j_id = fh, .j_off = off, .j_flags = whence});
+	pt_submit(ctx, r, who, pt_do_lseek,
+		  &(struct pt_job){.j_id = fh, .j_off = off, .j_flags = whence});
 }
 
 /* The reply counts bytes in 32 bits. */
@@ -750,7 +756,8 @@ static void pt_do_copy(void *arg)
 		be_reply_write(arg, (uint32_t)got);
 }
 
-void pt_copy_file_range(void *ctx, struct fuse_req *r, const struct be_caller *who, const struct fuse_copy_file_range_in *in)
+void pt_copy_file_range(void *ctx, struct fuse_req *r, const struct be_caller *who,
+			const struct fuse_copy_file_range_in *in)
 {
 	pt_submit(ctx, r, who, pt_do_copy, &(struct pt_job){.j_arg = in});
 }

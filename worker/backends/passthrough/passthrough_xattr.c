@@ -179,25 +179,30 @@ static void px_do_removexattr(void *arg)
 /* Without --xattr the dispatcher answers ENOSYS before these run
  * (fuse_dispatch.c, FR_XATTR). */
 
-void pt_getxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const char *name, uint32_t size)
+void pt_getxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		 const char *name, uint32_t size)
 {
 	pt_meta(ctx, r, who, px_do_getxattr,
 		&(struct pt_job){.j_id = node, .j_name = name, .j_size = size}, node);
 }
 
-void pt_listxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, uint32_t size)
+void pt_listxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		  uint32_t size)
 {
 	pt_meta(ctx, r, who, px_do_listxattr, &(struct pt_job){.j_id = node, .j_size = size}, node);
 }
 
-void pt_setxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const char *name, uint32_t size,
-		 uint32_t flags)
+void pt_setxattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		 const char *name, uint32_t size, uint32_t flags)
 {
 	pt_meta(ctx, r, who, px_do_setxattr,
-		&(struct pt_job){.j_id = node, .j_name = name, .j_size = size, .j_flags = flags}, node);
+		&(struct pt_job){.j_id = node, .j_name = name, .j_size = size, .j_flags = flags},
+		node);
 }
 
-void pt_removexattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node, const char *name)
+void pt_removexattr(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
+		    const char *name)
 {
-	pt_meta(ctx, r, who, px_do_removexattr, &(struct pt_job){.j_id = node, .j_name = name}, node);
+	pt_meta(ctx, r, who, px_do_removexattr, &(struct pt_job){.j_id = node, .j_name = name},
+		node);
 }

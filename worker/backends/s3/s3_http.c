@@ -324,7 +324,8 @@ static char *s3_url(const struct s3_client *c, const struct s3_req *r, char *pat
 	int n;
 
 	for (size_t i = 0; i < r->nquery; i++)
-		cap += 3 * (strlen(r->query[i].name) + strlen(r->query[i].value ? r->query[i].value : "")) +
+		cap += 3 * (strlen(r->query[i].name) +
+			    strlen(r->query[i].value ? r->query[i].value : "")) +
 		       2;
 	if (!(url = malloc(cap)))
 		return NULL;
@@ -371,8 +372,8 @@ static int s3_start(struct s3_xfer *x)
 	if (c->c_conf.virtual_host)
 		plen = (size_t)snprintf(path, plen, "/%s", r->key);
 	else
-		plen = (size_t)snprintf(path, plen, "/%s%s%s", c->c_conf.bucket, r->key[0] ? "/" : "",
-					r->key);
+		plen = (size_t)snprintf(path, plen, "/%s%s%s", c->c_conf.bucket,
+					r->key[0] ? "/" : "", r->key);
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
 	s3_sha256_hex(r->body ? r->body : "", r->body_len, hash);
@@ -552,12 +553,12 @@ struct s3_client *s3_client_new(struct event_base *base, const struct s3_client_
 		c->c_conf.retry_base_ms = S3_DEFAULT_RETRY_BASE_MS;
 	if (c->c_conf.retry_max_ms < c->c_conf.retry_base_ms)
 		c->c_conf.retry_max_ms = S3_DEFAULT_RETRY_MAX_MS;
-	snprintf(c->c_origin, sizeof(c->c_origin), "%.*s", (int)(slash ? slash - conf->endpoint
-								 : (long)strlen(conf->endpoint)),
+	snprintf(c->c_origin, sizeof(c->c_origin), "%.*s",
+		 (int)(slash ? slash - conf->endpoint : (long)strlen(conf->endpoint)),
 		 conf->endpoint);
 	snprintf(c->c_host, sizeof(c->c_host), "%s%s%.*s", conf->virtual_host ? conf->bucket : "",
-		 conf->virtual_host ? "." : "",
-		 (int)(slash ? slash - auth : (long)strlen(auth)), auth);
+		 conf->virtual_host ? "." : "", (int)(slash ? slash - auth : (long)strlen(auth)),
+		 auth);
 	c->c_multi = curl_multi_init();
 	c->c_timer = evtimer_new(base, s3_timeout_cb, c);
 	if (!c->c_multi || !c->c_timer || !c->c_conf.endpoint || !c->c_conf.secret_key) {

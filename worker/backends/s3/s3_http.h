@@ -28,7 +28,7 @@ struct s3_client_conf {
 	const char *region;
 	bool virtual_host; /* addressing = virtual */
 	const char *access_key, *secret_key, *session_token;
-	long timeout_ms; /* one attempt, connection included (0: S3_DEFAULT_TIMEOUT_MS) */
+	long timeout_ms;     /* one attempt, connection included (0: S3_DEFAULT_TIMEOUT_MS) */
 	const char *ca_file; /* NULL: the system's CA bundle; TLS is always verified */
 	/* Retries: an attempt that got no answer, or 500, 502, 503, 504, 429,
 	 * is made again after retry_base_ms, doubling up to retry_max_ms, with
@@ -39,10 +39,10 @@ struct s3_client_conf {
 	long retry_base_ms, retry_max_ms;
 };
 
-#define S3_DEFAULT_TIMEOUT_MS	  30000
-#define S3_DEFAULT_ATTEMPTS	  4
-#define S3_DEFAULT_RETRY_BASE_MS  100
-#define S3_DEFAULT_RETRY_MAX_MS	  2000
+#define S3_DEFAULT_TIMEOUT_MS	 30000
+#define S3_DEFAULT_ATTEMPTS	 4
+#define S3_DEFAULT_RETRY_BASE_MS 100
+#define S3_DEFAULT_RETRY_MAX_MS	 2000
 
 #define S3_HEADERS_MAX 8
 #define S3_QUERY_MAX   8
@@ -64,9 +64,9 @@ struct s3_req {
 	int err;	   /* 0: an HTTP answer came (see status); -errno: none did */
 	long status;	   /* HTTP status of the last attempt */
 	unsigned attempts; /* made (1 without retries) */
-	char *reply; /* the reply body, NUL-terminated, malloc'ed (s3_req_reset frees) */
+	char *reply;	   /* the reply body, NUL-terminated, malloc'ed (s3_req_reset frees) */
 	size_t reply_len;
-	char etag[128];	      /* ETag header, as sent */
+	char etag[128]; /* ETag header, as sent */
 	uint64_t content_length;
 	/* private */
 	void *priv;

@@ -38,7 +38,7 @@ struct s3_xp {
 	int (*fn)(const struct s3_entry *, void *);
 	void *arg;
 	struct s3_list_result *res;
-	bool url;  /* EncodingType url */
+	bool url; /* EncodingType url */
 	char key[S3_XML_VALUE_MAX], etag[S3_XML_VALUE_MAX], modified[64];
 	size_t keylen; /* raw (still encoded) */
 	uint64_t size;

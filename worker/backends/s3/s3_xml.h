@@ -23,9 +23,9 @@
 struct s3_entry {
 	bool is_prefix;
 	const char *key;
-	uint64_t size;		/* objects */
-	const char *etag;	/* objects, as sent (with its quotes) */
-	const char *modified;	/* objects, ISO 8601 as sent */
+	uint64_t size;	      /* objects */
+	const char *etag;     /* objects, as sent (with its quotes) */
+	const char *modified; /* objects, ISO 8601 as sent */
 };
 
 struct s3_list_result {
