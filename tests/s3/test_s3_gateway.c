@@ -1,10 +1,9 @@
 /*
- * test_s3_gateway.c - the S3 back end's request signing against a real
- * gateway: a one-node Ceph cluster with the RADOS Gateway
- * (tests/s3/ceph-cluster.sh), started for this program and stopped after.
- * The gateway checks every signature, so each request that succeeds is a
- * signature it accepted, made the way the back end will make them (path
- * and query encoded by s3_uri_encode, signed by s3_sign, sent by libcurl).
+ * test_s3_gateway.c - the S3 back end's HTTP client (s3_http.c, signing
+ * with sigv4.c) against a real gateway: a one-node Ceph cluster with the
+ * RADOS Gateway (tests/s3/ceph-cluster.sh), started for each test and
+ * stopped after. The gateway checks every signature, so each request that
+ * succeeds is a signature it accepted.
  * The replies are read with the back end's XML code (s3_xml.c): the
  * listing, the new upload's id and the error body come from the real
  * gateway.
@@ -68,175 +67,6 @@ static void gw_stop(void)
 
 TestSuite(s3gw, .init = gw_start, .fini = gw_stop, .timeout = 180);
 
-struct gw_body {
-	char *data;
-	size_t len;
-};
-
-static size_t gw_collect(char *p, size_t size, size_t n, void *arg)
-{
-	struct gw_body *b = arg;
-	char *d = realloc(b->data, b->len + size * n + 1);
-
-	if (!d)
-		return 0;
-	memcpy(d + b->len, p, size * n);
-	b->data = d;
-	b->len += size * n;
-	d[b->len] = '\0';
-	return size * n;
-}
-
-/* One signed request; the HTTP status, the reply body in *reply (malloc'ed). */
-static long gw_request(const char *method, const char *path, const struct s3_pair *q, size_t nq,
-		       const char *body, const char *secret, struct gw_body *reply)
-{
-	char url[4096], enc[2048], hash[65], date[17], auth[1024], hdr[3][1200];
-	const char *host = gw_endpoint + strlen("http://");
-	size_t blen = body ? strlen(body) : 0, u;
-	struct curl_slist *list = NULL;
-	struct tm tm;
-	time_t now = time(NULL);
-	long status = 0;
-	CURL *c;
-
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
-	s3_sha256_hex(body ? body : "", blen, hash);
-	const struct s3_pair h[] = {
-	    {"host", host}, {"x-amz-date", date}, {"x-amz-content-sha256", hash}};
-	struct s3_sig_in in = {.method = method,
-			       .path = path,
-			       .query = q,
-			       .nquery = nq,
-			       .headers = h,
-			       .nheaders = 3,
-			       .payload_hash = hash,
-			       .amz_date = date,
-			       .region = "us-east-1",
-			       .service = "s3",
-			       .access_key = gw_key,
-			       .secret_key = secret};
-	cr_assert_eq(s3_sign(&in, auth, sizeof(auth)), 0);
-	cr_assert_geq(s3_uri_encode(path, strlen(path), true, enc, sizeof(enc)), 0);
-	u = (size_t)snprintf(url, sizeof(url), "%s%s", gw_endpoint, enc);
-	for (size_t i = 0; i < nq; i++) {
-		char n[512], v[512];
-		const char *val = q[i].value ? q[i].value : "";
-
-		cr_assert_geq(s3_uri_encode(q[i].name, strlen(q[i].name), false, n, sizeof(n)), 0);
-		cr_assert_geq(s3_uri_encode(val, strlen(val), false, v, sizeof(v)), 0);
-		u += (size_t)snprintf(url + u, sizeof(url) - u, "%c%s=%s", i ? '&' : '?', n, v);
-	}
-	snprintf(hdr[0], sizeof(hdr[0]), "x-amz-date: %s", date);
-	snprintf(hdr[1], sizeof(hdr[1]), "x-amz-content-sha256: %s", hash);
-	snprintf(hdr[2], sizeof(hdr[2]), "Authorization: %s", auth);
-	for (int i = 0; i < 3; i++)
-		list = curl_slist_append(list, hdr[i]);
-	list = curl_slist_append(list, "Expect:");
-	memset(reply, 0, sizeof(*reply));
-	cr_assert_not_null(c = curl_easy_init());
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, gw_collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, reply);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	if (strcmp(method, "HEAD") == 0)
-		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-	if (body || strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
-	}
-	cr_assert_eq(curl_easy_perform(c), CURLE_OK, "%s %s: no answer", method, url);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	curl_slist_free_all(list);
-	return status;
-}
-
-static int gw_keep_first(const struct s3_entry *e, void *arg)
-{
-	char *out = arg;
-
-	if (!out[0])
-		snprintf(out, 512, "%s%s", e->is_prefix ? "prefix:" : "", e->key);
-	return 0;
-}
-
-static void expect_status(long got, long want, const char *what, const struct gw_body *b)
-{
-	cr_expect_eq(got, want, "%s: HTTP %ld, wanted %ld: %s", what, got, want,
-		     b->data ? b->data : "");
-}
-
-Test(s3gw, the_gateway_accepts_what_the_back_end_signs)
-{
-	static const char key[] = "/bulkhead-test/vm1/a b+c/\xc3\xbc~x.txt";
-	static const char content[] = "bytes the gateway keeps\n";
-	const struct s3_pair list[] = {{"list-type", "2"},
-				       {"prefix", "vm1/a b+c/"},
-				       {"encoding-type", "url"},
-				       {"max-keys", "10"}};
-	const struct s3_pair uploads[] = {{"uploads", ""}};
-	struct gw_body b;
-	char id[256], first[512], code[64], msg[256];
-	struct s3_list_result res;
-	long st;
-
-	st = gw_request("PUT", "/bulkhead-test", NULL, 0, NULL, gw_secret, &b);
-	expect_status(st, 200, "create the bucket", &b);
-	free(b.data);
-
-	st = gw_request("PUT", key, NULL, 0, content, gw_secret, &b);
-	expect_status(st, 200, "PUT of a key with a space, a '+' and UTF-8", &b);
-	free(b.data);
-
-	st = gw_request("GET", key, NULL, 0, NULL, gw_secret, &b);
-	expect_status(st, 200, "GET of it", &b);
-	cr_expect(b.data && strcmp(b.data, content) == 0, "GET gave '%s'", b.data ? b.data : "");
-	free(b.data);
-
-	/* a listing with a '/' and a space in a value, url-encoded keys back */
-	st = gw_request("GET", "/bulkhead-test", list, 4, NULL, gw_secret, &b);
-	expect_status(st, 200, "ListObjectsV2", &b);
-	cr_expect(b.data && strstr(b.data, "<Key>vm1%2Fa%20b%2Bc%2F%C3%BC~x.txt</Key>"),
-		  "the listing does not hold the key: %s", b.data ? b.data : "");
-	first[0] = '\0';
-	cr_expect_eq(s3_parse_list(b.data ? b.data : "", b.len, gw_keep_first, first, &res), 0,
-		     "s3_parse_list refused the gateway's listing: %s", b.data ? b.data : "");
-	cr_expect_str_eq(first, key + strlen("/bulkhead-test/"));
-	cr_expect_eq(res.objects, 1);
-	cr_expect_not(res.truncated);
-	free(b.data);
-
-	/* ?uploads: a parameter without a value, as a multipart upload begins */
-	st = gw_request("POST", "/bulkhead-test/vm1/big", uploads, 1, NULL, gw_secret, &b);
-	expect_status(st, 200, "CreateMultipartUpload", &b);
-	cr_assert_eq(s3_parse_upload_id(b.data ? b.data : "", b.len, id, sizeof(id)), 0,
-		     "no UploadId: %s", b.data ? b.data : "");
-	free(b.data);
-	const struct s3_pair abort_q[] = {{"uploadId", id}};
-	st = gw_request("DELETE", "/bulkhead-test/vm1/big", abort_q, 1, NULL, gw_secret, &b);
-	expect_status(st, 204, "AbortMultipartUpload", &b);
-	free(b.data);
-
-	/* the gateway really checks: the wrong secret is refused */
-	st = gw_request("GET", key, NULL, 0, NULL, "not-the-secret", &b);
-	expect_status(st, 403, "GET signed with the wrong secret", &b);
-	cr_expect_eq(
-	    s3_parse_error(b.data ? b.data : "", b.len, code, sizeof(code), msg, sizeof(msg)), 0,
-	    "%s", b.data ? b.data : "");
-	cr_expect_str_eq(code, "SignatureDoesNotMatch");
-	free(b.data);
-
-	st = gw_request("DELETE", key, NULL, 0, NULL, gw_secret, &b);
-	expect_status(st, 204, "DELETE of the key", &b);
-	free(b.data);
-}
-
-/* ---- the back end's HTTP client (s3_http.c) on a libevent loop ---- */
-
 #define GW_N 16
 
 struct gw_loop {
@@ -270,6 +100,123 @@ static void gw_run(struct gw_loop *l, struct s3_req *r, unsigned n)
 	cr_assert_eq(s3_inflight(l->client), 0);
 }
 
+/* A client of bucket on l's loop, signing with secret. */
+static struct s3_client *gw_client(struct gw_loop *l, const char *bucket, const char *secret)
+{
+	struct s3_client_conf conf = {.endpoint = gw_endpoint,
+				      .bucket = bucket,
+				      .region = "us-east-1",
+				      .access_key = gw_key,
+				      .secret_key = secret};
+	struct s3_client *c;
+	char err[256];
+
+	cr_assert_not_null(c = s3_client_new(l->base, &conf, err, sizeof(err)), "%s", err);
+	return c;
+}
+
+static void gw_expect(const struct s3_req *r, long want, const char *what)
+{
+	cr_expect_eq(r->status, want, "%s: HTTP %ld (err %d), wanted %ld: %s", what, r->status,
+		     r->err, want, r->reply ? r->reply : "");
+}
+
+static int gw_keep_first(const struct s3_entry *e, void *arg)
+{
+	char *out = arg;
+
+	if (!out[0])
+		snprintf(out, 512, "%s%s", e->is_prefix ? "prefix:" : "", e->key);
+	return 0;
+}
+
+Test(s3gw, the_gateway_accepts_what_the_back_end_signs)
+{
+	static const char key[] = "vm1/a b+c/\xc3\xbc~x.txt";
+	static const char content[] = "bytes the gateway keeps\n";
+	struct gw_loop l = {0};
+	struct s3_req r;
+	char id[256], first[512], code[64], msg[256];
+	struct s3_list_result res;
+
+	cr_assert_not_null(l.base = event_base_new());
+	l.client = gw_client(&l, "bulkhead-test", gw_secret);
+
+	r = (struct s3_req){.method = "PUT", .key = ""};
+	gw_run(&l, &r, 1);
+	gw_expect(&r, 200, "create the bucket");
+	s3_req_reset(&r);
+
+	r = (struct s3_req){
+	    .method = "PUT", .key = key, .body = content, .body_len = strlen(content)};
+	gw_run(&l, &r, 1);
+	gw_expect(&r, 200, "PUT of a key with a space, a '+' and UTF-8");
+	s3_req_reset(&r);
+
+	r = (struct s3_req){.method = "GET", .key = key};
+	gw_run(&l, &r, 1);
+	gw_expect(&r, 200, "GET of it");
+	cr_expect(r.reply && strcmp(r.reply, content) == 0, "GET gave '%s'", r.reply ? r.reply : "");
+	s3_req_reset(&r);
+
+	/* a listing with a '/' and a space in a value, url-encoded keys back */
+	r = (struct s3_req){.method = "GET",
+			    .key = "",
+			    .query = {{"list-type", "2"},
+				      {"prefix", "vm1/a b+c/"},
+				      {"encoding-type", "url"},
+				      {"max-keys", "10"}},
+			    .nquery = 4};
+	gw_run(&l, &r, 1);
+	gw_expect(&r, 200, "ListObjectsV2");
+	cr_expect(r.reply && strstr(r.reply, "<Key>vm1%2Fa%20b%2Bc%2F%C3%BC~x.txt</Key>"),
+		  "the listing does not hold the key: %s", r.reply ? r.reply : "");
+	first[0] = '\0';
+	cr_expect_eq(s3_parse_list(r.reply ? r.reply : "", r.reply_len, gw_keep_first, first, &res),
+		     0, "s3_parse_list refused the gateway's listing: %s", r.reply ? r.reply : "");
+	cr_expect_str_eq(first, key);
+	cr_expect_eq(res.objects, 1);
+	cr_expect_not(res.truncated);
+	s3_req_reset(&r);
+
+	/* ?uploads: a parameter without a value, as a multipart upload begins */
+	r = (struct s3_req){
+	    .method = "POST", .key = "vm1/big", .query = {{"uploads", ""}}, .nquery = 1};
+	gw_run(&l, &r, 1);
+	gw_expect(&r, 200, "CreateMultipartUpload");
+	cr_assert_eq(s3_parse_upload_id(r.reply ? r.reply : "", r.reply_len, id, sizeof(id)), 0,
+		     "no UploadId: %s", r.reply ? r.reply : "");
+	s3_req_reset(&r);
+	r = (struct s3_req){
+	    .method = "DELETE", .key = "vm1/big", .query = {{"uploadId", id}}, .nquery = 1};
+	gw_run(&l, &r, 1);
+	gw_expect(&r, 204, "AbortMultipartUpload");
+	s3_req_reset(&r);
+
+	/* the gateway really checks: the wrong secret is refused */
+	s3_client_free(l.client);
+	l.client = gw_client(&l, "bulkhead-test", "not-the-secret");
+	r = (struct s3_req){.method = "GET", .key = key};
+	gw_run(&l, &r, 1);
+	gw_expect(&r, 403, "GET signed with the wrong secret");
+	cr_expect_eq(s3_parse_error(r.reply ? r.reply : "", r.reply_len, code, sizeof(code), msg,
+				    sizeof(msg)),
+		     0, "%s", r.reply ? r.reply : "");
+	cr_expect_str_eq(code, "SignatureDoesNotMatch");
+	s3_req_reset(&r);
+	s3_client_free(l.client);
+
+	l.client = gw_client(&l, "bulkhead-test", gw_secret);
+	r = (struct s3_req){.method = "DELETE", .key = key};
+	gw_run(&l, &r, 1);
+	gw_expect(&r, 204, "DELETE of the key");
+	s3_req_reset(&r);
+	s3_client_free(l.client);
+	event_base_free(l.base);
+}
+
+/* ---- many requests at once on one loop ---- */
+
 static int gw_count(const struct s3_entry *e, void *arg)
 {
 	(*(unsigned *)arg)++;
@@ -280,19 +227,13 @@ Test(s3gw, the_http_client_keeps_many_requests_in_flight_on_one_loop)
 {
 	static char bodies[GW_N][64], keys[GW_N][64];
 	static struct s3_req r[GW_N];
-	struct s3_client_conf conf = {.endpoint = gw_endpoint,
-				      .bucket = "bulkhead-loop",
-				      .region = "us-east-1",
-				      .access_key = gw_key,
-				      .secret_key = gw_secret,
-				      .timeout_ms = 30000};
 	struct gw_loop l = {0};
 	struct s3_list_result res;
-	char err[256], code[64], msg[128];
+	char code[64], msg[128];
 	unsigned listed = 0;
 
 	cr_assert_not_null(l.base = event_base_new());
-	cr_assert_not_null(l.client = s3_client_new(l.base, &conf, err, sizeof(err)), "%s", err);
+	l.client = gw_client(&l, "bulkhead-loop", gw_secret);
 
 	memset(r, 0, sizeof(r));
 	r[0] = (struct s3_req){.method = "PUT", .key = ""};
@@ -518,20 +459,15 @@ Test(s3gw, a_multipart_upload_completes_whole_and_an_aborted_one_leaves_nothing)
 	static char parts[3][GW_PART];
 	static char etags[3][128];
 	const char *etag_of[3] = {etags[0], etags[1], etags[2]};
-	struct s3_client_conf conf = {.endpoint = gw_endpoint,
-				      .bucket = "bulkhead-mpu",
-				      .region = "us-east-1",
-				      .access_key = gw_key,
-				      .secret_key = gw_secret};
 	struct gw_loop l = {0};
 	struct s3_req r[3];
-	char err[256], id[256], code[64], num[3][4], *body;
+	char id[256], code[64], num[3][4], *body;
 
 	for (unsigned p = 0; p < 3; p++)
 		for (unsigned i = 0; i < GW_PART; i++)
 			parts[p][i] = (char)('a' + (p * 7 + i / 4096) % 26);
 	cr_assert_not_null(l.base = event_base_new());
-	cr_assert_not_null(l.client = s3_client_new(l.base, &conf, err, sizeof(err)), "%s", err);
+	l.client = gw_client(&l, "bulkhead-mpu", gw_secret);
 	memset(r, 0, sizeof(r));
 	r[0] = (struct s3_req){.method = "PUT", .key = ""};
 	gw_run(&l, r, 1);
