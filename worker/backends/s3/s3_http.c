@@ -315,41 +315,30 @@ static bool s3_has_header(const struct s3_req *r, const char *name)
 	return false;
 }
 
-/* The URL of r: origin, /BUCKET for path style, /KEY, ?QUERY; encoded
- * exactly as s3_sign sees them. */
-static char *s3_url(const struct s3_client *c, const struct s3_req *r, char *path, size_t pathlen)
+/* The URL of r: origin, the path (/BUCKET/KEY or /KEY) and the query,
+ * encoded by the signer's own functions, so it is what the signature says. */
+static char *s3_url(const struct s3_client *c, const struct s3_req *r, const char *path)
 {
-	size_t cap = strlen(c->c_origin) + 3 * (pathlen + 2) + 16;
-	char *url, *p;
+	size_t cap = strlen(c->c_origin) + 3 * strlen(path) + 1;
+	char *url, *query = NULL;
 	int n;
 
-	for (size_t i = 0; i < r->nquery; i++)
-		cap += 3 * (strlen(r->query[i].name) +
-			    strlen(r->query[i].value ? r->query[i].value : "")) +
-		       2;
-	if (!(url = malloc(cap)))
+	if (r->nquery && s3_canonical_query(r->query, r->nquery, &query) < 0)
 		return NULL;
-	p = url + sprintf(url, "%s", c->c_origin);
-	if ((n = s3_uri_encode(path, pathlen, true, p, cap - (size_t)(p - url))) < 0)
-		goto fail;
-	p += n;
-	for (size_t i = 0; i < r->nquery; i++) {
-		const char *v = r->query[i].value ? r->query[i].value : "";
-
-		*p++ = i ? '&' : '?';
-		if ((n = s3_uri_encode(r->query[i].name, strlen(r->query[i].name), false, p,
-				       cap - (size_t)(p - url))) < 0)
-			goto fail;
-		p += n;
-		*p++ = '=';
-		if ((n = s3_uri_encode(v, strlen(v), false, p, cap - (size_t)(p - url))) < 0)
-			goto fail;
-		p += n;
+	if (query)
+		cap += strlen(query) + 1;
+	if ((url = malloc(cap))) {
+		n = sprintf(url, "%s", c->c_origin);
+		if (s3_uri_encode(path, strlen(path), true, url + n, cap - (size_t)n) < 0) {
+			free(url);
+			url = NULL;
+		} else if (query) {
+			strcat(url, "?");
+			strcat(url, query);
+		}
 	}
+	free(query);
 	return url;
-fail:
-	free(url);
-	return NULL;
 }
 
 /* One attempt of x's request: signed with the date of now, a new easy
@@ -400,7 +389,7 @@ static int s3_start(struct s3_xfer *x)
 		free(path);
 		return err;
 	}
-	x->x_url = s3_url(c, r, path, strlen(path));
+	x->x_url = s3_url(c, r, path);
 	free(path);
 	err = -ENOMEM;
 	if (!x->x_url || !(x->x_easy = curl_easy_init()))

@@ -109,30 +109,42 @@ static int s3_qp_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->value, y->value);
 }
 
-static int s3_put_query(FILE *f, const struct s3_sig_in *in)
+int s3_canonical_query(const struct s3_pair *query, size_t n, char **out)
 {
-	struct s3_qp *v = calloc(in->nquery ? in->nquery : 1, sizeof(*v));
+	struct s3_qp *v = calloc(n ? n : 1, sizeof(*v));
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = NULL;
 	int err = 0;
 
 	if (!v)
 		return -ENOMEM;
-	for (size_t i = 0; i < in->nquery && !err; i++) {
-		v[i].name = s3_encoded(in->query[i].name ? in->query[i].name : "", false);
-		v[i].value = s3_encoded(in->query[i].value ? in->query[i].value : "", false);
+	for (size_t i = 0; i < n && !err; i++) {
+		v[i].name = s3_encoded(query[i].name ? query[i].name : "", false);
+		v[i].value = s3_encoded(query[i].value ? query[i].value : "", false);
 		if (!v[i].name || !v[i].value)
 			err = -ENOMEM;
 	}
+	if (!err && !(f = open_memstream(&buf, &len)))
+		err = -ENOMEM;
 	if (!err) {
-		qsort(v, in->nquery, sizeof(*v), s3_qp_cmp);
-		for (size_t i = 0; i < in->nquery; i++)
+		qsort(v, n, sizeof(*v), s3_qp_cmp);
+		for (size_t i = 0; i < n; i++)
 			fprintf(f, "%s%s=%s", i ? "&" : "", v[i].name, v[i].value);
+		if (fclose(f) != 0)
+			err = -ENOMEM;
 	}
-	for (size_t i = 0; i < in->nquery; i++) {
+	for (size_t i = 0; i < n; i++) {
 		free(v[i].name);
 		free(v[i].value);
 	}
 	free(v);
-	return err;
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*out = buf;
+	return 0;
 }
 
 struct s3_hdr {
@@ -230,7 +242,7 @@ static int s3_put_headers(FILE *f, const struct s3_sig_in *in, char **signed_out
 /* The canonical request, and the signed header names (*signed_out). */
 static int s3_canonical(const struct s3_sig_in *in, char **out, char **signed_out)
 {
-	char *buf = NULL, *path = NULL, *names = NULL;
+	char *buf = NULL, *part = NULL, *names = NULL;
 	size_t len = 0;
 	FILE *f;
 	int err;
@@ -239,16 +251,16 @@ static int s3_canonical(const struct s3_sig_in *in, char **out, char **signed_ou
 		return -EINVAL;
 	if (!(f = open_memstream(&buf, &len)))
 		return -ENOMEM;
-	if (!(path = s3_encoded(in->path[0] ? in->path : "/", true))) {
+	if (!(part = s3_encoded(in->path[0] ? in->path : "/", true))) {
 		fclose(f);
 		free(buf);
 		return -ENOMEM;
 	}
-	fprintf(f, "%s\n%s\n", in->method, path);
-	free(path);
-	err = s3_put_query(f, in);
-	if (!err) {
-		fputc('\n', f);
+	fprintf(f, "%s\n%s\n", in->method, part);
+	free(part);
+	if ((err = s3_canonical_query(in->query, in->nquery, &part)) == 0) {
+		fprintf(f, "%s\n", part);
+		free(part);
 		err = s3_put_headers(f, in, &names);
 	}
 	if (!err)

@@ -53,6 +53,10 @@ int s3_sign(const struct s3_sig_in *in, char *out, size_t outlen);
  * encoded length (out NUL-terminated), or -ENOSPC.
  */
 int s3_uri_encode(const char *in, size_t len, bool keep_slash, char *out, size_t outlen);
+/* The canonical query string (names and values encoded, sorted, joined
+ * with '&'), malloc'ed (*out), or -errno: also what a URL may carry after
+ * its '?', so that the request sent is the request signed. */
+int s3_canonical_query(const struct s3_pair *query, size_t n, char **out);
 /* The canonical request, malloc'ed (*out), or -errno. */
 int s3_canonical_request(const struct s3_sig_in *in, char **out);
 /* Lower-case hex SHA-256 of len bytes. */
