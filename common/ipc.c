@@ -137,6 +137,8 @@ const char *ipc_type_name(uint32_t type)
 		[IPC_SANDBOX] = "SANDBOX",
 		[IPC_SECCOMP_LISTENER] = "SECCOMP_LISTENER",
 		[IPC_SHARE_MOUNT] = "SHARE_MOUNT",
+		[IPC_S3_CONFIG] = "S3_CONFIG",
+		[IPC_S3_CREDS] = "S3_CREDS",
 	};
 	if (type < IPC_TYPE_MAX && names[type])
 		return names[type];

@@ -120,6 +120,16 @@ enum ipc_type {
 	 * mount: a descriptor passed between them stays on it. */
 	IPC_SHARE_MOUNT,
 
+	/* P -> W, S3 workers only, right after CONFIG's ACK: struct
+	 * ipc_s3_config, and 0 or 1 fd: the CA bundle the operator named
+	 * (ca_file), opened by the parent; the worker reads it, resolves the
+	 * endpoint's host and sets up its HTTP client before its sandbox. ACK. */
+	IPC_S3_CONFIG,
+	/* P -> W, S3 workers only: struct ipc_s3_creds, 0 fds; after S3_CONFIG's
+	 * ACK, and again to every S3 worker each time SIGHUP re-reads them.
+	 * The worker uses them from its next request on; ACK. */
+	IPC_S3_CREDS,
+
 	IPC_TYPE_MAX
 };
 
@@ -129,7 +139,7 @@ struct ipc_hello {
 	uint32_t ih_pad;
 };
 
-enum ipc_backend { IPC_BE_PASSTHROUGH = 1, IPC_BE_MEMORY = 2 };
+enum ipc_backend { IPC_BE_PASSTHROUGH = 1, IPC_BE_MEMORY = 2, IPC_BE_S3 = 3 };
 enum ipc_sandbox { IPC_SBX_NONE = 0, IPC_SBX_CHROOT, IPC_SBX_NAMESPACE };
 enum ipc_cache { IPC_CACHE_NONE = 0, IPC_CACHE_AUTO, IPC_CACHE_ALWAYS };
 
@@ -227,6 +237,39 @@ struct ipc_sandbox_cfg {
 	uint32_t sb_ninsns;      /* BPF instructions in the memfd, 0 with NONE */
 	uint32_t sb_share;       /* enum ipc_sbx_share */
 	uint32_t sb_pad;
+};
+
+/* The [s3] section of bulkhead.conf(5), as the parent checked it. Strings
+ * are NUL-terminated (the worker checks that they are). */
+#define IPC_S3_ENDPOINT_MAX 512
+#define IPC_S3_BUCKET_MAX   64	 /* bucket names are 3..63 bytes */
+#define IPC_S3_PREFIX_MAX   1024 /* a key is at most 1024 bytes */
+#define IPC_S3_REGION_MAX   64
+#define IPC_S3_SECRET_MAX   128
+#define IPC_S3_TOKEN_MAX    4096
+
+struct ipc_s3_config {
+	char sc_endpoint[IPC_S3_ENDPOINT_MAX]; /* "http://host:port" or "https://..." */
+	char sc_bucket[IPC_S3_BUCKET_MAX];
+	char sc_prefix[IPC_S3_PREFIX_MAX];     /* "" or ending in '/' */
+	char sc_region[IPC_S3_REGION_MAX];
+	uint32_t sc_virtual;	      /* addressing = virtual */
+	uint32_t sc_timeout_ms;	      /* one attempt */
+	uint32_t sc_attempts;	      /* attempts per request */
+	uint32_t sc_concurrency;      /* requests in flight per worker */
+	uint32_t sc_attr_timeout_ms;  /* how long attributes and entries are trusted */
+	uint32_t sc_pad;
+	uint64_t sc_part_size;	      /* multipart upload part size */
+	uint64_t sc_cache_size;	      /* read cache per worker, bytes */
+	uint64_t sc_readahead;	      /* sequential read-ahead window, bytes */
+	uint64_t sc_staging_limit;    /* bytes of staging files per worker */
+};
+
+/* Credentials: never logged, never in an environment or a command line. */
+struct ipc_s3_creds {
+	char cr_access_key[IPC_S3_SECRET_MAX];
+	char cr_secret_key[IPC_S3_SECRET_MAX];
+	char cr_session_token[IPC_S3_TOKEN_MAX]; /* "" if none */
 };
 
 enum ipc_ring_fd_which { IPC_RING_FD_CALL = 1, IPC_RING_FD_ERR = 2 };
