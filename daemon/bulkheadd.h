@@ -243,6 +243,18 @@ int uns_write_maps(const struct parent_env *env, pid_t pid);
 /* Child, right after the clone: wait on syncfd for the maps, take the
  * namespace ids, keep what the worker needs across exec. 0 or -errno. */
 int uns_child_enter(const struct parent_env *env, int syncfd);
+/* Make a mount (a descriptor, or -errno with *step naming the call that
+ * failed) for the workers. */
+typedef int (*uns_make_fn)(const struct parent_env *env, const char **step);
+/*
+ * What an unprivileged parent may not make, a worker may, in the user
+ * namespace it runs in: make runs in a short-lived child cloned into a user
+ * and a mount namespace with the workers' id maps, which sends the
+ * descriptor back. The mount belongs to that namespace, which outlives the
+ * child; the workers' namespaces map the same ids, so their callers' ids
+ * are valid on it. The descriptor, or -errno (the step is the child's).
+ */
+int uns_make_fd(const struct parent_env *env, uns_make_fn make);
 
 /* worker_log.c: workers' standard error, relayed into our log */
 void wl_init(struct event_base *base);

@@ -4,8 +4,11 @@
  * run (root, or unprivileged with each worker root of its own user
  * namespace), and the two halves of giving a freshly cloned worker its
  * maps: the parent writes setgroups/uid_map/gid_map, the child waits for
- * them, takes its namespace ids and keeps what it needs across exec.
- * Runs in: the parent, and in a cloned child before it execs the worker.
+ * them, takes its namespace ids and keeps what it needs across exec; and
+ * a short-lived child of the same kind that makes a mount an
+ * unprivileged parent may not make itself (uns_make_fd).
+ * Runs in: the parent, and in a cloned child before it execs the worker
+ * or while it makes that mount.
  * The options are the operator's; the kernel has the last word on a map,
  * but everything an unprivileged process cannot write is refused at
  * start-up with the option named.
@@ -15,11 +18,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <linux/capability.h>
 #include <unistd.h>
 
@@ -29,7 +37,8 @@
 #include "log.h"
 #include "util.h"
 
-#define UNS_ID_LIMIT 4294967295ull /* (uid_t)-1 is never an id */
+#define UNS_ID_LIMIT	      4294967295ull /* (uid_t)-1 is never an id */
+#define UNS_HELPER_TIMEOUT_MS 5000
 
 /* What a worker that is not uid 0 of its namespace carries across exec as
  * ambient capabilities: the namespace steps of sandbox.c and the passthrough
@@ -385,4 +394,87 @@ int uns_child_enter(const struct parent_env *env, int syncfd)
 		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, uns_ambient_caps[i], 0, 0) < 0)
 			return -errno;
 	return 0;
+}
+
+/* The child of uns_make_fd: wait for its maps, take the workers' ids, make
+ * the mount, send it, exit. Reports nothing itself: the parent logs. */
+static void __attribute__((noreturn))
+uns_helper(const struct parent_env *env, uns_make_fn make, int sock, int syncfd)
+{
+	struct iovec iov;
+	const char *step = "";
+	int r, mnt;
+
+	if ((r = uns_child_enter(env, syncfd)) < 0)
+		_exit(100);
+	mnt = make(env, &step);
+	r = mnt < 0 ? -mnt : 0;
+	iov = (struct iovec){&r, sizeof(r)};
+	if (bh_sendmsg_fds(sock, &iov, 1, &mnt, mnt < 0 ? 0 : 1) < 0)
+		_exit(101);
+	_exit(0);
+}
+
+int uns_make_fd(const struct parent_env *env, uns_make_fn make)
+{
+	struct pollfd p;
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov;
+	struct msghdr mh = {0};
+	int sv[2], sync[2], err = 0, fd = -1, st;
+	bool bad = false;
+	ssize_t n;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	if (pipe2(sync, O_CLOEXEC) < 0) {
+		err = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return err;
+	}
+	pid = (pid_t)syscall(SYS_clone, SIGCHLD | CLONE_NEWUSER | CLONE_NEWNS, NULL, NULL, NULL,
+			     NULL);
+	if (pid == 0) {
+		close(sv[0]);
+		close(sync[1]);
+		uns_helper(env, make, sv[1], sync[0]);
+	}
+	err = pid < 0 ? -errno : 0;
+	close(sv[1]);
+	close(sync[0]);
+	if (err == 0 && (err = uns_write_maps(env, pid)) == 0 && write(sync[1], "g", 1) != 1)
+		err = -EPIPE;
+	close(sync[1]);
+	if (err == 0) {
+		p = (struct pollfd){sv[0], POLLIN, 0};
+		if (poll(&p, 1, UNS_HELPER_TIMEOUT_MS) != 1) {
+			err = -ETIMEDOUT;
+		} else {
+			iov = (struct iovec){&err, sizeof(err)};
+			mh.msg_iov = &iov;
+			mh.msg_iovlen = 1;
+			mh.msg_control = cbuf;
+			mh.msg_controllen = sizeof(cbuf);
+			n = recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC);
+			if (n != (ssize_t)sizeof(err))
+				err = -EPROTO;
+			else if (bh_cmsg_take_fds(&mh, &fd, 1, &bad) != 1 || bad)
+				err = err ? -err : -EPROTO;
+		}
+	}
+	close(sv[0]);
+	if (pid > 0) {
+		if (err < 0)
+			kill(pid, SIGKILL);
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (err < 0) {
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	return fd;
 }
