@@ -119,6 +119,30 @@ int be_key_index(const struct be_desc *be, const char *name)
 	return -1;
 }
 
+/* value among k's choices: *n its index, or -1 with the choices in why. */
+static int be_key_choice(const struct be_key *k, const char *value, unsigned long long *n,
+			 char *why, size_t whylen)
+{
+	size_t i, len;
+
+	for (i = 0; k->bk_choices[i]; i++) {
+		if (strcmp(k->bk_choices[i], value) == 0) {
+			*n = i;
+			return 0;
+		}
+	}
+	len = (size_t)snprintf(why, whylen, "invalid %s '%s' (", k->bk_name, value);
+	for (i = 0; k->bk_choices[i] && len < whylen; i++)
+		len += (size_t)snprintf(why + len, whylen - len, "%s%s",
+					i == 0			  ? ""
+					: k->bk_choices[i + 1] ? ", "
+							       : " or ",
+					k->bk_choices[i]);
+	if (len < whylen)
+		snprintf(why + len, whylen - len, ")");
+	return -1;
+}
+
 int be_key_parse(const struct be_key *k, const char *value, uint64_t *num, char *why, size_t whylen)
 {
 	unsigned long long n = 0;
@@ -142,6 +166,18 @@ int be_key_parse(const struct be_key *k, const char *value, uint64_t *num, char 
 			return -1;
 		}
 		n = count;
+		break;
+	case BK_TEXT:
+		for (const char *p = value; *p; p++) {
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				snprintf(why, whylen, "%s holds a control character", k->bk_name);
+				return -1;
+			}
+		}
+		break;
+	case BK_CHOICE:
+		if (be_key_choice(k, value, &n, why, whylen) < 0)
+			return -1;
 		break;
 	}
 	if (k->bk_check && k->bk_check(value, n, why, whylen) < 0)

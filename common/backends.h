@@ -43,23 +43,29 @@
 
 /* A key of a back end's own section of bulkhead.conf(5), [NAME]. */
 enum be_key_kind {
-	BK_PATH,  /* a path, kept as given (the parent opens it at start-up) */
-	BK_SIZE,  /* bytes: digits with an optional K, M, G or T, within [min, max] */
-	BK_COUNT, /* a number within [min, max] */
+	BK_PATH,   /* a path, kept as given (the parent opens it at start-up) */
+	BK_SIZE,   /* bytes: digits with an optional K, M, G or T, within [min, max] */
+	BK_COUNT,  /* a number within [min, max] */
+	BK_TEXT,   /* printable text, which bk_check says more about */
+	BK_CHOICE, /* one of bk_choices; its number is the index */
 };
 
 struct be_key {
 	const char *bk_name;
 	enum be_key_kind bk_kind;
 	uint64_t bk_min, bk_max; /* BK_SIZE, BK_COUNT */
+	const char *const *bk_choices; /* BK_CHOICE: the names, NULL-terminated */
 	bool bk_required;
+	/* the value when none is given, parsed as a given one would be; NULL:
+	 * none (a required key has none) */
+	const char *bk_default;
 	const char *bk_what;   /* its value in messages: "needs dir = DIR" */
 	const char *bk_option; /* the command-line option that sets it, or NULL */
 	/* a check of its own after the kind's: 0, or -1 with why filled */
 	int (*bk_check)(const char *value, uint64_t num, char *why, size_t whylen);
 };
 
-#define BE_MAX_KEYS 8 /* keys of one back end */
+#define BE_MAX_KEYS 16 /* keys of one back end */
 #define BE_MAX_ID   8 /* back-end ids are below this */
 
 struct be_desc {
@@ -85,8 +91,8 @@ const struct be_desc *be_desc_at(size_t i);
 
 /* The index of back end be's key name, or -1 if it has none. */
 int be_key_index(const struct be_desc *be, const char *name);
-/* Check value against key k: 0 with *num set (BK_SIZE, BK_COUNT; 0 for a
- * path), or -1 with why filled. */
+/* Check value against key k: 0 with *num set (BK_SIZE, BK_COUNT, the index
+ * for BK_CHOICE; 0 for a path or text), or -1 with why filled. */
 int be_key_parse(const struct be_key *k, const char *value, uint64_t *num, char *why,
 		 size_t whylen);
 

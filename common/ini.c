@@ -65,8 +65,7 @@ static char *ini_trim(char *s)
 	return s;
 }
 
-/* Section and key names: letters, digits, '_' and '-', at most 63. */
-static bool ini_name_ok(const char *s)
+bool ini_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 

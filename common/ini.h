@@ -13,6 +13,7 @@
 #ifndef BH_INI_H
 #define BH_INI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define INI_MAX_LINE 4096
@@ -38,6 +39,9 @@ int ini_read(const char *path, ini_fn fn, void *arg, char *err, size_t errlen);
 /* The same over a buffer of len bytes; name is what messages call it. */
 int ini_parse(const char *name, const char *buf, size_t len, ini_fn fn, void *arg, char *err,
 	      size_t errlen);
+
+/* Section and key names: letters, digits, '_' and '-', at most 63. */
+bool ini_name_ok(const char *s);
 
 /* Values. Each returns 0, or -1 with a reason in why. */
 /* yes/no, true/false, on/off, 1/0. */

@@ -76,10 +76,10 @@ struct parent_conf {
 	struct uns_map pc_tr_uid; /* --translate-uid map:..., empty: none */
 	struct uns_map pc_tr_gid;
 	/* Each back end's own keys (be_desc.bd_keys, by index) as the file
-	 * or the command line gave them; conf_be_str and conf_be_num read the
-	 * share's back end's. */
+	 * or the command line gave them, or their defaults; conf_be_str and
+	 * conf_be_num read the share's back end's. */
 	struct conf_be_values {
-		const char *bv_str[BE_MAX_KEYS]; /* NULL: not given */
+		const char *bv_str[BE_MAX_KEYS]; /* NULL: not given, no default */
 		uint64_t bv_num[BE_MAX_KEYS];	 /* BK_SIZE, BK_COUNT */
 	} pc_be[BE_MAX_ID];
 	char **pc_strings; /* what the file gave, freed by conf_free */
@@ -167,8 +167,8 @@ int conf_set_backend(struct parent_conf *c, const char *v, char *why, size_t why
  * -o source= and --memory-size come here, as the file's sections do. */
 int conf_set_be_key(struct parent_conf *c, uint32_t id, const char *name, const char *v, char *why,
 		    size_t whylen);
-/* The share's back end's key name: as given (NULL: not given), or its
- * number (0: not given). */
+/* The share's back end's key name: as given or its default (NULL:
+ * neither), or its number (0: neither; for BK_CHOICE, the index). */
 const char *conf_be_str(const struct parent_conf *c, const char *name);
 uint64_t conf_be_num(const struct parent_conf *c, const char *name);
 /* The first key the share's back end requires that is not given, or NULL. */

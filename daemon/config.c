@@ -28,6 +28,9 @@ static const char *const conf_setid_names[] = {"refuse", "strip", "allow"};
 
 void conf_defaults(struct parent_conf *c)
 {
+	const struct be_desc *be;
+	char why[256];
+
 	memset(c, 0, sizeof(*c));
 	c->pc_fd = -1;
 	c->pc_backend = IPC_BE_PASSTHROUGH;
@@ -37,6 +40,19 @@ void conf_defaults(struct parent_conf *c)
 	c->pc_thread_pool = CONF_DEFAULT_THREADS;
 	c->pc_poll_us = CONF_DEFAULT_POLL_US;
 	c->pc_log_level = LOG_LVL_INFO;
+	/* A back end's key with a default holds it, read as a given value
+	 * would be, until the file or the command line gives another. */
+	for (size_t i = 0; (be = be_desc_at(i)) != NULL; i++) {
+		for (size_t k = 0; k < be->bd_nkeys; k++) {
+			const struct be_key *key = &be->bd_keys[k];
+
+			if (key->bk_default &&
+			    conf_set_be_key(c, be->bd_id, key->bk_name, key->bk_default, why,
+					    sizeof(why)) < 0)
+				fatalx("%s: the default of %s in [%s]: %s", __func__, key->bk_name,
+				       be->bd_name, why);
+		}
+	}
 }
 
 /* v among names (an empty name is never matched); list spells the choices
