@@ -465,6 +465,11 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 		if (conf->pc_backend == IPC_BE_PASSTHROUGH)
 			fprintf(stderr, "bulkheadd: --shared-dir (or -o source=DIR, --memory-size, "
 					"--config) is required\n");
+		else if (!missing->bk_option)
+			fprintf(stderr,
+				"bulkheadd: the %s back end needs %s = %s in [%s] of --config\n",
+				be_desc_find(conf->pc_backend)->bd_name, missing->bk_name,
+				missing->bk_what, be_desc_find(conf->pc_backend)->bd_name);
 		else
 			fprintf(stderr,
 				"bulkheadd: the %s back end needs %s=%s (or %s = %s in [%s] of "

@@ -138,17 +138,11 @@ static void conf_be_names(char *buf, size_t len)
 
 int conf_set_backend(struct parent_conf *c, const char *v, char *why, size_t whylen)
 {
+	const struct be_desc *be = be_desc_by_name(v);
 	char names[128];
 
-	const struct be_desc *be = be_desc_by_name(v);
-
-	conf_be_names(names, sizeof(names));
-	if (!be && strcmp(v, "s3") == 0) {
-		snprintf(why, whylen, "backend s3 is not part of this version of bulkhead (%s)",
-			 names);
-		return -1;
-	}
 	if (!be) {
+		conf_be_names(names, sizeof(names));
 		snprintf(why, whylen, "invalid backend '%s' (%s)", v, names);
 		return -1;
 	}
@@ -338,18 +332,12 @@ static int conf_item(void *arg, const struct ini_item *it, char *why, size_t why
 				return 0;
 			}
 		}
-		if (strcmp(it->ii_section, "s3") == 0) {
-			snprintf(why, whylen,
-				 "section [s3]: the s3 back end is not part of this "
-				 "version of bulkhead");
-		} else {
-			size_t n = (size_t)snprintf(why, whylen, "unknown section [%s] (share",
-						    it->ii_section);
-			for (size_t i = 0; (be = be_desc_at(i)) != NULL && n < whylen; i++)
-				n += (size_t)snprintf(why + n, whylen - n, ", %s", be->bd_name);
-			if (n < whylen)
-				snprintf(why + n, whylen - n, ", daemon)");
-		}
+		size_t n =
+		    (size_t)snprintf(why, whylen, "unknown section [%s] (share", it->ii_section);
+		for (size_t i = 0; (be = be_desc_at(i)) != NULL && n < whylen; i++)
+			n += (size_t)snprintf(why + n, whylen - n, ", %s", be->bd_name);
+		if (n < whylen)
+			snprintf(why + n, whylen - n, ", daemon)");
 		return -1;
 	}
 	for (size_t i = 0; i < BH_ARRAY_SIZE(conf_keys); i++)

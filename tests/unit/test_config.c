@@ -15,6 +15,7 @@
 
 #include "bulkheadd.h"
 #include "ini.h"
+#include "util.h"
 
 static char cf_dir[] = "/tmp/bh-config-XXXXXX";
 static char cf_path[300];
@@ -210,15 +211,9 @@ Test(config, unknown_sections_and_keys_are_refused)
 	       "unknown key 'socket_path' in [memory]");
 }
 
-Test(config, the_s3_back_end_is_refused_until_it_exists)
-{
-	cf_bad("[share]\nbackend = s3\n", 2, "backend s3 is not part of this version");
-	cf_bad("[share]\nbackend = memory\n[s3]\n", 3, "section [s3]");
-}
-
 Test(config, bad_values_are_refused_with_the_choices)
 {
-	cf_bad("[share]\nbackend = nfs\n", 2, "invalid backend 'nfs' (passthrough or memory)");
+	cf_bad("[share]\nbackend = nfs\n", 2, "invalid backend 'nfs' (passthrough, memory or s3)");
 	cf_bad("[share]\ncache = sometimes\n", 2,
 	       "invalid cache mode 'sometimes' (never, auto or always)");
 	cf_bad("[share]\nreadonly = maybe\n", 2, "'maybe' is not yes or no");
@@ -248,7 +243,7 @@ Test(config, a_memory_size_beyond_the_hosts_memory_is_refused)
 Test(config, what_a_back_end_needs_must_be_there)
 {
 	cf_bad("[daemon]\nlog_level = info\n", 0, "no [share] section");
-	cf_bad("\n[share]\ncache = auto\n", 2, "[share] needs backend = passthrough or memory");
+	cf_bad("\n[share]\ncache = auto\n", 2, "[share] needs backend = passthrough, memory or s3");
 	cf_bad("[share]\nbackend = passthrough\n", 2, "backend = passthrough needs dir = DIR");
 	cf_bad("[share]\nbackend = memory\n", 2, "backend = memory needs size = SIZE");
 	cf_bad("[share]\nbackend = memory\n[memory]\ninodes = 100\n", 3,
@@ -264,10 +259,41 @@ Test(config, another_back_ends_section_is_refused)
 	       "section [memory] is for backend = memory");
 }
 
-/* A sample value of each kind, accepted by every key of that kind. */
+/* Text keys' sample values: each such key must have one here. */
+static const char *const cf_text_samples[][2] = {
+    {"endpoint", "https://s3.example.net:8443"},
+    {"bucket", "vm-data.1"},
+    {"prefix", "guests/vm1/"},
+    {"region", "eu-west-1"},
+    {"profile", "vm1"},
+};
+
+/* A value key k accepts, other than its default: a path, a size, its
+ * least number, its last choice, or its sample above. */
 static const char *cf_sample(const struct be_key *k)
 {
-	return k->bk_kind == BK_PATH ? "/srv/share" : k->bk_kind == BK_SIZE ? "64M" : "1000";
+	static char num[32];
+
+	switch (k->bk_kind) {
+	case BK_PATH:
+		return "/srv/share";
+	case BK_SIZE:
+		return "64M";
+	case BK_COUNT:
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)k->bk_min);
+		return num;
+	case BK_CHOICE:
+		for (size_t i = 0;; i++)
+			if (!k->bk_choices[i + 1])
+				return k->bk_choices[i];
+	case BK_TEXT:
+		for (size_t i = 0; i < BH_ARRAY_SIZE(cf_text_samples); i++)
+			if (strcmp(cf_text_samples[i][0], k->bk_name) == 0)
+				return cf_text_samples[i][1];
+		break;
+	}
+	cr_assert_fail("no sample value for key %s", k->bk_name);
+	return NULL;
 }
 
 /*
@@ -320,4 +346,164 @@ Test(config, every_back_end_section_takes_exactly_its_descriptors_keys)
 			cf_bad(text, 3, want);
 		}
 	}
+}
+
+/* Every key's default is a value it accepts, and stands until one is given. */
+Test(config, every_keys_default_is_read_as_a_given_value_would_be)
+{
+	const struct be_desc *be;
+
+	for (size_t i = 0; (be = be_desc_at(i)) != NULL; i++) {
+		for (size_t k = 0; k < be->bd_nkeys; k++) {
+			const struct be_key *key = &be->bd_keys[k];
+
+			cr_expect(!key->bk_required || !key->bk_default,
+				  "%s in [%s] is required and has a default", key->bk_name,
+				  be->bd_name);
+			cf_conf.pc_backend = be->bd_id;
+			if (key->bk_default)
+				cr_expect_str_eq(conf_be_str(&cf_conf, key->bk_name),
+						 key->bk_default, "%s", key->bk_name);
+			else
+				cr_expect_null(conf_be_str(&cf_conf, key->bk_name), "%s",
+					       key->bk_name);
+		}
+	}
+}
+
+/* ---- the S3 back end ---- */
+
+/* bulkhead.conf(5)'s example, as written. */
+static const char cf_s3_example[] = "[share]\n"
+				    "backend = s3\n"
+				    "\n"
+				    "[s3]\n"
+				    "endpoint = http://127.0.0.1:7480\n"
+				    "bucket = data\n"
+				    "prefix = vm1/\n"
+				    "region = us-east-1\n"
+				    "addressing = path\n"
+				    "credentials_file = /etc/bulkhead/s3.credentials\n";
+
+/* A fresh configuration refuses the file text at line, for want. */
+static void cf_bad_fresh(const char *text, unsigned line, const char *want)
+{
+	conf_free(&cf_conf);
+	conf_defaults(&cf_conf);
+	cf_bad(text, line, want);
+}
+
+/* An [s3] section that begins with line (its line 4) and has what else it
+ * needs: the line is refused, for want. */
+static void cf_s3_bad(const char *line, const char *want)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text), "[share]\nbackend = s3\n[s3]\n%s%s%s", line,
+		 strncmp(line, "endpoint", 8) ? "endpoint = http://gw:7480\n" : "",
+		 strncmp(line, "bucket", 6) ? "bucket = data\n" : "");
+	cf_bad_fresh(text, 4, want);
+}
+
+Test(config, the_s3_example_works_as_written)
+{
+	cr_assert_eq(cf_load(cf_s3_example), 0, "%s", cf_err);
+	cr_expect_eq(cf_conf.pc_backend, IPC_BE_S3);
+	cr_expect_str_eq(conf_be_str(&cf_conf, "endpoint"), "http://127.0.0.1:7480");
+	cr_expect_str_eq(conf_be_str(&cf_conf, "bucket"), "data");
+	cr_expect_str_eq(conf_be_str(&cf_conf, "prefix"), "vm1/");
+	cr_expect_str_eq(conf_be_str(&cf_conf, "region"), "us-east-1");
+	cr_expect_eq(conf_be_num(&cf_conf, "addressing"), 0);
+	cr_expect_str_eq(conf_be_str(&cf_conf, "credentials_file"), "/etc/bulkhead/s3.credentials");
+	/* and what it leaves out, at its defaults */
+	cr_expect_str_eq(conf_be_str(&cf_conf, "profile"), "default");
+	cr_expect_null(conf_be_str(&cf_conf, "ca_file"));
+	cr_expect_eq(conf_be_num(&cf_conf, "timeout"), 30);
+	cr_expect_eq(conf_be_num(&cf_conf, "attempts"), 4);
+	cr_expect_eq(conf_be_num(&cf_conf, "concurrency"), 16);
+	cr_expect_eq(conf_be_num(&cf_conf, "attr_timeout"), 1);
+	cr_expect_eq(conf_be_num(&cf_conf, "part_size"), 8ull << 20);
+	cr_expect_eq(conf_be_num(&cf_conf, "cache_size"), 64ull << 20);
+	cr_expect_eq(conf_be_num(&cf_conf, "readahead"), 8ull << 20);
+	cr_expect_str_eq(conf_be_str(&cf_conf, "staging_dir"), "/var/tmp");
+	cr_expect_eq(conf_be_num(&cf_conf, "staging_limit"), 1ull << 30);
+}
+
+Test(config, every_s3_key_refuses_its_bad_values_with_file_line_and_reason)
+{
+	cf_s3_bad("endpoint = ftp://gw\n", "endpoint must begin with http:// or https://");
+	cf_s3_bad("endpoint = gw:7480\n", "endpoint must begin with http:// or https://");
+	cf_s3_bad("endpoint = http://\n", "endpoint has no host");
+	cf_s3_bad("endpoint = http://gw:7480/data\n", "endpoint has a path, query or fragment");
+	cf_s3_bad("endpoint = http://gw/\n", "endpoint has a path");
+	cf_s3_bad("endpoint = https://gw?x=1\n", "query");
+	cf_s3_bad("endpoint = http://gw:0\n", "endpoint's port is not a number from 1 to 65535");
+	cf_s3_bad("endpoint = http://gw:65536\n", "port is not");
+	cf_s3_bad("endpoint = http://gw:\n", "port is not");
+	cf_s3_bad("endpoint = http://g_w\n", "host may hold letters, digits, '.' and '-' only");
+	cf_s3_bad("endpoint = http://[::1]x\n", "host may hold");
+	cf_s3_bad("endpoint = http://[::1\n", "bad IPv6 address");
+	cf_s3_bad("bucket = Data\n", "invalid bucket 'Data'");
+	cf_s3_bad("bucket = ab\n", "invalid bucket 'ab' (3 to 63");
+	cf_s3_bad("bucket = -data\n", "invalid bucket");
+	cf_s3_bad("bucket = da..ta\n", "invalid bucket");
+	cf_s3_bad("bucket = da_ta\n", "invalid bucket");
+	cf_s3_bad("prefix = vm1\n", "prefix 'vm1' must end with '/' (vm1/)");
+	cf_s3_bad("prefix = /vm1/\n", "begins with '/'");
+	cf_s3_bad("prefix = vm1//\n", "has an empty, '.' or '..' part");
+	cf_s3_bad("prefix = a/../\n", "has an empty, '.' or '..' part");
+	cf_s3_bad("prefix = ./\n", "has an empty, '.' or '..' part");
+	cf_s3_bad("region = us east\n", "invalid name 'us east'");
+	cf_s3_bad("region = eu/1\n", "invalid name");
+	cf_s3_bad("addressing = foo\n", "invalid addressing 'foo' (path or virtual)");
+	cf_s3_bad("profile = a.b\n", "invalid name 'a.b'");
+	cf_s3_bad("timeout = 0\n", "invalid timeout '0' (1 to 3600)");
+	cf_s3_bad("attempts = 21\n", "invalid attempts '21' (1 to 20)");
+	cf_s3_bad("concurrency = 257\n", "invalid concurrency '257' (1 to 256)");
+	cf_s3_bad("attr_timeout = 3601\n", "invalid attr_timeout '3601' (0 to 3600)");
+	cf_s3_bad("part_size = 1M\n", "out of range");
+	cf_s3_bad("part_size = 6G\n", "out of range");
+	cf_s3_bad("readahead = 512K\n", "out of range");
+	cf_s3_bad("cache_size = 16384T\n", "more than this host's memory");
+	cf_s3_bad("staging_limit = 4K\n", "out of range");
+	cf_s3_bad("staging_dir =\n", "'staging_dir' has no value");
+	cf_bad_fresh("[share]\nbackend = s3\n[s3]\nbucket = data\nbucket = data\n", 5,
+		     "'bucket' already set on line 4");
+}
+
+/* An endpoint's message never quotes it: it may hold a password. */
+Test(config, an_endpoint_with_a_password_is_refused_without_showing_it)
+{
+	cf_s3_bad("endpoint = https://AKID:s3cr3tpass@gw:443\n", "holds a user or password");
+	cr_expect_null(strstr(cf_err, "s3cr3tpass"), "%s", cf_err);
+	cf_s3_bad("endpoint = ftp://AKID:s3cr3tpass@gw\n", "http:// or https://");
+	cr_expect_null(strstr(cf_err, "s3cr3tpass"), "%s", cf_err);
+}
+
+Test(config, an_s3_share_needs_its_endpoint_and_bucket)
+{
+	cf_bad_fresh("[share]\nbackend = s3\n", 2, "backend = s3 needs endpoint = URL in [s3]");
+	cf_bad_fresh("[share]\nbackend = s3\n[s3]\nendpoint = http://gw\n", 3,
+		     "backend = s3 needs bucket = NAME in [s3]");
+	cf_bad_fresh("[share]\nbackend = s3\n[s3]\nbucket = data\n", 3,
+		     "backend = s3 needs endpoint = URL in [s3]");
+	cf_bad_fresh("[share]\nbackend = passthrough\n[passthrough]\ndir = /x\n[s3]\n", 5,
+		     "section [s3] is for backend = s3");
+}
+
+Test(config, s3_values_at_their_bounds_are_taken)
+{
+	cr_assert_eq(cf_load("[share]\nbackend = s3\n[s3]\n"
+			     "endpoint = https://[fd00::1]:443\n"
+			     "bucket = a.b-c\n"
+			     "addressing = virtual\n"
+			     "part_size = 5G\n"
+			     "cache_size = 0\n"
+			     "attr_timeout = 0\n"
+			     "readahead = 1M\n"),
+		     0, "%s", cf_err);
+	cr_expect_eq(conf_be_num(&cf_conf, "addressing"), 1);
+	cr_expect_eq(conf_be_num(&cf_conf, "part_size"), 5ull << 30);
+	cr_expect_eq(conf_be_num(&cf_conf, "cache_size"), 0);
+	cr_expect_str_eq(conf_be_str(&cf_conf, "prefix"), "");
 }
