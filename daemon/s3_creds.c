@@ -141,10 +141,14 @@ int s3_creds_load(const char *path, const char *profile, struct s3_creds *out, c
 	return 0;
 }
 
+/* The AWS variables: key id, secret key, session token. */
+static const char *const s3_env_names[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+					   "AWS_SESSION_TOKEN"};
+
 int s3_creds_from_env(struct s3_creds *out, char *err, size_t errlen)
 {
-	const char *id = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
-	const char *token = getenv("AWS_SESSION_TOKEN");
+	const char *id = getenv(s3_env_names[0]), *secret = getenv(s3_env_names[1]);
+	const char *token = getenv(s3_env_names[2]);
 
 	memset(out, 0, sizeof(*out));
 	if (!id && !secret)
@@ -167,6 +171,49 @@ int s3_creds_from_env(struct s3_creds *out, char *err, size_t errlen)
 		return -1;
 	}
 	return 1;
+}
+
+int s3_creds_get(const char *path, const char *profile, struct s3_creds *out, char *src,
+		 size_t srclen, char *err, size_t errlen)
+{
+	int r;
+
+	if (path) {
+		if (s3_creds_load(path, profile, out, err, errlen) < 0)
+			return -1;
+		snprintf(src, srclen, "%s, profile [%s]%s%s", path,
+			 profile && *profile ? profile : "default",
+			 out->session_token[0] ? ", with a session token" : "",
+			 getenv(s3_env_names[0]) || getenv(s3_env_names[1])
+			     ? " (the file wins: the AWS_* variables of the environment are "
+			       "not used)"
+			     : "");
+		return 0;
+	}
+	if ((r = s3_creds_from_env(out, err, errlen)) < 0)
+		return -1;
+	if (r == 0) {
+		snprintf(err, errlen,
+			 "the s3 back end has no credentials: name a file with credentials_file = "
+			 "FILE in [s3], or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in "
+			 "bulkheadd's environment");
+		return -1;
+	}
+	snprintf(src, srclen, "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY%s)",
+		 out->session_token[0] ? ", AWS_SESSION_TOKEN" : "");
+	return 0;
+}
+
+void s3_creds_env_wipe(void)
+{
+	for (size_t i = 0; i < sizeof(s3_env_names) / sizeof(s3_env_names[0]); i++) {
+		char *v = getenv(s3_env_names[i]);
+
+		if (v) {
+			explicit_bzero(v, strlen(v));
+			unsetenv(s3_env_names[i]);
+		}
+	}
 }
 
 void s3_creds_wipe(struct s3_creds *c)

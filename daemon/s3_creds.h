@@ -33,6 +33,22 @@ int s3_creds_load(const char *path, const char *profile, struct s3_creds *out, c
  * the reason in err when only one is, or a value is too long. */
 int s3_creds_from_env(struct s3_creds *out, char *err, size_t errlen);
 
+/*
+ * The keys the S3 back end runs with: the profile of the file at path when
+ * one is named (the environment's are then not read), else the
+ * environment's. 0 with where they came from in src, for the log ("FILE,
+ * profile [NAME]" or "the environment (...)", never a key); -1 with the
+ * reason in err: the file's or the environment's, or, when there are none,
+ * both ways of giving them.
+ */
+int s3_creds_get(const char *path, const char *profile, struct s3_creds *out, char *src,
+		 size_t srclen, char *err, size_t errlen);
+
+/* Wipe the AWS_* variables' values in our environment, then unset them:
+ * /proc/PID/environ shows a process's first environment as long as it
+ * runs. Once at start-up, after s3_creds_get. */
+void s3_creds_env_wipe(void);
+
 /* Wipe them (before free, after use). */
 void s3_creds_wipe(struct s3_creds *c);
 

@@ -12,11 +12,13 @@ tests_unit_test_ipc_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_ipc_LDADD = common/libcommon.a $(CRITERION_LIBS)
 endif
 
-# bulkhead.conf(5): the INI reader and the parent's keys (daemon/config.c).
+# bulkhead.conf(5): the INI reader and the parent's keys (daemon/config.c),
+# and the S3 back end's credentials as its [s3] section names them.
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test_config
 TESTS += tests/unit/test_config
-tests_unit_test_config_SOURCES = tests/unit/test_config.c daemon/config.c
+tests_unit_test_config_SOURCES = tests/unit/test_config.c daemon/config.c \
+	daemon/s3_creds.c daemon/s3_creds.h
 tests_unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
 tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_config_LDADD = common/libcommon.a $(CRITERION_LIBS)

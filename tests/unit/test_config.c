@@ -15,6 +15,7 @@
 
 #include "bulkheadd.h"
 #include "ini.h"
+#include "s3_creds.h"
 #include "util.h"
 
 static char cf_dir[] = "/tmp/bh-config-XXXXXX";
@@ -427,6 +428,37 @@ Test(config, the_s3_example_works_as_written)
 	cr_expect_eq(conf_be_num(&cf_conf, "readahead"), 8ull << 20);
 	cr_expect_str_eq(conf_be_str(&cf_conf, "staging_dir"), "/var/tmp");
 	cr_expect_eq(conf_be_num(&cf_conf, "staging_limit"), 1ull << 30);
+}
+
+/* The example with its credentials file here (0600): the keys start-up
+ * reads are that file's profile. */
+Test(config, the_s3_example_reads_its_credentials_file)
+{
+	char creds[320], text[1024], src[600], err[600];
+	struct s3_creds cr;
+	FILE *f;
+
+	snprintf(creds, sizeof(creds), "%s/s3.credentials", cf_dir);
+	f = fopen(creds, "w");
+	cr_assert_not_null(f);
+	fputs("[default]\naws_access_key_id = AKIDEXAMPLE\n"
+	      "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\n",
+	      f);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(chmod(creds, 0600), 0);
+	snprintf(text, sizeof(text), "%.*s%s\n",
+		 (int)(strstr(cf_s3_example, "/etc/bulkhead") - cf_s3_example), cf_s3_example,
+		 creds);
+	cr_assert_eq(cf_load(text), 0, "%s", cf_err);
+	cr_assert_eq(s3_creds_get(conf_be_str(&cf_conf, "credentials_file"),
+				  conf_be_str(&cf_conf, "profile"), &cr, src, sizeof(src), err,
+				  sizeof(err)),
+		     0, "%s", err);
+	cr_expect_str_eq(cr.access_key, "AKIDEXAMPLE");
+	cr_expect_not_null(strstr(src, creds), "%s", src);
+	cr_expect_null(strstr(src, "EXAMPLEKEY"), "%s", src);
+	s3_creds_wipe(&cr);
+	unlink(creds);
 }
 
 Test(config, every_s3_key_refuses_its_bad_values_with_file_line_and_reason)

@@ -141,3 +141,80 @@ Test(s3creds, the_environment_gives_keys_both_or_neither)
 	cr_expect_eq(s3_creds_from_env(&cr_c, err, sizeof(err)), -1);
 	cr_expect_null(strstr(err, "has space"), "a message holds the secret: %s", err);
 }
+
+/* ---- which keys start-up takes ---- */
+
+Test(s3creds, a_named_file_wins_over_the_environment_and_says_so)
+{
+	char src[600];
+
+	setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "ENVSECRET", 1);
+	cr_load("[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = " SECRET "\n",
+		0600, NULL);
+	cr_assert_eq(
+	    s3_creds_get(cr_path, "default", &cr_c, src, sizeof(src), cr_err, sizeof(cr_err)), 0,
+	    "%s", cr_err);
+	cr_expect_str_eq(cr_c.access_key, "AKIDFILE");
+	cr_expect_str_eq(cr_c.secret_key, SECRET);
+	cr_expect_not_null(strstr(src, cr_path), "%s", src);
+	cr_expect_not_null(strstr(src, "profile [default]"), "%s", src);
+	cr_expect_not_null(strstr(src, "AWS_* variables of the environment are not used"), "%s",
+			   src);
+	cr_expect_null(strstr(src, "EXAMPLEKEY"), "the source names a secret: %s", src);
+	cr_expect_null(strstr(src, "ENVSECRET"), "the source names a secret: %s", src);
+}
+
+Test(s3creds, without_a_file_the_environment_gives_them)
+{
+	char src[600];
+
+	setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+	cr_assert_eq(s3_creds_get(NULL, "default", &cr_c, src, sizeof(src), cr_err, sizeof(cr_err)),
+		     0, "%s", cr_err);
+	cr_expect_str_eq(cr_c.access_key, "AKIDENV");
+	cr_expect_str_eq(src, "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)");
+}
+
+Test(s3creds, a_bad_file_is_not_replaced_by_the_environment)
+{
+	char src[600];
+
+	setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+	cr_load("[default]\naws_access_key_id = AKIDFILE\n", 0600, NULL);
+	cr_expect_eq(s3_creds_get(cr_path, NULL, &cr_c, src, sizeof(src), cr_err, sizeof(cr_err)),
+		     -1);
+	cr_expect_not_null(strstr(cr_err, "needs aws_access_key_id and aws_secret_access_key"),
+			   "%s", cr_err);
+}
+
+Test(s3creds, no_credentials_at_all_names_both_ways)
+{
+	char src[600];
+
+	cr_expect_eq(s3_creds_get(NULL, NULL, &cr_c, src, sizeof(src), cr_err, sizeof(cr_err)), -1);
+	cr_expect_not_null(strstr(cr_err, "credentials_file = FILE in [s3]"), "%s", cr_err);
+	cr_expect_not_null(strstr(cr_err, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"), "%s",
+			   cr_err);
+}
+
+Test(s3creds, the_environments_keys_are_wiped_once_read)
+{
+	char *secret;
+
+	setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+	setenv("AWS_SESSION_TOKEN", "tok", 1);
+	setenv("AWS_REGION", "eu-west-1", 1);
+	secret = getenv("AWS_SECRET_ACCESS_KEY");
+	s3_creds_env_wipe();
+	cr_expect_null(getenv("AWS_ACCESS_KEY_ID"));
+	cr_expect_null(getenv("AWS_SECRET_ACCESS_KEY"));
+	cr_expect_null(getenv("AWS_SESSION_TOKEN"));
+	cr_expect_str_eq(getenv("AWS_REGION"), "eu-west-1", "not a key: left alone");
+	/* glibc keeps setenv's strings; their bytes are gone */
+	for (size_t i = 0; i < strlen(SECRET); i++)
+		cr_expect_eq(secret[i], '\0', "byte %zu of the secret is still there", i);
+}
