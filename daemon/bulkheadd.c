@@ -567,6 +567,20 @@ static int parent_open_share(struct parent_env *env, const char *dir)
 	return 0;
 }
 
+/* What the workers serve from: a host directory, the memory back end's
+ * file system, or the S3 back end's staging directory (with its
+ * credentials and CA bundle). */
+static int parent_open_root(struct parent_env *env)
+{
+	const struct parent_conf *c = env->pe_conf;
+
+	if (be_desc_find(c->pc_backend)->bd_sandbox & BE_SBX_HOST_DIR)
+		return parent_open_share(env, conf_be_str(c, "dir"));
+	if (c->pc_backend == IPC_BE_S3)
+		return s3_parent_init(env);
+	return mem_make(env);
+}
+
 /* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET. */
 static void parent_notify(const char *state)
 {
@@ -609,6 +623,22 @@ static void parent_sig_chld(evutil_socket_t sig, short ev, void *arg)
 	workers_reap();
 }
 
+/* SIGHUP: the S3 back end reads its credentials again and gives them to
+ * its live workers. Nothing else is read again: the configuration is
+ * start-up's. */
+static void parent_sig_hup(evutil_socket_t sig, short ev, void *arg)
+{
+	struct parent_env *env = arg;
+
+	if (env->pe_conf->pc_backend != IPC_BE_S3) {
+		log_info("received SIGHUP: nothing to read again (the configuration is read at "
+			 "start-up only)");
+		return;
+	}
+	if (s3_parent_reload(env) == 0)
+		workers_s3_creds();
+}
+
 /*
  * RLIMIT_NOFILE for us and the workers (they inherit it; each worker sizes
  * its descriptor table from the soft limit). Asked for more than the hard
@@ -648,7 +678,7 @@ int main(int argc, char *argv[])
 {
 	static struct parent_conf conf;
 	static struct parent_env env;
-	struct event *ev_term, *ev_int, *ev_chld;
+	struct event *ev_term, *ev_int, *ev_chld, *ev_hup;
 	char what[PATH_MAX + 64];
 	int created = 0, lfd, r;
 
@@ -672,17 +702,14 @@ int main(int argc, char *argv[])
 	parent_set_nofile(&conf);
 
 	env.pe_conf = &conf;
-	env.pe_root_fd = env.pe_exe_fd = env.pe_cwd_fd = -1;
+	env.pe_root_fd = env.pe_exe_fd = env.pe_cwd_fd = env.pe_ca_fd = -1;
 	/* How we run (root or not, user namespaces) is settled before anything exists. */
 	if (uns_plan(&env) < 0)
 		return 1;
 	/* Policies first: a broken file stops start-up before anything exists. */
 	if (priv_compile(&env) < 0)
 		return 1;
-	/* What the back end serves: a host directory, or a file system we make. */
-	if ((be_desc_find(conf.pc_backend)->bd_sandbox & BE_SBX_HOST_DIR)
-		? parent_open_share(&env, conf_be_str(&conf, "dir")) < 0
-		: mem_make(&env) < 0)
+	if (parent_open_root(&env) < 0)
 		return 1;
 	if (parent_open_worker(&env) < 0)
 		return 1;
@@ -703,8 +730,10 @@ int main(int argc, char *argv[])
 	ev_term = evsignal_new(env.pe_base, SIGTERM, parent_sig_term, env.pe_base);
 	ev_int = evsignal_new(env.pe_base, SIGINT, parent_sig_term, env.pe_base);
 	ev_chld = evsignal_new(env.pe_base, SIGCHLD, parent_sig_chld, NULL);
-	if (!ev_term || !ev_int || !ev_chld || evsignal_add(ev_term, NULL) < 0 ||
-	    evsignal_add(ev_int, NULL) < 0 || evsignal_add(ev_chld, NULL) < 0) {
+	ev_hup = evsignal_new(env.pe_base, SIGHUP, parent_sig_hup, &env);
+	if (!ev_term || !ev_int || !ev_chld || !ev_hup || evsignal_add(ev_term, NULL) < 0 ||
+	    evsignal_add(ev_int, NULL) < 0 || evsignal_add(ev_chld, NULL) < 0 ||
+	    evsignal_add(ev_hup, NULL) < 0) {
 		log_warnx("cannot install signal handlers");
 		listener_unlink(created ? &conf : NULL);
 		return 1;
@@ -735,6 +764,10 @@ int main(int argc, char *argv[])
 	if (conf.pc_backend == IPC_BE_MEMORY)
 		snprintf(what, sizeof(what), "a new in-memory file system of %llu MiB",
 			 (unsigned long long)(conf_be_num(&conf, "size") >> 20));
+	else if (conf.pc_backend == IPC_BE_S3)
+		snprintf(what, sizeof(what), "bucket %s%s%s at %s", conf_be_str(&conf, "bucket"),
+			 *conf_be_str(&conf, "prefix") ? ", prefix " : "",
+			 conf_be_str(&conf, "prefix"), conf_be_str(&conf, "endpoint"));
 	else
 		snprintf(what, sizeof(what), "%s", conf_be_str(&conf, "dir"));
 	log_info("bulkheadd %s (build %s) serving %s%s%s: socket %s, cache %s, sandbox %s, "
@@ -758,10 +791,14 @@ int main(int argc, char *argv[])
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_chld);
+	event_free(ev_hup);
 	event_base_free(env.pe_base);
 	close(env.pe_root_fd);
 	close(env.pe_exe_fd);
 	close(env.pe_cwd_fd);
+	if (env.pe_ca_fd >= 0)
+		close(env.pe_ca_fd);
+	s3_parent_free(&env);
 	if (env.pe_prog_fd >= 0)
 		close(env.pe_prog_fd);
 	pol_free(env.pe_worker_set);

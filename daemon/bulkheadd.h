@@ -91,6 +91,7 @@ struct parent_conf {
 #define CONF_DEFAULT_POLL_US 50
 
 struct pol_set;
+struct s3_creds;
 
 /* Descriptors opened once at start-up and shared by every connection. */
 struct parent_env {
@@ -118,6 +119,10 @@ struct parent_env {
 	struct uns_map pe_gid_map;
 	uint32_t pe_ns_uid;	/* the ids a worker takes inside its namespace */
 	uint32_t pe_ns_gid;
+
+	/* The S3 back end (s3_parent.c); its staging directory is pe_root_fd. */
+	int pe_ca_fd;		      /* CA bundle of an https endpoint, -1: none */
+	struct s3_creds *pe_s3_creds; /* NULL unless it is S3; SIGHUP replaces them */
 };
 
 /* Timeouts of the synchronous conversation with a worker. */
@@ -209,6 +214,18 @@ const char *priv_policy_for(const struct parent_env *env, int nr);
  * into env->pe_root_fd. 0 or -1 (logged). */
 int mem_make(struct parent_env *env);
 
+/* s3_parent.c: the S3 back end's staging directory (into pe_root_fd), CA
+ * bundle and credentials, at start-up. 0 or -1 (logged). */
+int s3_parent_init(struct parent_env *env);
+/* SIGHUP: the credentials read again. 0 when they were (the live workers
+ * are to get them: workers_s3_creds), -1 when the old ones stay (logged). */
+int s3_parent_reload(struct parent_env *env);
+/* Wipe and free the credentials. */
+void s3_parent_free(struct parent_env *env);
+/* The payloads of S3_CONFIG and S3_CREDS (the caller wipes the latter). */
+void s3_parent_config(const struct parent_env *env, struct ipc_s3_config *sc);
+void s3_parent_creds(const struct parent_env *env, struct ipc_s3_creds *cr);
+
 /* qwatch.c: a worker's descriptor the loop reads, with its read event */
 struct qwatch {
 	int qw_fd; /* -1: not watched */
@@ -277,6 +294,8 @@ int workers_ring_start(uint32_t q, const struct ipc_ring_start *rs, const int *f
 int workers_ring_enable(uint32_t q, bool enabled);
 int workers_ring_fd(uint32_t q, uint32_t which, int fd);
 int workers_ring_stop(uint32_t q, uint32_t *last_avail);
+/* SIGHUP read the S3 credentials again: every live worker gets them. */
+void workers_s3_creds(void);
 void workers_stop_all(void);
 void workers_reap(void);
 

@@ -6,6 +6,7 @@ daemon_bulkheadd_SOURCES = \
 	daemon/vu_server.c \
 	daemon/workers.c daemon/worker_log.c daemon/qwatch.c \
 	daemon/privdrop.c daemon/memshare.c \
+	daemon/s3_parent.c daemon/s3_creds.c daemon/s3_creds.h \
 	daemon/seccomp_notify.c \
 	daemon/userns.c
 daemon_bulkheadd_LDADD = common/libcommon.a $(LIBEVENT_LIBS) $(LIBSECCOMP_LIBS) $(LIBCAPNG_LIBS)

@@ -599,7 +599,8 @@ static void __attribute__((noreturn)) wk_exec(int chan, pid_t parent, bool new_p
 
 /*
  * fork, or with --sandbox=namespace a fork-like clone into new mount, PID,
- * IPC, UTS and network namespaces (passthrough needs no network), and a
+ * IPC, UTS and network namespaces (but the S3 back end's, BE_SBX_NETWORK,
+ * whose workers talk to the gateway themselves), and a
  * user namespace when we are unprivileged or maps were asked for. Around
  * the clone our working directory is the share: the kernel translates it
  * into the child's copy of the mount tree, which is how the worker finds
@@ -621,8 +622,8 @@ static pid_t wk_clone(bool ns)
 	if (wk_env->pe_userns)
 		flags |= CLONE_NEWUSER;
 	/* A share that is no host directory (the memory back end's file
-	 * system) is in no tree: the child gets it from us (wk_sandbox) and
-	 * pivots from "/" */
+	 * system, the S3 back end's staging directory) is in no tree: the
+	 * child gets it from us (wk_sandbox) and pivots from "/" */
 	if ((be->bd_sandbox & BE_SBX_HOST_DIR) ? fchdir(wk_env->pe_root_fd) < 0 : chdir("/") < 0)
 		return -1;
 	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
@@ -809,6 +810,48 @@ static int wk_config(uint32_t q)
 	return wk_request(q, IPC_CONFIG, &cfg, sizeof(cfg), fds, 2);
 }
 
+/* An S3 worker's credentials: at its start, and when SIGHUP read them again. */
+static int wk_s3_creds(uint32_t q)
+{
+	struct ipc_s3_creds cr;
+	int r;
+
+	s3_parent_creds(wk_env, &cr);
+	r = wk_request(q, IPC_S3_CREDS, &cr, sizeof(cr), NULL, 0);
+	explicit_bzero(&cr, sizeof(cr));
+	return r;
+}
+
+/* S3 workers, right after CONFIG: the [s3] settings with the CA bundle (if
+ * any), then the credentials, each ACKed, all before SANDBOX. */
+static int wk_s3(uint32_t q)
+{
+	int ca = wk_env->pe_ca_fd;
+	struct ipc_s3_config sc;
+	int r;
+
+	if (wk_env->pe_conf->pc_backend != IPC_BE_S3)
+		return 0;
+	s3_parent_config(wk_env, &sc);
+	if ((r = wk_request(q, IPC_S3_CONFIG, &sc, sizeof(sc), &ca, ca >= 0 ? 1 : 0)) < 0)
+		return r;
+	return wk_s3_creds(q);
+}
+
+void workers_s3_creds(void)
+{
+	unsigned n = 0, ok = 0;
+
+	for (uint32_t q = 0; q < BH_MAX_QUEUES; q++) {
+		if (!workers_live(q))
+			continue;
+		n++;
+		ok += wk_s3_creds(q) == 0;
+	}
+	if (n)
+		log_info("%u of %u live workers took the new S3 credentials", ok, n);
+}
+
 /*
  * The device's mount of the share, from the first worker that sandboxed
  * itself (IPC_SHARE_MOUNT): kept for the later ones, so that all serve one
@@ -860,10 +903,11 @@ static int wk_sandbox(uint32_t q)
 		sb.sb_ninsns = wk_env->pe_prog_ninsns;
 		fds[nfds++] = wk_env->pe_prog_fd;
 	}
-	/* A file system the parent made is the device's mount already. */
+	/* A mount the parent made (the memory back end's file system, the S3
+	 * back end's staging directory) is the device's mount already. */
 	if (c->pc_sandbox == IPC_SBX_NAMESPACE && !(be->bd_sandbox & BE_SBX_HOST_DIR) &&
 	    wk_share_fd < 0 && (wk_share_fd = fcntl(wk_env->pe_root_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
-		log_warn("worker q%u: duplicate the in-memory file system", q);
+		log_warn("worker q%u: duplicate the %s back end's mount", q, be->bd_name);
 		return -errno;
 	}
 	if (c->pc_sandbox == IPC_SBX_NAMESPACE && wk_share_fd >= 0) {
@@ -941,8 +985,9 @@ static int wk_send_mem_table(uint32_t q, const struct ipc_region *regions, const
 
 /*
  * Start the worker of queue q and bring it to the point where it can take a
- * ring: HELLO, CONFIG, peer channels, memory table. 0 or -errno (the worker
- * is then killed and the queue dead).
+ * ring: HELLO, CONFIG, S3_CONFIG and S3_CREDS (S3 workers), SANDBOX, peer
+ * channels, memory table. 0 or -errno (the worker is then killed and the
+ * queue dead).
  */
 int workers_spawn(uint32_t q, const struct ipc_region *regions, const int *fds, uint32_t n)
 {
@@ -958,7 +1003,8 @@ int workers_spawn(uint32_t q, const struct ipc_region *regions, const int *fds, 
 	r = wk_fork(q);
 	if (r < 0)
 		return r;
-	if ((r = wk_hello(q)) < 0 || (r = wk_config(q)) < 0 || (r = wk_sandbox(q)) < 0)
+	if ((r = wk_hello(q)) < 0 || (r = wk_config(q)) < 0 || (r = wk_s3(q)) < 0 ||
+	    (r = wk_sandbox(q)) < 0)
 		goto fail;
 	for (uint32_t o = 0; o < BH_MAX_QUEUES; o++) {
 		if (o == q || !workers_live(o))
