@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <linux/falloc.h>
 #include <linux/futex.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
@@ -228,6 +230,13 @@ static const struct pol_const pol_consts[] = {
     PC(SHUT_RD),
     PC(SHUT_WR),
     PC(SHUT_RDWR),
+    PC(IPPROTO_IP),
+    PC(IPPROTO_IPV6),
+    PC(IPPROTO_TCP),
+    PC(TCP_NODELAY),
+    PC(TCP_KEEPIDLE),
+    PC(TCP_KEEPINTVL),
+    PC(TCP_KEEPCNT),
     /* ioctl(2) */
     PC(FIONBIO),
     PC(FIONREAD),

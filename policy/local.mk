@@ -7,7 +7,8 @@ dist_policy_DATA = \
 	policy/x86_64/parent.policy \
 	policy/x86_64/files.policy \
 	policy/x86_64/worker-passthrough.policy \
-	policy/x86_64/worker-memory.policy
+	policy/x86_64/worker-memory.policy \
+	policy/x86_64/worker-s3.policy
 
 # BH_POLICY_DIR: the installed base (pol_default_dir adds the arch);
 # BH_SRC_POLICY_DIR: the source tree's, for binaries run from the build tree.

@@ -10,11 +10,14 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -626,6 +629,10 @@ Test(policy, shipped_policies_parse_and_compile)
 
 	seccomp_release(compile_shipped("worker-passthrough.policy", 0, &n));
 	cr_assert_gt(n, 40, "passthrough compiled to only %u rules", n);
+	seccomp_release(compile_shipped("worker-memory.policy", 0, &n));
+	cr_assert_gt(n, 40, "memory compiled to only %u rules", n);
+	seccomp_release(compile_shipped("worker-s3.policy", 0, &n));
+	cr_assert_gt(n, 40, "s3 compiled to only %u rules", n);
 	seccomp_release(compile_shipped("parent.policy", 1, &n));
 	cr_assert_gt(n, 20, "parent compiled to only %u rules", n);
 }
@@ -669,19 +676,48 @@ static const char *const must_not_allow[] = {
     "chroot",
 };
 
-Test(policy, passthrough_policy_names_none_of_the_forbidden_calls)
+/* The S3 worker's calls among them: it connects out to its gateway. */
+static const char *const s3_may_call[] = {"socket", "connect", NULL};
+
+static bool excepted(const char *name, const char *const *except)
 {
-	struct pol_set *ps = load_shipped("worker-passthrough.policy");
+	for (; except && *except; except++)
+		if (strcmp(*except, name) == 0)
+			return true;
+	return false;
+}
+
+/* file allows none of must_not_allow but those in except. */
+static void assert_names_none(const char *file, const char *const *except)
+{
+	struct pol_set *ps = load_shipped(file);
 	enum pol_action act;
 	int e;
 
 	for (size_t i = 0; i < BH_ARRAY_SIZE(must_not_allow); i++) {
 		int r = pol_lookup(ps, must_not_allow[i], &act, &e);
 
-		cr_expect(r == -ENOENT || act == POL_ERRNO || act == POL_KILL,
-			  "worker-passthrough.policy allows %s", must_not_allow[i]);
+		if (excepted(must_not_allow[i], except))
+			continue;
+		cr_expect(r == -ENOENT || act == POL_ERRNO || act == POL_KILL, "%s allows %s", file,
+			  must_not_allow[i]);
 	}
 	pol_free(ps);
+}
+
+Test(policy, passthrough_policy_names_none_of_the_forbidden_calls)
+{
+	assert_names_none("worker-passthrough.policy", NULL);
+}
+
+Test(policy, memory_policy_names_none_of_the_forbidden_calls)
+{
+	assert_names_none("worker-memory.policy", NULL);
+}
+
+Test(policy, s3_policy_names_none_of_the_forbidden_calls_but_socket_and_connect)
+{
+	assert_names_none("worker-s3.policy", s3_may_call);
 }
 
 static int call_nr(void *arg)
@@ -690,18 +726,99 @@ static int call_nr(void *arg)
 	return 0;
 }
 
-Test(policy, passthrough_filter_kills_each_forbidden_call)
+/* Under file's filter each of must_not_allow but those in except dies. */
+static void assert_kills_each(const char *file, const char *const *except)
 {
 	for (size_t i = 0; i < BH_ARRAY_SIZE(must_not_allow); i++) {
 		long nr = seccomp_syscall_resolve_name(must_not_allow[i]);
 		unsigned n;
 		int status;
 
+		if (excepted(must_not_allow[i], except))
+			continue;
 		cr_assert_geq(nr, 0, "%s", must_not_allow[i]);
-		status =
-		    run_confined(compile_shipped("worker-passthrough.policy", 0, &n), call_nr, &nr);
+		status = run_confined(compile_shipped(file, 0, &n), call_nr, &nr);
 		cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS,
-			  "%s was not killed (status 0x%x)", must_not_allow[i], status);
+			  "%s: %s was not killed (status 0x%x)", file, must_not_allow[i], status);
+	}
+}
+
+Test(policy, passthrough_filter_kills_each_forbidden_call)
+{
+	assert_kills_each("worker-passthrough.policy", NULL);
+}
+
+Test(policy, s3_filter_kills_each_forbidden_call)
+{
+	assert_kills_each("worker-s3.policy", s3_may_call);
+}
+
+/* One call with three arguments (call_nr's arguments are all 0). */
+struct call3 {
+	long c_nr;
+	long c_a[4];
+};
+
+static int call3(void *arg)
+{
+	const struct call3 *c = arg;
+
+	syscall(c->c_nr, c->c_a[0], c->c_a[1], c->c_a[2], c->c_a[3], 0, 0);
+	return 0;
+}
+
+static int s3_confined(const struct call3 *c)
+{
+	unsigned n;
+
+	return run_confined(compile_shipped("worker-s3.policy", 0, &n), call3, (void *)c);
+}
+
+Test(policy, s3_filter_lets_tcp_sockets_through_and_no_other)
+{
+	static const struct call3 ok[] = {
+	    {SYS_socket, {AF_INET, SOCK_STREAM, 0}},
+	    {SYS_socket, {AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP}},
+	    {SYS_setsockopt, {3, IPPROTO_TCP, TCP_NODELAY, 0}},
+	    {SYS_getsockopt, {3, SOL_SOCKET, SO_ERROR, 0}},
+	};
+	static const struct call3 killed[] = {
+	    {SYS_socket, {AF_UNIX, SOCK_STREAM, 0}},
+	    {SYS_socket, {AF_INET, SOCK_DGRAM, 0}},
+	    {SYS_socket, {AF_INET6, SOCK_RAW, IPPROTO_TCP}},
+	    {SYS_socket, {AF_NETLINK, SOCK_RAW, 0}},
+	    {SYS_socket, {AF_PACKET, SOCK_RAW, 0}},
+	    {SYS_socketpair, {AF_UNIX, SOCK_STREAM, 0, 0}},
+	    {SYS_setsockopt, {3, IPPROTO_IPV6, 0, 0}},
+	};
+
+	for (size_t i = 0; i < BH_ARRAY_SIZE(ok); i++)
+		assert_exit_ok(s3_confined(&ok[i]));
+	for (size_t i = 0; i < BH_ARRAY_SIZE(killed); i++) {
+		int status = s3_confined(&killed[i]);
+
+		cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS,
+			  "case %zu was not killed (status 0x%x)", i, status);
+	}
+}
+
+Test(policy, s3_filter_opens_only_new_unnamed_files)
+{
+	static const struct call3 tmpfile = {
+	    SYS_openat, {AT_FDCWD, (long)"/tmp", O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600}};
+	static const struct call3 killed[] = {
+	    {SYS_openat, {AT_FDCWD, (long)"/etc/passwd", O_RDONLY | O_CLOEXEC, 0}},
+	    {SYS_openat, {AT_FDCWD, (long)"/tmp", O_RDONLY | O_DIRECTORY, 0}},
+	    {SYS_openat, {AT_FDCWD, (long)"/tmp/x", O_RDWR | O_CREAT | O_EXCL, 0600}},
+	    {SYS_openat, {AT_FDCWD, (long)"/tmp", O_TMPFILE | O_RDWR | O_PATH, 0600}},
+	};
+
+	assert_exit_ok(s3_confined(&tmpfile));
+	for (size_t i = 0; i < BH_ARRAY_SIZE(killed); i++) {
+		int status = s3_confined(&killed[i]);
+
+		cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS,
+			  "case %zu was not killed (status 0x%x)", i, status);
 	}
 }
 
@@ -783,6 +900,7 @@ Test(policy, check_dir_prints_one_line_per_kind)
 	cr_assert_eq(pol_check_dir(POL_SHIPPED_DIR, fp), 0);
 	fclose(fp);
 	cr_assert_not_null(strstr(buf, "worker-passthrough "), "%s", buf);
+	cr_assert_not_null(strstr(buf, "worker-s3 "), "%s", buf);
 	cr_assert_not_null(strstr(buf, "\nparent "), "%s", buf);
 	cr_assert_not_null(strstr(buf, " rules "), "%s", buf);
 }
