@@ -145,6 +145,17 @@ tests_integration_test_multiqueue_memory_CFLAGS = $(MEM_CFLAGS)
 tests_integration_test_multiqueue_memory_LDADD = $(MEM_LDADD)
 endif
 
+# The parent's side of the S3 back end: start-up, its keys, SIGHUP (no
+# front end, no gateway).
+if HAVE_CRITERION
+check_PROGRAMS += tests/integration/test_s3_parent
+TESTS += tests/integration/test_s3_parent
+tests_integration_test_s3_parent_SOURCES = tests/integration/test_s3_parent.c
+tests_integration_test_s3_parent_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_s3_parent_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_integration_test_s3_parent_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+endif
+
 # --help and the manual page name the same options (no Criterion needed).
 TESTS += tests/integration/check-docs.sh
 EXTRA_DIST += tests/integration/check-docs.sh
