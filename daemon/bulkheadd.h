@@ -97,7 +97,8 @@ struct s3_creds;
 struct parent_env {
 	struct event_base *pe_base;
 	const struct parent_conf *pe_conf;
-	int pe_root_fd; /* share root, O_PATH|O_DIRECTORY */
+	int pe_root_fd; /* CONFIG's first fd: the share root (O_PATH|O_DIRECTORY), the memory
+			 * back end's file system or the S3 back end's staging directory */
 	int pe_exe_fd;	/* worker binary, O_PATH */
 	char pe_exe_path[4096];
 	int pe_from_build_tree; /* run from the build tree: its worker and policies */
