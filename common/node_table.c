@@ -382,25 +382,22 @@ static void nt_ref_slot(struct nt_table *t, uint32_t slot, uint64_t parent, cons
 	nt_node_copy(e, slot, out);
 }
 
-int nt_node_ref_named(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t mode, uint32_t owner,
-		      uint64_t parent, const char *name, struct nt_node *out, bool *created)
+/* Locked. nt_node_ref_named's work. */
+static int nt_ref_locked(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t mode,
+			 uint32_t owner, uint64_t parent, const char *name, struct nt_node *out,
+			 bool *created)
 {
 	uint32_t b = nt_hash(dev, ino), slot;
 	struct nt_ent *e;
 
-	nt_lock(t);
 	if ((slot = nt_find_slot(t, dev, ino)) != 0) {
 		nt_ref_slot(t, slot, parent, name, out);
-		nt_unlock(t);
 		*created = false;
 		return 0;
 	}
 	slot = nt_node_alloc_slot(t);
-	if (slot == 0) {
-		nt_unlock(t);
-		nt_log_full("node", NT_MAX_NODES - NT_FIRST_SLOT);
+	if (slot == 0)
 		return -ENFILE;
-	}
 	e = NT_NODE(t, slot);
 	e->e_nlookup = 1;
 	e->e_dev = dev;
@@ -413,9 +410,21 @@ int nt_node_ref_named(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t m
 	NT_NAME(t, slot)->nm_parent = 0;
 	nt_name_set(t, slot, parent, name);
 	nt_node_copy(e, slot, out);
-	nt_unlock(t);
 	*created = true;
 	return 0;
+}
+
+int nt_node_ref_named(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t mode, uint32_t owner,
+		      uint64_t parent, const char *name, struct nt_node *out, bool *created)
+{
+	int r;
+
+	nt_lock(t);
+	r = nt_ref_locked(t, dev, ino, mode, owner, parent, name, out, created);
+	nt_unlock(t);
+	if (r == -ENFILE)
+		nt_log_full("node", NT_MAX_NODES - NT_FIRST_SLOT);
+	return r;
 }
 
 int nt_node_ref_known(struct nt_table *t, uint64_t id, uint64_t dev, uint64_t ino, uint64_t parent,
@@ -432,6 +441,91 @@ int nt_node_ref_known(struct nt_table *t, uint64_t id, uint64_t dev, uint64_t in
 	}
 	nt_unlock(t);
 	return err;
+}
+
+/* Locked. Take slot out of the index for good: no (dev, ino) finds it
+ * again, no name leads to it; it lives on until its lookups are forgotten. */
+static void nt_detach_slot(struct nt_table *t, uint32_t slot)
+{
+	struct nt_ent *e = NT_NODE(t, slot);
+
+	nt_hash_remove(t, slot);
+	e->e_dev = 0;
+	e->e_ino = (NT_RD(e->e_gen) << NT_SLOT_BITS) | slot;
+	NT_NAME(t, slot)->nm_parent = 0;
+}
+
+/* Locked. Does slot's recorded name say (parent, name)? */
+static bool nt_name_is(struct nt_table *t, uint32_t slot, uint64_t parent, const char *name)
+{
+	const struct nt_nament *m = NT_NAME(t, slot);
+	size_t len = strlen(name);
+
+	return NT_RD(m->nm_parent) == parent && NT_RD(m->nm_len) == len &&
+	       memcmp(m->nm_name, name, len) == 0;
+}
+
+int nt_node_ref_path(struct nt_table *t, uint64_t parent, const char *name, uint64_t hash,
+		     uint32_t mode, uint32_t owner, struct nt_node *out, bool *created)
+{
+	size_t len = strnlen(name, NT_NAME_MAX + 1);
+	uint32_t slot;
+	int r = 0;
+
+	if (parent == 0 || !nt_name_ok(name, len))
+		return -EINVAL;
+	nt_lock(t);
+	if ((slot = nt_find_slot(t, parent, hash)) != 0) {
+		if (!nt_name_is(t, slot, parent, name))
+			r = -EEXIST;
+		else if ((NT_RD(NT_NODE(t, slot)->e_mode) & S_IFMT) != (mode & S_IFMT))
+			nt_detach_slot(t, slot); /* the name is something else now */
+	}
+	if (r == 0)
+		r = nt_ref_locked(t, parent, hash, mode, owner, parent, name, out, created);
+	nt_unlock(t);
+	if (r == -ENFILE)
+		nt_log_full("node", NT_MAX_NODES - NT_FIRST_SLOT);
+	return r;
+}
+
+int nt_node_move(struct nt_table *t, uint64_t id, uint64_t parent, const char *name, uint64_t hash)
+{
+	size_t len = strnlen(name, NT_NAME_MAX + 1);
+	uint32_t b = nt_hash(parent, hash), slot;
+	struct nt_ent *e;
+
+	if (parent == 0 || !nt_name_ok(name, len))
+		return -EINVAL;
+	nt_lock(t);
+	if (!(e = nt_node_lookup_id(t, id)) || id == NT_ROOT_ID) {
+		nt_unlock(t);
+		return -ESTALE;
+	}
+	if ((slot = nt_find_slot(t, parent, hash)) != 0 && slot != nt_slot(id))
+		nt_detach_slot(t, slot); /* the node it replaces */
+	nt_hash_remove(t, nt_slot(id));
+	e->e_dev = parent;
+	e->e_ino = hash;
+	e->e_link = NT_RD(t->t_buckets[b]);
+	NT_WR(t->t_buckets[b], nt_slot(id));
+	nt_name_set(t, nt_slot(id), parent, name);
+	nt_unlock(t);
+	return 0;
+}
+
+int nt_node_detach(struct nt_table *t, uint64_t id)
+{
+	struct nt_ent *e;
+
+	nt_lock(t);
+	if (!(e = nt_node_lookup_id(t, id)) || id == NT_ROOT_ID) {
+		nt_unlock(t);
+		return -ESTALE;
+	}
+	nt_detach_slot(t, nt_slot(id));
+	nt_unlock(t);
+	return 0;
 }
 
 int nt_node_get(struct nt_table *t, uint64_t id, struct nt_node *out)

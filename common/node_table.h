@@ -164,6 +164,24 @@ int nt_node_ref_named(struct nt_table *t, uint64_t dev, uint64_t ino, uint32_t m
 int nt_node_ref_known(struct nt_table *t, uint64_t id, uint64_t dev, uint64_t ino, uint64_t parent,
 		      const char *name, struct nt_node *out);
 
+/*
+ * Nodes known by (parent, name) rather than by an inode (the S3 back end):
+ * the index key is (parent, hash), hash a digest of name the caller
+ * computes, and the recorded name is the identity. nt_node_ref_path adds
+ * a lookup to the live node of that name, or creates it: -EEXIST when
+ * another name of the parent has the same hash (the caller reports it),
+ * -EINVAL for a name that cannot be one. A node of that name whose S_IFMT
+ * differs from mode's is detached first (the name now is something
+ * else). nt_node_move re-keys node id under (parent, name) (RENAME; a node
+ * that had the name is detached), and nt_node_detach takes a node out of
+ * the index (UNLINK, RMDIR): it stays live, nameless, until forgotten.
+ * Both: 0, -ESTALE, -EINVAL.
+ */
+int nt_node_ref_path(struct nt_table *t, uint64_t parent, const char *name, uint64_t hash,
+		     uint32_t mode, uint32_t owner, struct nt_node *out, bool *created);
+int nt_node_move(struct nt_table *t, uint64_t id, uint64_t parent, const char *name, uint64_t hash);
+int nt_node_detach(struct nt_table *t, uint64_t id);
+
 /* The live node for (dev, ino), without a reference: 0 or -ENOENT. */
 int nt_node_find(struct nt_table *t, uint64_t dev, uint64_t ino, struct nt_node *out);
 
