@@ -30,7 +30,9 @@ struct s3_xfer {
 	char *x_url;
 	bool x_too_big;
 	struct event *x_retry; /* the wait before the next attempt */
+	bool x_waiting;	       /* not started yet: c_waiting */
 	struct s3_xfer *x_next, *x_prev;
+	struct s3_xfer *x_wnext;
 };
 
 struct s3_client {
@@ -41,8 +43,11 @@ struct s3_client {
 	char *c_strings[8];
 	char c_origin[512]; /* scheme://authority: where requests go */
 	char c_host[512];   /* the Host header (BUCKET.authority for virtual hosting) */
+	struct curl_slist *c_resolve;
 	struct s3_xfer *c_xfers;
-	unsigned c_inflight;
+	struct s3_xfer *c_waiting, **c_waiting_tail; /* FIFO beyond max_inflight */
+	unsigned c_inflight;			     /* every request, waiting or not */
+	unsigned c_started;			     /* those on the wire (or between attempts) */
 };
 
 static void s3_collect(struct s3_client *c);
@@ -117,6 +122,15 @@ static size_t s3_write_cb(char *p, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 	char *d;
 
+	if (r->sink) {
+		if (r->reply_len + len > r->sink_cap) {
+			x->x_too_big = true;
+			return 0;
+		}
+		memcpy((char *)r->sink + r->reply_len, p, len);
+		r->reply_len += len;
+		return len;
+	}
 	if (r->reply_len + len > r->reply_max) {
 		x->x_too_big = true;
 		return 0; /* libcurl ends the transfer: CURLE_WRITE_ERROR */
@@ -148,20 +162,51 @@ static bool s3_header_is(const char *line, size_t len, const char *name, const c
 	return true;
 }
 
+/* A header's value into a field of its own, if it fits (else left ""). */
+static void s3_header_keep(char *dst, size_t cap, const char *v, size_t vlen)
+{
+	if (vlen < cap) {
+		memcpy(dst, v, vlen);
+		dst[vlen] = '\0';
+	}
+}
+
 static size_t s3_header_cb(char *line, size_t size, size_t n, void *arg)
 {
 	struct s3_xfer *x = arg;
 	struct s3_req *r = x->x_r;
 	size_t len = size * n, vlen;
-	const char *v;
+	const char *v, *slash;
 
-	if (s3_header_is(line, len, "ETag", &v, &vlen) && vlen < sizeof(r->etag)) {
-		memcpy(r->etag, v, vlen);
-		r->etag[vlen] = '\0';
-	} else if (s3_header_is(line, len, "Content-Length", &v, &vlen)) {
+	if (s3_header_is(line, len, "ETag", &v, &vlen))
+		s3_header_keep(r->etag, sizeof(r->etag), v, vlen);
+	else if (s3_header_is(line, len, "Content-Length", &v, &vlen))
 		r->content_length = strtoull(v, NULL, 10);
-	}
+	else if (s3_header_is(line, len, "Last-Modified", &v, &vlen))
+		s3_header_keep(r->last_modified, sizeof(r->last_modified), v, vlen);
+	else if (s3_header_is(line, len, "Content-Range", &v, &vlen) &&
+		 (slash = memchr(v, '/', vlen)) && slash[1] >= '0' && slash[1] <= '9')
+		r->total_size = strtoull(slash + 1, NULL, 10);
+	else if (s3_header_is(line, len, "x-amz-meta-mode", &v, &vlen))
+		s3_header_keep(r->meta.mode, sizeof(r->meta.mode), v, vlen);
+	else if (s3_header_is(line, len, "x-amz-meta-uid", &v, &vlen))
+		s3_header_keep(r->meta.uid, sizeof(r->meta.uid), v, vlen);
+	else if (s3_header_is(line, len, "x-amz-meta-gid", &v, &vlen))
+		s3_header_keep(r->meta.gid, sizeof(r->meta.gid), v, vlen);
+	else if (s3_header_is(line, len, "x-amz-meta-mtime", &v, &vlen))
+		s3_header_keep(r->meta.mtime, sizeof(r->meta.mtime), v, vlen);
 	return len;
+}
+
+/* What one attempt learnt, cleared before the next. */
+static void s3_answer_clear(struct s3_req *r)
+{
+	r->reply_len = 0;
+	r->etag[0] = '\0';
+	r->content_length = 0;
+	r->total_size = 0;
+	r->last_modified[0] = '\0';
+	memset(&r->meta, 0, sizeof(r->meta));
 }
 
 static int s3_curl_errno(CURLcode res, bool too_big)
@@ -203,6 +248,8 @@ static void s3_xfer_free(struct s3_xfer *x)
 {
 	struct s3_client *c = x->x_c;
 
+	if (!x->x_waiting)
+		c->c_started--;
 	if (x->x_prev)
 		x->x_prev->x_next = x->x_next;
 	else
@@ -281,12 +328,28 @@ static void s3_finish(struct s3_xfer *x, int err)
 
 		s3_xfer_release(x);
 		s3_req_reset(r);
-		r->etag[0] = '\0';
-		r->content_length = 0;
+		s3_answer_clear(r);
 		if (evtimer_add(x->x_retry, &tv) == 0)
 			return;
 	}
 	s3_complete(x, err, status);
+}
+
+/* Start waiting requests while there is room on the wire. */
+static void s3_start_waiting(struct s3_client *c)
+{
+	struct s3_xfer *x;
+	int err;
+
+	while ((x = c->c_waiting) &&
+	       (c->c_conf.max_inflight == 0 || c->c_started < c->c_conf.max_inflight)) {
+		if (!(c->c_waiting = x->x_wnext))
+			c->c_waiting_tail = &c->c_waiting;
+		x->x_waiting = false;
+		c->c_started++;
+		if ((err = s3_start(x)) < 0)
+			s3_complete(x, err, 0);
+	}
 }
 
 static void s3_collect(struct s3_client *c)
@@ -303,6 +366,7 @@ static void s3_collect(struct s3_client *c)
 		if (x)
 			s3_finish(x, s3_curl_errno(m->data.result, x->x_too_big));
 	}
+	s3_start_waiting(c);
 }
 
 /* ---- requests ---- */
@@ -348,7 +412,7 @@ static int s3_start(struct s3_xfer *x)
 	struct s3_client *c = x->x_c;
 	struct s3_req *r = x->x_r;
 	struct s3_pair h[S3_HEADERS_MAX + 4];
-	char date[17], hash[65], auth[1024], line[4200], *path;
+	char date[32], hash[65], auth[1024], line[4200], *path;
 	size_t nh = 0, plen;
 	time_t now = time(NULL);
 	struct tm tm;
@@ -363,8 +427,10 @@ static int s3_start(struct s3_xfer *x)
 	else
 		plen = (size_t)snprintf(path, plen, "/%s%s%s", c->c_conf.bucket,
 					r->key[0] ? "/" : "", r->key);
+	/* by hand: strftime would read /etc/localtime, which the sandbox lacks */
 	gmtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(date, sizeof(date), "%04d%02d%02dT%02d%02d%02dZ", (tm.tm_year + 1900) % 10000,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	s3_sha256_hex(r->body ? r->body : "", r->body_len, hash);
 	h[nh++] = (struct s3_pair){"host", c->c_host};
 	h[nh++] = (struct s3_pair){"x-amz-date", date};
@@ -412,6 +478,9 @@ static int s3_start(struct s3_xfer *x)
 	if (!x->x_hdrs)
 		goto fail;
 	curl_easy_setopt(x->x_easy, CURLOPT_URL, x->x_url);
+	/* a key is a name, not a path: "a/./b" and "a/../b" go as they are
+	 * (and as they were signed), never folded into another key */
+	curl_easy_setopt(x->x_easy, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(x->x_easy, CURLOPT_CUSTOMREQUEST, r->method);
 	curl_easy_setopt(x->x_easy, CURLOPT_HTTPHEADER, x->x_hdrs);
 	curl_easy_setopt(x->x_easy, CURLOPT_PRIVATE, x);
@@ -424,8 +493,19 @@ static int s3_start(struct s3_xfer *x)
 	curl_easy_setopt(x->x_easy, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(x->x_easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(x->x_easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	if (c->c_conf.ca_file)
+	if (c->c_conf.ca_blob) {
+		struct curl_blob blob = {.data = (void *)c->c_conf.ca_blob,
+					 .len = c->c_conf.ca_blob_len,
+					 .flags = CURL_BLOB_NOCOPY};
+
+		curl_easy_setopt(x->x_easy, CURLOPT_CAINFO_BLOB, &blob);
+		curl_easy_setopt(x->x_easy, CURLOPT_CAINFO, NULL);
+		curl_easy_setopt(x->x_easy, CURLOPT_CAPATH, NULL);
+	} else if (c->c_conf.ca_file) {
 		curl_easy_setopt(x->x_easy, CURLOPT_CAINFO, c->c_conf.ca_file);
+	}
+	if (c->c_resolve)
+		curl_easy_setopt(x->x_easy, CURLOPT_RESOLVE, c->c_resolve);
 	if (strcmp(r->method, "HEAD") == 0) {
 		curl_easy_setopt(x->x_easy, CURLOPT_NOBODY, 1L);
 	} else if (r->body || strcmp(r->method, "PUT") == 0 || strcmp(r->method, "POST") == 0) {
@@ -453,9 +533,7 @@ int s3_submit(struct s3_client *c, struct s3_req *r)
 	r->status = 0;
 	r->attempts = 0;
 	r->reply = NULL;
-	r->reply_len = 0;
-	r->etag[0] = '\0';
-	r->content_length = 0;
+	s3_answer_clear(r);
 	if (!(x = calloc(1, sizeof(*x))))
 		return -ENOMEM;
 	x->x_c = c;
@@ -466,6 +544,13 @@ int s3_submit(struct s3_client *c, struct s3_req *r)
 	c->c_xfers = x;
 	c->c_inflight++;
 	r->priv = x;
+	if (c->c_conf.max_inflight && c->c_started >= c->c_conf.max_inflight) {
+		x->x_waiting = true;
+		*c->c_waiting_tail = x;
+		c->c_waiting_tail = &x->x_wnext;
+		return 0;
+	}
+	c->c_started++;
 	if ((err = s3_start(x)) < 0) {
 		s3_xfer_free(x);
 		return err;
@@ -486,6 +571,31 @@ void s3_req_reset(struct s3_req *r)
 }
 
 /* ---- the client ---- */
+
+int s3_client_set_keys(struct s3_client *c, const char *access_key, const char *secret_key,
+		       const char *session_token)
+{
+	char *a = strdup(access_key), *k = strdup(secret_key),
+	     *t = session_token && *session_token ? strdup(session_token) : NULL;
+
+	if (!a || !k || (session_token && *session_token && !t)) {
+		free(a);
+		if (k)
+			explicit_bzero(k, strlen(k));
+		free(k);
+		free(t);
+		return -ENOMEM;
+	}
+	for (size_t i = 3; i <= 5; i++)
+		if (c->c_strings[i]) {
+			explicit_bzero(c->c_strings[i], strlen(c->c_strings[i]));
+			free(c->c_strings[i]);
+		}
+	c->c_conf.access_key = c->c_strings[3] = a;
+	c->c_conf.secret_key = c->c_strings[4] = k;
+	c->c_conf.session_token = c->c_strings[5] = t;
+	return 0;
+}
 
 static const char *s3_keep(struct s3_client *c, size_t i, const char *s)
 {
@@ -534,6 +644,12 @@ struct s3_client *s3_client_new(struct event_base *base, const struct s3_client_
 	c->c_conf.secret_key = s3_keep(c, 4, conf->secret_key);
 	c->c_conf.session_token = s3_keep(c, 5, conf->session_token);
 	c->c_conf.ca_file = s3_keep(c, 6, conf->ca_file);
+	c->c_waiting_tail = &c->c_waiting;
+	if (conf->resolve && !(c->c_resolve = curl_slist_append(NULL, conf->resolve))) {
+		snprintf(err, errlen, "out of memory");
+		s3_client_free(c);
+		return NULL;
+	}
 	if (c->c_conf.timeout_ms <= 0)
 		c->c_conf.timeout_ms = S3_DEFAULT_TIMEOUT_MS;
 	if (c->c_conf.max_attempts == 0)
@@ -566,6 +682,7 @@ void s3_client_free(struct s3_client *c)
 {
 	if (!c)
 		return;
+	c->c_waiting = NULL;
 	while (c->c_xfers) {
 		struct s3_xfer *x = c->c_xfers;
 		struct s3_req *r = x->x_r;
@@ -574,12 +691,14 @@ void s3_client_free(struct s3_client *c)
 		s3_xfer_free(x);
 		r->done(r);
 	}
+	curl_slist_free_all(c->c_resolve);
 	if (c->c_multi)
 		curl_multi_cleanup(c->c_multi);
 	if (c->c_timer)
 		event_free(c->c_timer);
-	if (c->c_conf.secret_key)
-		explicit_bzero(c->c_strings[4], strlen(c->c_strings[4]));
+	for (size_t i = 3; i <= 5; i++)
+		if (c->c_strings[i])
+			explicit_bzero(c->c_strings[i], strlen(c->c_strings[i]));
 	for (size_t i = 0; i < 8; i++)
 		free(c->c_strings[i]);
 	free(c);

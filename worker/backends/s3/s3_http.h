@@ -30,6 +30,16 @@ struct s3_client_conf {
 	const char *access_key, *secret_key, *session_token;
 	long timeout_ms;     /* one attempt, connection included (0: S3_DEFAULT_TIMEOUT_MS) */
 	const char *ca_file; /* NULL: the system's CA bundle; TLS is always verified */
+	/* Or the bundle's PEM text, read before the sandbox (which leaves no
+	 * file to read): it replaces ca_file and the system's bundle. */
+	const void *ca_blob;
+	size_t ca_blob_len;
+	/* "HOST:PORT:ADDR[,ADDR...]": the endpoint's addresses, resolved
+	 * before the sandbox (which has no resolver configuration), NULL:
+	 * libcurl resolves. */
+	const char *resolve;
+	/* Requests on the wire at once; more wait their turn (0: no limit). */
+	unsigned max_inflight;
 	/* Retries: an attempt that got no answer, or 500, 502, 503, 504, 429,
 	 * is made again after retry_base_ms, doubling up to retry_max_ms, with
 	 * jitter, until max_attempts. So a dead server ends a request after at
@@ -47,6 +57,16 @@ struct s3_client_conf {
 #define S3_HEADERS_MAX 8
 #define S3_QUERY_MAX   8
 
+/* The user metadata the back end keeps on objects (x-amz-meta-NAME: names
+ * in lower case, without '_', which gateways turn into '-'), as sent: ""
+ * when absent. */
+struct s3_meta {
+	char mode[24];
+	char uid[24];
+	char gid[24];
+	char mtime[48];
+};
+
 struct s3_req {
 	/* set by the caller */
 	const char *method;
@@ -58,6 +78,10 @@ struct s3_req {
 	const void *body; /* sent as is; the payload hash is computed over it */
 	size_t body_len;
 	size_t reply_max; /* longest reply body kept; more is an error (-EMSGSIZE) */
+	/* Or the reply body into the caller's buffer of sink_cap bytes (more
+	 * is -EMSGSIZE); reply stays NULL, reply_len counts. */
+	void *sink;
+	size_t sink_cap;
 	void (*done)(struct s3_req *r);
 	void *arg;
 	/* set by the client before done() */
@@ -68,6 +92,9 @@ struct s3_req {
 	size_t reply_len;
 	char etag[128]; /* ETag header, as sent */
 	uint64_t content_length;
+	uint64_t total_size;	/* a ranged GET's Content-Range: the whole object's size */
+	char last_modified[40]; /* Last-Modified, as sent */
+	struct s3_meta meta;	/* x-amz-meta-* the back end keeps, as sent */
 	/* private */
 	void *priv;
 };
@@ -79,7 +106,10 @@ struct s3_client *s3_client_new(struct event_base *base, const struct s3_client_
 void s3_client_free(struct s3_client *c);
 /* Start r; 0 (done() will be called), or -errno (it will not). */
 int s3_submit(struct s3_client *c, struct s3_req *r);
-/* Requests in flight. */
+/* New credentials for the requests signed from now on: 0 or -ENOMEM. */
+int s3_client_set_keys(struct s3_client *c, const char *access_key, const char *secret_key,
+		       const char *session_token);
+/* Requests in flight (on the wire or waiting their turn). */
 unsigned s3_inflight(const struct s3_client *c);
 /* Free what the client put in r (the reply), ready to be submitted again. */
 void s3_req_reset(struct s3_req *r);
