@@ -35,14 +35,12 @@ struct ipc_msg {
  * Conversation between the parent and one worker (seq numbers: the parent
  * numbers its requests; replies echo them):
  *
- *   spawn: socketpair; fork (or clone into new namespaces); child dup2s its end to BH_WORKER_IPC_FD (3),
- *          closes everything else, execveat(worker binary fd, AT_EMPTY_PATH).
- *   W->P HELLO            parent checks the build id (mismatch: kill, log)
- *   P->W CONFIG + fds     worker checks the build id too, maps the node
- *                         table, opens nothing on the guest's behalf yet;
- *                         replies ACK
- *   P->W SANDBOX [+ fd]   the worker confines itself (namespaces, root,
- *                         capabilities, no_new_privs, limits, seccomp);
+ *   spawn: socketpair; fork (or clone into new namespaces); child dup2s its end to BH_WORKER_IPC_FD
+ * (3), closes everything else, execveat(worker binary fd, AT_EMPTY_PATH). W->P HELLO parent checks
+ * the build id (mismatch: kill, log) P->W CONFIG + fds     worker checks the build id too, maps the
+ * node table, opens nothing on the guest's behalf yet; replies ACK P->W S3_CONFIG [+ fd] S3 workers
+ * only: the [s3] settings and the CA bundle; ACK. Then S3_CREDS (the keys); ACK. P->W SANDBOX [+
+ * fd]   the worker confines itself (namespaces, root, capabilities, no_new_privs, limits, seccomp);
  *                         with --seccomp=log it first sends
  *                         SECCOMP_LISTENER + fd; ACK (or NOTICE and exit)
  *   P->W PEER + fd        two per other live worker (CLIENT and SERVER
@@ -58,6 +56,7 @@ struct ipc_msg {
  *   P->W RING_STOP        stop watching kick, finish (or after
  *                         ic_drain_timeout_ms fail with EIO) every popped
  *                         request, stop touching the ring; RING_STOPPED
+ *   P->W S3_CREDS         S3 workers, after SIGHUP re-read the keys; ACK
  *   W->P NOTICE           any time: something the parent should log (a
  *                         worker that sends them faster than the parent's
  *                         limit, between requests, is killed; each line it

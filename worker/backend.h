@@ -39,6 +39,8 @@ struct nt_table;
 struct peer;
 struct tp;
 struct event_base;
+struct ipc_s3_config;
+struct ipc_s3_creds;
 
 /* What a back end gets at start-up. Pointers stay valid until destroy. */
 struct be_env {
@@ -66,6 +68,15 @@ struct be_env {
 	/* Loop thread: a count that moves each time the loop starts a pass over
 	 * the ring, after it may have slept (NULL: unknown). */
 	const uint64_t *ring_passes;
+	/* The S3 back end's configuration and credentials (IPC_S3_CONFIG,
+	 * IPC_S3_CREDS), the CA bundle's PEM text (NULL: none named) and the
+	 * endpoint's addresses as libcurl takes them pinned ("HOST:PORT:ADDR"),
+	 * all read before the sandbox; NULL for other back ends. */
+	const struct ipc_s3_config *s3_cfg;
+	const struct ipc_s3_creds *s3_creds;
+	const char *s3_ca;
+	size_t s3_ca_len;
+	const char *s3_resolve;
 };
 
 /*
@@ -100,6 +111,9 @@ struct be_ops {
 	 * drained: requests that wait on something other than a pool thread
 	 * (a SETLKW's timer) must be answered now. May be NULL. */
 	void (*ring_stop)(void *ctx);
+	/* New credentials from the parent (IPC_S3_CREDS after SIGHUP), on the
+	 * loop thread: 0 or -errno. May be NULL. */
+	int (*set_creds)(void *ctx, const struct ipc_s3_creds *creds);
 
 	/* Reply: be_reply_entry (+1 lookup) or an error. */
 	void (*lookup)(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
@@ -194,6 +208,7 @@ struct be_ops {
 };
 
 extern const struct be_ops be_passthrough_ops;
+extern const struct be_ops be_s3_ops;
 
 /* ---- request accessors (any thread, while the request is not finished) ---- */
 

@@ -10,9 +10,11 @@ worker_bulkhead_worker_SOURCES = \
 	worker/threadpool.c worker/threadpool.h \
 	worker/peer.c worker/peer.h \
 	worker/sandbox.c worker/sandbox.h worker/escape_probe.c \
-	$(PASSTHROUGH_SOURCES)
+	$(PASSTHROUGH_SOURCES) $(S3_FS_SOURCES)
 # Back ends (worker/backends/NAME/) include the core's headers by name.
-worker_bulkhead_worker_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
+worker_bulkhead_worker_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker \
+	-I$(top_srcdir)/worker/backends/s3
 worker_bulkhead_worker_LDADD = common/libcommon.a $(LIBEVENT_LIBS) $(LIBEVENT_PTHREADS_LIBS) \
-	$(LIBSECCOMP_LIBS) $(LIBCAPNG_LIBS)
-worker_bulkhead_worker_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBSECCOMP_CFLAGS) $(LIBCAPNG_CFLAGS)
+	$(LIBSECCOMP_LIBS) $(LIBCAPNG_LIBS) $(LIBCURL_LIBS) $(LIBCRYPTO_LIBS) $(EXPAT_LIBS)
+worker_bulkhead_worker_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBSECCOMP_CFLAGS) \
+	$(LIBCAPNG_CFLAGS) $(LIBCURL_CFLAGS) $(LIBCRYPTO_CFLAGS) $(EXPAT_CFLAGS)

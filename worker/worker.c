@@ -35,6 +35,7 @@
 #include "log.h"
 #include "node_table.h"
 #include "peer.h"
+#include "s3_setup.h"
 #include "sandbox.h"
 #include "threadpool.h"
 #include "util.h"
@@ -55,6 +56,7 @@ struct worker {
 	struct peer *w_peer;
 	int w_root_fd;
 	int w_proc_fd;
+	struct s3_setup *w_s3; /* the S3 back end's, NULL for others */
 	struct fuse_sess w_sess;
 	struct worker_mem *w_mem; /* current memory table, NULL before the first */
 
@@ -752,6 +754,23 @@ static void worker_ring_fd(struct ipc_msg *m)
 	worker_ack(m->im_hdr.ih_seq, 0);
 }
 
+/* New S3 credentials (the parent re-read them on SIGHUP). */
+static void worker_s3_creds(struct ipc_msg *m)
+{
+	struct ipc_s3_creds k;
+	int err;
+
+	if (!wk.w_s3 || m->im_hdr.ih_nfds != 0 ||
+	    s3_setup_creds(m->im_data, m->im_hdr.ih_len, &k) < 0)
+		fatalx("%s: bad S3_CREDS", __func__);
+	err = wk.w_sess.fs_be->set_creds ? wk.w_sess.fs_be->set_creds(wk.w_sess.fs_be_ctx, &k)
+					 : -ENOSYS;
+	explicit_bzero(&k, sizeof(k));
+	if (err == 0)
+		log_info("S3 credentials replaced");
+	worker_ack(m->im_hdr.ih_seq, err);
+}
+
 static void worker_dispatch_parent(evutil_socket_t fd, short what, void *arg)
 {
 	static struct ipc_msg m;
@@ -806,6 +825,9 @@ static void worker_dispatch_parent(evutil_socket_t fd, short what, void *arg)
 			fatalx("%s: bad RING_STOP", __func__);
 		worker_ring_stop(m.im_hdr.ih_seq);
 		break;
+	case IPC_S3_CREDS:
+		worker_s3_creds(&m);
+		break;
 	default:
 		ipc_close_fds(&m);
 		fatalx("unexpected %s from parent", ipc_type_name(m.im_hdr.ih_type));
@@ -813,6 +835,8 @@ static void worker_dispatch_parent(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- start-up ---- */
+
+static void worker_s3_configure(void);
 
 static void worker_configure(void)
 {
@@ -871,6 +895,46 @@ static void worker_configure(void)
 	nt_set_self(wk.w_nt, wk.w_self);
 	nt_set_stall_report(wk.w_nt, worker_nt_stall, NULL);
 	worker_ack(m.im_hdr.ih_seq, 0);
+	if (c->ic_backend == IPC_BE_S3)
+		worker_s3_configure();
+}
+
+/*
+ * S3 workers: S3_CONFIG (+ the CA bundle) and S3_CREDS, each ACKed, while
+ * files and the resolver are still within reach (s3_setup.c).
+ */
+static void worker_s3_configure(void)
+{
+	static struct ipc_msg m;
+	char why[200];
+	int err;
+
+	if (!(wk.w_s3 = calloc(1, sizeof(*wk.w_s3))))
+		fatalx("out of memory");
+	for (int i = 0; i < 2; i++) {
+		err = ipc_recv(BH_WORKER_IPC_FD, &m);
+		if (err == -EPIPE)
+			exit(0);
+		if (err < 0)
+			fatalx("receive S3 set-up: %s", strerror(-err));
+		if (m.im_hdr.ih_type != (i == 0 ? IPC_S3_CONFIG : IPC_S3_CREDS) ||
+		    m.im_hdr.ih_nfds > (i == 0 ? 1u : 0u)) {
+			ipc_close_fds(&m);
+			fatalx("expected %s, got %s (%u fds)", i == 0 ? "S3_CONFIG" : "S3_CREDS",
+			       ipc_type_name(m.im_hdr.ih_type), m.im_hdr.ih_nfds);
+		}
+		if (i == 0)
+			err = s3_setup_config(m.im_data, m.im_hdr.ih_len,
+					      m.im_hdr.ih_nfds ? m.im_fds[0] : -1, wk.w_s3, why,
+					      sizeof(why));
+		else if ((err = s3_setup_creds(m.im_data, m.im_hdr.ih_len, &wk.w_s3->ss_creds)) < 0)
+			snprintf(why, sizeof(why), "malformed S3_CREDS");
+		if (err < 0) {
+			worker_notice(IPC_NOTICE_BACKEND, "S3 set-up: %s", why);
+			fatalx("S3 set-up: %s", why);
+		}
+		worker_ack(m.im_hdr.ih_seq, 0);
+	}
 }
 
 /*
@@ -1008,12 +1072,22 @@ int main(int argc, char *argv[])
 	env.test_slow_borrow = (wk.w_cfg.ic_flags & IPC_CFG_TEST_SLOW_BORROW) != 0;
 	env.more_waiting = worker_more_waiting;
 	env.ring_passes = &wk.w_ring_passes;
-	/* Both back ends so far are the passthrough calls: the memory back end's
-	 * share is a file system the parent made (a private tmpfs) rather than
-	 * a host directory, which only the sandbox treats differently. */
-	wk.w_sess.fs_be = &be_passthrough_ops;
+	if (wk.w_s3) {
+		env.s3_cfg = &wk.w_s3->ss_cfg;
+		env.s3_creds = &wk.w_s3->ss_creds;
+		env.s3_ca = wk.w_s3->ss_ca;
+		env.s3_ca_len = wk.w_s3->ss_ca_len;
+		env.s3_resolve = wk.w_s3->ss_resolve[0] ? wk.w_s3->ss_resolve : NULL;
+	}
+	/* The memory back end's share is a file system the parent made (a
+	 * private tmpfs) rather than a host directory, which only the sandbox
+	 * treats differently: it is served by the passthrough calls. */
+	wk.w_sess.fs_be = wk.w_be->bd_id == IPC_BE_S3 ? &be_s3_ops : &be_passthrough_ops;
 	if ((err = wk.w_sess.fs_be->init(&env, &wk.w_sess.fs_be_ctx)) < 0)
 		fatalx("%s back end: %s", wk.w_sess.fs_be->name, strerror(-err));
+	if (wk.w_s3)
+		explicit_bzero(&wk.w_s3->ss_creds,
+			       sizeof(wk.w_s3->ss_creds)); /* the client has its copy */
 	wk.w_sess.fs_host = &worker_fuse_host;
 	wk.w_sess.fs_can = wk.w_be->bd_can & ~(env.xattr ? 0u : (uint32_t)BE_CAN_XATTR);
 	wk.w_sess.fs_readonly = env.readonly;

@@ -23,103 +23,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gw.h"
 #include "s3_http.h"
 #include "s3_xml.h"
 #include "sigv4.h"
 
-static char gw_dir[] = "/tmp/bh-ceph-XXXXXX";
-static char gw_endpoint[300], gw_key[300], gw_secret[300];
-static char gw_script[4096];
-
-static void gw_start(void)
-{
-	char cmd[8192], line[256];
-	FILE *f;
-
-	snprintf(gw_script, sizeof(gw_script), "%s/tests/s3/ceph-cluster.sh", BH_SRC_DIR);
-	cr_assert_not_null(mkdtemp(gw_dir));
-	snprintf(cmd, sizeof(cmd), "'%s' start '%s'", gw_script, gw_dir);
-	cr_assert_eq(system(cmd), 0, "the Ceph cluster did not start (%s)", cmd);
-	snprintf(line, sizeof(line), "%s/env", gw_dir);
-	cr_assert_not_null(f = fopen(line, "r"));
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (!strncmp(line, "S3_ENDPOINT=", 12))
-			snprintf(gw_endpoint, sizeof(gw_endpoint), "%s", line + 12);
-		else if (!strncmp(line, "S3_ACCESS_KEY=", 14))
-			snprintf(gw_key, sizeof(gw_key), "%s", line + 14);
-		else if (!strncmp(line, "S3_SECRET_KEY=", 14))
-			snprintf(gw_secret, sizeof(gw_secret), "%s", line + 14);
-	}
-	fclose(f);
-	cr_assert(gw_endpoint[0] && gw_key[0] && gw_secret[0], "incomplete %s/env", gw_dir);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static void gw_stop(void)
-{
-	char cmd[8192];
-
-	snprintf(cmd, sizeof(cmd), "'%s' stop '%s' >/dev/null 2>&1", gw_script, gw_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "test_s3_gateway: stopping the cluster in %s failed\n", gw_dir);
-}
-
 TestSuite(s3gw, .init = gw_start, .fini = gw_stop, .timeout = 180);
 
 #define GW_N 16
-
-struct gw_loop {
-	struct event_base *base;
-	unsigned pending, max_inflight;
-	struct s3_client *client;
-};
-
-static void gw_done(struct s3_req *r)
-{
-	struct gw_loop *l = r->arg;
-
-	if (--l->pending == 0)
-		event_base_loopbreak(l->base);
-}
-
-/* Submit n requests at once and run the loop until all are done. */
-static void gw_run(struct gw_loop *l, struct s3_req *r, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++) {
-		r[i].done = gw_done;
-		r[i].arg = l;
-		r[i].reply_max = 1 << 20;
-		cr_assert_eq(s3_submit(l->client, &r[i]), 0, "submit %u", i);
-		l->pending++;
-	}
-	if (s3_inflight(l->client) > l->max_inflight)
-		l->max_inflight = s3_inflight(l->client);
-	cr_assert_eq(event_base_dispatch(l->base), 0);
-	cr_assert_eq(l->pending, 0, "%u requests never ended", l->pending);
-	cr_assert_eq(s3_inflight(l->client), 0);
-}
-
-/* A client of bucket on l's loop, signing with secret. */
-static struct s3_client *gw_client(struct gw_loop *l, const char *bucket, const char *secret)
-{
-	struct s3_client_conf conf = {.endpoint = gw_endpoint,
-				      .bucket = bucket,
-				      .region = "us-east-1",
-				      .access_key = gw_key,
-				      .secret_key = secret};
-	struct s3_client *c;
-	char err[256];
-
-	cr_assert_not_null(c = s3_client_new(l->base, &conf, err, sizeof(err)), "%s", err);
-	return c;
-}
-
-static void gw_expect(const struct s3_req *r, long want, const char *what)
-{
-	cr_expect_eq(r->status, want, "%s: HTTP %ld (err %d), wanted %ld: %s", what, r->status,
-		     r->err, want, r->reply ? r->reply : "");
-}
 
 static int gw_keep_first(const struct s3_entry *e, void *arg)
 {

@@ -1,13 +1,15 @@
-# worker/backends/s3/: the back end that serves a share from an S3 bucket.
-# Being built up piece by piece: so far the request signing (SigV4), the
-# reading of XML bodies (expat) and the HTTP client (libcurl multi on
-# libevent), which only the tests link; the worker gets the back end with
-# its operations.
+# worker/backends/s3/: the back end that serves a share from an S3 bucket:
+# request signing (SigV4, libcrypto), the gateway's XML bodies (expat), the
+# HTTP client (libcurl multi on the worker's libevent loop) and the file
+# system over them (s3_fs.c, s3_dir.c, s3_file.c).
 S3_SOURCES = \
 	worker/backends/s3/sigv4.c worker/backends/s3/sigv4.h \
 	worker/backends/s3/s3_xml.c worker/backends/s3/s3_xml.h \
 	worker/backends/s3/s3_http.c worker/backends/s3/s3_http.h
-EXTRA_DIST += $(S3_SOURCES)
+S3_FS_SOURCES = $(S3_SOURCES) \
+	worker/backends/s3/s3_fs.c worker/backends/s3/s3_fs.h \
+	worker/backends/s3/s3_dir.c worker/backends/s3/s3_file.c \
+	worker/backends/s3/s3_setup.c worker/backends/s3/s3_setup.h
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test_s3_sigv4
@@ -33,11 +35,28 @@ EXTRA_DIST += tests/s3/ceph-cluster.sh tests/s3/fault-proxy.py
 if HAVE_CRITERION
 check_PROGRAMS += tests/s3/test_s3_gateway
 TESTS += tests/s3/test_s3_gateway
-tests_s3_test_s3_gateway_SOURCES = tests/s3/test_s3_gateway.c $(S3_SOURCES)
+tests_s3_test_s3_gateway_SOURCES = tests/s3/test_s3_gateway.c tests/s3/gw.c tests/s3/gw.h \
+	$(S3_SOURCES)
 tests_s3_test_s3_gateway_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker/backends/s3 \
 	-DBH_SRC_DIR='"$(abs_top_srcdir)"'
 tests_s3_test_s3_gateway_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBCRYPTO_CFLAGS) \
 	$(LIBCURL_CFLAGS) $(EXPAT_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_s3_test_s3_gateway_LDADD = $(LIBCURL_LIBS) $(LIBCRYPTO_LIBS) $(EXPAT_LIBS) \
+	$(LIBEVENT_LIBS) $(CRITERION_LIBS)
+endif
+
+# The back end through the test front end: the real bulkheadd on a bucket
+# of one cluster the program starts for all its tests.
+if HAVE_CRITERION
+check_PROGRAMS += tests/s3/test_s3_fs
+TESTS += tests/s3/test_s3_fs
+tests_s3_test_s3_fs_SOURCES = tests/s3/test_s3_fs.c tests/s3/gw.c tests/s3/gw.h \
+	tests/integration/fops.c tests/integration/fops.h \
+	tests/integration/itest.c tests/integration/itest.h $(S3_SOURCES)
+tests_s3_test_s3_fs_CPPFLAGS = $(VUFE_CPPFLAGS) -I$(top_srcdir)/worker/backends/s3 \
+	-DBH_SRC_DIR='"$(abs_top_srcdir)"'
+tests_s3_test_s3_fs_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBCRYPTO_CFLAGS) \
+	$(LIBCURL_CFLAGS) $(EXPAT_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_s3_test_s3_fs_LDADD = $(VUFE_LIBS) $(LIBCURL_LIBS) $(LIBCRYPTO_LIBS) $(EXPAT_LIBS) \
 	$(LIBEVENT_LIBS) $(CRITERION_LIBS)
 endif

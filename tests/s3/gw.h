@@ -1,0 +1,36 @@
+/*
+ * gw.h - the S3 tests' gateway and a client of it (gw.c).
+ * Runs in: S3 test programs only.
+ */
+#ifndef BH_TEST_GW_H
+#define BH_TEST_GW_H
+
+#include <event2/event.h>
+
+#include "s3_http.h"
+
+/* The cluster's directory (its env file, logs), address and keys. */
+extern char gw_dir[64];
+extern char gw_endpoint[300], gw_key[300], gw_secret[300];
+
+/* Start a cluster in a new directory (asserts), or stop it. */
+void gw_start(void);
+void gw_stop(void);
+/* Read the address and keys of the cluster started in dir. */
+void gw_load_env(const char *dir);
+
+struct gw_loop {
+	struct event_base *base;
+	unsigned pending, max_inflight;
+	struct s3_client *client;
+};
+
+void gw_done(struct s3_req *r);
+/* Submit n requests at once and run the loop until all are done. */
+void gw_run(struct gw_loop *l, struct s3_req *r, unsigned n);
+/* A client of bucket on l's loop, signing with secret. */
+struct s3_client *gw_client(struct gw_loop *l, const char *bucket, const char *secret);
+/* Expect r's status to be want. */
+void gw_expect(const struct s3_req *r, long want, const char *what);
+
+#endif
