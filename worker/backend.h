@@ -77,6 +77,7 @@ struct be_env {
 	const char *s3_ca;
 	size_t s3_ca_len;
 	const char *s3_resolve;
+	void *s3_multi; /* libcurl's multi handle, made before the sandbox */
 };
 
 /*

@@ -1078,6 +1078,7 @@ int main(int argc, char *argv[])
 		env.s3_ca = wk.w_s3->ss_ca;
 		env.s3_ca_len = wk.w_s3->ss_ca_len;
 		env.s3_resolve = wk.w_s3->ss_resolve[0] ? wk.w_s3->ss_resolve : NULL;
+		env.s3_multi = wk.w_s3->ss_multi;
 	}
 	/* The memory back end's share is a file system the parent made (a
 	 * private tmpfs) rather than a host directory, which only the sandbox

@@ -19,14 +19,17 @@ char gw_dir[64] = "/tmp/bh-ceph-XXXXXX";
 char gw_endpoint[300], gw_key[300], gw_secret[300];
 static char gw_script[4096];
 
-void gw_load_env(const char *dir)
+/* The env file the script wrote in dir: 0, or -1 when it is missing. */
+static int gw_read_env(const char *dir)
 {
 	char line[256];
 	FILE *f;
 
-	snprintf(gw_dir, sizeof(gw_dir), "%s", dir);
+	if (dir != gw_dir)
+		snprintf(gw_dir, sizeof(gw_dir), "%s", dir);
 	snprintf(line, sizeof(line), "%s/env", dir);
-	cr_assert_not_null(f = fopen(line, "r"), "no %s", line);
+	if (!(f = fopen(line, "r")))
+		return -1;
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
 		if (!strncmp(line, "S3_ENDPOINT=", 12))
@@ -37,7 +40,12 @@ void gw_load_env(const char *dir)
 			snprintf(gw_secret, sizeof(gw_secret), "%s", line + 14);
 	}
 	fclose(f);
-	cr_assert(gw_endpoint[0] && gw_key[0] && gw_secret[0], "incomplete %s/env", dir);
+	return gw_endpoint[0] && gw_key[0] && gw_secret[0] ? 0 : -1;
+}
+
+void gw_load_env(const char *dir)
+{
+	cr_assert_eq(gw_read_env(dir), 0, "no complete %s/env", dir);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
@@ -48,8 +56,11 @@ void gw_start(void)
 	snprintf(gw_script, sizeof(gw_script), "%s/tests/s3/ceph-cluster.sh", BH_SRC_DIR);
 	cr_assert_not_null(mkdtemp(gw_dir));
 	snprintf(cmd, sizeof(cmd), "'%s' start '%s'", gw_script, gw_dir);
-	cr_assert_eq(system(cmd), 0, "the Ceph cluster did not start (%s)", cmd);
-	gw_load_env(gw_dir);
+	if (system(cmd) != 0 || gw_read_env(gw_dir) < 0) {
+		gw_stop(); /* what did start: the test's end will not */
+		cr_assert_fail("the Ceph cluster did not start (%s)", cmd);
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 void gw_stop(void)

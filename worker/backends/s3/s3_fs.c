@@ -1322,6 +1322,7 @@ static int s3_init(const struct be_env *env, void **ctx)
 	cc.ca_blob_len = env->s3_ca_len;
 	cc.resolve = env->s3_resolve;
 	cc.max_inflight = c->sc_concurrency;
+	cc.multi = env->s3_multi;
 	if (!(fs->s_hidden = calloc(S3_HIDDEN_MAX, sizeof(*fs->s_hidden))) ||
 	    s3_files_init(fs) < 0) {
 		s3_files_free(fs);

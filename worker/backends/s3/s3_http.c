@@ -664,7 +664,7 @@ struct s3_client *s3_client_new(struct event_base *base, const struct s3_client_
 	snprintf(c->c_host, sizeof(c->c_host), "%s%s%.*s", conf->virtual_host ? conf->bucket : "",
 		 conf->virtual_host ? "." : "", (int)(slash ? slash - auth : (long)strlen(auth)),
 		 auth);
-	c->c_multi = curl_multi_init();
+	c->c_multi = conf->multi ? conf->multi : curl_multi_init();
 	c->c_timer = evtimer_new(base, s3_timeout_cb, c);
 	if (!c->c_multi || !c->c_timer || !c->c_conf.endpoint || !c->c_conf.secret_key) {
 		snprintf(err, errlen, "out of memory");

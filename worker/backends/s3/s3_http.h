@@ -38,6 +38,10 @@ struct s3_client_conf {
 	 * before the sandbox (which has no resolver configuration), NULL:
 	 * libcurl resolves. */
 	const char *resolve;
+	/* libcurl's multi handle, made before the sandbox (it makes itself a
+	 * socket pair to wake up with, which the sandbox forbids); taken over
+	 * by the client. NULL: the client makes one. */
+	void *multi;
 	/* Requests on the wire at once; more wait their turn (0: no limit). */
 	unsigned max_inflight;
 	/* Retries: an attempt that got no answer, or 500, 502, 503, 504, 429,

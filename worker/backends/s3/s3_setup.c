@@ -154,6 +154,10 @@ int s3_setup_config(const void *data, size_t len, int ca_fd, struct s3_setup *s,
 		err = s3_fail(why, whylen, -EIO, "%s", "libcurl initialisation failed");
 		goto out;
 	}
+	if (!(s->ss_multi = curl_multi_init())) {
+		err = s3_fail(why, whylen, -ENOMEM, "%s", "libcurl's multi handle");
+		goto out;
+	}
 	err = s3_resolve(s, why, whylen);
 out:
 	if (ca_fd >= 0)

@@ -2,7 +2,8 @@
  * s3_setup.h - what an S3 worker takes from the parent before its sandbox
  * (IPC_S3_CONFIG, IPC_S3_CREDS) and prepares while it still can: the CA
  * bundle read into memory, the endpoint's host resolved, libcurl and
- * OpenSSL initialised (they read their configuration files once, now).
+ * OpenSSL initialised (they read their configuration files once, now),
+ * libcurl's multi handle made (with the socket pair it wakes itself by).
  * Runs in: the S3 worker, before SANDBOX, single-threaded. The parent is
  * trusted, but its messages are still checked (sizes, terminated strings,
  * ranges): a bad one ends the worker.
@@ -22,6 +23,7 @@ struct s3_setup {
 	char *ss_ca; /* PEM text, NULL: none (plain HTTP, or none named) */
 	size_t ss_ca_len;
 	char ss_resolve[640]; /* "HOST:PORT:ADDR,..." for libcurl, "" for an address */
+	void *ss_multi;	      /* libcurl's multi handle (CURLM *), for the HTTP client */
 };
 
 /* IPC_S3_CONFIG's payload and its CA fd (-1: none; closed here): 0, or
