@@ -7,6 +7,11 @@
 #   ceph-cluster.sh start DIR   start it; DIR/env then holds S3_ENDPOINT,
 #                               S3_ACCESS_KEY, S3_SECRET_KEY (shell syntax)
 #   ceph-cluster.sh stop DIR    kill what start started there, remove DIR
+#   ceph-cluster.sh kill-gateway DIR
+#                               SIGKILL the gateway alone (fault tests)
+#   ceph-cluster.sh start-gateway DIR
+#                               start it again, on the same port, and wait
+#                               until it answers
 #
 # Needs root and Debian's ceph-mon, ceph-osd, radosgw and ceph-common
 # (contrib/install-deps.sh). Several clusters may run side by side: each
@@ -58,6 +63,41 @@ run_daemon() {
 	shift
 	setsid "$@" -f >"$dir/$name.out" 2>&1 &
 	echo $! >>"$dir/pids"
+}
+
+# The gateway answers HTTP once it is up (an anonymous request: 403 or 200).
+wait_gateway() {
+	until python3 - "$rgw_port" <<'PY' 2>/dev/null; do
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen("http://127.0.0.1:%s/" % sys.argv[1], timeout=2)
+except urllib.error.HTTPError:
+    pass
+PY
+		[ "$(date +%s)" -lt "$deadline" ] || fail_start "the gateway did not answer on port $rgw_port"
+		for p in $(cat "$dir/pids"); do
+			kill -0 "$p" 2>/dev/null || fail_start "daemon $p exited"
+		done
+		sleep 0.2
+	done
+}
+
+# The gateway's pid is the third in DIR/pids (mon, osd, rgw).
+kill_gateway() {
+	pid=$(sed -n 3p "$dir/pids")
+	[ -n "$pid" ] || die "no gateway recorded in $dir"
+	kill -KILL "$pid" 2>/dev/null || true
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+	sed -i 3d "$dir/pids"
+}
+
+start_gateway() {
+	[ "$(wc -l <"$dir/pids")" -eq 2 ] || die "$dir: the gateway is running"
+	conf=$dir/ceph.conf
+	rgw_port=$(sed -n 's|^S3_ENDPOINT=http://127.0.0.1:||p' "$dir/env")
+	deadline=$(($(date +%s) + ${BH_CEPH_TIMEOUT:-60}))
+	run_daemon rgw radosgw -c "$conf" -n client.rgw
+	wait_gateway
 }
 
 start() {
@@ -131,20 +171,7 @@ CONF
 	radosgw-admin -c "$conf" user create --uid=bulkhead-test --display-name=bulkhead-test \
 		--access-key="$access_key" --secret="$secret_key" >"$dir/user.out" 2>&1 ||
 		fail_start "radosgw-admin user create"
-	# the gateway answers HTTP once it is up (an anonymous request: 403 or 200)
-	until python3 - "$rgw_port" <<'PY' 2>/dev/null; do
-import sys, urllib.request, urllib.error
-try:
-    urllib.request.urlopen("http://127.0.0.1:%s/" % sys.argv[1], timeout=2)
-except urllib.error.HTTPError:
-    pass
-PY
-		[ "$(date +%s)" -lt "$deadline" ] || fail_start "the gateway did not answer on port $rgw_port"
-		for p in $(cat "$dir/pids"); do
-			kill -0 "$p" 2>/dev/null || fail_start "daemon $p exited"
-		done
-		sleep 0.2
-	done
+	wait_gateway
 	cat >"$dir/env" <<ENV
 S3_ENDPOINT=http://127.0.0.1:$rgw_port
 S3_ACCESS_KEY=$access_key
@@ -153,7 +180,8 @@ ENV
 	echo "ceph-cluster: gateway at http://127.0.0.1:$rgw_port ($dir)"
 }
 
-[ $# -eq 2 ] || die "usage: ceph-cluster.sh start|stop DIR"
+usage="usage: ceph-cluster.sh start|stop|kill-gateway|start-gateway DIR"
+[ $# -eq 2 ] || die "$usage"
 dir=$2
 case $1 in
 start) start ;;
@@ -161,5 +189,7 @@ stop)
 	kill_recorded "$dir"
 	rm -rf "$dir"
 	;;
-*) die "usage: ceph-cluster.sh start|stop DIR" ;;
+kill-gateway) kill_gateway ;;
+start-gateway) start_gateway ;;
+*) die "$usage" ;;
 esac

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "gw.h"
 
@@ -118,4 +120,40 @@ void gw_expect(const struct s3_req *r, long want, const char *what)
 {
 	cr_expect_eq(r->status, want, "%s: HTTP %ld (err %d), wanted %ld: %s", what, r->status,
 		     r->err, want, r->reply ? r->reply : "");
+}
+
+pid_t gw_proxy(int fails, int *port)
+{
+	char script[4200], up[300], n[16], line[32];
+	int fd[2];
+	pid_t pid;
+	FILE *f;
+
+	snprintf(script, sizeof(script), "%s/tests/s3/fault-proxy.py", BH_SRC_DIR);
+	snprintf(up, sizeof(up), "%s", gw_endpoint + strlen("http://"));
+	snprintf(n, sizeof(n), "%d", fails);
+	cr_assert_eq(pipe(fd), 0);
+	cr_assert_geq(pid = fork(), 0);
+	if (pid == 0) {
+		dup2(fd[1], 1);
+		close(fd[0]);
+		close(fd[1]);
+		execlp("python3", "python3", script, up, n, (char *)NULL);
+		_exit(127);
+	}
+	close(fd[1]);
+	cr_assert_not_null(f = fdopen(fd[0], "r"));
+	cr_assert_not_null(fgets(line, sizeof(line), f), "the fault proxy did not start");
+	fclose(f);
+	*port = atoi(line);
+	cr_assert_gt(*port, 0);
+	return pid;
+}
+
+double gw_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

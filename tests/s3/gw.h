@@ -6,6 +6,7 @@
 #define BH_TEST_GW_H
 
 #include <event2/event.h>
+#include <sys/types.h>
 
 #include "s3_http.h"
 
@@ -32,5 +33,11 @@ void gw_run(struct gw_loop *l, struct s3_req *r, unsigned n);
 struct s3_client *gw_client(struct gw_loop *l, const char *bucket, const char *secret);
 /* Expect r's status to be want. */
 void gw_expect(const struct s3_req *r, long want, const char *what);
+
+/* tests/s3/fault-proxy.py in front of the gateway, answering 503 SlowDown
+ * to the first fails attempts of each request: its pid, *port its port. */
+pid_t gw_proxy(int fails, int *port);
+/* CLOCK_MONOTONIC in seconds. */
+double gw_now(void);
 
 #endif

@@ -25,12 +25,10 @@
 #include "gw.h"
 #include "itest.h"
 #include "s3_xml.h"
+#include "s3t.h"
 
-#define T_Q 1
 
 static char t_cluster[64] = "/tmp/bh-ceph-fs-XXXXXX";
-static char t_bucket[64], t_conf[PATH_MAX], t_creds[PATH_MAX], t_tmp[256];
-static struct gw_loop t_l;
 
 /* One cluster for the whole program: tests fork from the runner, and find
  * it by the environment. */
@@ -60,186 +58,17 @@ ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 		fprintf(stderr, "test_s3_fs: stopping the cluster in %s failed\n", t_cluster);
 }
 
-/* ---- the bucket, seen directly ---- */
-
-static void t_req(struct s3_req *r, const char *method, const char *key)
+/* The program's cluster, a bucket of the test's own, the daemon on it. */
+static void fs_start(const char *extra_conf)
 {
-	memset(r, 0, sizeof(*r));
-	r->method = method;
-	r->key = key;
-}
-
-static long t_put(const char *key, const void *data, size_t len)
-{
-	struct s3_req r;
-
-	t_req(&r, "PUT", key);
-	r.body = data;
-	r.body_len = len;
-	gw_run(&t_l, &r, 1);
-	s3_req_reset(&r);
-	return r.status;
-}
-
-/* GET key into a malloc'ed buffer (*len): the status. */
-static long t_get(const char *key, char **out, size_t *len)
-{
-	struct s3_req r;
-
-	t_req(&r, "GET", key);
-	r.reply_max = 64u << 20;
-	gw_run(&t_l, &r, 1);
-	*out = r.reply;
-	*len = r.reply_len;
-	return r.status;
-}
-
-static long t_head(const char *key, struct s3_req *r)
-{
-	t_req(r, "HEAD", key);
-	gw_run(&t_l, r, 1);
-	return r->status;
-}
-
-static int t_count(const struct s3_entry *e, void *arg)
-{
-	(void)e;
-	(*(unsigned *)arg)++;
-	return 0;
-}
-
-/* Keys under prefix (no delimiter), and open multipart uploads. */
-static unsigned t_keys(const char *prefix)
-{
-	struct s3_list_result res;
-	unsigned n = 0;
-	struct s3_req r;
-
-	t_req(&r, "GET", "");
-	r.query[r.nquery++] = (struct s3_pair){"list-type", "2"};
-	r.query[r.nquery++] = (struct s3_pair){"prefix", prefix};
-	r.query[r.nquery++] = (struct s3_pair){"encoding-type", "url"};
-	gw_run(&t_l, &r, 1);
-	cr_assert_eq(r.status, 200);
-	cr_assert_eq(s3_parse_list(r.reply, r.reply_len, t_count, &n, &res), 0);
-	s3_req_reset(&r);
-	return n;
-}
-
-static unsigned t_uploads(void)
-{
-	struct s3_req r;
-	unsigned n = 0;
-	const char *p;
-
-	t_req(&r, "GET", "");
-	r.query[r.nquery++] = (struct s3_pair){"uploads", ""};
-	gw_run(&t_l, &r, 1);
-	cr_assert_eq(r.status, 200);
-	for (p = r.reply; p && (p = strstr(p, "<UploadId>")); p++)
-		n++;
-	s3_req_reset(&r);
-	return n;
-}
-
-/* ---- a daemon on a bucket of the test's own ---- */
-
-static void t_start(const char *extra_conf)
-{
-	const char *args[] = {NULL, getenv("BH_TEST_S3_ARG"), NULL};
-	char arg[PATH_MAX + 16];
-	struct vufe_opts o;
-	struct s3_req r;
-	FILE *f;
 	const char *dir = getenv("BH_TEST_S3_CLUSTER");
 
 	cr_assert_not_null(dir, "no Ceph cluster (its start failed: see above)");
 	gw_load_env(dir);
-	snprintf(t_bucket, sizeof(t_bucket), "bh-fs-%d", (int)getpid());
-	cr_assert_not_null(t_l.base = event_base_new());
-	t_l.client = gw_client(&t_l, t_bucket, gw_secret);
-	t_req(&r, "PUT", "");
-	gw_run(&t_l, &r, 1);
-	cr_assert_eq(r.status, 200, "create bucket %s: %ld", t_bucket, r.status);
-	s3_req_reset(&r);
-
-	cr_assert_eq(hx_mkdtemp(t_tmp, sizeof(t_tmp), "s3conf"), 0);
-	snprintf(t_creds, sizeof(t_creds), "%s/credentials", t_tmp);
-	cr_assert_not_null(f = fopen(t_creds, "w"));
-	fprintf(f, "[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", gw_key,
-		gw_secret);
-	fclose(f);
-	cr_assert_eq(chmod(t_creds, 0600), 0);
-	snprintf(t_conf, sizeof(t_conf), "%s/bulkhead.conf", t_tmp);
-	cr_assert_not_null(f = fopen(t_conf, "w"));
-	fprintf(f,
-		"[share]\nbackend = s3\n\n[s3]\nendpoint = %s\nbucket = %s\nprefix = vm1/\n"
-		"region = us-east-1\naddressing = path\ncredentials_file = %s\n"
-		"part_size = 5M\n%s",
-		gw_endpoint, t_bucket, t_creds, extra_conf ? extra_conf : "");
-	fclose(f);
-	snprintf(arg, sizeof(arg), "--config=%s", t_conf);
-	args[0] = arg;
-	vufe_fuse_set_creds(0, 0);
-	cr_assert_eq(hx_start_bulkheadd(&it_d, NULL, args), 0, "bulkheadd did not start");
-	vufe_opts_default(&o);
-	o.nqueues = 2;
-	it_fe = it_connect(&o);
-	if (it_up_init(it_fe) != 0) {
-		hx_log_dump(&it_d);
-		cr_assert_fail("INIT failed");
-	}
+	s3t_start_at(NULL, extra_conf);
 }
 
-static void t_fini(void)
-{
-	if (getenv("BH_TEST_S3_LOG") && it_d.hd_pid > 0)
-		hx_log_dump(&it_d); /* for a developer */
-	it_teardown();
-	if (t_l.client)
-		s3_client_free(t_l.client);
-	if (t_l.base)
-		event_base_free(t_l.base);
-	if (t_tmp[0])
-		hx_rmtree(t_tmp);
-}
-
-TestSuite(s3fs, .fini = t_fini, .timeout = 240);
-
-/* ---- FUSE helpers ---- */
-
-static uint64_t t_lookup(uint64_t parent, const char *name, struct fuse_entry_out *e)
-{
-	struct fuse_entry_out tmp;
-	int r = vufe_fuse_lookup(it_fe, T_Q, parent, name, e ? e : &tmp);
-
-	cr_assert_eq(r, 0, "LOOKUP %s: %d", name, r);
-	return (e ? e : &tmp)->nodeid;
-}
-
-static void t_write(uint64_t node, uint64_t fh, uint64_t off, const void *buf, uint32_t len)
-{
-	uint32_t written = 0;
-	int r = vufe_fuse_write(it_fe, T_Q, node, fh, off, buf, len, 0, &written);
-
-	cr_assert_eq(r, 0, "WRITE at %llu: %d", (unsigned long long)off, r);
-	cr_assert_eq(written, len);
-}
-
-static size_t t_read(uint64_t node, uint64_t fh, uint64_t off, void *buf, uint32_t len)
-{
-	uint32_t got = 0;
-	int r = vufe_fuse_read(it_fe, T_Q, node, fh, off, len, buf, &got, 0);
-
-	cr_assert_eq(r, 0, "READ at %llu: %d", (unsigned long long)off, r);
-	return got;
-}
-
-static void t_pattern(unsigned char *buf, size_t len, unsigned seed)
-{
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (unsigned char)((i * 131 + seed * 7 + (i >> 12)) & 0xff);
-}
+TestSuite(s3fs, .fini = s3t_fini, .timeout = 240);
 
 /* ---- the tests ---- */
 
@@ -253,26 +82,26 @@ Test(s3fs, a_created_file_is_read_back_before_and_stored_at_close)
 	uint64_t fh;
 	size_t len;
 
-	t_start(NULL);
+	fs_start(NULL);
 	cr_assert_eq(f_create(FUSE_CREATE, 1, "hello.txt", O_RDWR, 0640, &e, &fh), 0);
-	t_write(e.nodeid, fh, 0, a, sizeof(a) - 1);
-	t_write(e.nodeid, fh, sizeof(a) - 1, b, sizeof(b) - 1);
+	s3t_write(e.nodeid, fh, 0, a, sizeof(a) - 1);
+	s3t_write(e.nodeid, fh, sizeof(a) - 1, b, sizeof(b) - 1);
 	/* not stored yet, yet there for the guest */
-	cr_assert_eq(t_head("vm1/hello.txt", &h), 404);
-	cr_assert_eq(t_read(e.nodeid, fh, 0, buf, sizeof(buf)), sizeof(a) + sizeof(b) - 2);
+	cr_assert_eq(s3t_head("vm1/hello.txt", &h), 404);
+	cr_assert_eq(s3t_read(e.nodeid, fh, 0, buf, sizeof(buf)), sizeof(a) + sizeof(b) - 2);
 	cr_assert_eq(memcmp(buf, "first piece, second piece\n", 26), 0);
 	cr_assert_eq(vufe_fuse_getattr(it_fe, T_Q, e.nodeid, &ao), 0);
 	cr_assert_eq(ao.attr.size, 26);
 	cr_assert_eq(vufe_fuse_flush(it_fe, T_Q, e.nodeid, fh), 0);
-	cr_assert_eq(t_get("vm1/hello.txt", &body, &len), 200);
+	cr_assert_eq(s3t_get("vm1/hello.txt", &body, &len), 200);
 	cr_assert_eq(len, 26);
 	cr_assert_eq(memcmp(body, "first piece, second piece\n", 26), 0);
 	free(body);
-	cr_assert_eq(t_head("vm1/hello.txt", &h), 200);
+	cr_assert_eq(s3t_head("vm1/hello.txt", &h), 200);
 	cr_expect_str_eq(h.meta.mode, "33184", "mode 0100640 in x-amz-meta-mode");
 	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASE, e.nodeid, fh), 0);
 	/* and a new lookup finds it with its size and mode */
-	t_lookup(1, "hello.txt", &e);
+	s3t_lookup(1, "hello.txt", &e);
 	cr_assert_eq(e.attr.size, 26);
 	cr_assert_eq(e.attr.mode, S_IFREG | 0640);
 	it_stop_ok();
@@ -289,39 +118,39 @@ Test(s3fs, a_large_file_streams_as_a_multipart_upload)
 	uint64_t fh;
 
 	cr_assert(data && back);
-	t_pattern(data, total, 1);
-	t_start(NULL);
+	s3t_pattern(data, total, 1);
+	fs_start(NULL);
 	cr_assert_eq(f_create(FUSE_CREATE, 1, "big.bin", O_WRONLY, 0644, &e, &fh), 0);
 	for (size_t off = 0; off < total; off += 1u << 20) {
 		uint32_t n = (uint32_t)(total - off < (1u << 20) ? total - off : 1u << 20);
 
-		t_write(e.nodeid, fh, off, data + off, n);
+		s3t_write(e.nodeid, fh, off, data + off, n);
 	}
 	/* parts are on their way before the close: an upload is open */
-	for (int i = 0; i < 50 && t_uploads() == 0; i++)
+	for (int i = 0; i < 50 && s3t_uploads() == 0; i++)
 		usleep(100000);
-	cr_assert_geq(t_uploads(), 1u, "no multipart upload while the file is written");
+	cr_assert_geq(s3t_uploads(), 1u, "no multipart upload while the file is written");
 	cr_assert_eq(vufe_fuse_flush(it_fe, T_Q, e.nodeid, fh), 0);
 	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASE, e.nodeid, fh), 0);
-	cr_assert_eq(t_uploads(), 0u, "an upload left open");
-	cr_assert_eq(t_head("vm1/big.bin", &h), 200);
+	cr_assert_eq(s3t_uploads(), 0u, "an upload left open");
+	cr_assert_eq(s3t_head("vm1/big.bin", &h), 200);
 	cr_assert_eq(h.content_length, total);
 	cr_assert_not_null(strchr(h.etag, '-'), "ETag %s is not a multipart upload's", h.etag);
-	cr_assert_eq(t_get("vm1/big.bin", &body, &len), 200);
+	cr_assert_eq(s3t_get("vm1/big.bin", &body, &len), 200);
 	cr_assert_eq(len, total);
 	cr_assert_eq(memcmp(body, data, total), 0, "the object is not what was written");
 	free(body);
 	/* read back through the share: in order, then from the middle */
 	cr_assert_eq(vufe_fuse_open(it_fe, T_Q, e.nodeid, O_RDONLY, &fh), 0);
 	for (size_t off = 0; off < total; off += 256u << 10) {
-		size_t n = t_read(e.nodeid, fh, off, back, 256u << 10);
+		size_t n = s3t_read(e.nodeid, fh, off, back, 256u << 10);
 
 		cr_assert_eq(n, total - off < (256u << 10) ? total - off : 256u << 10);
 		cr_assert_eq(memcmp(back, data + off, n), 0, "READ at %zu", off);
 	}
-	cr_assert_eq(t_read(e.nodeid, fh, 5000000, back, 4096), 4096);
+	cr_assert_eq(s3t_read(e.nodeid, fh, 5000000, back, 4096), 4096);
 	cr_assert_eq(memcmp(back, data + 5000000, 4096), 0);
-	cr_assert_eq(t_read(e.nodeid, fh, total, back, 4096), 0, "EOF");
+	cr_assert_eq(s3t_read(e.nodeid, fh, total, back, 4096), 0, "EOF");
 	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASE, e.nodeid, fh), 0);
 	free(data);
 	free(back);
@@ -339,31 +168,31 @@ Test(s3fs, a_write_into_an_existing_object_changes_only_those_bytes)
 	size_t len;
 
 	cr_assert_not_null(data);
-	t_pattern(data, total, 2);
-	t_start(NULL);
-	cr_assert_eq(t_put("vm1/old.bin", data, total), 200);
-	t_lookup(1, "old.bin", &e);
+	s3t_pattern(data, total, 2);
+	fs_start(NULL);
+	cr_assert_eq(s3t_put("vm1/old.bin", data, total), 200);
+	s3t_lookup(1, "old.bin", &e);
 	cr_assert_eq(e.attr.size, total);
 	cr_assert_eq(vufe_fuse_open(it_fe, T_Q, e.nodeid, O_RDWR, &fh), 0);
-	t_write(e.nodeid, fh, 6000000, patch, sizeof(patch) - 1);
+	s3t_write(e.nodeid, fh, 6000000, patch, sizeof(patch) - 1);
 	/* an append too */
-	t_write(e.nodeid, fh, total, "END", 3);
-	cr_assert_eq(t_read(e.nodeid, fh, 6000000 - 2, buf, 25), 25);
+	s3t_write(e.nodeid, fh, total, "END", 3);
+	cr_assert_eq(s3t_read(e.nodeid, fh, 6000000 - 2, buf, 25), 25);
 	cr_assert_eq(memcmp(buf + 2, patch, sizeof(patch) - 1), 0);
 	/* the old object is untouched until the flush */
-	cr_assert_eq(t_get("vm1/old.bin", &body, &len), 200);
+	cr_assert_eq(s3t_get("vm1/old.bin", &body, &len), 200);
 	cr_assert_eq(len, total);
 	cr_assert_eq(memcmp(body, data, total), 0);
 	free(body);
 	cr_assert_eq(vufe_fuse_flush(it_fe, T_Q, e.nodeid, fh), 0);
 	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASE, e.nodeid, fh), 0);
 	memcpy(data + 6000000, patch, sizeof(patch) - 1);
-	cr_assert_eq(t_get("vm1/old.bin", &body, &len), 200);
+	cr_assert_eq(s3t_get("vm1/old.bin", &body, &len), 200);
 	cr_assert_eq(len, total + 3);
 	cr_assert_eq(memcmp(body, data, total), 0, "bytes outside the write changed");
 	cr_assert_eq(memcmp(body + total, "END", 3), 0);
 	free(body);
-	cr_assert_eq(t_uploads(), 0u);
+	cr_assert_eq(s3t_uploads(), 0u);
 	free(data);
 	it_stop_ok();
 }
@@ -376,17 +205,17 @@ Test(s3fs, directories_are_markers_and_prefixes)
 	uint32_t got = 0;
 	uint64_t fh;
 
-	t_start(NULL);
+	fs_start(NULL);
 	cr_assert_eq(f_mkdir(1, "made", 0750, &d), 0);
-	cr_assert_eq(t_head("vm1/made/", &h), 200, "mkdir left no marker");
+	cr_assert_eq(s3t_head("vm1/made/", &h), 200, "mkdir left no marker");
 	cr_assert_str_eq(h.meta.mode, "16872"); /* 040750 */
 	/* a directory that exists only as a prefix of another client's key */
-	cr_assert_eq(t_put("vm1/implied/deep/file.txt", "x", 1), 200);
-	t_lookup(1, "implied", &e);
+	cr_assert_eq(s3t_put("vm1/implied/deep/file.txt", "x", 1), 200);
+	s3t_lookup(1, "implied", &e);
 	cr_assert(S_ISDIR(e.attr.mode));
-	t_lookup(e.nodeid, "deep", &e);
+	s3t_lookup(e.nodeid, "deep", &e);
 	cr_assert(S_ISDIR(e.attr.mode));
-	t_lookup(e.nodeid, "file.txt", &e);
+	s3t_lookup(e.nodeid, "file.txt", &e);
 	cr_assert(S_ISREG(e.attr.mode));
 	cr_assert_eq(e.attr.size, 1);
 	/* the listing shows both, once, as directories */
@@ -412,7 +241,7 @@ Test(s3fs, directories_are_markers_and_prefixes)
 	/* an empty directory can go; one with something in it cannot */
 	cr_assert_eq(f_unlink(FUSE_RMDIR, 1, "implied"), -ENOTEMPTY);
 	cr_assert_eq(f_unlink(FUSE_RMDIR, 1, "made"), 0);
-	cr_assert_eq(t_head("vm1/made/", &h), 404);
+	cr_assert_eq(s3t_head("vm1/made/", &h), 404);
 	cr_assert_eq(vufe_fuse_lookup(it_fe, T_Q, 1, "made", &e), -ENOENT);
 	it_stop_ok();
 }
@@ -441,22 +270,22 @@ Test(s3fs, a_listing_is_a_snapshot_whose_offsets_stay_valid)
 	uint32_t got;
 	size_t n = 0, m = 0;
 
-	t_start(NULL);
+	fs_start(NULL);
 	/* 2,500 keys: three pages of the gateway's listing */
 	for (unsigned i = 0; i < N; i += 64) {
 		unsigned k = 0;
 
 		for (; k < 64 && i + k < N; k++) {
 			snprintf(key[k], sizeof(key[k]), "vm1/many/f%05u", i + k);
-			t_req(&r[k], "PUT", key[k]);
+			s3t_req(&r[k], "PUT", key[k]);
 			r[k].body = "";
 		}
-		gw_run(&t_l, r, k);
+		gw_run(&s3t_l, r, k);
 		for (unsigned j = 0; j < k; j++)
 			cr_assert_eq(r[j].status, 200);
 	}
-	t_lookup(1, "many", NULL);
-	cr_assert_eq(vufe_fuse_opendir(it_fe, T_Q, t_lookup(1, "many", NULL), &fh), 0);
+	s3t_lookup(1, "many", NULL);
+	cr_assert_eq(vufe_fuse_opendir(it_fe, T_Q, s3t_lookup(1, "many", NULL), &fh), 0);
 	do {
 		got = 0;
 		cr_assert_eq(
@@ -476,7 +305,7 @@ Test(s3fs, a_listing_is_a_snapshot_whose_offsets_stay_valid)
 		cr_assert_str_eq(names[i + 2], want);
 	}
 	/* another client adds a key: this snapshot does not change under us */
-	cr_assert_eq(t_put("vm1/many/a-new-one", "", 0), 200);
+	cr_assert_eq(s3t_put("vm1/many/a-new-one", "", 0), 200);
 	off = 1502;
 	got = 0;
 	cr_assert_eq(
@@ -497,35 +326,35 @@ Test(s3fs, renaming_moves_files_and_whole_directories)
 	char *body;
 	size_t len;
 
-	t_start(NULL);
-	cr_assert_eq(t_put("vm1/a.txt", "AAA", 3), 200);
-	cr_assert_eq(t_put("vm1/d/one", "1", 1), 200);
-	cr_assert_eq(t_put("vm1/d/sub/two", "22", 2), 200);
-	cr_assert_eq(t_put("vm1/d/", "", 0), 200);
-	t_lookup(1, "a.txt", NULL);
+	fs_start(NULL);
+	cr_assert_eq(s3t_put("vm1/a.txt", "AAA", 3), 200);
+	cr_assert_eq(s3t_put("vm1/d/one", "1", 1), 200);
+	cr_assert_eq(s3t_put("vm1/d/sub/two", "22", 2), 200);
+	cr_assert_eq(s3t_put("vm1/d/", "", 0), 200);
+	s3t_lookup(1, "a.txt", NULL);
 	cr_assert_eq(f_rename(1, "a.txt", 1, "b.txt", 0), 0);
-	cr_assert_eq(t_get("vm1/b.txt", &body, &len), 200);
+	cr_assert_eq(s3t_get("vm1/b.txt", &body, &len), 200);
 	cr_assert_eq(len, 3);
 	free(body);
-	cr_assert_eq(t_get("vm1/a.txt", &body, &len), 404);
+	cr_assert_eq(s3t_get("vm1/a.txt", &body, &len), 404);
 	free(body);
 	/* a directory, with a node of a child known before the move */
-	t_lookup(1, "d", &dir);
-	t_lookup(dir.nodeid, "sub", &child);
+	s3t_lookup(1, "d", &dir);
+	s3t_lookup(dir.nodeid, "sub", &child);
 	cr_assert_eq(f_rename(1, "d", 1, "moved", 0), 0);
-	cr_assert_eq(t_keys("vm1/d/"), 0u, "keys left under the old name");
-	cr_assert_eq(t_keys("vm1/moved/"), 3u);
-	cr_assert_eq(t_get("vm1/moved/sub/two", &body, &len), 200);
+	cr_assert_eq(s3t_keys("vm1/d/"), 0u, "keys left under the old name");
+	cr_assert_eq(s3t_keys("vm1/moved/"), 3u);
+	cr_assert_eq(s3t_get("vm1/moved/sub/two", &body, &len), 200);
 	cr_assert_eq(len, 2);
 	free(body);
 	/* the child's node follows its parent */
 	cr_assert_eq(vufe_fuse_getattr(it_fe, T_Q, child.nodeid, &ao), 0);
 	cr_assert(S_ISDIR(ao.attr.mode));
-	t_lookup(child.nodeid, "two", &e);
+	s3t_lookup(child.nodeid, "two", &e);
 	cr_assert_eq(e.attr.size, 2);
 	/* RENAME_NOREPLACE over an existing name, and an exchange */
-	cr_assert_eq(t_put("vm1/c.txt", "C", 1), 200);
-	t_lookup(1, "b.txt", NULL);
+	cr_assert_eq(s3t_put("vm1/c.txt", "C", 1), 200);
+	s3t_lookup(1, "b.txt", NULL);
 	cr_assert_eq(f_rename(1, "b.txt", 1, "c.txt", RENAME_NOREPLACE), -EEXIST);
 	cr_assert_eq(f_rename(1, "b.txt", 1, "c.txt", RENAME_EXCHANGE), -EINVAL);
 	it_stop_ok();
@@ -540,9 +369,9 @@ Test(s3fs, metadata_changes_are_kept_in_the_object)
 	char *body;
 	size_t len;
 
-	t_start(NULL);
-	cr_assert_eq(t_put("vm1/m.txt", "metadata", 8), 200);
-	t_lookup(1, "m.txt", &e);
+	fs_start(NULL);
+	cr_assert_eq(s3t_put("vm1/m.txt", "metadata", 8), 200);
+	s3t_lookup(1, "m.txt", &e);
 	cr_assert_eq(e.attr.mode, S_IFREG | 0644, "default mode");
 	memset(&in, 0, sizeof(in));
 	in.valid = FATTR_MODE | FATTR_UID | FATTR_GID | FATTR_MTIME;
@@ -553,12 +382,12 @@ Test(s3fs, metadata_changes_are_kept_in_the_object)
 	in.mtimensec = 123456789;
 	cr_assert_eq(f_setattr(e.nodeid, &in, &ao), 0);
 	cr_assert_eq(ao.attr.mode, S_IFREG | 0600);
-	cr_assert_eq(t_head("vm1/m.txt", &h), 200);
+	cr_assert_eq(s3t_head("vm1/m.txt", &h), 200);
 	cr_assert_str_eq(h.meta.mode, "33152");
 	cr_assert_str_eq(h.meta.uid, "1234");
 	cr_assert_str_eq(h.meta.gid, "5678");
 	cr_assert_str_eq(h.meta.mtime, "1700000000.123456789");
-	cr_assert_eq(t_get("vm1/m.txt", &body, &len), 200);
+	cr_assert_eq(s3t_get("vm1/m.txt", &body, &len), 200);
 	cr_assert_eq(len, 8, "the copy onto itself kept the bytes");
 	free(body);
 	cr_assert_eq(vufe_fuse_getattr(it_fe, T_Q, e.nodeid, &ao), 0);
@@ -571,11 +400,11 @@ Test(s3fs, metadata_changes_are_kept_in_the_object)
 	in.size = 4;
 	cr_assert_eq(f_setattr(e.nodeid, &in, &ao), 0);
 	cr_assert_eq(ao.attr.size, 4);
-	cr_assert_eq(t_get("vm1/m.txt", &body, &len), 200);
+	cr_assert_eq(s3t_get("vm1/m.txt", &body, &len), 200);
 	cr_assert_eq(len, 4);
 	cr_assert_eq(memcmp(body, "meta", 4), 0);
 	free(body);
-	cr_assert_eq(t_head("vm1/m.txt", &h), 200);
+	cr_assert_eq(s3t_head("vm1/m.txt", &h), 200);
 	cr_assert_str_eq(h.meta.uid, "1234", "truncation kept the owner");
 	it_stop_ok();
 }
@@ -587,21 +416,21 @@ Test(s3fs, symlinks_unlink_and_what_a_bucket_cannot_do)
 	char buf[256];
 	uint32_t got = 0;
 
-	t_start(NULL);
+	fs_start(NULL);
 	cr_assert_eq(f_symlink(1, "link", "target/of the link", &e), 0);
 	cr_assert(S_ISLNK(e.attr.mode));
-	cr_assert_eq(t_head("vm1/link", &h), 200);
+	cr_assert_eq(s3t_head("vm1/link", &h), 200);
 	cr_assert_str_eq(h.meta.mode, "41471"); /* 0120777 */
 	cr_assert_eq(vufe_fuse_readlink(it_fe, T_Q, e.nodeid, buf, sizeof(buf), &got), 0);
 	cr_assert_eq(got, 18);
 	cr_assert_eq(memcmp(buf, "target/of the link", 18), 0);
-	t_lookup(1, "link", &e);
+	s3t_lookup(1, "link", &e);
 	cr_assert(S_ISLNK(e.attr.mode));
 	cr_assert_eq(f_unlink(FUSE_UNLINK, 1, "link"), 0);
-	cr_assert_eq(t_head("vm1/link", &h), 404);
+	cr_assert_eq(s3t_head("vm1/link", &h), 404);
 	/* no hard links, FIFOs or device nodes in a bucket */
-	cr_assert_eq(t_put("vm1/x", "x", 1), 200);
-	t_lookup(1, "x", &e);
+	cr_assert_eq(s3t_put("vm1/x", "x", 1), 200);
+	s3t_lookup(1, "x", &e);
 	cr_assert_eq(f_link(e.nodeid, 1, "y", NULL), -EPERM);
 	cr_assert_eq(f_mknod(1, "fifo", S_IFIFO | 0644, 0, NULL), -EPERM);
 	it_stop_ok();
@@ -616,13 +445,13 @@ Test(s3fs, keys_that_cannot_be_names_are_hidden)
 	static char names[32][32];
 	size_t n;
 
-	t_start(NULL);
-	cr_assert_eq(t_put("vm1/h/ok", "1", 1), 200);
-	cr_assert_eq(t_put("vm1/h/./dot", "1", 1), 200);
-	cr_assert_eq(t_put("vm1/h//empty", "1", 1), 200);
-	cr_assert_eq(t_put("vm1/h/both", "file", 4), 200);
-	cr_assert_eq(t_put("vm1/h/both/inside", "1", 1), 200);
-	t_lookup(1, "h", &e);
+	fs_start(NULL);
+	cr_assert_eq(s3t_put("vm1/h/ok", "1", 1), 200);
+	cr_assert_eq(s3t_put("vm1/h/./dot", "1", 1), 200);
+	cr_assert_eq(s3t_put("vm1/h//empty", "1", 1), 200);
+	cr_assert_eq(s3t_put("vm1/h/both", "file", 4), 200);
+	cr_assert_eq(s3t_put("vm1/h/both/inside", "1", 1), 200);
+	s3t_lookup(1, "h", &e);
 	cr_assert_eq(vufe_fuse_opendir(it_fe, T_Q, e.nodeid, &fh), 0);
 	cr_assert_eq(
 	    vufe_fuse_readdir(it_fe, T_Q, FUSE_READDIR, e.nodeid, fh, 0, sizeof(buf), buf, &got),
@@ -632,7 +461,7 @@ Test(s3fs, keys_that_cannot_be_names_are_hidden)
 	cr_assert_str_eq(names[2], "both");
 	cr_assert_str_eq(names[3], "ok");
 	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASEDIR, e.nodeid, fh), 0);
-	t_lookup(e.nodeid, "both", &e);
+	s3t_lookup(e.nodeid, "both", &e);
 	cr_assert(S_ISDIR(e.attr.mode), "the directory wins over the object of its name");
 	cr_assert(hx_log_contains(&it_d, "is not shown"), "hidden keys are logged");
 	it_stop_ok();
@@ -645,16 +474,16 @@ Test(s3fs, changes_by_another_client_show_after_the_attribute_timeout)
 	char buf[64];
 	uint64_t fh;
 
-	t_start("attr_timeout = 1\n");
-	cr_assert_eq(t_put("vm1/shared.txt", "version one", 11), 200);
-	t_lookup(1, "shared.txt", &e);
+	fs_start("attr_timeout = 1\n");
+	cr_assert_eq(s3t_put("vm1/shared.txt", "version one", 11), 200);
+	s3t_lookup(1, "shared.txt", &e);
 	cr_assert_eq(e.attr.size, 11);
 	cr_assert_eq(e.attr_valid, 1);
-	cr_assert_eq(t_put("vm1/shared.txt", "the second version", 18), 200);
+	cr_assert_eq(s3t_put("vm1/shared.txt", "the second version", 18), 200);
 	cr_assert_eq(vufe_fuse_getattr(it_fe, T_Q, e.nodeid, &ao), 0);
 	cr_assert_eq(ao.attr.size, 18);
 	cr_assert_eq(vufe_fuse_open(it_fe, T_Q, e.nodeid, O_RDONLY, &fh), 0);
-	cr_assert_eq(t_read(e.nodeid, fh, 0, buf, sizeof(buf)), 18);
+	cr_assert_eq(s3t_read(e.nodeid, fh, 0, buf, sizeof(buf)), 18);
 	cr_assert_eq(memcmp(buf, "the second version", 18), 0);
 	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASE, e.nodeid, fh), 0);
 	it_stop_ok();

@@ -236,42 +236,6 @@ Test(s3gw, the_http_client_keeps_many_requests_in_flight_on_one_loop)
 
 /* Start tests/s3/fault-proxy.py in front of the gateway, failing each
  * request's first fails attempts; its port into *port. */
-static pid_t gw_proxy(int fails, int *port)
-{
-	char script[4200], up[300], n[16], line[32];
-	int fd[2];
-	pid_t pid;
-	FILE *f;
-
-	snprintf(script, sizeof(script), "%s/tests/s3/fault-proxy.py", BH_SRC_DIR);
-	snprintf(up, sizeof(up), "%s", gw_endpoint + strlen("http://"));
-	snprintf(n, sizeof(n), "%d", fails);
-	cr_assert_eq(pipe(fd), 0);
-	cr_assert_geq(pid = fork(), 0);
-	if (pid == 0) {
-		dup2(fd[1], 1);
-		close(fd[0]);
-		close(fd[1]);
-		execlp("python3", "python3", script, up, n, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	cr_assert_not_null(f = fdopen(fd[0], "r"));
-	cr_assert_not_null(fgets(line, sizeof(line), f), "the fault proxy did not start");
-	fclose(f);
-	*port = atoi(line);
-	cr_assert_gt(*port, 0);
-	return pid;
-}
-
-static double gw_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 Test(s3gw, requests_are_retried_and_a_dead_gateway_ends_them_in_bounded_time)
 {
 	static const char body[] = "kept despite two SlowDowns\n";

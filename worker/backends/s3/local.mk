@@ -51,6 +51,7 @@ if HAVE_CRITERION
 check_PROGRAMS += tests/s3/test_s3_fs
 TESTS += tests/s3/test_s3_fs
 tests_s3_test_s3_fs_SOURCES = tests/s3/test_s3_fs.c tests/s3/gw.c tests/s3/gw.h \
+	tests/s3/s3t.c tests/s3/s3t.h \
 	tests/integration/fops.c tests/integration/fops.h \
 	tests/integration/itest.c tests/integration/itest.h $(S3_SOURCES)
 tests_s3_test_s3_fs_CPPFLAGS = $(VUFE_CPPFLAGS) -I$(top_srcdir)/worker/backends/s3 \
@@ -59,4 +60,15 @@ tests_s3_test_s3_fs_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBCRYPTO_CFLAGS
 	$(LIBCURL_CFLAGS) $(EXPAT_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_s3_test_s3_fs_LDADD = $(VUFE_LIBS) $(LIBCURL_LIBS) $(LIBCRYPTO_LIBS) $(EXPAT_LIBS) \
 	$(LIBEVENT_LIBS) $(CRITERION_LIBS)
+endif
+
+# The back end when the gateway fails (killed, stopped, 503s, refusing our
+# keys): a cluster per test, since the tests break their gateway.
+if HAVE_CRITERION
+check_PROGRAMS += tests/s3/test_s3_faults
+TESTS += tests/s3/test_s3_faults
+tests_s3_test_s3_faults_SOURCES = tests/s3/test_s3_faults.c $(tests_s3_test_s3_fs_SOURCES:tests/s3/test_s3_fs.c=)
+tests_s3_test_s3_faults_CPPFLAGS = $(tests_s3_test_s3_fs_CPPFLAGS)
+tests_s3_test_s3_faults_CFLAGS = $(tests_s3_test_s3_fs_CFLAGS)
+tests_s3_test_s3_faults_LDADD = $(tests_s3_test_s3_fs_LDADD)
 endif

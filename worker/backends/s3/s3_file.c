@@ -137,7 +137,9 @@ struct s3_file {
 	uint64_t f_buf_off;
 	size_t f_buf_len;
 	char f_upload[512];
+	char f_upload_key[S3_KEY_MAX + 2]; /* where it goes: fixed when it begins */
 	bool f_creating;
+	bool f_abandon; /* abort the upload being created as soon as it is */
 	unsigned f_nparts, f_parts_busy;
 	char **f_etags;
 	struct s3_part *f_parked; /* parts waiting for the upload's id */
@@ -616,7 +618,6 @@ static void s3_parts_free(struct s3_file *f)
 	f->f_nparts = 0;
 }
 
-/* Abort the multipart upload under way, if any (nothing of it stays). */
 static void s3_upload_abort(struct s3_file *f);
 
 static void s3_file_free(struct s3_file *f)
@@ -644,6 +645,43 @@ static void s3_file_unref(struct s3_file *f)
 		s3_file_free(f);
 }
 
+int s3_file_rekey(struct s3fs *fs, uint64_t node)
+{
+	struct s3_file *f = s3_file_by_node(node);
+
+	(void)fs;
+	if (!f || !f->f_stream || (!f->f_upload[0] && !f->f_creating))
+		return 0;
+	if (!f->f_full || f->f_committing)
+		return -EBUSY; /* its parts are only in the upload under way */
+	/* the staging copy is whole: it goes to the new key at the flush */
+	if (f->f_creating)
+		f->f_abandon = true;
+	s3_upload_abort(f);
+	free(f->f_buf);
+	f->f_buf = NULL;
+	f->f_buf_len = 0;
+	f->f_buf_off = 0;
+	f->f_stream = false;
+	return 0;
+}
+
+int s3_files_rekey_under(struct s3fs *fs, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	struct s3_file *f;
+	int err;
+
+	LIST_FOREACH(f, &s3_open_files, f_all) {
+		if (!f->f_upload[0] && !f->f_creating)
+			continue;
+		if (strncmp(f->f_upload_key, prefix, plen) == 0 &&
+		    (err = s3_file_rekey(fs, f->f_node)) < 0)
+			return err;
+	}
+	return 0;
+}
+
 void s3_file_discard(struct s3fs *fs, uint64_t node)
 {
 	struct s3_file *f = s3_file_by_node(node);
@@ -651,6 +689,8 @@ void s3_file_discard(struct s3fs *fs, uint64_t node)
 	(void)fs;
 	if (!f)
 		return;
+	if (f->f_creating)
+		f->f_abandon = true;
 	s3_upload_abort(f);
 	f->f_dirty = false;
 	f->f_err = 0;
@@ -658,41 +698,91 @@ void s3_file_discard(struct s3fs *fs, uint64_t node)
 
 /* ---- uploads ---- */
 
-static void s3_upload_abort_done(struct s3_req *q)
+/*
+ * Aborting a multipart upload: its parts take room in the bucket until it
+ * is done, so an abort the gateway did not take (it was down) is tried
+ * again, every S3_ABORT_RETRY_S, for as long as the worker lives.
+ */
+#define S3_ABORT_RETRY_S 5
+
+struct s3_abort {
+	struct s3fs *a_fs;
+	struct s3_req a_q;
+	struct event *a_timer;
+	unsigned a_tries;
+	char a_key[S3_KEY_MAX + 2];
+	char a_id[512];
+};
+
+static void s3_abort_send(struct s3_abort *a);
+
+static void s3_abort_timer(evutil_socket_t fd, short what, void *arg)
 {
-	if (s3_errno(q, "ABORT", q->key) < 0)
-		log_warnx("S3: multipart upload of %s left open; the bucket's lifecycle rules "
-			  "must clear it",
-			  q->key);
-	s3_req_reset(q);
-	free(q);
+	(void)fd;
+	(void)what;
+	s3_abort_send(arg);
 }
 
+static void s3_abort_done(struct s3_req *q)
+{
+	struct s3_abort *a = q->arg;
+	struct timeval tv = {S3_ABORT_RETRY_S, 0};
+	int err = s3_errno(q, "ABORT upload", a->a_key);
+
+	s3_req_reset(q);
+	if (err == 0 || err == -ENOENT || (a->a_timer && evtimer_add(a->a_timer, &tv) == 0)) {
+		if (err == 0 || err == -ENOENT) {
+			if (a->a_tries > 1)
+				log_info("S3: multipart upload of %s aborted at last", a->a_key);
+			if (a->a_timer)
+				event_free(a->a_timer);
+			free(a);
+		} else if (a->a_tries == 1) {
+			log_warnx("S3: multipart upload of %s still open; trying again every %d s",
+				  a->a_key, S3_ABORT_RETRY_S);
+		}
+		return;
+	}
+	log_warnx("S3: multipart upload %s of %s left open", a->a_id, a->a_key);
+	if (a->a_timer)
+		event_free(a->a_timer);
+	free(a);
+}
+
+static void s3_abort_send(struct s3_abort *a)
+{
+	int err;
+
+	memset(&a->a_q, 0, sizeof(a->a_q));
+	a->a_q.method = "DELETE";
+	a->a_q.key = a->a_key;
+	a->a_q.query[a->a_q.nquery++] = (struct s3_pair){"uploadId", a->a_id};
+	a->a_q.reply_max = 64 << 10;
+	a->a_q.done = s3_abort_done;
+	a->a_q.arg = a;
+	a->a_tries++;
+	if ((err = s3_submit(a->a_fs->s_cl, &a->a_q)) < 0) {
+		a->a_q.err = err;
+		s3_abort_done(&a->a_q);
+	}
+}
+
+/* Abort the multipart upload under way, if any (nothing of it stays). */
 static void s3_upload_abort(struct s3_file *f)
 {
-	struct s3_req *q;
-	char *mem;
-	size_t klen;
+	struct s3_abort *a;
 
 	if (!f->f_upload[0])
 		return;
-	/* the key: the node may be gone; the upload's key is what counts, so
-	 * keep it with the request */
-	klen = S3_KEY_MAX + 2;
-	if ((q = calloc(1, sizeof(*q) + klen + sizeof(f->f_upload)))) {
-		mem = (char *)(q + 1);
-		if (s3_node_key(f->f_fs, f->f_node, false, mem, klen, NULL) < 0)
-			mem[0] = '\0';
-		snprintf(mem + klen, sizeof(f->f_upload), "%s", f->f_upload);
-		q->method = "DELETE";
-		q->key = mem;
-		q->query[q->nquery++] = (struct s3_pair){"uploadId", mem + klen};
-		q->reply_max = 64 << 10;
-		q->done = s3_upload_abort_done;
-		if (!mem[0] || s3_submit(f->f_fs->s_cl, q) < 0) {
-			log_warnx("S3: cannot abort multipart upload %s", f->f_upload);
-			free(q);
-		}
+	if (!(a = calloc(1, sizeof(*a)))) {
+		log_warnx("S3: multipart upload %s of %s left open (out of memory)", f->f_upload,
+			  f->f_upload_key);
+	} else {
+		a->a_fs = f->f_fs;
+		a->a_timer = evtimer_new(f->f_fs->s_env.base, s3_abort_timer, a);
+		snprintf(a->a_key, sizeof(a->a_key), "%s", f->f_upload_key);
+		snprintf(a->a_id, sizeof(a->a_id), "%s", f->f_upload);
+		s3_abort_send(a);
 	}
 	f->f_upload[0] = '\0';
 	s3_parts_free(f);
@@ -786,6 +876,11 @@ static void s3_upload_created(struct s3_op *o)
 	} else {
 		log_debug("S3: multipart upload of %s begun", o->o_key[0]);
 	}
+	if (err == 0 && f->f_abandon) {
+		f->f_abandon = false;
+		s3_upload_abort(f);
+		err = -ECANCELED; /* its parked parts go */
+	}
 	while ((p = f->f_parked)) {
 		f->f_parked = p->p_next;
 		if (err < 0) {
@@ -825,7 +920,10 @@ static int s3_part_send(struct s3_file *f, char *data, size_t len)
 	p->p_no = ++f->f_nparts;
 	p->p_data = data;
 	p->p_len = len;
-	if ((err = s3_node_key(f->f_fs, f->f_node, false, p->p_key, sizeof(p->p_key), NULL)) < 0) {
+	if (f->f_upload[0] || f->f_creating)
+		snprintf(p->p_key, sizeof(p->p_key), "%s", f->f_upload_key);
+	else if ((err = s3_node_key(f->f_fs, f->f_node, false, p->p_key, sizeof(p->p_key),
+				    NULL)) < 0) {
 		s3_part_free(p);
 		return err;
 	}
@@ -847,6 +945,7 @@ static int s3_part_send(struct s3_file *f, char *data, size_t len)
 	}
 	o->o_arg = f;
 	f->f_creating = true;
+	snprintf(f->f_upload_key, sizeof(f->f_upload_key), "%s", p->p_key);
 	s3_op_hold(o, s3_upload_created);
 	q = s3_op_req(o, 0, "POST", p->p_key);
 	q->query[q->nquery++] = (struct s3_pair){"uploads", ""};
@@ -1258,14 +1357,12 @@ static void s3_put_whole(struct s3_file *f, char *data, size_t len)
 static void s3_complete_upload(struct s3_file *f)
 {
 	struct s3_op *o = s3_op_new(f->f_fs, NULL);
-	char key[S3_KEY_MAX + 2];
+	const char *key = f->f_upload_key;
 	struct s3_req *q;
 	char *body;
-	int err;
 
-	if (!o || (err = s3_node_key(f->f_fs, f->f_node, false, key, sizeof(key), NULL)) < 0) {
-		s3_op_free(o);
-		s3_commit_end(f, o ? err : -ENOMEM);
+	if (!o) {
+		s3_commit_end(f, -ENOMEM);
 		return;
 	}
 	if (!(body = s3_complete_body((const char *const *)f->f_etags, f->f_nparts))) {

@@ -431,7 +431,8 @@ struct s3_op *s3_op_head(struct s3fs *fs, struct fuse_req *r, const char *key,
 	struct s3_op *o = s3_op_new(fs, r);
 
 	if (!o) {
-		be_reply_err(r, -ENOMEM);
+		if (r)
+			be_reply_err(r, -ENOMEM);
 		return NULL;
 	}
 	s3_op_hold(o, then);
@@ -986,11 +987,17 @@ static void s3_rename_step(struct s3_op *o);
 static void s3_rename_finish(struct s3_op *o)
 {
 	struct s3fs *fs = o->o_fs;
+	uint64_t target;
 	int err;
 
 	if (o->o_err < 0) {
 		s3_op_fail(o, o->o_err);
 		return;
+	}
+	if ((target = s3_named(fs, o->o_newparent, o->o_newname)) != 0 && target != o->o_node) {
+		/* what the name held is gone, changes not stored yet with it */
+		s3_file_discard(fs, target);
+		s3_cache_drop(fs, target);
 	}
 	err = nt_node_move(fs->s_nt, o->o_node, o->o_newparent, o->o_newname,
 			   s3_name_hash(o->o_newname));
@@ -1177,6 +1184,10 @@ static void s3_rename_checked(struct s3_op *o)
 			s3_op_fail(o, (o->o_flags & RENAME_NOREPLACE) ? -EEXIST : -ENOTEMPTY);
 			return;
 		}
+		if ((err = s3_files_rekey_under(o->o_fs, o->o_old)) < 0) {
+			s3_op_fail(o, err);
+			return;
+		}
 		s3_rename_list_page(o);
 		return;
 	}
@@ -1187,6 +1198,10 @@ static void s3_rename_checked(struct s3_op *o)
 	if (s3_file_dirty(o->o_fs, o->o_node)) {
 		/* changes not stored yet go to the new name when they are; what
 		 * the store holds under the old one goes */
+		if ((err = s3_file_rekey(o->o_fs, o->o_node)) < 0) {
+			s3_op_fail(o, err);
+			return;
+		}
 		s3_op_hold(o, s3_rename_old_deleted);
 		s3_op_req(o, 1, "DELETE", o->o_old);
 		s3_op_send(o, 1);
@@ -1279,6 +1294,31 @@ static void s3_statfs(void *ctx, struct fuse_req *r, const struct be_caller *who
 
 /* ---- start-up ---- */
 
+/* The first exchange with the gateway: what the operator must hear of at
+ * once (wrong keys, no bucket, no gateway) rather than from a guest's
+ * failing calls. */
+static void s3_bucket_checked(struct s3_op *o)
+{
+	struct s3_req *q = &o->o_q[0];
+	const char *bucket = o->o_fs->s_cfg.sc_bucket;
+
+	if (q->err < 0)
+		log_warnx("S3: gateway %s does not answer (%s): the share fails with EIO until it "
+			  "does",
+			  o->o_fs->s_cfg.sc_endpoint, strerror(-q->err));
+	else if (q->status == 403)
+		log_warnx("S3: bucket %s: access denied (403): check the credentials and their "
+			  "rights; the share fails with EACCES",
+			  bucket);
+	else if (q->status == 404)
+		log_warnx("S3: bucket %s does not exist (404)", bucket);
+	else if (q->status < 200 || q->status >= 300)
+		log_warnx("S3: bucket %s: status %ld", bucket, q->status);
+	else
+		log_debug("S3: bucket %s answers", bucket);
+	s3_op_free(o);
+}
+
 static void s3_release_node(void *ctx, uint64_t id)
 {
 	struct s3fs *fs = ctx;
@@ -1294,6 +1334,7 @@ static int s3_init(const struct be_env *env, void **ctx)
 	const struct ipc_s3_config *c = env->s3_cfg;
 	const struct ipc_s3_creds *k = env->s3_creds;
 	struct s3_client_conf cc;
+	struct s3_op *o;
 	struct s3fs *fs;
 	char why[256];
 
@@ -1337,6 +1378,8 @@ static int s3_init(const struct be_env *env, void **ctx)
 		free(fs);
 		return -EINVAL;
 	}
+	if ((o = s3_op_head(fs, NULL, "", s3_bucket_checked)))
+		s3_op_release(o);
 	prov.ctx = fs;
 	prov.release_node = s3_release_node;
 	peer_set_provider(env->peer, &prov);

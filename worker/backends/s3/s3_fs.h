@@ -183,6 +183,13 @@ void s3_truncate(struct s3fs *fs, struct fuse_req *r, uint64_t node, uint64_t si
 void s3_cache_drop(struct s3fs *fs, uint64_t node);
 /* Does a file this worker has not stored yet live in directory node dir? */
 bool s3_dirty_in(struct s3fs *fs, uint64_t dir);
+/* RENAME of a file with unstored changes: the upload under way (bound to
+ * the old key) gives way to the staging copy; 0, or -EBUSY when there is
+ * no whole copy to upload from (a file beyond staging_limit). */
+int s3_file_rekey(struct s3fs *fs, uint64_t node);
+/* The same for every file whose upload goes below prefix (a directory's
+ * RENAME). */
+int s3_files_rekey_under(struct s3fs *fs, const char *prefix);
 /* UNLINK / RENAME over a file this worker has dirty: forget its changes. */
 void s3_file_discard(struct s3fs *fs, uint64_t node);
 
