@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,4 +220,57 @@ void it_next_front_end_served(void)
 	cr_assert_eq(r, 0, "the next front end was not served (%d)", r);
 	cr_assert_neq(it_lookup(fe, 1, "small.txt"), 0);
 	vufe_free(fe);
+}
+
+/* A "Key:\tvalue" field of /proc/PID/status. */
+int it_status_field(pid_t pid, const char *key, char *val, size_t len)
+{
+	char path[64], line[256];
+	size_t kl = strlen(key);
+	FILE *f;
+	int found = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
+			char *v = line + kl + 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			v[strcspn(v, "\n")] = '\0';
+			snprintf(val, len, "%s", v);
+			found = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+unsigned long long it_status_hex(pid_t pid, const char *key)
+{
+	char v[64];
+
+	cr_assert_eq(it_status_field(pid, key, v, sizeof(v)), 0, "%s of %d", key, (int)pid);
+	return strtoull(v, NULL, 16);
+}
+
+long it_status_num(pid_t pid, const char *key)
+{
+	char v[64];
+
+	cr_assert_eq(it_status_field(pid, key, v, sizeof(v)), 0, "%s of %d", key, (int)pid);
+	return strtol(v, NULL, 10);
+}
+
+void it_ns_link(pid_t pid, const char *ns, char *out, size_t len)
+{
+	char p[64];
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "/proc/%d/ns/%s", (int)pid, ns);
+	n = readlink(p, out, len - 1);
+	cr_assert_gt(n, 0, "readlink %s", p);
+	out[n] = '\0';
 }

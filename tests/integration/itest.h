@@ -83,4 +83,12 @@ uint64_t it_lookup(struct vufe *fe, unsigned q, const char *name);
 /* A fresh front end is served: INIT and a LOOKUP of small.txt (asserts). */
 void it_next_front_end_served(void);
 
+/* A field of /proc/PID/status as a hex or decimal number (asserts it is
+ * there), and the target of /proc/PID/ns/NS ("net:[4026531840]"). */
+unsigned long long it_status_hex(pid_t pid, const char *key);
+/* The field as text into val: 0, or -errno (-ENOENT: no such field). */
+int it_status_field(pid_t pid, const char *key, char *val, size_t len);
+long it_status_num(pid_t pid, const char *key);
+void it_ns_link(pid_t pid, const char *ns, char *out, size_t len);
+
 #endif

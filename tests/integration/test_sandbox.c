@@ -79,59 +79,6 @@ static int workers(pid_t *out, int want)
 	return n;
 }
 
-/* A "Key:\tvalue" field of /proc/PID/status. */
-static int status_field(pid_t pid, const char *key, char *val, size_t len)
-{
-	char path[64], line[256];
-	size_t kl = strlen(key);
-	FILE *f;
-	int found = -ENOENT;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (!(f = fopen(path, "r")))
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
-			char *v = line + kl + 1;
-			while (*v == ' ' || *v == '\t')
-				v++;
-			v[strcspn(v, "\n")] = '\0';
-			snprintf(val, len, "%s", v);
-			found = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
-static unsigned long long status_hex(pid_t pid, const char *key)
-{
-	char v[64];
-
-	cr_assert_eq(status_field(pid, key, v, sizeof(v)), 0, "%s of %d", key, (int)pid);
-	return strtoull(v, NULL, 16);
-}
-
-static long status_num(pid_t pid, const char *key)
-{
-	char v[64];
-
-	cr_assert_eq(status_field(pid, key, v, sizeof(v)), 0, "%s of %d", key, (int)pid);
-	return strtol(v, NULL, 10);
-}
-
-static void ns_link(pid_t pid, const char *ns, char *out, size_t len)
-{
-	char p[64];
-	ssize_t n;
-
-	snprintf(p, sizeof(p), "/proc/%d/ns/%s", (int)pid, ns);
-	n = readlink(p, out, len - 1);
-	cr_assert_gt(n, 0, "readlink %s", p);
-	out[n] = '\0';
-}
-
 /* Run argv to completion; its stdout and stderr into out. Exit code or 128+signal. */
 static int run_capture(char *const argv[], char *out, size_t cap)
 {
@@ -288,17 +235,17 @@ ITEST(sandbox, worker_status_shows_filter_no_new_privs_and_only_the_passthrough_
 	int n = workers(w, 2);
 
 	for (int i = 0; i < n; i++) {
-		cr_expect_eq(status_num(w[i], "Seccomp"), 2, "worker %d", (int)w[i]);
+		cr_expect_eq(it_status_num(w[i], "Seccomp"), 2, "worker %d", (int)w[i]);
 		/* its own allow list on top of the parent's deny list */
-		cr_expect_eq(status_num(w[i], "Seccomp_filters"), 2);
-		cr_expect_eq(status_num(w[i], "NoNewPrivs"), 1);
-		cr_expect_eq(status_hex(w[i], "CapEff"), SBX_WORKER_CAPS, "CapEff %#llx",
-			     status_hex(w[i], "CapEff"));
-		cr_expect_eq(status_hex(w[i], "CapPrm"), SBX_WORKER_CAPS);
-		cr_expect_eq(status_hex(w[i], "CapBnd"), 0);
-		cr_expect_eq(status_hex(w[i], "CapInh"), 0);
-		cr_expect_eq(status_hex(w[i], "CapAmb"), 0);
-		cr_expect_eq(status_hex(w[i], "CapEff") & (1ull << CAP_DAC_READ_SEARCH), 0);
+		cr_expect_eq(it_status_num(w[i], "Seccomp_filters"), 2);
+		cr_expect_eq(it_status_num(w[i], "NoNewPrivs"), 1);
+		cr_expect_eq(it_status_hex(w[i], "CapEff"), SBX_WORKER_CAPS, "CapEff %#llx",
+			     it_status_hex(w[i], "CapEff"));
+		cr_expect_eq(it_status_hex(w[i], "CapPrm"), SBX_WORKER_CAPS);
+		cr_expect_eq(it_status_hex(w[i], "CapBnd"), 0);
+		cr_expect_eq(it_status_hex(w[i], "CapInh"), 0);
+		cr_expect_eq(it_status_hex(w[i], "CapAmb"), 0);
+		cr_expect_eq(it_status_hex(w[i], "CapEff") & (1ull << CAP_DAC_READ_SEARCH), 0);
 	}
 }
 
@@ -306,14 +253,14 @@ ITEST(sandbox, parent_keeps_only_the_spawning_union_and_its_deny_list)
 {
 	pid_t p = it_d.hd_pid;
 
-	cr_expect_eq(status_hex(p, "CapEff"), SBX_PARENT_NS_CAPS, "CapEff %#llx",
-		     status_hex(p, "CapEff"));
-	cr_expect_eq(status_hex(p, "CapPrm"), SBX_PARENT_NS_CAPS);
-	cr_expect_eq(status_hex(p, "CapBnd"), SBX_PARENT_NS_CAPS, "CapBnd %#llx",
-		     status_hex(p, "CapBnd"));
-	cr_expect_eq(status_hex(p, "CapAmb"), 0);
-	cr_expect_eq(status_num(p, "Seccomp"), 2);
-	cr_expect_eq(status_num(p, "Seccomp_filters"), 1);
+	cr_expect_eq(it_status_hex(p, "CapEff"), SBX_PARENT_NS_CAPS, "CapEff %#llx",
+		     it_status_hex(p, "CapEff"));
+	cr_expect_eq(it_status_hex(p, "CapPrm"), SBX_PARENT_NS_CAPS);
+	cr_expect_eq(it_status_hex(p, "CapBnd"), SBX_PARENT_NS_CAPS, "CapBnd %#llx",
+		     it_status_hex(p, "CapBnd"));
+	cr_expect_eq(it_status_hex(p, "CapAmb"), 0);
+	cr_expect_eq(it_status_num(p, "Seccomp"), 2);
+	cr_expect_eq(it_status_num(p, "Seccomp_filters"), 1);
 }
 
 /* Device nodes and file capabilities, when the operator allows them, bring
@@ -334,12 +281,12 @@ Test(sandbox_priv_meta, allowed_device_nodes_and_file_caps_keep_mknod_and_setfca
 	int n = workers(w, 2);
 
 	for (int i = 0; i < n; i++) {
-		cr_expect_eq(status_hex(w[i], "CapEff"), SBX_WORKER_CAPS | SBX_PRIV_META_CAPS,
-			     "CapEff %#llx", status_hex(w[i], "CapEff"));
-		cr_expect_eq(status_hex(w[i], "CapBnd"), 0);
+		cr_expect_eq(it_status_hex(w[i], "CapEff"), SBX_WORKER_CAPS | SBX_PRIV_META_CAPS,
+			     "CapEff %#llx", it_status_hex(w[i], "CapEff"));
+		cr_expect_eq(it_status_hex(w[i], "CapBnd"), 0);
 	}
-	cr_expect_eq(status_hex(it_d.hd_pid, "CapEff"), SBX_PARENT_NS_CAPS | SBX_PRIV_META_CAPS,
-		     "CapEff %#llx", status_hex(it_d.hd_pid, "CapEff"));
+	cr_expect_eq(it_status_hex(it_d.hd_pid, "CapEff"), SBX_PARENT_NS_CAPS | SBX_PRIV_META_CAPS,
+		     "CapEff %#llx", it_status_hex(it_d.hd_pid, "CapEff"));
 	it_stop_ok();
 }
 
@@ -420,8 +367,8 @@ ITEST(sandbox, worker_lives_in_its_own_mount_pid_net_ipc_and_uts_namespaces)
 
 	for (int i = 0; i < n; i++)
 		for (size_t j = 0; j < sizeof(ns) / sizeof(ns[0]); j++) {
-			ns_link(w[i], ns[j], a, sizeof(a));
-			ns_link(it_d.hd_pid, ns[j], b, sizeof(b));
+			it_ns_link(w[i], ns[j], a, sizeof(a));
+			it_ns_link(it_d.hd_pid, ns[j], b, sizeof(b));
 			cr_expect_str_neq(a, b, "worker %d shares %s with the parent", (int)w[i],
 					  ns[j]);
 		}
@@ -429,7 +376,7 @@ ITEST(sandbox, worker_lives_in_its_own_mount_pid_net_ipc_and_uts_namespaces)
 	for (int i = 0; i < n; i++) {
 		char v[64];
 
-		cr_assert_eq(status_field(w[i], "NSpid", v, sizeof(v)), 0);
+		cr_assert_eq(it_status_field(w[i], "NSpid", v, sizeof(v)), 0);
 		cr_expect(strlen(v) > 2 && strcmp(v + strlen(v) - 2, "\t1") == 0, "NSpid %s", v);
 	}
 }
@@ -567,15 +514,15 @@ ITEST(sandbox_chroot, chroot_roots_the_worker_in_the_share_without_new_namespace
 		cr_assert_eq(stat(p, &wroot), 0);
 		cr_expect(wroot.st_dev == share.st_dev && wroot.st_ino == share.st_ino);
 		for (size_t j = 0; j < sizeof(ns) / sizeof(ns[0]); j++) {
-			ns_link(w[i], ns[j], a, sizeof(a));
-			ns_link(it_d.hd_pid, ns[j], b, sizeof(b));
+			it_ns_link(w[i], ns[j], a, sizeof(a));
+			it_ns_link(it_d.hd_pid, ns[j], b, sizeof(b));
 			cr_expect_str_eq(a, b, "chroot mode created a %s namespace", ns[j]);
 		}
-		cr_expect_eq(status_num(w[i], "Seccomp"), 2);
-		cr_expect_eq(status_hex(w[i], "CapEff"), SBX_WORKER_CAPS);
-		cr_expect_eq(status_hex(w[i], "CapBnd"), 0);
+		cr_expect_eq(it_status_num(w[i], "Seccomp"), 2);
+		cr_expect_eq(it_status_hex(w[i], "CapEff"), SBX_WORKER_CAPS);
+		cr_expect_eq(it_status_hex(w[i], "CapBnd"), 0);
 	}
-	cr_expect_eq(status_hex(it_d.hd_pid, "CapBnd"), SBX_PARENT_CHROOT_CAPS);
+	cr_expect_eq(it_status_hex(it_d.hd_pid, "CapBnd"), SBX_PARENT_CHROOT_CAPS);
 	cr_expect_neq(it_lookup(it_fe, 1, "small.txt"), 0);
 }
 
@@ -759,7 +706,7 @@ ITEST(hook_log, log_mode_prints_a_policy_line_and_the_worker_keeps_running)
 	cr_expect(wait_log("worker-passthrough.policy would deny: `umount2: 1`", 5000));
 	cr_expect(!hx_log_contains(&it_d, "made a forbidden system call"));
 	workers(w, 2);
-	cr_expect_eq(status_num(w[0], "Seccomp"), 2);
+	cr_expect_eq(it_status_num(w[0], "Seccomp"), 2);
 	cr_expect_neq(it_lookup(it_fe, 1, "small.txt"), 0);
 	cr_expect_eq(hx_children(it_d.hd_pid, w, 8), 2, "a worker died in log mode");
 }

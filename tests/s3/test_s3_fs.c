@@ -488,3 +488,44 @@ Test(s3fs, changes_by_another_client_show_after_the_attribute_timeout)
 	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASE, e.nodeid, fh), 0);
 	it_stop_ok();
 }
+
+Test(s3fs, an_s3_worker_keeps_the_network_and_nothing_else)
+{
+	static const char *const own[] = {"mnt", "pid", "ipc", "uts"};
+	char mine[128], theirs[128];
+	struct dirent *de;
+	pid_t w[8];
+	int n, entries;
+	DIR *d;
+
+	fs_start(NULL);
+	cr_assert_eq(hx_wait_children(it_d.hd_pid, 2, 5000), 0);
+	n = hx_children(it_d.hd_pid, w, 8);
+	cr_assert_eq(n, 2);
+	for (int i = 0; i < n; i++) {
+		cr_expect_eq(it_status_num(w[i], "Seccomp"), 2);
+		cr_expect_eq(it_status_num(w[i], "NoNewPrivs"), 1);
+		cr_expect_eq(it_status_hex(w[i], "CapEff"), 0, "an S3 worker holds capabilities");
+		cr_expect_eq(it_status_hex(w[i], "CapPrm"), 0);
+		cr_expect_eq(it_status_hex(w[i], "CapBnd"), 0);
+		/* the host's network, its own everything else */
+		it_ns_link(getpid(), "net", mine, sizeof(mine));
+		it_ns_link(w[i], "net", theirs, sizeof(theirs));
+		cr_expect_str_eq(theirs, mine, "an S3 worker needs the network");
+		for (size_t k = 0; k < sizeof(own) / sizeof(own[0]); k++) {
+			it_ns_link(getpid(), own[k], mine, sizeof(mine));
+			it_ns_link(w[i], own[k], theirs, sizeof(theirs));
+			cr_expect_str_neq(theirs, mine, "an S3 worker shares the host's %s",
+					  own[k]);
+		}
+		/* its root is empty: nothing of the host to name */
+		snprintf(mine, sizeof(mine), "/proc/%d/root", (int)w[i]);
+		cr_assert_not_null(d = opendir(mine));
+		for (entries = 0; (de = readdir(d));)
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				entries++;
+		closedir(d);
+		cr_expect_eq(entries, 0, "the worker's root holds %d names", entries);
+	}
+	it_stop_ok();
+}
