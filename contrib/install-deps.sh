@@ -20,7 +20,8 @@ fi
 # modules, a static busybox for the initramfs, cpio/kmod/xz/zstd to build it,
 # python3 for the test driver; the workloads guest test runs the host's own
 # git, sqlite3, fio, tar, diff (diffutils) and setpriv (util-linux) in the guest;
-# the S3 tests: a one-node Ceph cluster with its gateway (tests/s3/ceph-cluster.sh)
+# the S3 tests: a one-node Ceph cluster with its gateway (tests/s3/ceph-cluster.sh),
+# openssl to make its test CA and certificate for the TLS run
 PACKAGES="
 	build-essential autoconf automake pkg-config
 	libevent-dev libseccomp-dev libcap-ng-dev libcurl4-openssl-dev libssl-dev libexpat1-dev
@@ -30,6 +31,7 @@ PACKAGES="
 	python3
 	git sqlite3 fio tar diffutils util-linux
 	ceph-mon ceph-osd radosgw ceph-common
+	openssl
 "
 
 export DEBIAN_FRONTEND=noninteractive

@@ -13,6 +13,10 @@
 #                               start it again, on the same port, and wait
 #                               until it answers
 #
+# With BH_CEPH_TLS=1 the gateway speaks HTTPS only, with a certificate
+# for 127.0.0.1 from a CA made for the cluster (DIR/ca.pem, also named in
+# DIR/env as S3_CA); openssl makes both.
+#
 # Needs root and Debian's ceph-mon, ceph-osd, radosgw and ceph-common
 # (contrib/install-deps.sh). Several clusters may run side by side: each
 # takes free ports of its own. Start-up has a deadline (BH_CEPH_TIMEOUT,
@@ -67,10 +71,12 @@ run_daemon() {
 
 # The gateway answers HTTP once it is up (an anonymous request: 403 or 200).
 wait_gateway() {
-	until python3 - "$rgw_port" <<'PY' 2>/dev/null; do
-import sys, urllib.request, urllib.error
+	until python3 - "$scheme" "$rgw_port" "$dir/ca.pem" <<'PY' 2>/dev/null; do
+import ssl, sys, urllib.request, urllib.error
+ctx = ssl.create_default_context(cafile=sys.argv[3]) if sys.argv[1] == "https" else None
 try:
-    urllib.request.urlopen("http://127.0.0.1:%s/" % sys.argv[1], timeout=2)
+    urllib.request.urlopen("%s://127.0.0.1:%s/" % (sys.argv[1], sys.argv[2]), timeout=2,
+                           context=ctx)
 except urllib.error.HTTPError:
     pass
 PY
@@ -80,6 +86,20 @@ PY
 		done
 		sleep 0.2
 	done
+}
+
+# A CA of the cluster's own and the gateway's certificate for 127.0.0.1.
+make_certificates() {
+	command -v openssl >/dev/null || die "openssl is missing (contrib/install-deps.sh installs it)"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bulkhead test CA" \
+		-keyout "$dir/ca.key" -out "$dir/ca.pem" >"$dir/tls.out" 2>&1 ||
+		fail_start "openssl: the CA"
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/server.key" \
+		-out "$dir/server.csr" >>"$dir/tls.out" 2>&1 || fail_start "openssl: the request"
+	printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$dir/server.ext"
+	openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+		-CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$dir/server.pem" \
+		>>"$dir/tls.out" 2>&1 || fail_start "openssl: the certificate"
 }
 
 # The gateway's pid is the third in DIR/pids (mon, osd, rgw).
@@ -94,7 +114,8 @@ kill_gateway() {
 start_gateway() {
 	[ "$(wc -l <"$dir/pids")" -eq 2 ] || die "$dir: the gateway is running"
 	conf=$dir/ceph.conf
-	rgw_port=$(sed -n 's|^S3_ENDPOINT=http://127.0.0.1:||p' "$dir/env")
+	rgw_port=$(sed -n 's|^S3_ENDPOINT=https*://127.0.0.1:||p' "$dir/env")
+	scheme=$(sed -n 's|^S3_ENDPOINT=\(https*\):.*|\1|p' "$dir/env")
 	deadline=$(($(date +%s) + ${BH_CEPH_TIMEOUT:-60}))
 	run_daemon rgw radosgw -c "$conf" -n client.rgw
 	wait_gateway
@@ -112,6 +133,13 @@ start() {
 	mon_port=$(free_port)
 	rgw_port=$(free_port)
 	conf=$dir/ceph.conf
+	scheme=http
+	frontend="beast endpoint=127.0.0.1:$rgw_port"
+	if [ "${BH_CEPH_TLS:-0}" = 1 ]; then
+		make_certificates
+		scheme=https
+		frontend="beast ssl_endpoint=127.0.0.1:$rgw_port ssl_certificate=$dir/server.pem ssl_private_key=$dir/server.key"
+	fi
 	access_key=BULKHEADTEST$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
 	secret_key=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
 	cat >"$conf" <<CONF
@@ -145,7 +173,7 @@ osd pool default pg autoscale mode = off
 paxos propose interval = 0.05
 
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = $frontend
 rgw dns name = localhost
 rgw data = $dir/rgw
 CONF
@@ -173,11 +201,12 @@ CONF
 		fail_start "radosgw-admin user create"
 	wait_gateway
 	cat >"$dir/env" <<ENV
-S3_ENDPOINT=http://127.0.0.1:$rgw_port
+S3_ENDPOINT=$scheme://127.0.0.1:$rgw_port
 S3_ACCESS_KEY=$access_key
 S3_SECRET_KEY=$secret_key
 ENV
-	echo "ceph-cluster: gateway at http://127.0.0.1:$rgw_port ($dir)"
+	[ "$scheme" = http ] || echo "S3_CA=$dir/ca.pem" >>"$dir/env"
+	echo "ceph-cluster: gateway at $scheme://127.0.0.1:$rgw_port ($dir)"
 }
 
 usage="usage: ceph-cluster.sh start|stop|kill-gateway|start-gateway DIR"

@@ -18,7 +18,7 @@
 #include "gw.h"
 
 char gw_dir[64] = "/tmp/bh-ceph-XXXXXX";
-char gw_endpoint[300], gw_key[300], gw_secret[300];
+char gw_endpoint[300], gw_key[300], gw_secret[300], gw_ca[300];
 static char gw_script[4096];
 
 /* The env file the script wrote in dir: 0, or -1 when it is missing. */
@@ -40,6 +40,8 @@ static int gw_read_env(const char *dir)
 			snprintf(gw_key, sizeof(gw_key), "%s", line + 14);
 		else if (!strncmp(line, "S3_SECRET_KEY=", 14))
 			snprintf(gw_secret, sizeof(gw_secret), "%s", line + 14);
+		else if (!strncmp(line, "S3_CA=", 6))
+			snprintf(gw_ca, sizeof(gw_ca), "%s", line + 6);
 	}
 	fclose(f);
 	return gw_endpoint[0] && gw_key[0] && gw_secret[0] ? 0 : -1;
@@ -51,18 +53,29 @@ void gw_load_env(const char *dir)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-void gw_start(void)
+/* The cluster, BH_CEPH_TLS=tls for the script. */
+static void gw_start_cluster(int tls)
 {
 	char cmd[8192];
 
 	snprintf(gw_script, sizeof(gw_script), "%s/tests/s3/ceph-cluster.sh", BH_SRC_DIR);
 	cr_assert_not_null(mkdtemp(gw_dir));
-	snprintf(cmd, sizeof(cmd), "'%s' start '%s'", gw_script, gw_dir);
+	snprintf(cmd, sizeof(cmd), "BH_CEPH_TLS=%d '%s' start '%s'", tls, gw_script, gw_dir);
 	if (system(cmd) != 0 || gw_read_env(gw_dir) < 0) {
 		gw_stop(); /* what did start: the test's end will not */
 		cr_assert_fail("the Ceph cluster did not start (%s)", cmd);
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void gw_start(void)
+{
+	gw_start_cluster(0);
+}
+
+void gw_start_tls(void)
+{
+	gw_start_cluster(1);
 }
 
 void gw_stop(void)
@@ -108,7 +121,8 @@ struct s3_client *gw_client(struct gw_loop *l, const char *bucket, const char *s
 				      .bucket = bucket,
 				      .region = "us-east-1",
 				      .access_key = gw_key,
-				      .secret_key = secret};
+				      .secret_key = secret,
+				      .ca_file = gw_ca[0] ? gw_ca : NULL};
 	struct s3_client *c;
 	char err[256];
 

@@ -13,9 +13,12 @@
 /* The cluster's directory (its env file, logs), address and keys. */
 extern char gw_dir[64];
 extern char gw_endpoint[300], gw_key[300], gw_secret[300];
+extern char gw_ca[300]; /* the cluster's CA (PEM) when its gateway speaks TLS, else "" */
 
 /* Start a cluster in a new directory (asserts), or stop it. */
 void gw_start(void);
+/* The same with a gateway that speaks HTTPS only (gw_ca: its CA). */
+void gw_start_tls(void);
 void gw_stop(void);
 /* Read the address and keys of the cluster started in dir. */
 void gw_load_env(const char *dir);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fops.h"
 #include "itest.h"
 #include "s3_xml.h"
 #include "s3t.h"
@@ -197,3 +198,28 @@ void s3t_pattern(unsigned char *buf, size_t len, unsigned seed)
 		buf[i] = (unsigned char)((i * 131 + seed * 7 + (i >> 12)) & 0xff);
 }
 
+
+void s3t_round_trip(const char *name, const char *text)
+{
+	size_t n = strlen(text), len;
+	struct fuse_entry_out e;
+	char key[300], *body, *buf = malloc(n + 16);
+	uint64_t fh;
+
+	cr_assert_not_null(buf);
+	snprintf(key, sizeof(key), "vm1/%s", name);
+	cr_assert_eq(f_create(FUSE_CREATE, 1, name, O_RDWR, 0644, &e, &fh), 0);
+	s3t_write(e.nodeid, fh, 0, text, (uint32_t)n);
+	cr_assert_eq(vufe_fuse_flush(it_fe, T_Q, e.nodeid, fh), 0);
+	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASE, e.nodeid, fh), 0);
+	cr_assert_eq(s3t_get(key, &body, &len), 200);
+	cr_assert_eq(len, n);
+	cr_assert_eq(memcmp(body, text, n), 0);
+	free(body);
+	s3t_lookup(1, name, &e);
+	cr_assert_eq(vufe_fuse_open(it_fe, T_Q, e.nodeid, O_RDONLY, &fh), 0);
+	cr_assert_eq(s3t_read(e.nodeid, fh, 0, buf, (uint32_t)n + 16), n);
+	cr_assert_eq(memcmp(buf, text, n), 0);
+	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASE, e.nodeid, fh), 0);
+	free(buf);
+}

@@ -40,6 +40,9 @@ unsigned s3t_uploads(void);		/* multipart uploads open */
 uint64_t s3t_lookup(uint64_t parent, const char *name, struct fuse_entry_out *e);
 void s3t_write(uint64_t node, uint64_t fh, uint64_t off, const void *buf, uint32_t len);
 size_t s3t_read(uint64_t node, uint64_t fh, uint64_t off, void *buf, uint32_t len);
+/* CREATE name in the root, write text, close; the object holds text, and
+ * a new OPEN reads it back. */
+void s3t_round_trip(const char *name, const char *text);
 /* Deterministic bytes. */
 void s3t_pattern(unsigned char *buf, size_t len, unsigned seed);
 

@@ -134,9 +134,7 @@ Test(s3faults, a_stopped_gateway_fails_calls_in_bounded_time_and_serves_again_re
 Test(s3faults, slowdown_answers_are_retried_until_the_call_succeeds)
 {
 	static const char text[] = "written through SlowDowns\n";
-	struct fuse_entry_out e;
-	char endpoint[64], buf[64], *body;
-	uint64_t fh;
+	char endpoint[64], *body;
 	size_t len;
 	pid_t proxy;
 	int port, st;
@@ -144,18 +142,7 @@ Test(s3faults, slowdown_answers_are_retried_until_the_call_succeeds)
 	proxy = gw_proxy(2, &port);
 	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", port);
 	s3t_start_at(endpoint, "attempts = 4\n");
-	cr_assert_eq(f_create(FUSE_CREATE, 1, "slow.txt", O_RDWR, 0644, &e, &fh), 0);
-	s3t_write(e.nodeid, fh, 0, text, sizeof(text) - 1);
-	cr_assert_eq(vufe_fuse_flush(it_fe, T_Q, e.nodeid, fh), 0);
-	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASE, e.nodeid, fh), 0);
-	cr_assert_eq(s3t_get("vm1/slow.txt", &body, &len), 200);
-	cr_assert_eq(len, sizeof(text) - 1);
-	free(body);
-	s3t_lookup(1, "slow.txt", &e);
-	cr_assert_eq(vufe_fuse_open(it_fe, T_Q, e.nodeid, O_RDONLY, &fh), 0);
-	cr_assert_eq(s3t_read(e.nodeid, fh, 0, buf, sizeof(buf)), sizeof(text) - 1);
-	cr_assert_eq(memcmp(buf, text, sizeof(text) - 1), 0);
-	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASE, e.nodeid, fh), 0);
+	s3t_round_trip("slow.txt", text);
 	cr_assert_eq(f_rename(1, "slow.txt", 1, "renamed.txt", 0), 0);
 	cr_assert_eq(s3t_get("vm1/renamed.txt", &body, &len), 200);
 	free(body);
@@ -179,5 +166,35 @@ Test(s3faults, wrong_keys_are_said_at_start_and_fail_calls_with_eacces)
 	cr_assert_eq(vufe_fuse_lookup(it_fe, T_Q, 1, "anything", &e), -EACCES);
 	cr_assert_lt(gw_now() - t0, 2.0, "a refusal is not retried");
 	cr_assert_eq(hx_log_contains(&it_d, "not-the-secret"), 0, "the secret is in the log");
+	it_stop_ok();
+}
+
+/* ---- TLS: a gateway that speaks HTTPS with a certificate of a test CA ---- */
+
+TestSuite(s3tls, .init = gw_start_tls, .fini = f_fini, .timeout = 240);
+
+Test(s3tls, a_gateway_with_a_certificate_of_the_named_ca_is_served)
+{
+	static const char text[] = "over TLS\n";
+	char conf[400];
+
+	cr_assert_eq(strncmp(gw_endpoint, "https://", 8), 0);
+	snprintf(conf, sizeof(conf), "ca_file = %s\n", gw_ca);
+	s3t_start_at(NULL, conf);
+	s3t_round_trip("tls.txt", text);
+	it_stop_ok();
+}
+
+Test(s3tls, certificates_are_verified_unless_told_otherwise)
+{
+	struct fuse_entry_out e;
+	double t0;
+
+	/* no ca_file: the system's CAs, which do not know the test CA */
+	s3t_start_at(NULL, F_CONF);
+	t0 = gw_now();
+	cr_assert_eq(vufe_fuse_lookup(it_fe, T_Q, 1, "anything", &e), -EIO);
+	cr_assert_lt(gw_now() - t0, 2.0, "a refused certificate is not retried");
+	cr_assert(hx_log_contains(&it_d, "its certificate is refused"));
 	it_stop_ok();
 }

@@ -121,8 +121,9 @@ int s3_errno(const struct s3_req *q, const char *what, const char *key)
 	char code[64] = "", msg[128] = "";
 
 	if (q->err < 0) {
-		log_warnx("S3 %s %s: no answer after %u attempts: %s", what, key, q->attempts,
-			  strerror(-q->err));
+		log_warnx("S3 %s %s: no answer after %u attempt%s: %s", what, key, q->attempts,
+			  q->attempts == 1 ? "" : "s",
+			  q->errmsg[0] ? q->errmsg : strerror(-q->err));
 		return -EIO;
 	}
 	if (q->status >= 200 && q->status < 300)
@@ -1302,10 +1303,14 @@ static void s3_bucket_checked(struct s3_op *o)
 	struct s3_req *q = &o->o_q[0];
 	const char *bucket = o->o_fs->s_cfg.sc_bucket;
 
-	if (q->err < 0)
+	if (q->err == -ECONNABORTED)
+		log_warnx("S3: gateway %s: its certificate is refused (%s); the share fails with "
+			  "EIO",
+			  o->o_fs->s_cfg.sc_endpoint, q->errmsg);
+	else if (q->err < 0)
 		log_warnx("S3: gateway %s does not answer (%s): the share fails with EIO until it "
 			  "does",
-			  o->o_fs->s_cfg.sc_endpoint, strerror(-q->err));
+			  o->o_fs->s_cfg.sc_endpoint, q->errmsg[0] ? q->errmsg : strerror(-q->err));
 	else if (q->status == 403)
 		log_warnx("S3: bucket %s: access denied (403): check the credentials and their "
 			  "rights; the share fails with EACCES",

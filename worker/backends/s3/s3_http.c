@@ -29,6 +29,7 @@ struct s3_xfer {
 	struct curl_slist *x_hdrs;
 	char *x_url;
 	bool x_too_big;
+	char x_errbuf[CURL_ERROR_SIZE]; /* libcurl's own words on a failure */
 	struct event *x_retry; /* the wait before the next attempt */
 	bool x_waiting;	       /* not started yet: c_waiting */
 	struct s3_xfer *x_next, *x_prev;
@@ -224,6 +225,9 @@ static int s3_curl_errno(CURLcode res, bool too_big)
 		return too_big ? -EMSGSIZE : -EIO;
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+		return -ECONNABORTED; /* the gateway is not who it should be */
 	default:
 		return -EIO;
 	}
@@ -270,7 +274,7 @@ static int s3_start(struct s3_xfer *x);
  * the server's own trouble (500, 502, 503 SlowDown, 504, 429). */
 static bool s3_retryable(int err, long status)
 {
-	if (err == -EMSGSIZE || err == -ENOMEM)
+	if (err == -EMSGSIZE || err == -ENOMEM || err == -ECONNABORTED)
 		return false;
 	if (err < 0)
 		return true;
@@ -321,6 +325,9 @@ static void s3_finish(struct s3_xfer *x, int err)
 	if (x->x_easy)
 		curl_easy_getinfo(x->x_easy, CURLINFO_RESPONSE_CODE, &status);
 	r->attempts++;
+	if (err < 0)
+		snprintf(r->errmsg, sizeof(r->errmsg), "%.*s", (int)sizeof(r->errmsg) - 1,
+			 x->x_errbuf[0] ? x->x_errbuf : strerror(-err));
 	if (s3_retryable(err, status) && r->attempts < c->c_conf.max_attempts &&
 	    (x->x_retry || (x->x_retry = evtimer_new(c->c_base, s3_retry_cb, x)))) {
 		long ms = s3_backoff_ms(c, r->attempts);
@@ -484,6 +491,8 @@ static int s3_start(struct s3_xfer *x)
 	curl_easy_setopt(x->x_easy, CURLOPT_CUSTOMREQUEST, r->method);
 	curl_easy_setopt(x->x_easy, CURLOPT_HTTPHEADER, x->x_hdrs);
 	curl_easy_setopt(x->x_easy, CURLOPT_PRIVATE, x);
+	x->x_errbuf[0] = '\0';
+	curl_easy_setopt(x->x_easy, CURLOPT_ERRORBUFFER, x->x_errbuf);
 	curl_easy_setopt(x->x_easy, CURLOPT_WRITEFUNCTION, s3_write_cb);
 	curl_easy_setopt(x->x_easy, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(x->x_easy, CURLOPT_HEADERFUNCTION, s3_header_cb);
@@ -533,6 +542,7 @@ int s3_submit(struct s3_client *c, struct s3_req *r)
 	r->status = 0;
 	r->attempts = 0;
 	r->reply = NULL;
+	r->errmsg[0] = '\0';
 	s3_answer_clear(r);
 	if (!(x = calloc(1, sizeof(*x))))
 		return -ENOMEM;

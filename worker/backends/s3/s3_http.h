@@ -89,7 +89,9 @@ struct s3_req {
 	void (*done)(struct s3_req *r);
 	void *arg;
 	/* set by the client before done() */
-	int err;	   /* 0: an HTTP answer came (see status); -errno: none did */
+	int err;	   /* 0: an HTTP answer came (see status); -errno: none did
+			    * (-ECONNABORTED: the gateway's certificate was refused) */
+	char errmsg[128];  /* with err: what went wrong, in libcurl's words */
 	long status;	   /* HTTP status of the last attempt */
 	unsigned attempts; /* made (1 without retries) */
 	char *reply;	   /* the reply body, NUL-terminated, malloc'ed (s3_req_reset frees) */
