@@ -134,11 +134,11 @@ start() {
 	rgw_port=$(free_port)
 	conf=$dir/ceph.conf
 	scheme=http
-	frontend="beast endpoint=127.0.0.1:$rgw_port"
+	frontend="beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1"
 	if [ "${BH_CEPH_TLS:-0}" = 1 ]; then
 		make_certificates
 		scheme=https
-		frontend="beast ssl_endpoint=127.0.0.1:$rgw_port ssl_certificate=$dir/server.pem ssl_private_key=$dir/server.key"
+		frontend="beast ssl_endpoint=127.0.0.1:$rgw_port ssl_certificate=$dir/server.pem ssl_private_key=$dir/server.key tcp_nodelay=1"
 	fi
 	access_key=BULKHEADTEST$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
 	secret_key=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')

@@ -529,3 +529,55 @@ Test(s3fs, an_s3_worker_keeps_the_network_and_nothing_else)
 	}
 	it_stop_ok();
 }
+
+Test(s3fs, a_listing_of_100000_entries_is_whole_and_in_order, .timeout = 600)
+{
+	enum { N = 100000, BATCH = 128 };
+	static char key[BATCH][32];
+	static struct s3_req r[BATCH];
+	static char buf[64 << 10];
+	uint64_t fh, off = 0, dir;
+	unsigned seen = 0;
+	uint32_t got;
+	double t0;
+
+	fs_start(NULL);
+	t0 = gw_now();
+	for (unsigned i = 0, k; i < N; i += k) {
+		for (k = 0; k < BATCH && i + k < N; k++) {
+			snprintf(key[k], sizeof(key[k]), "vm1/big/k%06u", i + k);
+			s3t_req(&r[k], "PUT", key[k]);
+			r[k].body = "";
+		}
+		gw_run(&s3t_l, r, k);
+		for (unsigned j = 0; j < k; j++)
+			cr_assert_eq(r[j].status, 200, "PUT %s: %ld", key[j], r[j].status);
+	}
+	cr_log_info("100,000 keys put in %.1f s", gw_now() - t0);
+	dir = s3t_lookup(1, "big", NULL);
+	cr_assert_eq(vufe_fuse_opendir(it_fe, T_Q, dir, &fh), 0);
+	t0 = gw_now();
+	do {
+		got = 0;
+		cr_assert_eq(vufe_fuse_readdir(it_fe, T_Q, FUSE_READDIR, dir, fh, off, sizeof(buf),
+					       buf, &got),
+			     0);
+		for (size_t o = 0; o < got;) {
+			const struct fuse_dirent *de = (const void *)(buf + o);
+			char want[16];
+
+			off = de->off;
+			o += FUSE_DIRENT_SIZE(de);
+			if (de->namelen <= 2 && de->name[0] == '.')
+				continue;
+			snprintf(want, sizeof(want), "k%06u", seen);
+			cr_assert(de->namelen == 7 && memcmp(de->name, want, 7) == 0,
+				  "entry %u is %.*s", seen, (int)de->namelen, de->name);
+			seen++;
+		}
+	} while (got > 0);
+	cr_assert_eq(seen, N, "listed %u of %u", seen, N);
+	cr_log_info("listed in %.1f s", gw_now() - t0);
+	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASEDIR, dir, fh), 0);
+	it_stop_ok();
+}
