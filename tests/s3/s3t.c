@@ -130,12 +130,13 @@ void s3t_start_at(const char *endpoint, const char *extra_conf)
 	cr_assert_eq(chmod(s3t_creds, 0600), 0);
 	snprintf(s3t_conf, sizeof(s3t_conf), "%s/bulkhead.conf", s3t_tmp);
 	cr_assert_not_null(f = fopen(s3t_conf, "w"));
+	/* the example of bulkhead.conf(5), as written, unless told otherwise */
 	fprintf(f,
 		"[share]\nbackend = s3\n\n[s3]\nendpoint = %s\nbucket = %s\nprefix = vm1/\n"
-		"region = us-east-1\naddressing = path\ncredentials_file = %s\n"
-		"part_size = 5M\n%s",
-		endpoint ? endpoint : gw_endpoint, s3t_bucket, s3t_creds,
-		extra_conf ? extra_conf : "");
+		"region = us-east-1\n%scredentials_file = %s\npart_size = 5M\n%s",
+		endpoint ? endpoint : gw_endpoint, s3t_bucket,
+		extra_conf && strstr(extra_conf, "addressing") ? "" : "addressing = path\n",
+		s3t_creds, extra_conf ? extra_conf : "");
 	fclose(f);
 	snprintf(arg, sizeof(arg), "--config=%s", s3t_conf);
 	args[0] = arg;

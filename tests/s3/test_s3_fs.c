@@ -581,3 +581,19 @@ Test(s3fs, a_listing_of_100000_entries_is_whole_and_in_order, .timeout = 600)
 	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASEDIR, dir, fh), 0);
 	it_stop_ok();
 }
+
+Test(s3fs, virtual_addressing_reaches_the_same_bucket)
+{
+	const char *dir = getenv("BH_TEST_S3_CLUSTER");
+	char endpoint[300];
+
+	cr_assert_not_null(dir);
+	gw_load_env(dir);
+	/* a name, not an address: the bucket goes into the host name
+	 * (BUCKET.localhost, which the gateway's rgw dns name serves) */
+	cr_assert_eq(strncmp(gw_endpoint, "http://127.0.0.1:", 17), 0);
+	snprintf(endpoint, sizeof(endpoint), "http://localhost:%s", gw_endpoint + 17);
+	s3t_start_at(endpoint, "addressing = virtual\n");
+	s3t_round_trip("virtual.txt", "by the host name\n");
+	it_stop_ok();
+}

@@ -63,9 +63,10 @@ static int s3_read_ca(int fd, struct s3_setup *s, char *why, size_t whylen)
 }
 
 /*
- * The endpoint's host and port ("http://HOST[:PORT]"); for virtual
- * addressing the host is BUCKET.HOST. An address needs no resolving;
- * a name is resolved now and pinned for libcurl.
+ * The endpoint's host and port ("http://HOST[:PORT]"): requests go there
+ * whatever the addressing (with virtual addressing the bucket is in the
+ * Host header they carry, BUCKET.HOST). An address needs no resolving; a
+ * name is resolved now and pinned for libcurl.
  */
 static int s3_resolve(struct s3_setup *s, char *why, size_t whylen)
 {
@@ -86,8 +87,7 @@ static int s3_resolve(struct s3_setup *s, char *why, size_t whylen)
 	colon = memchr(auth, ':', (size_t)(end - auth));
 	if ((size_t)((colon ? colon : end) - auth) >= 200)
 		return s3_fail(why, whylen, -EINVAL, "%s", "endpoint host name too long");
-	snprintf(host, sizeof(host), "%s%s%.*s", c->sc_virtual ? c->sc_bucket : "",
-		 c->sc_virtual ? "." : "", (int)((colon ? colon : end) - auth), auth);
+	snprintf(host, sizeof(host), "%.*s", (int)((colon ? colon : end) - auth), auth);
 	snprintf(port, sizeof(port), "%.*s", colon ? (int)(end - colon - 1) : 3,
 		 colon ? colon + 1 : (tls ? "443" : "80"));
 	if (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1)
