@@ -280,6 +280,14 @@ static const struct be_key be_s3_keys[] = {
      .bk_max = 5ull << 30,
      .bk_default = "8M",
      .bk_what = "SIZE"},
+    /* above this, a rename copies an object in parts (UploadPartCopy); S3
+     * copies at most 5 GiB at once */
+    {.bk_name = "copy_threshold",
+     .bk_kind = BK_SIZE,
+     .bk_min = 5ull << 20,
+     .bk_max = 5ull << 30,
+     .bk_default = "5G",
+     .bk_what = "SIZE"},
     {.bk_name = "cache_size",
      .bk_kind = BK_SIZE,
      .bk_min = 0,
@@ -301,6 +309,10 @@ static const struct be_key be_s3_keys[] = {
      .bk_default = "1G",
      .bk_what = "SIZE"},
 };
+
+_Static_assert(BH_ARRAY_SIZE(be_passthrough_keys) <= BE_MAX_KEYS, "too many passthrough keys");
+_Static_assert(BH_ARRAY_SIZE(be_memory_keys) <= BE_MAX_KEYS, "too many memory keys");
+_Static_assert(BH_ARRAY_SIZE(be_s3_keys) <= BE_MAX_KEYS, "too many s3 keys");
 
 static const struct be_desc be_descs[] = {
     {

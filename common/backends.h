@@ -65,7 +65,7 @@ struct be_key {
 	int (*bk_check)(const char *value, uint64_t num, char *why, size_t whylen);
 };
 
-#define BE_MAX_KEYS 16 /* keys of one back end */
+#define BE_MAX_KEYS 24 /* keys of one back end (backends.c asserts each table fits) */
 #define BE_MAX_ID   8 /* back-end ids are below this */
 
 struct be_desc {

@@ -262,6 +262,7 @@ struct ipc_s3_config {
 	uint64_t sc_cache_size;	      /* read cache per worker, bytes */
 	uint64_t sc_readahead;	      /* sequential read-ahead window, bytes */
 	uint64_t sc_staging_limit;    /* bytes of staging files per worker */
+	uint64_t sc_copy_threshold;   /* larger objects are copied in parts */
 };
 
 /* Credentials: never logged, never in an environment or a command line. */

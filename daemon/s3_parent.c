@@ -231,6 +231,7 @@ void s3_parent_config(const struct parent_env *env, struct ipc_s3_config *sc)
 	sc->sc_cache_size = conf_be_num(c, "cache_size");
 	sc->sc_readahead = conf_be_num(c, "readahead");
 	sc->sc_staging_limit = conf_be_num(c, "staging_limit");
+	sc->sc_copy_threshold = conf_be_num(c, "copy_threshold");
 }
 
 void s3_parent_creds(const struct parent_env *env, struct ipc_s3_creds *cr)

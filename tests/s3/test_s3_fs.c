@@ -597,3 +597,37 @@ Test(s3fs, virtual_addressing_reaches_the_same_bucket)
 	s3t_round_trip("virtual.txt", "by the host name\n");
 	it_stop_ok();
 }
+
+Test(s3fs, a_file_above_the_copy_threshold_is_renamed_in_parts)
+{
+	const size_t total = (12u << 20) + 77;
+	unsigned char *data = malloc(total);
+	struct fuse_setattr_in in;
+	struct fuse_attr_out ao;
+	struct fuse_entry_out e;
+	struct s3_req h;
+	char *body;
+	size_t len;
+
+	cr_assert_not_null(data);
+	s3t_pattern(data, total, 3);
+	fs_start("copy_threshold = 5M\n");
+	cr_assert_eq(s3t_put("vm1/large.bin", data, total), 200);
+	s3t_lookup(1, "large.bin", &e);
+	memset(&in, 0, sizeof(in));
+	in.valid = FATTR_MODE;
+	in.mode = 0604;
+	cr_assert_eq(f_setattr(e.nodeid, &in, &ao), 0);
+	cr_assert_eq(f_rename(1, "large.bin", 1, "moved.bin", 0), 0);
+	cr_assert_eq(s3t_head("vm1/large.bin", &h), 404);
+	cr_assert_eq(s3t_head("vm1/moved.bin", &h), 200);
+	cr_assert_not_null(strchr(h.etag, '-'), "ETag %s: not copied in parts", h.etag);
+	cr_assert_str_eq(h.meta.mode, "33156", "the metadata went with it"); /* 0100604 */
+	cr_assert_eq(s3t_get("vm1/moved.bin", &body, &len), 200);
+	cr_assert_eq(len, total);
+	cr_assert_eq(memcmp(body, data, total), 0);
+	free(body);
+	cr_assert_eq(s3t_uploads(), 0u);
+	free(data);
+	it_stop_ok();
+}

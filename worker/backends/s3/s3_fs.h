@@ -6,10 +6,9 @@
  * worker's libevent loop: no thread touches this state but the loop's).
  *
  * Files: s3_fs.c (start-up, nodes, names, metadata operations),
- * s3_dir.c (directory snapshots), s3_file.c (open files: reads through
- * a bounded cache, writes through multipart uploads and staging files).
- * What reaches the guest of the store's semantics is in bulkhead.conf(5),
- * section "S3 SEMANTICS".
+ * s3_rename.c and s3_copy.c (RENAME), s3_dir.c (directory snapshots), s3_file.c (open files: reads
+ * through a bounded cache, writes through multipart uploads and staging files). What reaches the
+ * guest of the store's semantics is in bulkhead.conf(5), section "S3 SEMANTICS".
  */
 #ifndef BH_S3_FS_H
 #define BH_S3_FS_H
@@ -23,6 +22,7 @@
 #include "ipc.h"
 #include "node_table.h"
 #include "s3_http.h"
+#include "s3_xml.h"
 
 #define S3_KEY_MAX	1024	   /* S3's longest key, in bytes */
 #define S3_CHUNK	(1u << 20) /* the read cache's unit, and one ranged GET */
@@ -90,6 +90,7 @@ struct s3_op {
 	/* a walk over a listing (rmdir, rename of a directory) */
 	char *o_token;
 	char **o_keys;
+	uint64_t *o_sizes; /* of o_keys, when a listing said them */
 	size_t o_nkeys, o_next_key, o_done_keys;
 	int o_err;
 	void *o_arg;
@@ -144,6 +145,24 @@ void s3_reply_entry(struct s3fs *fs, struct fuse_req *r, const struct nt_node *n
 void s3_hide(struct s3fs *fs, const char *key, const char *why);
 /* x-amz-copy-source for key, into out. */
 void s3_copy_source(struct s3fs *fs, const char *key, char *out, size_t cap);
+
+/* The node (parent, name) names now: its id, or 0. */
+uint64_t s3_named(struct s3fs *fs, uint64_t parent, const char *name);
+/* s3_parse_list's callback: 1 at the first key that is not arg (a
+ * directory's marker), so "is there anything else below it?". */
+int s3_list_one_other(const struct s3_entry *e, void *arg);
+
+/* ---- s3_rename.c ---- */
+
+void s3_rename(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t olddir,
+	       const char *oldname, uint64_t newdir, const char *newname, uint32_t flags);
+
+/* ---- s3_copy.c ---- */
+
+/* Copy object src to dst with its metadata, size bytes (UINT64_MAX: not
+ * known, asked first); done(arg, 0 or -errno) on the loop. */
+void s3_copy_key(struct s3fs *fs, const char *src, const char *dst, uint64_t size,
+		 void (*done)(void *arg, int err), void *arg);
 
 /* ---- s3_dir.c ---- */
 

@@ -141,7 +141,8 @@ int s3_setup_config(const void *data, size_t len, int ca_fd, struct s3_setup *s,
 	    (c->sc_prefix[0] && c->sc_prefix[strlen(c->sc_prefix) - 1] != '/') ||
 	    c->sc_attempts == 0 || c->sc_attempts > 20 || c->sc_concurrency == 0 ||
 	    c->sc_concurrency > 256 || c->sc_timeout_ms == 0 || c->sc_part_size < (5u << 20) ||
-	    c->sc_part_size > (5ull << 30) || c->sc_readahead < (1u << 20)) {
+	    c->sc_part_size > (5ull << 30) || c->sc_readahead < (1u << 20) ||
+	    c->sc_copy_threshold < (5u << 20) || c->sc_copy_threshold > (5ull << 30)) {
 		err = s3_fail(why, whylen, -EINVAL, "%s", "S3_CONFIG out of range");
 		goto out;
 	}

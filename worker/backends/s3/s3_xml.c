@@ -22,7 +22,7 @@
 #define S3_XML_DEPTH 8
 #define S3_XML_NAME  64
 
-enum s3_doc { S3_DOC_LIST, S3_DOC_ERROR, S3_DOC_UPLOAD };
+enum s3_doc { S3_DOC_LIST, S3_DOC_ERROR, S3_DOC_UPLOAD, S3_DOC_COPY_PART };
 
 struct s3_xp {
 	XML_Parser p;
@@ -109,6 +109,7 @@ static void XMLCALL s3_xp_start(void *arg, const XML_Char *name, const XML_Char 
 	    [S3_DOC_LIST] = "ListBucketResult",
 	    [S3_DOC_ERROR] = "Error",
 	    [S3_DOC_UPLOAD] = "InitiateMultipartUploadResult",
+	    [S3_DOC_COPY_PART] = "CopyPartResult",
 	};
 
 	(void)attrs;
@@ -254,6 +255,10 @@ static void XMLCALL s3_xp_end(void *arg, const XML_Char *name)
 		if (s3_at(x, "InitiateMultipartUploadResult/UploadId"))
 			s3_xp_take1(x);
 		break;
+	case S3_DOC_COPY_PART:
+		if (s3_at(x, "CopyPartResult/ETag"))
+			s3_xp_take1(x);
+		break;
 	}
 	if (x->depth > 0)
 		x->depth--;
@@ -332,21 +337,32 @@ int s3_parse_error(const char *body, size_t len, char *code, size_t codelen, cha
 	return r;
 }
 
-int s3_parse_upload_id(const char *body, size_t len, char *id, size_t idlen)
+/* The one value a document of kind doc holds (s3_xp_take1): 0 or -EPROTO. */
+static int s3_parse_one(enum s3_doc doc, const char *body, size_t len, char *out, size_t outlen)
 {
 	struct s3_xp *x = calloc(1, sizeof(*x));
 	int r;
 
 	if (!x)
 		return -ENOMEM;
-	x->doc = S3_DOC_UPLOAD;
-	x->out1 = id;
-	x->out1len = idlen;
+	x->doc = doc;
+	x->out1 = out;
+	x->out1len = outlen;
 	r = s3_xp_run(x, body, len);
-	if (r == 0 && (!x->have1 || id[0] == '\0'))
+	if (r == 0 && (!x->have1 || out[0] == '\0'))
 		r = -EPROTO;
 	free(x);
 	return r == -ENOENT ? -EPROTO : r;
+}
+
+int s3_parse_upload_id(const char *body, size_t len, char *id, size_t idlen)
+{
+	return s3_parse_one(S3_DOC_UPLOAD, body, len, id, idlen);
+}
+
+int s3_parse_copy_part(const char *body, size_t len, char *etag, size_t etaglen)
+{
+	return s3_parse_one(S3_DOC_COPY_PART, body, len, etag, etaglen);
 }
 
 char *s3_complete_body(const char *const *etags, unsigned n)

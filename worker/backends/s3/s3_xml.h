@@ -49,6 +49,10 @@ int s3_parse_error(const char *body, size_t len, char *code, size_t codelen, cha
 /* The UploadId of an InitiateMultipartUploadResult: 0 or -EPROTO. */
 int s3_parse_upload_id(const char *body, size_t len, char *id, size_t idlen);
 
+/* The ETag of an UploadPartCopy's CopyPartResult (which may also come as
+ * an <Error> with a 200: -EPROTO then, as for any other body): 0. */
+int s3_parse_copy_part(const char *body, size_t len, char *etag, size_t etaglen);
+
 /* The body of CompleteMultipartUpload for parts 1..n with their ETags (as
  * the gateway sent them, quotes included; escaped here), malloc'ed, or
  * NULL (out of memory, an ETag of more than 128 bytes). */
