@@ -1,5 +1,6 @@
 /*
- * s3_file.c - open files of the S3 back end.
+ * s3_file.c - open files of the S3 back end (reading through s3_cache.c,
+ * storing through s3_upload.c).
  * Runs in: the S3 worker, loop thread.
  *
  * Reading: ranged GETs of S3_CHUNK bytes into a cache bounded by
@@ -44,451 +45,29 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "s3_fs.h"
+#include "s3_file.h"
 #include "s3_xml.h"
-
-#define S3_CHUNK_BUCKETS 4096
-#define S3_MAX_PARTS	 10000 /* S3's limit */
-#define S3_OBJECT_MAX	 (5ull << 40)
-#define S3_LOAD_AHEAD	 4 /* ranged GETs in flight while a staging file fills */
-#define S3_PUT_MAX	 (5ull << 30)
-
-/* ---- the read cache ---- */
-
-enum { S3_CH_FETCHING = 1, S3_CH_READY };
-
-struct s3_rd;
-
-struct s3_cwait {
-	struct s3_rd *w_rd;
-	struct s3_cwait *w_next;
-};
-
-struct s3_chunk {
-	struct s3fs *c_fs;
-	uint64_t c_node, c_index;
-	char c_etag[128];
-	char *c_data;
-	size_t c_len;
-	int c_state;
-	unsigned c_pins;
-	bool c_cached; /* in the hash and the LRU list */
-	struct s3_cwait *c_waiters;
-	struct s3_req c_q;
-	char c_key[S3_KEY_MAX + 2];
-	char c_range[64];
-	char c_ifmatch[132];
-	struct s3_chunk *c_hnext;
-	TAILQ_ENTRY(s3_chunk) c_lru;
-};
-
-/* A READ waiting for chunks. */
-struct s3_rd {
-	struct fuse_req *rd_r;
-	uint64_t rd_off;
-	size_t rd_len;
-	unsigned rd_missing;
-	int rd_err;
-	unsigned rd_nch;
-	struct s3_chunk *rd_ch[];
-};
-
-/* ---- open files ---- */
-
-enum s3_work_kind {
-	S3_W_WRITE = 1,
-	S3_W_READ,
-	S3_W_COMMIT,
-	S3_W_SETATTR,
-	S3_W_RELEASE,
-	S3_W_TRUNC
-};
-
-/* What a commit's end answers: its own request's error, or a RELEASE (which
- * is then carried out), or the attributes (a truncation without a handle). */
-enum s3_after { S3_AFTER_ERR = 0, S3_AFTER_RELEASE, S3_AFTER_ATTR };
-
-struct s3_work {
-	enum s3_work_kind w_kind;
-	enum s3_after w_after;
-	struct fuse_req *w_r;
-	uint64_t w_fh, w_off;
-	uint32_t w_size;
-	struct fuse_setattr_in w_set;
-	struct s3_work *w_next;
-};
-
-struct s3_file {
-	struct s3fs *f_fs;
-	uint64_t f_node;
-	unsigned f_refs; /* handles, and internal work */
-	uint64_t f_size;
-	struct s3_attr f_attr; /* what goes into the metadata */
-	char f_etag[128];      /* the stored object's, for the cache */
-	bool f_dirty;
-	int f_err; /* an upload failed: the next FLUSH or FSYNC says so */
-	/* staging */
-	int f_stage;
-	uint64_t f_staged; /* bytes accounted to s_staged */
-	bool f_full;	   /* the staging file holds the whole content */
-	/* streaming */
-	bool f_stream;
-	char *f_buf;
-	uint64_t f_buf_off;
-	size_t f_buf_len;
-	char f_upload[512];
-	char f_upload_key[S3_KEY_MAX + 2]; /* where it goes: fixed when it begins */
-	bool f_creating;
-	bool f_abandon; /* abort the upload being created as soon as it is */
-	unsigned f_nparts, f_parts_busy;
-	char **f_etags;
-	struct s3_part *f_parked; /* parts waiting for the upload's id */
-	/* staging-file upload and loading */
-	uint64_t f_next_off; /* where the next part or range starts */
-	unsigned f_loads;    /* ranged GETs in flight */
-	bool f_loading, f_committing;
-	int f_commit_err;
-	struct s3_work *f_cur; /* the work that made us busy */
-	/* queue */
-	struct s3_work *f_q, **f_qtail;
-	/* reading */
-	uint64_t f_ra_next, f_ra_win;
-	LIST_ENTRY(s3_file) f_link; /* s_dirty or s_open */
-	bool f_listed_dirty;
-	LIST_ENTRY(s3_file) f_all;
-};
-
-struct s3_part {
-	struct s3_file *p_file;
-	unsigned p_no;
-	char *p_data;
-	size_t p_len;
-	struct s3_req p_q;
-	char p_key[S3_KEY_MAX + 2];
-	char p_num[16];
-	struct s3_part *p_next;
-};
-
-struct s3_load {
-	struct s3_file *l_file;
-	uint64_t l_off;
-	size_t l_len;
-	char *l_data;
-	struct s3_req l_q;
-	char l_key[S3_KEY_MAX + 2];
-	char l_range[64];
-};
 
 static LIST_HEAD(, s3_file) s3_open_files = LIST_HEAD_INITIALIZER(s3_open_files);
 static uint64_t *s3_fh_ids; /* by handle slot: the id s_files[slot] answers to */
 
-static void s3_file_kick(struct s3_file *f);
-static void s3_commit_advance(struct s3_file *f);
-static void s3_work_finish(struct s3_file *f, struct s3_work *w, int err);
-
 int s3_files_init(struct s3fs *fs)
 {
-	uint64_t chunks = fs->s_cfg.sc_cache_size / S3_CHUNK,
-		 ahead = fs->s_cfg.sc_readahead / S3_CHUNK + 4;
-
 	fs->s_files = calloc(NT_MAX_FHS, sizeof(*fs->s_files));
 	fs->s_dirs = calloc(NT_MAX_FHS, sizeof(*fs->s_dirs));
-	fs->s_chunk_hash = calloc(S3_CHUNK_BUCKETS, sizeof(*fs->s_chunk_hash));
 	s3_fh_ids = calloc(NT_MAX_FHS, sizeof(*s3_fh_ids));
-	/* never fewer chunks than one read-ahead window and the reads it serves */
-	fs->s_max_chunks = chunks > ahead ? chunks : ahead;
-	return fs->s_files && fs->s_dirs && fs->s_chunk_hash && s3_fh_ids ? 0 : -ENOMEM;
+	if (!fs->s_files || !fs->s_dirs || !s3_fh_ids)
+		return -ENOMEM;
+	return s3_cache_init(fs);
 }
 
 void s3_files_free(struct s3fs *fs)
 {
-	struct s3_chunk *c;
-
-	while ((c = TAILQ_FIRST(&fs->s_lru))) {
-		TAILQ_REMOVE(&fs->s_lru, c, c_lru);
-		free(c->c_data);
-		free(c);
-	}
+	s3_cache_free(fs);
 	free(fs->s_files);
-	free(fs->s_chunk_hash);
 	free(s3_fh_ids);
 	fs->s_files = NULL;
-	fs->s_chunk_hash = NULL;
 	s3_fh_ids = NULL;
-}
-
-/* ---- the cache ---- */
-
-static size_t s3_chunk_bucket(uint64_t node, uint64_t index)
-{
-	return (size_t)((node * 0x9e3779b97f4a7c15ull) ^ index) % S3_CHUNK_BUCKETS;
-}
-
-static void s3_chunk_unhash(struct s3fs *fs, struct s3_chunk *c)
-{
-	struct s3_chunk **pp = &fs->s_chunk_hash[s3_chunk_bucket(c->c_node, c->c_index)];
-
-	if (!c->c_cached)
-		return;
-	while (*pp && *pp != c)
-		pp = &(*pp)->c_hnext;
-	if (*pp)
-		*pp = c->c_hnext;
-	TAILQ_REMOVE(&fs->s_lru, c, c_lru);
-	c->c_cached = false;
-	fs->s_nchunks--;
-}
-
-/* Free c if nothing holds it any more. */
-static void s3_chunk_put(struct s3_chunk *c)
-{
-	if (c->c_cached || c->c_pins || c->c_state == S3_CH_FETCHING)
-		return;
-	s3_req_reset(&c->c_q);
-	free(c->c_data);
-	free(c);
-}
-
-static void s3_cache_trim(struct s3fs *fs)
-{
-	struct s3_chunk *c, *next;
-
-	for (c = TAILQ_FIRST(&fs->s_lru); c && fs->s_nchunks > fs->s_max_chunks; c = next) {
-		next = TAILQ_NEXT(c, c_lru);
-		if (c->c_pins || c->c_state == S3_CH_FETCHING)
-			continue;
-		s3_chunk_unhash(fs, c);
-		s3_chunk_put(c);
-	}
-}
-
-void s3_cache_drop(struct s3fs *fs, uint64_t node)
-{
-	struct s3_chunk *c, *next;
-
-	for (c = TAILQ_FIRST(&fs->s_lru); c; c = next) {
-		next = TAILQ_NEXT(c, c_lru);
-		if (c->c_node == node) {
-			s3_chunk_unhash(fs, c);
-			s3_chunk_put(c);
-		}
-	}
-}
-
-static struct s3_chunk *s3_chunk_find(struct s3fs *fs, uint64_t node, uint64_t index,
-				      const char *etag)
-{
-	struct s3_chunk *c = fs->s_chunk_hash[s3_chunk_bucket(node, index)];
-
-	for (; c; c = c->c_hnext)
-		if (c->c_node == node && c->c_index == index) {
-			if (strcmp(c->c_etag, etag) != 0) {
-				/* an older version of the object */
-				s3_chunk_unhash(fs, c);
-				s3_chunk_put(c);
-				return NULL;
-			}
-			TAILQ_REMOVE(&fs->s_lru, c, c_lru);
-			TAILQ_INSERT_TAIL(&fs->s_lru, c, c_lru);
-			return c;
-		}
-	return NULL;
-}
-
-static void s3_rd_finish(struct s3_rd *rd)
-{
-	struct iovec *iov;
-	unsigned n;
-	size_t want = rd->rd_len, got = 0, have;
-
-	if (rd->rd_err == 0 && want) {
-		have = be_req_data_iov(rd->rd_r, want, &iov, &n);
-		if (!iov) {
-			rd->rd_err = -ENOMEM;
-		} else {
-			uint64_t pos = rd->rd_off;
-			unsigned vi = 0;
-			size_t vo = 0;
-
-			while (got < have) {
-				struct s3_chunk *c =
-				    rd->rd_ch[pos / S3_CHUNK - rd->rd_ch[0]->c_index];
-				size_t co = (size_t)(pos % S3_CHUNK), take;
-
-				if (co >= c->c_len)
-					break; /* the object is shorter than it was said to be */
-				take = c->c_len - co;
-				if (take > have - got)
-					take = have - got;
-				if (take > iov[vi].iov_len - vo)
-					take = iov[vi].iov_len - vo;
-				memcpy((char *)iov[vi].iov_base + vo, c->c_data + co, take);
-				got += take;
-				pos += take;
-				vo += take;
-				if (vo == iov[vi].iov_len) {
-					vi++;
-					vo = 0;
-				}
-			}
-		}
-	}
-	if (rd->rd_err < 0)
-		be_reply_err(rd->rd_r, rd->rd_err);
-	else
-		be_reply_data(rd->rd_r, got);
-	for (unsigned i = 0; i < rd->rd_nch; i++) {
-		rd->rd_ch[i]->c_pins--;
-		s3_chunk_put(rd->rd_ch[i]);
-	}
-	free(rd);
-}
-
-static void s3_chunk_done(struct s3_req *q)
-{
-	struct s3_chunk *c = q->arg;
-	struct s3fs *fs = c->c_fs;
-	struct s3_cwait *w;
-	int err = s3_errno(q, "GET", c->c_key);
-
-	if (err == 0 && q->reply_len != c->c_len && q->reply_len < c->c_len)
-		c->c_len = q->reply_len; /* shorter than the size we knew: it changed */
-	c->c_state = S3_CH_READY;
-	if (err < 0)
-		s3_chunk_unhash(fs, c);
-	while ((w = c->c_waiters)) {
-		c->c_waiters = w->w_next;
-		if (err < 0 && w->w_rd->rd_err == 0)
-			w->w_rd->rd_err = err;
-		if (--w->w_rd->rd_missing == 0)
-			s3_rd_finish(w->w_rd);
-		free(w);
-	}
-	s3_chunk_put(c);
-	s3_cache_trim(fs);
-}
-
-/* The chunk of node at index, cached or on its way: NULL when out of memory. */
-static struct s3_chunk *s3_chunk_get(struct s3fs *fs, uint64_t node, const char *key,
-				     const char *etag, uint64_t index, uint64_t size)
-{
-	struct s3_chunk *c = s3_chunk_find(fs, node, index, etag);
-	uint64_t start = index * S3_CHUNK, end = start + S3_CHUNK;
-	size_t b;
-	int err;
-
-	if (c)
-		return c;
-	if (end > size)
-		end = size;
-	if (!(c = calloc(1, sizeof(*c))) || !(c->c_data = malloc(S3_CHUNK))) {
-		free(c);
-		return NULL;
-	}
-	c->c_fs = fs;
-	c->c_node = node;
-	c->c_index = index;
-	c->c_len = (size_t)(end - start);
-	c->c_state = S3_CH_FETCHING;
-	snprintf(c->c_etag, sizeof(c->c_etag), "%s", etag);
-	snprintf(c->c_key, sizeof(c->c_key), "%s", key);
-	snprintf(c->c_range, sizeof(c->c_range), "bytes=%" PRIu64 "-%" PRIu64, start, end - 1);
-	c->c_q.method = "GET";
-	c->c_q.key = c->c_key;
-	c->c_q.headers[c->c_q.nheaders++] = (struct s3_pair){"range", c->c_range};
-	if (etag[0]) {
-		snprintf(c->c_ifmatch, sizeof(c->c_ifmatch), "%s", etag);
-		c->c_q.headers[c->c_q.nheaders++] = (struct s3_pair){"if-match", c->c_ifmatch};
-	}
-	c->c_q.sink = c->c_data;
-	c->c_q.sink_cap = S3_CHUNK;
-	c->c_q.done = s3_chunk_done;
-	c->c_q.arg = c;
-	b = s3_chunk_bucket(node, index);
-	c->c_hnext = fs->s_chunk_hash[b];
-	fs->s_chunk_hash[b] = c;
-	TAILQ_INSERT_TAIL(&fs->s_lru, c, c_lru);
-	c->c_cached = true;
-	fs->s_nchunks++;
-	c->c_pins++; /* until submitted */
-	if ((err = s3_submit(fs->s_cl, &c->c_q)) < 0) {
-		c->c_q.err = err;
-		c->c_pins--;
-		s3_chunk_done(&c->c_q);
-		/* the caller sees it failed through its state: unhashed */
-		return NULL;
-	}
-	c->c_pins--;
-	s3_cache_trim(fs);
-	return c;
-}
-
-/* Read a clean file through the cache. */
-static void s3_read_cached(struct s3_file *f, struct fuse_req *r, uint64_t off, uint32_t size)
-{
-	struct s3fs *fs = f->f_fs;
-	char key[S3_KEY_MAX + 2];
-	uint64_t end, first, last, ra_end;
-	struct s3_rd *rd;
-	int err;
-
-	if (off >= f->f_size || size == 0) {
-		be_reply_data(r, 0);
-		return;
-	}
-	end = off + size < f->f_size ? off + size : f->f_size;
-	if ((err = s3_node_key(fs, f->f_node, false, key, sizeof(key), NULL)) < 0) {
-		be_reply_err(r, err);
-		return;
-	}
-	first = off / S3_CHUNK;
-	last = (end - 1) / S3_CHUNK;
-	if (!(rd = calloc(1, sizeof(*rd) + (last - first + 1) * sizeof(rd->rd_ch[0])))) {
-		be_reply_err(r, -ENOMEM);
-		return;
-	}
-	rd->rd_r = r;
-	rd->rd_off = off;
-	rd->rd_len = (size_t)(end - off);
-	rd->rd_missing = 1; /* ours, until every chunk is asked for */
-	for (uint64_t i = first; i <= last; i++) {
-		struct s3_chunk *c = s3_chunk_get(fs, f->f_node, key, f->f_etag, i, f->f_size);
-		struct s3_cwait *w;
-
-		if (!c) {
-			rd->rd_err = rd->rd_err ? rd->rd_err : -EIO;
-			break;
-		}
-		c->c_pins++;
-		rd->rd_ch[rd->rd_nch++] = c;
-		if (c->c_state == S3_CH_FETCHING) {
-			if (!(w = calloc(1, sizeof(*w)))) {
-				rd->rd_err = -ENOMEM;
-				break;
-			}
-			w->w_rd = rd;
-			w->w_next = c->c_waiters;
-			c->c_waiters = w;
-			rd->rd_missing++;
-		}
-	}
-	/* read-ahead: sequential reads widen the window, others close it */
-	if (off == f->f_ra_next && off != 0) {
-		f->f_ra_win = f->f_ra_win ? f->f_ra_win * 2 : S3_CHUNK;
-		if (f->f_ra_win > fs->s_cfg.sc_readahead)
-			f->f_ra_win = fs->s_cfg.sc_readahead;
-	} else if (off == 0) {
-		f->f_ra_win = S3_CHUNK;
-	} else {
-		f->f_ra_win = 0;
-	}
-	f->f_ra_next = end;
-	ra_end = end + f->f_ra_win < f->f_size ? end + f->f_ra_win : f->f_size;
-	for (uint64_t i = last + 1; ra_end && i <= (ra_end - 1) / S3_CHUNK; i++)
-		if (!s3_chunk_get(fs, f->f_node, key, f->f_etag, i, f->f_size))
-			break;
-	if (--rd->rd_missing == 0)
-		s3_rd_finish(rd);
 }
 
 /* ---- files ---- */
@@ -556,7 +135,7 @@ static struct s3_file *s3_file_new(struct s3fs *fs, uint64_t node, const struct 
 	return f;
 }
 
-static void s3_stage_drop(struct s3_file *f)
+void s3_stage_drop(struct s3_file *f)
 {
 	if (f->f_stage >= 0)
 		close(f->f_stage);
@@ -567,7 +146,7 @@ static void s3_stage_drop(struct s3_file *f)
 }
 
 /* Account growth of the staging file to end: 0 or -ENOSPC. */
-static int s3_stage_grow(struct s3_file *f, uint64_t end)
+int s3_stage_grow(struct s3_file *f, uint64_t end)
 {
 	struct s3fs *fs = f->f_fs;
 
@@ -581,7 +160,7 @@ static int s3_stage_grow(struct s3_file *f, uint64_t end)
 }
 
 /* A staging file, empty: 0 or -errno. */
-static int s3_stage_open(struct s3_file *f)
+int s3_stage_open(struct s3_file *f)
 {
 	struct s3fs *fs = f->f_fs;
 
@@ -609,17 +188,6 @@ static void s3_file_set_dirty(struct s3_file *f)
 	f->f_dirty = true;
 }
 
-static void s3_parts_free(struct s3_file *f)
-{
-	for (unsigned i = 0; i < f->f_nparts; i++)
-		free(f->f_etags[i]);
-	free(f->f_etags);
-	f->f_etags = NULL;
-	f->f_nparts = 0;
-}
-
-static void s3_upload_abort(struct s3_file *f);
-
 static void s3_file_free(struct s3_file *f)
 {
 	struct s3_work *w;
@@ -638,7 +206,7 @@ static void s3_file_free(struct s3_file *f)
 }
 
 /* Let the file go when no handle, work or exchange needs it any more. */
-static void s3_file_unref(struct s3_file *f)
+void s3_file_unref(struct s3_file *f)
 {
 	if (--f->f_refs == 0 && f->f_parts_busy == 0 && f->f_loads == 0 && !f->f_creating &&
 	    !f->f_committing)
@@ -696,265 +264,6 @@ void s3_file_discard(struct s3fs *fs, uint64_t node)
 	f->f_err = 0;
 }
 
-/* ---- uploads ---- */
-
-/*
- * Aborting a multipart upload: its parts take room in the bucket until it
- * is done, so an abort the gateway did not take (it was down) is tried
- * again, every S3_ABORT_RETRY_S, for as long as the worker lives.
- */
-#define S3_ABORT_RETRY_S 5
-
-struct s3_abort {
-	struct s3fs *a_fs;
-	struct s3_req a_q;
-	struct event *a_timer;
-	unsigned a_tries;
-	char a_key[S3_KEY_MAX + 2];
-	char a_id[512];
-};
-
-static void s3_abort_send(struct s3_abort *a);
-
-static void s3_abort_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	s3_abort_send(arg);
-}
-
-static void s3_abort_done(struct s3_req *q)
-{
-	struct s3_abort *a = q->arg;
-	struct timeval tv = {S3_ABORT_RETRY_S, 0};
-	int err = s3_errno(q, "ABORT upload", a->a_key);
-
-	s3_req_reset(q);
-	if (err == 0 || err == -ENOENT || (a->a_timer && evtimer_add(a->a_timer, &tv) == 0)) {
-		if (err == 0 || err == -ENOENT) {
-			if (a->a_tries > 1)
-				log_info("S3: multipart upload of %s aborted at last", a->a_key);
-			if (a->a_timer)
-				event_free(a->a_timer);
-			free(a);
-		} else if (a->a_tries == 1) {
-			log_warnx("S3: multipart upload of %s still open; trying again every %d s",
-				  a->a_key, S3_ABORT_RETRY_S);
-		}
-		return;
-	}
-	log_warnx("S3: multipart upload %s of %s left open", a->a_id, a->a_key);
-	if (a->a_timer)
-		event_free(a->a_timer);
-	free(a);
-}
-
-static void s3_abort_send(struct s3_abort *a)
-{
-	int err;
-
-	memset(&a->a_q, 0, sizeof(a->a_q));
-	a->a_q.method = "DELETE";
-	a->a_q.key = a->a_key;
-	a->a_q.query[a->a_q.nquery++] = (struct s3_pair){"uploadId", a->a_id};
-	a->a_q.reply_max = 64 << 10;
-	a->a_q.done = s3_abort_done;
-	a->a_q.arg = a;
-	a->a_tries++;
-	if ((err = s3_submit(a->a_fs->s_cl, &a->a_q)) < 0) {
-		a->a_q.err = err;
-		s3_abort_done(&a->a_q);
-	}
-}
-
-/* Abort the multipart upload under way, if any (nothing of it stays). */
-static void s3_upload_abort(struct s3_file *f)
-{
-	struct s3_abort *a;
-
-	if (!f->f_upload[0])
-		return;
-	if (!(a = calloc(1, sizeof(*a)))) {
-		log_warnx("S3: multipart upload %s of %s left open (out of memory)", f->f_upload,
-			  f->f_upload_key);
-	} else {
-		a->a_fs = f->f_fs;
-		a->a_timer = evtimer_new(f->f_fs->s_env.base, s3_abort_timer, a);
-		snprintf(a->a_key, sizeof(a->a_key), "%s", f->f_upload_key);
-		snprintf(a->a_id, sizeof(a->a_id), "%s", f->f_upload);
-		s3_abort_send(a);
-	}
-	f->f_upload[0] = '\0';
-	s3_parts_free(f);
-}
-
-/* An exchange of f's ended: let f go if nothing else holds it, else
- * move its commit on and run what waits. */
-static void s3_file_exchanged(struct s3_file *f)
-{
-	if (f->f_refs == 0) {
-		f->f_refs++;
-		s3_file_unref(f);
-		return;
-	}
-	if (f->f_committing)
-		s3_commit_advance(f);
-	s3_file_kick(f);
-}
-
-static void s3_part_free(struct s3_part *p)
-{
-	s3_req_reset(&p->p_q);
-	free(p->p_data);
-	free(p);
-}
-
-static void s3_part_done(struct s3_req *q)
-{
-	struct s3_part *p = q->arg;
-	struct s3_file *f = p->p_file;
-	int err = s3_errno(q, "PUT part", p->p_key);
-
-	f->f_parts_busy--;
-	if (err == 0 && !q->etag[0]) {
-		log_warnx("S3 PUT part %u of %s: no ETag", p->p_no, p->p_key);
-		err = -EIO;
-	}
-	if (err == 0 && f->f_upload[0] && p->p_no <= f->f_nparts && !f->f_etags[p->p_no - 1] &&
-	    !(f->f_etags[p->p_no - 1] = strdup(q->etag)))
-		err = -ENOMEM;
-	if (err < 0 && f->f_err == 0)
-		f->f_err = err;
-	s3_part_free(p);
-	s3_file_exchanged(f);
-}
-
-static void s3_part_submit(struct s3_part *p)
-{
-	struct s3_file *f = p->p_file;
-	int err;
-
-	snprintf(p->p_num, sizeof(p->p_num), "%u", p->p_no);
-	memset(&p->p_q, 0, sizeof(p->p_q));
-	p->p_q.method = "PUT";
-	p->p_q.key = p->p_key;
-	p->p_q.query[p->p_q.nquery++] = (struct s3_pair){"partNumber", p->p_num};
-	p->p_q.query[p->p_q.nquery++] = (struct s3_pair){"uploadId", f->f_upload};
-	p->p_q.body = p->p_data;
-	p->p_q.body_len = p->p_len;
-	p->p_q.reply_max = 64 << 10;
-	p->p_q.done = s3_part_done;
-	p->p_q.arg = p;
-	if ((err = s3_submit(f->f_fs->s_cl, &p->p_q)) < 0) {
-		p->p_q.err = err;
-		s3_part_done(&p->p_q);
-	}
-}
-
-struct s3_create_up {
-	struct s3_op *u_op;
-	struct s3_file *u_file;
-};
-
-static void s3_upload_created(struct s3_op *o)
-{
-	struct s3_file *f = o->o_arg;
-	struct s3_req *q = &o->o_q[0];
-	int err = s3_errno(q, "CREATE upload", o->o_key[0]);
-	struct s3_part *p;
-
-	f->f_creating = false;
-	if (err == 0 && (!q->reply || s3_parse_upload_id(q->reply, q->reply_len, f->f_upload,
-							 sizeof(f->f_upload)) < 0)) {
-		log_warnx("S3 CREATE upload %s: no upload id in the answer", o->o_key[0]);
-		err = -EIO;
-	}
-	if (err < 0) {
-		f->f_upload[0] = '\0';
-		if (f->f_err == 0)
-			f->f_err = err;
-	} else {
-		log_debug("S3: multipart upload of %s begun", o->o_key[0]);
-	}
-	if (err == 0 && f->f_abandon) {
-		f->f_abandon = false;
-		s3_upload_abort(f);
-		err = -ECANCELED; /* its parked parts go */
-	}
-	while ((p = f->f_parked)) {
-		f->f_parked = p->p_next;
-		if (err < 0) {
-			f->f_parts_busy--;
-			s3_part_free(p);
-		} else {
-			s3_part_submit(p);
-		}
-	}
-	s3_op_free(o);
-	s3_file_exchanged(f);
-}
-
-/* Send part p_no of f (data taken over). The upload is created first if
- * there is none yet; its parts wait for its id. */
-static int s3_part_send(struct s3_file *f, char *data, size_t len)
-{
-	struct s3_part *p;
-	struct s3_op *o;
-	struct s3_req *q;
-	char **e;
-	int err;
-
-	if (f->f_nparts == S3_MAX_PARTS) {
-		free(data);
-		return -EFBIG;
-	}
-	if (!(p = calloc(1, sizeof(*p))) ||
-	    !(e = realloc(f->f_etags, (f->f_nparts + 1) * sizeof(*e)))) {
-		free(p);
-		free(data);
-		return -ENOMEM;
-	}
-	f->f_etags = e;
-	e[f->f_nparts] = NULL;
-	p->p_file = f;
-	p->p_no = ++f->f_nparts;
-	p->p_data = data;
-	p->p_len = len;
-	if (f->f_upload[0] || f->f_creating)
-		snprintf(p->p_key, sizeof(p->p_key), "%s", f->f_upload_key);
-	else if ((err = s3_node_key(f->f_fs, f->f_node, false, p->p_key, sizeof(p->p_key),
-				    NULL)) < 0) {
-		s3_part_free(p);
-		return err;
-	}
-	f->f_parts_busy++;
-	log_debug("S3: part %u of %s, %zu bytes", p->p_no, p->p_key, len);
-	if (f->f_upload[0]) {
-		s3_part_submit(p);
-		return 0;
-	}
-	p->p_next = f->f_parked;
-	f->f_parked = p;
-	if (f->f_creating)
-		return 0;
-	if (!(o = s3_op_new(f->f_fs, NULL))) {
-		f->f_parked = p->p_next;
-		f->f_parts_busy--;
-		s3_part_free(p);
-		return -ENOMEM;
-	}
-	o->o_arg = f;
-	f->f_creating = true;
-	snprintf(f->f_upload_key, sizeof(f->f_upload_key), "%s", p->p_key);
-	s3_op_hold(o, s3_upload_created);
-	q = s3_op_req(o, 0, "POST", p->p_key);
-	q->query[q->nquery++] = (struct s3_pair){"uploads", ""};
-	s3_attr_headers(o, q, 0, &f->f_attr);
-	s3_op_send(o, 0);
-	s3_op_release(o);
-	return 0;
-}
-
 /* ---- the work queue ---- */
 
 static void s3_work_run(struct s3_file *f, struct s3_work *w);
@@ -968,7 +277,7 @@ static bool s3_work_can(const struct s3_file *f, const struct s3_work *w)
 	return true;
 }
 
-static void s3_file_kick(struct s3_file *f)
+void s3_file_kick(struct s3_file *f)
 {
 	struct s3_work *w;
 
@@ -1001,127 +310,12 @@ static void s3_work_add(struct s3_file *f, enum s3_work_kind kind, struct fuse_r
 }
 
 /* Put w back at the head of the queue (it waits for a load). */
-static void s3_work_again(struct s3_file *f, struct s3_work *w)
+void s3_work_again(struct s3_file *f, struct s3_work *w)
 {
 	w->w_next = f->f_q;
 	f->f_q = w;
 	if (!w->w_next)
 		f->f_qtail = &w->w_next;
-}
-
-/* ---- loading an object into a staging file ---- */
-
-static void s3_load_more(struct s3_file *f);
-
-static void s3_load_done(struct s3_req *q)
-{
-	struct s3_load *l = q->arg;
-	struct s3_file *f = l->l_file;
-	int err = s3_errno(q, "GET", l->l_key);
-
-	f->f_loads--;
-	if (err == 0 && q->reply_len != l->l_len)
-		err = -EIO; /* the object changed under us */
-	if (err == 0 &&
-	    pwrite(f->f_stage, l->l_data, l->l_len, (off_t)l->l_off) != (ssize_t)l->l_len) {
-		log_warn("S3: staging file of %s", l->l_key);
-		err = -EIO;
-	}
-	if (err < 0 && f->f_commit_err == 0)
-		f->f_commit_err = err;
-	s3_req_reset(q);
-	free(l->l_data);
-	free(l);
-	s3_load_more(f);
-}
-
-/* Ranged GETs of the object into the staging file, S3_LOAD_AHEAD at once;
- * when all are in, the work that waited runs. */
-static void s3_load_more(struct s3_file *f)
-{
-	struct s3fs *fs = f->f_fs;
-	uint64_t step = fs->s_cfg.sc_part_size;
-
-	while (f->f_commit_err == 0 && f->f_next_off < f->f_size && f->f_loads < S3_LOAD_AHEAD) {
-		struct s3_load *l = calloc(1, sizeof(*l));
-		uint64_t len = f->f_size - f->f_next_off < step ? f->f_size - f->f_next_off : step;
-		int err;
-
-		if (!l || !(l->l_data = malloc(len)) ||
-		    s3_node_key(fs, f->f_node, false, l->l_key, sizeof(l->l_key), NULL) < 0) {
-			if (l)
-				free(l->l_data);
-			free(l);
-			f->f_commit_err = -EIO;
-			break;
-		}
-		l->l_file = f;
-		l->l_off = f->f_next_off;
-		l->l_len = (size_t)len;
-		snprintf(l->l_range, sizeof(l->l_range), "bytes=%" PRIu64 "-%" PRIu64, l->l_off,
-			 l->l_off + len - 1);
-		l->l_q.method = "GET";
-		l->l_q.key = l->l_key;
-		l->l_q.headers[l->l_q.nheaders++] = (struct s3_pair){"range", l->l_range};
-		l->l_q.sink = l->l_data;
-		l->l_q.sink_cap = l->l_len;
-		l->l_q.done = s3_load_done;
-		l->l_q.arg = l;
-		f->f_next_off += len;
-		f->f_loads++;
-		if ((err = s3_submit(fs->s_cl, &l->l_q)) < 0) {
-			l->l_q.err = err;
-			s3_load_done(&l->l_q);
-			return;
-		}
-	}
-	if (f->f_loads > 0)
-		return;
-	if (f->f_next_off < f->f_size && f->f_commit_err == 0)
-		return;
-	/* done, or failed */
-	f->f_loading = false;
-	if (f->f_commit_err < 0) {
-		struct s3_work *w = f->f_cur;
-
-		log_warnx("S3: cannot fetch the object of node %" PRIu64 " to change it: %s",
-			  f->f_node, strerror(-f->f_commit_err));
-		s3_stage_drop(f);
-		f->f_cur = NULL;
-		if (w) {
-			be_reply_err(w->w_r, f->f_commit_err);
-			free(w);
-		}
-		f->f_commit_err = 0;
-	} else {
-		f->f_full = true;
-		if (f->f_cur)
-			s3_work_again(f, f->f_cur);
-		f->f_cur = NULL;
-	}
-	s3_file_exchanged(f);
-}
-
-/* Make the staging file hold the whole content, then run w again: 0 (w
- * is kept), or -errno (w is the caller's to answer). */
-static int s3_load(struct s3_file *f, struct s3_work *w)
-{
-	int err;
-
-	if ((err = s3_stage_open(f)) < 0)
-		return err;
-	if (ftruncate(f->f_stage, 0) < 0 || (err = s3_stage_grow(f, f->f_size)) < 0) {
-		if (err == 0)
-			err = -EIO;
-		s3_stage_drop(f);
-		return err;
-	}
-	f->f_loading = true;
-	f->f_cur = w;
-	f->f_next_off = 0;
-	f->f_commit_err = 0;
-	s3_load_more(f);
-	return 0;
 }
 
 /* ---- WRITE ---- */
@@ -1273,223 +467,6 @@ out:
 	else
 		be_reply_write(w->w_r, w->w_size);
 	free(w);
-}
-
-/* ---- commit: the changes become the object ---- */
-
-static void s3_commit_end(struct s3_file *f, int err)
-{
-	struct s3_work *w = f->f_cur;
-
-	f->f_committing = false;
-	f->f_cur = NULL;
-	free(f->f_buf);
-	f->f_buf = NULL;
-	f->f_buf_len = 0;
-	f->f_buf_off = 0;
-	if (err < 0)
-		s3_upload_abort(f);
-	f->f_upload[0] = '\0';
-	s3_parts_free(f);
-	f->f_err = 0;
-	f->f_dirty = false;
-	/* what follows is written through the staging copy if there is a
-	 * whole one, else the object is fetched first */
-	f->f_stream = f->f_size == 0;
-	if (err < 0)
-		s3_stage_drop(f);
-	s3_cache_drop(f->f_fs, f->f_node);
-	f->f_refs++; /* the work's end may let the file go */
-	if (w)
-		s3_work_finish(f, w, err);
-	s3_file_kick(f);
-	s3_file_unref(f);
-}
-
-static void s3_completed(struct s3_op *o)
-{
-	struct s3_file *f = o->o_arg;
-	struct s3_req *q = &o->o_q[0];
-	int err = s3_errno(q, q->method, o->o_key[0]);
-	char code[64];
-
-	if (err == 0 && strcmp(q->method, "POST") == 0 &&
-	    (!q->reply || s3_parse_done(q->reply, q->reply_len, code, sizeof(code)) < 0)) {
-		log_warnx("S3 COMPLETE upload %s: failed after its 200: %s", o->o_key[0],
-			  q->reply ? code : "no body");
-		err = -EIO;
-	}
-	if (err == 0 && strcmp(q->method, "PUT") == 0)
-		snprintf(f->f_etag, sizeof(f->f_etag), "%s", q->etag);
-	else if (err == 0)
-		f->f_etag[0] = '\0'; /* unknown until the next HEAD (the gateway may send none) */
-	if (err == 0)
-		f->f_upload[0] = '\0'; /* complete: nothing to abort */
-	s3_op_free(o);
-	s3_commit_end(f, err);
-}
-
-/* The whole content in one PUT (data taken over). */
-static void s3_put_whole(struct s3_file *f, char *data, size_t len)
-{
-	struct s3_op *o = s3_op_new(f->f_fs, NULL);
-	char key[S3_KEY_MAX + 2];
-	struct s3_req *q;
-	int err;
-
-	if (!o || (err = s3_node_key(f->f_fs, f->f_node, false, key, sizeof(key), NULL)) < 0) {
-		free(data);
-		s3_op_free(o);
-		s3_commit_end(f, o ? err : -ENOMEM);
-		return;
-	}
-	o->o_arg = f;
-	o->o_body = data;
-	s3_op_hold(o, s3_completed);
-	q = s3_op_req(o, 0, "PUT", key);
-	q->body = data ? data : "";
-	q->body_len = len;
-	s3_attr_headers(o, q, 0, &f->f_attr);
-	s3_op_send(o, 0);
-	s3_op_release(o);
-}
-
-static void s3_complete_upload(struct s3_file *f)
-{
-	struct s3_op *o = s3_op_new(f->f_fs, NULL);
-	const char *key = f->f_upload_key;
-	struct s3_req *q;
-	char *body;
-
-	if (!o) {
-		s3_commit_end(f, -ENOMEM);
-		return;
-	}
-	if (!(body = s3_complete_body((const char *const *)f->f_etags, f->f_nparts))) {
-		s3_op_free(o);
-		s3_commit_end(f, -ENOMEM);
-		return;
-	}
-	o->o_arg = f;
-	o->o_body = body;
-	snprintf(o->o_hdr[5], sizeof(o->o_hdr[5]), "%s", f->f_upload);
-	s3_op_hold(o, s3_completed);
-	q = s3_op_req(o, 0, "POST", key);
-	q->query[q->nquery++] = (struct s3_pair){"uploadId", o->o_hdr[5]};
-	q->body = body;
-	q->body_len = strlen(body);
-	s3_op_send(o, 0);
-	s3_op_release(o);
-}
-
-/* Read len bytes of the staging file at off into a new buffer: NULL on failure. */
-static char *s3_stage_read(struct s3_file *f, uint64_t off, size_t len)
-{
-	char *data = malloc(len ? len : 1);
-
-	if (data && len && pread(f->f_stage, data, len, (off_t)off) != (ssize_t)len) {
-		log_warn("S3: read the staging file");
-		free(data);
-		return NULL;
-	}
-	return data;
-}
-
-/*
- * Move the commit on: parts from the staging file while there is room,
- * the last part of a stream, then the completion once every part is in.
- * Called again whenever a part or the upload's creation ends.
- */
-static void s3_commit_advance(struct s3_file *f)
-{
-	uint64_t part = f->f_fs->s_cfg.sc_part_size;
-	int err;
-
-	if (f->f_err < 0) {
-		if (f->f_parts_busy == 0 && !f->f_creating)
-			s3_commit_end(f, f->f_err);
-		return;
-	}
-	if (!f->f_stream) {
-		/* from the staging file, part by part */
-		while (f->f_next_off < f->f_size && f->f_parts_busy < S3_PARTS_AHEAD) {
-			size_t len =
-			    (size_t)(f->f_size - f->f_next_off < part ? f->f_size - f->f_next_off
-								      : part);
-			char *data = s3_stage_read(f, f->f_next_off, len);
-
-			if (!data) {
-				f->f_err = -EIO;
-				break;
-			}
-			f->f_next_off += len;
-			if ((err = s3_part_send(f, data, len)) < 0) {
-				f->f_err = err;
-				break;
-			}
-		}
-		if (f->f_err < 0) {
-			if (f->f_parts_busy == 0 && !f->f_creating)
-				s3_commit_end(f, f->f_err);
-			return;
-		}
-		if (f->f_next_off < f->f_size)
-			return;
-	}
-	if (f->f_parts_busy == 0 && !f->f_creating)
-		s3_complete_upload(f);
-}
-
-static void s3_do_commit(struct s3_file *f, struct s3_work *w)
-{
-	uint64_t part = f->f_fs->s_cfg.sc_part_size;
-	int err;
-
-	if (f->f_err < 0 && !f->f_dirty) {
-		err = f->f_err;
-		f->f_err = 0;
-		s3_work_finish(f, w, err);
-		return;
-	}
-	if (!f->f_dirty) {
-		s3_work_finish(f, w, 0);
-		return;
-	}
-	f->f_committing = true;
-	f->f_cur = w;
-	if (f->f_err < 0) {
-		s3_commit_advance(f);
-		return;
-	}
-	if (f->f_stream) {
-		char *data = f->f_buf;
-		size_t len = f->f_buf_len;
-
-		f->f_buf = NULL;
-		f->f_buf_len = 0;
-		if (f->f_nparts == 0) {
-			s3_put_whole(f, data, len);
-			return;
-		}
-		if (len > 0 && (err = s3_part_send(f, data, len)) < 0)
-			f->f_err = err;
-		else if (len == 0)
-			free(data);
-		s3_commit_advance(f);
-		return;
-	}
-	if (f->f_size <= part || f->f_size <= (8u << 20)) {
-		char *data = s3_stage_read(f, 0, (size_t)f->f_size);
-
-		if (!data) {
-			s3_commit_end(f, -EIO);
-			return;
-		}
-		s3_put_whole(f, data, (size_t)f->f_size);
-		return;
-	}
-	f->f_next_off = 0;
-	s3_commit_advance(f);
 }
 
 /* ---- truncation and attributes of a file with unstored changes ---- */
@@ -1686,7 +663,7 @@ static void s3_handle_free(struct s3_file *f, uint64_t fh)
 	}
 }
 
-static void s3_work_finish(struct s3_file *f, struct s3_work *w, int err)
+void s3_work_finish(struct s3_file *f, struct s3_work *w, int err)
 {
 	switch (w->w_after) {
 	case S3_AFTER_RELEASE:
