@@ -184,7 +184,11 @@ Test(s3fs, a_write_into_an_existing_object_changes_only_those_bytes)
 	cr_assert_eq(len, total);
 	cr_assert_eq(memcmp(body, data, total), 0);
 	free(body);
-	cr_assert_eq(vufe_fuse_flush(it_fe, T_Q, e.nodeid, fh), 0);
+	{
+		struct fuse_fsync_in fi = {.fh = fh};
+
+		cr_assert_eq(f_simple(FUSE_FSYNC, e.nodeid, &fi, sizeof(fi), NULL, 0), 0);
+	}
 	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASE, e.nodeid, fh), 0);
 	memcpy(data + 6000000, patch, sizeof(patch) - 1);
 	cr_assert_eq(s3t_get("vm1/old.bin", &body, &len), 200);
@@ -433,6 +437,14 @@ Test(s3fs, symlinks_unlink_and_what_a_bucket_cannot_do)
 	s3t_lookup(1, "x", &e);
 	cr_assert_eq(f_link(e.nodeid, 1, "y", NULL), -EPERM);
 	cr_assert_eq(f_mknod(1, "fifo", S_IFIFO | 0644, 0, NULL), -EPERM);
+	{
+		struct fuse_statfs_out st;
+
+		cr_assert_eq(vufe_fuse_statfs(it_fe, T_Q, &st), 0);
+		cr_assert_gt(st.st.bavail, 0);
+		cr_assert_gt(st.st.ffree, 0);
+		cr_assert_eq(st.st.namelen, 255);
+	}
 	it_stop_ok();
 }
 
@@ -628,6 +640,34 @@ Test(s3fs, a_file_above_the_copy_threshold_is_renamed_in_parts)
 	cr_assert_eq(memcmp(body, data, total), 0);
 	free(body);
 	cr_assert_eq(s3t_uploads(), 0u);
+	free(data);
+	it_stop_ok();
+}
+
+Test(s3fs, a_write_beyond_the_staging_limit_fails_with_enospc_and_changes_nothing)
+{
+	const size_t total = 2u << 20;
+	unsigned char *data = malloc(total);
+	struct fuse_entry_out e;
+	uint32_t written = 0;
+	char *body;
+	uint64_t fh;
+	size_t len;
+
+	cr_assert_not_null(data);
+	s3t_pattern(data, total, 4);
+	fs_start("staging_limit = 1M\n");
+	cr_assert_eq(s3t_put("vm1/two.bin", data, total), 200);
+	s3t_lookup(1, "two.bin", &e);
+	cr_assert_eq(vufe_fuse_open(it_fe, T_Q, e.nodeid, O_RDWR, &fh), 0);
+	cr_assert_eq(vufe_fuse_write(it_fe, T_Q, e.nodeid, fh, 100, "x", 1, 0, &written), -ENOSPC);
+	cr_assert_eq(vufe_fuse_flush(it_fe, T_Q, e.nodeid, fh), 0);
+	cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASE, e.nodeid, fh), 0);
+	cr_assert(hx_log_contains(&it_d, "staging limit"), "the limit is logged");
+	cr_assert_eq(s3t_get("vm1/two.bin", &body, &len), 200);
+	cr_assert_eq(len, total);
+	cr_assert_eq(memcmp(body, data, total), 0);
+	free(body);
 	free(data);
 	it_stop_ok();
 }
