@@ -105,6 +105,21 @@ unsigned s3t_uploads(void)
 
 /* ---- a daemon on a bucket of the test's own ---- */
 
+void s3t_write_creds(const char *secret)
+{
+	char tmp[PATH_MAX + 8];
+	FILE *f;
+
+	/* whole or not at all, as an operator's editor would leave it */
+	snprintf(tmp, sizeof(tmp), "%s.new", s3t_creds);
+	cr_assert_not_null(f = fopen(tmp, "w"));
+	fprintf(f, "[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", gw_key,
+		secret);
+	fclose(f);
+	cr_assert_eq(chmod(tmp, 0600), 0);
+	cr_assert_eq(rename(tmp, s3t_creds), 0);
+}
+
 void s3t_start_at(const char *endpoint, const char *extra_conf)
 {
 	const char *args[] = {NULL, getenv("BH_TEST_S3_ARG"), NULL};
@@ -123,11 +138,7 @@ void s3t_start_at(const char *endpoint, const char *extra_conf)
 
 	cr_assert_eq(hx_mkdtemp(s3t_tmp, sizeof(s3t_tmp), "s3conf"), 0);
 	snprintf(s3t_creds, sizeof(s3t_creds), "%s/credentials", s3t_tmp);
-	cr_assert_not_null(f = fopen(s3t_creds, "w"));
-	fprintf(f, "[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", gw_key,
-		s3t_secret ? s3t_secret : gw_secret);
-	fclose(f);
-	cr_assert_eq(chmod(s3t_creds, 0600), 0);
+	s3t_write_creds(s3t_secret ? s3t_secret : gw_secret);
 	snprintf(s3t_conf, sizeof(s3t_conf), "%s/bulkhead.conf", s3t_tmp);
 	cr_assert_not_null(f = fopen(s3t_conf, "w"));
 	/* the example of bulkhead.conf(5), as written, unless told otherwise */

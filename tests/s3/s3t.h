@@ -25,6 +25,8 @@ extern const char *s3t_secret;
  * daemon serving it through endpoint (NULL: the gateway itself), with
  * extra_conf appended to its [s3] section, and a front end after INIT. */
 void s3t_start_at(const char *endpoint, const char *extra_conf);
+/* The daemon's credentials file, now with secret. */
+void s3t_write_creds(const char *secret);
 /* Criterion .fini: dump the log with BH_TEST_S3_LOG set, stop, clean up. */
 void s3t_fini(void);
 

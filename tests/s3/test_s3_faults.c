@@ -151,7 +151,7 @@ Test(s3faults, slowdown_answers_are_retried_until_the_call_succeeds)
 	it_stop_ok();
 }
 
-Test(s3faults, wrong_keys_are_said_at_start_and_fail_calls_with_eacces)
+Test(s3faults, wrong_keys_are_said_at_start_fail_calls_with_eacces_and_sighup_mends_them)
 {
 	struct fuse_entry_out e;
 	double t0;
@@ -166,6 +166,16 @@ Test(s3faults, wrong_keys_are_said_at_start_and_fail_calls_with_eacces)
 	cr_assert_eq(vufe_fuse_lookup(it_fe, T_Q, 1, "anything", &e), -EACCES);
 	cr_assert_lt(gw_now() - t0, 2.0, "a refusal is not retried");
 	cr_assert_eq(hx_log_contains(&it_d, "not-the-secret"), 0, "the secret is in the log");
+	/* the operator fixes the file and says so: the running workers take the
+	 * keys from their next request on */
+	cr_assert_eq(s3t_put("vm1/there", "1", 1), 200);
+	s3t_write_creds(gw_secret);
+	cr_assert_eq(kill(it_d.hd_pid, SIGHUP), 0);
+	for (int i = 0; i < 50 && !hx_log_contains(&it_d, "q1: S3 credentials replaced"); i++)
+		usleep(100000);
+	s3t_lookup(1, "there", &e);
+	cr_assert_eq(e.attr.size, 1);
+	cr_assert_eq(hx_log_contains(&it_d, gw_secret), 0, "the secret is in the log");
 	it_stop_ok();
 }
 
