@@ -10,7 +10,7 @@ S3_FS_SOURCES = $(S3_SOURCES) \
 	worker/backends/s3/s3_fs.c worker/backends/s3/s3_fs.h \
 	worker/backends/s3/s3_dir.c worker/backends/s3/s3_file.c worker/backends/s3/s3_file.h \
 	worker/backends/s3/s3_cache.c worker/backends/s3/s3_upload.c \
-	worker/backends/s3/s3_rename.c worker/backends/s3/s3_copy.c \
+	worker/backends/s3/s3_names.c worker/backends/s3/s3_rename.c worker/backends/s3/s3_copy.c \
 	worker/backends/s3/s3_setup.c worker/backends/s3/s3_setup.h
 
 if HAVE_CRITERION

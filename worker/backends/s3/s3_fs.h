@@ -5,8 +5,9 @@
  * Runs in: the S3 worker, on its loop thread only (libcurl multi on the
  * worker's libevent loop: no thread touches this state but the loop's).
  *
- * Files: s3_fs.c (start-up, nodes, names, metadata operations),
- * s3_rename.c and s3_copy.c (RENAME), s3_dir.c (directory snapshots), s3_file.c (open files: reads
+ * Files: s3_fs.c (start-up, nodes, keys, metadata, LOOKUP, GETATTR,
+ * SETATTR, STATFS), s3_names.c (making and removing names), s3_rename.c
+ * and s3_copy.c (RENAME), s3_dir.c (directory snapshots), s3_file.c (open files: reads
  * through a bounded cache, writes through multipart uploads and staging files). What reaches the
  * guest of the store's semantics is in bulkhead.conf(5), section "S3 SEMANTICS".
  */
@@ -146,11 +147,27 @@ void s3_hide(struct s3fs *fs, const char *key, const char *why);
 /* x-amz-copy-source for key, into out. */
 void s3_copy_source(struct s3fs *fs, const char *key, char *out, size_t cap);
 
+/* One more lookup of (parent, name) as a node of a's type, and its entry
+ * as the reply. */
+void s3_entry_for(struct s3fs *fs, struct fuse_req *r, uint64_t parent, const char *name,
+		  const struct s3_attr *a);
+/* An op about name in directory parent; NULL (ENOMEM answered) when none. */
+struct s3_op *s3_op_named(struct s3fs *fs, struct fuse_req *r, uint64_t parent, const char *name);
+/* The entries of a listing answer: >= 0, or -EPROTO. */
+int s3_list_count(const struct s3_req *q);
 /* The node (parent, name) names now: its id, or 0. */
 uint64_t s3_named(struct s3fs *fs, uint64_t parent, const char *name);
 /* s3_parse_list's callback: 1 at the first key that is not arg (a
  * directory's marker), so "is there anything else below it?". */
 int s3_list_one_other(const struct s3_entry *e, void *arg);
+
+/* ---- s3_names.c ---- */
+
+void s3_mknod(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
+	      const char *name, uint32_t mode, uint32_t rdev, const char *target);
+void s3_readlink(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node);
+void s3_unlink(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t parent,
+	       const char *name, bool dir);
 
 /* ---- s3_rename.c ---- */
 
