@@ -25,6 +25,11 @@ now() {
 	cut -d' ' -f1 /proc/uptime
 }
 
+# elapsed T0: seconds since T0 (a now), one decimal.
+elapsed() {
+	awk "BEGIN { printf \"%.1f\", $(now) - $1 }"
+}
+
 # check NAME FUNCTION: runs FUNCTION with output in /tmp/NAME.log; the last
 # lines of a failing check's log go to the console. fd 3 stays the console
 # (for the host-lock checks, whose stdin is the console too).
@@ -36,7 +41,7 @@ check() {
 	# A subshell, so a check's cd and exports do not leak into the next.
 	("$@") 3>&1 >"/tmp/$name.log" 2>&1
 	rc=$?
-	t=$(awk "BEGIN { printf \"%.1f\", $(now) - $t0 }")
+	t=$(elapsed "$t0")
 	detail=$(tail -n 1 "/tmp/$name.log" | tr -cd '[:print:]' | cut -c1-200)
 	case $rc in
 	0) echo "BH-CHECK $name ok $t $detail" ;;
