@@ -146,6 +146,7 @@ check_tools() {
 		command -v "$t" >/dev/null 2>&1 || missing="$missing $t ($pkg)"
 	done
 	pkg-config --exists criterion 2>/dev/null || missing="$missing Criterion (libcriterion-dev)"
+	python3 -c 'import boto3' 2>/dev/null || missing="$missing boto3 for python3 (python3-boto3)"
 	"$top/tests/guest/mkinitramfs.sh" --print-kernel >/dev/null 2>&1 ||
 		missing="$missing a kernel in /boot with its modules (linux-image-amd64)"
 	if [ -n "$missing" ]; then
