@@ -21,14 +21,15 @@ fi
 # python3 for the test driver; the workloads guest test runs the host's own
 # git, sqlite3, fio, tar, diff (diffutils) and setpriv (util-linux) in the guest;
 # the S3 tests: a one-node Ceph cluster with its gateway (tests/s3/ceph-cluster.sh),
-# openssl to make its test CA and certificate for the TLS run
+# openssl to make its test CA and certificate for the TLS run, and boto3, the
+# independent client the S3 guest test seeds and checks the bucket with
 PACKAGES="
 	build-essential autoconf automake pkg-config
 	libevent-dev libseccomp-dev libcap-ng-dev libcurl4-openssl-dev libssl-dev libexpat1-dev
 	libcriterion-dev
 	qemu-system-x86 qemu-system-common
 	linux-image-amd64 busybox-static cpio kmod xz-utils zstd
-	python3
+	python3 python3-boto3
 	git sqlite3 fio tar diffutils util-linux
 	ceph-mon ceph-osd radosgw ceph-common
 	openssl

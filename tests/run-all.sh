@@ -3,20 +3,21 @@
 # root, from wherever the clone lives: dependencies, a check that every tool
 # the suite needs is there, autoreconf, configure, build, `make check` (unit
 # and front-end integration tests), `make check-guest` (a real Linux guest
-# under QEMU), then a copy of the source tree below /root reached through a
-# symlink in /tmp (which the test user cannot enter, which the workloads
-# guest covers with tmpfs, and whose build directory is a logical path),
-# where test_unpriv and `make check-guest-workloads` (git, sqlite3, fio, tar
-# and system-call checks in a guest, on a passthrough and on a memory share)
-# run, and `make distcheck`. Prints how
-# long each part took and ends with one line "N passed, N failed" counting
-# test cases: every Criterion test case, every other test program, each
-# workload check, the guest test and distcheck as one each; a part that was
-# skipped is named on that line (", skipped: guest, distcheck").
+# under QEMU), `make check-guest-s3` (a guest on a share of an S3 bucket of
+# a Ceph cluster it starts), then a copy of the source tree below /root
+# reached through a symlink in /tmp (which the test user cannot enter, which
+# the workloads guest covers with tmpfs, and whose build directory is a
+# logical path), where test_unpriv and `make check-guest-workloads` (git,
+# sqlite3, fio, tar and system-call checks in a guest, on a passthrough and
+# on a memory share) run, and `make distcheck`. Prints how long each part
+# took and ends with one line "N passed, N failed" counting test cases:
+# every Criterion test case, every other test program, each workload check
+# (the S3 guest's too), the guest test and distcheck as one each; a part
+# that was skipped is named on that line (", skipped: guest, distcheck").
 # Exits non-zero if anything failed (the summary is printed regardless).
 #
 # Environment: BH_BUILDDIR=DIR (build out of tree instead of in the source
-# tree); BH_SKIP_DEPS=1 (no apt-get), BH_SKIP_GUEST=1 (neither guest test),
+# tree); BH_SKIP_DEPS=1 (no apt-get), BH_SKIP_GUEST=1 (no guest test),
 # BH_SKIP_DISTCHECK=1, all refused when CI is set: a CI run skips nothing.
 # Everything the tests create goes to a private TMPDIR and the copy, both
 # removed at the end; work files of the guest tests stay in the build tree.
@@ -146,6 +147,7 @@ check_tools() {
 		command -v "$t" >/dev/null 2>&1 || missing="$missing $t ($pkg)"
 	done
 	pkg-config --exists criterion 2>/dev/null || missing="$missing Criterion (libcriterion-dev)"
+	python3 -c 'import boto3' 2>/dev/null || missing="$missing boto3 for python3 (python3-boto3)"
 	"$top/tests/guest/mkinitramfs.sh" --print-kernel >/dev/null 2>&1 ||
 		missing="$missing a kernel in /boot with its modules (linux-image-amd64)"
 	if [ -n "$missing" ]; then
@@ -164,13 +166,36 @@ anywhere_build() (
 		make -j2 daemon/bulkheadd worker/bulkhead-worker
 )
 
-# run_workloads DIR LOG BACKEND: the workloads guest suite in DIR on a
-# passthrough or memory share, its output in LOG.
-run_workloads() (
-	BH_GUEST_BACKEND=$3 BH_GUEST_WORKDIR=$1/tests/guest/wl-work-$3 \
-		make -C "$1" check-guest-workloads 2>&1 | tee "$2"
+# logged LOG COMMAND...: run COMMAND, its output shown and kept in LOG.
+logged() (
+	log=$1
+	shift
+	"$@" 2>&1 | tee "$log"
 	exit "${PIPESTATUS[0]}"
 )
+
+# run_workloads DIR LOG BACKEND: the workloads guest suite in DIR on a
+# passthrough or memory share, its output in LOG.
+run_workloads() {
+	logged "$2" env BH_GUEST_BACKEND="$3" BH_GUEST_WORKDIR="$1/tests/guest/wl-work-$3" \
+		make -C "$1" check-guest-workloads
+}
+
+# count_workloads STATUS LOG: a suite of workloads.py's kind (its exit
+# status, its output) counts each of its checks as a case, from the summary
+# line; one that failed without a failed check (it never got that far)
+# counts one failure.
+count_workloads() {
+	local wl
+	wl=$(grep -a '^workloads: .* checks, ' "$2" | tail -n1)
+	if [ -n "$wl" ]; then
+		passed=$((passed + $(sed -n 's/.* \([0-9]*\) passed,.*/\1/p' <<<"$wl")))
+		failed=$((failed + $(sed -n 's/.* \([0-9]*\) failed,.*/\1/p' <<<"$wl")))
+	fi
+	if [ "$1" -ne 0 ] && ! grep -q ' [1-9][0-9]* failed,' <<<"$wl"; then
+		failed=$((failed + 1))
+	fi
+}
 
 cd "$top" || exit 1
 if [ "$(id -u)" != 0 ]; then
@@ -241,6 +266,14 @@ if [ $build_ok = 1 ]; then
 		failed=$((failed + 1))
 	fi
 
+	# The workloads guest on a share of an S3 bucket; each check counts.
+	if set_to_skip BH_SKIP_GUEST; then
+		skip check-guest-s3 BH_SKIP_GUEST
+	else
+		step check-guest-s3 logged "$suite_tmp/check-guest-s3.out" make check-guest-s3
+		count_workloads $? "$suite_tmp/check-guest-s3.out"
+	fi
+
 	# The parts that care where the tree lives run from a copy made for
 	# them: the real directory below /root (mode 0700), its name a symlink
 	# in /tmp, so the build directory configure sees is a logical path.
@@ -272,15 +305,7 @@ if [ $build_ok = 1 ]; then
 			wl_log=$builddir/tests/anywhere/workloads-$backend.out
 			step workloads-$backend run_workloads "$link/src" "$wl_log" \
 				$backend
-			rc=$?
-			wl=$(grep -a '^workloads: .* checks, ' "$wl_log" | tail -n1)
-			if [ -n "$wl" ]; then
-				passed=$((passed + $(sed -n 's/.* \([0-9]*\) passed,.*/\1/p' <<<"$wl")))
-				failed=$((failed + $(sed -n 's/.* \([0-9]*\) failed,.*/\1/p' <<<"$wl")))
-			fi
-			if [ $rc -ne 0 ] && ! grep -q ' [1-9][0-9]* failed,' <<<"$wl"; then
-				failed=$((failed + 1))
-			fi
+			count_workloads $? "$wl_log"
 			# the consoles and daemon logs outlive the copy
 			mkdir -p "$builddir/tests/anywhere/wl-$backend"
 			cp "$link/src/tests/guest/wl-work-$backend/"*.log \

@@ -6,6 +6,8 @@
 # in a guest whose root is the host's / over 9p (about 10 minutes, needs root
 # and the packages contrib/install-deps.sh installs); same BH_GUEST_DAEMON;
 # BH_GUEST_BACKEND=memory runs it on a memory share.
+# check-guest-s3: the workloads guest on a share of an S3 bucket (a one-node
+# Ceph cluster of its own, seeded and checked with boto3; root, a few minutes).
 GUEST_TEST_FILES = \
 	tests/guest/run-guest-test.py \
 	tests/guest/mkinitramfs.sh \
@@ -15,6 +17,8 @@ GUEST_TEST_FILES = \
 	tests/guest/workloads.py \
 	tests/guest/workloads-guest.sh \
 	tests/guest/wl_checks.py \
+	tests/guest/s3share.py \
+	tests/guest/s3_checks.py \
 	tests/guest/hostroot.sh
 EXTRA_DIST += $(GUEST_TEST_FILES) \
 	contrib/install-deps.sh contrib/demo.sh tests/run-all.sh .ci/run
@@ -26,3 +30,7 @@ check-guest: daemon/bulkheadd worker/bulkhead-worker
 .PHONY: check-guest-workloads
 check-guest-workloads: daemon/bulkheadd worker/bulkhead-worker
 	BH_BUILDDIR='$(abs_top_builddir)' python3 '$(abs_top_srcdir)/tests/guest/workloads.py'
+
+.PHONY: check-guest-s3
+check-guest-s3: daemon/bulkheadd worker/bulkhead-worker
+	BH_BUILDDIR='$(abs_top_builddir)' python3 '$(abs_top_srcdir)/tests/guest/s3share.py'

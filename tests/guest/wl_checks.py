@@ -456,15 +456,21 @@ def main(argv):
     if len(argv) != 3 or argv[1] not in CHECKS:
         print(__doc__, file=sys.stderr)
         return 2
+    return run_check(CHECKS[argv[1]], argv[2])
+
+
+def run_check(check, d):
+    """Run one check on d and print how it went on the last line (its
+    detail, or "ok"): the line the guest script reports. The exit status."""
     try:
-        CHECKS[argv[1]](argv[2])
+        detail = check(d)
     except CheckFailed as e:
         print("FAIL: %s" % e)
         return 1
     except OSError as e:
         print("FAIL: unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
         return 1
-    print("ok")
+    print(detail or "ok")
     return 0
 
 

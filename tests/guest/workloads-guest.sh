@@ -8,7 +8,7 @@
 # the host (workloads.py) adds what it can verify from its side and decides.
 # It trusts nothing it reads from the share: it only reports.
 #
-# usage: workloads-guest.sh main|mq
+# usage: workloads-guest.sh main|mq|s3   (s3: the share is a bucket, s3share.py)
 #
 # $WL and $FIO_ARGS are word lists on purpose; no path here holds a space.
 # shellcheck disable=SC2086,SC2012
@@ -16,6 +16,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 WL="$PY $HERE/wl_checks.py"
+S3="$PY $HERE/s3_checks.py"
 S=/mnt/share
 TAG=testfs
 LIMIT=600	# seconds per check; the host has its own limit too
@@ -23,6 +24,11 @@ TREE_SEED=4242
 
 now() {
 	cut -d' ' -f1 /proc/uptime
+}
+
+# elapsed T0: seconds since T0 (a now), one decimal.
+elapsed() {
+	awk "BEGIN { printf \"%.1f\", $(now) - $1 }"
 }
 
 # check NAME FUNCTION: runs FUNCTION with output in /tmp/NAME.log; the last
@@ -36,7 +42,7 @@ check() {
 	# A subshell, so a check's cd and exports do not leak into the next.
 	("$@") 3>&1 >"/tmp/$name.log" 2>&1
 	rc=$?
-	t=$(awk "BEGIN { printf \"%.1f\", $(now) - $t0 }")
+	t=$(elapsed "$t0")
 	detail=$(tail -n 1 "/tmp/$name.log" | tr -cd '[:print:]' | cut -c1-200)
 	case $rc in
 	0) echo "BH-CHECK $name ok $t $detail" ;;
@@ -197,6 +203,59 @@ c_mq_tmpfile() {
 	c_umount
 }
 
+# The S3 share's checks: s3_checks.py has the table of what they make.
+c_s3() {
+	run $S3 "$1" $S
+}
+
+# 200 MiB written in order (a multipart upload), read back after the
+# guest's caches are dropped; its sha256 goes to the host, which compares it
+# with the object's.
+c_s3_big() {
+	t0=$(now)
+	want=$(run $S3 pattern big | sha256sum | cut -d' ' -f1)
+	echo "pattern hashed in $(elapsed "$t0")s"
+	t0=$(now)
+	run sh -c "$S3 pattern big | dd of=$S/big.bin bs=1M iflag=fullblock status=none" ||
+		return 1
+	w=$(elapsed "$t0")
+	echo 3 >/proc/sys/vm/drop_caches
+	t0=$(now)
+	got=$(run sha256sum $S/big.bin | cut -d" " -f1)
+	r=$(elapsed "$t0")
+	[ "$got" = "$want" ] || {
+		echo "read back sha256=$got, wrote sha256=$want"
+		return 1
+	}
+	echo "sha256=$want write=${w}s read=${r}s"
+}
+
+# The directory of 5,000 objects the host seeded, listed with ls.
+c_s3_list() {
+	$S3 names >/tmp/many.want || return 1
+	run ls $S/many >/tmp/many.got || return 1
+	n=$(wc -l </tmp/many.got)
+	cmp -s /tmp/many.want /tmp/many.got || {
+		diff /tmp/many.want /tmp/many.got | head -n 10
+		echo "ls many | wc -l: $n, want $(wc -l </tmp/many.want), or other names"
+		return 1
+	}
+	[ "$(cat $S/many/f00000 $S/many/f04999)" = "$(printf 'many/f00000\nmany/f04999')" ] || {
+		echo "many/f00000 or many/f04999 reads other bytes"
+		return 1
+	}
+	echo "entries=$n"
+}
+
+# The whole share as a new mount sees it: names and sizes from the bucket.
+c_s3_tree() {
+	c_umount && c_mount >/dev/null && c_s3 tree
+}
+
+c_s3_umount() {
+	sync && c_umount
+}
+
 case ${1:-main} in
 main)
 	check mount c_mount
@@ -221,6 +280,18 @@ main)
 mq)
 	check mq-start-stop c_mq
 	check mq-tmpfile c_mq_tmpfile
+	;;
+s3)
+	check mount c_mount
+	check s3-create c_s3 create
+	check s3-big c_s3_big
+	check s3-pwrite c_s3 pwrite
+	check s3-mkdir c_s3 mkdir
+	check s3-rename c_s3 rename
+	check s3-list c_s3_list
+	check s3-delete c_s3 delete
+	check s3-tree c_s3_tree
+	check umount c_s3_umount
 	;;
 *)
 	echo "BH-ERROR unknown mode $1"

@@ -160,11 +160,17 @@ class Check:
 
 
 class Workloads:
+    # The checks, what the initramfs carries to the guest's /run/bh, and
+    # how long the host waits for the slow checks.
+    check_names = MAIN_CHECKS + MQ_CHECKS
+    guest_files = ["workloads-guest.sh", "wl_checks.py"]
+    slow_checks = SLOW_CHECKS
+
     def __init__(self, args):
         self.args = args
         self.work = args.workdir
         self.deadline = time.monotonic() + args.timeout
-        self.checks = {n: Check(n) for n in MAIN_CHECKS + MQ_CHECKS}
+        self.checks = {n: Check(n) for n in self.check_names}
         self.daemon = None
         self.qemu = None
         self.gaps = KNOWN_GAPS.get(args.daemon, {})
@@ -181,11 +187,12 @@ class Workloads:
             os.makedirs(self.shared)
             self.seed()
 
-        self.kernel = hostroot_initramfs(self.initrd, [os.path.join(HERE, "workloads-guest.sh"),
-                                                       os.path.join(HERE, "wl_checks.py")])
-        log("kernel %s, initramfs %s, share %s" % (self.kernel, self.initrd,
-                                                  self.shared if self.args.backend ==
-                                                  "passthrough" else "in memory"))
+        self.kernel = hostroot_initramfs(self.initrd,
+                                         [os.path.join(HERE, f) for f in self.guest_files])
+        log("kernel %s, initramfs %s, share %s" % (
+            self.kernel, self.initrd,
+            {"passthrough": self.shared, "memory": "in memory"}.get(self.args.backend,
+                                                                    self.args.backend)))
 
     def seed(self):
         """What the checks expect in the share before the guest comes."""
@@ -214,11 +221,15 @@ class Workloads:
                 return path
         raise gt.TestFailure("bulkheadd holds no in-memory file system of %d bytes" % MEMORY_SIZE)
 
-    def start_daemon(self, boot):
+    def daemon_command(self):
         cmd = gt.daemon_command(self.args.daemon, self.args.builddir, self.sock, self.shared)
         if self.args.backend == "memory":
             cmd = [a for a in cmd if not a.startswith("--shared-dir=")]
             cmd.append("--memory-size=%d" % MEMORY_SIZE)
+        return cmd
+
+    def start_daemon(self, boot):
+        cmd = self.daemon_command()
         if not shutil.which(cmd[0]):
             raise gt.TestFailure("daemon %s not found or not executable (build it first)" % cmd[0])
         if os.path.exists(self.sock):
@@ -336,7 +347,7 @@ class Workloads:
                     log("%s: guest ready after %.1fs" % (boot, time.monotonic() - t))
                 elif words[0] == "BH-START" and len(words) > 1:
                     current = words[1]
-                    end = time.monotonic() + SLOW_CHECKS.get(current, CHECK_LIMIT)
+                    end = time.monotonic() + self.slow_checks.get(current, CHECK_LIMIT)
                 elif words[0] == "BH-CHECK" and len(words) >= 4 and words[1] in self.checks:
                     c = self.checks[words[1]]
                     c.guest, c.secs, c.detail = words[2], words[3], " ".join(words[4:])
@@ -357,7 +368,7 @@ class Workloads:
             if current:
                 self.checks[current].guest = "fail"
                 self.checks[current].detail = "no result within %ds (hung?)" % (
-                    SLOW_CHECKS.get(current, CHECK_LIMIT))
+                    self.slow_checks.get(current, CHECK_LIMIT))
         try:
             self.qemu.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -528,19 +539,29 @@ def main():
     if not gt.driver_setup(args, "wl-work", "workloads: FAIL: must run as root"):
         return 1
 
-    t0 = time.monotonic()
     w = Workloads(args)
+    boots = [("main", 1, MAIN_CHECKS)]
+    if args.no_mq:
+        for n in MQ_CHECKS:
+            del w.checks[n]
+    elif w.gaps.get(MQ_CHECKS[0], ("",))[0] == "skipped":
+        for n in MQ_CHECKS:
+            w.checks[n].guest = "skipped"
+    else:
+        boots.append(("mq", 2, MQ_CHECKS))
+    return run_suite(w, boots)
+
+
+def run_suite(w, boots):
+    """Set w up and run its boots ((name, request queues, checks) each),
+    then print every check's verdict and the summary line tests/run-all.sh
+    counts. The exit status."""
+    args = w.args
+    t0 = time.monotonic()
     try:
         w.setup()
-        w.run_boot("main", 1, MAIN_CHECKS)
-        if args.no_mq:
-            for n in MQ_CHECKS:
-                del w.checks[n]
-        elif w.gaps.get(MQ_CHECKS[0], ("",))[0] == "skipped":
-            for n in MQ_CHECKS:
-                w.checks[n].guest = "skipped"
-        else:
-            w.run_boot("mq", 2, MQ_CHECKS)
+        for boot, queues, names in boots:
+            w.run_boot(boot, queues, names)
     except (gt.TestFailure, subprocess.CalledProcessError, OSError, KeyboardInterrupt) as e:
         print("workloads: FAIL (%s): %s" % (args.daemon, e), flush=True)
         w.cleanup()
