@@ -671,3 +671,57 @@ Test(s3fs, a_write_beyond_the_staging_limit_fails_with_enospc_and_changes_nothin
 	free(data);
 	it_stop_ok();
 }
+
+Test(s3fs, many_files_written_at_once_arrive_whole_in_bounded_memory, .timeout = 600)
+{
+	enum { FILES = 32, MIB = 6 };
+	unsigned char *data = malloc(1u << 20);
+	struct fuse_entry_out e[FILES];
+	uint64_t fh[FILES];
+	char name[32], *body;
+	pid_t w[8];
+	size_t len;
+	long hwm = 0;
+
+	cr_assert_not_null(data);
+	fs_start(NULL);
+	for (int i = 0; i < FILES; i++) {
+		snprintf(name, sizeof(name), "many%02d.bin", i);
+		cr_assert_eq(f_create(FUSE_CREATE, 1, name, O_WRONLY, 0644, &e[i], &fh[i]), 0);
+	}
+	/* 1 MiB to each in turn: every file is a part and more into its upload */
+	for (int m = 0; m < MIB; m++)
+		for (int i = 0; i < FILES; i++) {
+			s3t_pattern(data, 1u << 20, (unsigned)(i * MIB + m));
+			s3t_write(e[i].nodeid, fh[i], (uint64_t)m << 20, data, 1u << 20);
+		}
+	for (int i = 0; i < FILES; i++) {
+		cr_assert_eq(vufe_fuse_flush(it_fe, T_Q, e[i].nodeid, fh[i]), 0, "file %d", i);
+		cr_assert_eq(vufe_fuse_release(it_fe, T_Q, FUSE_RELEASE, e[i].nodeid, fh[i]), 0);
+	}
+	for (int i = 0; i < FILES; i++) {
+		snprintf(name, sizeof(name), "vm1/many%02d.bin", i);
+		cr_assert_eq(s3t_get(name, &body, &len), 200);
+		cr_assert_eq(len, (size_t)MIB << 20, "%s", name);
+		for (int m = 0; m < MIB; m++) {
+			s3t_pattern(data, 1u << 20, (unsigned)(i * MIB + m));
+			cr_assert_eq(memcmp(body + ((size_t)m << 20), data, 1u << 20), 0,
+				     "%s, MiB %d", name, m);
+		}
+		free(body);
+	}
+	cr_assert_eq(s3t_uploads(), 0u);
+	/* 192 MiB went through the request worker; what it held at its peak is
+	 * its bounds (8 parts filling, 80 MiB in flight), not the data: about
+	 * 60 MiB here, 160 MiB when every file filled a part of its own */
+	cr_assert_eq(hx_children(it_d.hd_pid, w, 8), 2);
+	for (int i = 0; i < 2; i++) {
+		long v = it_status_num(w[i], "VmHWM");
+
+		hwm = v > hwm ? v : hwm;
+	}
+	cr_log_info("peak resident memory of a worker: %ld KiB", hwm);
+	cr_assert_lt(hwm, 100 << 10, "a worker's peak resident memory: %ld KiB", hwm);
+	free(data);
+	it_stop_ok();
+}

@@ -188,6 +188,35 @@ static void s3_file_set_dirty(struct s3_file *f)
 	f->f_dirty = true;
 }
 
+/* The part being filled, in memory: NULL when S3_STREAMS files hold one
+ * already (or none can be had). */
+static char *s3_buf_get(struct s3_file *f)
+{
+	struct s3fs *fs = f->f_fs;
+
+	if (!f->f_buf && fs->s_streams < S3_STREAMS &&
+	    (f->f_buf = malloc((size_t)fs->s_cfg.sc_part_size)))
+		fs->s_streams++;
+	return f->f_buf;
+}
+
+char *s3_buf_take(struct s3_file *f)
+{
+	char *data = f->f_buf;
+
+	if (data)
+		f->f_fs->s_streams--;
+	f->f_buf = NULL;
+	f->f_buf_len = 0;
+	return data;
+}
+
+void s3_buf_drop(struct s3_file *f)
+{
+	free(s3_buf_take(f));
+	f->f_buf_off = 0;
+}
+
 static void s3_file_free(struct s3_file *f)
 {
 	struct s3_work *w;
@@ -200,7 +229,7 @@ static void s3_file_free(struct s3_file *f)
 	s3_upload_abort(f);
 	s3_stage_drop(f);
 	s3_parts_free(f);
-	free(f->f_buf);
+	s3_buf_drop(f);
 	LIST_REMOVE(f, f_all);
 	free(f);
 }
@@ -226,10 +255,7 @@ int s3_file_rekey(struct s3fs *fs, uint64_t node)
 	if (f->f_creating)
 		f->f_abandon = true;
 	s3_upload_abort(f);
-	free(f->f_buf);
-	f->f_buf = NULL;
-	f->f_buf_len = 0;
-	f->f_buf_off = 0;
+	s3_buf_drop(f);
 	f->f_stream = false;
 	return 0;
 }
@@ -266,13 +292,30 @@ void s3_file_discard(struct s3fs *fs, uint64_t node)
 
 /* ---- the work queue ---- */
 
+void s3_files_wake(struct s3fs *fs)
+{
+	struct s3_file *f, *next;
+
+	(void)fs;
+	for (f = LIST_FIRST(&s3_open_files); f; f = next) {
+		next = LIST_NEXT(f, f_all);
+		if (f->f_loading)
+			s3_load_more(f);
+		else if (f->f_committing)
+			s3_commit_advance(f);
+		else
+			s3_file_kick(f);
+	}
+}
+
 static void s3_work_run(struct s3_file *f, struct s3_work *w);
 
 static bool s3_work_can(const struct s3_file *f, const struct s3_work *w)
 {
 	if (f->f_loading || f->f_committing)
 		return false;
-	if (w->w_kind == S3_W_WRITE && f->f_stream && f->f_parts_busy >= S3_PARTS_AHEAD)
+	if (w->w_kind == S3_W_WRITE && f->f_stream &&
+	    (f->f_parts_busy >= S3_PARTS_AHEAD || s3_mem_full(f->f_fs)))
 		return false;
 	return true;
 }
@@ -372,8 +415,8 @@ static int s3_stream_write(struct s3_file *f, const struct iovec *iov, unsigned 
 	while (done < size) {
 		size_t at = (size_t)(off + done - f->f_buf_off), take;
 
-		if (!f->f_buf && !(f->f_buf = malloc(part)))
-			return -ENOMEM;
+		if (!s3_buf_get(f))
+			return -EAGAIN; /* no room in memory: staging, or nothing */
 		if (at > f->f_buf_len)
 			memset(f->f_buf + f->f_buf_len, 0, at - f->f_buf_len);
 		take = part - at < size - done ? part - at : size - done;
@@ -382,12 +425,8 @@ static int s3_stream_write(struct s3_file *f, const struct iovec *iov, unsigned 
 			f->f_buf_len = at + take;
 		done += take;
 		if (f->f_buf_len == part) {
-			char *data = f->f_buf;
-
-			f->f_buf = NULL;
 			f->f_buf_off += part;
-			f->f_buf_len = 0;
-			if ((err = s3_part_send(f, data, part)) < 0)
+			if ((err = s3_part_send(f, s3_buf_take(f), part)) < 0)
 				return err;
 		}
 	}
@@ -423,6 +462,21 @@ static void s3_do_write(struct s3_file *f, struct s3_work *w)
 		if (off >= f->f_buf_off && off <= f->f_buf_off + f->f_buf_len &&
 		    end <= f->f_buf_off + part * (S3_MAX_PARTS)) {
 			err = s3_stream_write(f, iov, n, off, w->w_size);
+			if (err != -EAGAIN)
+				goto done;
+			/* no memory to fill a part in (S3_STREAMS files do) */
+			if (!f->f_full) {
+				log_warnx("S3: node %" PRIu64 ": %u files fill parts in memory "
+					  "already, and no staging room for this one",
+					  f->f_node, S3_STREAMS);
+				err = f->f_err = -ENOSPC; /* the object stays as it was */
+				goto out;
+			}
+			/* the staging copy holds it all, this write too: it is the file now */
+			s3_upload_abort(f);
+			s3_buf_drop(f);
+			f->f_stream = false;
+			err = 0;
 			goto done;
 		}
 		if (!f->f_full) {
@@ -435,10 +489,7 @@ static void s3_do_write(struct s3_file *f, struct s3_work *w)
 		}
 		/* out of order: the staging copy becomes the file */
 		s3_upload_abort(f);
-		free(f->f_buf);
-		f->f_buf = NULL;
-		f->f_buf_len = 0;
-		f->f_buf_off = 0;
+		s3_buf_drop(f);
 		f->f_stream = false;
 	}
 	if (!f->f_full) {
@@ -481,10 +532,7 @@ static int s3_file_truncate(struct s3_file *f, uint64_t size, struct s3_work *w,
 		return 0;
 	if (size == 0) {
 		s3_upload_abort(f);
-		free(f->f_buf);
-		f->f_buf = NULL;
-		f->f_buf_off = 0;
-		f->f_buf_len = 0;
+		s3_buf_drop(f);
 		f->f_stream = true;
 		if (f->f_stage >= 0 && ftruncate(f->f_stage, 0) == 0) {
 			fs->s_staged -= f->f_staged;
@@ -497,8 +545,8 @@ static int s3_file_truncate(struct s3_file *f, uint64_t size, struct s3_work *w,
 		   size <= f->f_buf_off + fs->s_cfg.sc_part_size && !f->f_full) {
 		size_t at = (size_t)(size - f->f_buf_off);
 
-		if (!f->f_buf && !(f->f_buf = malloc(fs->s_cfg.sc_part_size)))
-			return -ENOMEM;
+		if (!s3_buf_get(f))
+			return -ENOSPC;
 		if (at > f->f_buf_len)
 			memset(f->f_buf + f->f_buf_len, 0, at - f->f_buf_len);
 		f->f_buf_len = at;
@@ -517,10 +565,7 @@ static int s3_file_truncate(struct s3_file *f, uint64_t size, struct s3_work *w,
 			return -EIO;
 		if (f->f_stream) {
 			s3_upload_abort(f);
-			free(f->f_buf);
-			f->f_buf = NULL;
-			f->f_buf_len = 0;
-			f->f_buf_off = 0;
+			s3_buf_drop(f);
 			f->f_stream = false;
 		}
 	}

@@ -95,6 +95,10 @@ void s3_work_again(struct s3_file *f, struct s3_work *w);
 /* The end of w: its answer (or what it was waiting to do, w_after). */
 void s3_work_finish(struct s3_file *f, struct s3_work *w, int err);
 
+/* The part being filled, out of the file (NULL if none), or dropped. */
+char *s3_buf_take(struct s3_file *f);
+void s3_buf_drop(struct s3_file *f);
+
 /* ---- s3_upload.c ---- */
 
 void s3_parts_free(struct s3_file *f);
@@ -107,6 +111,9 @@ int s3_part_send(struct s3_file *f, char *data, size_t len);
 int s3_load(struct s3_file *f, struct s3_work *w);
 /* FLUSH, FSYNC, a RELEASE's or a truncation's commit. */
 void s3_do_commit(struct s3_file *f, struct s3_work *w);
+/* Move a load or a commit on (again when there is room: s3_files_wake). */
+void s3_load_more(struct s3_file *f);
+void s3_commit_advance(struct s3_file *f);
 
 /* ---- s3_cache.c ---- */
 

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "log.h"
 #include "peer.h"
 #include "s3_fs.h"
@@ -49,6 +51,8 @@ void s3_op_free(struct s3_op *o)
 {
 	if (!o)
 		return;
+	if (o->o_mem)
+		s3_mem_sub(o->o_fs, o->o_mem);
 	for (unsigned i = 0; i < S3_OP_REQS; i++)
 		s3_req_reset(&o->o_q[i]);
 	for (size_t i = 0; i < o->o_nkeys; i++)
@@ -58,6 +62,33 @@ void s3_op_free(struct s3_op *o)
 	free(o->o_token);
 	free(o->o_body);
 	free(o);
+}
+
+static void s3_mem_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct s3fs *fs = arg;
+
+	(void)fd;
+	(void)what;
+	fs->s_wake_due = false;
+	s3_files_wake(fs);
+}
+
+void s3_mem_add(struct s3fs *fs, size_t n)
+{
+	fs->s_mem += n;
+}
+
+void s3_mem_sub(struct s3fs *fs, size_t n)
+{
+	bool was_full = s3_mem_full(fs);
+	struct timeval now = {0, 0};
+
+	fs->s_mem -= n < fs->s_mem ? n : fs->s_mem;
+	/* not from here: this may run inside a piece of work of a file */
+	if (was_full && !s3_mem_full(fs) && !fs->s_wake_due &&
+	    event_base_once(fs->s_env.base, -1, EV_TIMEOUT, s3_mem_wake, fs, &now) == 0)
+		fs->s_wake_due = true;
 }
 
 struct s3_req *s3_op_req(struct s3_op *o, unsigned i, const char *method, const char *key)
@@ -840,6 +871,7 @@ static int s3_init(const struct be_env *env, void **ctx)
 	fs->s_cfg = *c;
 	fs->s_prefix_len = strlen(c->sc_prefix);
 	fs->s_stage_fd = env->root_fd;
+	fs->s_mem_max = 4 * S3_PARTS_AHEAD * c->sc_part_size;
 	LIST_INIT(&fs->s_dirty);
 	TAILQ_INIT(&fs->s_lru);
 	memset(&cc, 0, sizeof(cc));

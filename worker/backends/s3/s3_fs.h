@@ -30,6 +30,7 @@
 #define S3_PARTS_AHEAD	4	   /* part uploads in flight per file before WRITE waits */
 #define S3_LIST_PAGE	"1000"	   /* keys per ListObjectsV2 page */
 #define S3_READLINK_MAX 4095	   /* longest symlink target */
+#define S3_STREAMS	8	   /* files filling a part in memory at once, per worker */
 
 /* Attributes of a node as the store says them (metadata, else defaults). */
 struct s3_attr {
@@ -53,6 +54,14 @@ struct s3fs {
 	size_t s_prefix_len;
 	int s_stage_fd;	   /* the staging directory (O_TMPFILE files), -1: none */
 	uint64_t s_staged; /* bytes of staging files now */
+	/* Memory for writes, bounded whatever the guest does: buffers that
+	 * requests in flight carry (parts, fetches into staging files, whole
+	 * PUTs) up to s_mem_max, then new ones wait for old ones to end; and
+	 * at most S3_STREAMS files fill a part in memory at once, the others
+	 * write through staging files. */
+	uint64_t s_mem, s_mem_max;
+	unsigned s_streams;
+	bool s_wake_due;
 	/* open files and directory snapshots by handle slot */
 	struct s3_file **s_files;
 	struct s3_dirsnap **s_dirs;
@@ -88,6 +97,7 @@ struct s3_op {
 	struct s3_attr o_attr;
 	struct fuse_setattr_in o_set;
 	void *o_body; /* a body the requests send, freed with the op */
+	size_t o_mem; /* its bytes counted in s_mem, given back with it */
 	/* a walk over a listing (rmdir, rename of a directory) */
 	char *o_token;
 	char **o_keys;
@@ -181,6 +191,15 @@ void s3_rename(void *ctx, struct fuse_req *r, const struct be_caller *who, uint6
 void s3_copy_key(struct s3fs *fs, const char *src, const char *dst, uint64_t size,
 		 void (*done)(void *arg, int err), void *arg);
 
+/* Buffers of requests in flight: count them in, give them back (which
+ * wakes, on the next turn of the loop, what waited for room). */
+void s3_mem_add(struct s3fs *fs, size_t n);
+void s3_mem_sub(struct s3fs *fs, size_t n);
+static inline bool s3_mem_full(const struct s3fs *fs)
+{
+	return fs->s_mem >= fs->s_mem_max;
+}
+
 /* ---- s3_dir.c ---- */
 
 void s3_opendir(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
@@ -193,6 +212,8 @@ void s3_dirs_free(struct s3fs *fs);
 /* ---- s3_file.c ---- */
 
 int s3_files_init(struct s3fs *fs);
+/* Room for writes again: move on every file that waited for it. */
+void s3_files_wake(struct s3fs *fs);
 void s3_files_free(struct s3fs *fs);
 void s3_open(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t node,
 	     uint32_t flags);

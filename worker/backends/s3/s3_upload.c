@@ -49,8 +49,6 @@ struct s3_load {
 	char l_range[64];
 };
 
-static void s3_commit_advance(struct s3_file *f);
-
 /* ---- uploads ---- */
 
 void s3_parts_free(struct s3_file *f)
@@ -168,6 +166,7 @@ static void s3_file_exchanged(struct s3_file *f)
 
 static void s3_part_free(struct s3_part *p)
 {
+	s3_mem_sub(p->p_file->f_fs, p->p_len);
 	s3_req_reset(&p->p_q);
 	free(p->p_data);
 	free(p);
@@ -284,6 +283,7 @@ int s3_part_send(struct s3_file *f, char *data, size_t len)
 	p->p_no = ++f->f_nparts;
 	p->p_data = data;
 	p->p_len = len;
+	s3_mem_add(f->f_fs, len);
 	if (f->f_upload[0] || f->f_creating)
 		snprintf(p->p_key, sizeof(p->p_key), "%s", f->f_upload_key);
 	else if ((err = s3_node_key(f->f_fs, f->f_node, false, p->p_key, sizeof(p->p_key),
@@ -321,8 +321,6 @@ int s3_part_send(struct s3_file *f, char *data, size_t len)
 
 /* ---- loading an object into a staging file ---- */
 
-static void s3_load_more(struct s3_file *f);
-
 static void s3_load_done(struct s3_req *q)
 {
 	struct s3_load *l = q->arg;
@@ -340,6 +338,7 @@ static void s3_load_done(struct s3_req *q)
 	if (err < 0 && f->f_commit_err == 0)
 		f->f_commit_err = err;
 	s3_req_reset(q);
+	s3_mem_sub(f->f_fs, l->l_len);
 	free(l->l_data);
 	free(l);
 	s3_load_more(f);
@@ -347,12 +346,13 @@ static void s3_load_done(struct s3_req *q)
 
 /* Ranged GETs of the object into the staging file, S3_LOAD_AHEAD at once;
  * when all are in, the work that waited runs. */
-static void s3_load_more(struct s3_file *f)
+void s3_load_more(struct s3_file *f)
 {
 	struct s3fs *fs = f->f_fs;
 	uint64_t step = fs->s_cfg.sc_part_size;
 
-	while (f->f_commit_err == 0 && f->f_next_off < f->f_size && f->f_loads < S3_LOAD_AHEAD) {
+	while (f->f_commit_err == 0 && f->f_next_off < f->f_size && f->f_loads < S3_LOAD_AHEAD &&
+	       !s3_mem_full(fs)) {
 		struct s3_load *l = calloc(1, sizeof(*l));
 		uint64_t len = f->f_size - f->f_next_off < step ? f->f_size - f->f_next_off : step;
 		int err;
@@ -368,6 +368,7 @@ static void s3_load_more(struct s3_file *f)
 		l->l_file = f;
 		l->l_off = f->f_next_off;
 		l->l_len = (size_t)len;
+		s3_mem_add(fs, l->l_len);
 		snprintf(l->l_range, sizeof(l->l_range), "bytes=%" PRIu64 "-%" PRIu64, l->l_off,
 			 l->l_off + len - 1);
 		l->l_q.method = "GET";
@@ -442,10 +443,7 @@ static void s3_commit_end(struct s3_file *f, int err)
 
 	f->f_committing = false;
 	f->f_cur = NULL;
-	free(f->f_buf);
-	f->f_buf = NULL;
-	f->f_buf_len = 0;
-	f->f_buf_off = 0;
+	s3_buf_drop(f);
 	if (err < 0)
 		s3_upload_abort(f);
 	f->f_upload[0] = '\0';
@@ -504,6 +502,8 @@ static void s3_put_whole(struct s3_file *f, char *data, size_t len)
 	}
 	o->o_arg = f;
 	o->o_body = data;
+	o->o_mem = len;
+	s3_mem_add(f->f_fs, len);
 	s3_op_hold(o, s3_completed);
 	q = s3_op_req(o, 0, "PUT", key);
 	q->body = data ? data : "";
@@ -559,7 +559,7 @@ static char *s3_stage_read(struct s3_file *f, uint64_t off, size_t len)
  * the last part of a stream, then the completion once every part is in.
  * Called again whenever a part or the upload's creation ends.
  */
-static void s3_commit_advance(struct s3_file *f)
+void s3_commit_advance(struct s3_file *f)
 {
 	uint64_t part = f->f_fs->s_cfg.sc_part_size;
 	int err;
@@ -569,9 +569,23 @@ static void s3_commit_advance(struct s3_file *f)
 			s3_commit_end(f, f->f_err);
 		return;
 	}
+	if (!f->f_stream && f->f_size <= part && f->f_nparts == 0 && !f->f_upload[0] &&
+	    !f->f_creating) {
+		/* from the staging file, whole, once there is room for it */
+		char *data;
+
+		if (s3_mem_full(f->f_fs))
+			return; /* s3_files_wake calls again */
+		if (!(data = s3_stage_read(f, 0, (size_t)f->f_size)))
+			s3_commit_end(f, -EIO);
+		else
+			s3_put_whole(f, data, (size_t)f->f_size);
+		return;
+	}
 	if (!f->f_stream) {
 		/* from the staging file, part by part */
-		while (f->f_next_off < f->f_size && f->f_parts_busy < S3_PARTS_AHEAD) {
+		while (f->f_next_off < f->f_size && f->f_parts_busy < S3_PARTS_AHEAD &&
+		       !s3_mem_full(f->f_fs)) {
 			size_t len =
 			    (size_t)(f->f_size - f->f_next_off < part ? f->f_size - f->f_next_off
 								      : part);
@@ -601,7 +615,6 @@ static void s3_commit_advance(struct s3_file *f)
 
 void s3_do_commit(struct s3_file *f, struct s3_work *w)
 {
-	uint64_t part = f->f_fs->s_cfg.sc_part_size;
 	int err;
 
 	if (f->f_err < 0 && !f->f_dirty) {
@@ -621,11 +634,9 @@ void s3_do_commit(struct s3_file *f, struct s3_work *w)
 		return;
 	}
 	if (f->f_stream) {
-		char *data = f->f_buf;
 		size_t len = f->f_buf_len;
+		char *data = s3_buf_take(f);
 
-		f->f_buf = NULL;
-		f->f_buf_len = 0;
 		if (f->f_nparts == 0) {
 			s3_put_whole(f, data, len);
 			return;
@@ -635,16 +646,6 @@ void s3_do_commit(struct s3_file *f, struct s3_work *w)
 		else if (len == 0)
 			free(data);
 		s3_commit_advance(f);
-		return;
-	}
-	if (f->f_size <= part || f->f_size <= (8u << 20)) {
-		char *data = s3_stage_read(f, 0, (size_t)f->f_size);
-
-		if (!data) {
-			s3_commit_end(f, -EIO);
-			return;
-		}
-		s3_put_whole(f, data, (size_t)f->f_size);
 		return;
 	}
 	f->f_next_off = 0;
