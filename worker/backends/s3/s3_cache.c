@@ -353,8 +353,11 @@ void s3_read_cached(struct s3_file *f, struct fuse_req *r, uint64_t off, uint32_
 	}
 	f->f_ra_next = end;
 	ra_end = end + f->f_ra_win < f->f_size ? end + f->f_ra_win : f->f_size;
+	/* only while the cache has room: many readers at once must not make
+	 * it grow past its bound with chunks nobody waits for yet */
 	for (uint64_t i = last + 1; ra_end && i <= (ra_end - 1) / S3_CHUNK; i++)
-		if (!s3_chunk_get(fs, f->f_node, key, f->f_etag, i, f->f_size))
+		if (fs->s_nchunks >= fs->s_max_chunks ||
+		    !s3_chunk_get(fs, f->f_node, key, f->f_etag, i, f->f_size))
 			break;
 	if (--rd->rd_missing == 0)
 		s3_rd_finish(rd);
