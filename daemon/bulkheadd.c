@@ -46,7 +46,13 @@ static const char parent_usage[] =
     "                            cache=never|auto|always, writeback, xattr, "
     "sandbox=namespace|chroot|none,\n"
     "                            seccomp=kill|trap|log|none, device_nodes=refuse|allow,\n"
-    "                            setid=refuse|strip|allow, file_caps=refuse|allow\n"
+    "                            setid=refuse|strip|allow, file_caps=refuse|allow,\n"
+    "                            no_xattr, no_writeback, debug, log_level=LEVEL,\n"
+    "                            vhost_user_socket=PATH, and virtiofsd's moot ones\n"
+    "                            (',,' is a comma in a value)\n"
+    "  -d                        as --log-level=debug\n"
+    "  -f, --announce-submounts, --inode-file-handles=never|prefer\n"
+    "                            accepted for virtiofsd's callers; change nothing\n"
     "  --cache=never|auto|always guest cache policy (default auto; none = never)\n"
     "  --writeback               let the guest cache writes (FUSE writeback cache)\n"
     "  --xattr                   serve extended attributes (default: EOPNOTSUPP)\n"
@@ -111,6 +117,8 @@ enum {
 	OPT_SOCKET_GROUP,
 	OPT_LOG_LEVEL,
 	OPT_SYSLOG,
+	OPT_ANNOUNCE_SUBMOUNTS,
+	OPT_INODE_FILE_HANDLES,
 	OPT_PRINT_CAPS,
 	OPT_HELP,
 	OPT_VERSION,
@@ -157,6 +165,8 @@ static const struct option parent_options[] = {
     {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
+    {"announce-submounts", no_argument, NULL, OPT_ANNOUNCE_SUBMOUNTS},
+    {"inode-file-handles", required_argument, NULL, OPT_INODE_FILE_HANDLES},
     {"print-capabilities", no_argument, NULL, OPT_PRINT_CAPS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -198,41 +208,164 @@ static int parent_opt(int r, const char *why)
 	return 0;
 }
 
-/* -o a=b,c=d: the virtiofsd spelling. The strings stay in argv. */
+/*
+ * -o a=b,c: the spelling of QEMU's C virtiofsd, which libvirt (before
+ * separate options) and Kata's runtimes still use. Every option either of
+ * them passes is here, with what it means in bulkhead: the same setting,
+ * moot (accepted, changes nothing; bulkheadd(8), COMPATIBILITY WITH
+ * VIRTIOFSD, says why), or refused with its name.
+ */
+enum parent_o_kind { PO_SET, PO_MOOT, PO_REFUSE };
+
+struct parent_o {
+	const char *po_name;
+	bool po_value; /* NAME=VALUE, else a bare NAME */
+	enum parent_o_kind po_kind;
+	int (*po_set)(struct parent_conf *c, const char *v, char *why, size_t whylen);
+	const char *po_why; /* PO_REFUSE: the reason */
+};
+
+static int parent_o_source(struct parent_conf *c, const char *v, char *why, size_t whylen)
+{
+	c->pc_backend = IPC_BE_PASSTHROUGH;
+	return conf_set_be_key(c, IPC_BE_PASSTHROUGH, "dir", v, why, whylen);
+}
+
+static int parent_o_xattr(struct parent_conf *c, const char *v, char *why, size_t whylen)
+{
+	(void)v, (void)why, (void)whylen;
+	c->pc_xattr = 1;
+	return 0;
+}
+
+static int parent_o_no_xattr(struct parent_conf *c, const char *v, char *why, size_t whylen)
+{
+	(void)v, (void)why, (void)whylen;
+	c->pc_xattr = 0;
+	return 0;
+}
+
+static int parent_o_writeback(struct parent_conf *c, const char *v, char *why, size_t whylen)
+{
+	(void)v, (void)why, (void)whylen;
+	c->pc_writeback = 1;
+	return 0;
+}
+
+static int parent_o_no_writeback(struct parent_conf *c, const char *v, char *why, size_t whylen)
+{
+	(void)v, (void)why, (void)whylen;
+	c->pc_writeback = 0;
+	return 0;
+}
+
+static int parent_o_debug(struct parent_conf *c, const char *v, char *why, size_t whylen)
+{
+	(void)v;
+	return conf_set_log_level(c, "debug", why, whylen);
+}
+
+/* virtiofsd's levels: err, warn, info, debug */
+static int parent_o_log_level(struct parent_conf *c, const char *v, char *why, size_t whylen)
+{
+	return conf_set_log_level(c, strcmp(v, "err") == 0 ? "error" : v, why, whylen);
+}
+
+static int parent_o_socket(struct parent_conf *c, const char *v, char *why, size_t whylen)
+{
+	(void)why, (void)whylen;
+	c->pc_socket_path = v;
+	return 0;
+}
+
+static const struct parent_o parent_o_table[] = {
+    {"source", true, PO_SET, parent_o_source, NULL},
+    {"cache", true, PO_SET, conf_set_cache, NULL},
+    {"sandbox", true, PO_SET, conf_set_sandbox, NULL},
+    {"seccomp", true, PO_SET, conf_set_seccomp, NULL},
+    {"device_nodes", true, PO_SET, conf_set_devices, NULL},
+    {"setid", true, PO_SET, conf_set_setid, NULL},
+    {"file_caps", true, PO_SET, conf_set_file_caps, NULL},
+    {"xattr", false, PO_SET, parent_o_xattr, NULL},
+    {"no_xattr", false, PO_SET, parent_o_no_xattr, NULL},
+    {"writeback", false, PO_SET, parent_o_writeback, NULL},
+    {"no_writeback", false, PO_SET, parent_o_no_writeback, NULL},
+    {"debug", false, PO_SET, parent_o_debug, NULL},
+    {"log_level", true, PO_SET, parent_o_log_level, NULL},
+    {"vhost_user_socket", true, PO_SET, parent_o_socket, NULL},
+    /* locks are always served, POSIX and flock alike, as host locks */
+    {"flock", false, PO_MOOT, NULL, NULL},
+    {"no_flock", false, PO_MOOT, NULL, NULL},
+    {"posix_lock", false, PO_MOOT, NULL, NULL},
+    {"no_posix_lock", false, PO_MOOT, NULL, NULL},
+    /* READDIRPLUS is the guest's to ask for; the daemon answers both */
+    {"readdirplus", false, PO_MOOT, NULL, NULL},
+    {"no_readdirplus", false, PO_MOOT, NULL, NULL},
+    /* the guest's caches follow cache= alone */
+    {"timeout", true, PO_MOOT, NULL, NULL},
+    /* no racy fallback exists to disable */
+    {"norace", false, PO_MOOT, NULL, NULL},
+    /* set-id bits and file capabilities follow --setid and --file-caps */
+    {"killpriv_v2", false, PO_MOOT, NULL, NULL},
+    {"no_killpriv_v2", false, PO_MOOT, NULL, NULL},
+    /* the whole share is one file system to the guest (see bulkheadd(8)) */
+    {"announce_submounts", false, PO_MOOT, NULL, NULL},
+    {"allow_direct_io", false, PO_MOOT, NULL, NULL},
+    {"modcaps", true, PO_REFUSE, NULL,
+     "the capabilities a worker keeps are set by its back end and by --device-nodes, "
+     "--setid and --file-caps"},
+    {"xattrmap", true, PO_REFUSE, NULL, "extended attribute names are served as they are"},
+};
+
+/*
+ * The next option of a -o list, in place: the text up to the next single
+ * ',' with each ",," (libvirt's escape of a comma in a path) turned back
+ * into ','. NULL after the last one.
+ */
+static char *parent_o_next(char **cur)
+{
+	char *start = *cur, *r = start, *w = start;
+
+	if (!start)
+		return NULL;
+	for (;; r++) {
+		if (*r == ',' && r[1] == ',') {
+			*w++ = ',';
+			r++;
+		} else if (*r == ',' || *r == '\0') {
+			*cur = *r ? r + 1 : NULL;
+			*w = '\0';
+			return start;
+		} else {
+			*w++ = *r;
+		}
+	}
+}
+
+/* -o a=b,c=d. The strings stay in argv. */
 static int parent_parse_o(struct parent_conf *conf, char *arg)
 {
-	char *save = NULL, why[256];
+	char *cur = arg, *opt, why[256];
 
-	for (char *opt = strtok_r(arg, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+	while ((opt = parent_o_next(&cur))) {
+		const struct parent_o *po = NULL;
 		char *val = strchr(opt, '=');
-		int r = 0;
 
 		if (val)
 			*val++ = '\0';
-		if (strcmp(opt, "source") == 0 && val && *val) {
-			r = conf_set_be_key(conf, IPC_BE_PASSTHROUGH, "dir", val, why, sizeof(why));
-			conf->pc_backend = IPC_BE_PASSTHROUGH;
-		} else if (strcmp(opt, "cache") == 0 && val) {
-			r = conf_set_cache(conf, val, why, sizeof(why));
-		} else if (strcmp(opt, "writeback") == 0 && !val) {
-			conf->pc_writeback = 1;
-		} else if (strcmp(opt, "xattr") == 0 && !val) {
-			conf->pc_xattr = 1;
-		} else if (strcmp(opt, "sandbox") == 0 && val) {
-			r = conf_set_sandbox(conf, val, why, sizeof(why));
-		} else if (strcmp(opt, "seccomp") == 0 && val) {
-			r = conf_set_seccomp(conf, val, why, sizeof(why));
-		} else if (strcmp(opt, "device_nodes") == 0 && val) {
-			r = conf_set_devices(conf, val, why, sizeof(why));
-		} else if (strcmp(opt, "setid") == 0 && val) {
-			r = conf_set_setid(conf, val, why, sizeof(why));
-		} else if (strcmp(opt, "file_caps") == 0 && val) {
-			r = conf_set_file_caps(conf, val, why, sizeof(why));
-		} else {
+		for (size_t i = 0; i < BH_ARRAY_SIZE(parent_o_table); i++)
+			if (strcmp(parent_o_table[i].po_name, opt) == 0)
+				po = &parent_o_table[i];
+		if (!po || po->po_value != (val != NULL) || (val && !*val)) {
 			fprintf(stderr, "bulkheadd: unknown or incomplete -o option '%s'\n", opt);
 			return -EINVAL;
 		}
-		if (parent_opt(r, why) < 0)
+		if (po->po_kind == PO_REFUSE) {
+			fprintf(stderr, "bulkheadd: -o %s is not supported: %s\n", opt, po->po_why);
+			return -EINVAL;
+		}
+		if (po->po_kind == PO_SET &&
+		    parent_opt(po->po_set(conf, val, why, sizeof(why)), why) < 0)
 			return -EINVAL;
 	}
 	return 0;
@@ -266,7 +399,7 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 	 * the command line overrides it. */
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:", parent_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:df", parent_options, NULL)) != -1) {
 		if (c != OPT_CONFIG)
 			continue;
 		if (conf->pc_config) {
@@ -281,7 +414,7 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 	}
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, ":o:", parent_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:df", parent_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_CONFIG:
 			break;
@@ -312,6 +445,23 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 		case 'o':
 			if (parent_parse_o(conf, optarg) < 0)
 				return -EINVAL;
+			break;
+		case 'd': /* virtiofsd's -d */
+			conf->pc_log_level = LOG_LVL_DEBUG;
+			break;
+		case 'f': /* virtiofsd's foreground: bulkheadd never forks away */
+		case OPT_ANNOUNCE_SUBMOUNTS: /* moot: bulkheadd(8), COMPATIBILITY */
+			break;
+		case OPT_INODE_FILE_HANDLES:
+			/* bulkhead never opens by handle (it would need
+			 * CAP_DAC_READ_SEARCH): never and prefer mean that */
+			if (strcmp(optarg, "never") != 0 && strcmp(optarg, "prefer") != 0) {
+				fprintf(stderr,
+					"bulkheadd: --inode-file-handles=%s is not supported: "
+					"workers never open files by handle (never or prefer)\n",
+					optarg);
+				return -EINVAL;
+			}
 			break;
 		case OPT_CACHE:
 			if (parent_opt(conf_set_cache(conf, optarg, why, sizeof(why)), why) < 0)
@@ -374,7 +524,10 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			conf->pc_syslog = 1;
 			break;
 		case OPT_PRINT_CAPS:
-			printf("{\"type\": \"fs\"}\n");
+			/* separate options: libvirt then passes --shared-dir and
+			 * friends; never migrate-precopy, which bulkhead lacks */
+			printf("{\n  \"type\": \"fs\",\n  \"features\": [\n"
+			       "    \"separate-options\"\n  ]\n}\n");
 			return 1;
 		case OPT_HELP:
 			fputs(parent_usage, stdout);
@@ -779,6 +932,9 @@ int main(int argc, char *argv[])
 		 conf_cache_names[conf.pc_cache], conf_sandbox_names[conf.pc_sandbox],
 		 conf_seccomp_names[conf.pc_seccomp], conf.pc_thread_pool, conf.pc_poll_us,
 		 conf.pc_readonly ? ", read-only" : "", env.pe_exe_path);
+	/* the line Kata's runtime waits for on our standard error, as
+	 * virtiofsd prints it */
+	log_info("Waiting for vhost-user socket connection...");
 	parent_notify("READY=1");
 
 	if (event_base_dispatch(env.pe_base) < 0)

@@ -72,9 +72,12 @@ static int conf_choice(const char *const *names, size_t n, const char *what, con
 
 int conf_set_cache(struct parent_conf *c, const char *v, char *why, size_t whylen)
 {
-	/* "never" is virtiofsd's spelling of "none" */
+	/* "never" is virtiofsd's spelling of "none"; its Rust version's
+	 * "metadata" (attributes cached, data not) is served as auto */
 	if (strcmp(v, "never") == 0)
 		v = "none";
+	else if (strcmp(v, "metadata") == 0)
+		v = "auto";
 	return conf_choice(conf_cache_names, 3, "cache mode", "never, auto or always", v,
 			   &c->pc_cache, why, whylen);
 }
