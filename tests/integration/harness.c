@@ -16,8 +16,10 @@
 #include <linux/magic.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -302,6 +304,36 @@ int hx_start_bulkheadd(struct hx_daemon *d, const char *share, const char *const
 		argv[n++] = (char *)extra[i];
 	argv[n] = NULL;
 	return hx_spawn(d, argv);
+}
+
+int hx_start_bulkheadd_fd(struct hx_daemon *d, const char *const *args)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char fdarg[32], *argv[40];
+	int fd, n = 0, r;
+
+	if ((r = hx_prepare(d, NULL, "bulkheadd")))
+		return r;
+	/* as libvirt and Kata do: the socket ours, its descriptor inherited */
+	if (strlen(d->hd_sock) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, d->hd_sock, strlen(d->hd_sock) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	snprintf(fdarg, sizeof(fdarg), "--fd=%d", fd);
+	argv[n++] = (char *)BH_BUILD_DIR "/daemon/bulkheadd";
+	argv[n++] = fdarg;
+	for (int i = 0; args && args[i] && n < 39; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	r = hx_spawn(d, argv);
+	close(fd);
+	return r;
 }
 
 int hx_start_virtiofsd(struct hx_daemon *d, const char *share)

@@ -55,6 +55,10 @@ void hx_big_content(unsigned char *buf, size_t len);
  * share (NULL: no --shared-dir, the extra arguments say what to serve) and
  * wait until its socket exists. 0 or -errno. */
 int hx_start_bulkheadd(struct hx_daemon *d, const char *share, const char *const *extra);
+/* bulkheadd with args (its whole command line but the program), on a
+ * listening socket the harness makes at hd_sock and passes as --fd=N, as
+ * libvirt and Kata start virtiofsd. */
+int hx_start_bulkheadd_fd(struct hx_daemon *d, const char *const *args);
 int hx_start_virtiofsd(struct hx_daemon *d, const char *share);
 /* SIGTERM, wait up to timeout_ms (then SIGKILL). Returns the exit code
  * (0..255), 128 + signal if killed by one, or -ETIMEDOUT. */

@@ -72,6 +72,20 @@ void it_launch(const char *const *extra, unsigned nqueues)
 	it_launch_opts(extra, &o);
 }
 
+void it_connect_init(unsigned nqueues)
+{
+	struct vufe_opts o;
+
+	vufe_fuse_set_creds(0, 0);
+	vufe_opts_default(&o);
+	o.nqueues = nqueues;
+	it_fe = it_connect(&o);
+	if (it_up_init(it_fe) != 0) {
+		hx_log_dump(&it_d);
+		cr_assert_fail("INIT failed");
+	}
+}
+
 void it_start_prep(const char *const *extra, unsigned nqueues, int (*prep)(const char *dir))
 {
 	struct vufe_opts o;

@@ -78,6 +78,9 @@ int it_worker_share_fd(pid_t worker, const char *share, int *mnt_id);
 struct vufe *it_connect(const struct vufe_opts *o);
 /* vufe_up then FUSE INIT on queue 1: 0 or the first error. */
 int it_up_init(struct vufe *fe);
+/* A front end with nqueues queues on it_d, the guest root, after INIT
+ * (asserts; the daemon's log is dumped when INIT fails): it_fe. */
+void it_connect_init(unsigned nqueues);
 /* LOOKUP name under the root, returns the node id (0 on failure). */
 uint64_t it_lookup(struct vufe *fe, unsigned q, const char *name);
 /* A fresh front end is served: INIT and a LOOKUP of small.txt (asserts). */

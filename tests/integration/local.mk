@@ -100,6 +100,17 @@ tests_integration_test_limits_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_integration_test_limits_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
 endif
 
+# Started as libvirt and Kata start virtiofsd (issue 14).
+if HAVE_CRITERION
+check_PROGRAMS += tests/integration/test_compat
+TESTS += tests/integration/test_compat
+tests_integration_test_compat_SOURCES = tests/integration/test_compat.c \
+	tests/integration/itest.c tests/integration/itest.h
+tests_integration_test_compat_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_compat_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_integration_test_compat_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+endif
+
 # The memory back end and bulkhead.conf(5) (issue 12).
 if HAVE_CRITERION
 check_PROGRAMS += tests/integration/test_memory

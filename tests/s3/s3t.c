@@ -124,7 +124,6 @@ void s3t_start_at(const char *endpoint, const char *extra_conf)
 {
 	const char *args[] = {NULL, getenv("BH_TEST_S3_ARG"), NULL};
 	char arg[PATH_MAX + 16];
-	struct vufe_opts o;
 	struct s3_req r;
 	FILE *f;
 
@@ -151,15 +150,8 @@ void s3t_start_at(const char *endpoint, const char *extra_conf)
 	fclose(f);
 	snprintf(arg, sizeof(arg), "--config=%s", s3t_conf);
 	args[0] = arg;
-	vufe_fuse_set_creds(0, 0);
 	cr_assert_eq(hx_start_bulkheadd(&it_d, NULL, args), 0, "bulkheadd did not start");
-	vufe_opts_default(&o);
-	o.nqueues = 2;
-	it_fe = it_connect(&o);
-	if (it_up_init(it_fe) != 0) {
-		hx_log_dump(&it_d);
-		cr_assert_fail("INIT failed");
-	}
+	it_connect_init(2);
 }
 
 void s3t_fini(void)

@@ -1,0 +1,129 @@
+/*
+ * test_compat.c - bulkheadd started as libvirt and Kata start virtiofsd:
+ * the socket made by the caller and inherited (--fd), the legacy -o form
+ * with libvirt's lock options and its ",," comma escape, libvirt's
+ * separate options (which --print-capabilities invites), Kata's options,
+ * and the options it cannot honour refused by name.
+ * Runs in: the test process, as root; the real bulkheadd from the build
+ * tree, served through the test front end.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "itest.h"
+
+static char c_share[PATH_MAX];
+
+/* A seeded share whose name has a comma in it, as a path may. */
+static void c_seed(void)
+{
+	char dir[256];
+
+	cr_assert_eq(hx_mkdtemp(dir, sizeof(dir), "compat"), 0);
+	snprintf(c_share, sizeof(c_share), "%s/sh,are", dir);
+	cr_assert_eq(mkdir(c_share, 0755), 0);
+	cr_assert_eq(hx_seed_share(c_share), 0);
+	snprintf(it_share, sizeof(it_share), "%s", dir); /* it_teardown removes it */
+}
+
+/* Started with args and --fd: it serves the share. */
+static void c_serves(const char *const *args)
+{
+	cr_assert_eq(hx_start_bulkheadd_fd(&it_d, args), 0, "bulkheadd did not start");
+	it_connect_init(2);
+	cr_assert_neq(it_lookup(it_fe, 1, "small.txt"), 0, "the share is not served");
+	cr_assert(hx_log_contains(&it_d, "Waiting for vhost-user socket connection..."),
+		  "no start-up line for Kata's runtime");
+}
+
+TestSuite(compat, .fini = it_teardown, .timeout = 60);
+
+ITEST(compat, libvirt_9s_legacy_form_with_locks_and_an_escaped_comma_is_served)
+{
+	char source[PATH_MAX * 2 + 64], *w;
+
+	c_seed();
+	/* -o source=/…/sh,,are,cache=always,xattr,flock,posix_lock */
+	w = source + snprintf(source, sizeof(source), "source=");
+	for (const char *r = c_share; *r; r++) {
+		*w++ = *r;
+		if (*r == ',')
+			*w++ = ',';
+	}
+	snprintf(w, sizeof(source) - (size_t)(w - source), ",cache=always,xattr,flock,posix_lock");
+	{
+		const char *args[] = {"-o", source, "--thread-pool-size=4", "-d", NULL};
+
+		c_serves(args);
+	}
+	cr_assert(hx_log_contains(&it_d, "cache always"));
+}
+
+ITEST(compat, libvirt_separate_options_are_served)
+{
+	c_seed();
+	{
+		const char *args[] = {"--shared-dir", c_share,	"--cache", "always", "--sandbox",
+				      "namespace",    "--xattr", "--thread-pool-size=2",
+				      "--rlimit-nofile=4096", "--log-level", "debug", NULL};
+
+		c_serves(args);
+	}
+	cr_assert(hx_log_contains(&it_d, "sandbox namespace"));
+}
+
+ITEST(compat, katas_options_are_served)
+{
+	char shared[PATH_MAX + 16];
+
+	c_seed();
+	snprintf(shared, sizeof(shared), "--shared-dir=%s", c_share);
+	{
+		/* the Go runtime's, with the stock extra arguments of either
+		 * kind, and the Rust runtime's -f */
+		const char *args[] = {"--cache=auto",	       shared, "--thread-pool-size=1",
+				      "-o",		       "announce_submounts",
+				      "--announce-submounts", "-f", "--inode-file-handles=never",
+				      NULL};
+
+		c_serves(args);
+	}
+}
+
+Test(compat, print_capabilities_offers_separate_options_and_no_migration)
+{
+	char *const argv[] = {(char *)BH_BUILD_DIR "/daemon/bulkheadd", "--print-capabilities",
+			      NULL};
+	char out[512];
+
+	cr_assert_eq(hx_run_capture(argv, NULL, NULL, out, sizeof(out)), 0);
+	cr_assert_not_null(strstr(out, "\"type\": \"fs\""), "%s", out);
+	cr_assert_not_null(strstr(out, "\"separate-options\""), "%s", out);
+	cr_assert_null(strstr(out, "migrate"), "%s", out);
+}
+
+Test(compat, options_bulkhead_cannot_honour_are_refused_by_name)
+{
+	static const char *const cases[][3] = {
+	    {"-o", "source=/tmp,modcaps=+sys_admin", "modcaps"},
+	    {"-o", "source=/tmp,xattrmap=:map::user.:", "xattrmap"},
+	    {"-o", "source=/tmp,no_such_option", "no_such_option"},
+	    {"--shared-dir=/tmp", "--inode-file-handles=mandatory", "inode-file-handles"},
+	};
+	char out[1024];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *const argv[] = {(char *)BH_BUILD_DIR "/daemon/bulkheadd",
+				      "--socket-path=/nonexistent/s", (char *)cases[i][0],
+				      (char *)cases[i][1], NULL};
+
+		cr_assert_eq(hx_run_capture(argv, NULL, NULL, out, sizeof(out)), 1, "case %zu", i);
+		cr_assert_not_null(strstr(out, cases[i][2]), "case %zu: %s", i, out);
+	}
+}
