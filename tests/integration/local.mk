@@ -170,3 +170,8 @@ endif
 # --help and the manual page name the same options (no Criterion needed).
 TESTS += tests/integration/check-docs.sh
 EXTRA_DIST += tests/integration/check-docs.sh
+
+# The vhost-user descriptor libvirt discovers bulkhead by.
+TESTS += tests/integration/check-vhost-user.sh
+EXTRA_DIST += tests/integration/check-vhost-user.sh
+check_DATA = contrib/vhost-user/60-bulkhead.json
