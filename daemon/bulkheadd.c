@@ -51,6 +51,9 @@ static const char parent_usage[] =
     "                            vhost_user_socket=PATH, and virtiofsd's moot ones\n"
     "                            (',,' is a comma in a value)\n"
     "  -d                        as --log-level=debug\n"
+    "  --pid-file=FILE           write the daemon's pid to FILE (removed at exit)\n"
+    "  --exit-on-disconnect      exit 0 when the front end goes (virtiofsd's way)\n"
+    "                            instead of waiting for the next one\n"
     "  -f, --announce-submounts, --inode-file-handles=never|prefer\n"
     "                            accepted for virtiofsd's callers; change nothing\n"
     "  --cache=never|auto|always guest cache policy (default auto; none = never)\n"
@@ -118,6 +121,8 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_SYSLOG,
 	OPT_ANNOUNCE_SUBMOUNTS,
+	OPT_PID_FILE,
+	OPT_EXIT_ON_DISCONNECT,
 	OPT_INODE_FILE_HANDLES,
 	OPT_PRINT_CAPS,
 	OPT_HELP,
@@ -166,6 +171,8 @@ static const struct option parent_options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
     {"announce-submounts", no_argument, NULL, OPT_ANNOUNCE_SUBMOUNTS},
+    {"pid-file", required_argument, NULL, OPT_PID_FILE},
+    {"exit-on-disconnect", no_argument, NULL, OPT_EXIT_ON_DISCONNECT},
     {"inode-file-handles", required_argument, NULL, OPT_INODE_FILE_HANDLES},
     {"print-capabilities", no_argument, NULL, OPT_PRINT_CAPS},
     {"help", no_argument, NULL, OPT_HELP},
@@ -386,6 +393,34 @@ static int parent_test_queue(const char *name, const char *v, uint32_t *q)
 	return 0;
 }
 
+/* --pid-file: our pid, written whole (a new file renamed over the name),
+ * before the privileges go. 0 or -1 (logged). */
+static int parent_pid_file(const char *path)
+{
+	char tmp[4096];
+	FILE *f;
+	int fd;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new", path) >= sizeof(tmp)) {
+		log_warnx("--pid-file %s: name too long", path);
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		log_warn("--pid-file %s", tmp);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	fprintf(f, "%d\n", (int)getpid());
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		log_warn("--pid-file %s", path);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
 /* 0: run; 1: done, exit 0 (help, version, capabilities); -EINVAL: exit 1. */
 int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 {
@@ -448,6 +483,16 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			break;
 		case 'd': /* virtiofsd's -d */
 			conf->pc_log_level = LOG_LVL_DEBUG;
+			break;
+		case OPT_PID_FILE:
+			if (!*optarg) {
+				fprintf(stderr, "bulkheadd: --pid-file needs a file name\n");
+				return -EINVAL;
+			}
+			conf->pc_pid_file = optarg;
+			break;
+		case OPT_EXIT_ON_DISCONNECT:
+			conf->pc_exit_on_disconnect = 1;
 			break;
 		case 'f': /* virtiofsd's foreground: bulkheadd never forks away */
 		case OPT_ANNOUNCE_SUBMOUNTS: /* moot: bulkheadd(8), COMPATIBILITY */
@@ -895,6 +940,10 @@ int main(int argc, char *argv[])
 	workers_init(&env);
 	seclog_init(&env);
 	vu_server_init(&env);
+	if (conf.pc_pid_file && parent_pid_file(conf.pc_pid_file) < 0) {
+		listener_unlink(created ? &conf : NULL);
+		return 1;
+	}
 	if (priv_drop(&env) < 0) {
 		listener_unlink(created ? &conf : NULL);
 		return 1;
@@ -944,6 +993,8 @@ int main(int argc, char *argv[])
 	vu_server_end(NULL);
 	listener_stop();
 	listener_unlink(created ? &conf : NULL);
+	if (conf.pc_pid_file && unlink(conf.pc_pid_file) < 0)
+		log_warn("--pid-file %s: cannot remove it", conf.pc_pid_file);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_chld);

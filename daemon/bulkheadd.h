@@ -45,6 +45,8 @@ struct parent_conf {
 	const char *pc_config;	    /* --config=FILE, NULL: none */
 	uint32_t pc_backend;	    /* enum ipc_backend */
 	const char *pc_socket_path; /* NULL: --fd or socket activation */
+	const char *pc_pid_file;    /* --pid-file=FILE, NULL: none */
+	uint32_t pc_exit_on_disconnect; /* --exit-on-disconnect: one front end, then exit */
 	int pc_fd;		    /* --fd=N, -1 if not given */
 	const char *pc_socket_group;
 	uint32_t pc_cache;   /* enum ipc_cache */

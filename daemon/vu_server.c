@@ -71,6 +71,7 @@ static char vs_why[256];
 typedef int (*vs_handler)(struct vu_msg *m, uint32_t q);
 
 static void vs_end(void);
+static void vs_after_front_end(void);
 
 static int vs_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -585,7 +586,7 @@ static void vs_dispatch_frontend(evutil_socket_t fd, short ev, void *arg)
 	if (err == -EPIPE) {
 		log_info("the front end closed the connection");
 		vs_end();
-		log_info("waiting for the next front end");
+		vs_after_front_end();
 		return;
 	}
 	if (err < 0) {
@@ -641,6 +642,18 @@ void vu_server_init(struct parent_env *env)
 	vs_env = env;
 }
 
+/* The front end is gone: serve the next one, or (--exit-on-disconnect)
+ * end the loop, which stops the daemon as SIGTERM does. */
+static void vs_after_front_end(void)
+{
+	if (vs_env && vs_env->pe_conf->pc_exit_on_disconnect) {
+		log_info("the front end is gone: exiting (--exit-on-disconnect)");
+		event_base_loopbreak(vs_env->pe_base);
+		return;
+	}
+	log_info("waiting for the next front end");
+}
+
 /*
  * A front end that hung up may still be queued behind a new connection in
  * the same loop iteration (a VMM restarting quickly): its end of file is
@@ -656,7 +669,7 @@ bool vu_server_busy(void)
 	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
 		log_info("front end closed the connection");
 		vs_end();
-		log_info("waiting for the next front end");
+		vs_after_front_end();
 	}
 	return vs_active;
 }
@@ -738,5 +751,5 @@ void vu_server_end(const char *why)
 		log_info("closing the front-end connection");
 	vs_end();
 	if (why)
-		log_info("waiting for the next front end");
+		vs_after_front_end();
 }

@@ -127,3 +127,41 @@ Test(compat, options_bulkhead_cannot_honour_are_refused_by_name)
 		cr_assert_not_null(strstr(out, cases[i][2]), "case %zu: %s", i, out);
 	}
 }
+
+ITEST(compat, a_pid_file_names_the_daemon_and_goes_with_it)
+{
+	char pidfile[PATH_MAX], arg[PATH_MAX + 16], buf[32];
+	const char *args[] = {arg, NULL};
+	FILE *f;
+
+	cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
+	cr_assert_eq(hx_seed_share(it_share), 0);
+	snprintf(pidfile, sizeof(pidfile), "%s/../bh-compat-%d.pid", it_share, (int)getpid());
+	snprintf(arg, sizeof(arg), "--pid-file=%s", pidfile);
+	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, args), 0);
+	cr_assert_not_null(f = fopen(pidfile, "r"), "no pid file");
+	cr_assert_not_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	cr_assert_eq(atoi(buf), (int)it_d.hd_pid);
+	it_connect_init(2);
+	it_stop_ok();
+	cr_assert_neq(access(pidfile, F_OK), 0, "the pid file outlived the daemon");
+}
+
+Test(compat, exit_on_disconnect_ends_the_daemon_with_its_front_end, .fini = it_teardown)
+{
+	const char *args[] = {"--exit-on-disconnect", NULL};
+
+	cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
+	cr_assert_eq(hx_seed_share(it_share), 0);
+	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, args), 0);
+	it_connect_init(2);
+	cr_assert_neq(it_lookup(it_fe, 1, "small.txt"), 0);
+	vufe_free(it_fe);
+	it_fe = NULL;
+	for (int i = 0; i < 50 && hx_alive(&it_d); i++)
+		usleep(100000);
+	cr_assert_eq(hx_alive(&it_d), 0, "the daemon outlived its front end");
+	cr_assert_eq(hx_stop(&it_d, 1000), 0, "exit status");
+	cr_assert(hx_log_contains(&it_d, "exiting (--exit-on-disconnect)"));
+}
