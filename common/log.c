@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -21,12 +22,33 @@ static char log_tag[32];
 static enum log_level log_level = LOG_LVL_INFO;
 static int log_syslog;
 static int log_relay;
+static int log_journal; /* stderr is systemd's journal: lines carry <N> priorities */
+
+/*
+ * Is standard error systemd's journal? systemd says so in JOURNAL_STREAM
+ * ("DEVICE:INODE" of the stream it connected), which a process must check
+ * against its own descriptor 2: an inherited variable may describe
+ * someone else's stderr.
+ */
+static int log_on_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char end;
+
+	if (!js || sscanf(js, "%llu:%llu%c", &dev, &ino, &end) != 2 ||
+	    fstat(STDERR_FILENO, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 void log_init(const char *ident, enum log_level level, int use_syslog)
 {
 	log_ident = ident;
 	log_level = level;
 	log_syslog = use_syslog;
+	log_journal = log_on_journal();
 	if (use_syslog)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
@@ -90,10 +112,19 @@ static void log_vwrite(enum log_level lvl, int errnum, const char *fmt, va_list 
 			syslog(prio[lvl], "%s", msg);
 		return;
 	}
-	if (log_tag[0])
-		dprintf(STDERR_FILENO, "%s[%d] %s: %s\n", log_ident, (int)getpid(), log_tag, msg);
-	else
-		dprintf(STDERR_FILENO, "%s[%d]: %s\n", log_ident, (int)getpid(), msg);
+	{
+		/* the journal takes a line's priority from a "<N>" before it */
+		char pfx[8] = "";
+
+		if (log_journal)
+			snprintf(pfx, sizeof(pfx), "<%d>", prio[lvl]);
+		if (log_tag[0])
+			dprintf(STDERR_FILENO, "%s%s[%d] %s: %s\n", pfx, log_ident, (int)getpid(),
+				log_tag, msg);
+		else
+			dprintf(STDERR_FILENO, "%s%s[%d]: %s\n", pfx, log_ident, (int)getpid(),
+				msg);
+	}
 }
 
 #define LOG_FN(name, lvl, with_errno)                                                      \

@@ -165,3 +165,29 @@ Test(compat, exit_on_disconnect_ends_the_daemon_with_its_front_end, .fini = it_t
 	cr_assert_eq(hx_stop(&it_d, 1000), 0, "exit status");
 	cr_assert(hx_log_contains(&it_d, "exiting (--exit-on-disconnect)"));
 }
+
+/* Its lines on standard error, run with JOURNAL_STREAM set by spec (a
+ * shell expression): what it printed before exiting on a missing share. */
+static void c_journal_run(const char *spec, char *out, size_t cap)
+{
+	char cmd[1024];
+	char *const argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
+
+	snprintf(cmd, sizeof(cmd),
+		 "export JOURNAL_STREAM=%s; exec '%s/daemon/bulkheadd' "
+		 "--socket-path=/nonexistent/s --shared-dir=/nonexistent/share",
+		 spec, BH_BUILD_DIR);
+	cr_assert_eq(hx_run_capture(argv, NULL, NULL, out, cap), 1, "%s", out);
+}
+
+Test(compat, lines_carry_their_priority_when_stderr_is_the_journal)
+{
+	char out[2048];
+
+	/* systemd's way: the device and inode of the stream it connected */
+	c_journal_run("$(stat -L -c %d:%i /proc/self/fd/2)", out, sizeof(out));
+	cr_assert_eq(strncmp(out, "<4>bulkheadd[", 13), 0, "%s", out);
+	/* an inherited variable that names another stream changes nothing */
+	c_journal_run("1:1", out, sizeof(out));
+	cr_assert_eq(strncmp(out, "bulkheadd[", 10), 0, "%s", out);
+}
