@@ -725,3 +725,31 @@ Test(s3fs, many_files_written_at_once_arrive_whole_in_bounded_memory, .timeout =
 	free(data);
 	it_stop_ok();
 }
+
+Test(s3fs, a_new_session_lets_the_old_handles_go)
+{
+	struct fuse_entry_out e;
+	struct fuse_init_out io;
+	uint64_t fh, dfh;
+	uint32_t got = 0;
+	char buf[16];
+
+	fs_start(NULL);
+	cr_assert_eq(f_create(FUSE_CREATE, 1, "old.txt", O_RDWR, 0644, &e, &fh), 0);
+	s3t_write(e.nodeid, fh, 0, "unstored", 8);
+	cr_assert_eq(vufe_fuse_opendir(it_fe, T_Q, 1, &dfh), 0);
+	/* the guest's kernel goes away and a new one comes, handles left open */
+	cr_assert_eq(vufe_fuse_destroy(it_fe, T_Q), 0);
+	cr_assert_eq(vufe_fuse_init(it_fe, T_Q, &io), 0);
+	cr_assert_eq(vufe_fuse_read(it_fe, T_Q, e.nodeid, fh, 0, sizeof(buf), buf, &got, 0),
+		     -EBADF);
+	{
+		struct fuse_fsync_in fi = {.fh = dfh};
+
+		cr_assert_eq(f_simple(FUSE_FSYNCDIR, 1, &fi, sizeof(fi), NULL, 0), -EBADF);
+	}
+	/* what was never stored is not in the bucket; the share serves on */
+	cr_assert_eq(vufe_fuse_lookup(it_fe, T_Q, 1, "old.txt", &e), -ENOENT);
+	s3t_round_trip("new.txt", "after the new session\n");
+	it_stop_ok();
+}

@@ -202,6 +202,18 @@ static void s3_copied(struct s3_op *o)
 	s3_copy_end(c, err);
 }
 
+/* One CopyObject of the whole source (metadata copied with it). */
+static void s3_copy_whole(struct s3_copy *c, struct s3_op *o)
+{
+	struct s3_req *q;
+
+	s3_op_hold(o, s3_copied);
+	q = s3_op_req(o, 0, "PUT", c->c_dst);
+	q->headers[q->nheaders++] = (struct s3_pair){"x-amz-copy-source", c->c_source};
+	s3_op_send(o, 0);
+	s3_op_release(o);
+}
+
 /* What the source is: its size and metadata (for a copy in parts). */
 static void s3_copy_headed(struct s3_op *o)
 {
@@ -216,11 +228,7 @@ static void s3_copy_headed(struct s3_op *o)
 	}
 	c->c_size = q->content_length;
 	if (c->c_size <= c->c_fs->s_cfg.sc_copy_threshold) {
-		s3_op_hold(o, s3_copied);
-		q = s3_op_req(o, 0, "PUT", c->c_dst);
-		q->headers[q->nheaders++] = (struct s3_pair){"x-amz-copy-source", c->c_source};
-		s3_op_send(o, 0);
-		s3_op_release(o);
+		s3_copy_whole(c, o);
 		return;
 	}
 	/* the metadata goes with the upload: S3 copies none in parts */
@@ -238,7 +246,6 @@ void s3_copy_key(struct s3fs *fs, const char *src, const char *dst, uint64_t siz
 {
 	struct s3_copy *c = calloc(1, sizeof(*c));
 	struct s3_op *o = s3_op_new(fs, NULL);
-	struct s3_req *q;
 
 	if (!c || !o) {
 		free(c);
@@ -255,15 +262,13 @@ void s3_copy_key(struct s3fs *fs, const char *src, const char *dst, uint64_t siz
 	snprintf(c->c_src, sizeof(c->c_src), "%s", src);
 	snprintf(c->c_dst, sizeof(c->c_dst), "%s", dst);
 	s3_copy_source(fs, src, c->c_source, sizeof(c->c_source));
-	if (size == UINT64_MAX || size > fs->s_cfg.sc_copy_threshold) {
-		/* too large, or not known: the source first */
-		s3_op_hold(o, s3_copy_headed);
-		s3_op_req(o, 0, "HEAD", src);
-	} else {
-		s3_op_hold(o, s3_copied);
-		q = s3_op_req(o, 0, "PUT", dst);
-		q->headers[q->nheaders++] = (struct s3_pair){"x-amz-copy-source", c->c_source};
+	if (size != UINT64_MAX && size <= fs->s_cfg.sc_copy_threshold) {
+		s3_copy_whole(c, o);
+		return;
 	}
+	/* too large, or not known: the source first */
+	s3_op_hold(o, s3_copy_headed);
+	s3_op_req(o, 0, "HEAD", src);
 	s3_op_send(o, 0);
 	s3_op_release(o);
 }

@@ -74,6 +74,21 @@ static void s3_dir_free(struct s3_dirsnap *d)
 	free(d);
 }
 
+/* The snapshot in fh's slot, if any, out of the table: freed now, or
+ * when the page it waits for comes. */
+static void s3_dir_drop(struct s3fs *fs, uint64_t fh)
+{
+	struct s3_dirsnap *d = fs->s_dirs[fh & (NT_MAX_FHS - 1)];
+
+	if (!d)
+		return;
+	fs->s_dirs[fh & (NT_MAX_FHS - 1)] = NULL;
+	if (d->d_fetching)
+		d->d_released = true;
+	else
+		s3_dir_free(d);
+}
+
 void s3_dirs_free(struct s3fs *fs)
 {
 	if (!fs->s_dirs)
@@ -396,10 +411,7 @@ void s3_opendir(void *ctx, struct fuse_req *r, const struct be_caller *who, uint
 	d->d_fs = fs;
 	d->d_fh = fh.f_id;
 	d->d_node = node;
-	if (fs->s_dirs[fh.f_id & (NT_MAX_FHS - 1)]) {
-		/* a released snapshot still waiting for its page: let it go */
-		fs->s_dirs[fh.f_id & (NT_MAX_FHS - 1)] = NULL;
-	}
+	s3_dir_drop(fs, fh.f_id); /* what a dropped session left in the slot */
 	fs->s_dirs[fh.f_id & (NT_MAX_FHS - 1)] = d;
 	be_reply_open(r, fh.f_id, 0);
 }
@@ -447,11 +459,18 @@ void s3_releasedir(void *ctx, struct fuse_req *r, const struct be_caller *who, u
 		be_reply_err(r, -EBADF);
 		return;
 	}
-	fs->s_dirs[fh & (NT_MAX_FHS - 1)] = NULL;
 	nt_fh_free(fs->s_nt, fh);
-	if (d->d_fetching)
-		d->d_released = true; /* freed when its page comes */
-	else
-		s3_dir_free(d);
+	s3_dir_drop(fs, fh);
 	be_reply_err(r, 0);
+}
+
+bool s3_dir_is_open(struct s3fs *fs, uint64_t fh)
+{
+	return s3_dir_get(fs, fh) != NULL;
+}
+
+void s3_dirs_reset(struct s3fs *fs)
+{
+	for (uint64_t slot = 0; slot < NT_MAX_FHS; slot++)
+		s3_dir_drop(fs, slot);
 }

@@ -61,6 +61,20 @@ int s3_files_init(struct s3fs *fs)
 	return s3_cache_init(fs);
 }
 
+void s3_files_reset(struct s3fs *fs)
+{
+	for (size_t slot = 0; slot < NT_MAX_FHS; slot++) {
+		struct s3_file *f = fs->s_files[slot];
+
+		if (!f)
+			continue;
+		/* the node table forgot the handle already: only our reference */
+		fs->s_files[slot] = NULL;
+		s3_fh_ids[slot] = 0;
+		s3_file_unref(f);
+	}
+}
+
 void s3_files_free(struct s3fs *fs)
 {
 	s3_cache_free(fs);
@@ -995,7 +1009,7 @@ void s3_fsync(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64
 	struct s3fs *fs = ctx;
 
 	(void)datasync;
-	if (!s3_file_by_fh(fs, fh) && fs->s_dirs[fh & (NT_MAX_FHS - 1)]) {
+	if (!s3_file_by_fh(fs, fh) && s3_dir_is_open(fs, fh)) {
 		be_reply_err(r, 0); /* FSYNCDIR: a listing has nothing to store */
 		return;
 	}

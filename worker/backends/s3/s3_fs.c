@@ -937,9 +937,12 @@ static int s3_set_creds(void *ctx, const struct ipc_s3_creds *k)
 				  k->cr_session_token);
 }
 
+/* The old session's node ids never match again; its handles would stay
+ * in their slots, holding files, until a new handle took the slot. */
 static void s3_session_reset(void *ctx)
 {
-	(void)ctx; /* node ids of the old session never match again */
+	s3_files_reset(ctx);
+	s3_dirs_reset(ctx);
 }
 
 const struct be_ops be_s3_ops = {

@@ -208,10 +208,16 @@ void s3_readdir(void *ctx, struct fuse_req *r, const struct be_caller *who, uint
 		uint64_t off, uint32_t size, bool plus);
 void s3_releasedir(void *ctx, struct fuse_req *r, const struct be_caller *who, uint64_t fh);
 void s3_dirs_free(struct s3fs *fs);
+/* Is fh a directory handle open here (FSYNCDIR)? */
+bool s3_dir_is_open(struct s3fs *fs, uint64_t fh);
+/* A dropped FUSE session (DESTROY, a new INIT): its handles go. */
+void s3_dirs_reset(struct s3fs *fs);
 
 /* ---- s3_file.c ---- */
 
 int s3_files_init(struct s3fs *fs);
+/* A dropped FUSE session: its handles go (work under way still ends). */
+void s3_files_reset(struct s3fs *fs);
 /* Room for writes again: move on every file that waited for it. */
 void s3_files_wake(struct s3fs *fs);
 void s3_files_free(struct s3fs *fs);
