@@ -421,6 +421,14 @@ static int parent_pid_file(const char *path)
 	return 0;
 }
 
+/* What start-up left on disk goes: the socket if we created it, the pid file. */
+static void parent_undo(const struct parent_conf *conf, int created)
+{
+	listener_unlink(created ? conf : NULL);
+	if (conf->pc_pid_file && unlink(conf->pc_pid_file) < 0)
+		log_warn("--pid-file %s: cannot remove it", conf->pc_pid_file);
+}
+
 /* 0: run; 1: done, exit 0 (help, version, capabilities); -EINVAL: exit 1. */
 int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 {
@@ -921,9 +929,15 @@ int main(int argc, char *argv[])
 		log_warnx("cannot create the event loop");
 		return 1;
 	}
-	lfd = listener_open(&conf, &created);
-	if (lfd < 0)
+	/* The pid file is there before the socket is: whoever sees the
+	 * socket can read it. */
+	if (conf.pc_pid_file && parent_pid_file(conf.pc_pid_file) < 0)
 		return 1;
+	lfd = listener_open(&conf, &created);
+	if (lfd < 0) {
+		parent_undo(&conf, 0);
+		return 1;
+	}
 
 	ev_term = evsignal_new(env.pe_base, SIGTERM, parent_sig_term, env.pe_base);
 	ev_int = evsignal_new(env.pe_base, SIGINT, parent_sig_term, env.pe_base);
@@ -933,19 +947,15 @@ int main(int argc, char *argv[])
 	    evsignal_add(ev_int, NULL) < 0 || evsignal_add(ev_chld, NULL) < 0 ||
 	    evsignal_add(ev_hup, NULL) < 0) {
 		log_warnx("cannot install signal handlers");
-		listener_unlink(created ? &conf : NULL);
+		parent_undo(&conf, created);
 		return 1;
 	}
 
 	workers_init(&env);
 	seclog_init(&env);
 	vu_server_init(&env);
-	if (conf.pc_pid_file && parent_pid_file(conf.pc_pid_file) < 0) {
-		listener_unlink(created ? &conf : NULL);
-		return 1;
-	}
 	if (priv_drop(&env) < 0) {
-		listener_unlink(created ? &conf : NULL);
+		parent_undo(&conf, created);
 		return 1;
 	}
 	if (conf.pc_sandbox == IPC_SBX_NONE)
@@ -959,7 +969,7 @@ int main(int argc, char *argv[])
 			  "a tuning mode, not for production",
 			  env.pe_worker_policy);
 	if (listener_start(env.pe_base, lfd) < 0) {
-		listener_unlink(created ? &conf : NULL);
+		parent_undo(&conf, created);
 		return 1;
 	}
 
@@ -992,9 +1002,7 @@ int main(int argc, char *argv[])
 	parent_notify("STOPPING=1");
 	vu_server_end(NULL);
 	listener_stop();
-	listener_unlink(created ? &conf : NULL);
-	if (conf.pc_pid_file && unlink(conf.pc_pid_file) < 0)
-		log_warn("--pid-file %s: cannot remove it", conf.pc_pid_file);
+	parent_undo(&conf, created);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_chld);
