@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,37 @@ void log_init(const char *ident, enum log_level level, int use_syslog)
 	log_journal = log_on_journal();
 	if (use_syslog)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+int log_open_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC, 0640);
+
+	if (fd < 0)
+		return -errno;
+	if (dup2(fd, STDERR_FILENO) < 0) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	close(fd);
+	log_journal = log_on_journal();
+	return 0;
+}
+
+int log_reopen(const char *path)
+{
+	if (log_syslog) {
+		closelog();
+		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	}
+	return path ? log_open_file(path) : 0;
+}
+
+void log_set_level(enum log_level level)
+{
+	log_level = level;
 }
 
 void log_set_relay(void)

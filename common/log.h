@@ -10,6 +10,13 @@
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 void log_init(const char *ident, enum log_level level, int use_syslog);
+/* Standard error becomes path, opened for appending (created 0640):
+ * 0 or -errno. */
+int log_open_file(const char *path);
+/* SIGHUP: reconnect to syslog, and reopen path as log_open_file does if it
+ * is not NULL (a file rotated away). 0 or -errno. */
+int log_reopen(const char *path);
+void log_set_level(enum log_level level);
 /* A short tag printed after the program name, e.g. "q1" for a worker. */
 void log_set_tag(const char *tag);
 /* Worker: write "<level>message" lines to stderr for the parent to relay,

@@ -12,9 +12,11 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -100,6 +102,7 @@ static const char parent_usage[] =
     "  --log-level=error|warn|info|debug\n"
     "                            how much to log (default info)\n"
     "  --syslog                  log to syslog instead of standard error\n"
+    "  --log-file=FILE           log to FILE (appended to, reopened on SIGHUP)\n"
     "  --print-capabilities      print the vhost-user capabilities and exit\n"
     "  --help                    print this help and exit\n"
     "  --version                 print the version and build id and exit\n"
@@ -120,6 +123,7 @@ enum {
 	OPT_SOCKET_GROUP,
 	OPT_LOG_LEVEL,
 	OPT_SYSLOG,
+	OPT_LOG_FILE,
 	OPT_ANNOUNCE_SUBMOUNTS,
 	OPT_PID_FILE,
 	OPT_EXIT_ON_DISCONNECT,
@@ -170,6 +174,7 @@ static const struct option parent_options[] = {
     {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
+    {"log-file", required_argument, NULL, OPT_LOG_FILE},
     {"announce-submounts", no_argument, NULL, OPT_ANNOUNCE_SUBMOUNTS},
     {"pid-file", required_argument, NULL, OPT_PID_FILE},
     {"exit-on-disconnect", no_argument, NULL, OPT_EXIT_ON_DISCONNECT},
@@ -499,6 +504,13 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			}
 			conf->pc_pid_file = optarg;
 			break;
+		case OPT_LOG_FILE:
+			if (!*optarg) {
+				fprintf(stderr, "bulkheadd: --log-file needs a file name\n");
+				return -EINVAL;
+			}
+			conf->pc_log_file = optarg;
+			break;
 		case OPT_EXIT_ON_DISCONNECT:
 			conf->pc_exit_on_disconnect = 1;
 			break;
@@ -787,11 +799,12 @@ static int parent_open_root(struct parent_env *env)
 	return mem_make(env);
 }
 
-/* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET. */
-static void parent_notify(const char *state)
+void parent_notify(const char *fmt, ...)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char state[512];
+	va_list ap;
 	size_t len;
 	int fd;
 
@@ -802,6 +815,9 @@ static void parent_notify(const char *state)
 		log_warnx("NOTIFY_SOCKET is too long, not notifying systemd");
 		return;
 	}
+	va_start(ap, fmt);
+	vsnprintf(state, sizeof(state), fmt, ap);
+	va_end(ap);
 	memcpy(sa.sun_path, path, len);
 	if (sa.sun_path[0] == '@')
 		sa.sun_path[0] = '\0'; /* abstract namespace */
@@ -814,6 +830,45 @@ static void parent_notify(const char *state)
 		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
 		log_warn("cannot notify systemd (%s)", state);
 	close(fd);
+}
+
+static void parent_watchdog(evutil_socket_t fd, short ev, void *arg)
+{
+	parent_notify("WATCHDOG=1");
+}
+
+/* WATCHDOG_USEC (for us: WATCHDOG_PID unset or ours): WATCHDOG=1 from the
+ * event loop at half the period, so a loop that stops turning is noticed.
+ * NULL: no watchdog asked for, or none could be set (logged). */
+static struct event *parent_watchdog_start(struct event_base *base)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	unsigned long long us;
+	struct timeval half;
+	struct event *ev;
+	char *end;
+
+	if (!usec)
+		return NULL;
+	if (pid && strtoll(pid, NULL, 10) != (long long)getpid())
+		return NULL;
+	errno = 0;
+	us = strtoull(usec, &end, 10);
+	if (errno || *end || us == 0) {
+		log_warnx("WATCHDOG_USEC '%s' is not a period: no watchdog", usec);
+		return NULL;
+	}
+	half.tv_sec = (time_t)(us / 2 / 1000000);
+	half.tv_usec = (suseconds_t)(us / 2 % 1000000);
+	ev = event_new(base, -1, EV_PERSIST, parent_watchdog, NULL);
+	if (!ev || event_add(ev, &half) < 0) {
+		log_warnx("cannot start the watchdog timer");
+		if (ev)
+			event_free(ev);
+		return NULL;
+	}
+	log_debug("watchdog: WATCHDOG=1 every %llu us", us / 2);
+	return ev;
 }
 
 static void parent_sig_term(evutil_socket_t sig, short ev, void *arg)
@@ -832,16 +887,223 @@ static void parent_sig_chld(evutil_socket_t sig, short ev, void *arg)
 /* SIGHUP: the S3 back end reads its credentials again and gives them to
  * its live workers. Nothing else is read again: the configuration is
  * start-up's. */
+/* The command line, parsed again with the file at SIGHUP, and the
+ * settings it gave at start-up (main's, never freed before exit). */
+static const struct parent_conf *parent_first_conf;
+static int parent_argc;
+static char **parent_argv;
+
+/* Settings SIGHUP read and did not take; they are freed at exit only,
+ * since what a running device keeps may still point into them. */
+struct parent_retired {
+	struct parent_conf *pr_conf;
+	struct parent_retired *pr_next;
+};
+static struct parent_retired *parent_retired;
+
+static void parent_retire(struct parent_conf *c)
+{
+	struct parent_retired *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		log_warnx("out of memory: settings read at SIGHUP are not freed");
+		return;
+	}
+	r->pr_conf = c;
+	r->pr_next = parent_retired;
+	parent_retired = r;
+}
+
+static void parent_retired_free(void)
+{
+	while (parent_retired) {
+		struct parent_retired *r = parent_retired;
+
+		parent_retired = r->pr_next;
+		conf_free(r->pr_conf);
+		free(r->pr_conf);
+		free(r);
+	}
+}
+
+/*
+ * The command line and the file parsed into c again. parent_parse_args
+ * explains itself on standard error, for a person at a terminal; here its
+ * words go to the log: standard error is a memfd while it runs. 0, or -1
+ * with the reason logged.
+ */
+static int parent_parse_again(struct parent_conf *c)
+{
+	char buf[1024];
+	int saved, mfd, r;
+	ssize_t n;
+
+	fflush(stderr);
+	if ((mfd = memfd_create("bulkhead-args", MFD_CLOEXEC)) < 0 ||
+	    (saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)) < 0) {
+		log_warn("SIGHUP: cannot read the configuration again");
+		if (mfd >= 0)
+			close(mfd);
+		return -1;
+	}
+	dup2(mfd, STDERR_FILENO);
+	r = parent_parse_args(parent_argc, parent_argv, c);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	if (r != 0) {
+		n = pread(mfd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		log_warnx("SIGHUP: %s; the settings in use stay",
+			  strncmp(buf, "bulkheadd: ", 11) == 0 ? buf + 11 : buf);
+	}
+	close(mfd);
+	return r == 0 ? 0 : -1;
+}
+
+static bool parent_str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * What a running daemon cannot change (what the sandboxes, capabilities,
+ * socket and share were made from at start-up) stays as it was in c,
+ * each change logged. The rest applies from the next front end on.
+ */
+static void parent_keep_fixed(const struct parent_conf *old, struct parent_conf *c)
+{
+	static const char later[] = "it takes effect when bulkheadd starts again";
+	const struct be_desc *be = be_desc_find(old->pc_backend);
+
+#define PARENT_KEEP(field, name)                                                                   \
+	do {                                                                                       \
+		if (c->field != old->field)                                                        \
+			log_warnx("SIGHUP: %s changed: %s", name, later);                          \
+		c->field = old->field;                                                             \
+	} while (0)
+#define PARENT_KEEP_STR(field, name)                                                               \
+	do {                                                                                       \
+		if (!parent_str_eq(c->field, old->field))                                          \
+			log_warnx("SIGHUP: %s changed: %s", name, later);                          \
+		c->field = old->field;                                                             \
+	} while (0)
+	PARENT_KEEP(pc_backend, "backend");
+	PARENT_KEEP(pc_readonly, "readonly");
+	PARENT_KEEP(pc_devices, "device_nodes");
+	PARENT_KEEP(pc_file_caps, "file_caps");
+	PARENT_KEEP(pc_sandbox, "sandbox");
+	PARENT_KEEP(pc_seccomp, "seccomp");
+	PARENT_KEEP(pc_rlimit_nofile, "rlimit_nofile");
+	PARENT_KEEP(pc_syslog, "syslog");
+	PARENT_KEEP_STR(pc_socket_path, "socket_path");
+	PARENT_KEEP_STR(pc_socket_group, "socket_group");
+	PARENT_KEEP_STR(pc_log_file, "log_file");
+#undef PARENT_KEEP
+#undef PARENT_KEEP_STR
+	for (size_t i = 0; i < be->bd_nkeys; i++) {
+		uint32_t id = old->pc_backend;
+
+		if (!parent_str_eq(c->pc_be[id].bv_str[i], old->pc_be[id].bv_str[i]) ||
+		    c->pc_be[id].bv_num[i] != old->pc_be[id].bv_num[i])
+			log_warnx("SIGHUP: [%s] %s changed: %s", be->bd_name,
+				  be->bd_keys[i].bk_name, later);
+	}
+	memcpy(c->pc_be, old->pc_be, sizeof(c->pc_be));
+}
+
+/* A SIGHUP's reading waiting for the next front end, let go. */
+static void parent_next_free(struct parent_env *next)
+{
+	if (!next)
+		return;
+	if (next->pe_prog_fd >= 0)
+		close(next->pe_prog_fd);
+	pol_free(next->pe_worker_set);
+	parent_retire((struct parent_conf *)next->pe_conf);
+	free(next);
+}
+
+/* SIGHUP: the configuration and the worker's policy file read again, for
+ * the next front end; on any error everything in use stays as it is. */
+static void parent_reload(struct parent_env *env)
+{
+	struct parent_conf *c = calloc(1, sizeof(*c));
+	struct parent_env *next = calloc(1, sizeof(*next));
+
+	if (!c || !next) {
+		log_warnx("SIGHUP: out of memory; the settings in use stay");
+		free(c);
+		free(next);
+		return;
+	}
+	if (parent_parse_again(c) < 0) {
+		conf_free(c);
+		free(c);
+		free(next);
+		return;
+	}
+	parent_keep_fixed(env->pe_conf, c);
+	*next = *env;
+	next->pe_conf = c;
+	next->pe_next = NULL;
+	next->pe_parent_set = NULL;
+	if (priv_recompile(next) < 0) {
+		log_warnx("SIGHUP: the policies in use stay, and so do the settings");
+		parent_next_free(next);
+		return;
+	}
+	parent_next_free(env->pe_next);
+	env->pe_next = next;
+	if (vu_server_active()) {
+		log_info("SIGHUP: settings%s read; the front end connected keeps the ones it "
+			 "started with, the next one gets them",
+			 env->pe_conf->pc_seccomp == IPC_SECCOMP_NONE ? "" : " and policies");
+		return;
+	}
+	parent_next_front_end(env);
+}
+
+void parent_next_front_end(struct parent_env *env)
+{
+	struct parent_env *next = env->pe_next;
+
+	if (!next)
+		return;
+	if (env->pe_prog_fd >= 0)
+		close(env->pe_prog_fd);
+	pol_free(env->pe_worker_set);
+	if (env->pe_conf != next->pe_conf && env->pe_conf != parent_first_conf)
+		parent_retire((struct parent_conf *)env->pe_conf);
+	env->pe_conf = next->pe_conf;
+	memcpy(env->pe_policy_dir, next->pe_policy_dir, sizeof(env->pe_policy_dir));
+	memcpy(env->pe_worker_policy, next->pe_worker_policy, sizeof(env->pe_worker_policy));
+	env->pe_worker_set = next->pe_worker_set;
+	env->pe_prog_fd = next->pe_prog_fd;
+	env->pe_prog_ninsns = next->pe_prog_ninsns;
+	env->pe_next = NULL;
+	free(next);
+	log_set_level((enum log_level)env->pe_conf->pc_log_level);
+	log_info("settings%s read at SIGHUP in force: cache %s, thread pool %u, polling up to %u "
+		 "us%s",
+		 env->pe_conf->pc_seccomp == IPC_SECCOMP_NONE ? "" : " and policies",
+		 conf_cache_names[env->pe_conf->pc_cache], env->pe_conf->pc_thread_pool,
+		 env->pe_conf->pc_poll_us, env->pe_conf->pc_xattr ? ", xattr" : "");
+}
+
 static void parent_sig_hup(evutil_socket_t sig, short ev, void *arg)
 {
 	struct parent_env *env = arg;
+	int r;
 
-	if (env->pe_conf->pc_backend != IPC_BE_S3) {
-		log_info("received SIGHUP: nothing to read again (the configuration is read at "
-			 "start-up only)");
-		return;
-	}
-	if (s3_parent_reload(env) == 0)
+	log_info("received SIGHUP: reopening the log, reading the configuration and the policy "
+		 "files again");
+	if ((r = log_reopen(env->pe_conf->pc_log_file)) < 0)
+		log_warnx("SIGHUP: cannot reopen --log-file %s: %s; logging where it did",
+			  env->pe_conf->pc_log_file, strerror(-r));
+	parent_reload(env);
+	if (env->pe_conf->pc_backend == IPC_BE_S3 && s3_parent_reload(env) == 0)
 		workers_s3_creds();
 }
 
@@ -884,11 +1146,14 @@ int main(int argc, char *argv[])
 {
 	static struct parent_conf conf;
 	static struct parent_env env;
-	struct event *ev_term, *ev_int, *ev_chld, *ev_hup;
+	struct event *ev_term, *ev_int, *ev_chld, *ev_hup, *ev_dog;
 	char what[PATH_MAX + 64];
 	int created = 0, lfd, r;
 
 	parent_fix_stdio();
+	parent_argc = argc;
+	parent_argv = argv;
+	parent_first_conf = &conf;
 	r = parent_parse_args(argc, argv, &conf);
 	if (r)
 		return r > 0 ? 0 : 1;
@@ -901,6 +1166,10 @@ int main(int argc, char *argv[])
 			return 1;
 		}
 		return pol_check_dir(dir, stdout) < 0 ? 1 : 0;
+	}
+	if (conf.pc_log_file && (r = log_open_file(conf.pc_log_file)) < 0) {
+		fprintf(stderr, "bulkheadd: --log-file %s: %s\n", conf.pc_log_file, strerror(-r));
+		return 1;
 	}
 	log_init("bulkheadd", (enum log_level)conf.pc_log_level, conf.pc_syslog);
 	/* Replies go out with MSG_NOSIGNAL; a write() on a dead peer must not kill us. */
@@ -994,12 +1263,15 @@ int main(int argc, char *argv[])
 	/* the line Kata's runtime waits for on our standard error, as
 	 * virtiofsd prints it */
 	log_info("Waiting for vhost-user socket connection...");
-	parent_notify("READY=1");
+	parent_notify("READY=1\nSTATUS=Waiting for a front end");
+	ev_dog = parent_watchdog_start(env.pe_base);
 
 	if (event_base_dispatch(env.pe_base) < 0)
 		log_warnx("event loop failed");
 
-	parent_notify("STOPPING=1");
+	parent_notify("STOPPING=1\nSTATUS=Stopping");
+	if (ev_dog)
+		event_free(ev_dog);
 	vu_server_end(NULL);
 	listener_stop();
 	parent_undo(&conf, created);
@@ -1018,6 +1290,12 @@ int main(int argc, char *argv[])
 		close(env.pe_prog_fd);
 	pol_free(env.pe_worker_set);
 	pol_free(env.pe_parent_set);
+	parent_next_free(env.pe_next);
+	parent_retired_free();
+	if (env.pe_conf != &conf) {
+		conf_free((struct parent_conf *)env.pe_conf);
+		free((void *)env.pe_conf);
+	}
 	conf_free(&conf);
 	log_info("stopped");
 	return 0;

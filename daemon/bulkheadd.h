@@ -62,6 +62,7 @@ struct parent_conf {
 	uint64_t pc_rlimit_nofile; /* --rlimit-nofile, 0: raise to the hard limit */
 	int pc_log_level; /* enum log_level */
 	int pc_syslog;
+	const char *pc_log_file;   /* --log-file=FILE, NULL: standard error */
 	uint32_t pc_seccomp;	   /* enum ipc_seccomp */
 	const char *pc_policy_dir; /* --policy-dir, NULL: the default */
 	int pc_check_policy;	   /* --check-policy: validate and exit */
@@ -126,6 +127,10 @@ struct parent_env {
 	/* The S3 back end (s3_parent.c); its staging directory is pe_root_fd. */
 	int pe_ca_fd;		      /* CA bundle of an https endpoint, -1: none */
 	struct s3_creds *pe_s3_creds; /* NULL unless it is S3; SIGHUP replaces them */
+
+	/* SIGHUP (bulkheadd.c): the configuration and the worker's seccomp
+	 * program read again, waiting for the next front end; NULL: none. */
+	struct parent_env *pe_next;
 };
 
 /* Timeouts of the synchronous conversation with a worker. */
@@ -155,6 +160,12 @@ struct parent_env {
 
 /* bulkheadd.c */
 int parent_parse_args(int argc, char *argv[], struct parent_conf *conf);
+/* sd_notify without libsystemd: one datagram, e.g. "STATUS=...", to
+ * $NOTIFY_SOCKET if it is set. */
+void parent_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Between two front ends: what SIGHUP read takes over (the settings, the
+ * worker's seccomp program). */
+void parent_next_front_end(struct parent_env *env);
 
 /* config.c: settings as the command line and bulkhead.conf(5) spell them.
  * The setters return 0, or -1 with the reason in why. */
@@ -198,6 +209,8 @@ void listener_unlink(const struct parent_conf *conf);
 /* vu_server.c */
 void vu_server_init(struct parent_env *env);
 bool vu_server_busy(void);
+/* Is a front end connected? */
+bool vu_server_active(void);
 /* Take over an accepted connection: 0 or -errno (the fd is closed on error). */
 int vu_server_start(int fd);
 /* Drop the current front end (if any): stop workers, close everything. */
@@ -209,6 +222,10 @@ void vu_server_drop(const char *why);
 /* privdrop.c */
 int priv_policy_dir(const struct parent_conf *conf, int from_build_tree, char *buf, size_t len);
 int priv_compile(struct parent_env *env);
+/* SIGHUP: the worker's policy file compiled again into next (a copy of the
+ * running env with the new pe_conf), parent.policy only checked. 0 or
+ * -errno, logged with file and line. */
+int priv_recompile(struct parent_env *next);
 int priv_drop(struct parent_env *env);
 /* Which policy file forbids syscall nr for a worker, for the log. */
 const char *priv_policy_for(const struct parent_env *env, int nr);
@@ -291,6 +308,8 @@ int wl_fds(int *fds, uint32_t *qs, int max);
 void workers_init(struct parent_env *env);
 bool workers_live(uint32_t q);
 bool workers_dead(uint32_t q);
+/* Workers running now, for the status line. */
+unsigned workers_count(void);
 int workers_spawn(uint32_t q, const struct ipc_region *regions, const int *fds, uint32_t nregions);
 int workers_mem_table(const struct ipc_region *regions, const int *fds, uint32_t nregions);
 int workers_ring_start(uint32_t q, const struct ipc_ring_start *rs, const int *fds, size_t nfds);

@@ -259,6 +259,7 @@ static const struct conf_key conf_keys[] = {
     {"daemon", "rlimit_nofile", CK_U64, CK_FIELD(pc_rlimit_nofile), 1, UINT32_MAX, NULL, false},
     {"daemon", "log_level", CK_SETTER, 0, 0, 0, conf_set_log_level, false},
     {"daemon", "syslog", CK_FLAG, CK_FIELD(pc_syslog), 0, 0, NULL, true},
+    {"daemon", "log_file", CK_STRING, CK_FIELD(pc_log_file), 0, 0, NULL, false},
 };
 
 /* The sections of the table above; each back end's own section, named

@@ -72,15 +72,20 @@ fail:
 	return r;
 }
 
-int priv_compile(struct parent_env *env)
+/* The worker's half of priv_compile: its policy file read, compiled and
+ * exported into env's fields (pe_policy_dir, pe_worker_policy,
+ * pe_worker_set, pe_prog_fd, pe_prog_ninsns) by env's pe_conf. 0, or
+ * -errno logged with the file and line. */
+static int priv_compile_worker(struct parent_env *env)
 {
 	const struct parent_conf *c = env->pe_conf;
 	char err[600], file[64];
 	scmp_filter_ctx ctx = NULL;
-	unsigned nw = 0, np = 0;
+	unsigned nw = 0;
 	int r;
 
 	env->pe_prog_fd = -1;
+	env->pe_worker_set = NULL;
 	if (c->pc_seccomp == IPC_SECCOMP_NONE)
 		return 0;
 	if (priv_policy_dir(c, env->pe_from_build_tree, env->pe_policy_dir,
@@ -91,9 +96,7 @@ int priv_compile(struct parent_env *env)
 	}
 	snprintf(env->pe_worker_policy, sizeof(env->pe_worker_policy), "%s/%s", env->pe_policy_dir,
 		 file);
-	if (!(env->pe_worker_set = pol_load(env->pe_policy_dir, file, err, sizeof(err))) ||
-	    !(env->pe_parent_set =
-		  pol_load(env->pe_policy_dir, "parent.policy", err, sizeof(err)))) {
+	if (!(env->pe_worker_set = pol_load(env->pe_policy_dir, file, err, sizeof(err)))) {
 		log_warnx("%s", err);
 		return -EINVAL;
 	}
@@ -109,6 +112,24 @@ int priv_compile(struct parent_env *env)
 		log_warnx("cannot export the worker's seccomp program: %s", strerror(-r));
 		return r;
 	}
+	log_debug("seccomp policy %s: %u rules (%u instructions)", env->pe_worker_policy, nw,
+		  env->pe_prog_ninsns);
+	return 0;
+}
+
+int priv_compile(struct parent_env *env)
+{
+	char err[600];
+	unsigned np = 0;
+	int r;
+
+	if ((r = priv_compile_worker(env)) < 0 || env->pe_conf->pc_seccomp == IPC_SECCOMP_NONE)
+		return r;
+	if (!(env->pe_parent_set =
+		  pol_load(env->pe_policy_dir, "parent.policy", err, sizeof(err)))) {
+		log_warnx("%s", err);
+		return -EINVAL;
+	}
 	/* TRAP, not KILL_PROCESS: a worker that trips the parent's list still
 	 * reports the call through its SIGSYS handler. */
 	r = pol_compile_denylist(env->pe_parent_set, SCMP_ACT_TRAP,
@@ -117,8 +138,25 @@ int priv_compile(struct parent_env *env)
 		log_warnx("%s", err);
 		return r;
 	}
-	log_debug("seccomp policies from %s: worker %u rules (%u instructions), parent %u rules",
-		  env->pe_policy_dir, nw, env->pe_prog_ninsns, np);
+	log_debug("seccomp policies from %s: parent %u rules", env->pe_policy_dir, np);
+	return 0;
+}
+
+int priv_recompile(struct parent_env *next)
+{
+	struct pol_set *parent;
+	char err[600];
+	int r;
+
+	if ((r = priv_compile_worker(next)) < 0 || next->pe_conf->pc_seccomp == IPC_SECCOMP_NONE)
+		return r;
+	/* loaded on us at start-up and inherited by every worker since: only
+	 * checked here, in force at the next start */
+	if (!(parent = pol_load(next->pe_policy_dir, "parent.policy", err, sizeof(err)))) {
+		log_warnx("%s", err);
+		return -EINVAL;
+	}
+	pol_free(parent);
 	return 0;
 }
 

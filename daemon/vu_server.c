@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +49,7 @@ struct vs_session {
 	struct ipc_region s_regions[BH_MAX_MEM_REGIONS];
 	int s_region_fds[BH_MAX_MEM_REGIONS];
 	uint32_t s_nregions;
+	pid_t s_peer; /* the front end's pid (SO_PEERCRED), 0: unknown */
 };
 
 static struct parent_env *vs_env;
@@ -56,6 +58,18 @@ static bool vs_active;
 /* Connections so far: a deferred drop (vu_server_drop) names its own. */
 static uint64_t vs_gen;
 static uint64_t vs_drop_gen;
+
+/* systemd's STATUS= line: who is served and how many queues run. */
+static void vs_status(void)
+{
+	uint32_t started = 0;
+
+	for (uint32_t i = 0; i < BH_MAX_QUEUES; i++)
+		started += vs.s_rings[i].vr_started;
+	parent_notify("STATUS=Serving the front end (pid %d): %u queue%s running, %u worker%s",
+		      (int)vs.s_peer, started, started == 1 ? "" : "s", workers_count(),
+		      workers_count() == 1 ? "" : "s");
+}
 static char vs_drop_why[256];
 /* Why a handler refused a message (set by vs_fail, logged by the dispatcher). */
 static char vs_why[256];
@@ -211,6 +225,7 @@ static int vs_ring_stop(uint32_t q)
 	err = workers_ring_stop(q, &last);
 	if (err == 0)
 		r->vr_base = last;
+	vs_status();
 	return err;
 }
 
@@ -313,6 +328,7 @@ static int vs_ring_start(uint32_t q)
 		return vs_fail(-EIO, "queue %u: the worker refused the ring: %s", q,
 			       strerror(-err));
 	r->vr_started = true;
+	vs_status();
 	log_debug("queue %u started: size %u, base %u, %s", q, r->vr_num, r->vr_base,
 		  r->vr_enabled ? "enabled" : "disabled");
 	return 0;
@@ -651,6 +667,8 @@ static void vs_after_front_end(void)
 		event_base_loopbreak(vs_env->pe_base);
 		return;
 	}
+	parent_next_front_end(vs_env);
+	parent_notify("STATUS=Waiting for the next front end");
 	log_info("waiting for the next front end");
 }
 
@@ -674,8 +692,16 @@ bool vu_server_busy(void)
 	return vs_active;
 }
 
+bool vu_server_active(void)
+{
+	return vs_active;
+}
+
 int vu_server_start(int fd)
 {
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
 	vs_gen++;
 	memset(&vs, 0, sizeof(vs));
 	vs.s_fd = fd;
@@ -694,6 +720,9 @@ int vu_server_start(int fd)
 		return -ENOMEM;
 	}
 	vs_active = true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		vs.s_peer = cred.pid;
+	vs_status();
 	return 0;
 }
 

@@ -100,6 +100,15 @@ bool workers_live(uint32_t q)
 	return q < BH_MAX_QUEUES && wk_table[q].w_state == WK_LIVE;
 }
 
+unsigned workers_count(void)
+{
+	unsigned n = 0;
+
+	for (uint32_t i = 0; i < BH_MAX_QUEUES; i++)
+		n += wk_table[i].w_state == WK_LIVE;
+	return n;
+}
+
 bool workers_dead(uint32_t q)
 {
 	return q < BH_MAX_QUEUES && wk_table[q].w_state == WK_DEAD;

@@ -111,6 +111,19 @@ tests_integration_test_compat_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_integration_test_compat_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
 endif
 
+# The systemd units' command line under socket activation, notify
+# messages, SIGHUP (configuration, policies, log file).
+if HAVE_CRITERION
+check_PROGRAMS += tests/integration/test_systemd
+TESTS += tests/integration/test_systemd
+tests_integration_test_systemd_SOURCES = tests/integration/test_systemd.c \
+	tests/integration/itest.c tests/integration/itest.h \
+	tests/integration/fops.c tests/integration/fops.h
+tests_integration_test_systemd_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_integration_test_systemd_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_integration_test_systemd_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
+endif
+
 # The memory back end and bulkhead.conf(5) (issue 12).
 if HAVE_CRITERION
 check_PROGRAMS += tests/integration/test_memory
@@ -174,4 +187,7 @@ EXTRA_DIST += tests/integration/check-docs.sh
 # The vhost-user descriptor libvirt discovers bulkhead by.
 TESTS += tests/integration/check-vhost-user.sh
 EXTRA_DIST += tests/integration/check-vhost-user.sh
+# The systemd units: substituted, known to systemd, scored.
+TESTS += tests/integration/check-units.sh
+EXTRA_DIST += tests/integration/check-units.sh
 check_DATA = contrib/vhost-user/60-bulkhead.json
