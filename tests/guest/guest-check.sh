@@ -10,6 +10,9 @@
 #   list full|stat     listing of /mnt: line count and sha256 on the console,
 #                      the listing itself on /dev/vda ("BH-LISTING <bytes>" + data)
 #   md5 PATH           md5sum of /mnt/PATH
+#   write PATH         4 MiB of new random bytes to /mnt/PATH, fsynced; its md5sum
+#   writeloop PATH     rewrite /mnt/PATH (16 MiB, fsynced) in a loop in the
+#                      background until the guest ends
 #   reboot | poweroff  immediately (-f), mounted or not
 TAG=testfs
 OUT=/dev/vda
@@ -64,6 +67,19 @@ while read -r cmd arg; do
 		else
 			result md5 fail
 		fi
+		;;
+	write)
+		if dd if=/dev/urandom of="/mnt/$arg" bs=1M count=4 conv=fsync 2>/dev/null; then
+			result write ok "$(md5sum "/mnt/$arg" | cut -d' ' -f1)"
+		else
+			result write fail
+		fi
+		;;
+	writeloop)
+		(while :; do
+			dd if=/dev/zero of="/mnt/$arg" bs=1M count=16 conv=fsync 2>/dev/null
+		done) &
+		result writeloop ok
 		;;
 	reboot)
 		reboot -f

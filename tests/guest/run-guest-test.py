@@ -12,7 +12,12 @@ seeded tree on the host.
 Boot 1: mount, full listing (stat + md5 of every file), reboot -f while mounted.
 Boot 2: mount again (a second FUSE_INIT on the live session), full listing,
 umount, mount (DESTROY then INIT), stat listing and the 64 MiB file's md5,
-poweroff. QEMU and the daemon are always killed at the end.
+poweroff.
+Boot 3, a second QEMU against the same daemon (the next front end): mount,
+the 64 MiB file's md5, a new file written and checked from the host, then a
+write loop; while it runs the daemon gets SIGTERM and must exit 0 within
+5 s, with its workers gone, no worker ended badly, and its socket removed.
+QEMU and the daemon are always killed at the end.
 
 Environment: BH_GUEST_DAEMON=bulkheadd|virtiofsd|"CMD {socket} {dir}",
 BH_BUILDDIR (where daemon/bulkheadd lives), BH_GUEST_WORKDIR, BH_GUEST_TIMEOUT.
@@ -541,9 +546,56 @@ class GuestTest:
                 break
             if any(bad in line for bad in ("Kernel panic", "BUG:", "Oops", "BH-READY")):
                 raise TestFailure("unexpected guest output after poweroff: %s" % line)
+        if is_bulkheadd(self.daemon):
+            self.next_front_end()
+            return
         why = stop_daemon(self.daemon, self.daemon_log)
         if why:
             raise TestFailure(why)
+
+    def next_front_end(self):
+        """Boot 3: another QEMU process, the daemon's next front end, then
+        SIGTERM to the daemon while the guest writes."""
+        if self.daemon.poll() is not None:
+            raise TestFailure("bulkheadd exited (status %d) when its first front end went"
+                              % self.daemon.returncode)
+        self.start_qemu()
+        self.wait_boot()
+        self.command("mount", 60)
+        md5 = self.command("md5 " + BIG_NAME, 120)
+        if md5 != [self.big_md5]:
+            raise TestFailure("boot 3: md5 of %s is %s, expected %s"
+                              % (BIG_NAME, md5, self.big_md5))
+        md5 = self.command("write from-boot-3", 120)
+        with open(os.path.join(self.shared, "from-boot-3"), "rb") as f:
+            host = hashlib.md5(f.read()).hexdigest()
+        if md5 != [host]:
+            raise TestFailure("boot 3: the guest wrote %s, the host reads %s" % (md5, host))
+        self.command("writeloop loop.bin", 30)
+        loop = os.path.join(self.shared, "loop.bin")
+        end = time.monotonic() + 30
+        while not (os.path.exists(loop) and os.path.getsize(loop) > 0):
+            if time.monotonic() > end:
+                raise TestFailure("boot 3: the write loop wrote nothing")
+            time.sleep(0.2)
+        time.sleep(1)
+        workers = [int(p) for p in subprocess.run(
+            ["pgrep", "-P", str(self.daemon.pid)], stdout=subprocess.PIPE,
+            text=True).stdout.split()]
+        if not workers:
+            raise TestFailure("boot 3: the daemon has no workers while the guest writes")
+        t = time.monotonic()
+        why = stop_daemon(self.daemon, self.daemon_log)
+        if why:
+            raise TestFailure("SIGTERM during I/O: " + why)
+        log("boot 3: SIGTERM while the guest wrote: bulkheadd exited 0 after %.1fs"
+            % (time.monotonic() - t))
+        left = [p for p in workers if os.path.exists("/proc/%d" % p)]
+        if left:
+            raise TestFailure("SIGTERM during I/O: workers %s outlived the daemon" % left)
+        if os.path.exists(self.sock):
+            raise TestFailure("SIGTERM during I/O: the socket %s is still there" % self.sock)
+        stop(self.qemu, "qemu")
 
     def cleanup(self, ok):
         stop(self.qemu, "qemu")
@@ -605,8 +657,8 @@ def main():
     finally:
         test.cleanup(ok)
     if ok:
-        print("guest-test: PASS (%s): 2 boots, listings identical, %.0fs"
-              % (args.daemon, time.monotonic() - t0), flush=True)
+        print("guest-test: PASS (%s): %d boots, listings identical, %.0fs"
+              % (args.daemon, test.boot, time.monotonic() - t0), flush=True)
         return 0
     return 1
 
