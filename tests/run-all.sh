@@ -4,7 +4,8 @@
 # the suite needs is there, autoreconf, configure, build, `make check` (unit
 # and front-end integration tests), `make check-guest` (a real Linux guest
 # under QEMU), `make check-guest-s3` (a guest on a share of an S3 bucket of
-# a Ceph cluster it starts), then a copy of the source tree below /root
+# a Ceph cluster it starts), `make check-guest-systemd` (the installed
+# systemd units under the host's systemd as PID 1 in a guest), then a copy of the source tree below /root
 # reached through a symlink in /tmp (which the test user cannot enter, which
 # the workloads guest covers with tmpfs, and whose build directory is a
 # logical path), where test_unpriv and `make check-guest-workloads` (git,
@@ -273,6 +274,15 @@ if [ $build_ok = 1 ]; then
 	else
 		step check-guest-s3 logged "$suite_tmp/check-guest-s3.out" make check-guest-s3
 		count_workloads $? "$suite_tmp/check-guest-s3.out"
+	fi
+
+	# The installed systemd units under a real systemd in a guest.
+	if set_to_skip BH_SKIP_GUEST; then
+		skip check-guest-systemd BH_SKIP_GUEST
+	elif step check-guest-systemd make check-guest-systemd; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
 	fi
 
 	# The parts that care where the tree lives run from a copy made for

@@ -13,6 +13,11 @@ echo 3 >/proc/sys/kernel/printk
 while read -r m; do
 	insmod "/lib/bh-modules/$m.ko" || echo "BH-ERROR insmod $m failed"
 done </etc/bh-modules
+# bh.exec on the kernel command line: the payload becomes PID 1 (to hand
+# over to another init with switch_root).
+case " $(cat /proc/cmdline) " in
+*" bh.exec "*) exec /bh-run ;;
+esac
 /bh-run
 echo "BH-ERROR payload returned $?"
 poweroff -f

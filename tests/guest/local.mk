@@ -19,7 +19,10 @@ GUEST_TEST_FILES = \
 	tests/guest/wl_checks.py \
 	tests/guest/s3share.py \
 	tests/guest/s3_checks.py \
-	tests/guest/hostroot.sh
+	tests/guest/hostroot.sh \
+	tests/guest/systemd-guest.py \
+	tests/guest/systemd-root.sh \
+	tests/guest/systemd-guest.sh
 EXTRA_DIST += $(GUEST_TEST_FILES) \
 	contrib/install-deps.sh contrib/demo.sh tests/run-all.sh .ci/run
 
@@ -34,3 +37,17 @@ check-guest-workloads: daemon/bulkheadd worker/bulkhead-worker
 .PHONY: check-guest-s3
 check-guest-s3: daemon/bulkheadd worker/bulkhead-worker
 	BH_BUILDDIR='$(abs_top_builddir)' python3 '$(abs_top_srcdir)/tests/guest/s3share.py'
+
+# check-guest-systemd: the installed systemd units under the host's own
+# systemd as PID 1 in a guest (its root the host's / under an overlay), a
+# front end (unit-client) in the guest connecting to their sockets; root,
+# about a minute.
+check_PROGRAMS += tests/guest/unit-client
+tests_guest_unit_client_SOURCES = tests/guest/unit-client.c
+tests_guest_unit_client_CPPFLAGS = $(VUFE_CPPFLAGS)
+tests_guest_unit_client_LDADD = $(VUFE_LIBS)
+
+.PHONY: check-guest-systemd
+check-guest-systemd: daemon/bulkheadd worker/bulkhead-worker tests/guest/unit-client
+	BH_BUILDDIR='$(abs_top_builddir)' BH_SOCKET_GROUP='$(SOCKET_GROUP)' \
+		python3 '$(abs_top_srcdir)/tests/guest/systemd-guest.py'
