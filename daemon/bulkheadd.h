@@ -22,8 +22,10 @@ struct event_base;
  * An id map in the kernel's uid_map form: ns id, host id, count per line.
  * From --uid-map/--gid-map (ns = what the worker's user namespace sees),
  * --translate-uid/--translate-gid (ns = the guest's id) or the default.
+ * The kernel takes up to 340 lines, but in one write of less than a page:
+ * 64 lines of three 10-digit numbers are 2112 bytes at most.
  */
-#define UNS_MAX_LINES 8
+#define UNS_MAX_LINES 64
 struct uns_line {
 	uint32_t ul_ns;
 	uint32_t ul_host;

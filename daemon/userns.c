@@ -71,11 +71,17 @@ static int uns_add(const char *opt, const char *arg, struct uns_map *m, uint32_t
 	}
 	for (unsigned i = 0; i < m->um_n; i++) {
 		const struct uns_line *l = &m->um_lines[i];
+		int side_ns = uns_overlap(l->ul_ns, l->ul_count, ns, count);
 
-		if (uns_overlap(l->ul_ns, l->ul_count, ns, count) ||
-		    uns_overlap(l->ul_host, l->ul_count, host, count)) {
-			fprintf(stderr, "bulkheadd: invalid %s '%s': it overlaps an earlier %s\n",
-				opt, arg, opt);
+		if (side_ns || uns_overlap(l->ul_host, l->ul_count, host, count)) {
+			/* the earlier line in the option's own form */
+			fprintf(stderr,
+				"bulkheadd: invalid %s '%s': its %s ids overlap those of the "
+				"earlier %s '%s%u:%u:%u%s'\n",
+				opt, arg,
+				side_ns ? (arg[0] == ':' ? "namespace" : "guest") : "host", opt,
+				arg[0] == ':' ? ":" : "map:", l->ul_ns, l->ul_host, l->ul_count,
+				arg[0] == ':' ? ":" : "");
 			return -EINVAL;
 		}
 	}
