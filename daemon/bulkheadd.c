@@ -1002,6 +1002,7 @@ int main(int argc, char *argv[])
 	parent_notify("STOPPING=1");
 	vu_server_end(NULL);
 	listener_stop();
+	mapper_stop();
 	parent_undo(&conf, created);
 	event_free(ev_term);
 	event_free(ev_int);

@@ -8,6 +8,9 @@
  * 0, other owners as the overflow id 65534), reading, the worker's host
  * uid, no_new_privs, seccomp and uid_map, --translate-uid folded into the
  * map, a root parent with --uid-map, and start-up errors naming the option.
+ * Maps of more than the user's own id go through newuidmap/newgidmap, run
+ * by the daemon's id-map helper: refused with their output for ids /etc/subuid
+ * does not delegate, and refused under no_new_privs or without the tools.
  * Runs in: the test process (root); bulkheadd is a child that drops to the
  * test user before exec.
  */
@@ -21,6 +24,7 @@
 #include <pwd.h>
 #include <sched.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -36,6 +40,11 @@
 #define UP_WORKER_CAPS                                                                             \
 	((1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_FOWNER) |                 \
 	 (1ull << CAP_FSETID) | (1ull << CAP_SETGID) | (1ull << CAP_SETUID))
+
+/* The subordinate range libvirt's form names: far above any id a host
+ * hands out. */
+#define UP_SUB_START 3000000u
+#define UP_SUB_COUNT 65536u
 
 static uid_t up_uid;
 static gid_t up_gid;
@@ -171,17 +180,29 @@ static int up_expose_trees(void)
 	return 0;
 }
 
-/* In a child: become the test user for good (no groups, no capabilities),
- * with the build tree within its reach. */
-static void up_drop(void)
+/* In a child, as root: a mount namespace of its own with the build tree
+ * within the user's reach. */
+static void up_enter_trees(void)
 {
 	if (up_expose_trees() < 0) {
 		dprintf(2, "test_unpriv: exposing the build tree: %s\n", strerror(errno));
 		_exit(126);
 	}
+}
+
+/* In a child: become the test user for good (no groups, no capabilities). */
+static void up_become_user(void)
+{
 	if (setgroups(0, NULL) < 0 || setresgid(up_gid, up_gid, up_gid) < 0 ||
 	    setresuid(up_uid, up_uid, up_uid) < 0)
 		_exit(126);
+}
+
+/* In a child: become the test user, with the build tree within its reach. */
+static void up_drop(void)
+{
+	up_enter_trees();
+	up_become_user();
 }
 
 /* Start bulkheadd as the user (as root with as_root) on a socket in a
@@ -220,6 +241,20 @@ static void up_start(const char *const *extra, int as_root)
 		hx_log_dump(&it_d);
 		cr_assert_fail("INIT failed");
 	}
+}
+
+/* libvirt's maps for a session daemon (qemu_virtiofs.c): the user as 0,
+ * its range of /etc/subuid (/etc/subgid) as 1 and up, the uid maps first. */
+static char up_lv_maps[4][64];
+
+static void up_libvirt_maps(void)
+{
+	snprintf(up_lv_maps[0], sizeof(up_lv_maps[0]), "--uid-map=:0:%u:1:", (unsigned)up_uid);
+	snprintf(up_lv_maps[1], sizeof(up_lv_maps[1]), "--uid-map=:1:%u:%u:", UP_SUB_START,
+		 UP_SUB_COUNT);
+	snprintf(up_lv_maps[2], sizeof(up_lv_maps[2]), "--gid-map=:0:%u:1:", (unsigned)up_gid);
+	snprintf(up_lv_maps[3], sizeof(up_lv_maps[3]), "--gid-map=:1:%u:%u:", UP_SUB_START,
+		 UP_SUB_COUNT);
 }
 
 static void up_setup(void)
@@ -325,11 +360,16 @@ static int up_has_map_line(pid_t pid, const char *file, unsigned ns, unsigned ho
 	return found;
 }
 
-/* Run bulkheadd as the user to completion: exit code, output in out. */
-static int up_run(const char *const *extra, char *out, size_t cap)
+/* Did the last up_run's daemon create its socket? */
+static int up_run_made_socket;
+
+/* Run bulkheadd to completion, as() in the child (up_drop: the user): exit
+ * code, output in out. */
+static int up_run_as(const char *const *extra, void (*as)(void), char *out, size_t cap)
 {
-	char share[PATH_MAX + 32], sock[PATH_MAX + 32], dir[256];
+	char share[PATH_MAX + 32], sock[PATH_MAX + 32], dir[256], path[300];
 	char *argv[16];
+	struct stat st;
 	int n = 0, r;
 
 	cr_assert_eq(hx_mkdtemp(dir, sizeof(dir), "unpriv-run"), 0);
@@ -342,10 +382,17 @@ static int up_run(const char *const *extra, char *out, size_t cap)
 	for (int i = 0; extra[i] && n < 15; i++)
 		argv[n++] = (char *)extra[i];
 	argv[n] = NULL;
-	r = hx_run_capture(argv, dir, up_drop, out, cap);
+	r = hx_run_capture(argv, dir, as, out, cap);
+	snprintf(path, sizeof(path), "%s/s", dir);
+	up_run_made_socket = lstat(path, &st) == 0;
 	hx_rmtree(dir);
 	cr_assert_geq(r, 0, "run bulkheadd: %s", strerror(-r));
 	return r;
+}
+
+static int up_run(const char *const *extra, char *out, size_t cap)
+{
+	return up_run_as(extra, up_drop, out, cap);
 }
 
 /* ---- an unprivileged daemon with the default map ---- */
@@ -602,25 +649,44 @@ Test(unpriv_startup, malformed_uid_map_stops_startup_naming_the_option)
 	cr_expect(strstr(out, "invalid --uid-map '0:1000:1'"), "%s", out);
 }
 
+/* out says the daemon refused to start with each of the pieces, and it
+ * made no socket. */
+static void up_refused(int code, const char *out, const char *const *pieces)
+{
+	cr_expect_eq(code, 1, "exit %d: %s", code, out);
+	for (int i = 0; pieces[i]; i++)
+		cr_expect(strstr(out, pieces[i]), "no '%s' in: %s", pieces[i], out);
+	cr_expect(strstr(out, "; not starting"), "%s", out);
+	cr_expect(!up_run_made_socket, "a refused daemon made its socket");
+	cr_expect(!strstr(out, "Waiting for vhost-user socket connection"), "%s", out);
+}
+
+/* Another user's id: newuidmap refuses it (even with the user's range in
+ * /etc/subuid), and says why. */
 Test(unpriv_startup, uid_map_of_another_users_id_stops_startup_naming_the_option)
 {
 	static const char *const extra[] = {"--uid-map=:0:0:1:", NULL};
+	static const char *const want[] = {"--uid-map: /usr/bin/newuidmap ",
+					   " 0 0 1 failed (exit status 1): newuidmap: uid range "
+					   "[0-1) -> [0-1) not allowed",
+					   "delegated to user " UP_USER " in /etc/subuid", NULL};
 	char out[4096];
 
-	cr_expect_eq(up_run(extra, out, sizeof(out)), 1, "%s", out);
-	cr_expect(
-	    strstr(out, "--uid-map ':0:0:1:': an unprivileged bulkheadd can map only its own"),
-	    "%s", out);
+	up_refused(up_run(extra, out, sizeof(out)), out, want);
 }
 
 Test(unpriv_startup, gid_map_range_stops_startup_naming_the_option)
 {
-	char arg[64], out[4096];
+	char arg[64], piece[128], out[4096];
 	const char *extra[] = {arg, NULL};
+	const char *want[] = {"--gid-map: /usr/bin/newgidmap ", piece, "/etc/subgid", NULL};
 
 	snprintf(arg, sizeof(arg), "--gid-map=:0:%u:2:", (unsigned)up_gid);
-	cr_expect_eq(up_run(extra, out, sizeof(out)), 1, "%s", out);
-	cr_expect(strstr(out, "--gid-map ':0:") && strstr(out, "count of 1"), "%s", out);
+	snprintf(piece, sizeof(piece),
+		 " 0 %u 2 failed (exit status 1): newgidmap: gid range [0-2) -> "
+		 "[%u-%u) not allowed",
+		 (unsigned)up_gid, (unsigned)up_gid, (unsigned)up_gid + 2);
+	up_refused(up_run(extra, out, sizeof(out)), out, want);
 }
 
 Test(unpriv_startup, unsupported_translate_form_stops_startup_naming_the_option)
@@ -651,14 +717,117 @@ Test(unpriv_startup, uid_map_without_the_namespace_sandbox_stops_startup)
 	cr_expect(strstr(out, "need --sandbox=namespace"), "%s", out);
 }
 
-Test(unpriv_startup, a_second_uid_map_line_is_refused_without_privileges)
+/* A second line outside the user's range in /etc/subuid. */
+Test(unpriv_startup, a_second_uid_map_line_outside_the_users_range_is_refused)
 {
 	char a1[64], out[4096];
 	const char *extra[] = {a1, "--uid-map=:1:100000:1:", NULL};
+	static const char *const want[] = {
+	    "--uid-map: /usr/bin/newuidmap ",
+	    " 1 100000 1 failed (exit status 1): newuidmap: uid range [1-2) -> [100000-100001) not "
+	    "allowed",
+	    NULL};
 
 	snprintf(a1, sizeof(a1), "--uid-map=:0:%u:1:", (unsigned)up_uid);
-	cr_expect_eq(up_run(extra, out, sizeof(out)), 1, "%s", out);
-	cr_expect(strstr(out, "--uid-map: an unprivileged bulkheadd can write only one uid map "
-			      "line"),
-		  "%s", out);
+	up_refused(up_run(extra, out, sizeof(out)), out, want);
+}
+
+/* libvirt's maps as extra arguments of up_run. */
+static const char *const *up_libvirt_extra(void)
+{
+	static const char *extra[5];
+
+	up_libvirt_maps();
+	for (int i = 0; i < 4; i++)
+		extra[i] = up_lv_maps[i];
+	extra[4] = NULL;
+	return extra;
+}
+
+/*
+ * The daemon sees an /etc/subuid without the user's entry: the runner's
+ * file with that line left out, mounted over /etc/subuid in the daemon's
+ * own mount namespace, which newuidmap, run by its helper, reads. (The
+ * host's file keeps the entry the tests that run meanwhile need.)
+ */
+static void up_drop_without_subuid_entry(void)
+{
+	char tmp[] = "/tmp/bh-subuid-XXXXXX", line[256];
+	FILE *in, *out;
+	int fd;
+
+	up_enter_trees();
+	if ((fd = mkstemp(tmp)) < 0 || fchmod(fd, 0644) < 0 || !(out = fdopen(fd, "w")))
+		_exit(126);
+	if ((in = fopen("/etc/subuid", "re"))) {
+		while (fgets(line, sizeof(line), in))
+			if (strncmp(line, UP_USER ":", strlen(UP_USER ":")) != 0)
+				fputs(line, out);
+		fclose(in);
+	}
+	if (fclose(out) != 0 || mount(tmp, "/etc/subuid", NULL, MS_BIND, NULL) < 0) {
+		dprintf(2, "test_unpriv: hiding the subuid entry: %s\n", strerror(errno));
+		unlink(tmp);
+		_exit(126);
+	}
+	unlink(tmp);
+	up_become_user();
+}
+
+Test(unpriv_startup, no_subuid_entry_for_the_user_stops_startup_with_newuidmaps_output)
+{
+	char piece[256], out[4096];
+	const char *want[] = {"--uid-map: /usr/bin/newuidmap ", piece,
+			      "the host ids must be delegated to user " UP_USER " in /etc/subuid",
+			      NULL};
+
+	snprintf(piece, sizeof(piece),
+		 " 0 %u 1 1 %u %u failed (exit status 1): newuidmap: uid range [1-%u) -> [%u-%u) "
+		 "not allowed",
+		 (unsigned)up_uid, UP_SUB_START, UP_SUB_COUNT, UP_SUB_COUNT + 1, UP_SUB_START,
+		 UP_SUB_START + UP_SUB_COUNT);
+	up_refused(up_run_as(up_libvirt_extra(), up_drop_without_subuid_entry, out, sizeof(out)),
+		   out, want);
+}
+
+/* As a systemd unit with NoNewPrivileges=yes starts it. */
+static void up_drop_no_new_privs(void)
+{
+	up_drop();
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		_exit(126);
+}
+
+Test(unpriv_startup, no_new_privs_stops_startup_saying_newuidmap_cannot_work)
+{
+	static const char *const want[] = {
+	    "--uid-map (uid map 0->",
+	    "newuidmap cannot work under no_new_privs (NoNewPrivileges=", NULL};
+	char out[4096];
+
+	up_refused(up_run_as(up_libvirt_extra(), up_drop_no_new_privs, out, sizeof(out)), out,
+		   want);
+	cr_expect(!strstr(out, "/usr/bin/newuidmap "), "it ran newuidmap anyway: %s", out);
+}
+
+/* /usr/bin/newuidmap is no program in the daemon's mount namespace. */
+static void up_drop_without_newuidmap(void)
+{
+	up_enter_trees();
+	if (mount("/dev/null", "/usr/bin/newuidmap", NULL, MS_BIND, NULL) < 0) {
+		dprintf(2, "test_unpriv: hiding newuidmap: %s\n", strerror(errno));
+		_exit(126);
+	}
+	up_become_user();
+}
+
+Test(unpriv_startup, newuidmap_not_installed_stops_startup)
+{
+	static const char *const want[] = {
+	    "--uid-map (uid map 0->", "through newuidmap(1)",
+	    "which is not installed: no executable newuidmap in PATH or /usr/bin", "uidmap", NULL};
+	char out[4096];
+
+	up_refused(up_run_as(up_libvirt_extra(), up_drop_without_newuidmap, out, sizeof(out)), out,
+		   want);
 }
