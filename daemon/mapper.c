@@ -124,7 +124,7 @@ static void mapper_run(const struct parent_env *env, enum uns_kind k, pid_t pid,
 	char nums[2 + 3 * UNS_MAX_LINES][12], *argv[3 + 3 * UNS_MAX_LINES], junk[256];
 	uint64_t deadline = bh_now_ns() + MAPPER_TIMEOUT_MS * 1000000ull;
 	struct pollfd p;
-	int out[2], st;
+	int out[2], st = 0, r;
 	pid_t tool;
 	ssize_t n;
 
@@ -153,7 +153,6 @@ static void mapper_run(const struct parent_env *env, enum uns_kind k, pid_t pid,
 	p = (struct pollfd){out[0], POLLIN, 0};
 	for (;;) {
 		uint64_t now = bh_now_ns();
-		int r;
 
 		if (now >= deadline) {
 			rp->mr_err = -ETIMEDOUT;
@@ -175,9 +174,11 @@ static void mapper_run(const struct parent_env *env, enum uns_kind k, pid_t pid,
 			rp->mr_len += (uint32_t)n;
 	}
 	close(out[0]);
-	while (waitpid(tool, &st, 0) < 0 && errno == EINTR)
+	while ((r = waitpid(tool, &st, 0)) < 0 && errno == EINTR)
 		;
-	rp->mr_status = st;
+	if (r < 0 && !rp->mr_err)
+		rp->mr_err = -errno;
+	rp->mr_status = r < 0 ? 0 : st;
 }
 
 static void __attribute__((noreturn))
