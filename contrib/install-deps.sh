@@ -24,7 +24,9 @@ fi
 # openssl to make its test CA and certificate for the TLS run, and boto3, the
 # independent client the S3 guest test seeds and checks the bucket with;
 # systemd for systemd-socket-activate and systemd-analyze (the units' tests;
-# installing it starts nothing where it is not PID 1)
+# installing it starts nothing where it is not PID 1); uidmap (newuidmap,
+# newgidmap) writes an unprivileged daemon's id maps of more than its own
+# ids (libvirt's session form, test_unpriv)
 PACKAGES="
 	build-essential autoconf automake pkg-config
 	libevent-dev libseccomp-dev libcap-ng-dev libcurl4-openssl-dev libssl-dev libexpat1-dev
@@ -36,6 +38,7 @@ PACKAGES="
 	ceph-mon ceph-osd radosgw ceph-common
 	openssl
 	systemd
+	uidmap
 "
 
 export DEBIAN_FRONTEND=noninteractive

@@ -85,8 +85,10 @@ static const char parent_usage[] =
     "  --uid-map=:NS_UID:HOST_UID:COUNT:\n"
     "  --gid-map=:NS_GID:HOST_GID:COUNT:\n"
     "                            run each worker in a user namespace with this map\n"
-    "                            (repeatable as root; unprivileged: one line mapping\n"
-    "                            our own id with count 1, default :0:OUR_ID:1:)\n"
+    "                            line (repeatable, up to 64 lines; unprivileged the\n"
+    "                            default is :0:OUR_ID:1:, and any other map is written\n"
+    "                            by newuidmap/newgidmap per /etc/subuid, /etc/subgid,\n"
+    "                            which cannot work under no_new_privs)\n"
     "  --translate-uid=map:GUEST:HOST:COUNT\n"
     "  --translate-gid=map:GUEST:HOST:COUNT\n"
     "                            virtiofsd's form, folded into the namespace map\n"
@@ -1274,6 +1276,7 @@ int main(int argc, char *argv[])
 		event_free(ev_dog);
 	vu_server_end(NULL);
 	listener_stop();
+	mapper_stop();
 	parent_undo(&conf, created);
 	event_free(ev_term);
 	event_free(ev_int);

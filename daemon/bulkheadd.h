@@ -7,6 +7,7 @@
 #ifndef BH_BULKHEADD_H
 #define BH_BULKHEADD_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,8 +23,10 @@ struct event_base;
  * An id map in the kernel's uid_map form: ns id, host id, count per line.
  * From --uid-map/--gid-map (ns = what the worker's user namespace sees),
  * --translate-uid/--translate-gid (ns = the guest's id) or the default.
+ * The kernel takes up to 340 lines, but in one write of less than a page:
+ * 64 lines of three 10-digit numbers are 2112 bytes at most.
  */
-#define UNS_MAX_LINES 8
+#define UNS_MAX_LINES 64
 struct uns_line {
 	uint32_t ul_ns;
 	uint32_t ul_host;
@@ -35,6 +38,9 @@ struct uns_map {
 	const char *um_opt; /* the option that set it, for messages */
 	const char *um_arg; /* its first value as given */
 };
+
+/* Which of a user namespace's two maps. */
+enum uns_kind { UNS_UID = 0, UNS_GID = 1 };
 
 /* --setid: what becomes of setuid/setgid bits on files the guest makes. */
 enum parent_setid { PARENT_SETID_REFUSE = 0, PARENT_SETID_STRIP, PARENT_SETID_ALLOW };
@@ -123,6 +129,10 @@ struct parent_env {
 	struct uns_map pe_gid_map;
 	uint32_t pe_ns_uid;	/* the ids a worker takes inside its namespace */
 	uint32_t pe_ns_gid;
+	/* Unprivileged, a map other than one line of our own id is written by
+	 * newuidmap/newgidmap (by index enum uns_kind), which the id-map helper
+	 * runs (mapper.c); "": we write the map ourselves. */
+	char pe_map_tool[2][PATH_MAX];
 
 	/* The S3 back end (s3_parent.c); its staging directory is pe_root_fd. */
 	int pe_ca_fd;		      /* CA bundle of an https endpoint, -1: none */
@@ -275,8 +285,12 @@ int uns_parse_idmap(const char *opt, const char *arg, struct uns_map *m);
 int uns_parse_translate(const char *opt, const char *arg, struct uns_map *m);
 /* Decide the privilege mode and the workers' maps; log them. 0 or -EINVAL. */
 int uns_plan(struct parent_env *env);
-/* Parent, after cloning pid into a new user namespace: setgroups, maps. */
-int uns_write_maps(const struct parent_env *env, pid_t pid);
+/* "0->1000(1) 1->100000(65536)": a map for messages. */
+void uns_describe(const struct uns_map *m, char *buf, size_t len);
+/* Parent, after cloning pid into a new user namespace: its maps, written
+ * directly (with setgroups "deny" first when unprivileged) or by the id-map
+ * helper, then read back and compared. 0, or -errno with why filled. */
+int uns_write_maps(const struct parent_env *env, pid_t pid, char *why, size_t len);
 /* Child, right after the clone: wait on syncfd for the maps, take the
  * namespace ids, keep what the worker needs across exec. 0 or -errno. */
 int uns_child_enter(const struct parent_env *env, int syncfd);
@@ -292,6 +306,21 @@ typedef int (*uns_make_fn)(const struct parent_env *env, const char **step);
  * are valid on it. The descriptor, or -errno (the step is the child's).
  */
 int uns_make_fd(const struct parent_env *env, uns_make_fn make);
+
+/* mapper.c: the id-map helper, which runs newuidmap/newgidmap for an
+ * unprivileged parent (see there for why it is a process of its own). */
+/* Check that the tool of each map in need can work (no no_new_privs, the
+ * tool installed), fill env->pe_map_tool and fork the helper. Logs why
+ * not, naming the option. 0 or -errno. */
+int mapper_start(struct parent_env *env, const bool need[2]);
+/* The helper runs the tool of map k on pid, a child of ours in a new user
+ * namespace: 0, or -errno with why filled (the command line, its exit
+ * status and output). */
+int mapper_map(const struct parent_env *env, enum uns_kind k, pid_t pid, char *why, size_t len);
+/* workers_reap reaped pid: true if it was the helper (then gone). */
+bool mapper_reaped(pid_t pid);
+/* At exit: end the helper and reap it. */
+void mapper_stop(void);
 
 /* worker_log.c: workers' standard error, relayed into our log */
 void wl_init(struct event_base *base);

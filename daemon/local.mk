@@ -8,6 +8,6 @@ daemon_bulkheadd_SOURCES = \
 	daemon/privdrop.c daemon/memshare.c \
 	daemon/s3_parent.c daemon/s3_creds.c daemon/s3_creds.h \
 	daemon/seccomp_notify.c \
-	daemon/userns.c
+	daemon/userns.c daemon/mapper.c
 daemon_bulkheadd_LDADD = common/libcommon.a $(LIBEVENT_LIBS) $(LIBSECCOMP_LIBS) $(LIBCAPNG_LIBS)
 daemon_bulkheadd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBSECCOMP_CFLAGS) $(LIBCAPNG_CFLAGS)

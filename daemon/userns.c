@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -71,11 +72,17 @@ static int uns_add(const char *opt, const char *arg, struct uns_map *m, uint32_t
 	}
 	for (unsigned i = 0; i < m->um_n; i++) {
 		const struct uns_line *l = &m->um_lines[i];
+		int side_ns = uns_overlap(l->ul_ns, l->ul_count, ns, count);
 
-		if (uns_overlap(l->ul_ns, l->ul_count, ns, count) ||
-		    uns_overlap(l->ul_host, l->ul_count, host, count)) {
-			fprintf(stderr, "bulkheadd: invalid %s '%s': it overlaps an earlier %s\n",
-				opt, arg, opt);
+		if (side_ns || uns_overlap(l->ul_host, l->ul_count, host, count)) {
+			/* the earlier line in the option's own form */
+			fprintf(stderr,
+				"bulkheadd: invalid %s '%s': its %s ids overlap those of the "
+				"earlier %s '%s%u:%u:%u%s'\n",
+				opt, arg,
+				side_ns ? (arg[0] == ':' ? "namespace" : "guest") : "host", opt,
+				arg[0] == ':' ? ":" : "map:", l->ul_ns, l->ul_host, l->ul_count,
+				arg[0] == ':' ? ":" : "");
 			return -EINVAL;
 		}
 	}
@@ -225,10 +232,9 @@ static uint32_t uns_ns_id(const struct uns_map *m)
 }
 
 static int uns_final(struct parent_env *env, const struct uns_map *given, const struct uns_map *tr,
-		     uint32_t self, const char *kind, struct uns_map *out)
+		     uint32_t self, struct uns_map *out)
 {
 	struct uns_map base;
-	const struct uns_line *l;
 
 	if (given->um_n) {
 		base = *given;
@@ -245,27 +251,21 @@ static int uns_final(struct parent_env *env, const struct uns_map *given, const 
 	} else {
 		*out = base;
 	}
-	if (!env->pe_unpriv)
-		return 0;
-	if (out->um_n != 1) {
-		log_warnx("%s: an unprivileged bulkheadd can write only one %s map line, "
-			  "its own %s with a count of 1 (newuid/gidmap is not used)",
-			  out->um_opt ? out->um_opt : given->um_opt, kind, kind);
-		return -EINVAL;
-	}
-	l = &out->um_lines[0];
-	if (l->ul_count != 1 || l->ul_host != self) {
-		log_warnx("%s '%s': an unprivileged bulkheadd can map only its own %s (%u) "
-			  "with a count of 1 (newuid/gidmap is not used); e.g. %s=:0:%u:1:",
-			  out->um_opt ? out->um_opt : (given->um_opt ? given->um_opt : kind),
-			  out->um_arg ? out->um_arg : (given->um_arg ? given->um_arg : ""), kind,
-			  self, strcmp(kind, "uid") == 0 ? "--uid-map" : "--gid-map", self);
-		return -EINVAL;
+	if (!out->um_opt) {
+		out->um_opt = given->um_opt;
+		out->um_arg = given->um_arg;
 	}
 	return 0;
 }
 
-static void uns_describe(const struct uns_map *m, char *buf, size_t len)
+/* Can an unprivileged process write m itself? Only one line of its own id
+ * with a count of 1 (user_namespaces(7)); anything else needs the tool. */
+static bool uns_own_line(const struct uns_map *m, uint32_t self)
+{
+	return m->um_n == 1 && m->um_lines[0].ul_host == self && m->um_lines[0].ul_count == 1;
+}
+
+void uns_describe(const struct uns_map *m, char *buf, size_t len)
 {
 	buf[0] = '\0';
 	for (unsigned i = 0; i < m->um_n; i++)
@@ -273,47 +273,22 @@ static void uns_describe(const struct uns_map *m, char *buf, size_t len)
 			 m->um_lines[i].ul_ns, m->um_lines[i].ul_host, m->um_lines[i].ul_count);
 }
 
-int uns_plan(struct parent_env *env)
+/* "allow" or "deny" of pid's namespace, for the log; "?" if unreadable. */
+static void uns_setgroups_of(pid_t pid, char *buf, size_t len)
 {
-	const struct parent_conf *c = env->pe_conf;
-	int maps =
-	    c->pc_uid_map.um_n || c->pc_gid_map.um_n || c->pc_tr_uid.um_n || c->pc_tr_gid.um_n;
-	char um[200], gm[200];
+	char path[64];
+	ssize_t n = -1;
+	int fd;
 
-	env->pe_unpriv = geteuid() != 0;
-	if (maps && c->pc_sandbox != IPC_SBX_NAMESPACE) {
-		log_warnx("--uid-map, --gid-map, --translate-uid and --translate-gid need "
-			  "--sandbox=namespace (they are the workers' user namespace)");
-		return -EINVAL;
+	snprintf(path, sizeof(path), "/proc/%d/setgroups", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(fd, buf, len - 1);
+		close(fd);
 	}
-	capng_get_caps_process();
-	if (env->pe_unpriv && c->pc_sandbox == IPC_SBX_CHROOT &&
-	    !capng_have_capability(CAPNG_EFFECTIVE, CAP_SYS_CHROOT)) {
-		log_warnx("--sandbox=chroot needs CAP_SYS_CHROOT, which this unprivileged "
-			  "bulkheadd (uid %u) lacks; use --sandbox=namespace (user namespaces)",
-			  (unsigned)geteuid());
-		return -EPERM;
-	}
-	env->pe_userns = c->pc_sandbox == IPC_SBX_NAMESPACE && (env->pe_unpriv || maps);
-	if (env->pe_unpriv)
-		log_info("running unprivileged (uid %u, gid %u): no capabilities to drop%s",
-			 (unsigned)geteuid(), (unsigned)getegid(),
-			 env->pe_userns ? "; each worker is root of its own user namespace" : "");
-	if (!env->pe_userns)
-		return 0;
-	if (uns_final(env, &c->pc_uid_map, &c->pc_tr_uid, (uint32_t)geteuid(), "uid",
-		      &env->pe_uid_map) < 0 ||
-	    uns_final(env, &c->pc_gid_map, &c->pc_tr_gid, (uint32_t)getegid(), "gid",
-		      &env->pe_gid_map) < 0)
-		return -EINVAL;
-	env->pe_ns_uid = uns_ns_id(&env->pe_uid_map);
-	env->pe_ns_gid = uns_ns_id(&env->pe_gid_map);
-	uns_describe(&env->pe_uid_map, um, sizeof(um));
-	uns_describe(&env->pe_gid_map, gm, sizeof(gm));
-	log_info("workers run in user namespaces: uid map %s, gid map %s (ns->host(count)); "
-		 "other host ids appear as 65534",
-		 um, gm);
-	return 0;
+	if (n <= 0)
+		n = snprintf(buf, len, "?");
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
 }
 
 /* One write: the kernel takes a map file in a single write only. */
@@ -339,28 +314,214 @@ static void uns_format(const struct uns_map *m, char *buf, size_t len)
 			 m->um_lines[i].ul_host, m->um_lines[i].ul_count);
 }
 
-int uns_write_maps(const struct parent_env *env, pid_t pid)
+/* Does /proc/PID/<file> hold exactly the lines of m (in any order: the
+ * kernel sorts a long map)? 0, or -EPROTO with why filled. */
+static int uns_check(pid_t pid, const char *file, const struct uns_map *m, char *why, size_t len)
 {
+	char path[64], line[128], want[UNS_MAX_LINES * 40], got[UNS_MAX_LINES * 40] = "";
+	unsigned n = 0, a, b, c;
+	bool ok = true;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	if (!(f = fopen(path, "re"))) {
+		snprintf(why, len, "cannot read its %s back: %s", file, strerror(errno));
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		bool found = false;
+
+		if (sscanf(line, "%u %u %u", &a, &b, &c) != 3) {
+			ok = false;
+			continue;
+		}
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%u->%u(%u)", n ? " " : "",
+			 a, b, c);
+		for (unsigned i = 0; i < m->um_n && !found; i++)
+			found = m->um_lines[i].ul_ns == a && m->um_lines[i].ul_host == b &&
+				m->um_lines[i].ul_count == c;
+		ok = ok && found;
+		n++;
+	}
+	fclose(f);
+	if (ok && n == m->um_n)
+		return 0;
+	uns_describe(m, want, sizeof(want));
+	snprintf(why, len, "its %s is %s, not the map written (%s)", file, n ? got : "empty", want);
+	return -EPROTO;
+}
+
+/* Map k of pid: by the id-map helper, or ourselves. */
+static int uns_write_map(const struct parent_env *env, pid_t pid, enum uns_kind k, char *why,
+			 size_t len)
+{
+	const char *file = k == UNS_UID ? "uid_map" : "gid_map";
 	char text[UNS_MAX_LINES * 40];
 	int r;
 
-	/* Unprivileged gid maps require it; it also keeps the worker from
-	 * dropping a supplementary group that denies access somewhere. */
-	if (env->pe_unpriv && (r = uns_write_file(pid, "setgroups", "deny")) < 0) {
-		log_warnx("worker pid %d: setgroups: %s", (int)pid, strerror(-r));
+	if (env->pe_map_tool[k][0])
+		return mapper_map(env, k, pid, why, len);
+	/* An unprivileged gid map of our own requires it; it also keeps the
+	 * worker from dropping a supplementary group that denies access
+	 * somewhere. (newgidmap writes it itself, by /etc/subgid's rules:
+	 * "deny" unless a range it maps is delegated there.) */
+	if (k == UNS_GID && env->pe_unpriv && (r = uns_write_file(pid, "setgroups", "deny")) < 0) {
+		snprintf(why, len, "setgroups: %s", strerror(-r));
 		return r;
 	}
-	uns_format(&env->pe_uid_map, text, sizeof(text));
-	if ((r = uns_write_file(pid, "uid_map", text)) < 0) {
-		log_warnx("worker pid %d: uid_map: %s", (int)pid, strerror(-r));
-		return r;
+	uns_format(k == UNS_UID ? &env->pe_uid_map : &env->pe_gid_map, text, sizeof(text));
+	if ((r = uns_write_file(pid, file, text)) < 0)
+		snprintf(why, len, "%s: %s", file, strerror(-r));
+	return r;
+}
+
+/*
+ * uid map, then gid map, then both read back: whoever wrote them, the
+ * namespace has exactly our maps or the worker is not released (the
+ * worker's own check follows: its setresuid/setresgid to the namespace's
+ * ids fail on an unmapped id). *failed: the map that failed.
+ */
+static int uns_write_kinds(const struct parent_env *env, pid_t pid, char *why, size_t len,
+			   enum uns_kind *failed)
+{
+	int r;
+
+	for (int k = UNS_UID; k <= UNS_GID; k++) {
+		*failed = (enum uns_kind)k;
+		if ((r = uns_write_map(env, pid, (enum uns_kind)k, why, len)) < 0)
+			return r;
 	}
-	uns_format(&env->pe_gid_map, text, sizeof(text));
-	if ((r = uns_write_file(pid, "gid_map", text)) < 0) {
-		log_warnx("worker pid %d: gid_map: %s", (int)pid, strerror(-r));
-		return r;
+	for (int k = UNS_UID; k <= UNS_GID; k++) {
+		*failed = (enum uns_kind)k;
+		if ((r = uns_check(pid, k == UNS_UID ? "uid_map" : "gid_map",
+				   k == UNS_UID ? &env->pe_uid_map : &env->pe_gid_map, why, len)) <
+		    0)
+			return r;
 	}
 	return 0;
+}
+
+int uns_write_maps(const struct parent_env *env, pid_t pid, char *why, size_t len)
+{
+	enum uns_kind k;
+
+	return uns_write_kinds(env, pid, why, len, &k);
+}
+
+/*
+ * Before anything exists: maps the tools write are written, exactly as a
+ * worker's will be, to a child cloned into a new user namespace that only
+ * waits, then exits. newuidmap/newgidmap refusing the ranges (no entry in
+ * /etc/subuid or /etc/subgid for our user, ids outside it) stops start-up
+ * here with their exit status and output, not at the guest's first mount.
+ */
+static int uns_probe(struct parent_env *env)
+{
+	char why[900], sg[16] = "?", go;
+	enum uns_kind k;
+	int sync[2], r, st;
+	pid_t pid;
+
+	if (pipe2(sync, O_CLOEXEC) < 0)
+		return -errno;
+	pid = (pid_t)syscall(SYS_clone, SIGCHLD | CLONE_NEWUSER, NULL, NULL, NULL, NULL);
+	if (pid == 0) {
+		/* end of file when we are done with it, or gone */
+		close(sync[1]);
+		while (read(sync[0], &go, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	r = pid < 0 ? -errno : 0;
+	close(sync[0]);
+	if (r < 0) {
+		log_warn("cannot clone into a new user namespace to check the id maps (are user "
+			 "namespaces enabled? see user.max_user_namespaces)");
+	} else if ((r = uns_write_kinds(env, pid, why, sizeof(why), &k)) < 0) {
+		const struct uns_map *m = k == UNS_UID ? &env->pe_uid_map : &env->pe_gid_map;
+		const struct passwd *pw = getpwuid(geteuid());
+		char hint[200] = "";
+
+		if (env->pe_map_tool[k][0] && r == -EPERM) /* the tool said no */
+			snprintf(hint, sizeof(hint),
+				 "; the host ids must be delegated to user %s in %s (see %s(5))",
+				 pw ? pw->pw_name : "?",
+				 k == UNS_UID ? "/etc/subuid" : "/etc/subgid",
+				 k == UNS_UID ? "subuid" : "subgid");
+		log_warnx("%s: %s%s; not starting", m->um_opt ? m->um_opt : "the default map", why,
+			  hint);
+	} else {
+		uns_setgroups_of(pid, sg, sizeof(sg));
+	}
+	close(sync[1]);
+	if (pid > 0)
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+	if (r == 0 && env->pe_map_tool[UNS_UID][0] && env->pe_map_tool[UNS_GID][0])
+		log_info("uid and gid maps written by %s and %s, checked on a new user namespace; "
+			 "setgroups there: %s",
+			 env->pe_map_tool[UNS_UID], env->pe_map_tool[UNS_GID], sg);
+	else if (r == 0)
+		log_info(
+		    "%s map written by %s, checked on a new user namespace; setgroups there: %s",
+		    env->pe_map_tool[UNS_UID][0] ? "uid" : "gid",
+		    env->pe_map_tool[UNS_UID][0] ? env->pe_map_tool[UNS_UID]
+						 : env->pe_map_tool[UNS_GID],
+		    sg);
+	return r;
+}
+
+int uns_plan(struct parent_env *env)
+{
+	const struct parent_conf *c = env->pe_conf;
+	int maps =
+	    c->pc_uid_map.um_n || c->pc_gid_map.um_n || c->pc_tr_uid.um_n || c->pc_tr_gid.um_n;
+	char um[UNS_MAX_LINES * 40], gm[UNS_MAX_LINES * 40];
+	bool need[2];
+	int r;
+
+	env->pe_unpriv = geteuid() != 0;
+	if (maps && c->pc_sandbox != IPC_SBX_NAMESPACE) {
+		log_warnx("--uid-map, --gid-map, --translate-uid and --translate-gid need "
+			  "--sandbox=namespace (they are the workers' user namespace)");
+		return -EINVAL;
+	}
+	capng_get_caps_process();
+	if (env->pe_unpriv && c->pc_sandbox == IPC_SBX_CHROOT &&
+	    !capng_have_capability(CAPNG_EFFECTIVE, CAP_SYS_CHROOT)) {
+		log_warnx("--sandbox=chroot needs CAP_SYS_CHROOT, which this unprivileged "
+			  "bulkheadd (uid %u) lacks; use --sandbox=namespace (user namespaces)",
+			  (unsigned)geteuid());
+		return -EPERM;
+	}
+	env->pe_userns = c->pc_sandbox == IPC_SBX_NAMESPACE && (env->pe_unpriv || maps);
+	if (env->pe_unpriv)
+		log_info("running unprivileged (uid %u, gid %u): no capabilities to drop%s",
+			 (unsigned)geteuid(), (unsigned)getegid(),
+			 env->pe_userns ? "; each worker is root of its own user namespace" : "");
+	if (!env->pe_userns)
+		return 0;
+	if (uns_final(env, &c->pc_uid_map, &c->pc_tr_uid, (uint32_t)geteuid(), &env->pe_uid_map) <
+		0 ||
+	    uns_final(env, &c->pc_gid_map, &c->pc_tr_gid, (uint32_t)getegid(), &env->pe_gid_map) <
+		0)
+		return -EINVAL;
+	env->pe_ns_uid = uns_ns_id(&env->pe_uid_map);
+	env->pe_ns_gid = uns_ns_id(&env->pe_gid_map);
+	uns_describe(&env->pe_uid_map, um, sizeof(um));
+	uns_describe(&env->pe_gid_map, gm, sizeof(gm));
+	log_info("workers run in user namespaces: uid map %s, gid map %s (ns->host(count)); "
+		 "other host ids appear as 65534",
+		 um, gm);
+	/* Root writes any map itself; unprivileged, what it may not write
+	 * goes through newuidmap/newgidmap, checked now. */
+	need[UNS_UID] = env->pe_unpriv && !uns_own_line(&env->pe_uid_map, (uint32_t)geteuid());
+	need[UNS_GID] = env->pe_unpriv && !uns_own_line(&env->pe_gid_map, (uint32_t)getegid());
+	if (!need[UNS_UID] && !need[UNS_GID])
+		return 0;
+	if ((r = mapper_start(env, need)) < 0)
+		return r;
+	return uns_probe(env);
 }
 
 int uns_child_enter(const struct parent_env *env, int syncfd)
@@ -422,6 +583,7 @@ int uns_make_fd(const struct parent_env *env, uns_make_fn make)
 	struct iovec iov;
 	struct msghdr mh = {0};
 	int sv[2], sync[2], err = 0, fd = -1, st;
+	char why[900];
 	bool bad = false;
 	ssize_t n;
 	pid_t pid;
@@ -444,7 +606,9 @@ int uns_make_fd(const struct parent_env *env, uns_make_fn make)
 	err = pid < 0 ? -errno : 0;
 	close(sv[1]);
 	close(sync[0]);
-	if (err == 0 && (err = uns_write_maps(env, pid)) == 0 && write(sync[1], "g", 1) != 1)
+	if (err == 0 && (err = uns_write_maps(env, pid, why, sizeof(why))) < 0)
+		log_warnx("the mount helper (pid %d): %s", (int)pid, why);
+	else if (err == 0 && write(sync[1], "g", 1) != 1)
 		err = -EPIPE;
 	close(sync[1]);
 	if (err == 0) {

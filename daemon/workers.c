@@ -651,6 +651,7 @@ static int wk_fork(uint32_t q)
 	bool ns = wk_env->pe_conf->pc_sandbox == IPC_SBX_NAMESPACE;
 	pid_t parent = getpid(), pid;
 	int sv[2], sync[2] = {-1, -1}, lp[2], r;
+	char why[900];
 
 	r = ipc_socketpair(sv);
 	if (r < 0) {
@@ -712,14 +713,15 @@ static int wk_fork(uint32_t q)
 		log_warnx("worker q%u: cannot watch its log: %s", q, strerror(-r));
 	if (sync[0] >= 0) {
 		close(sync[0]);
-		r = uns_write_maps(wk_env, pid);
+		r = uns_write_maps(wk_env, pid, why, sizeof(why));
 		/* No byte (EOF) tells the child to give up. */
-		if (r == 0 && write(sync[1], "", 1) != 1)
+		if (r == 0 && write(sync[1], "", 1) != 1) {
 			r = -errno;
+			snprintf(why, sizeof(why), "%s", strerror(-r));
+		}
 		close(sync[1]);
 		if (r < 0) {
-			log_warnx("worker q%u: cannot give it its user namespace maps: %s", q,
-				  strerror(-r));
+			log_warnx("worker q%u: cannot give it its user namespace maps: %s", q, why);
 			kill(pid, SIGKILL);
 			close(sv[0]);
 			/* SIGCHLD reaps it (an unknown child by then). */
@@ -1161,6 +1163,9 @@ void workers_reap(void)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		char who[32] = "unknown child";
 		int found = -1;
+
+		if (mapper_reaped(pid))
+			snprintf(who, sizeof(who), "the id-map helper");
 
 		for (uint32_t q = 0; q < BH_MAX_QUEUES; q++) {
 			struct wk *w = &wk_table[q];

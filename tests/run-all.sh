@@ -143,7 +143,8 @@ check_tools() {
 		python3:python3 git:git sqlite3:sqlite3 fio:fio tar:tar diff:diffutils \
 		setpriv:util-linux useradd:passwd userdel:passwd md5sum:coreutils \
 		ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common openssl:openssl \
-		systemd-socket-activate:systemd systemd-analyze:systemd; do
+		systemd-socket-activate:systemd systemd-analyze:systemd \
+		newuidmap:uidmap newgidmap:uidmap; do
 		pkg=${t##*:}
 		t=${t%:*}
 		command -v "$t" >/dev/null 2>&1 || missing="$missing $t ($pkg)"

@@ -33,3 +33,14 @@ tests_unit_test_s3_creds_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
 tests_unit_test_s3_creds_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_s3_creds_LDADD = common/libcommon.a $(CRITERION_LIBS)
 endif
+
+# The workers' id maps: --uid-map/--gid-map and --translate-uid/-gid values
+# (daemon/userns.c).
+if HAVE_CRITERION
+check_PROGRAMS += tests/unit/test_idmap
+TESTS += tests/unit/test_idmap
+tests_unit_test_idmap_SOURCES = tests/unit/test_idmap.c daemon/userns.c daemon/mapper.c
+tests_unit_test_idmap_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
+tests_unit_test_idmap_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBCAPNG_CFLAGS)
+tests_unit_test_idmap_LDADD = common/libcommon.a $(CRITERION_LIBS) $(LIBCAPNG_LIBS)
+endif
