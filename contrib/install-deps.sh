@@ -22,7 +22,9 @@ fi
 # git, sqlite3, fio, tar, diff (diffutils) and setpriv (util-linux) in the guest;
 # the S3 tests: a one-node Ceph cluster with its gateway (tests/s3/ceph-cluster.sh),
 # openssl to make its test CA and certificate for the TLS run, and boto3, the
-# independent client the S3 guest test seeds and checks the bucket with
+# independent client the S3 guest test seeds and checks the bucket with;
+# the libvirt guest test: a libvirtd and virtlogd of its own with the QEMU
+# driver, and virsh
 PACKAGES="
 	build-essential autoconf automake pkg-config
 	libevent-dev libseccomp-dev libcap-ng-dev libcurl4-openssl-dev libssl-dev libexpat1-dev
@@ -33,6 +35,7 @@ PACKAGES="
 	git sqlite3 fio tar diffutils util-linux
 	ceph-mon ceph-osd radosgw ceph-common
 	openssl
+	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 "
 
 export DEBIAN_FRONTEND=noninteractive

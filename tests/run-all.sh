@@ -9,11 +9,12 @@
 # the workloads guest covers with tmpfs, and whose build directory is a
 # logical path), where test_unpriv and `make check-guest-workloads` (git,
 # sqlite3, fio, tar and system-call checks in a guest, on a passthrough and
-# on a memory share) run, and `make distcheck`. Prints how long each part
-# took and ends with one line "N passed, N failed" counting test cases:
+# on a memory share) run, then `make check-guest-libvirt` (a libvirtd of its
+# own starts bulkheadd for a guest) and `make distcheck`. Prints how long each
+# part took and ends with one line "N passed, N failed" counting test cases:
 # every Criterion test case, every other test program, each workload check
-# (the S3 guest's too), the guest test and distcheck as one each; a part
-# that was skipped is named on that line (", skipped: guest, distcheck").
+# (the S3 and libvirt guests' too), the guest test and distcheck as one each;
+# a part that was skipped is named on that line (", skipped: guest, distcheck").
 # Exits non-zero if anything failed (the summary is printed regardless).
 #
 # Environment: BH_BUILDDIR=DIR (build out of tree instead of in the source
@@ -141,12 +142,16 @@ check_tools() {
 		busybox:busybox-static cpio:cpio modinfo:kmod xz:xz-utils zstd:zstd \
 		python3:python3 git:git sqlite3:sqlite3 fio:fio tar:tar diff:diffutils \
 		setpriv:util-linux useradd:passwd userdel:passwd md5sum:coreutils \
-		ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common openssl:openssl; do
+		ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common openssl:openssl \
+		libvirtd:libvirt-daemon virtlogd:libvirt-daemon virsh:libvirt-clients \
+		unshare:util-linux; do
 		pkg=${t##*:}
 		t=${t%:*}
 		command -v "$t" >/dev/null 2>&1 || missing="$missing $t ($pkg)"
 	done
 	pkg-config --exists criterion 2>/dev/null || missing="$missing Criterion (libcriterion-dev)"
+	compgen -G '/usr/lib/*/libvirt/connection-driver/libvirt_driver_qemu.so' >/dev/null ||
+		missing="$missing libvirt's QEMU driver (libvirt-daemon-driver-qemu)"
 	python3 -c 'import boto3' 2>/dev/null || missing="$missing boto3 for python3 (python3-boto3)"
 	"$top/tests/guest/mkinitramfs.sh" --print-kernel >/dev/null 2>&1 ||
 		missing="$missing a kernel in /boot with its modules (linux-image-amd64)"
@@ -313,6 +318,16 @@ if [ $build_ok = 1 ]; then
 		done
 	fi
 	where=
+
+	# A real libvirtd starts bulkheadd (libvirt 9's command line) for a
+	# domain running the workloads guest's main checks; each check counts.
+	if set_to_skip BH_SKIP_GUEST; then
+		skip check-guest-libvirt BH_SKIP_GUEST
+	else
+		step check-guest-libvirt logged "$suite_tmp/check-guest-libvirt.out" \
+			make check-guest-libvirt
+		count_workloads $? "$suite_tmp/check-guest-libvirt.out"
+	fi
 
 	if set_to_skip BH_SKIP_DISTCHECK; then
 		skip distcheck BH_SKIP_DISTCHECK

@@ -8,6 +8,8 @@
 # BH_GUEST_BACKEND=memory runs it on a memory share.
 # check-guest-s3: the workloads guest on a share of an S3 bucket (a one-node
 # Ceph cluster of its own, seeded and checked with boto3; root, a few minutes).
+# check-guest-libvirt: a libvirtd of its own (in a mount namespace) starts
+# bulkheadd for a TCG domain that runs the workloads guest's main checks.
 GUEST_TEST_FILES = \
 	tests/guest/run-guest-test.py \
 	tests/guest/mkinitramfs.sh \
@@ -19,7 +21,9 @@ GUEST_TEST_FILES = \
 	tests/guest/wl_checks.py \
 	tests/guest/s3share.py \
 	tests/guest/s3_checks.py \
-	tests/guest/hostroot.sh
+	tests/guest/hostroot.sh \
+	tests/guest/client_argv.py \
+	tests/guest/libvirt.py
 EXTRA_DIST += $(GUEST_TEST_FILES) \
 	contrib/install-deps.sh contrib/demo.sh tests/run-all.sh .ci/run
 
@@ -34,3 +38,7 @@ check-guest-workloads: daemon/bulkheadd worker/bulkhead-worker
 .PHONY: check-guest-s3
 check-guest-s3: daemon/bulkheadd worker/bulkhead-worker
 	BH_BUILDDIR='$(abs_top_builddir)' python3 '$(abs_top_srcdir)/tests/guest/s3share.py'
+
+.PHONY: check-guest-libvirt
+check-guest-libvirt: daemon/bulkheadd worker/bulkhead-worker
+	BH_BUILDDIR='$(abs_top_builddir)' python3 '$(abs_top_srcdir)/tests/guest/libvirt.py'

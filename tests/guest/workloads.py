@@ -588,6 +588,20 @@ def main():
     return run_suite(w, boots)
 
 
+def bulkheadd_driver(doc, timeout, name, workname, backend):
+    """The options of a driver that runs only the built bulkheadd
+    (s3share.py, libvirt.py, replay.py), checked: its args (backend set),
+    or None once it has said why not."""
+    args = gt.driver_args(doc, timeout).parse_args()
+    if args.daemon != "bulkheadd":
+        print("%s: FAIL: this test runs the built bulkheadd only" % name, file=sys.stderr)
+        return None
+    args.backend = backend
+    if not gt.driver_setup(args, workname, "%s: FAIL: must run as root" % name):
+        return None
+    return args
+
+
 def run_suite(w, boots):
     """Set w up and run its boots ((name, request queues, checks) each),
     then print every check's verdict and the summary line tests/run-all.sh
