@@ -10,11 +10,13 @@
 # logical path), where test_unpriv and `make check-guest-workloads` (git,
 # sqlite3, fio, tar and system-call checks in a guest, on a passthrough and
 # on a memory share) run, then `make check-guest-libvirt` (a libvirtd of its
-# own starts bulkheadd for a guest) and `make distcheck`. Prints how long each
-# part took and ends with one line "N passed, N failed" counting test cases:
-# every Criterion test case, every other test program, each workload check
-# (the S3 and libvirt guests' too), the guest test and distcheck as one each;
-# a part that was skipped is named on that line (", skipped: guest, distcheck").
+# own starts bulkheadd for a guest), `make check-guest-replay` (libvirt 10's
+# and Kata's command lines replayed, with guests) and `make distcheck`. Prints
+# how long each part took and ends with one line "N passed, N failed"
+# counting test cases: every Criterion test case, every other test program,
+# each workload check (the S3, libvirt and replay guests' too), the guest test
+# and distcheck as one each; a part that was skipped is named on that line
+# (", skipped: guest, distcheck").
 # Exits non-zero if anything failed (the summary is printed regardless).
 #
 # Environment: BH_BUILDDIR=DIR (build out of tree instead of in the source
@@ -319,15 +321,18 @@ if [ $build_ok = 1 ]; then
 	fi
 	where=
 
-	# A real libvirtd starts bulkheadd (libvirt 9's command line) for a
-	# domain running the workloads guest's main checks; each check counts.
-	if set_to_skip BH_SKIP_GUEST; then
-		skip check-guest-libvirt BH_SKIP_GUEST
-	else
-		step check-guest-libvirt logged "$suite_tmp/check-guest-libvirt.out" \
-			make check-guest-libvirt
-		count_workloads $? "$suite_tmp/check-guest-libvirt.out"
-	fi
+	# The real clients: a libvirtd of its own starts bulkheadd (libvirt 9's
+	# command line) for a domain running the workloads guest's main checks;
+	# then libvirt 10's and Kata's command lines replayed, each with a guest
+	# using the device. Each check counts.
+	for t in check-guest-libvirt check-guest-replay; do
+		if set_to_skip BH_SKIP_GUEST; then
+			skip $t BH_SKIP_GUEST
+		else
+			step $t logged "$suite_tmp/$t.out" make $t
+			count_workloads $? "$suite_tmp/$t.out"
+		fi
+	done
 
 	if set_to_skip BH_SKIP_DISTCHECK; then
 		skip distcheck BH_SKIP_DISTCHECK

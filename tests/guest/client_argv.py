@@ -133,6 +133,20 @@ def children(pid):
     return kids
 
 
+def unix_sockets():
+    """The host's UNIX sockets: inode -> (listens for streams, bound path)."""
+    socks = {}
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            w = line.split()
+            # Num RefCount Protocol Flags Type St Inode [Path]
+            if len(w) >= 7:
+                socks[w[6]] = (int(w[3], 16) & 0x10000 != 0 and int(w[4], 16) == 1,
+                               w[7] if len(w) > 7 else "")
+    return socks
+
+
 def listening_unix_socket(pid, fd):
     """What descriptor fd of process pid is: the path of a listening UNIX
     stream socket, or None with why in a second value."""
@@ -143,17 +157,30 @@ def listening_unix_socket(pid, fd):
     m = re.fullmatch(r"socket:\[(\d+)\]", target)
     if not m:
         return None, "descriptor %d of %d is %s, not a socket" % (fd, pid, target)
-    with open("/proc/net/unix") as f:
-        next(f)
-        for line in f:
-            w = line.split()
-            # Num RefCount Protocol Flags Type St Inode [Path]
-            if len(w) >= 7 and w[6] == m.group(1):
-                if int(w[3], 16) & 0x10000 == 0 or int(w[4], 16) != 1:
-                    return None, ("descriptor %d of %d is a UNIX socket that does not listen "
-                                  "for streams (flags %s, type %s)" % (fd, pid, w[3], w[4]))
-                return (w[7] if len(w) > 7 else ""), None
-    return None, "descriptor %d of %d is not a UNIX socket" % (fd, pid)
+    listens, path = unix_sockets().get(m.group(1), (None, None))
+    if listens is None:
+        return None, "descriptor %d of %d is not a UNIX socket" % (fd, pid)
+    if not listens:
+        return None, "descriptor %d of %d is a UNIX socket that does not listen" % (fd, pid)
+    return path, None
+
+
+def listening_paths(pid):
+    """The paths (as bound) of the listening UNIX sockets process pid holds."""
+    socks = unix_sockets()
+    paths = []
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return paths
+    for fd in fds:
+        try:
+            m = re.fullmatch(r"socket:\[(\d+)\]", os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+        except OSError:
+            continue
+        if m and socks.get(m.group(1), (False,))[0]:
+            paths.append(socks[m.group(1)][1])
+    return paths
 
 
 def nofile_limit(pid):

@@ -10,6 +10,9 @@
 # Ceph cluster of its own, seeded and checked with boto3; root, a few minutes).
 # check-guest-libvirt: a libvirtd of its own (in a mount namespace) starts
 # bulkheadd for a TCG domain that runs the workloads guest's main checks.
+# check-guest-replay: the command lines of libvirt 10 (separate options) and of
+# Kata's Go and Rust runtimes (tests/guest/client_argv.py) replayed against
+# bulkheadd, each started as its client starts it, with a guest using it.
 GUEST_TEST_FILES = \
 	tests/guest/run-guest-test.py \
 	tests/guest/mkinitramfs.sh \
@@ -23,7 +26,8 @@ GUEST_TEST_FILES = \
 	tests/guest/s3_checks.py \
 	tests/guest/hostroot.sh \
 	tests/guest/client_argv.py \
-	tests/guest/libvirt.py
+	tests/guest/libvirt.py \
+	tests/guest/replay.py
 EXTRA_DIST += $(GUEST_TEST_FILES) \
 	contrib/install-deps.sh contrib/demo.sh tests/run-all.sh .ci/run
 
@@ -42,3 +46,7 @@ check-guest-s3: daemon/bulkheadd worker/bulkhead-worker
 .PHONY: check-guest-libvirt
 check-guest-libvirt: daemon/bulkheadd worker/bulkhead-worker
 	BH_BUILDDIR='$(abs_top_builddir)' python3 '$(abs_top_srcdir)/tests/guest/libvirt.py'
+
+.PHONY: check-guest-replay
+check-guest-replay: daemon/bulkheadd worker/bulkhead-worker
+	BH_BUILDDIR='$(abs_top_builddir)' python3 '$(abs_top_srcdir)/tests/guest/replay.py'

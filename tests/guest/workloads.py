@@ -120,14 +120,14 @@ def start_listening(cmd, sock, logpath):
 
 
 def hostroot_qemu_command(kernel, initrd, sock, qmp, script, args, queues=1, smp=1, mem=MEM,
-                          more_fs=()):
+                          more_fs=(), tag=TAG):
     """QEMU (TCG) booting that initramfs: the host's / read-only over 9p as
-    the guest's root, one vhost-user-fs device on sock tagged TAG with
+    the guest's root, one vhost-user-fs device on sock tagged tag with
     queues request queues (and one more for each (sock, tag, queues) of
     more_fs), script from /bh run with args."""
     devices = []
-    for i, (s, tag, q) in enumerate([(sock, TAG, queues)] + list(more_fs)):
-        fs = "vhost-user-fs-pci,chardev=char%d,tag=%s,queue-size=1024" % (i, tag)
+    for i, (s, t, q) in enumerate([(sock, tag, queues)] + list(more_fs)):
+        fs = "vhost-user-fs-pci,chardev=char%d,tag=%s,queue-size=1024" % (i, t)
         if q > 1:
             fs += ",num-request-queues=%d" % q
         devices += ["-chardev", "socket,id=char%d,path=%s" % (i, s), "-device", fs]
@@ -243,11 +243,11 @@ class Workloads:
             log("%s: the in-memory share is %s" % (boot, self.shared))
             self.seed()
 
-    def start_qemu(self, boot, queues, guest_args=None, more_fs=()):
+    def start_qemu(self, boot, queues, guest_args=None, more_fs=(), tag=TAG):
         self.qmp = os.path.join(self.work, "qmp-%s.sock" % boot)
         cmd = hostroot_qemu_command(self.kernel, self.initrd, self.sock, self.qmp,
                                     "workloads-guest.sh", guest_args or [boot], queues=queues,
-                                    more_fs=more_fs)
+                                    more_fs=more_fs, tag=tag)
         log("qemu: " + " ".join(shlex.quote(c) for c in cmd))
         self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
