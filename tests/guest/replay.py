@@ -148,15 +148,22 @@ class Daemon:
         except OSError:
             return ""
 
-    def wait_for(self, line, limit=READY_LIMIT):
+    def wait_for(self, line, path=None, limit=READY_LIMIT):
+        """Wait for line in its log (or in the file path)."""
+        path = path or self.log_path
         end = time.monotonic() + limit
-        while line not in self.text():
+        while True:
+            with open(path, "rb") as f:
+                if line.encode() in f.read():
+                    return
+            why = None
             if self.proc.poll() is not None:
-                raise gt.TestFailure("%s: the daemon exited with status %d:\n%s" % (
-                    self.name, self.proc.returncode, gt.tail(self.log_path)))
-            if time.monotonic() > end:
-                raise gt.TestFailure("%s: no '%s' within %ds:\n%s" % (
-                    self.name, line, limit, gt.tail(self.log_path)))
+                why = "the daemon exited with status %d" % self.proc.returncode
+            elif time.monotonic() > end:
+                why = "no '%s' within %ds" % (line, limit)
+            if why:
+                raise gt.TestFailure("%s: %s:\n%s" % (self.name, why, "\n".join(
+                    gt.tail(p) for p in sorted({path, self.log_path}))))
             time.sleep(0.05)
 
     def check(self, cond, what):
@@ -242,9 +249,7 @@ class ReplayWorkloads(wl.Workloads):
                                       stdout=subprocess.DEVNULL, stderr=err)
         lsock.close()
         self.daemons.append(d)
-        syslogged = Daemon(tag, None, None, d.syslog.path)
-        syslogged.proc = d.proc
-        syslogged.wait_for(ca.KATA_READY)
+        d.wait_for(ca.KATA_READY, d.syslog.path)
         d.check(ca.cmdline(d.proc.pid) == d.argv, "argv %s, want %s"
                 % (ca.cmdline(d.proc.pid), d.argv))
         path, why = ca.listening_unix_socket(d.proc.pid, 3)
