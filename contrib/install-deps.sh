@@ -26,7 +26,8 @@ fi
 # systemd for systemd-socket-activate and systemd-analyze (the units' tests;
 # installing it starts nothing where it is not PID 1); uidmap (newuidmap,
 # newgidmap) writes an unprivileged daemon's id maps of more than its own
-# ids (libvirt's session form, test_unpriv)
+# ids (libvirt's session form, test_unpriv); the libvirt guest test: a
+# libvirtd and virtlogd of its own with the QEMU driver, and virsh
 PACKAGES="
 	build-essential autoconf automake pkg-config
 	libevent-dev libseccomp-dev libcap-ng-dev libcurl4-openssl-dev libssl-dev libexpat1-dev
@@ -39,6 +40,7 @@ PACKAGES="
 	openssl
 	systemd
 	uidmap
+	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 "
 
 export DEBIAN_FRONTEND=noninteractive

@@ -356,10 +356,17 @@ static char *parent_o_next(char **cur)
 	}
 }
 
-/* -o a=b,c=d. The strings stay in argv. */
-static int parent_parse_o(struct parent_conf *conf, char *arg)
+/* -o a=b,c=d, split in a copy kept with conf: the process's command line
+ * (ps, /proc/PID/cmdline) stays as the caller wrote it. */
+static int parent_parse_o(struct parent_conf *conf, const char *arg)
 {
-	char *cur = arg, *opt, why[256];
+	char *cur = strdup(arg), *opt, why[256];
+
+	if (!cur || conf_keep(conf, cur) < 0) {
+		free(cur);
+		fprintf(stderr, "bulkheadd: out of memory\n");
+		return -ENOMEM;
+	}
 
 	while ((opt = parent_o_next(&cur))) {
 		const struct parent_o *po = NULL;

@@ -91,7 +91,7 @@ struct parent_conf {
 		const char *bv_str[BE_MAX_KEYS]; /* NULL: not given, no default */
 		uint64_t bv_num[BE_MAX_KEYS];	 /* BK_SIZE, BK_COUNT */
 	} pc_be[BE_MAX_ID];
-	char **pc_strings; /* what the file gave, freed by conf_free */
+	char **pc_strings; /* what the file gave, -o copies; freed by conf_free */
 	size_t pc_nstrings;
 };
 
@@ -208,6 +208,8 @@ int conf_number(const char *what, const char *v, uint64_t min, uint64_t max, uin
 /* Read bulkhead.conf(5) at path into c, which holds the defaults
  * (conf_defaults): 0, or -1 with "FILE:LINE: reason". */
 int conf_load(struct parent_conf *c, const char *path, char *err, size_t errlen);
+/* s (malloc'd) lives until conf_free: 0, or -1 (s is not kept). */
+int conf_keep(struct parent_conf *c, char *s);
 void conf_free(struct parent_conf *c);
 
 /* listener.c */

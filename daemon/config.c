@@ -275,8 +275,9 @@ struct conf_load {
 	unsigned cl_be_line[BE_MAX_ID];				/* [NAME] of back end id */
 };
 
-/* Strings the file gave live as long as the configuration. */
-static int conf_keep(struct parent_conf *c, char *s)
+/* Strings the file (or a copy of a command-line value) gave live as long
+ * as the configuration. */
+int conf_keep(struct parent_conf *c, char *s)
 {
 	char **n = realloc(c->pc_strings, (c->pc_nstrings + 1) * sizeof(*n));
 

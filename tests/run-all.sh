@@ -10,11 +10,14 @@
 # the workloads guest covers with tmpfs, and whose build directory is a
 # logical path), where test_unpriv and `make check-guest-workloads` (git,
 # sqlite3, fio, tar and system-call checks in a guest, on a passthrough and
-# on a memory share) run, and `make distcheck`. Prints how long each part
-# took and ends with one line "N passed, N failed" counting test cases:
-# every Criterion test case, every other test program, each workload check
-# (the S3 guest's too), the guest test and distcheck as one each; a part
-# that was skipped is named on that line (", skipped: guest, distcheck").
+# on a memory share) run, then `make check-guest-libvirt` (a libvirtd of its
+# own starts bulkheadd for a guest), `make check-guest-replay` (libvirt 10's
+# and Kata's command lines replayed, with guests) and `make distcheck`. Prints
+# how long each part took and ends with one line "N passed, N failed"
+# counting test cases: every Criterion test case, every other test program,
+# each workload check (the S3, libvirt and replay guests' too), the guest test
+# and distcheck as one each; a part that was skipped is named on that line
+# (", skipped: guest, distcheck").
 # Exits non-zero if anything failed (the summary is printed regardless).
 #
 # Environment: BH_BUILDDIR=DIR (build out of tree instead of in the source
@@ -144,12 +147,16 @@ check_tools() {
 		setpriv:util-linux useradd:passwd userdel:passwd md5sum:coreutils \
 		ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common openssl:openssl \
 		systemd-socket-activate:systemd systemd-analyze:systemd \
-		newuidmap:uidmap newgidmap:uidmap; do
+		newuidmap:uidmap newgidmap:uidmap \
+		libvirtd:libvirt-daemon virtlogd:libvirt-daemon virsh:libvirt-clients \
+		unshare:util-linux; do
 		pkg=${t##*:}
 		t=${t%:*}
 		command -v "$t" >/dev/null 2>&1 || missing="$missing $t ($pkg)"
 	done
 	pkg-config --exists criterion 2>/dev/null || missing="$missing Criterion (libcriterion-dev)"
+	compgen -G '/usr/lib/*/libvirt/connection-driver/libvirt_driver_qemu.so' >/dev/null ||
+		missing="$missing libvirt's QEMU driver (libvirt-daemon-driver-qemu)"
 	python3 -c 'import boto3' 2>/dev/null || missing="$missing boto3 for python3 (python3-boto3)"
 	"$top/tests/guest/mkinitramfs.sh" --print-kernel >/dev/null 2>&1 ||
 		missing="$missing a kernel in /boot with its modules (linux-image-amd64)"
@@ -325,6 +332,19 @@ if [ $build_ok = 1 ]; then
 		done
 	fi
 	where=
+
+	# The real clients: a libvirtd of its own starts bulkheadd (libvirt 9's
+	# command line) for a domain running the workloads guest's main checks;
+	# then libvirt 10's and Kata's command lines replayed, each with a guest
+	# using the device. Each check counts.
+	for t in check-guest-libvirt check-guest-replay; do
+		if set_to_skip BH_SKIP_GUEST; then
+			skip $t BH_SKIP_GUEST
+		else
+			step $t logged "$suite_tmp/$t.out" make $t
+			count_workloads $? "$suite_tmp/$t.out"
+		fi
+	done
 
 	if set_to_skip BH_SKIP_DISTCHECK; then
 		skip distcheck BH_SKIP_DISTCHECK

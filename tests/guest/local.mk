@@ -8,6 +8,11 @@
 # BH_GUEST_BACKEND=memory runs it on a memory share.
 # check-guest-s3: the workloads guest on a share of an S3 bucket (a one-node
 # Ceph cluster of its own, seeded and checked with boto3; root, a few minutes).
+# check-guest-libvirt: a libvirtd of its own (in a mount namespace) starts
+# bulkheadd for a TCG domain that runs the workloads guest's main checks.
+# check-guest-replay: the command lines of libvirt 10 (separate options) and of
+# Kata's Go and Rust runtimes (tests/guest/client_argv.py) replayed against
+# bulkheadd, each started as its client starts it, with a guest using it.
 GUEST_TEST_FILES = \
 	tests/guest/run-guest-test.py \
 	tests/guest/mkinitramfs.sh \
@@ -22,7 +27,10 @@ GUEST_TEST_FILES = \
 	tests/guest/hostroot.sh \
 	tests/guest/systemd-guest.py \
 	tests/guest/systemd-root.sh \
-	tests/guest/systemd-guest.sh
+	tests/guest/systemd-guest.sh \
+	tests/guest/client_argv.py \
+	tests/guest/libvirt.py \
+	tests/guest/replay.py
 EXTRA_DIST += $(GUEST_TEST_FILES) \
 	contrib/install-deps.sh contrib/demo.sh tests/run-all.sh .ci/run
 
@@ -51,3 +59,11 @@ tests_guest_unit_client_LDADD = $(VUFE_LIBS)
 check-guest-systemd: daemon/bulkheadd worker/bulkhead-worker tests/guest/unit-client
 	BH_BUILDDIR='$(abs_top_builddir)' BH_SOCKET_GROUP='$(SOCKET_GROUP)' \
 		python3 '$(abs_top_srcdir)/tests/guest/systemd-guest.py'
+
+.PHONY: check-guest-libvirt
+check-guest-libvirt: daemon/bulkheadd worker/bulkhead-worker
+	BH_BUILDDIR='$(abs_top_builddir)' python3 '$(abs_top_srcdir)/tests/guest/libvirt.py'
+
+.PHONY: check-guest-replay
+check-guest-replay: daemon/bulkheadd worker/bulkhead-worker
+	BH_BUILDDIR='$(abs_top_builddir)' python3 '$(abs_top_srcdir)/tests/guest/replay.py'

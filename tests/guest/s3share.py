@@ -257,16 +257,11 @@ class S3Workloads(wl.Workloads):
         return "exactly the %d expected keys, their bytes, no upload open" % len(expected)
 
 def main():
-    ap = gt.driver_args(__doc__, 1200)
-    args = ap.parse_args()
-    if args.daemon != "bulkheadd":
-        print("s3share: FAIL: only bulkheadd serves an S3 bucket", file=sys.stderr)
+    args = wl.bulkheadd_driver(__doc__, 1200, "s3share", "s3-work", "s3")
+    if args is None:
         return 1
-    args.backend = "s3"
     if boto3 is None:
         print("s3share: FAIL: no boto3 (python3-boto3; contrib/install-deps.sh)", file=sys.stderr)
-        return 1
-    if not gt.driver_setup(args, "s3-work", "s3share: FAIL: must run as root"):
         return 1
     return wl.run_suite(S3Workloads(args), [("s3", 1, S3_CHECKS)])
 

@@ -9,6 +9,8 @@
 # It trusts nothing it reads from the share: it only reports.
 #
 # usage: workloads-guest.sh main|mq|s3   (s3: the share is a bucket, s3share.py)
+#        workloads-guest.sh quick TAG...  (a mount, write, read and list on each
+#                                          tag's share, clients.py)
 #
 # $WL and $FIO_ARGS are word lists on purpose; no path here holds a space.
 # shellcheck disable=SC2086,SC2012
@@ -203,6 +205,32 @@ c_mq_tmpfile() {
 	c_umount
 }
 
+# c_quick TAG: the device tagged TAG mounted as Kata's agent mounts its
+# share (nodev), the host's file read, a file and a directory written, read
+# back from the device after the caches are dropped, the listing, umount.
+# The host checks what was written against the md5 printed last.
+c_quick() {
+	d=/mnt/$1
+	mkdir -p "$d" && mount -t virtiofs -o nodev "$1" "$d" || return 1
+	grep " $d virtiofs " /proc/mounts || return 1
+	[ "$(cat "$d/from-host")" = "host $1" ] || {
+		echo "from-host reads other bytes"
+		return 1
+	}
+	head -c 1M /dev/urandom >"/tmp/$1.bin"
+	cp "/tmp/$1.bin" "$d/from-guest.bin" && mkdir "$d/dir" &&
+		echo "guest $1" >"$d/dir/note" && sync || return 1
+	echo 3 >/proc/sys/vm/drop_caches
+	cmp "/tmp/$1.bin" "$d/from-guest.bin" || return 1
+	l=$(ls "$d" | tr '\n' ' ')
+	[ "$l" = "dir from-guest.bin from-host " ] || {
+		echo "ls: $l"
+		return 1
+	}
+	umount "$d" && ! grep -q " $d " /proc/mounts || return 1
+	echo "md5=$(md5sum <"/tmp/$1.bin" | cut -d' ' -f1)"
+}
+
 # The S3 share's checks: s3_checks.py has the table of what they make.
 c_s3() {
 	run $S3 "$1" $S
@@ -280,6 +308,12 @@ main)
 mq)
 	check mq-start-stop c_mq
 	check mq-tmpfile c_mq_tmpfile
+	;;
+quick)
+	shift
+	for tag in "$@"; do
+		check "$tag" c_quick "$tag"
+	done
 	;;
 s3)
 	check mount c_mount

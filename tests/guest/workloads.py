@@ -120,14 +120,14 @@ def start_listening(cmd, sock, logpath):
 
 
 def hostroot_qemu_command(kernel, initrd, sock, qmp, script, args, queues=1, smp=1, mem=MEM,
-                          more_fs=()):
+                          more_fs=(), tag=TAG):
     """QEMU (TCG) booting that initramfs: the host's / read-only over 9p as
-    the guest's root, one vhost-user-fs device on sock tagged TAG with
+    the guest's root, one vhost-user-fs device on sock tagged tag with
     queues request queues (and one more for each (sock, tag, queues) of
     more_fs), script from /bh run with args."""
     devices = []
-    for i, (s, tag, q) in enumerate([(sock, TAG, queues)] + list(more_fs)):
-        fs = "vhost-user-fs-pci,chardev=char%d,tag=%s,queue-size=1024" % (i, tag)
+    for i, (s, t, q) in enumerate([(sock, tag, queues)] + list(more_fs)):
+        fs = "vhost-user-fs-pci,chardev=char%d,tag=%s,queue-size=1024" % (i, t)
         if q > 1:
             fs += ",num-request-queues=%d" % q
         devices += ["-chardev", "socket,id=char%d,path=%s" % (i, s), "-device", fs]
@@ -165,6 +165,7 @@ class Workloads:
     check_names = MAIN_CHECKS + MQ_CHECKS
     guest_files = ["workloads-guest.sh", "wl_checks.py"]
     slow_checks = SLOW_CHECKS
+    share_name = "share"   # the shared directory in the work directory
 
     def __init__(self, args):
         self.args = args
@@ -180,7 +181,7 @@ class Workloads:
         if os.path.exists(self.work):
             subprocess.run(["rm", "-rf", self.work], check=True)
         os.makedirs(self.work)
-        self.shared = os.path.join(self.work, "share")
+        self.shared = os.path.join(self.work, self.share_name)
         self.sock = os.path.join(self.work, "vhost.sock")
         self.initrd = os.path.join(self.work, "initrd.cpio.gz")
         if self.args.backend == "passthrough":
@@ -242,14 +243,59 @@ class Workloads:
             log("%s: the in-memory share is %s" % (boot, self.shared))
             self.seed()
 
-    def start_qemu(self, boot, queues):
+    def start_qemu(self, boot, queues, guest_args=None, more_fs=(), tag=TAG):
         self.qmp = os.path.join(self.work, "qmp-%s.sock" % boot)
         cmd = hostroot_qemu_command(self.kernel, self.initrd, self.sock, self.qmp,
-                                    "workloads-guest.sh", [boot], queues=queues)
+                                    "workloads-guest.sh", guest_args or [boot], queues=queues,
+                                    more_fs=more_fs, tag=tag)
         log("qemu: " + " ".join(shlex.quote(c) for c in cmd))
         self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         self.console = gt.Console(self.qemu, os.path.join(self.work, "console-%s.log" % boot))
+
+    # ------------------------------------------- the guest and its daemon
+    # What starts and ends a boot's daemon and guest. A driver whose daemon
+    # and VM another program starts (libvirt.py: libvirtd) or that starts
+    # the daemon another way (clients.py: as libvirt or Kata would) replaces
+    # these, and keeps the rest: the checks, the console protocol, the
+    # host-side verification and the verdicts.
+    def start_guest(self, boot, queues):
+        """Start the daemon, then the guest; self.console carries the
+        guest's serial lines (None at the end) and takes the host's."""
+        self.start_daemon(boot)
+        self.start_qemu(boot, queues)
+
+    def guest_end_trouble(self):
+        """After the last console line: wait for the guest to end; what
+        was wrong with how it ended (a list, empty if nothing)."""
+        trouble = []
+        try:
+            self.qemu.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        if self.qemu.poll() is None:
+            trouble.append("QEMU was still running at the end")
+        elif self.qemu.returncode != 0:
+            trouble.append("QEMU exited with status %d" % self.qemu.returncode)
+        gt.stop(self.qemu, "qemu")
+        return trouble
+
+    def daemon_end_trouble(self):
+        """Once the guest has ended and the host checks are done: end the
+        daemon and say how that went ((trouble list, what was checked))."""
+        checked = gt.is_bulkheadd(self.daemon)
+        why = gt.stop_daemon(self.daemon, self.daemon_log)
+        return ((["%s (%s)" % (why, self.daemon_log)] if why else []),
+                "daemon and workers ended cleanly" if checked else "daemon stopped")
+
+    def daemon_pids(self):
+        """The daemons whose threads (and workers') a hang report shows."""
+        return [self.daemon.pid] if self.daemon else []
+
+    def sysrq(self, keys):
+        """Press alt-sysrq-KEY in the guest for each key: False if it
+        could not be done."""
+        return gt.guest_sysrq(self.qmp, keys)
 
     # -------------------------------------------------------------- console
     def next_line(self, end, waiting_for):
@@ -274,9 +320,11 @@ class Workloads:
         into hang-BOOT.log of the work directory; the guest tasks waiting in
         FUSE or 9p are printed too."""
         path = os.path.join(self.work, "hang-%s.log" % boot)
-        lines = ["daemon and workers:"] + gt.process_report(self.daemon.pid)
+        lines = ["daemon and workers:"]
+        for pid in self.daemon_pids():
+            lines += gt.process_report(pid)
         shown = list(lines)
-        if gt.guest_sysrq(self.qmp, ["9", "t"]):
+        if self.sysrq(["9", "t"]):
             lines.append("guest tasks (sysrq-t):")
             task = []
             end = time.monotonic() + 30
@@ -323,8 +371,7 @@ class Workloads:
         trouble = []   # why this boot is not the one clean boot it must be
         readies = 0
         done = None
-        self.start_daemon(boot)
-        self.start_qemu(boot, queues)
+        self.start_guest(boot, queues)
         t = time.monotonic()
         current = None
         end = time.monotonic() + BOOT_LIMIT
@@ -369,28 +416,17 @@ class Workloads:
                 self.checks[current].guest = "fail"
                 self.checks[current].detail = "no result within %ds (hung?)" % (
                     self.slow_checks.get(current, CHECK_LIMIT))
-        try:
-            self.qemu.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        if self.qemu.poll() is None:
-            trouble.append("QEMU was still running at the end")
-        elif self.qemu.returncode != 0:
-            trouble.append("QEMU exited with status %d" % self.qemu.returncode)
-        gt.stop(self.qemu, "qemu")
+        trouble += self.guest_end_trouble()
         if done != "status=0":
             trouble.append("the guest ended without BH-DONE status=0 (%s)" % (done or "none"))
         # What the host can see of this boot's checks, while the share (a
         # memory share ends with its daemon) is still there.
         for n in names:
             self.host_check(self.checks[n])
-        checked = gt.is_bulkheadd(self.daemon)
-        why = gt.stop_daemon(self.daemon, self.daemon_log)
-        if why:
-            trouble.append("%s (%s)" % (why, self.daemon_log))
+        why, checked = self.daemon_end_trouble()
+        trouble += why
         bc.guest = "fail" if trouble else "ok"
-        bc.detail = "; ".join(trouble) if trouble else "one boot, BH-DONE status=0, %s" % (
-            "daemon and workers ended cleanly" if checked else "daemon stopped")
+        bc.detail = "; ".join(trouble) if trouble else "one boot, BH-DONE status=0, %s" % checked
         log("%s: %.0fs in the guest" % (boot, time.monotonic() - t))
         for n in names:
             if self.checks[n].guest == "not run":
@@ -550,6 +586,20 @@ def main():
     else:
         boots.append(("mq", 2, MQ_CHECKS))
     return run_suite(w, boots)
+
+
+def bulkheadd_driver(doc, timeout, name, workname, backend):
+    """The options of a driver that runs only the built bulkheadd
+    (s3share.py, libvirt.py, replay.py), checked: its args (backend set),
+    or None once it has said why not."""
+    args = gt.driver_args(doc, timeout).parse_args()
+    if args.daemon != "bulkheadd":
+        print("%s: FAIL: this test runs the built bulkheadd only" % name, file=sys.stderr)
+        return None
+    args.backend = backend
+    if not gt.driver_setup(args, workname, "%s: FAIL: must run as root" % name):
+        return None
+    return args
 
 
 def run_suite(w, boots):

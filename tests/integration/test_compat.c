@@ -42,6 +42,26 @@ static void c_serves(const char *const *args)
 		  "no start-up line for Kata's runtime");
 }
 
+/* Is want, whole, one of the arguments in the daemon's /proc/PID/cmdline
+ * (what ps shows, and what a test of libvirt reads)? */
+static int c_cmdline_has(pid_t pid, const char *want)
+{
+	char path[64], buf[8192];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (size_t i = 0; i < n; i += strlen(buf + i) + 1)
+		if (strcmp(buf + i, want) == 0)
+			return 1;
+	return 0;
+}
+
 TestSuite(compat, .fini = it_teardown, .timeout = 60);
 
 ITEST(compat, libvirt_9s_legacy_form_with_locks_and_an_escaped_comma_is_served)
@@ -63,6 +83,9 @@ ITEST(compat, libvirt_9s_legacy_form_with_locks_and_an_escaped_comma_is_served)
 		c_serves(args);
 	}
 	cr_assert(hx_log_contains(&it_d, "cache always"));
+	/* parsed in a copy: the command line still reads as libvirt wrote it */
+	cr_assert(c_cmdline_has(it_d.hd_pid, source), "-o %s is not in /proc/%d/cmdline", source,
+		  (int)it_d.hd_pid);
 }
 
 ITEST(compat, libvirt_separate_options_are_served)
