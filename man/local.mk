@@ -3,7 +3,7 @@
 # that make replaces with configure's directories, fully expanded as the
 # autoconf manual recommends for installation directories. A page is made
 # again when its .in file changes or configure runs again (Makefile).
-BH_MANS = man/bulkheadd.8 man/bulkhead.conf.5
+BH_MANS = man/bulkheadd.8 man/bulkhead.conf.5 man/bulkhead.policy.5
 man_MANS += $(BH_MANS)
 EXTRA_DIST += $(BH_MANS:=.in)
 CLEANFILES += $(BH_MANS)

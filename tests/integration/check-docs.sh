@@ -12,7 +12,7 @@
 # * groff formats each page without a warning.
 # Runs in: make check, in the build tree (daemon/bulkheadd, man/*.[58]).
 set -u
-pages="man/bulkheadd.8 man/bulkhead.conf.5"
+pages="man/bulkheadd.8 man/bulkhead.conf.5 man/bulkhead.policy.5"
 foreign="--now"
 help=$(./daemon/bulkheadd --help) || { echo "check-docs: bulkheadd --help failed"; exit 1; }
 fail=0
