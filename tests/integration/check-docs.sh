@@ -56,12 +56,12 @@ json=$BH_DATADIR/qemu/vhost-user/60-bulkhead.json
 stray_paths() {
 	p=$1 pat=$2
 	shift 2
-	plain "$p" | grep -o -- "[^ \"'=]*$pat" | sort -u | while read -r path; do
+	plain "$p" | grep -o -- "[^ \"'=<>]*$pat" | sort -u | while read -r path; do
 		ok=0
 		for want in "$@"; do
 			case "$path" in "$want"*) ok=1 ;; esac
 		done
-		[ $ok = 1 ] || echo "check-docs: $p names $path, not under this build's $*"
+		[ $ok = 1 ] || echo "$p names $path, not under this build's $*"
 	done
 }
 for p in $pages; do
