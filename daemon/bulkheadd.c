@@ -341,6 +341,7 @@ static const struct parent_o parent_o_table[] = {
     /* the whole share is one file system to the guest (see bulkheadd(8)) */
     {"announce_submounts", false, PO_MOOT, NULL, NULL},
     {"allow_direct_io", false, PO_MOOT, NULL, NULL},
+    {"no_allow_direct_io", false, PO_MOOT, NULL, NULL},
     {"modcaps", true, PO_REFUSE, NULL,
      "the capabilities a worker keeps are set by its back end and by --device-nodes, "
      "--setid and --file-caps"},
