@@ -171,6 +171,10 @@ endif
 TESTS += tests/integration/check-docs.sh
 EXTRA_DIST += tests/integration/check-docs.sh
 
+# bulkheadd(8)'s table of virtiofsd's options is what the binary does.
+TESTS += tests/integration/check-compat.sh
+EXTRA_DIST += tests/integration/check-compat.sh
+
 # bulkhead.policy(5)'s example policy text passes bulkheadd --check-policy.
 TESTS += tests/integration/check-policy-examples.sh
 EXTRA_DIST += tests/integration/check-policy-examples.sh
