@@ -8,7 +8,9 @@
 #   options of other programs in examples ($foreign).
 # * Every path the pages give is the one this build uses: the policy
 #   directory and the worker program as --help prints them, configure's
-#   directories (BH_*DIR, from make) for the rest; no placeholder is left.
+#   directories (BH_*DIR, from make) for the rest, and /run/bulkhead/ for
+#   the systemd units' sockets (systemd's /run whatever the prefix); no
+#   placeholder is left.
 # * groff formats each page without a warning.
 # Runs in: make check, in the build tree (daemon/bulkheadd, man/*.[58]).
 set -u
@@ -71,7 +73,7 @@ for p in $pages; do
 		stray_paths "$p" /bulkhead-worker "$worker"
 		stray_paths "$p" /60-bulkhead.json "$json"
 		stray_paths "$p" /bulkhead/ "$BH_SYSCONFDIR/bulkhead/" "$BH_RUNSTATEDIR/bulkhead/" \
-			"$BH_LOCALSTATEDIR/lib/bulkhead/"
+			"$BH_LOCALSTATEDIR/lib/bulkhead/" /run/bulkhead/
 	)
 	[ -z "$msgs" ] || bad "$msgs"
 done
