@@ -4,8 +4,8 @@
 # * Every option of `bulkheadd --help` is documented in bulkheadd(8).
 # * Every long option the pages name is in --help: none is stale. Left out
 #   are bulkheadd(8)'s COMPATIBILITY WITH VIRTIOFSD, whose options are
-#   virtiofsd's (check-compat.sh runs each against the binary), and the
-#   options of other programs in examples ($foreign).
+#   virtiofsd's (check-compat.sh runs each against the binary), the
+#   options of other programs in examples ($foreign) and configure's.
 # * Every path the pages give is the one this build uses: the policy
 #   directory and the worker program as --help prints them, configure's
 #   directories (BH_*DIR, from make) for the rest, and /run/bulkhead/ for
@@ -41,6 +41,7 @@ for p in $pages; do
 	for o in $(plain "$p" | sed '/^\.SH COMPATIBILITY WITH VIRTIOFSD/,/^\.SH /d' |
 		grep -o -- '--[a-z][a-z-]*' | sort -u); do
 		case " $foreign " in *" $o "*) continue ;; esac
+		case $o in --with-* | --without-* | --enable-* | --disable-*) continue ;; esac # configure's
 		printf '%s\n' "$help" | grep -q -- "$o" || bad "$o is in $p but not in --help"
 	done
 done
