@@ -27,6 +27,10 @@
  * the complement of several values or of in (under "; return"), or an ||
  * group that leaves an argument untested while another tests it, cost up
  * to ~64 rules each. A line past POL_MAX_RULES_PER_SYSCALL is an error.
+ *
+ * Operators have this as bulkhead.policy(5) (man/bulkhead.policy.5.in), whose
+ * examples tests/integration/check-policy-examples.sh runs through the
+ * parser: a change of syntax, names or limits here changes the page too.
  */
 #ifndef BH_POLICY_H
 #define BH_POLICY_H

@@ -212,6 +212,29 @@ static const struct option parent_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+static int parent_from_build_tree(void);
+
+/*
+ * The end of --help: the paths this binary uses, as configure fixed them
+ * (bulkheadd(8), FILES, says the same: both come from one build), and what
+ * a binary run from its build tree uses instead.
+ */
+static void parent_help_paths(void)
+{
+	char dir[4096];
+
+	if (pol_default_dir(0, dir, sizeof(dir)) == 0)
+		printf("\nPaths (set when bulkheadd was built):\n"
+		       "  Policy directory: %s\n"
+		       "  Worker program:   %s\n",
+		       dir, BH_WORKER_PATH);
+	if (parent_from_build_tree() && pol_default_dir(1, dir, sizeof(dir)) == 0)
+		printf("This bulkheadd runs from its build tree and uses instead:\n"
+		       "  Policy directory: %s\n"
+		       "  Worker program:   %s\n",
+		       dir, BH_BUILD_DIR "/worker/bulkhead-worker");
+}
+
 /* A setter's verdict on a command-line value: its reason on stderr. */
 static int parent_opt(int r, const char *why)
 {
@@ -325,6 +348,7 @@ static const struct parent_o parent_o_table[] = {
     /* the whole share is one file system to the guest (see bulkheadd(8)) */
     {"announce_submounts", false, PO_MOOT, NULL, NULL},
     {"allow_direct_io", false, PO_MOOT, NULL, NULL},
+    {"no_allow_direct_io", false, PO_MOOT, NULL, NULL},
     {"modcaps", true, PO_REFUSE, NULL,
      "the capabilities a worker keeps are set by its back end and by --device-nodes, "
      "--setid and --file-caps"},
@@ -605,6 +629,7 @@ int parent_parse_args(int argc, char *argv[], struct parent_conf *conf)
 			return 1;
 		case OPT_HELP:
 			fputs(parent_usage, stdout);
+			parent_help_paths();
 			return 1;
 		case OPT_VERSION:
 			printf("bulkheadd %s (build %s)\n", PACKAGE_VERSION, bh_build_id);

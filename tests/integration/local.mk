@@ -180,9 +180,17 @@ tests_integration_test_s3_parent_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_integration_test_s3_parent_LDADD = $(VUFE_LIBS) $(CRITERION_LIBS)
 endif
 
-# --help and the manual page name the same options (no Criterion needed).
+# --help and the manual pages name the same options and paths (no Criterion needed).
 TESTS += tests/integration/check-docs.sh
 EXTRA_DIST += tests/integration/check-docs.sh
+
+# bulkheadd(8)'s table of virtiofsd's options is what the binary does.
+TESTS += tests/integration/check-compat.sh
+EXTRA_DIST += tests/integration/check-compat.sh
+
+# bulkhead.policy(5)'s example policy text passes bulkheadd --check-policy.
+TESTS += tests/integration/check-policy-examples.sh
+EXTRA_DIST += tests/integration/check-policy-examples.sh
 
 # The vhost-user descriptor libvirt discovers bulkhead by.
 TESTS += tests/integration/check-vhost-user.sh
@@ -190,4 +198,4 @@ EXTRA_DIST += tests/integration/check-vhost-user.sh
 # The systemd units: substituted, known to systemd, scored.
 TESTS += tests/integration/check-units.sh
 EXTRA_DIST += tests/integration/check-units.sh
-check_DATA = contrib/vhost-user/60-bulkhead.json
+check_DATA = contrib/vhost-user/60-bulkhead.json $(BH_MANS)
