@@ -5,17 +5,18 @@
 # * Every long option the pages name is in --help: none is stale. Left out
 #   are bulkheadd(8)'s COMPATIBILITY WITH VIRTIOFSD, whose options are
 #   virtiofsd's (check-compat.sh runs each against the binary), the
-#   options of other programs in examples ($foreign) and configure's.
+#   options of other programs in examples ($foreign: systemctl's,
+#   setpriv's) and configure's.
 # * Every path the pages give is the one this build uses: the policy
 #   directory and the worker program as --help prints them, configure's
-#   directories (BH_*DIR, from make) for the rest, and /run/bulkhead/ for
-#   the systemd units' sockets (systemd's /run whatever the prefix); no
-#   placeholder is left.
+#   directories (BH_*DIR, from make) for the rest, /run/bulkhead/ for the
+#   systemd units' sockets (systemd's /run whatever the prefix) and
+#   /srv/bulkhead/ for their default shares; no placeholder is left.
 # * groff formats each page without a warning (line breaks aside).
 # Runs in: make check, in the build tree (daemon/bulkheadd, man/*.[58]).
 set -u
 pages="man/bulkheadd.8 man/bulkhead.conf.5 man/bulkhead.policy.5"
-foreign="--now"
+foreign="--now --no-new-privs"
 help=$(./daemon/bulkheadd --help) || { echo "check-docs: bulkheadd --help failed"; exit 1; }
 fail=0
 bad() {
@@ -74,7 +75,7 @@ for p in $pages; do
 		stray_paths "$p" /bulkhead-worker "$worker"
 		stray_paths "$p" /60-bulkhead.json "$json"
 		stray_paths "$p" /bulkhead/ "$BH_SYSCONFDIR/bulkhead/" "$BH_RUNSTATEDIR/bulkhead/" \
-			"$BH_LOCALSTATEDIR/lib/bulkhead/" /run/bulkhead/
+			"$BH_LOCALSTATEDIR/lib/bulkhead/" /run/bulkhead/ /srv/bulkhead/
 	)
 	[ -z "$msgs" ] || bad "$msgs"
 done
