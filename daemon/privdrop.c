@@ -117,6 +117,17 @@ static int priv_compile_worker(struct parent_env *env)
 	return 0;
 }
 
+/* parent.policy from env's policy directory, or NULL (logged). */
+static struct pol_set *priv_load_parent(const struct parent_env *env)
+{
+	struct pol_set *set;
+	char err[600];
+
+	if (!(set = pol_load(env->pe_policy_dir, "parent.policy", err, sizeof(err))))
+		log_warnx("%s", err);
+	return set;
+}
+
 int priv_compile(struct parent_env *env)
 {
 	char err[600];
@@ -125,11 +136,8 @@ int priv_compile(struct parent_env *env)
 
 	if ((r = priv_compile_worker(env)) < 0 || env->pe_conf->pc_seccomp == IPC_SECCOMP_NONE)
 		return r;
-	if (!(env->pe_parent_set =
-		  pol_load(env->pe_policy_dir, "parent.policy", err, sizeof(err)))) {
-		log_warnx("%s", err);
+	if (!(env->pe_parent_set = priv_load_parent(env)))
 		return -EINVAL;
-	}
 	/* TRAP, not KILL_PROCESS: a worker that trips the parent's list still
 	 * reports the call through its SIGSYS handler. */
 	r = pol_compile_denylist(env->pe_parent_set, SCMP_ACT_TRAP,
@@ -145,17 +153,14 @@ int priv_compile(struct parent_env *env)
 int priv_recompile(struct parent_env *next)
 {
 	struct pol_set *parent;
-	char err[600];
 	int r;
 
 	if ((r = priv_compile_worker(next)) < 0 || next->pe_conf->pc_seccomp == IPC_SECCOMP_NONE)
 		return r;
 	/* loaded on us at start-up and inherited by every worker since: only
 	 * checked here, in force at the next start */
-	if (!(parent = pol_load(next->pe_policy_dir, "parent.policy", err, sizeof(err)))) {
-		log_warnx("%s", err);
+	if (!(parent = priv_load_parent(next)))
 		return -EINVAL;
-	}
 	pol_free(parent);
 	return 0;
 }

@@ -58,18 +58,6 @@ static bool vs_active;
 /* Connections so far: a deferred drop (vu_server_drop) names its own. */
 static uint64_t vs_gen;
 static uint64_t vs_drop_gen;
-
-/* systemd's STATUS= line: who is served and how many queues run. */
-static void vs_status(void)
-{
-	uint32_t started = 0;
-
-	for (uint32_t i = 0; i < BH_MAX_QUEUES; i++)
-		started += vs.s_rings[i].vr_started;
-	parent_notify("STATUS=Serving the front end (pid %d): %u queue%s running, %u worker%s",
-		      (int)vs.s_peer, started, started == 1 ? "" : "s", workers_count(),
-		      workers_count() == 1 ? "" : "s");
-}
 static char vs_drop_why[256];
 /* Why a handler refused a message (set by vs_fail, logged by the dispatcher). */
 static char vs_why[256];
@@ -88,6 +76,19 @@ static void vs_end(void);
 static void vs_after_front_end(void);
 
 static int vs_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* systemd's STATUS= line: who is served and how many queues run. */
+static void vs_status(void)
+{
+	uint32_t started = 0;
+	unsigned workers = workers_count();
+
+	for (uint32_t i = 0; i < BH_MAX_QUEUES; i++)
+		started += vs.s_rings[i].vr_started;
+	parent_notify("STATUS=Serving the front end (pid %d): %u queue%s running, %u worker%s",
+		      (int)vs.s_peer, started, started == 1 ? "" : "s", workers,
+		      workers == 1 ? "" : "s");
+}
 
 /* Record why a message is refused; returns err (-EPROTO drops the front end). */
 static int vs_fail(int err, const char *fmt, ...)

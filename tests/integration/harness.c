@@ -448,6 +448,16 @@ int hx_log_contains(struct hx_daemon *d, const char *s)
 	return found;
 }
 
+int hx_wait_log(struct hx_daemon *d, const char *s, int timeout_ms)
+{
+	for (int waited = 0; !hx_log_contains(d, s); waited += 20) {
+		if (waited >= timeout_ms)
+			return 0;
+		usleep(20000);
+	}
+	return 1;
+}
+
 void hx_log_dump(struct hx_daemon *d)
 {
 	FILE *f = fopen(d->hd_log, "re");

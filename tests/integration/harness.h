@@ -69,6 +69,9 @@ void hx_cleanup(struct hx_daemon *d);
 int hx_alive(struct hx_daemon *d);
 /* 1 if the captured stderr contains s. */
 int hx_log_contains(struct hx_daemon *d, const char *s);
+/* Wait up to timeout_ms for the captured stderr to contain s: 1 if it
+ * does, 0 if it still does not. */
+int hx_wait_log(struct hx_daemon *d, const char *s, int timeout_ms);
 /* Print the captured stderr to our stderr (for failing tests). */
 void hx_log_dump(struct hx_daemon *d);
 

@@ -108,9 +108,7 @@ Test(hostile, undeclared_worker_death_fails_the_fixture_check)
 	cr_assert_gt(n, 0, "no workers");
 	snprintf(death, sizeof(death), "(pid %d) " IT_KILLED, (int)kids[0]);
 	cr_assert_eq(kill(kids[0], SIGKILL), 0);
-	for (int i = 0; i < 250 && !hx_log_contains(&it_d, death); i++)
-		usleep(20000);
-	cr_assert(hx_log_contains(&it_d, death), "the parent did not log the death");
+	cr_assert(hx_wait_log(&it_d, death, 5000), "the parent did not log the death");
 	vufe_free(it_fe);
 	it_fe = NULL;
 	cr_assert_eq(hx_stop(&it_d, 5000), 0);

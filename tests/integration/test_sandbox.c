@@ -540,15 +540,14 @@ TestSuite(sandbox_refused, .init = start_chroot_without_cap, .fini = it_teardown
 
 ITEST(sandbox_refused, worker_that_cannot_chroot_refuses_to_serve_and_the_parent_says_why)
 {
-	int i, r;
+	int r;
 
 	/* both request queues' workers refuse; INIT on q1 finds no one */
 	it_expect_worker_death(0, "exited with status 1");
 	it_expect_worker_death(1, "exited with status 1");
 	r = it_up_init(it_fe);
 	cr_expect_eq(r, VUFE_ENOREPLY, "served without a sandbox (%d)", r);
-	for (i = 0; i < 250 && !hx_log_contains(&it_d, "refused to serve: chroot: "); i++)
-		usleep(20000);
+	hx_wait_log(&it_d, "refused to serve: chroot: ", 5000);
 	cr_expect(hx_log_contains(&it_d, "worker q0 refused to serve: chroot: Operation not "
 					 "permitted"));
 	cr_expect(hx_alive(&it_d), "the parent died with its worker");

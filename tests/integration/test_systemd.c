@@ -72,11 +72,10 @@ static void sd_unit_value(const char *unit, const char *key, char *out, size_t l
 /* Wait until the daemon's log contains s (5 s). */
 static void sd_log_wait(const char *s)
 {
-	for (int i = 0; i < 100 && !hx_log_contains(&it_d, s); i++)
-		usleep(50000);
-	if (!hx_log_contains(&it_d, s))
+	if (!hx_wait_log(&it_d, s, 5000)) {
 		hx_log_dump(&it_d);
-	cr_assert(hx_log_contains(&it_d, s), "the log never said: %s", s);
+		cr_assert_fail("the log never said: %s", s);
+	}
 }
 
 /* Our end of NOTIFY_SOCKET and everything received on it so far. */

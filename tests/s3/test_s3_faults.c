@@ -158,9 +158,7 @@ Test(s3faults, wrong_keys_are_said_at_start_fail_calls_with_eacces_and_sighup_me
 
 	s3t_secret = "not-the-secret";
 	s3t_start_at(NULL, F_CONF);
-	for (int i = 0; i < 50 && !hx_log_contains(&it_d, "access denied (403)"); i++)
-		usleep(100000);
-	cr_assert(hx_log_contains(&it_d, "access denied (403)"),
+	cr_assert(hx_wait_log(&it_d, "access denied (403)", 5000),
 		  "the workers did not say the gateway refuses their keys");
 	t0 = gw_now();
 	cr_assert_eq(vufe_fuse_lookup(it_fe, T_Q, 1, "anything", &e), -EACCES);
@@ -171,8 +169,7 @@ Test(s3faults, wrong_keys_are_said_at_start_fail_calls_with_eacces_and_sighup_me
 	cr_assert_eq(s3t_put("vm1/there", "1", 1), 200);
 	s3t_write_creds(gw_secret);
 	cr_assert_eq(kill(it_d.hd_pid, SIGHUP), 0);
-	for (int i = 0; i < 50 && !hx_log_contains(&it_d, "q1: S3 credentials replaced"); i++)
-		usleep(100000);
+	hx_wait_log(&it_d, "q1: S3 credentials replaced", 5000);
 	s3t_lookup(1, "there", &e);
 	cr_assert_eq(e.attr.size, 1);
 	cr_assert_eq(hx_log_contains(&it_d, gw_secret), 0, "the secret is in the log");

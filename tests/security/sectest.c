@@ -24,10 +24,3 @@ int sec_log_count(const char *s)
 	fclose(f);
 	return n;
 }
-
-void sec_wait_log(const char *s)
-{
-	for (int i = 0; i < 250 && !hx_log_contains(&it_d, s); i++)
-		usleep(20000);
-}
-

@@ -11,8 +11,6 @@
 
 /* Lines of it_d's log holding s. */
 int sec_log_count(const char *s);
-/* Wait (up to 5 s) until it_d's log holds s. */
-void sec_wait_log(const char *s);
 /* A new front end is served: up, INIT and a LOOKUP on queue 1 (the daemon
  * may still be ending the last connection, so it is retried). */
 

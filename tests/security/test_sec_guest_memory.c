@@ -122,7 +122,7 @@ static void gm_expect_dropped(uint64_t lo, uint64_t hi)
 	uint64_t gpa;
 
 	cr_assert_eq(vufe_expect_eof(it_fe, 5000), 0, "the connection was not dropped");
-	sec_wait_log("dropping the front end: its guest memory shrank under worker q1");
+	hx_wait_log(&it_d, "dropping the front end: its guest memory shrank under worker q1", 5000);
 	cr_assert_eq(sec_log_count(GM_LINE), 1, "the shrink line is not there exactly once");
 	gpa = gm_logged_gpa(&region);
 	cr_assert_eq(region, 1, "region %u", region);
@@ -328,7 +328,7 @@ ITEST(guest_memory_bug, sigbus_outside_guest_memory_kills_the_worker_with_its_ad
 
 	it_expect_worker_death(1, "was killed by signal 7 (Bus error)");
 	cr_assert_eq(vufe_fuse_init(it_fe, Q, &io), VUFE_ENOREPLY);
-	sec_wait_log("was killed by signal 7");
+	hx_wait_log(&it_d, "was killed by signal 7", 5000);
 	f = fopen(it_d.hd_log, "r");
 	cr_assert_not_null(f);
 	while (fgets(line, sizeof(line), f))

@@ -246,8 +246,7 @@ ITEST(sec_procfs_none, the_probe_finds_the_host_from_an_unconfined_worker)
 	pr_populate();
 	cr_assert_eq(vufe_fuse_lookup(it_fe, 1, 1, PR_PROBE, &(struct fuse_entry_out){0}), -EXDEV,
 		     "the probe found no way out of an unconfined worker");
-	for (int i = 0; i < 250 && !hx_log_contains(&it_d, " escapes"); i++)
-		usleep(20000);
+	hx_wait_log(&it_d, " escapes", 5000);
 	cr_assert(hx_log_contains(&it_d, "opened /proc/sys/kernel/core_pattern"));
 	cr_assert_neq(it_lookup(it_fe, 1, "small.txt"), 0);
 }
