@@ -426,3 +426,50 @@ ITEST(systemd, sighup_reopens_the_log_file)
 	unlink(log);
 	unlink(old);
 }
+
+/* Started with NOTIFY_SOCKET ours and the watchdog variables as given;
+ * the notify messages of its first 600 ms after READY. */
+static void sd_watchdog_run(const char *usec, const char *pid)
+{
+	char notify[PATH_MAX];
+
+	cr_assert_eq(hx_mkdtemp(it_share, sizeof(it_share), "share"), 0);
+	cr_assert_eq(hx_seed_share(it_share), 0);
+	snprintf(notify, sizeof(notify), "%s/../bh-sd-%d.notify", it_share, (int)getpid());
+	unlink(notify);
+	sd_notify_open(notify);
+	setenv("NOTIFY_SOCKET", notify, 1);
+	setenv("WATCHDOG_USEC", usec, 1);
+	if (pid)
+		setenv("WATCHDOG_PID", pid, 1);
+	cr_assert_eq(hx_start_bulkheadd(&it_d, it_share, NULL), 0);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	sd_notify_wait("READY=1");
+	usleep(600000);
+	sd_notify_drain(0);
+	close(sd_nfd);
+	sd_nfd = -1;
+	unlink(notify);
+}
+
+ITEST(systemd, a_watchdog_period_that_is_no_number_is_said_and_never_pinged)
+{
+	sd_watchdog_run("soon", NULL);
+	cr_assert_eq(sd_count("WATCHDOG=1"), 0, "pinged:\n%s", sd_msgs);
+	cr_assert(hx_log_contains(&it_d, "WATCHDOG_USEC 'soon' is not a period: no watchdog"));
+}
+
+ITEST(systemd, a_watchdog_meant_for_another_process_is_left_alone)
+{
+	sd_watchdog_run("100000", "1");
+	cr_assert_eq(sd_count("WATCHDOG=1"), 0, "pinged:\n%s", sd_msgs);
+}
+
+ITEST(systemd, a_watchdog_meant_for_the_daemon_is_pinged_at_half_its_period)
+{
+	sd_watchdog_run("200000", NULL);
+	/* every 100 ms for 600 ms: allow a loaded machine to miss some */
+	cr_assert_geq(sd_count("WATCHDOG=1"), 3, "pings:\n%s", sd_msgs);
+}
